@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what PVC needs on this machine: Debian packages (only those missing), the
+# project venv at .venv (Debian's python3 with system site-packages, for python3-rados,
+# python3-rbd and python3-libvirt), and the package itself in editable mode.
+# Safe to re-run: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # state: ZooKeeper and the logging jars it needs to say anything
+  zookeeper liblog4j1.2-java libslf4j-java default-jre-headless
+  # lab: namespaces, links, processes
+  iproute2 util-linux procps
+  # python
+  python3-venv python3-dev
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x .venv/bin/python ]]; then
+  echo "setup: creating .venv"
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.pvc-installed
+if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
+  echo "setup: installing pvc and its pinned dependencies into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi

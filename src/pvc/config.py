@@ -1,0 +1,243 @@
+"""The node configuration file (``/etc/pvc/pvc.conf``): schema, loading and validation.
+
+Every node has one YAML file. It is validated at start; a bad or missing key raises
+:class:`~pvc.errors.ConfigError` whose message is one line naming the key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pvc.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
+CONFIG_FILE_ENV = "PVC_CONFIG_FILE"
+
+DEFAULT_KEEPALIVE_INTERVAL = 5.0
+DEFAULT_FENCE_INTERVALS = 6
+DEFAULT_SESSION_TIMEOUT = 10.0
+DEFAULT_ZOOKEEPER_PORT = 2181
+DEFAULT_API_PORT = 7370
+DEFAULT_LOG_LINES = 2000
+
+
+class _Section(BaseModel):
+    """A config section: unknown keys are errors, so typos are caught at start."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NodeName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
+
+
+class ClusterSection(_Section):
+    name: str = "pvc"
+
+
+class NodeSection(_Section):
+    name: NodeName
+
+
+class ZookeeperSection(_Section):
+    hosts: list[str] = Field(min_length=1)
+    session_timeout: float = Field(DEFAULT_SESSION_TIMEOUT, ge=1, le=60)
+    chroot: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts_have_ports(cls, hosts: list[str]) -> list[str]:
+        normalised = []
+        for host in hosts:
+            name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+            if not name:
+                raise ValueError(f"'{host}' is not host[:port]")
+            if port and not port.isdigit():
+                raise ValueError(f"'{host}' has a non-numeric port")
+            normalised.append(host if port else f"{host}:{DEFAULT_ZOOKEEPER_PORT}")
+        return normalised
+
+    @property
+    def connect_string(self) -> str:
+        """The kazoo host string (``h1:p1,h2:p2[/chroot]``)."""
+        return ",".join(self.hosts) + self.chroot
+
+
+class NetworkSection(_Section):
+    """One of the upstream/cluster/storage networks as seen from this node."""
+
+    device: str | None = None
+    address: ipaddress.IPv4Interface
+    floating_address: ipaddress.IPv4Interface | None = None
+    gateway: ipaddress.IPv4Address | None = None
+
+    @model_validator(mode="after")
+    def _floating_in_subnet(self) -> NetworkSection:
+        if self.floating_address and self.floating_address.network != self.address.network:
+            raise ValueError(
+                f"floating_address {self.floating_address} is not in {self.address.network}"
+            )
+        return self
+
+
+class NetworksSection(_Section):
+    upstream: NetworkSection
+    cluster: NetworkSection
+    storage: NetworkSection
+
+
+class TimersSection(_Section):
+    keepalive_interval: float = Field(DEFAULT_KEEPALIVE_INTERVAL, gt=0, le=60)
+    fence_intervals: int = Field(DEFAULT_FENCE_INTERVALS, ge=2, le=100)
+
+    @property
+    def dead_after(self) -> float:
+        """Seconds without a keepalive after which peers declare a node dead."""
+        return self.keepalive_interval * self.fence_intervals
+
+
+class PathsSection(_Section):
+    state_dir: Path = Path("/var/lib/pvc")
+    log_dir: Path = Path("/var/log/pvc")
+
+
+class LoggingSection(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    zookeeper_lines: int = Field(DEFAULT_LOG_LINES, ge=10, le=100000)
+
+
+class ApiListen(_Section):
+    address: str = "0.0.0.0"
+    port: int = Field(DEFAULT_API_PORT, ge=1, le=65535)
+
+
+class ApiSsl(_Section):
+    enabled: bool = False
+    certificate: Path | None = None
+    private_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> ApiSsl:
+        if self.enabled and not (self.certificate and self.private_key):
+            raise ValueError("certificate and private_key are required when ssl is enabled")
+        return self
+
+
+class ApiToken(_Section):
+    description: str = ""
+    token: str = Field(min_length=1)
+    role: Literal["read-only", "operator", "admin"] = "admin"
+
+
+class ApiAuthentication(_Section):
+    enabled: bool = False
+    source: Literal["token"] = "token"
+
+
+class ApiSection(_Section):
+    listen: ApiListen = ApiListen()
+    ssl: ApiSsl = ApiSsl()
+    authentication: ApiAuthentication = ApiAuthentication()
+    token: list[ApiToken] = []
+
+    @model_validator(mode="after")
+    def _tokens_when_enabled(self) -> ApiSection:
+        if self.authentication.enabled and not self.token:
+            raise ValueError("authentication is enabled but no token is configured")
+        return self
+
+
+class NodeConfig(_Section):
+    """The whole node configuration file."""
+
+    cluster: ClusterSection = ClusterSection()
+    node: NodeSection
+    coordinators: list[NodeName] = Field(min_length=1)
+    zookeeper: ZookeeperSection
+    networks: NetworksSection
+    timers: TimersSection = TimersSection()
+    paths: PathsSection = PathsSection()
+    logging: LoggingSection = LoggingSection()
+    api: ApiSection = ApiSection()
+
+    @model_validator(mode="after")
+    def _timing_invariants(self) -> NodeConfig:
+        # A node may only be declared dead once its ZooKeeper session (and with it any
+        # lock it held) has certainly expired.
+        if self.timers.dead_after <= self.zookeeper.session_timeout:
+            raise _KeyedError(
+                "timers.fence_intervals",
+                f"keepalive_interval × fence_intervals ({self.timers.dead_after:g} s) must "
+                f"exceed zookeeper.session_timeout ({self.zookeeper.session_timeout:g} s)",
+            )
+        if len(set(self.coordinators)) != len(self.coordinators):
+            raise _KeyedError("coordinators", "a coordinator is listed twice")
+        return self
+
+    @property
+    def is_coordinator(self) -> bool:
+        """True when this node is one of the coordinators."""
+        return self.node.name in self.coordinators
+
+
+class _KeyedError(ValueError):
+    """A cross-field validation error that knows which key to blame."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+def config_path() -> Path:
+    """The configuration file path: ``$PVC_CONFIG_FILE`` or ``/etc/pvc/pvc.conf``."""
+    return Path(os.environ.get(CONFIG_FILE_ENV) or DEFAULT_CONFIG_FILE)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    context = first.get("ctx") or {}
+    keyed = context.get("error")
+    if isinstance(keyed, _KeyedError):
+        return f"{keyed.key}: {keyed.message}"
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "missing":
+        message = "required key is missing"
+    elif first["type"] == "extra_forbidden":
+        message = "unknown key"
+    message = message.removeprefix("Value error, ")
+    return f"{key}: {message}"
+
+
+def parse_config(data: object, source: str = "<config>") -> NodeConfig:
+    """Validate already-parsed YAML data; raise ConfigError with one line on failure."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must contain a YAML mapping")
+    try:
+        return NodeConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{source}: {_describe(error)}") from None
+
+
+def load_config(path: Path | None = None) -> NodeConfig:
+    """Read and validate the node configuration file."""
+    path = path or config_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read configuration file: {error.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    return parse_config(data, str(path))

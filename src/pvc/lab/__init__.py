@@ -1,0 +1,1 @@
+"""The one-machine lab cluster (``pvc-lab``)."""

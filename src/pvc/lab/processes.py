@@ -1,0 +1,121 @@
+"""Starting, checking and stopping the processes a lab or a test owns, by PID.
+
+A process is identified by its PID *and* its start time, so a recycled PID is never
+mistaken for ours. A zombie counts as dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    """A process we started: what it is, its PID and its kernel start time."""
+
+    name: str
+    pid: int
+    start_time: int
+    log: str = ""
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> ProcessRef:
+        return cls(**data)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name is in parentheses and may contain spaces
+    return text[text.rindex(")") + 2 :].split()
+
+
+def start_time_of(pid: int) -> int | None:
+    """Kernel start time (clock ticks since boot) of a PID, None if it does not exist."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def is_alive(ref: ProcessRef) -> bool:
+    """True if the process exists, is the one we started and is not a zombie."""
+    _reap(ref.pid)
+    fields = _stat_fields(ref.pid)
+    if not fields:
+        return False
+    return fields[0] != "Z" and int(fields[19]) == ref.start_time
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> ProcessRef:
+    """Start ``argv`` in its own session with output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log_file:
+        process = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env) if env is not None else None,
+        )
+    started = None
+    for _ in range(100):
+        started = start_time_of(process.pid)
+        if started is not None:
+            break
+        time.sleep(0.01)
+    # Popen's object is dropped: reaping is done by is_alive()/terminate() via waitpid.
+    process.returncode = 0
+    return ProcessRef(name=name, pid=process.pid, start_time=started or 0, log=str(log_path))
+
+
+def send(ref: ProcessRef, sig: int) -> bool:
+    """Send a signal to the process if it is still ours and alive."""
+    if not is_alive(ref):
+        return False
+    try:
+        os.kill(ref.pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(refs: Iterable[ProcessRef], timeout: float) -> list[ProcessRef]:
+    """Wait until the processes are gone; returns those still alive after ``timeout``."""
+    pending = list(refs)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        pending = [ref for ref in pending if is_alive(ref)]
+        if pending:
+            time.sleep(0.05)
+    return [ref for ref in pending if is_alive(ref)]
+
+
+def terminate(refs: Iterable[ProcessRef], timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL whatever is left."""
+    refs = [ref for ref in refs if send(ref, signal.SIGTERM)]
+    for ref in wait_gone(refs, timeout):
+        send(ref, signal.SIGKILL)
+    wait_gone(refs, 5.0)

@@ -1,0 +1,140 @@
+"""Running Apache ZooKeeper (Debian's package): configuration, command line, probes.
+
+Used by the lab (an ensemble inside node namespaces) and by the test session (one
+standalone server on loopback).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ZOOKEEPER_JARS = (
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/zookeeper-jute.jar",
+    "/usr/share/java/slf4j-api.jar",
+    "/usr/share/java/slf4j-log4j12.jar",
+    "/usr/share/java/log4j-1.2.jar",
+    "/usr/share/java/netty-handler.jar",
+    "/usr/share/java/netty-transport.jar",
+    "/usr/share/java/netty-common.jar",
+    "/usr/share/java/netty-buffer.jar",
+    "/usr/share/java/netty-codec.jar",
+    "/usr/share/java/netty-resolver.jar",
+    "/usr/share/java/netty-transport-native-epoll.jar",
+    "/usr/share/java/netty-transport-native-unix-common.jar",
+    "/usr/share/java/metrics-core.jar",
+    "/usr/share/java/snappy-java.jar",
+)
+#: Small heap and serial GC: a member starts in under a second and stays near 60 MB.
+JVM_FLAGS = (
+    "-Xmx64m",
+    "-Xms16m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Xss512k",
+    "-XX:MaxMetaspaceSize=64m",
+    "-Dzookeeper.forceSync=no",
+)
+TICK_TIME_MS = 500
+PEER_PORT = 2888
+ELECTION_PORT = 3888
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ZooKeeper server of an ensemble."""
+
+    myid: int
+    address: str
+    client_port: int = 2181
+
+
+def write_config(directory: Path, me: Member, members: Sequence[Member]) -> Path:
+    """Write zoo.cfg, log4j.properties and myid for ``me``; returns the directory."""
+    data = directory / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    lines = [
+        f"tickTime={TICK_TIME_MS}",
+        "initLimit=10",
+        "syncLimit=5",
+        f"dataDir={data}",
+        f"clientPort={me.client_port}",
+        f"clientPortAddress={me.address}",
+        "admin.enableServer=false",
+        "4lw.commands.whitelist=*",
+        "maxClientCnxns=0",
+        "autopurge.purgeInterval=1",
+    ]
+    if len(members) > 1:
+        lines += [
+            f"server.{m.myid}={m.address}:{PEER_PORT}:{ELECTION_PORT}" for m in members
+        ]
+        (data / "myid").write_text(f"{me.myid}\n")
+    (directory / "zoo.cfg").write_text("\n".join(lines) + "\n")
+    (directory / "log4j.properties").write_text(
+        "\n".join(
+            [
+                "log4j.rootLogger=INFO, FILE",
+                "log4j.appender.FILE=org.apache.log4j.FileAppender",
+                "log4j.appender.FILE.File=${zookeeper.log.file}",
+                "log4j.appender.FILE.layout=org.apache.log4j.PatternLayout",
+                "log4j.appender.FILE.layout.ConversionPattern=%d{ISO8601} %-5p [%t:%C{1}@%L] - %m%n",
+            ]
+        )
+        + "\n"
+    )
+    return directory
+
+
+def command(directory: Path) -> list[str]:
+    """The java command line that runs the server configured in ``directory``."""
+    classpath = ":".join([str(directory), *ZOOKEEPER_JARS])
+    return [
+        "java",
+        *JVM_FLAGS,
+        "-cp",
+        classpath,
+        f"-Dzookeeper.log.file={directory / 'zookeeper.log'}",
+        f"-Dlog4j.configuration=file:{directory / 'log4j.properties'}",
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+        str(directory / "zoo.cfg"),
+    ]
+
+
+def four_letter(address: str, port: int, word: str, timeout: float = 1.0) -> str | None:
+    """Send a four-letter command; the reply, or None if the server did not answer."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
+            conn.sendall(word.encode())
+            chunks = []
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks).decode(errors="replace")
+    except OSError:
+        return None
+
+
+def mode(address: str, port: int) -> str | None:
+    """'leader', 'follower' or 'standalone' when the server serves clients, else None."""
+    reply = four_letter(address, port, "srvr")
+    for line in (reply or "").splitlines():
+        if line.startswith("Mode:"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def wait_serving(members: Sequence[Member], timeout: float = 30.0) -> bool:
+    """Wait until every member serves clients (quorum formed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(mode(m.address, m.client_port) for m in members):
+            return True
+        time.sleep(0.1)
+    return False

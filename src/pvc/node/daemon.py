@@ -1,0 +1,74 @@
+"""``pvcnoded``: the node daemon's entry point."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from pvc.config import load_config
+from pvc.errors import ConfigError
+from pvc.node.logs import setup_stderr
+from pvc.node.loop import NodeLoop
+from pvc.state.errors import StateError
+from pvc.state.store import Store
+
+EXIT_CONFIG = 2
+EXIT_STATE = 3
+
+
+def main() -> int:
+    """Load the configuration, connect to ZooKeeper and run the loop until SIGTERM."""
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"pvcnoded: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    log = setup_stderr(config.logging.level, config.node.name)
+    stop = threading.Event()
+    loop: NodeLoop | None = None
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+        if loop is not None:
+            loop.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    store = Store(config.zookeeper.connect_string, timeout=config.zookeeper.session_timeout)
+    log.info("connecting to ZooKeeper at %s", config.zookeeper.connect_string)
+
+    def on_retry(attempt: int, delay: float) -> None:
+        log.warning(
+            "ZooKeeper at %s is unreachable (attempt %d); retrying in %.1f s",
+            config.zookeeper.connect_string,
+            attempt,
+            delay,
+        )
+
+    if not store.start(should_stop=stop.is_set, on_retry=on_retry):
+        log.info("stopped before ZooKeeper could be reached; nothing was written")
+        store.stop()
+        return 0
+
+    loop = NodeLoop(config, store)
+    try:
+        loop.start()
+    except StateError as error:
+        log.error("cannot start: %s", error)
+        store.stop()
+        return EXIT_STATE
+    if stop.is_set():
+        loop.request_stop()
+    loop.run()
+    log.info("stopped")
+    logging.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

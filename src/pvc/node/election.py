@@ -1,0 +1,227 @@
+"""Primary-coordinator election: a pure decision and the role that carries it out.
+
+Exactly one coordinator holds the primary lease (a kazoo lock used without waiting,
+see :class:`pvc.state.locks.Lease`). ``/config/primary_node`` names the primary that
+administrators want; writing another coordinator's name there moves the role.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pvc.node.phases import PhaseError, PrimaryPhases
+from pvc.state import paths
+from pvc.state.locks import Lease
+from pvc.state.states import CoordinatorState, DaemonState
+from pvc.state.store import Store, Transaction
+
+log = logging.getLogger(__name__)
+
+#: Seconds to let a named coordinator take an unheld lease before others contend.
+HANDOVER_GRACE = 3.0
+
+
+class Action(StrEnum):
+    NONE = "none"
+    BE_CLIENT = "be-client"
+    BE_SECONDARY = "be-secondary"
+    TAKE_OVER = "take-over"
+    RELINQUISH = "relinquish"
+    RELEASE_LEASE = "release-lease"
+    RESET_REQUEST = "reset-request"
+
+
+@dataclass(frozen=True)
+class ElectionView:
+    """What one node knows when it decides (a snapshot; no I/O)."""
+
+    me: str
+    is_coordinator: bool
+    daemon_state: str
+    shutting_down: bool
+    acting: bool
+    holding: bool
+    holder: str | None
+    requested: str
+    eligible: frozenset[str]
+    handover_waited: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    target: str = paths.NO_PRIMARY
+
+
+def decide(view: ElectionView) -> Decision:
+    """The next election step for this node, with the sentence that explains it."""
+    if not view.is_coordinator:
+        return Decision(Action.BE_CLIENT, "no action: hypervisor node")
+    if view.acting:
+        if view.shutting_down:
+            return Decision(Action.RELINQUISH, "relinquishing primary: daemon is stopping")
+        if view.requested == view.me:
+            return Decision(Action.NONE, "no action: I am the primary")
+        if view.requested in view.eligible:
+            return Decision(
+                Action.RELINQUISH,
+                f"relinquishing primary to {view.requested} as requested",
+                view.requested,
+            )
+        return Decision(
+            Action.RESET_REQUEST,
+            f"ignoring request to move primary to '{view.requested}': "
+            "not a running coordinator",
+        )
+    if view.holding:
+        return Decision(Action.RELEASE_LEASE, "releasing a primary lease I no longer act on")
+    if view.holder == view.me:
+        return Decision(Action.NONE, "waiting for my previous session's primary lease to expire")
+    if view.holder is not None:
+        return Decision(Action.BE_SECONDARY, f"no action: following primary {view.holder}")
+    if view.shutting_down or view.daemon_state != DaemonState.RUN:
+        return Decision(Action.BE_SECONDARY, f"not contending for primary: daemon is {view.daemon_state}")
+    named = view.requested
+    if (
+        named not in (paths.NO_PRIMARY, "", view.me)
+        and named in view.eligible
+        and view.handover_waited < HANDOVER_GRACE
+    ):
+        return Decision(Action.NONE, f"waiting for {named} to take over as requested")
+    return Decision(Action.TAKE_OVER, "no primary: contending")
+
+
+class PrimaryRole:
+    """Carries out election decisions for one node against ZooKeeper."""
+
+    def __init__(self, store: Store, me: str, phases: PrimaryPhases) -> None:
+        self.store = store
+        self.me = me
+        self.phases = phases
+        self.lease = Lease(store, paths.PRIMARY_LOCK, me)
+        self.acting = False
+        self._holder: str | None = None
+        self._holder_stale = True
+        self._handover_started: float | None = None
+        self._retry_after = 0.0
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def lease_changed(self) -> None:
+        """The lease's contenders changed (from a watch): re-read the holder next time."""
+        self._holder_stale = True
+
+    def holder(self) -> str | None:
+        if self._holder_stale:
+            self._holder_stale = False
+            self._holder = self.lease.holder()
+        return self._holder
+
+    def view(
+        self,
+        *,
+        is_coordinator: bool,
+        daemon_state: str,
+        shutting_down: bool,
+        requested: str,
+        eligible: frozenset[str],
+    ) -> ElectionView:
+        holder = self.holder() if is_coordinator else None
+        now = time.monotonic()
+        waiting = holder is None and requested not in (paths.NO_PRIMARY, "", self.me)
+        if not waiting:
+            self._handover_started = None
+        elif self._handover_started is None:
+            self._handover_started = now
+        return ElectionView(
+            me=self.me,
+            is_coordinator=is_coordinator,
+            daemon_state=daemon_state,
+            shutting_down=shutting_down,
+            acting=self.acting,
+            holding=self.lease.held,
+            holder=holder,
+            requested=requested,
+            eligible=eligible,
+            handover_waited=now - self._handover_started if self._handover_started else 0.0,
+        )
+
+    # -- actions -----------------------------------------------------------------------
+
+    def apply(self, decision: Decision, own_state: str) -> str:
+        """Carry out a decision; ``own_state`` is our cached coordinator state."""
+        action = decision.action
+        if action is Action.BE_CLIENT:
+            self._set_state(own_state, CoordinatorState.CLIENT)
+        elif action is Action.BE_SECONDARY:
+            self._set_state(own_state, CoordinatorState.SECONDARY)
+        elif action is Action.TAKE_OVER:
+            return self._take_over()
+        elif action is Action.RELINQUISH:
+            return self.relinquish(decision.target, decision.reason)
+        elif action is Action.RELEASE_LEASE:
+            self.lease.release()
+            self.lease_changed()
+        elif action is Action.RESET_REQUEST:
+            self.store.set(paths.PRIMARY_NODE, self.me)
+        return decision.reason
+
+    def _set_state(self, current: str, wanted: CoordinatorState) -> None:
+        if current != wanted:
+            self.store.set(paths.node_coordinator_state(self.me), wanted.value)
+
+    def _take_over(self) -> str:
+        if time.monotonic() < self._retry_after:
+            return "no primary: backing off after a failed takeover"
+        if not self.lease.try_acquire():
+            self.lease_changed()
+            return "no primary: another coordinator won the election"
+        self.lease_changed()
+        txn = Transaction()
+        txn.set(paths.node_coordinator_state(self.me), CoordinatorState.TAKEOVER.value)
+        txn.set(paths.PRIMARY_NODE, self.me)
+        self.store.commit(txn)
+        log.info("primary lease acquired; running takeover phases %s", self.phases.names)
+        try:
+            self.phases.take_over()
+        except PhaseError as error:
+            self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
+            self.lease.release()
+            self._retry_after = time.monotonic() + 5.0
+            return f"takeover failed, primary released: {error}"
+        self.acting = True
+        self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.PRIMARY.value)
+        return "became primary"
+
+    def relinquish(self, target: str, reason: str) -> str:
+        """Give the role up in order: state, phases (reversed), request key, lease."""
+        self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.RELINQUISH.value)
+        failed = self.phases.relinquish()
+        self.acting = False
+        txn = Transaction()
+        txn.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
+        if target == paths.NO_PRIMARY:
+            txn.set(paths.PRIMARY_NODE, paths.NO_PRIMARY)
+        self.store.commit(txn)
+        self.lease.release()
+        self.lease_changed()
+        suffix = f" (phases failed: {', '.join(failed)})" if failed else ""
+        return reason.replace("relinquishing", "relinquished") + suffix
+
+    def demote_locally(self, why: str) -> str | None:
+        """Stop acting as primary without touching ZooKeeper (the session is gone)."""
+        if not self.acting:
+            return None
+        failed = self.phases.relinquish()
+        self.acting = False
+        suffix = f" (phases failed: {', '.join(failed)})" if failed else ""
+        return f"stopped acting as primary: {why}{suffix}"
+
+    def session_lost(self) -> None:
+        """The session expired: the server already dropped our lease."""
+        self.lease.forget()
+        self.lease_changed()

@@ -1,0 +1,266 @@
+"""The node daemon's reconcile loop.
+
+One thread runs :meth:`NodeLoop.run_cycle` whenever a watch reports a relevant change
+or the next keepalive is due. Each cycle walks a short ladder of decisions and returns
+the sentences that say what it did; the loop logs them, so the log reads as the node's
+decision history. ZooKeeper callbacks never act themselves: they only wake the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kazoo.client import KazooState
+
+from pvc.config import NodeConfig
+from pvc.node import registration, sysinfo
+from pvc.node.election import PrimaryRole, decide
+from pvc.node.logs import RingHandler
+from pvc.node.peers import overdue_peers
+from pvc.node.phases import PrimaryPhases
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.errors import ConflictError, StateError
+from pvc.state.logring import LogRingWriter
+from pvc.state.records import encode
+from pvc.state.schema import ensure_schema
+from pvc.state.states import CoordinatorState, DaemonState, NodeMode
+from pvc.state.store import Store, Transaction
+
+log = logging.getLogger("pvc.node")
+
+#: Fraction of the session timeout a primary may stay disconnected before stepping down.
+SUSPEND_GRACE_FRACTION = 0.25
+
+
+class NodeLoop:
+    """A node daemon bound to one ZooKeeper store."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        store: Store,
+        *,
+        phases: PrimaryPhases | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.name = config.node.name
+        self.mode = NodeMode.COORDINATOR if config.is_coordinator else NodeMode.HYPERVISOR
+        self.store = store
+        self.clock = clock
+        self.cache = ClusterCache(store)
+        self.role = PrimaryRole(store, self.name, phases or PrimaryPhases())
+        self.ring = LogRingWriter(self.name, config.logging.zookeeper_lines)
+        self.ring_handler = RingHandler(self.ring)
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._next_keepalive = 0.0
+        self._suspended_since: float | None = None
+        self._session_lost = False
+        self._need_reregister = False
+        self._last_sentences: list[str] = []
+        self.keepalives = 0
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Upgrade the schema, register, load the cache and enter ``run``."""
+        logging.getLogger("pvc").addHandler(self.ring_handler)
+        found, now = ensure_schema(self.store, identifier=self.name)
+        if found != now:
+            log.info("cluster schema upgraded from version %d to %d", found, now)
+        self.ring.resume(self.store)
+        registration.register(self.store, sysinfo.static_info(self.name, self.mode))
+        self.cache.listen(self._on_change)
+        self.cache.start()
+        if not self.cache.wait_ready(30):
+            raise StateError("the state cache did not load within 30 s")
+        self.store.client.ChildrenWatch(paths.PRIMARY_LOCK, self._on_lease_change)
+        self.store.add_listener(self._on_connection)
+        self._write_daemon_state(DaemonState.RUN, keepalive=True)
+        log.info(
+            "node %s registered as %s (pvc %s); daemon state run",
+            self.name,
+            self.mode.value,
+            sysinfo.static_info(self.name, self.mode).pvc_version,
+        )
+
+    # -- watch and session callbacks (kazoo threads: only record and wake) -------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_change(self, path: str) -> None:
+        if path == paths.PRIMARY_NODE or path.startswith(paths.node(self.name) + "/"):
+            self.wake()
+        elif path.endswith(("/presence", "/daemon_state")):
+            self.wake()
+
+    def _on_lease_change(self, _children: list[str]) -> None:
+        self.role.lease_changed()
+        self.wake()
+
+    def _on_connection(self, state: str) -> None:
+        if state == KazooState.SUSPENDED:
+            self._suspended_since = time.monotonic()
+        elif state == KazooState.LOST:
+            self._session_lost = True
+            self._suspended_since = None
+        else:
+            self._suspended_since = None
+        self.wake()
+
+    # -- the cycle ---------------------------------------------------------------------
+
+    def run_cycle(self) -> list[str]:
+        """One pass of the decision ladder; returns what it did, one sentence each."""
+        done: list[str] = []
+        if self._session_lost:
+            self._session_lost = False
+            self.role.session_lost()
+            demoted = self.role.demote_locally("ZooKeeper session expired")
+            done.append(demoted or "ZooKeeper session expired")
+            self._need_reregister = True
+        if self._suspended_since is not None:
+            waited = time.monotonic() - self._suspended_since
+            if waited >= self.config.zookeeper.session_timeout * SUSPEND_GRACE_FRACTION:
+                demoted = self.role.demote_locally(f"ZooKeeper unreachable for {waited:.1f} s")
+                if demoted:
+                    done.append(demoted)
+            done.append("waiting for ZooKeeper")
+            return done
+        if self.store.client.state != KazooState.CONNECTED:
+            done.append("waiting for ZooKeeper")
+            return done
+        try:
+            if self._need_reregister:
+                self._reregister()
+                done.append("re-registered after a new ZooKeeper session")
+            if time.monotonic() >= self._next_keepalive:
+                self._keepalive()
+                done.extend(self._mark_dead_peers())
+            done.append(self._election_step())
+        except (StateError, ConflictError) as error:
+            done.append(f"ZooKeeper operation failed, will retry: {error}")
+        return done
+
+    def _reregister(self) -> None:
+        txn = Transaction()
+        registration.add_presence(self.store, txn, self.name)
+        txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
+        self.store.commit(txn)
+        self._need_reregister = False
+
+    def _keepalive(self) -> None:
+        """Keepalive, log ring and (if peers declared us dead) recovery: one transaction."""
+        txn = Transaction()
+        txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
+        if self.cache.text(paths.node_daemon_state(self.name)) == DaemonState.DEAD:
+            log.warning("peers declared this node dead; it is alive, back to run")
+            txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
+        self.ring.add_to(txn)
+        self.store.commit(txn)
+        self.keepalives += 1
+        self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
+
+    def _mark_dead_peers(self) -> list[str]:
+        if self.cache.text(paths.node_daemon_state(self.name)) != DaemonState.RUN:
+            return []
+        done = []
+        dead_after = self.config.timers.dead_after
+        for node, age in overdue_peers(self.cache.nodes(), self.name, self.clock(), dead_after):
+            txn = Transaction()
+            txn.check(paths.node_daemon_state(node.name), node.daemon_state_version)
+            txn.set(paths.node_daemon_state(node.name), DaemonState.DEAD.value)
+            try:
+                self.store.commit(txn)
+            except ConflictError:
+                continue  # another peer got there first, or the node came back
+            done.append(f"marked node {node.name} dead: no keepalive for {age:.1f} s")
+        return done
+
+    def _election_step(self) -> str:
+        own = self.cache.node(self.name)
+        eligible = frozenset(
+            node.name
+            for node in self.cache.nodes()
+            if node.name in self.config.coordinators
+            and node.present
+            and node.daemon_state == DaemonState.RUN
+        )
+        view = self.role.view(
+            is_coordinator=self.config.is_coordinator,
+            daemon_state=own.daemon_state if own else DaemonState.INIT,
+            shutting_down=self.stopping.is_set(),
+            requested=self.cache.cluster_config().primary_node,
+            eligible=eligible,
+        )
+        decision = decide(view)
+        return self.role.apply(decision, own.coordinator_state if own else "")
+
+    # -- running and stopping ----------------------------------------------------------
+
+    def run(self) -> None:
+        """Cycle until :meth:`request_stop`, then shut down cleanly."""
+        while not self.stopping.is_set():
+            self._log_cycle(self.run_cycle())
+            timeout = max(0.0, self._next_keepalive - time.monotonic())
+            if self._suspended_since is not None:
+                timeout = min(timeout, 0.1)
+            self._wake.wait(timeout)
+            self._wake.clear()
+        self.shutdown()
+
+    def request_stop(self) -> None:
+        """Ask the loop to shut down (safe from signal handlers and other threads)."""
+        self.stopping.set()
+        self.wake()
+
+    def _log_cycle(self, sentences: list[str]) -> None:
+        for sentence in sentences:
+            routine = sentence.startswith(("no action", "waiting for"))
+            level = logging.DEBUG if routine and sentence in self._last_sentences else logging.INFO
+            log.log(level, sentence)
+        self._last_sentences = sentences
+
+    def shutdown(self) -> None:
+        """daemon state shutdown → relinquish if primary → stop; then close the session."""
+        log.info("shutting down")
+        try:
+            if self.store.client.state == KazooState.CONNECTED:
+                self._write_daemon_state(DaemonState.SHUTDOWN)
+                if self.role.acting:
+                    log.info(self.role.relinquish(paths.NO_PRIMARY, "relinquishing primary: daemon is stopping"))
+                final = (
+                    CoordinatorState.SECONDARY
+                    if self.config.is_coordinator
+                    else CoordinatorState.CLIENT
+                )
+                log.info("daemon state stop")
+                txn = Transaction()
+                txn.set(paths.node_coordinator_state(self.name), final.value)
+                txn.set(paths.node_daemon_state(self.name), DaemonState.STOP.value)
+                txn.delete(paths.node_presence(self.name))
+                self.ring.add_to(txn)
+                self.store.commit(txn)
+            else:
+                self.role.demote_locally("stopping without ZooKeeper")
+        except StateError as error:
+            log.error("could not record shutdown in ZooKeeper: %s", error)
+        finally:
+            logging.getLogger("pvc").removeHandler(self.ring_handler)
+            self.cache.close()
+            self.store.stop()
+
+    def _write_daemon_state(self, state: DaemonState, *, keepalive: bool = False) -> None:
+        txn = Transaction()
+        txn.set(paths.node_daemon_state(self.name), state.value)
+        if keepalive:
+            txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
+            self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
+        self.ring.add_to(txn)
+        self.store.commit(txn)

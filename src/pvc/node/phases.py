@@ -1,0 +1,78 @@
+"""Ordered primary takeover/relinquish phases.
+
+A phase is a pair of hooks. Takeover runs the phases in order; relinquish runs them in
+reverse, so that what was brought up last goes down first. Later capabilities add
+phases (floating addresses, the API, DHCP/DNS, the metadata service...).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pvc.errors import PVCError
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], None]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One step of taking over or giving up the primary role."""
+
+    name: str
+    takeover: Hook = _nothing
+    relinquish: Hook = _nothing
+
+
+class PhaseError(PVCError):
+    """A takeover phase failed; the phases before it were rolled back."""
+
+
+class PrimaryPhases:
+    """The ordered list of phases a node runs when its primary role changes."""
+
+    def __init__(self, phases: list[Phase] | None = None) -> None:
+        self._phases: list[Phase] = list(phases or [])
+
+    def add(self, phase: Phase) -> None:
+        self._phases.append(phase)
+
+    @property
+    def names(self) -> list[str]:
+        return [phase.name for phase in self._phases]
+
+    def take_over(self) -> None:
+        """Run every takeover hook in order; on failure undo the completed ones."""
+        done: list[Phase] = []
+        for phase in self._phases:
+            try:
+                log.debug("takeover phase %s", phase.name)
+                phase.takeover()
+            except Exception as error:
+                log.error("takeover phase %s failed: %s", phase.name, error)
+                self._relinquish(reversed(done))
+                raise PhaseError(f"takeover phase {phase.name} failed: {error}") from error
+            done.append(phase)
+
+    def relinquish(self) -> list[str]:
+        """Run every relinquish hook in reverse order; returns the names that failed."""
+        return self._relinquish(reversed(self._phases))
+
+    @staticmethod
+    def _relinquish(phases) -> list[str]:
+        failed = []
+        for phase in phases:
+            try:
+                log.debug("relinquish phase %s", phase.name)
+                phase.relinquish()
+            except Exception as error:  # keep going: every later phase must still run
+                log.error("relinquish phase %s failed: %s", phase.name, error)
+                failed.append(phase.name)
+        return failed

@@ -1,0 +1,64 @@
+"""Facts about the host this daemon runs on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+
+import pvc
+from pvc.state.records import Keepalive, NodeStatic
+from pvc.state.states import NodeMode
+
+
+def os_name(os_release: Path = Path("/etc/os-release")) -> str:
+    """The distribution's pretty name, or the kernel's system name."""
+    try:
+        for line in os_release.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key == "PRETTY_NAME":
+                return value.strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def static_info(name: str, mode: NodeMode) -> NodeStatic:
+    """The static record a node registers with."""
+    return NodeStatic(
+        name=name,
+        mode=mode,
+        cpu_count=os.cpu_count() or 1,
+        kernel=platform.release(),
+        os=os_name(),
+        arch=platform.machine(),
+        pvc_version=pvc.__version__,
+        registered=time.time(),
+    )
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """Total, used and free memory in MiB from the text of /proc/meminfo."""
+    values = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[key] = int(parts[0])  # KiB
+    total = values.get("MemTotal", 0)
+    free = values.get("MemAvailable", values.get("MemFree", 0))
+    return {"total": total // 1024, "used": (total - free) // 1024, "free": free // 1024}
+
+
+def sample_keepalive(now: float | None = None) -> Keepalive:
+    """A keepalive with the current time, 1-minute load and memory figures."""
+    try:
+        memory = parse_meminfo(Path("/proc/meminfo").read_text())
+    except OSError:
+        memory = {"total": 0, "used": 0, "free": 0}
+    return Keepalive(
+        timestamp=time.time() if now is None else now,
+        load=round(os.getloadavg()[0], 2),
+        memory=memory,
+    )

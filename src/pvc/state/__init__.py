@@ -1,0 +1,1 @@
+"""The ZooKeeper state layer: paths, records, transactions, locks, cache, schema."""

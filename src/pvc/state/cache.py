@@ -1,0 +1,138 @@
+"""A watch-maintained, in-memory copy of cluster state.
+
+Readers (the node daemon's loop, the API) use this instead of a ZooKeeper round trip
+per object. It is built on kazoo's TreeCache recipe: one cache per top-level tree,
+kept current by watches, re-synchronised after reconnects.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from kazoo.recipe.cache import TreeCache, TreeEvent
+
+from pvc.state import paths
+from pvc.state.records import (
+    ClusterConfig,
+    Keepalive,
+    NodeRecord,
+    NodeStatic,
+    decode_text,
+    parse_bool,
+)
+from pvc.state.states import CoordinatorState, DaemonState, DomainState
+from pvc.state.store import Store
+
+Listener = Callable[[str], None]
+
+#: Trees cached by default.
+DEFAULT_ROOTS = (paths.CONFIG, paths.NODES)
+
+
+class ClusterCache:
+    """Cached view of the trees in ``roots``; call :meth:`start` then :meth:`wait_ready`."""
+
+    def __init__(self, store: Store, roots: Iterable[str] = DEFAULT_ROOTS) -> None:
+        self._store = store
+        self._trees = {root: TreeCache(store.client, root) for root in roots}
+        self._initialised: set[str] = set()
+        self._ready = threading.Event()
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self.errors: list[Exception] = []
+        for root, tree in self._trees.items():
+            tree.listen(self._make_listener(root))
+            tree.listen_fault(self.errors.append)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        for tree in self._trees.values():
+            tree.start()
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """Wait until every tree has loaded once."""
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        for tree in self._trees.values():
+            tree.close()
+
+    def listen(self, listener: Listener) -> None:
+        """Call ``listener(path)`` whenever a cached znode is added, changed or removed."""
+        self._listeners.append(listener)
+
+    def _make_listener(self, root: str) -> Callable[[TreeEvent], None]:
+        def on_event(event: TreeEvent) -> None:
+            if event.event_type == TreeEvent.INITIALIZED:
+                with self._lock:
+                    self._initialised.add(root)
+                    if len(self._initialised) == len(self._trees):
+                        self._ready.set()
+                return
+            if event.event_data is None:
+                return
+            for listener in self._listeners:
+                listener(event.event_data.path)
+
+        return on_event
+
+    # -- raw access ---------------------------------------------------------------------
+
+    def _tree_for(self, path: str) -> TreeCache:
+        for root, tree in self._trees.items():
+            if path == root or path.startswith(root + "/"):
+                return tree
+        raise KeyError(f"{path} is not in a cached tree")
+
+    def data(self, path: str) -> bytes | None:
+        """Cached data of a znode, or None if absent."""
+        node = self._tree_for(path).get_data(path)
+        return None if node is None else node.data
+
+    def version(self, path: str) -> int:
+        """Cached data version of a znode, or -1 if absent."""
+        node = self._tree_for(path).get_data(path)
+        return -1 if node is None or node.stat is None else node.stat.version
+
+    def children(self, path: str) -> list[str]:
+        return sorted(self._tree_for(path).get_children(path, default=frozenset()))
+
+    def text(self, path: str, default: str = "") -> str:
+        return decode_text(self.data(path), default)
+
+    # -- typed records ------------------------------------------------------------------
+
+    def cluster_config(self) -> ClusterConfig:
+        return ClusterConfig(
+            primary_node=self.text(paths.PRIMARY_NODE, paths.NO_PRIMARY),
+            maintenance=parse_bool(self.text(paths.MAINTENANCE, "false")),
+            cluster_name=self.text(paths.CLUSTER_NAME),
+        )
+
+    def node_names(self) -> list[str]:
+        return self.children(paths.NODES)
+
+    def node(self, name: str) -> NodeRecord | None:
+        """The cached record of one node, or None if it never registered."""
+        if self._tree_for(paths.NODES).get_data(paths.node(name)) is None:
+            return None
+        static = NodeStatic.from_bytes(self.data(paths.node(name))) or NodeStatic(name=name)
+        return NodeRecord(
+            name=name,
+            static=static,
+            daemon_state=self.text(paths.node_daemon_state(name), DaemonState.INIT),
+            coordinator_state=self.text(
+                paths.node_coordinator_state(name), CoordinatorState.CLIENT
+            ),
+            domain_state=self.text(paths.node_domain_state(name), DomainState.READY),
+            keepalive=Keepalive.from_bytes(self.data(paths.node_keepalive(name))),
+            present=self.data(paths.node_presence(name)) is not None,
+            daemon_state_version=self.version(paths.node_daemon_state(name)),
+        )
+
+    def nodes(self) -> list[NodeRecord]:
+        """Cached records of every registered node, sorted by name."""
+        records = (self.node(name) for name in self.node_names())
+        return [record for record in records if record is not None]

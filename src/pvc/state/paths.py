@@ -1,0 +1,75 @@
+"""Every ZooKeeper path PVC uses, in one place.
+
+Nothing else in the code base spells a path; it calls these helpers.
+"""
+
+from __future__ import annotations
+
+SCHEMA = "/schema"
+SCHEMA_VERSION = "/schema/version"
+
+CONFIG = "/config"
+PRIMARY_NODE = "/config/primary_node"
+MAINTENANCE = "/config/maintenance"
+CLUSTER_NAME = "/config/cluster_name"
+
+NODES = "/nodes"
+DOMAINS = "/domains"
+NETWORKS = "/networks"
+CEPH = "/ceph"
+FAULTS = "/faults"
+TASKS = "/tasks"
+LOGS = "/logs"
+LOCKS = "/locks"
+
+PRIMARY_LOCK = "/locks/primary"
+SCHEMA_LOCK = "/locks/schema"
+
+#: Top-level trees every cluster has; created by the first schema step.
+ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
+
+#: Value of PRIMARY_NODE while no coordinator is primary.
+NO_PRIMARY = "none"
+
+#: Number of slots in a node's log ring (see pvc.state.logring).
+LOG_RING_SLOTS = 32
+
+
+def node(name: str) -> str:
+    """The node's own znode; holds its static record (JSON)."""
+    return f"{NODES}/{name}"
+
+
+def node_daemon_state(name: str) -> str:
+    """Daemon state of a node: init, run, shutdown, stop, dead."""
+    return f"{NODES}/{name}/daemon_state"
+
+
+def node_coordinator_state(name: str) -> str:
+    """Coordinator state of a node: primary, secondary, takeover, relinquish, client."""
+    return f"{NODES}/{name}/coordinator_state"
+
+
+def node_domain_state(name: str) -> str:
+    """Domain state of a node: ready, flush, flushed, unflush."""
+    return f"{NODES}/{name}/domain_state"
+
+
+def node_keepalive(name: str) -> str:
+    """The node's last keepalive (JSON: timestamp, load, memory)."""
+    return f"{NODES}/{name}/keepalive"
+
+
+def node_presence(name: str) -> str:
+    """Ephemeral znode that exists while the node's daemon holds a ZooKeeper session."""
+    return f"{NODES}/{name}/presence"
+
+
+def node_log(name: str) -> str:
+    """Parent of the node's log ring slots."""
+    return f"{LOGS}/{name}"
+
+
+def node_log_slot(name: str, slot: int) -> str:
+    """One slot of the node's log ring."""
+    return f"{LOGS}/{name}/{slot:02d}"

@@ -1,0 +1,130 @@
+"""Typed records of what PVC keeps in ZooKeeper, and their (de)serialisation.
+
+Records are immutable snapshots. Values are stored as compact JSON, except single
+state names, which are stored as plain UTF-8 strings so they read well in zkCli.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Self
+
+from pvc.state import paths
+from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
+
+
+def encode(value: Any) -> bytes:
+    """Serialise a record or a JSON-compatible value for a znode."""
+    if hasattr(value, "__dataclass_fields__"):
+        value = asdict(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_json(data: bytes | None) -> Any:
+    """Parse a JSON znode value; empty or malformed data gives None."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
+
+
+def decode_text(data: bytes | None, default: str = "") -> str:
+    """Read a plain-text znode value."""
+    return data.decode(errors="replace") if data else default
+
+
+class _Record:
+    """Mixin: build a dataclass record from a JSON mapping, ignoring unknown keys."""
+
+    @classmethod
+    def from_mapping(cls, mapping: Any) -> Self | None:
+        if not isinstance(mapping, dict):
+            return None
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        try:
+            return cls(**{k: v for k, v in mapping.items() if k in known})
+        except TypeError:
+            return None
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> Self | None:
+        return cls.from_mapping(decode_json(data))
+
+
+@dataclass(frozen=True)
+class NodeStatic(_Record):
+    """What a node says about itself when its daemon registers."""
+
+    name: str
+    mode: str = NodeMode.HYPERVISOR
+    cpu_count: int = 0
+    kernel: str = ""
+    os: str = ""
+    arch: str = ""
+    pvc_version: str = ""
+    registered: float = 0.0
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Host memory in MiB."""
+
+    total: int = 0
+    used: int = 0
+    free: int = 0
+
+
+@dataclass(frozen=True)
+class Keepalive(_Record):
+    """One keepalive: when it was sent and the host figures sampled with it."""
+
+    timestamp: float
+    load: float = 0.0
+    memory: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def memory_mib(self) -> Memory:
+        return Memory(**{k: int(v) for k, v in self.memory.items() if k in ("total", "used", "free")})
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """Everything the cluster knows about one node, assembled from its znodes."""
+
+    name: str
+    static: NodeStatic
+    daemon_state: str = DaemonState.INIT
+    coordinator_state: str = CoordinatorState.CLIENT
+    domain_state: str = DomainState.READY
+    keepalive: Keepalive | None = None
+    present: bool = False
+    daemon_state_version: int = -1
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.static.mode == NodeMode.COORDINATOR
+
+    def keepalive_age(self, now: float) -> float | None:
+        """Seconds since the last keepalive, or None if it never sent one."""
+        return None if self.keepalive is None else max(0.0, now - self.keepalive.timestamp)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Cluster-wide settings kept under /config."""
+
+    primary_node: str = paths.NO_PRIMARY
+    maintenance: bool = False
+    cluster_name: str = ""
+
+    @property
+    def has_primary(self) -> bool:
+        return self.primary_node not in ("", paths.NO_PRIMARY)
+
+
+def parse_bool(text: str) -> bool:
+    """ZooKeeper booleans are stored as the strings 'true' and 'false'."""
+    return text.strip().lower() in ("true", "yes", "1", "on")

@@ -1,0 +1,239 @@
+"""The ZooKeeper connection and the primitive operations the rest of PVC uses.
+
+One :class:`Store` wraps one kazoo client. Reads that serve users go through the
+watch-maintained :mod:`pvc.state.cache`; the store is for writes, for transactions and
+for the few reads that must be fresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import (
+    BadVersionError,
+    KazooException,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    RolledBackError,
+)
+from kazoo.handlers.threading import KazooTimeoutError
+
+from pvc.state.errors import ConflictError, NotConnectedError, StateError
+from pvc.state.records import encode
+
+log = logging.getLogger(__name__)
+
+Value = bytes | str | int | float | bool | dict | list | None
+
+
+def to_bytes(value: Value) -> bytes:
+    """Encode a znode value: bytes as is, strings as UTF-8, the rest as JSON."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    if value is None:
+        return b""
+    return encode(value)
+
+
+@dataclass
+class Transaction:
+    """Operations collected to be committed atomically by :meth:`Store.transaction`."""
+
+    ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
+
+    def create(self, path: str, value: Value = b"", *, ephemeral: bool = False) -> None:
+        self.ops.append(("create", (path, to_bytes(value)), {"ephemeral": ephemeral}))
+
+    def set(self, path: str, value: Value, *, version: int = -1) -> None:
+        self.ops.append(("set_data", (path, to_bytes(value)), {"version": version}))
+
+    def delete(self, path: str, *, version: int = -1) -> None:
+        self.ops.append(("delete", (path,), {"version": version}))
+
+    def check(self, path: str, version: int) -> None:
+        self.ops.append(("check", (path, version), {}))
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class Store:
+    """A ZooKeeper session with PVC's conventions (hosts may carry a chroot)."""
+
+    def __init__(self, hosts: str, *, timeout: float = 10.0, client: KazooClient | None = None):
+        self.hosts = hosts
+        self.timeout = timeout
+        self.client = client or KazooClient(
+            hosts=hosts,
+            timeout=timeout,
+            randomize_hosts=True,
+            connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5},
+            command_retry={"max_tries": 3, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5},
+        )
+        self.operations = 0  # requests issued through this store; bench/ reads it
+
+    # -- connection -------------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        attempt_timeout: float = 5.0,
+        give_up_after: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        on_retry: Callable[[int, float], None] | None = None,
+    ) -> bool:
+        """Connect, retrying until connected, ``give_up_after`` seconds, or should_stop().
+
+        ``on_retry(attempt, delay)`` is called before each wait. Returns True once
+        connected, False if it gave up or was told to stop; writes nothing.
+        """
+        started = time.monotonic()
+        attempt = 0
+        delay = 0.5
+        while not should_stop():
+            attempt += 1
+            try:
+                self.client.start(timeout=attempt_timeout)
+                return True
+            except (KazooTimeoutError, KazooException, OSError):
+                self.client.stop()
+            if give_up_after is not None and time.monotonic() - started >= give_up_after:
+                return False
+            if on_retry:
+                on_retry(attempt, delay)
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and not should_stop():
+                time.sleep(0.05)
+            delay = min(delay * 2, 5.0)
+        return False
+
+    def stop(self) -> None:
+        """Close the session (ephemeral znodes go at once) and release the client."""
+        try:
+            self.client.stop()
+            self.client.close()
+        except KazooException:  # pragma: no cover - best effort at shutdown
+            pass
+
+    @property
+    def connected(self) -> bool:
+        return self.client.state == KazooState.CONNECTED
+
+    @property
+    def session_id(self) -> int | None:
+        client_id = self.client.client_id
+        return client_id[0] if client_id else None
+
+    def add_listener(self, listener: Callable[[str], Any]) -> None:
+        """Call ``listener(state)`` on CONNECTED/SUSPENDED/LOST (from kazoo's thread)."""
+        self.client.add_listener(listener)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, path: str) -> bytes | None:
+        """Fresh read of a znode's data; None if it does not exist."""
+        self.operations += 1
+        try:
+            return self._call(self.client.get, path)[0]
+        except NoNodeError:
+            return None
+
+    def get_text(self, path: str, default: str = "") -> str:
+        data = self.get(path)
+        return data.decode() if data else default
+
+    def exists(self, path: str) -> bool:
+        self.operations += 1
+        return self._call(self.client.exists, path) is not None
+
+    def children(self, path: str) -> list[str]:
+        self.operations += 1
+        try:
+            return sorted(self._call(self.client.get_children, path))
+        except NoNodeError:
+            return []
+
+    # -- writes -------------------------------------------------------------------------
+
+    def set(self, path: str, value: Value, *, create: bool = True) -> None:
+        """Write a znode, creating it (and its parents) when ``create`` and missing."""
+        data = to_bytes(value)
+        self.operations += 1
+        try:
+            self._call(self.client.set, path, data)
+        except NoNodeError:
+            if not create:
+                raise
+            self.operations += 1
+            try:
+                self._call(self.client.create, path, data, makepath=True)
+            except NodeExistsError:
+                self._call(self.client.set, path, data)
+
+    def ensure(self, path: str) -> None:
+        """Create an empty znode and its parents if missing."""
+        self.operations += 1
+        self._call(self.client.ensure_path, path)
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Delete a znode (missing is fine)."""
+        self.operations += 1
+        try:
+            self._call(self.client.delete, path, recursive=recursive)
+        except NoNodeError:
+            pass
+        except NotEmptyError as error:
+            raise StateError(f"{path} has children") from error
+
+    def commit(self, txn: Transaction) -> None:
+        """Apply every operation of ``txn`` atomically, or none of them.
+
+        Raises ConflictError when a version check or create/delete precondition failed.
+        """
+        if not txn.ops:
+            return
+        request = self.client.transaction()
+        for name, args, kwargs in txn.ops:
+            getattr(request, name)(*args, **kwargs)
+        self.operations += 1
+        results = self._call(request.commit)
+        failures = [
+            (op, result)
+            for op, result in zip(txn.ops, results, strict=False)
+            if isinstance(result, Exception) and not isinstance(result, RolledBackError)
+        ]
+        if failures:
+            (name, args, _), error = failures[0]
+            raise ConflictError(f"transaction failed at {name} {args[0]}: {type(error).__name__}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """``with store.transaction() as txn: txn.set(...)`` commits on normal exit."""
+        txn = Transaction()
+        yield txn
+        self.commit(txn)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (NoNodeError, NodeExistsError, NotEmptyError, BadVersionError):
+            raise
+        except KazooTimeoutError as error:
+            raise NotConnectedError(f"ZooKeeper did not answer: {error}") from error
+        except KazooException as error:
+            if self.client.state != KazooState.CONNECTED:
+                raise NotConnectedError(f"not connected to ZooKeeper ({self.hosts})") from error
+            raise StateError(f"ZooKeeper error: {type(error).__name__}: {error}") from error

@@ -1,0 +1,56 @@
+"""Helpers shared by the test suites."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pvc.config import NodeConfig, parse_config
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        time.sleep(interval)
+
+
+def node_config_data(
+    name: str,
+    coordinators: list[str],
+    zk_hosts: str,
+    *,
+    keepalive_interval: float = 0.25,
+    fence_intervals: int = 6,
+    session_timeout: float = 1.0,
+    index: int = 1,
+) -> dict:
+    """A minimal valid configuration mapping for a test node."""
+    server, _, chroot = zk_hosts.partition("/")
+    return {
+        "cluster": {"name": "test"},
+        "node": {"name": name},
+        "coordinators": coordinators,
+        "zookeeper": {
+            "hosts": [server],
+            "chroot": f"/{chroot}" if chroot else "",
+            "session_timeout": session_timeout,
+        },
+        "networks": {
+            "upstream": {"address": f"10.100.0.{index}/24", "floating_address": "10.100.0.250/24"},
+            "cluster": {"address": f"10.110.0.{index}/24", "floating_address": "10.110.0.250/24"},
+            "storage": {"address": f"10.120.0.{index}/24", "floating_address": "10.120.0.250/24"},
+        },
+        "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
+        "logging": {"level": "debug", "zookeeper_lines": 200},
+    }
+
+
+def node_config(name: str, coordinators: list[str], zk_hosts: str, **kwargs: Any) -> NodeConfig:
+    return parse_config(node_config_data(name, coordinators, zk_hosts, **kwargs))

@@ -1,0 +1,116 @@
+"""A real ZooKeeper for the integration tests: one server per session, a chroot per test."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from pvc.config import NodeConfig
+from pvc.lab import processes, zookeeper
+from pvc.node.loop import NodeLoop
+from pvc.state.store import Store
+from tests.helpers import node_config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    directory = tmp_path_factory.mktemp("zookeeper")
+    member = zookeeper.Member(1, "127.0.0.1", _free_port())
+    zookeeper.write_config(directory, member, [member])
+    ref = processes.spawn("zookeeper", zookeeper.command(directory), directory / "stdout.log")
+    try:
+        if not zookeeper.wait_serving([member], timeout=60):
+            pytest.fail(f"ZooKeeper did not start; see {directory}/stdout.log")
+        yield f"127.0.0.1:{member.client_port}"
+    finally:
+        processes.terminate([ref])
+
+
+@pytest.fixture
+def zk_hosts(zk_server: str) -> str:
+    """A connect string with a fresh chroot for this test."""
+    chroot = f"/t-{uuid.uuid4().hex[:12]}"
+    client = KazooClient(hosts=zk_server)
+    client.start(timeout=10)
+    client.ensure_path(chroot)
+    client.stop()
+    client.close()
+    return f"{zk_server}{chroot}"
+
+
+@pytest.fixture
+def make_store(zk_hosts: str) -> Iterator[Callable[..., Store]]:
+    stores: list[Store] = []
+
+    def make(timeout: float = 5.0) -> Store:
+        store = Store(zk_hosts, timeout=timeout)
+        assert store.start(give_up_after=10)
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.stop()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Store]) -> Store:
+    return make_store()
+
+
+class RunningNode:
+    """A NodeLoop running in a thread, as pvcnoded would run it."""
+
+    def __init__(self, config: NodeConfig, zk_hosts: str, **loop_kwargs) -> None:
+        self.store = Store(zk_hosts, timeout=config.zookeeper.session_timeout)
+        assert self.store.start(give_up_after=10)
+        self.loop = NodeLoop(config, self.store, **loop_kwargs)
+        self.loop.start()
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+        self.thread.start()
+
+    @property
+    def name(self) -> str:
+        return self.loop.name
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.request_stop()
+            self.thread.join(15)
+            assert not self.thread.is_alive(), f"{self.name} did not stop"
+
+
+@pytest.fixture
+def cluster(zk_hosts: str) -> Iterator[Callable[..., RunningNode]]:
+    """Start node daemons in threads: ``cluster("n1", ["n1", "n2"])``."""
+    nodes: list[RunningNode] = []
+
+    def start(name: str, coordinators: list[str], **kwargs) -> RunningNode:
+        loop_kwargs = {k: kwargs.pop(k) for k in ("phases",) if k in kwargs}
+        node = RunningNode(node_config(name, coordinators, zk_hosts, **kwargs), zk_hosts, **loop_kwargs)
+        nodes.append(node)
+        return node
+
+    yield start
+    for node in nodes:
+        node.stop()
+
+
+def expire_session(store: Store) -> None:
+    """Make ZooKeeper expire the session of ``store`` (as after a long partition)."""
+    session_id, password = store.client.client_id
+    intruder = KazooClient(hosts=store.hosts, client_id=(session_id, password))
+    intruder.start(timeout=10)
+    intruder.stop()
+    intruder.close()
