@@ -79,9 +79,7 @@ class NetworkSection(_Section):
     @model_validator(mode="after")
     def _floating_in_subnet(self) -> NetworkSection:
         if self.floating_address and self.floating_address.network != self.address.network:
-            raise ValueError(
-                f"floating_address {self.floating_address} is not in {self.address.network}"
-            )
+            raise ValueError(f"floating_address {self.floating_address} is not in {self.address.network}")
         return self
 
 

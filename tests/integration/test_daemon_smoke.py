@@ -1,5 +1,6 @@
-from pvc.state import paths
 from tests.helpers import wait_for
+
+from pvc.state import paths
 
 
 def test_single_coordinator_becomes_primary(cluster, store):

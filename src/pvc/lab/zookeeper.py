@@ -70,9 +70,7 @@ def write_config(directory: Path, me: Member, members: Sequence[Member]) -> Path
         "autopurge.purgeInterval=1",
     ]
     if len(members) > 1:
-        lines += [
-            f"server.{m.myid}={m.address}:{PEER_PORT}:{ELECTION_PORT}" for m in members
-        ]
+        lines += [f"server.{m.myid}={m.address}:{PEER_PORT}:{ELECTION_PORT}" for m in members]
         (data / "myid").write_text(f"{me.myid}\n")
     (directory / "zoo.cfg").write_text("\n".join(lines) + "\n")
     (directory / "log4j.properties").write_text(

@@ -48,6 +48,7 @@ class ElectionView:
     requested: str
     eligible: frozenset[str]
     handover_waited: float = 0.0
+    stale_primaries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Decision:
     action: Action
     reason: str
     target: str = paths.NO_PRIMARY
+    stale_primaries: tuple[str, ...] = ()
 
 
 def decide(view: ElectionView) -> Decision:
@@ -74,8 +76,7 @@ def decide(view: ElectionView) -> Decision:
             )
         return Decision(
             Action.RESET_REQUEST,
-            f"ignoring request to move primary to '{view.requested}': "
-            "not a running coordinator",
+            f"ignoring request to move primary to '{view.requested}': not a running coordinator",
         )
     if view.holding:
         return Decision(Action.RELEASE_LEASE, "releasing a primary lease I no longer act on")
@@ -92,7 +93,7 @@ def decide(view: ElectionView) -> Decision:
         and view.handover_waited < HANDOVER_GRACE
     ):
         return Decision(Action.NONE, f"waiting for {named} to take over as requested")
-    return Decision(Action.TAKE_OVER, "no primary: contending")
+    return Decision(Action.TAKE_OVER, "no primary: contending", stale_primaries=view.stale_primaries)
 
 
 class PrimaryRole:
@@ -108,6 +109,7 @@ class PrimaryRole:
         self._holder_stale = True
         self._handover_started: float | None = None
         self._retry_after = 0.0
+        self._own_request_version = -1
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -128,8 +130,12 @@ class PrimaryRole:
         daemon_state: str,
         shutting_down: bool,
         requested: str,
+        requested_version: int,
         eligible: frozenset[str],
+        stale_primaries: tuple[str, ...] = (),
     ) -> ElectionView:
+        if self.acting and requested_version < self._own_request_version:
+            requested = self.me  # the cache has not caught up with our own takeover write yet
         holder = self.holder() if is_coordinator else None
         now = time.monotonic()
         waiting = holder is None and requested not in (paths.NO_PRIMARY, "", self.me)
@@ -147,6 +153,7 @@ class PrimaryRole:
             holder=holder,
             requested=requested,
             eligible=eligible,
+            stale_primaries=stale_primaries,
             handover_waited=now - self._handover_started if self._handover_started else 0.0,
         )
 
@@ -160,21 +167,22 @@ class PrimaryRole:
         elif action is Action.BE_SECONDARY:
             self._set_state(own_state, CoordinatorState.SECONDARY)
         elif action is Action.TAKE_OVER:
-            return self._take_over()
+            return self._take_over(decision.stale_primaries)
         elif action is Action.RELINQUISH:
             return self.relinquish(decision.target, decision.reason)
         elif action is Action.RELEASE_LEASE:
             self.lease.release()
             self.lease_changed()
         elif action is Action.RESET_REQUEST:
-            self.store.set(paths.PRIMARY_NODE, self.me)
+            with self.store.transaction() as txn:
+                txn.set(paths.PRIMARY_NODE, self.me)
         return decision.reason
 
     def _set_state(self, current: str, wanted: CoordinatorState) -> None:
         if current != wanted:
             self.store.set(paths.node_coordinator_state(self.me), wanted.value)
 
-    def _take_over(self) -> str:
+    def _take_over(self, stale_primaries: tuple[str, ...]) -> str:
         if time.monotonic() < self._retry_after:
             return "no primary: backing off after a failed takeover"
         if not self.lease.try_acquire():
@@ -184,7 +192,10 @@ class PrimaryRole:
         txn = Transaction()
         txn.set(paths.node_coordinator_state(self.me), CoordinatorState.TAKEOVER.value)
         txn.set(paths.PRIMARY_NODE, self.me)
-        self.store.commit(txn)
+        for node in stale_primaries:  # left behind by a primary whose session ended
+            txn.set(paths.node_coordinator_state(node), CoordinatorState.SECONDARY.value)
+        results = self.store.commit(txn)
+        self._own_request_version = results[1].version
         log.info("primary lease acquired; running takeover phases %s", self.phases.names)
         try:
             self.phases.take_over()

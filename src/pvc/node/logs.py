@@ -34,6 +34,6 @@ def setup_stderr(level: str, node: str) -> logging.Logger:
     handler.setFormatter(logging.Formatter(f"{FORMAT} [{node}]", DATE_FORMAT))
     logger.addHandler(handler)
     kazoo_logger = logging.getLogger("kazoo")
-    kazoo_logger.setLevel(logging.WARNING)
+    kazoo_logger.setLevel(logging.ERROR)  # our loop reports connection changes
     kazoo_logger.addHandler(handler)
     return logger

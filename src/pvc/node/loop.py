@@ -35,6 +35,9 @@ log = logging.getLogger("pvc.node")
 #: Fraction of the session timeout a primary may stay disconnected before stepping down.
 SUSPEND_GRACE_FRACTION = 0.25
 
+#: Coordinator states of a node that is (or is becoming, or leaving being) primary.
+ACTING_STATES = (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH)
+
 
 class NodeLoop:
     """A node daemon bound to one ZooKeeper store."""
@@ -62,6 +65,7 @@ class NodeLoop:
         self._suspended_since: float | None = None
         self._session_lost = False
         self._need_reregister = False
+        self.daemon_state = DaemonState.INIT
         self._last_sentences: list[str] = []
         self.keepalives = 0
 
@@ -95,9 +99,11 @@ class NodeLoop:
         self._wake.set()
 
     def _on_change(self, path: str) -> None:
-        if path == paths.PRIMARY_NODE or path.startswith(paths.node(self.name) + "/"):
-            self.wake()
-        elif path.endswith(("/presence", "/daemon_state")):
+        if (
+            path == paths.PRIMARY_NODE
+            or path.startswith(paths.node(self.name) + "/")
+            or path.endswith(("/presence", "/daemon_state"))
+        ):
             self.wake()
 
     def _on_lease_change(self, _children: list[str]) -> None:
@@ -105,6 +111,7 @@ class NodeLoop:
         self.wake()
 
     def _on_connection(self, state: str) -> None:
+        log.info("ZooKeeper connection %s", str(state).lower())
         if state == KazooState.SUSPENDED:
             self._suspended_since = time.monotonic()
         elif state == KazooState.LOST:
@@ -184,20 +191,25 @@ class NodeLoop:
         return done
 
     def _election_step(self) -> str:
-        own = self.cache.node(self.name)
+        nodes = self.cache.nodes()
+        own = next((node for node in nodes if node.name == self.name), None)
+        coordinators = [node for node in nodes if node.name in self.config.coordinators]
         eligible = frozenset(
+            node.name for node in coordinators if node.present and node.daemon_state == DaemonState.RUN
+        )
+        stale = tuple(
             node.name
-            for node in self.cache.nodes()
-            if node.name in self.config.coordinators
-            and node.present
-            and node.daemon_state == DaemonState.RUN
+            for node in coordinators
+            if node.name != self.name and not node.present and node.coordinator_state in ACTING_STATES
         )
         view = self.role.view(
             is_coordinator=self.config.is_coordinator,
-            daemon_state=own.daemon_state if own else DaemonState.INIT,
+            daemon_state=self.daemon_state,
             shutting_down=self.stopping.is_set(),
             requested=self.cache.cluster_config().primary_node,
+            requested_version=self.cache.version(paths.PRIMARY_NODE),
             eligible=eligible,
+            stale_primaries=stale,
         )
         decision = decide(view)
         return self.role.apply(decision, own.coordinator_state if own else "")
@@ -234,16 +246,15 @@ class NodeLoop:
             if self.store.client.state == KazooState.CONNECTED:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
                 if self.role.acting:
-                    log.info(self.role.relinquish(paths.NO_PRIMARY, "relinquishing primary: daemon is stopping"))
-                final = (
-                    CoordinatorState.SECONDARY
-                    if self.config.is_coordinator
-                    else CoordinatorState.CLIENT
-                )
+                    log.info(
+                        self.role.relinquish(paths.NO_PRIMARY, "relinquishing primary: daemon is stopping")
+                    )
+                final = CoordinatorState.SECONDARY if self.config.is_coordinator else CoordinatorState.CLIENT
                 log.info("daemon state stop")
                 txn = Transaction()
                 txn.set(paths.node_coordinator_state(self.name), final.value)
                 txn.set(paths.node_daemon_state(self.name), DaemonState.STOP.value)
+                self.daemon_state = DaemonState.STOP
                 txn.delete(paths.node_presence(self.name))
                 self.ring.add_to(txn)
                 self.store.commit(txn)
@@ -257,6 +268,7 @@ class NodeLoop:
             self.store.stop()
 
     def _write_daemon_state(self, state: DaemonState, *, keepalive: bool = False) -> None:
+        self.daemon_state = state
         txn = Transaction()
         txn.set(paths.node_daemon_state(self.name), state.value)
         if keepalive:

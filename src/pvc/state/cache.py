@@ -123,9 +123,7 @@ class ClusterCache:
             name=name,
             static=static,
             daemon_state=self.text(paths.node_daemon_state(name), DaemonState.INIT),
-            coordinator_state=self.text(
-                paths.node_coordinator_state(name), CoordinatorState.CLIENT
-            ),
+            coordinator_state=self.text(paths.node_coordinator_state(name), CoordinatorState.CLIENT),
             domain_state=self.text(paths.node_domain_state(name), DomainState.READY),
             keepalive=Keepalive.from_bytes(self.data(paths.node_keepalive(name))),
             present=self.data(paths.node_presence(name)) is not None,

@@ -7,15 +7,12 @@ entirely or not at all. Steps run under the schema lock at daemon start.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 
 from pvc.state import paths
 from pvc.state.errors import SchemaError
 from pvc.state.locks import held
 from pvc.state.store import Store, Transaction
-
-log = logging.getLogger(__name__)
 
 Step = Callable[[Store, Transaction], None]
 
@@ -75,5 +72,4 @@ def ensure_schema(
             else:
                 txn.set(paths.SCHEMA_VERSION, str(version))
             store.commit(txn)
-            log.info("schema upgraded to version %d", version)
         return found, max(found, target)

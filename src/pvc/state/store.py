@@ -196,13 +196,14 @@ class Store:
         except NotEmptyError as error:
             raise StateError(f"{path} has children") from error
 
-    def commit(self, txn: Transaction) -> None:
+    def commit(self, txn: Transaction) -> list[Any]:
         """Apply every operation of ``txn`` atomically, or none of them.
 
-        Raises ConflictError when a version check or create/delete precondition failed.
+        Returns kazoo's per-operation results (a ZnodeStat for each set). Raises
+        ConflictError when a version check or create/delete precondition failed.
         """
         if not txn.ops:
-            return
+            return []
         request = self.client.transaction()
         for name, args, kwargs in txn.ops:
             getattr(request, name)(*args, **kwargs)
@@ -216,6 +217,7 @@ class Store:
         if failures:
             (name, args, _), error = failures[0]
             raise ConflictError(f"transaction failed at {name} {args[0]}: {type(error).__name__}")
+        return results
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

@@ -1,0 +1,370 @@
+"""Bringing a lab cluster up and down, and reporting on it.
+
+Each node is a network namespace plus its own mount and UTS namespaces, anchored by a
+small process; the node's daemons are started inside those namespaces with nsenter.
+Everything the lab creates is recorded in ``lab.json`` as it is created, so ``down``
+(and an ``up`` after a crash) removes exactly what the lab made, by name and PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pvc.errors import PVCError
+from pvc.lab import netns, processes, zookeeper
+from pvc.lab.layout import LabLayout
+from pvc.lab.nodeconf import write_node_config
+from pvc.lab.processes import ProcessRef
+from pvc.state import paths
+from pvc.state.store import Store
+
+ROLES = ("anchor", "zookeeper", "pvcnoded")
+Say = Callable[[str], None]
+
+
+class LabError(PVCError):
+    """The lab could not be brought up or inspected."""
+
+
+@dataclass
+class LabState:
+    """What a lab has created; persisted in lab.json."""
+
+    layout: LabLayout
+    processes: dict[str, ProcessRef] = field(default_factory=dict)
+    namespaces: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    started: float = 0.0
+
+    def save(self) -> None:
+        data = {
+            "layout": self.layout.to_json(),
+            "processes": {key: ref.to_json() for key, ref in self.processes.items()},
+            "namespaces": self.namespaces,
+            "links": self.links,
+            "started": self.started,
+        }
+        self.layout.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.layout.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        tmp.replace(self.layout.state_file)
+
+    @classmethod
+    def load(cls, directory: Path) -> LabState | None:
+        try:
+            data = json.loads((directory / "lab.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(
+            layout=LabLayout.from_json(data["layout"]),
+            processes={k: ProcessRef.from_json(v) for k, v in data["processes"].items()},
+            namespaces=list(data["namespaces"]),
+            links=list(data["links"]),
+            started=data.get("started", 0.0),
+        )
+
+    def ref(self, node: str, role: str) -> ProcessRef | None:
+        return self.processes.get(f"{node}/{role}")
+
+    def alive(self) -> dict[str, bool]:
+        return {key: processes.is_alive(ref) for key, ref in self.processes.items()}
+
+
+def _anchor_argv(layout: LabLayout, node: str) -> list[str]:
+    run_dir = layout.node_dir(node) / "run"
+    script = 'hostname "$0" && mount --bind "$1" /run && exec sleep infinity'
+    return [
+        "ip", "netns", "exec", layout.netns(node),
+        "unshare", "--mount", "--uts", "--propagation", "private", "--",
+        "sh", "-c", script, node, str(run_dir),
+    ]  # fmt: skip
+
+
+def _in_node(anchor: ProcessRef, argv: list[str]) -> list[str]:
+    return ["nsenter", "-t", str(anchor.pid), "-n", "-m", "-u", "--", *argv]
+
+
+def _wait_anchor(ref: ProcessRef, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{ref.pid}/comm").read_text().strip() == "sleep":
+                return
+        except OSError:
+            break
+        time.sleep(0.02)
+    raise LabError(f"node anchor {ref.name} did not start; see {ref.log}")
+
+
+class Lab:
+    """Operations on the lab whose state lives in ``directory``."""
+
+    def __init__(self, directory: Path, say: Say = print) -> None:
+        self.directory = directory
+        self.say = say
+
+    def state(self) -> LabState | None:
+        return LabState.load(self.directory)
+
+    def is_up(self) -> bool:
+        state = self.state()
+        return bool(state and any(state.alive().values()))
+
+    # -- up -----------------------------------------------------------------------------
+
+    def up(self, layout: LabLayout, timeout: float = 90.0) -> LabState:
+        """Create and start the lab; returns when every node runs and one is primary."""
+        existing = self.state()
+        if existing and any(existing.alive().values()):
+            raise LabAlreadyUp(existing)
+        if existing:
+            self.say("cleaning up what a previous lab left behind")
+            self._teardown(existing)
+        self._remove_stray(layout)
+        started = time.monotonic()
+        state = LabState(layout=layout, started=time.time())
+        try:
+            self._create_network(state)
+            self._start_anchors(state)
+            self._start_zookeeper(state)
+            self._start_daemons(state)
+            self._wait_cluster(state, timeout)
+        except BaseException:
+            self.say("lab start failed; removing what was created")
+            self._teardown(state, keep_logs=True)
+            raise
+        self.say(f"lab up in {time.monotonic() - started:.1f} s")
+        return state
+
+    def _create_network(self, state: LabState) -> None:
+        layout = state.layout
+        netns.create_bridge(layout.bridge, [str(a) for a in layout.host_addresses])
+        state.links.append(layout.bridge)
+        state.save()
+        for node in layout.node_names:
+            state.namespaces.append(layout.netns(node))
+            state.links.append(layout.host_link(node))
+            state.save()
+            netns.create_node_netns(
+                layout.netns(node),
+                layout.host_link(node),
+                layout.node_link(node),
+                layout.bridge,
+                [str(a) for a in layout.addresses(node).values()],
+            )
+
+    def _start_anchors(self, state: LabState) -> None:
+        layout = state.layout
+        for node in layout.node_names:
+            (layout.node_dir(node) / "run").mkdir(parents=True, exist_ok=True)
+            ref = processes.spawn(
+                f"{node}/anchor", _anchor_argv(layout, node), layout.log_file(node, "anchor")
+            )
+            state.processes[ref.name] = ref
+            state.save()
+        for node in layout.node_names:
+            _wait_anchor(state.processes[f"{node}/anchor"])
+
+    def _members(self, layout: LabLayout) -> list[zookeeper.Member]:
+        return [
+            zookeeper.Member(i, layout.cluster_ip(node))
+            for i, node in enumerate(layout.coordinator_names, start=1)
+        ]
+
+    def _start_zookeeper(self, state: LabState) -> None:
+        layout = state.layout
+        members = self._members(layout)
+        for node, member in zip(layout.coordinator_names, members, strict=True):
+            directory = zookeeper.write_config(layout.node_dir(node) / "zookeeper", member, members)
+            anchor = state.processes[f"{node}/anchor"]
+            ref = processes.spawn(
+                f"{node}/zookeeper",
+                _in_node(anchor, zookeeper.command(directory)),
+                layout.log_file(node, "zookeeper"),
+            )
+            state.processes[ref.name] = ref
+            state.save()
+
+    def _start_daemons(self, state: LabState) -> None:
+        for node in state.layout.node_names:
+            write_node_config(state.layout, node)
+            self.start_daemon(node, state)
+
+    def start_daemon(self, node: str, state: LabState | None = None) -> ProcessRef:
+        """Start (or restart) the node daemon of ``node``."""
+        state = state or self._require_state()
+        layout = state.layout
+        if node not in layout.node_names:
+            raise LabError(f"no node {node} in this lab ({', '.join(layout.node_names)})")
+        current = state.ref(node, "pvcnoded")
+        if current and processes.is_alive(current):
+            raise LabError(f"pvcnoded on {node} is already running (pid {current.pid})")
+        anchor = state.processes[f"{node}/anchor"]
+        env = {**os.environ, "PVC_CONFIG_FILE": str(layout.config_file(node))}
+        ref = processes.spawn(
+            f"{node}/pvcnoded",
+            _in_node(anchor, [sys.executable, "-m", "pvc.node.daemon"]),
+            layout.log_file(node, "pvcnoded"),
+            env=env,
+        )
+        state.processes[ref.name] = ref
+        state.save()
+        return ref
+
+    def _wait_cluster(self, state: LabState, timeout: float) -> None:
+        layout = state.layout
+        deadline = time.monotonic() + timeout
+        store = self._store(layout, give_up_after=timeout)
+        try:
+            while time.monotonic() < deadline:
+                dead = [k for k, alive in state.alive().items() if not alive]
+                if dead:
+                    raise LabError(f"lab processes exited during start: {', '.join(dead)}")
+                nodes = read_nodes(store, layout.node_names)
+                running = all(n["daemon_state"] == "run" for n in nodes)
+                primaries = [n["name"] for n in nodes if n["coordinator_state"] == "primary"]
+                if running and len(primaries) == 1:
+                    return
+                time.sleep(0.1)
+        finally:
+            store.stop()
+        raise LabError(f"lab did not reach run with one primary within {timeout:g} s")
+
+    # -- inspection ---------------------------------------------------------------------
+
+    def _require_state(self) -> LabState:
+        state = self.state()
+        if state is None:
+            raise LabError(f"no lab in {self.directory}")
+        return state
+
+    @staticmethod
+    def _store(layout: LabLayout, give_up_after: float = 3.0) -> Store:
+        store = Store(",".join(layout.zookeeper_hosts), timeout=layout.session_timeout)
+        if not store.start(attempt_timeout=2.0, give_up_after=give_up_after):
+            store.stop()
+            raise LabError("cannot reach the lab's ZooKeeper ensemble")
+        return store
+
+    def status(self) -> dict:
+        """Processes and node states of the lab, as a JSON-ready mapping."""
+        state = self.state()
+        if state is None:
+            return {"directory": str(self.directory), "up": False, "nodes": []}
+        layout = state.layout
+        alive = state.alive()
+        try:
+            store = self._store(layout)
+        except LabError:
+            node_states = {}
+        else:
+            try:
+                node_states = {n["name"]: n for n in read_nodes(store, layout.node_names)}
+                primary = store.get_text(paths.PRIMARY_NODE)
+            finally:
+                store.stop()
+        nodes = []
+        for node in layout.node_names:
+            states = node_states.get(node, {})
+            roles = [r for r in ROLES if state.ref(node, r)]
+            nodes.append(
+                {
+                    "name": node,
+                    "mode": "coordinator" if node in layout.coordinator_names else "hypervisor",
+                    "daemon_state": states.get("daemon_state", "unknown"),
+                    "coordinator_state": states.get("coordinator_state", "unknown"),
+                    "domain_state": states.get("domain_state", "unknown"),
+                    "cluster_ip": layout.cluster_ip(node),
+                    "pids": {r: state.ref(node, r).pid for r in roles},
+                    "alive": {r: alive[f"{node}/{r}"] for r in roles},
+                }
+            )
+        return {
+            "directory": str(self.directory),
+            "up": any(alive.values()),
+            "healthy": all(alive.values()),
+            "primary_node": primary if node_states else "unknown",
+            "zookeeper": layout.zookeeper_hosts,
+            "nodes": nodes,
+        }
+
+    # -- down ---------------------------------------------------------------------------
+
+    def down(self) -> bool:
+        """Stop and remove the lab; returns False if there was nothing to remove."""
+        state = self.state()
+        if state is None:
+            return False
+        self._teardown(state)
+        return True
+
+    def _teardown(self, state: LabState, keep_logs: bool = False) -> None:
+        for role in reversed(ROLES):
+            refs = [ref for key, ref in state.processes.items() if key.endswith(f"/{role}")]
+            processes.terminate(refs, timeout=10.0)
+        for link in state.links:
+            if link != state.layout.bridge:
+                netns.delete_link(link)
+        for name in state.namespaces:
+            netns.delete_netns(name)
+        netns.delete_link(state.layout.bridge)
+        if keep_logs:
+            state.layout.state_file.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _remove_stray(self, layout: LabLayout) -> None:
+        """Remove namespaces and links with this lab's exact names left by a lost lab."""
+        full = LabLayout(
+            layout.directory,
+            nodes=9,
+            coordinators=1,
+            prefix=layout.prefix,
+            net_index=layout.net_index,
+        )
+        for node in full.node_names:
+            users = netns.netns_pids(full.netns(node))
+            if users:
+                raise LabError(
+                    f"namespace {full.netns(node)} exists and is in use (pids "
+                    f"{', '.join(map(str, users))}): another lab with prefix '{layout.prefix}' "
+                    f"and net index {layout.net_index}? Stop it or choose another --net-index"
+                )
+            if netns.link_exists(full.host_link(node)):
+                netns.delete_link(full.host_link(node))
+            if netns.netns_exists(full.netns(node)):
+                netns.delete_netns(full.netns(node))
+        netns.delete_link(full.bridge)
+
+
+class LabAlreadyUp(LabError):
+    """``up`` found a lab with live processes in the same directory."""
+
+    def __init__(self, state: LabState) -> None:
+        alive = sum(state.alive().values())
+        super().__init__(
+            f"a lab is already up in {state.layout.directory} "
+            f"({alive} of {len(state.processes)} processes alive); "
+            "see 'pvc-lab status', or 'pvc-lab down' first"
+        )
+        self.state = state
+
+
+def read_nodes(store: Store, names: list[str]) -> list[dict]:
+    """Fresh daemon/coordinator/domain states of the named nodes."""
+    return [
+        {
+            "name": name,
+            "daemon_state": store.get_text(paths.node_daemon_state(name), "absent"),
+            "coordinator_state": store.get_text(paths.node_coordinator_state(name), "absent"),
+            "domain_state": store.get_text(paths.node_domain_state(name), "absent"),
+        }
+        for name in names
+    ]

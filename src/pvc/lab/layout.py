@@ -1,0 +1,129 @@
+"""Names, addresses and paths of a lab cluster, derived from a few parameters.
+
+Every lab resource (namespace, link, address, file) is named here, so ``up``, ``down``
+and ``status`` agree on what the lab owns.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: First two octets of the lab's /24 subnets; the third octet is the lab's net index.
+UPSTREAM_NET = "10.100"
+CLUSTER_NET = "10.110"
+STORAGE_NET = "10.120"
+HOST_OCTET = 254
+FLOATING_OCTET = 250
+ZK_CLIENT_PORT = 2181
+
+
+@dataclass(frozen=True)
+class LabLayout:
+    """A lab: ``nodes`` nodes of which the first ``coordinators`` are coordinators."""
+
+    directory: Path
+    nodes: int = 3
+    coordinators: int = 3
+    prefix: str = "pvc"
+    net_index: int = 0
+    keepalive_interval: float = 1.0
+    fence_intervals: int = 5
+    session_timeout: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.nodes <= 9:
+            raise ValueError("a lab has 1 to 9 nodes")
+        if not 1 <= self.coordinators <= self.nodes:
+            raise ValueError("coordinators must be between 1 and the number of nodes")
+        if self.coordinators % 2 == 0:
+            raise ValueError("coordinators must be an odd number (ZooKeeper quorum)")
+        if not 0 <= self.net_index <= 255:
+            raise ValueError("net_index must be 0-255")
+        if not self.prefix.isalnum() or len(self.prefix) > 6:
+            raise ValueError("prefix must be 1-6 letters or digits")
+
+    # -- serialisation ------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["directory"] = str(self.directory)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> LabLayout:
+        return cls(**{**data, "directory": Path(data["directory"])})
+
+    # -- nodes --------------------------------------------------------------------------
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"hv{i}" for i in range(1, self.nodes + 1)]
+
+    @property
+    def coordinator_names(self) -> list[str]:
+        return self.node_names[: self.coordinators]
+
+    def index(self, node: str) -> int:
+        return self.node_names.index(node) + 1
+
+    # -- network ------------------------------------------------------------------------
+
+    @property
+    def bridge(self) -> str:
+        return f"{self.prefix}br{self.net_index}"
+
+    def netns(self, node: str) -> str:
+        return f"{self.prefix}{self.net_index}-{node}"
+
+    def host_link(self, node: str) -> str:
+        """Root-namespace end of the node's veth pair (enslaved to the bridge)."""
+        return f"{self.prefix}{self.net_index}h{self.index(node)}"
+
+    def node_link(self, node: str) -> str:
+        """Node-namespace end of the node's veth pair."""
+        return f"{self.prefix}{self.net_index}n{self.index(node)}"
+
+    def _address(self, net: str, octet: int) -> ipaddress.IPv4Interface:
+        return ipaddress.IPv4Interface(f"{net}.{self.net_index}.{octet}/24")
+
+    def addresses(self, node: str) -> dict[str, ipaddress.IPv4Interface]:
+        """The node's upstream, cluster and storage addresses."""
+        i = self.index(node)
+        return {
+            "upstream": self._address(UPSTREAM_NET, i),
+            "cluster": self._address(CLUSTER_NET, i),
+            "storage": self._address(STORAGE_NET, i),
+        }
+
+    def floating(self, network: str) -> ipaddress.IPv4Interface:
+        net = {"upstream": UPSTREAM_NET, "cluster": CLUSTER_NET, "storage": STORAGE_NET}[network]
+        return self._address(net, FLOATING_OCTET)
+
+    @property
+    def host_addresses(self) -> list[ipaddress.IPv4Interface]:
+        """Addresses the root namespace has on the bridge, to reach every node."""
+        return [self._address(net, HOST_OCTET) for net in (UPSTREAM_NET, CLUSTER_NET, STORAGE_NET)]
+
+    def cluster_ip(self, node: str) -> str:
+        return str(self.addresses(node)["cluster"].ip)
+
+    @property
+    def zookeeper_hosts(self) -> list[str]:
+        return [f"{self.cluster_ip(n)}:{ZK_CLIENT_PORT}" for n in self.coordinator_names]
+
+    # -- files --------------------------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "lab.json"
+
+    def node_dir(self, node: str) -> Path:
+        return self.directory / "nodes" / node
+
+    def config_file(self, node: str) -> Path:
+        return self.node_dir(node) / "pvc.conf"
+
+    def log_file(self, node: str, what: str) -> Path:
+        return self.node_dir(node) / "log" / f"{what}.log"

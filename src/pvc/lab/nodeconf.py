@@ -1,0 +1,48 @@
+"""The pvc.conf of each lab node."""
+
+from __future__ import annotations
+
+import yaml
+
+from pvc.config import parse_config
+from pvc.lab.layout import LabLayout
+
+
+def node_config_data(layout: LabLayout, node: str) -> dict:
+    """The configuration mapping of one lab node (validated by the same schema)."""
+    addresses = layout.addresses(node)
+    networks = {
+        name: {
+            "device": layout.node_link(node),
+            "address": str(address),
+            "floating_address": str(layout.floating(name)),
+        }
+        for name, address in addresses.items()
+    }
+    node_dir = layout.node_dir(node)
+    data = {
+        "cluster": {"name": f"lab{layout.net_index}"},
+        "node": {"name": node},
+        "coordinators": layout.coordinator_names,
+        "zookeeper": {"hosts": layout.zookeeper_hosts, "session_timeout": layout.session_timeout},
+        "networks": networks,
+        "timers": {
+            "keepalive_interval": layout.keepalive_interval,
+            "fence_intervals": layout.fence_intervals,
+        },
+        "paths": {"state_dir": str(node_dir / "state"), "log_dir": str(node_dir / "log")},
+        "logging": {"level": "info", "zookeeper_lines": 2000},
+        "api": {
+            "listen": {"address": str(layout.floating("upstream").ip), "port": 7370},
+            "ssl": {"enabled": False},
+            "authentication": {"enabled": False, "source": "token"},
+        },
+    }
+    parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
+    return data
+
+
+def write_node_config(layout: LabLayout, node: str) -> None:
+    path = layout.config_file(node)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(node_config_data(layout, node), sort_keys=False))

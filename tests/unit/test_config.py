@@ -1,0 +1,99 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from pvc.config import load_config, parse_config
+from pvc.errors import ConfigError
+from tests.helpers import node_config_data
+
+
+def valid() -> dict:
+    return node_config_data("n1", ["n1", "n2", "n3"], "10.0.0.1:2181", keepalive_interval=5, fence_intervals=6)
+
+
+def test_valid_config_loads_with_defaults():
+    data = valid()
+    del data["timers"]
+    config = parse_config(data)
+    assert config.timers.keepalive_interval == 5
+    assert config.timers.fence_intervals == 6
+    assert config.is_coordinator
+    assert config.api.listen.port == 7370
+    assert config.zookeeper.connect_string == "10.0.0.1:2181"
+
+
+def test_port_defaults_and_chroot():
+    data = valid()
+    data["zookeeper"] = {"hosts": ["a", "b:2182"], "chroot": "/pvc", "session_timeout": 5}
+    assert parse_config(data).zookeeper.connect_string == "a:2181,b:2182/pvc"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["node"].pop("name"), "node.name: required key is missing"),
+        (lambda d: d.pop("zookeeper"), "zookeeper: required key is missing"),
+        (lambda d: d["timers"].update(keepalive_interval="soon"), "timers.keepalive_interval:"),
+        (lambda d: d["timers"].update(keepalive_interval=0), "timers.keepalive_interval:"),
+        (lambda d: d.update(colour="blue"), "colour: unknown key"),
+        (lambda d: d["networks"]["cluster"].update(address="10.1.2.300/24"), "networks.cluster.address:"),
+        (lambda d: d["api"].update(listen={"port": 99999}), "api.listen.port:"),
+        (lambda d: d["api"].update(authentication={"enabled": True}), "api: authentication is enabled"),
+        (lambda d: d["api"].update(ssl={"enabled": True}), "api.ssl: certificate and private_key"),
+        (lambda d: d["timers"].update(fence_intervals=1), "timers.fence_intervals:"),
+        (
+            lambda d: d["networks"]["upstream"].update(floating_address="10.9.9.9/24"),
+            "networks.upstream: floating_address",
+        ),
+    ],
+)
+def test_bad_key_gives_one_line_naming_it(mutate, expected):
+    data = valid()
+    data.setdefault("api", {})
+    mutate(data)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert expected in message
+
+
+def test_timing_invariant_names_the_key():
+    data = valid()
+    data["zookeeper"]["session_timeout"] = 40
+    with pytest.raises(ConfigError, match=r"timers.fence_intervals: .* must exceed zookeeper.session_timeout"):
+        parse_config(data)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "absent.conf")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("node: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        load_config(bad)
+    scalar = tmp_path / "scalar.conf"
+    scalar.write_text("42\n")
+    with pytest.raises(ConfigError, match="must contain a YAML mapping"):
+        load_config(scalar)
+
+
+def test_pvcnoded_exits_2_with_one_line(tmp_path):
+    data = valid()
+    data["timers"]["fence_intervals"] = "many"
+    path = tmp_path / "pvc.conf"
+    path.write_text(yaml.safe_dump(data))
+    result = subprocess.run(
+        [sys.executable, "-m", "pvc.node.daemon"],
+        env={"PVC_CONFIG_FILE": str(path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "timers.fence_intervals" in lines[0]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,40 @@
+import pytest
+
+from pvc.node.phases import Phase, PhaseError, PrimaryPhases
+
+
+def recording(calls: list[str], name: str, fail_takeover: bool = False, fail_relinquish: bool = False):
+    def takeover():
+        calls.append(f"up:{name}")
+        if fail_takeover:
+            raise RuntimeError("boom")
+
+    def relinquish():
+        calls.append(f"down:{name}")
+        if fail_relinquish:
+            raise RuntimeError("bang")
+
+    return Phase(name, takeover, relinquish)
+
+
+def test_takeover_in_order_relinquish_in_reverse():
+    calls: list[str] = []
+    phases = PrimaryPhases([recording(calls, n) for n in ("ip", "api", "dhcp")])
+    phases.take_over()
+    assert phases.relinquish() == []
+    assert calls == ["up:ip", "up:api", "up:dhcp", "down:dhcp", "down:api", "down:ip"]
+
+
+def test_failed_takeover_rolls_back_completed_phases():
+    calls: list[str] = []
+    phases = PrimaryPhases([recording(calls, "ip"), recording(calls, "api", fail_takeover=True)])
+    with pytest.raises(PhaseError, match="api"):
+        phases.take_over()
+    assert calls == ["up:ip", "up:api", "down:ip"]
+
+
+def test_relinquish_continues_past_a_failure():
+    calls: list[str] = []
+    phases = PrimaryPhases([recording(calls, "ip"), recording(calls, "api", fail_relinquish=True)])
+    assert phases.relinquish() == ["api"]
+    assert calls == ["down:api", "down:ip"]

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+from pvc.config import parse_config
+from pvc.lab.layout import LabLayout
+from pvc.lab.nodeconf import node_config_data
+from pvc.node.peers import overdue_peers
+from pvc.node.sysinfo import parse_meminfo
+from pvc.state import paths
+from pvc.state.logring import LogRingWriter, per_slot_lines
+from pvc.state.records import Keepalive, NodeRecord, NodeStatic, decode_json, encode
+from pvc.state.store import Transaction
+
+
+def record(name: str, state: str, stamp: float | None, registered: float = 0.0) -> NodeRecord:
+    return NodeRecord(
+        name=name,
+        static=NodeStatic(name=name, registered=registered),
+        daemon_state=state,
+        keepalive=Keepalive(timestamp=stamp) if stamp is not None else None,
+    )
+
+
+def test_overdue_peers_only_running_and_old():
+    nodes = [
+        record("me", "run", 0.0),
+        record("fresh", "run", 95.0),
+        record("old", "run", 60.0),
+        record("stopped", "stop", 0.0),
+        record("already", "dead", 0.0),
+        record("silent", "run", None, registered=10.0),
+    ]
+    overdue = overdue_peers(nodes, "me", now=100.0, dead_after=30.0)
+    assert [(n.name, round(age)) for n, age in overdue] == [("old", 40), ("silent", 90)]
+
+
+def test_meminfo_in_mib():
+    text = "MemTotal:       2048000 kB\nMemFree:  100 kB\nMemAvailable:   1024000 kB\n"
+    assert parse_meminfo(text) == {"total": 2000, "used": 1000, "free": 1000}
+
+
+def test_records_round_trip_and_tolerate_garbage():
+    static = NodeStatic(name="n1", cpu_count=4)
+    assert NodeStatic.from_bytes(encode(static)) == static
+    assert NodeStatic.from_bytes(b"not json") is None
+    assert NodeStatic.from_bytes(encode({"name": "n1", "future_field": 1})) == NodeStatic(name="n1")
+    assert Keepalive.from_bytes(b"") is None
+
+
+def test_log_ring_fills_slots_in_sequence():
+    writer = LogRingWriter("n1", max_lines=31 * 2, slots=32)
+    assert writer.per_slot == 2 == per_slot_lines(62, 32)
+    for i in range(5):
+        writer.append(f"line {i}")
+    txn = Transaction()
+    assert writer.add_to(txn) == 5
+    written = {op[1][0]: decode_json(op[1][1]) for op in txn.ops}
+    assert written == {
+        paths.node_log_slot("n1", 0): {"seq": 0, "lines": ["line 0", "line 1"]},
+        paths.node_log_slot("n1", 1): {"seq": 1, "lines": ["line 2", "line 3"]},
+        paths.node_log_slot("n1", 2): {"seq": 2, "lines": ["line 4"]},
+    }
+    writer.append("line 5")
+    txn = Transaction()
+    writer.add_to(txn)
+    assert [(op[1][0], decode_json(op[1][1])["lines"]) for op in txn.ops] == [
+        (paths.node_log_slot("n1", 2), ["line 4", "line 5"])
+    ]
+
+
+def test_lab_layout_names_and_configs_validate(tmp_path: Path):
+    layout = LabLayout(tmp_path, nodes=4, coordinators=3, prefix="pvct", net_index=7)
+    assert layout.node_names == ["hv1", "hv2", "hv3", "hv4"]
+    assert layout.coordinator_names == ["hv1", "hv2", "hv3"]
+    assert layout.netns("hv2") == "pvct7-hv2"
+    assert all(len(name) <= 15 for name in (layout.bridge, layout.host_link("hv4"), layout.node_link("hv4")))
+    assert layout.cluster_ip("hv4") == "10.110.7.4"
+    assert layout.zookeeper_hosts == ["10.110.7.1:2181", "10.110.7.2:2181", "10.110.7.3:2181"]
+    config = parse_config(node_config_data(layout, "hv4"))
+    assert not config.is_coordinator
+    assert str(config.networks.upstream.floating_address) == "10.100.7.250/24"
+    assert LabLayout.from_json(layout.to_json()) == layout
