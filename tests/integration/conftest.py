@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from kazoo.client import KazooClient
-from tests.helpers import node_config
 
 from pvc.config import NodeConfig
 from pvc.lab import processes, zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
+from tests.helpers import node_config
 
 
 def _free_port() -> int:

@@ -10,7 +10,9 @@ from tests.helpers import node_config_data
 
 
 def valid() -> dict:
-    return node_config_data("n1", ["n1", "n2", "n3"], "10.0.0.1:2181", keepalive_interval=5, fence_intervals=6)
+    return node_config_data(
+        "n1", ["n1", "n2", "n3"], "10.0.0.1:2181", keepalive_interval=5, fence_intervals=6
+    )
 
 
 def test_valid_config_loads_with_defaults():
@@ -63,7 +65,9 @@ def test_bad_key_gives_one_line_naming_it(mutate, expected):
 def test_timing_invariant_names_the_key():
     data = valid()
     data["zookeeper"]["session_timeout"] = 40
-    with pytest.raises(ConfigError, match=r"timers.fence_intervals: .* must exceed zookeeper.session_timeout"):
+    with pytest.raises(
+        ConfigError, match=r"timers.fence_intervals: .* must exceed zookeeper.session_timeout"
+    ):
         parse_config(data)
 
 

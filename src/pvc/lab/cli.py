@@ -202,3 +202,7 @@ def node_start(ctx: click.Context, name: str) -> None:
 def main() -> None:
     logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # status probes report failures themselves
     cli()
+
+
+if __name__ == "__main__":
+    main()

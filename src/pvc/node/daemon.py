@@ -50,7 +50,7 @@ def main() -> int:
             delay,
         )
 
-    if not store.start(should_stop=stop.is_set, on_retry=on_retry):
+    if not store.start(attempt_timeout=2.0, should_stop=stop.is_set, on_retry=on_retry):
         log.info("stopped before ZooKeeper could be reached; nothing was written")
         store.stop()
         return 0

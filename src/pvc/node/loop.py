@@ -73,7 +73,12 @@ class NodeLoop:
 
     def start(self) -> None:
         """Upgrade the schema, register, load the cache and enter ``run``."""
-        logging.getLogger("pvc").addHandler(self.ring_handler)
+        pvc_logger = logging.getLogger("pvc")
+        level = logging.getLevelName(self.config.logging.level.upper())
+        self.ring_handler.setLevel(level)
+        if pvc_logger.getEffectiveLevel() > level:
+            pvc_logger.setLevel(level)
+        pvc_logger.addHandler(self.ring_handler)
         found, now = ensure_schema(self.store, identifier=self.name)
         if found != now:
             log.info("cluster schema upgraded from version %d to %d", found, now)
@@ -219,13 +224,19 @@ class NodeLoop:
     def run(self) -> None:
         """Cycle until :meth:`request_stop`, then shut down cleanly."""
         while not self.stopping.is_set():
-            self._log_cycle(self.run_cycle())
+            self.step()
             timeout = max(0.0, self._next_keepalive - time.monotonic())
             if self._suspended_since is not None:
                 timeout = min(timeout, 0.1)
             self._wake.wait(timeout)
             self._wake.clear()
         self.shutdown()
+
+    def step(self) -> list[str]:
+        """Run one cycle and log what it did (what :meth:`run` does each time it wakes)."""
+        sentences = self.run_cycle()
+        self._log_cycle(sentences)
+        return sentences
 
     def request_stop(self) -> None:
         """Ask the loop to shut down (safe from signal handlers and other threads)."""

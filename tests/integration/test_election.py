@@ -1,0 +1,98 @@
+"""Primary-coordinator election with real ZooKeeper sessions."""
+
+import time
+
+from pvc.node.phases import Phase, PrimaryPhases
+from pvc.state import paths
+from tests.helpers import wait_for
+from tests.integration.conftest import expire_session
+
+COORDINATORS = ["n1", "n2", "n3"]
+
+
+def primaries(store) -> list[str]:
+    return [n for n in COORDINATORS if store.get_text(paths.node_coordinator_state(n)) == "primary"]
+
+
+def one_primary(store) -> str | None:
+    found = primaries(store)
+    if len(found) == 1 and store.get_text(paths.PRIMARY_NODE) == found[0]:
+        return found[0]
+    return None
+
+
+def recorder(events: list[str], name: str) -> PrimaryPhases:
+    return PrimaryPhases(
+        [
+            Phase("ip", lambda: events.append(f"{name} up ip"), lambda: events.append(f"{name} down ip")),
+            Phase("api", lambda: events.append(f"{name} up api"), lambda: events.append(f"{name} down api")),
+        ]
+    )
+
+
+def start_three(cluster, events):
+    return {
+        name: cluster(name, COORDINATORS, index=i, phases=recorder(events, name))
+        for i, name in enumerate(COORDINATORS, start=1)
+    }
+
+
+def test_exactly_one_primary_is_elected(cluster, store):
+    events: list[str] = []
+    start_three(cluster, events)
+    primary = wait_for(lambda: one_primary(store))
+    time.sleep(0.5)  # nothing flaps afterwards
+    assert one_primary(store) == primary
+    assert events == [f"{primary} up ip", f"{primary} up api"]
+    secondaries = set(COORDINATORS) - {primary}
+    assert {store.get_text(paths.node_coordinator_state(n)) for n in secondaries} == {"secondary"}
+
+
+def test_expired_primary_session_elects_another_within_3s(cluster, store):
+    events: list[str] = []
+    nodes = start_three(cluster, events)
+    old = wait_for(lambda: one_primary(store))
+    expire_session(nodes[old].store)
+    expired_at = time.monotonic()
+    new = wait_for(lambda: (p := one_primary(store)) and p != old and p, timeout=10)
+    assert time.monotonic() - expired_at <= 3.0
+    # the old primary stopped acting (phases torn down in reverse), then rejoined
+    wait_for(lambda: f"{old} down ip" in events, 3)
+    assert events.index(f"{old} down api") < events.index(f"{old} down ip")
+    wait_for(lambda: store.get_text(paths.node_coordinator_state(old)) == "secondary", 10)
+    wait_for(lambda: store.exists(paths.node_presence(old)), 10)
+    assert not nodes[old].loop.role.acting
+    assert one_primary(store) == new
+
+
+def test_writing_the_primary_key_moves_the_role_in_order(cluster, store):
+    events: list[str] = []
+    start_three(cluster, events)
+    old = wait_for(lambda: one_primary(store))
+    target = next(n for n in COORDINATORS if n != old)
+    events.clear()
+    store.set(paths.PRIMARY_NODE, target)
+    wait_for(lambda: one_primary(store) == target, 10)
+    assert events == [f"{old} down api", f"{old} down ip", f"{target} up ip", f"{target} up api"]
+    assert store.get_text(paths.node_coordinator_state(old)) == "secondary"
+
+
+def test_request_for_a_non_coordinator_is_ignored(cluster, store):
+    events: list[str] = []
+    start_three(cluster, events)
+    primary = wait_for(lambda: one_primary(store))
+    store.set(paths.PRIMARY_NODE, "nosuchnode")
+    wait_for(lambda: store.get_text(paths.PRIMARY_NODE) == primary, 5)
+    assert one_primary(store) == primary
+
+
+def test_stopping_primary_relinquishes_first(cluster, store):
+    events: list[str] = []
+    nodes = start_three(cluster, events)
+    old = wait_for(lambda: one_primary(store))
+    events.clear()
+    nodes[old].stop()
+    assert events[:2] == [f"{old} down api", f"{old} down ip"]
+    new = wait_for(lambda: (p := one_primary(store)) and p != old and p, timeout=5)
+    assert store.get_text(paths.node_daemon_state(old)) == "stop"
+    assert new != old
