@@ -1,0 +1,18 @@
+"""Run every benchmark and print its figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+BENCHES = ["bench.lab_timings", "bench.keepalive_ops"]
+
+
+def main() -> None:
+    for module in BENCHES:
+        print(f"== {module}", flush=True)
+        subprocess.run([sys.executable, "-m", module], check=True)
+
+
+if __name__ == "__main__":
+    main()
