@@ -173,6 +173,13 @@ class NodeConfig(_Section):
                 f"keepalive_interval × fence_intervals ({self.timers.dead_after:g} s) must "
                 f"exceed zookeeper.session_timeout ({self.zookeeper.session_timeout:g} s)",
             )
+        # A primary must confirm its role through the quorum several times per session
+        # timeout (see pvc.node.election.PRIMARY_LEASE_FRACTION).
+        if self.timers.keepalive_interval * 2 > self.zookeeper.session_timeout:
+            raise _KeyedError(
+                "zookeeper.session_timeout",
+                f"must be at least twice timers.keepalive_interval ({self.timers.keepalive_interval:g} s)",
+            )
         if len(set(self.coordinators)) != len(self.coordinators):
             raise _KeyedError("coordinators", "a coordinator is listed twice")
         return self

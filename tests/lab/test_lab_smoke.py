@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,57 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert leftovers() == []
     assert not lab_dir.exists()
     assert "nothing to do" in pvc_lab(lab_dir, "down").stdout
+
+
+def log_time(lab_dir: Path, node: str, words: str) -> datetime | None:
+    """Time of the last pvcnoded log line of ``node`` containing ``words``."""
+    path = lab_dir / "nodes" / node / "log" / "pvcnoded.log"
+    found = None
+    for line in path.read_text().splitlines():
+        if words in line:
+            found = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
+    return found
+
+
+def test_partitioned_primary_steps_down_before_a_new_one_and_dead_lab_is_cleaned(lab_dir: Path):
+    pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
+    old = primary_of(lab_dir)
+    assert old
+    layout = json.loads((lab_dir / "lab.json").read_text())["layout"]
+    netns = f"{PREFIX}{NET_INDEX}-{old}"
+    link = f"{PREFIX}{NET_INDEX}n{old[2:]}"
+    subprocess.run(["ip", "-n", netns, "link", "set", link, "down"], check=True)
+
+    new = wait_for(
+        lambda: (p := status(lab_dir)["primary_node"]) not in (old, "unknown", "none") and p,
+        timeout=30,
+        interval=0.3,
+    )
+    stepped_down = wait_for(lambda: log_time(lab_dir, old, "stopped acting as primary"), timeout=10)
+    became = log_time(lab_dir, new, "became primary")
+    assert stepped_down < became, "the cut-off primary must stop acting before another takes over"
+    gap = (became - stepped_down).total_seconds()
+    assert gap < layout["session_timeout"] + 2
+
+    # heal the partition: the old primary rejoins as a secondary in run
+    subprocess.run(["ip", "-n", netns, "link", "set", link, "up"], check=True)
+    wait_for(lambda: node_states(lab_dir).get(old) == ("run", "secondary"), timeout=30, interval=0.5)
+    assert primary_of(lab_dir) == new
+
+    # the lab dies with its session (all processes gone, namespaces and links stay) ...
+    refs = [
+        ProcessRef.from_json(r) for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()
+    ]
+    for ref in refs:
+        os.kill(ref.pid, signal.SIGKILL)
+    wait_for(lambda: not any(is_alive(ref) for ref in refs), timeout=10)
+    assert leftovers()
+    dead = pvc_lab(lab_dir, "status", check=False)
+    assert dead.returncode == 2
+    assert "has died" in dead.stdout
+    # ... and the next up cleans that up and starts afresh
+    up = pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
+    assert "cleaning up what a previous lab left behind" in up.stderr
+    assert status(lab_dir)["healthy"]
+    pvc_lab(lab_dir, "down")
+    assert leftovers() == []

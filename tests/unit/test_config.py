@@ -11,7 +11,7 @@ from tests.helpers import node_config_data
 
 def valid() -> dict:
     return node_config_data(
-        "n1", ["n1", "n2", "n3"], "10.0.0.1:2181", keepalive_interval=5, fence_intervals=6
+        "n1", ["n1", "n2", "n3"], "10.0.0.1:2181", keepalive_interval=5, fence_intervals=6, session_timeout=10
     )
 
 
@@ -28,7 +28,7 @@ def test_valid_config_loads_with_defaults():
 
 def test_port_defaults_and_chroot():
     data = valid()
-    data["zookeeper"] = {"hosts": ["a", "b:2182"], "chroot": "/pvc", "session_timeout": 5}
+    data["zookeeper"] = {"hosts": ["a", "b:2182"], "chroot": "/pvc", "session_timeout": 10}
     assert parse_config(data).zookeeper.connect_string == "a:2181,b:2182/pvc"
 
 
@@ -101,3 +101,10 @@ def test_pvcnoded_exits_2_with_one_line(tmp_path):
     assert len(lines) == 1, result.stderr
     assert "timers.fence_intervals" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+def test_session_timeout_must_cover_two_keepalives():
+    data = valid()
+    data["zookeeper"]["session_timeout"] = 8
+    with pytest.raises(ConfigError, match=r"zookeeper.session_timeout: must be at least twice"):
+        parse_config(data)

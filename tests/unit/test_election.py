@@ -55,3 +55,20 @@ def test_relinquish_targets_requested_node_and_shutdown_targets_none():
 def test_takeover_carries_stale_primaries():
     decision = decide(view(stale_primaries=("n2",)))
     assert decision.stale_primaries == ("n2",)
+
+
+def test_primary_lease_expires_without_quorum_confirmation():
+    from pvc.node.election import PrimaryRole
+    from pvc.node.phases import PrimaryPhases
+
+    role = PrimaryRole.__new__(PrimaryRole)  # no store needed for the timing rule
+    role.acting, role.confirmed_at = True, 100.0
+    assert not role.lease_expired(4.0, now=102.9)
+    assert role.lease_expired(4.0, now=103.1)
+    role.confirm(103.0)
+    assert not role.lease_expired(4.0, now=103.1)
+    role.confirm(50.0)  # an older confirmation never moves the lease back
+    assert role.confirmed_at == 103.0
+    role.acting = False
+    assert not role.lease_expired(4.0, now=1000.0)
+    assert PrimaryPhases().names == []

@@ -58,7 +58,7 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
 @click.option("--net-index", default=0, show_default=True, help="Third octet of the lab subnets.")
 @click.option("--keepalive-interval", default=1.0, show_default=True, help="Seconds between keepalives.")
 @click.option("--fence-intervals", default=5, show_default=True, help="Missed keepalives before dead.")
-@click.option("--session-timeout", default=3.0, show_default=True, help="ZooKeeper session timeout (s).")
+@click.option("--session-timeout", default=4.0, show_default=True, help="ZooKeeper session timeout (s).")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the cluster.")
 @click.pass_context
 def up(
@@ -117,15 +117,24 @@ def down(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Show lab processes and node states. Exit 1 if no lab is up, 2 if degraded."""
+    """Show lab processes and node states.
+
+    Exit 0 if the lab is healthy, 1 if there is no lab, 2 if some (or all) of its
+    processes have died.
+    """
     report = _lab(ctx).status()
     if as_json:
         click.echo(json.dumps(report, indent=2))
-    elif not report["up"]:
+    elif not report["exists"]:
         click.echo(f"no lab is up in {report['directory']}")
+    elif not report["up"]:
+        click.echo(
+            f"the lab in {report['directory']} has died: every process has exited; "
+            "'pvc-lab up' or 'pvc-lab down' removes what it left behind"
+        )
     else:
         _print_status(report)
-    if not report["up"]:
+    if not report["exists"]:
         sys.exit(1)
     if not report["healthy"]:
         sys.exit(2)

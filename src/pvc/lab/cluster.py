@@ -257,7 +257,7 @@ class Lab:
         """Processes and node states of the lab, as a JSON-ready mapping."""
         state = self.state()
         if state is None:
-            return {"directory": str(self.directory), "up": False, "nodes": []}
+            return {"directory": str(self.directory), "exists": False, "up": False, "nodes": []}
         layout = state.layout
         alive = state.alive()
         try:
@@ -288,6 +288,7 @@ class Lab:
             )
         return {
             "directory": str(self.directory),
+            "exists": True,
             "up": any(alive.values()),
             "healthy": all(alive.values()),
             "primary_node": primary if node_states else "unknown",

@@ -30,7 +30,7 @@ class LabLayout:
     net_index: int = 0
     keepalive_interval: float = 1.0
     fence_intervals: int = 5
-    session_timeout: float = 3.0
+    session_timeout: float = 4.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 9:

@@ -8,6 +8,7 @@ administrators want; writing another coordinator's name there moves the role.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds to let a named coordinator take an unheld lease before others contend.
 HANDOVER_GRACE = 3.0
+
+#: A primary stops acting when its last write confirmed by the ZooKeeper quorum is older
+#: than this fraction of the session timeout. The ensemble expires a session one full
+#: timeout after its last contact, so the role is given up before anyone else can take it.
+PRIMARY_LEASE_FRACTION = 0.75
 
 
 class Action(StrEnum):
@@ -110,8 +116,19 @@ class PrimaryRole:
         self._handover_started: float | None = None
         self._retry_after = 0.0
         self._own_request_version = -1
+        self._acting_lock = threading.Lock()
+        self.confirmed_at = 0.0
 
     # -- inputs ------------------------------------------------------------------------
+
+    def confirm(self, sent_at: float) -> None:
+        """A write sent at ``sent_at`` (monotonic) was committed by the quorum."""
+        self.confirmed_at = max(self.confirmed_at, sent_at)
+
+    def lease_expired(self, session_timeout: float, now: float | None = None) -> bool:
+        """True if acting without a quorum-confirmed write for too long."""
+        now = time.monotonic() if now is None else now
+        return self.acting and now - self.confirmed_at > session_timeout * PRIMARY_LEASE_FRACTION
 
     def lease_changed(self) -> None:
         """The lease's contenders changed (from a watch): re-read the holder next time."""
@@ -190,29 +207,37 @@ class PrimaryRole:
             return "no primary: another coordinator won the election"
         self.lease_changed()
         txn = Transaction()
+        sent_at = time.monotonic()
         txn.set(paths.node_coordinator_state(self.me), CoordinatorState.TAKEOVER.value)
         txn.set(paths.PRIMARY_NODE, self.me)
         for node in stale_primaries:  # left behind by a primary whose session ended
             txn.set(paths.node_coordinator_state(node), CoordinatorState.SECONDARY.value)
         results = self.store.commit(txn)
+        self.confirm(sent_at)
         self._own_request_version = results[1].version
         log.info("primary lease acquired; running takeover phases %s", self.phases.names)
-        try:
-            self.phases.take_over()
-        except PhaseError as error:
+        with self._acting_lock:
+            try:
+                self.phases.take_over()
+            except PhaseError as error:
+                failed = error
+            else:
+                failed = None
+                self.acting = True
+        if failed:
             self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
             self.lease.release()
             self._retry_after = time.monotonic() + 5.0
-            return f"takeover failed, primary released: {error}"
-        self.acting = True
+            return f"takeover failed, primary released: {failed}"
         self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.PRIMARY.value)
         return "became primary"
 
     def relinquish(self, target: str, reason: str) -> str:
         """Give the role up in order: state, phases (reversed), request key, lease."""
         self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.RELINQUISH.value)
-        failed = self.phases.relinquish()
-        self.acting = False
+        with self._acting_lock:
+            failed = self.phases.relinquish() if self.acting else []
+            self.acting = False
         txn = Transaction()
         txn.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
         if target == paths.NO_PRIMARY:
@@ -224,11 +249,12 @@ class PrimaryRole:
         return reason.replace("relinquishing", "relinquished") + suffix
 
     def demote_locally(self, why: str) -> str | None:
-        """Stop acting as primary without touching ZooKeeper (the session is gone)."""
-        if not self.acting:
-            return None
-        failed = self.phases.relinquish()
-        self.acting = False
+        """Stop acting as primary without touching ZooKeeper (safe from any thread)."""
+        with self._acting_lock:
+            if not self.acting:
+                return None
+            failed = self.phases.relinquish()
+            self.acting = False
         suffix = f" (phases failed: {', '.join(failed)})" if failed else ""
         return f"stopped acting as primary: {why}{suffix}"
 

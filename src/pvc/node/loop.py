@@ -32,8 +32,8 @@ from pvc.state.store import Store, Transaction
 
 log = logging.getLogger("pvc.node")
 
-#: Fraction of the session timeout a primary may stay disconnected before stepping down.
-SUSPEND_GRACE_FRACTION = 0.25
+#: How often the primary watchdog checks that the role is still backed by the quorum.
+WATCHDOG_PERIOD = 0.05
 
 #: Coordinator states of a node that is (or is becoming, or leaving being) primary.
 ACTING_STATES = (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH)
@@ -62,7 +62,7 @@ class NodeLoop:
         self.stopping = threading.Event()
         self._wake = threading.Event()
         self._next_keepalive = 0.0
-        self._suspended_since: float | None = None
+        self._closed = threading.Event()
         self._session_lost = False
         self._need_reregister = False
         self.daemon_state = DaemonState.INIT
@@ -90,6 +90,7 @@ class NodeLoop:
             raise StateError("the state cache did not load within 30 s")
         self.store.client.ChildrenWatch(paths.PRIMARY_LOCK, self._on_lease_change)
         self.store.add_listener(self._on_connection)
+        threading.Thread(target=self._watch_primary_lease, name="primary-watchdog", daemon=True).start()
         self._write_daemon_state(DaemonState.RUN, keepalive=True)
         log.info(
             "node %s registered as %s (pvc %s); daemon state run",
@@ -115,15 +116,25 @@ class NodeLoop:
         self.role.lease_changed()
         self.wake()
 
+    def _watch_primary_lease(self) -> None:
+        """Step down, off the loop, when the quorum stops confirming our writes.
+
+        The loop may be blocked in a ZooKeeper call when the cluster becomes unreachable,
+        so this check runs in its own thread.
+        """
+        timeout = self.config.zookeeper.session_timeout
+        while not self._closed.wait(WATCHDOG_PERIOD):
+            if self.role.lease_expired(timeout):
+                waited = time.monotonic() - self.role.confirmed_at
+                demoted = self.role.demote_locally(f"no write confirmed by ZooKeeper for {waited:.1f} s")
+                if demoted:
+                    log.warning(demoted)
+                    self.wake()
+
     def _on_connection(self, state: str) -> None:
         log.info("ZooKeeper connection %s", str(state).lower())
-        if state == KazooState.SUSPENDED:
-            self._suspended_since = time.monotonic()
-        elif state == KazooState.LOST:
+        if state == KazooState.LOST:
             self._session_lost = True
-            self._suspended_since = None
-        else:
-            self._suspended_since = None
         self.wake()
 
     # -- the cycle ---------------------------------------------------------------------
@@ -137,14 +148,6 @@ class NodeLoop:
             demoted = self.role.demote_locally("ZooKeeper session expired")
             done.append(demoted or "ZooKeeper session expired")
             self._need_reregister = True
-        if self._suspended_since is not None:
-            waited = time.monotonic() - self._suspended_since
-            if waited >= self.config.zookeeper.session_timeout * SUSPEND_GRACE_FRACTION:
-                demoted = self.role.demote_locally(f"ZooKeeper unreachable for {waited:.1f} s")
-                if demoted:
-                    done.append(demoted)
-            done.append("waiting for ZooKeeper")
-            return done
         if self.store.client.state != KazooState.CONNECTED:
             done.append("waiting for ZooKeeper")
             return done
@@ -170,12 +173,14 @@ class NodeLoop:
     def _keepalive(self) -> None:
         """Keepalive, log ring and (if peers declared us dead) recovery: one transaction."""
         txn = Transaction()
+        sent_at = time.monotonic()
         txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
         if self.cache.text(paths.node_daemon_state(self.name)) == DaemonState.DEAD:
             log.warning("peers declared this node dead; it is alive, back to run")
             txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
         self.ring.add_to(txn)
         self.store.commit(txn)
+        self.role.confirm(sent_at)
         self.keepalives += 1
         self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
 
@@ -226,7 +231,7 @@ class NodeLoop:
         while not self.stopping.is_set():
             self.step()
             timeout = max(0.0, self._next_keepalive - time.monotonic())
-            if self._suspended_since is not None:
+            if self.store.client.state != KazooState.CONNECTED:
                 timeout = min(timeout, 0.1)
             self._wake.wait(timeout)
             self._wake.clear()
@@ -274,6 +279,7 @@ class NodeLoop:
         except StateError as error:
             log.error("could not record shutdown in ZooKeeper: %s", error)
         finally:
+            self._closed.set()
             logging.getLogger("pvc").removeHandler(self.ring_handler)
             self.cache.close()
             self.store.stop()
