@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def lab_dir(tmp_path: Path):
     directory = tmp_path / "lab"
     yield directory
     if (directory / "lab.json").exists():
+        for log_dir in (directory / "nodes").glob("*/log"):  # kept for diagnosis
+            shutil.copytree(log_dir, tmp_path / "logs" / log_dir.parent.name)
         pvc_lab(directory, "down", check=False)
 
 

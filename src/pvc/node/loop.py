@@ -32,6 +32,9 @@ from pvc.state.store import Store, Transaction
 
 log = logging.getLogger("pvc.node")
 
+#: Seconds before retrying after a failed ZooKeeper operation.
+RETRY_DELAY = 0.5
+
 #: How often the primary watchdog checks that the role is still backed by the quorum.
 WATCHDOG_PERIOD = 0.05
 
@@ -132,7 +135,7 @@ class NodeLoop:
                     self.wake()
 
     def _on_connection(self, state: str) -> None:
-        log.info("ZooKeeper connection %s", str(state).lower())
+        log.info("ZooKeeper connection state: %s", state)
         if state == KazooState.LOST:
             self._session_lost = True
         self.wake()
@@ -160,6 +163,7 @@ class NodeLoop:
                 done.extend(self._mark_dead_peers())
             done.append(self._election_step())
         except (StateError, ConflictError) as error:
+            self._next_keepalive = min(self._next_keepalive, time.monotonic() + RETRY_DELAY)
             done.append(f"ZooKeeper operation failed, will retry: {error}")
         return done
 
@@ -172,8 +176,9 @@ class NodeLoop:
 
     def _keepalive(self) -> None:
         """Keepalive, log ring and (if peers declared us dead) recovery: one transaction."""
-        txn = Transaction()
         sent_at = time.monotonic()
+        self._next_keepalive = sent_at + self.config.timers.keepalive_interval
+        txn = Transaction()
         txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
         if self.cache.text(paths.node_daemon_state(self.name)) == DaemonState.DEAD:
             log.warning("peers declared this node dead; it is alive, back to run")
@@ -182,7 +187,6 @@ class NodeLoop:
         self.store.commit(txn)
         self.role.confirm(sent_at)
         self.keepalives += 1
-        self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
 
     def _mark_dead_peers(self) -> list[str]:
         if self.cache.text(paths.node_daemon_state(self.name)) != DaemonState.RUN:
