@@ -157,7 +157,17 @@ def report(lab_dir: Path, up_seconds: float, peak_rss: int, idle_seconds: float)
                 return name
             return None
 
-        elected = wait_until(new_primary, 60)
+        try:
+            elected = wait_until(new_primary, 60)
+        except TimeoutError:
+            for node in daemons:
+                log = lab_dir / "nodes" / node / "log" / "pvcnoded.log"
+                print(
+                    f"--- no new primary; last lines of {node}:",
+                    *log.read_text().splitlines()[-15:],
+                    sep="\n",
+                )
+            raise
         now = time.monotonic()
         print(f"(b) SIGKILL of the primary ({primary}) -> new primary {elected}: {now - killed:.2f} s")
         if presence_gone:

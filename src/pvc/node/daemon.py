@@ -7,6 +7,8 @@ import signal
 import sys
 import threading
 
+from kazoo.exceptions import KazooException
+
 from pvc.config import load_config
 from pvc.errors import ConfigError
 from pvc.node.logs import setup_stderr
@@ -58,8 +60,8 @@ def main() -> int:
     loop = NodeLoop(config, store)
     try:
         loop.start()
-    except StateError as error:
-        log.error("cannot start: %s", error)
+    except (StateError, KazooException) as error:
+        log.error("cannot start: %s: %s", type(error).__name__, error)
         store.stop()
         return EXIT_STATE
     if stop.is_set():

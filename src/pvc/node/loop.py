@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from kazoo.client import KazooState
+from kazoo.exceptions import KazooException
 
 from pvc.config import NodeConfig
 from pvc.node import registration, sysinfo
@@ -36,7 +37,7 @@ log = logging.getLogger("pvc.node")
 RETRY_DELAY = 0.5
 
 #: How often the primary watchdog checks that the role is still backed by the quorum.
-WATCHDOG_PERIOD = 0.05
+WATCHDOG_PERIOD = 0.2
 
 #: Coordinator states of a node that is (or is becoming, or leaving being) primary.
 ACTING_STATES = (CoordinatorState.PRIMARY, CoordinatorState.TAKEOVER, CoordinatorState.RELINQUISH)
@@ -162,9 +163,13 @@ class NodeLoop:
                 self._keepalive()
                 done.extend(self._mark_dead_peers())
             done.append(self._election_step())
-        except (StateError, ConflictError) as error:
+        except (StateError, KazooException) as error:
             self._next_keepalive = min(self._next_keepalive, time.monotonic() + RETRY_DELAY)
-            done.append(f"ZooKeeper operation failed, will retry: {error}")
+            done.append(f"ZooKeeper operation failed, will retry: {type(error).__name__}: {error}")
+        except Exception:  # a bug must not kill the daemon: log it whole, retry later
+            log.exception("unexpected error in the node loop")
+            self._next_keepalive = min(self._next_keepalive, time.monotonic() + RETRY_DELAY)
+            done.append("cycle failed with an unexpected error, will retry")
         return done
 
     def _reregister(self) -> None:
