@@ -96,3 +96,20 @@ def test_stopping_primary_relinquishes_first(cluster, store):
     new = wait_for(lambda: (p := one_primary(store)) and p != old and p, timeout=5)
     assert store.get_text(paths.node_daemon_state(old)) == "stop"
     assert new != old
+
+
+def test_contender_left_by_an_interrupted_attempt_is_cleared(zk_hosts, make_store):
+    from pvc.node.loop import NodeLoop
+    from tests.helpers import node_config
+
+    loop = NodeLoop(node_config("n1", ["n1"], zk_hosts), make_store(timeout=1.0))
+    loop.start()
+    assert "became primary" in loop.step()
+    loop.role.relinquish("none", "relinquishing for the test")
+    # an acquire that created its contender znode and then failed leaves this behind
+    loop.store.client.create(f"{paths.PRIMARY_LOCK}/x__lock__0000009999", b"n1", ephemeral=True)
+    loop.role.lease_changed()
+    wait_for(lambda: loop.cache.cluster_config().primary_node == "none", 5)
+    assert loop.step()[-1] == "removed a primary lease contender left by an interrupted attempt"
+    assert loop.step()[-1] == "became primary"
+    loop.shutdown()

@@ -27,7 +27,7 @@ def view(**overrides) -> ElectionView:
         ({}, Action.TAKE_OVER, "contending"),
         ({"requested": "n1"}, Action.TAKE_OVER, "contending"),
         ({"holder": "n2"}, Action.BE_SECONDARY, "following primary n2"),
-        ({"holder": "n1"}, Action.NONE, "previous session"),
+        ({"holder": "n1"}, Action.CLEAR_ORPHAN, "do not hold it"),
         ({"daemon_state": DaemonState.INIT}, Action.BE_SECONDARY, "daemon is init"),
         ({"shutting_down": True}, Action.BE_SECONDARY, "not contending"),
         ({"requested": "n2"}, Action.NONE, "waiting for n2"),

@@ -38,6 +38,7 @@ class Action(StrEnum):
     RELINQUISH = "relinquish"
     RELEASE_LEASE = "release-lease"
     RESET_REQUEST = "reset-request"
+    CLEAR_ORPHAN = "clear-orphan"
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def decide(view: ElectionView) -> Decision:
     if view.holding:
         return Decision(Action.RELEASE_LEASE, "releasing a primary lease I no longer act on")
     if view.holder == view.me:
-        return Decision(Action.NONE, "waiting for my previous session's primary lease to expire")
+        return Decision(Action.CLEAR_ORPHAN, "primary lease carries my name but I do not hold it")
     if view.holder is not None:
         return Decision(Action.BE_SECONDARY, f"no action: following primary {view.holder}")
     if view.shutting_down or view.daemon_state != DaemonState.RUN:
@@ -190,6 +191,11 @@ class PrimaryRole:
         elif action is Action.RELEASE_LEASE:
             self.lease.release()
             self.lease_changed()
+        elif action is Action.CLEAR_ORPHAN:
+            self.lease_changed()
+            if self.lease.clear_orphans():
+                return "removed a primary lease contender left by an interrupted attempt"
+            return "waiting for my previous session's primary lease to expire"
         elif action is Action.RESET_REQUEST:
             with self.store.transaction() as txn:
                 txn.set(paths.PRIMARY_NODE, self.me)

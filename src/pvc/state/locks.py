@@ -50,6 +50,26 @@ class Lease:
         contenders = self._lock.contenders()
         return contenders[0] if contenders else None
 
+    def clear_orphans(self) -> int:
+        """Delete contender znodes of our *current* session that we do not hold.
+
+        A contender left by an interrupted acquire of this session would otherwise look
+        like a holder until the session ends. Returns how many were removed.
+        """
+        if self.held:
+            return 0
+        session = self._store.session_id
+        removed = 0
+        for child in self._store.children(self.path):
+            path = f"{self.path}/{child}"
+            stat = self._store.client.exists(path)
+            if stat is not None and stat.ephemeralOwner == session:
+                self._store.delete(path)
+                removed += 1
+        if removed:
+            self.forget()
+        return removed
+
     def release(self) -> None:
         """Give the lease up (no-op if not held)."""
         self._lock.release()
