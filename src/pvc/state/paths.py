@@ -73,3 +73,19 @@ def node_log(name: str) -> str:
 def node_log_slot(name: str, slot: int) -> str:
     """One slot of the node's log ring."""
     return f"{LOGS}/{name}/{slot:02d}"
+
+
+# -- tasks (durable task records; see pvc.tasks) -------------------------------------------
+
+
+def task(task_id: str) -> str:
+    """One task's record."""
+    return f"{TASKS}/{task_id}"
+
+
+# -- faults (see pvc.cluster.faults) --------------------------------------------------------
+
+
+def fault(fault_id: str) -> str:
+    """One fault's record."""
+    return f"{FAULTS}/{fault_id}"
