@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from pvc.config import parse_config
-from pvc.lab import processes, zookeeper
+from pvc import processes
+from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
 

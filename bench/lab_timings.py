@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from pvc.lab.processes import ProcessRef, is_alive
+from pvc.processes import ProcessRef, is_alive
 from pvc.state import paths
 from pvc.state.store import Store
 

@@ -11,7 +11,8 @@ import pytest
 from kazoo.client import KazooClient
 
 from pvc.config import NodeConfig
-from pvc.lab import processes, zookeeper
+from pvc import processes
+from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
 from tests.helpers import node_config

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pvc.lab.processes import ProcessRef, is_alive
+from pvc.processes import ProcessRef, is_alive
 from tests.helpers import wait_for
 
 pytestmark = [

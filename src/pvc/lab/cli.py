@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from pvc.lab import processes
+from pvc import processes
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pvc import processes
 from pvc.errors import PVCError
-from pvc.lab import netns, processes, zookeeper
+from pvc.lab import netns, zookeeper
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
-from pvc.lab.processes import ProcessRef
+from pvc.processes import ProcessRef
 from pvc.state import paths
 from pvc.state.store import Store
 

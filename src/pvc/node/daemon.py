@@ -13,6 +13,7 @@ from pvc.config import load_config
 from pvc.errors import ConfigError
 from pvc.node.logs import setup_stderr
 from pvc.node.loop import NodeLoop
+from pvc.node.primary_services import primary_phases
 from pvc.state.errors import StateError
 from pvc.state.store import Store
 
@@ -57,7 +58,7 @@ def main() -> int:
         store.stop()
         return 0
 
-    loop = NodeLoop(config, store)
+    loop = NodeLoop(config, store, phases=primary_phases(config))
     try:
         loop.start()
     except (StateError, KazooException) as error:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
 
+from pvc.cluster import faults
 from pvc.config import NodeConfig
 from pvc.node import registration, sysinfo
 from pvc.node.election import PrimaryRole, decide
@@ -28,7 +29,7 @@ from pvc.state.errors import ConflictError, StateError
 from pvc.state.logring import LogRingWriter
 from pvc.state.records import encode
 from pvc.state.schema import ensure_schema
-from pvc.state.states import CoordinatorState, DaemonState, NodeMode
+from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
 from pvc.state.store import Store, Transaction
 
 log = logging.getLogger("pvc.node")
@@ -162,6 +163,9 @@ class NodeLoop:
             if time.monotonic() >= self._next_keepalive:
                 self._keepalive()
                 done.extend(self._mark_dead_peers())
+                if self.role.acting:
+                    done.extend(self._report_faults())
+            done.extend(self._reconcile_domain_state())
             done.append(self._election_step())
         except (StateError, KazooException) as error:
             self._next_keepalive = min(self._next_keepalive, time.monotonic() + RETRY_DELAY)
@@ -207,6 +211,44 @@ class NodeLoop:
             except ConflictError:
                 continue  # another peer got there first, or the node came back
             done.append(f"marked node {node.name} dead: no keepalive for {age:.1f} s")
+        return done
+
+    def _reconcile_domain_state(self) -> list[str]:
+        """Finish flush/unflush requests for this node.
+
+        There is nothing to move until VMs exist, so a flush completes at once.
+        """
+        state = self.cache.text(paths.node_domain_state(self.name))
+        target = {DomainState.FLUSH: DomainState.FLUSHED, DomainState.UNFLUSH: DomainState.READY}.get(state)
+        if target is None:
+            return []
+        with self.store.transaction() as txn:
+            txn.check(
+                paths.node_domain_state(self.name), self.cache.version(paths.node_domain_state(self.name))
+            )
+            txn.set(paths.node_domain_state(self.name), target.value)
+        return [f"domain state {state} -> {target.value}"]
+
+    def _report_faults(self) -> list[str]:
+        """As primary: raise or refresh faults for nodes that are dead or not running."""
+        maintenance = self.cache.cluster_config().maintenance
+        done = []
+        for node in self.cache.nodes():
+            if node.daemon_state == DaemonState.DEAD:
+                kind, delta = "dead_node", faults.DELTA_DEAD_NODE
+                message = (
+                    f"Node {node.name} is dead: no keepalive for over {self.config.timers.dead_after:g} s"
+                )
+            elif node.daemon_state in (DaemonState.STOP, DaemonState.SHUTDOWN):
+                kind, delta = "daemon_not_running", faults.DELTA_DAEMON_NOT_RUNNING
+                message = f"Node {node.name}'s daemon is not running (state {node.daemon_state})"
+            else:
+                continue
+            sentence = faults.report(
+                self.store, self.cache, kind, node.name, delta, message, maintenance=maintenance
+            )
+            if sentence:
+                done.append(sentence)
         return done
 
     def _election_step(self) -> str:

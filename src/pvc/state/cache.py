@@ -27,7 +27,7 @@ from pvc.state.store import Store
 Listener = Callable[[str], None]
 
 #: Trees cached by default.
-DEFAULT_ROOTS = (paths.CONFIG, paths.NODES)
+DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS)
 
 
 class ClusterCache:

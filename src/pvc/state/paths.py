@@ -83,6 +83,11 @@ def task(task_id: str) -> str:
     return f"{TASKS}/{task_id}"
 
 
+def task_claim(task_id: str) -> str:
+    """Parent of the kazoo Lock a worker holds while it runs the task (ephemeral contenders)."""
+    return f"{TASKS}/{task_id}/claim"
+
+
 # -- faults (see pvc.cluster.faults) --------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Starting, checking and stopping the processes a lab or a test owns, by PID.
+"""Starting, checking and stopping processes we own, by PID.
 
 A process is identified by its PID *and* its start time, so a recycled PID is never
 mistaken for ours. A zombie counts as dead.

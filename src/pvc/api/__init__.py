@@ -1,0 +1,1 @@
+"""The PVC v1 HTTP API (pvcapid)."""

@@ -1,0 +1,48 @@
+"""Parsing declared arguments from the query string and the form body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from pvc.api.errors import ApiError
+from pvc.api.routes import FALSE_WORDS, TRUE_WORDS, Arg
+
+
+def _convert(arg: Arg, raw: str) -> Any:
+    if arg.kind is bool:
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ApiError(f"Argument '{arg.name}' must be true or false, not '{raw}'")
+    if arg.kind is int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(f"Argument '{arg.name}' must be an integer, not '{raw}'") from None
+        if arg.minimum is not None and value < arg.minimum:
+            raise ApiError(f"Argument '{arg.name}' must be at least {arg.minimum}")
+        return value
+    if arg.choices is not None and raw not in arg.choices:
+        raise ApiError(f"Argument '{arg.name}' must be one of {', '.join(arg.choices)}; got '{raw}'")
+    return raw
+
+
+def parse(args: tuple[Arg, ...] | list[Arg], query: MultiDict, form: MultiDict) -> dict[str, Any]:
+    """Values of the declared arguments (query string first, then form body)."""
+    values: dict[str, Any] = {}
+    for arg in args:
+        raw = query.getlist(arg.name) + form.getlist(arg.name)
+        if not raw:
+            if arg.required:
+                raise ApiError(f"Argument '{arg.name}' is required" + (f": {arg.help}" if arg.help else ""))
+            values[arg.name] = arg.default
+            continue
+        if arg.many:
+            values[arg.name] = [_convert(arg, item) for item in raw]
+        else:
+            values[arg.name] = _convert(arg, raw[0])
+    return values

@@ -1,0 +1,45 @@
+"""API keys and roles.
+
+A request carries its key in ``X-Api-Key`` (or logs in once with ``POST /login`` and
+uses the session cookie). Keys come from the node configuration; a key without a role
+is ``admin``. Each route declares the least role it needs.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request, session
+
+from pvc.api.errors import ApiError
+from pvc.api.routes import ROLE_RANK, Route
+from pvc.config import ApiSection
+
+HEADER = "X-Api-Key"
+
+
+def role_of_token(settings: ApiSection, token: str | None) -> str | None:
+    """The role a token grants, or None if it is not a configured key."""
+    if not token:
+        return None
+    for entry in settings.token:
+        if hmac.compare_digest(entry.token.encode(), token.encode()):
+            return entry.role
+    return None
+
+
+def authorise(settings: ApiSection, route: Route) -> None:
+    """Raise ApiError(401/403) unless the request may use ``route``."""
+    if route.role is None or not settings.authentication.enabled:
+        return
+    token = request.headers.get(HEADER) or session.get("token")
+    role = role_of_token(settings, token)
+    if role is None:
+        raise ApiError(
+            "Authentication required: send a valid API key in X-Api-Key"
+            if not token
+            else "The API key is not valid",
+            401,
+        )
+    if ROLE_RANK[role] < ROLE_RANK[route.role]:
+        raise ApiError(f"The API key's role '{role}' may not do this (needs '{route.role}')", 403)

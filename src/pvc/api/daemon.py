@@ -1,0 +1,82 @@
+"""``pvcapid``: the API daemon, served by gunicorn on the primary coordinator."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from pvc.api.app import create_app
+from pvc.api.context import ApiContext
+from pvc.config import NodeConfig, load_config
+from pvc.errors import ConfigError
+from pvc.state.cache import ClusterCache
+from pvc.state.store import Store
+
+log = logging.getLogger("pvc.api")
+#: Worker threads; requests are served from the in-memory cache, so a few suffice.
+THREADS = 8
+
+
+def build_app(config: NodeConfig):
+    """Connect to ZooKeeper, load the cache and return the Flask app."""
+    store = Store(config.zookeeper.connect_string, timeout=config.zookeeper.session_timeout)
+    if not store.start(attempt_timeout=3.0, give_up_after=30.0):
+        raise SystemExit("pvcapid: cannot reach ZooKeeper")
+    cache = ClusterCache(store)
+    cache.start()
+    if not cache.wait_ready(30):
+        raise SystemExit("pvcapid: the state cache did not load")
+    floating = config.networks.upstream.floating_address
+    context = ApiContext(
+        store=store,
+        cache=cache,
+        settings=config.api,
+        cluster_name=config.cluster.name,
+        upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),
+    )
+    return create_app(context)
+
+
+class _Server(BaseApplication):
+    def __init__(self, config: NodeConfig) -> None:
+        self.node_config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        api = self.node_config.api
+        options = {
+            "bind": f"{api.listen.address}:{api.listen.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": THREADS,
+            "graceful_timeout": 5,
+            "timeout": 120,
+            "errorlog": "-",
+            "loglevel": "warning",
+            "proc_name": f"pvcapid[{self.node_config.node.name}]",
+        }
+        if api.ssl.enabled:
+            options["certfile"] = str(api.ssl.certificate)
+            options["keyfile"] = str(api.ssl.private_key)
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return build_app(self.node_config)
+
+
+def main() -> int:
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"pvcapid: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

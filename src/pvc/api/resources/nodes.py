@@ -1,0 +1,86 @@
+"""Nodes: list, details, states and logs."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from pvc.api.context import ctx
+from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.cluster import nodes as nodes_mod
+from pvc.state.logring import read_log
+
+group = RouteGroup("node")
+
+
+@group.route(
+    "/node",
+    summary="List nodes",
+    args=[
+        Arg("limit", help="substring of node names (^ and $ anchor it)"),
+        Arg("daemon_state"),
+        Arg("coordinator_state"),
+        Arg("domain_state"),
+    ],
+)
+def list_nodes(**filters: str | None):
+    return jsonify([nodes_mod.to_api(n) for n in nodes_mod.list_nodes(ctx().cache, **filters)])
+
+
+@group.route("/node/<node>", summary="One node", responses={"200": "OK", "404": "Not found"})
+def get_node(node: str):
+    return jsonify([nodes_mod.to_api(nodes_mod.get_node(ctx().cache, node))])
+
+
+def _state_getter(field: str):
+    def handler(node: str):
+        record = nodes_mod.to_api(nodes_mod.get_node(ctx().cache, node))
+        return jsonify({"name": node, field: record[field]})
+
+    handler.__name__ = f"get_{field}"
+    return handler
+
+
+for _field, _path in (
+    ("daemon_state", "daemon-state"),
+    ("coordinator_state", "coordinator-state"),
+    ("domain_state", "domain-state"),
+):
+    group.route(f"/node/<node>/{_path}", summary=f"A node's {_field.replace('_', ' ')}")(
+        _state_getter(_field)
+    )
+
+
+@group.route(
+    "/node/<node>/coordinator-state",
+    "POST",
+    summary="Make a node primary or secondary",
+    role=OPERATOR,
+    args=[Arg("state", required=True, choices=("primary", "secondary"))],
+)
+def set_coordinator_state(node: str, state: str):
+    context = ctx()
+    return jsonify(message=nodes_mod.request_coordinator_state(context.store, context.cache, node, state))
+
+
+@group.route(
+    "/node/<node>/domain-state",
+    "POST",
+    summary="Flush a node or make it ready",
+    role=OPERATOR,
+    args=[Arg("state", required=True, choices=("flush", "ready")), Arg("wait", kind=bool, default=False)],
+)
+def set_domain_state(node: str, state: str, wait: bool):
+    context = ctx()
+    return jsonify(message=nodes_mod.request_domain_state(context.store, context.cache, node, state))
+
+
+@group.route(
+    "/node/<node>/log",
+    summary="A node's recent log lines",
+    args=[Arg("lines", kind=int, minimum=1, help="how many of the newest lines")],
+)
+def node_log(node: str, lines: int | None):
+    context = ctx()
+    nodes_mod.get_node(context.cache, node)
+    text = "\n".join(read_log(context.store, node, lines or context.log_lines_default))
+    return jsonify(name=node, data=text)

@@ -1,0 +1,82 @@
+"""Declared routes: each endpoint states its path, method, arguments and role once.
+
+The declarations drive request parsing, authorisation and the OpenAPI document, so the
+three can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+READ_ONLY, OPERATOR, ADMIN = "read-only", "operator", "admin"
+ROLE_RANK = {READ_ONLY: 0, OPERATOR: 1, ADMIN: 2}
+TRUE_WORDS = {"true", "yes", "y", "1", "on"}
+FALSE_WORDS = {"false", "no", "n", "0", "off"}
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One request argument, read from the query string or a form body."""
+
+    name: str
+    kind: type = str  # str, int or bool
+    required: bool = False
+    default: Any = None
+    choices: Sequence[str] | None = None
+    many: bool = False  # repeated keys give a list
+    help: str = ""
+    minimum: int | None = None
+
+
+@dataclass
+class Route:
+    """An endpoint: path (Flask syntax), method, handler and what it accepts."""
+
+    path: str
+    method: str
+    handler: Callable[..., Any]
+    summary: str
+    args: Sequence[Arg] = ()
+    role: str | None = READ_ONLY  # None: no authentication
+    responses: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    tag: str = ""
+
+
+class RouteGroup:
+    """The endpoints of one resource group (one module)."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.routes: list[Route] = []
+
+    def route(
+        self,
+        path: str,
+        method: str = "GET",
+        *,
+        summary: str,
+        args: Sequence[Arg] = (),
+        role: str | None = READ_ONLY,
+        responses: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.routes.append(
+                Route(
+                    path=path,
+                    method=method,
+                    handler=handler,
+                    summary=summary,
+                    args=args,
+                    role=role,
+                    responses=responses or {"200": "OK"},
+                    content_type=content_type,
+                    tag=self.tag,
+                )
+            )
+            return handler
+
+        return decorate

@@ -1,0 +1,68 @@
+"""The cluster status document (``GET /status``), built from the cache alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pvc
+from pvc.cluster import faults as faults_mod
+from pvc.cluster import nodes as nodes_mod
+from pvc.state.cache import ClusterCache
+
+
+def cluster_status(cache: ClusterCache, *, upstream_ip: str, cluster_name: str) -> dict:
+    """Everything ``pvc cluster status`` shows, in the PVC v1 shape."""
+    config = cache.cluster_config()
+    nodes = cache.nodes()
+    faults = faults_mod.list_faults(cache)
+    open_faults = [f for f in faults if f.status != faults_mod.STATUS_ACK]
+    node_counts = Counter(f"{n.daemon_state},{n.domain_state}" for n in nodes)
+    memory = [n.keepalive.memory_mib for n in nodes if n.keepalive]
+    mem_total = sum(m.total for m in memory)
+    mem_used = sum(m.used for m in memory)
+    cpu_total = sum(n.static.cpu_count for n in nodes)
+    load = round(sum(n.keepalive.load for n in nodes if n.keepalive), 2)
+    return {
+        "cluster_name": cluster_name or config.cluster_name,
+        "cluster_health": {
+            "health": faults_mod.cluster_health(faults),
+            "messages": [
+                {"id": f.id, "health_delta": f.health_delta, "text": f.message} for f in open_faults
+            ],
+        },
+        "node_health": {n.name: {"health": 100, "messages": []} for n in nodes},
+        "maintenance": "true" if config.maintenance else "false",
+        "primary_node": config.primary_node,
+        "pvc_version": pvc.__version__,
+        "upstream_ip": upstream_ip,
+        "nodes": {"total": len(nodes), **dict(sorted(node_counts.items()))},
+        "vms": {"total": 0},
+        "networks": 0,
+        "osds": {"total": 0},
+        "pools": 0,
+        "volumes": 0,
+        "snapshots": 0,
+        "resources": {
+            "memory": {
+                "total": mem_total,
+                "used": mem_used,
+                "free": mem_total - mem_used,
+                "allocated": 0,
+                "provisioned": 0,
+                "utilization": round(100 * mem_used / mem_total, 2) if mem_total else 0.0,
+            },
+            "cpu": {
+                "total": cpu_total,
+                "load": load,
+                "allocated": 0,
+                "utilization": round(100 * load / cpu_total, 2) if cpu_total else 0.0,
+            },
+            "disk": {"total": 0, "used": 0, "free": 0, "utilization": 0.0},
+        },
+        "detail": {
+            "node": [nodes_mod.to_api(n) for n in nodes],
+            "vm": [],
+            "osd": [],
+            "faults": [f.to_api() for f in faults],
+        },
+    }
