@@ -2,6 +2,7 @@
 
 import time
 
+from pvc.node.election import HANDOVER_GRACE
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.state import paths
 from tests.helpers import wait_for
@@ -113,3 +114,24 @@ def test_contender_left_by_an_interrupted_attempt_is_cleared(zk_hosts, make_stor
     assert loop.step()[-1] == "removed a primary lease contender left by an interrupted attempt"
     assert loop.step()[-1] == "became primary"
     loop.shutdown()
+
+
+def test_first_node_of_a_new_cluster_sees_later_lease_changes(cluster, store):
+    # n1 starts alone on an empty cluster, before the lease znode exists
+    first = cluster("n1", ["n1", "n2"], index=1)
+    wait_for(lambda: one_primary_of(store, ["n1", "n2"]) == "n1")
+    cluster("n2", ["n1", "n2"], index=2)
+    wait_for(lambda: store.get_text(paths.node_coordinator_state("n2")) == "secondary")
+    store.set(paths.PRIMARY_NODE, "n2")
+    wait_for(lambda: one_primary_of(store, ["n1", "n2"]) == "n2", 5)
+    time.sleep(HANDOVER_GRACE + 0.5)  # n1 must now rely on the lease watch, not on a retry
+    moved_back = time.monotonic()
+    store.set(paths.PRIMARY_NODE, "n1")
+    wait_for(lambda: one_primary_of(store, ["n1", "n2"]) == "n1", 5)
+    assert time.monotonic() - moved_back < 2.0  # no fallback to the handover grace
+    assert first.loop.role.acting
+
+
+def one_primary_of(store, names: list[str]) -> str | None:
+    found = [n for n in names if store.get_text(paths.node_coordinator_state(n)) == "primary"]
+    return found[0] if len(found) == 1 and store.get_text(paths.PRIMARY_NODE) == found[0] else None

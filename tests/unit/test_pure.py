@@ -79,3 +79,14 @@ def test_lab_layout_names_and_configs_validate(tmp_path: Path):
     assert not config.is_coordinator
     assert str(config.networks.upstream.floating_address) == "10.100.7.250/24"
     assert LabLayout.from_json(layout.to_json()) == layout
+
+
+def test_gratuitous_arp_frame_layout():
+    from pvc.net.arp import garp_frame
+
+    mac = bytes.fromhex("020000000001")
+    frame = garp_frame(mac, "10.100.0.250")
+    assert len(frame) == 42
+    assert frame[:6] == b"\xff" * 6 and frame[6:12] == mac and frame[12:14] == b"\x08\x06"
+    assert frame[20:22] == b"\x00\x02"  # reply
+    assert frame[22:28] == mac and frame[28:32] == bytes([10, 100, 0, 250]) == frame[38:42]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pvc import processes
 from pvc.config import NodeConfig
+from pvc.net import arp
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.processes import ProcessRef
 
@@ -39,6 +40,7 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
     def take_over() -> None:
         for address, device in pairs:
             _ip("addr", "add", address, "dev", device)
+            arp.announce(device, address.split("/")[0])
 
     def relinquish() -> None:
         for address, device in pairs:

@@ -1,0 +1,1 @@
+"""Network adapters: addresses, ARP, and later VXLAN/FRR/dnsmasq/nftables."""

@@ -1,0 +1,53 @@
+"""Gratuitous ARP: tell the segment that a (floating) address now lives here.
+
+Without it, peers keep the previous owner's MAC in their neighbour cache until it
+expires (tens of seconds), and a moved floating address is unreachable meanwhile.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
+
+ETH_P_ARP = 0x0806
+BROADCAST = b"\xff" * 6
+
+
+def mac_of(device: str) -> bytes:
+    text = Path(f"/sys/class/net/{device}/address").read_text().strip()
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def garp_frame(mac: bytes, address: str, *, reply: bool = True) -> bytes:
+    """An Ethernet broadcast gratuitous ARP (reply or request) announcing ``address`` at ``mac``."""
+    ip = ipaddress.IPv4Address(address).packed
+    ethernet = BROADCAST + mac + struct.pack("!H", ETH_P_ARP)
+    target_mac = BROADCAST if reply else b"\x00" * 6
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2 if reply else 1) + mac + ip + target_mac + ip
+    return ethernet + arp
+
+
+#: Seconds after takeover at which announcements are sent. Linux ignores neighbour
+#: updates within ``locktime`` (1 s) of the previous one, so one burst is not enough.
+SCHEDULE = (0.0, 1.1, 2.2)
+
+
+def announce(device: str, address: str, schedule: tuple[float, ...] = SCHEDULE) -> None:
+    """Announce ``address`` on ``device`` now and later (in the background)."""
+    mac = mac_of(device)
+    frames = [garp_frame(mac, address, reply=False), garp_frame(mac, address, reply=True)]
+
+    def send_all() -> None:
+        started = time.monotonic()
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP)) as sock:
+            sock.bind((device, 0))
+            for at in schedule:
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                for frame in frames:
+                    sock.send(frame)
+
+    threading.Thread(target=send_all, name=f"garp-{address}", daemon=True).start()
