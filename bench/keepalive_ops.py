@@ -17,8 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from pvc.config import parse_config
 from pvc import processes
+from pvc.config import parse_config
 from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.lab_timings", "bench.keepalive_ops"]
+BENCHES = ["bench.lab_timings", "bench.keepalive_ops", "bench.api_latency"]
 
 
 def main() -> None:

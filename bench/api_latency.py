@@ -1,0 +1,113 @@
+"""API read latency from the watched cache: ``GET /status`` and ``GET /node`` with 100 nodes.
+
+Starts a standalone ZooKeeper, writes 100 node records, then serves the API app with
+gunicorn-like threading (werkzeug's threaded server) on loopback and times requests
+over HTTP with one keep-alive client. Prints p50/p95/max in milliseconds.
+
+Run: .venv/bin/python -m bench.api_latency [--nodes 100] [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+from werkzeug.serving import make_server
+
+from pvc import processes
+from pvc.api.app import create_app
+from pvc.api.context import ApiContext
+from pvc.lab import zookeeper
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.records import Keepalive, NodeStatic, encode
+from pvc.state.schema import ensure_schema
+from pvc.state.store import Store, Transaction
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def populate(store: Store, count: int) -> None:
+    for i in range(count):
+        name = f"node{i:03d}"
+        txn = Transaction()
+        txn.create(paths.node(name), encode(NodeStatic(name=name, mode="hypervisor", cpu_count=32)))
+        txn.create(paths.node_daemon_state(name), "run")
+        txn.create(paths.node_coordinator_state(name), "client")
+        txn.create(paths.node_domain_state(name), "ready")
+        memory = {"total": 256000, "used": 100000, "free": 156000}
+        txn.create(
+            paths.node_keepalive(name), encode(Keepalive(timestamp=time.time(), load=1.5, memory=memory))
+        )
+        store.commit(txn)
+
+
+def timed(session: requests.Session, url: str, count: int) -> list[float]:
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = session.get(url)
+        response.raise_for_status()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def report(label: str, samples: list[float]) -> None:
+    ordered = sorted(samples)
+    p95 = ordered[int(len(ordered) * 0.95) - 1]
+    print(
+        f"{label}: p50 {statistics.median(ordered):.2f} ms, p95 {p95:.2f} ms, max {ordered[-1]:.2f} ms "
+        f"({len(ordered)} requests)"
+    )
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        member = zookeeper.Member(1, "127.0.0.1", _port())
+        zookeeper.write_config(Path(tmp), member, [member])
+        ref = processes.spawn("zookeeper", zookeeper.command(Path(tmp)), Path(tmp) / "out.log")
+        try:
+            zookeeper.wait_serving([member])
+            store = Store(f"127.0.0.1:{member.client_port}", timeout=5)
+            store.start()
+            ensure_schema(store)
+            populate(store, args.nodes)
+            cache = ClusterCache(store)
+            cache.start()
+            cache.wait_ready(30)
+            app = create_app(ApiContext(store=store, cache=cache))
+            server = make_server("127.0.0.1", _port(), app, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            base = f"http://127.0.0.1:{server.server_port}/api/v1"
+            session = requests.Session()
+            assert len(session.get(f"{base}/node").json()) == args.nodes
+            ops_before = store.operations
+            timed(session, f"{base}/status", 20)  # warm up
+            report("GET /status", timed(session, f"{base}/status", args.requests))
+            report(f"GET /node ({args.nodes} nodes)", timed(session, f"{base}/node", args.requests))
+            print(f"ZooKeeper requests made by these reads: {store.operations - ops_before}")
+            server.shutdown()
+            cache.close()
+            store.stop()
+        finally:
+            processes.terminate([ref])
+
+
+if __name__ == "__main__":
+    main()
