@@ -25,16 +25,35 @@ PREFIX = "pvct"
 NET_INDEX = 77
 
 
+def client_env(lab_dir: Path) -> dict[str, str]:
+    """The lab registers its `pvc` connection in a store of the test's own."""
+    return {**os.environ, "PVC_CLIENT_DIR": str(lab_dir.parent / "client")}
+
+
 def pvc_lab(lab_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [sys.executable, "-m", "pvc.lab.cli", "--dir", str(lab_dir), *args],
         capture_output=True,
         text=True,
         timeout=180,
+        env=client_env(lab_dir),
     )
     if check and result.returncode != 0:
         raise AssertionError(f"pvc-lab {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def pvc(lab_dir: Path, *args: str) -> dict:
+    """Run the `pvc` CLI against the lab and parse its JSON output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pvc.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=client_env(lab_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def status(lab_dir: Path) -> dict:
@@ -78,6 +97,23 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert primary and report["primary_node"] == primary
     pids = {n["name"]: n["pids"] for n in report["nodes"]}
     assert all(set(p) == {"anchor", "zookeeper", "pvcnoded"} for p in pids.values())
+
+    # the CLI reaches the API on the primary through the registered `lab` connection;
+    # moving the primary moves the API with it, and the CLI follows
+    cli_status = pvc(lab_dir, "cluster", "status", "-f", "json")
+    assert cli_status["primary_node"] == primary and cli_status["nodes"]["total"] == 3
+    target = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
+    moved = subprocess.run(
+        [sys.executable, "-m", "pvc.cli.main", "node", "primary", target, "--wait"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=client_env(lab_dir),
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert primary_of(lab_dir) == target
+    assert wait_for(lambda: pvc(lab_dir, "cluster", "status", "-f", "json")["primary_node"] == target, 10)
+    primary = target
 
     # a second up starts nothing
     again = pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))

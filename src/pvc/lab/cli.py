@@ -97,6 +97,8 @@ def up(
     _print_status(lab.status())
     click.echo(
         "\nNext:\n"
+        "  .venv/bin/pvc cluster status      the cluster through its API (connection 'lab')\n"
+        "  .venv/bin/pvc node list           nodes; 'pvc node primary hv2 --wait' moves the primary\n"
         "  .venv/bin/pvc-lab status          node and process states (--json for scripts)\n"
         "  .venv/bin/pvc-lab node kill hv2   SIGKILL a node daemon; 'node start hv2' brings it back\n"
         "  make lab-down                     stop the lab and remove everything it created"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc import processes
+from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
 from pvc.errors import PVCError
 from pvc.lab import netns, zookeeper
 from pvc.lab.layout import LabLayout
@@ -27,6 +28,7 @@ from pvc.state import paths
 from pvc.state.store import Store
 
 ROLES = ("anchor", "zookeeper", "pvcnoded")
+LAB_CONNECTION = "lab"
 Say = Callable[[str], None]
 
 
@@ -142,7 +144,27 @@ class Lab:
             self._teardown(state, keep_logs=True)
             raise
         self.say(f"lab up in {time.monotonic() - started:.1f} s")
+        self._register_connection(layout)
         return state
+
+    def _register_connection(self, layout: LabLayout) -> None:
+        """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
+        path = register_connection(
+            LAB_CONNECTION,
+            str(layout.floating("upstream").ip),
+            port=layout.api_port,
+            description=f"PVC lab in {layout.directory}",
+            make_default=True,
+        )
+        self.say(f"registered connection '{LAB_CONNECTION}' as the default in {path}")
+
+    def _forget_connection(self, layout: LabLayout) -> None:
+        try:
+            entry = load_connections().get(LAB_CONNECTION, {})
+            if entry.get("host") == str(layout.floating("upstream").ip):
+                remove_connection(LAB_CONNECTION)
+        except (StoreError, OSError):
+            pass
 
     def _create_network(self, state: LabState) -> None:
         layout = state.layout
@@ -305,6 +327,7 @@ class Lab:
         if state is None:
             return False
         self._teardown(state)
+        self._forget_connection(state.layout)
         return True
 
     def _teardown(self, state: LabState, keep_logs: bool = False) -> None:

@@ -17,6 +17,7 @@ STORAGE_NET = "10.120"
 HOST_OCTET = 254
 FLOATING_OCTET = 250
 ZK_CLIENT_PORT = 2181
+API_PORT = 7370
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ class LabLayout:
 
     def cluster_ip(self, node: str) -> str:
         return str(self.addresses(node)["cluster"].ip)
+
+    @property
+    def api_port(self) -> int:
+        return API_PORT
 
     @property
     def zookeeper_hosts(self) -> list[str]:

@@ -33,7 +33,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "paths": {"state_dir": str(node_dir / "state"), "log_dir": str(node_dir / "log")},
         "logging": {"level": "info", "zookeeper_lines": 2000},
         "api": {
-            "listen": {"address": str(layout.floating("upstream").ip), "port": 7370},
+            "listen": {"address": str(layout.floating("upstream").ip), "port": layout.api_port},
             "ssl": {"enabled": False},
             "authentication": {"enabled": False, "source": "token"},
         },

@@ -1,0 +1,1 @@
+"""``pvc``: the command-line client of the PVC HTTP API (v1-compatible command tree)."""

@@ -1,0 +1,275 @@
+"""``pvc node``: list and inspect nodes, change their coordinator and domain states, read logs."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import click
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from pvc.cli.context import CliError, options
+from pvc.cli.http import segment
+from pvc.cli.output import (
+    details,
+    emit_data,
+    emit_lines,
+    format_option,
+    health_text,
+    human_mib,
+    state_text,
+    table,
+)
+from pvc.cli.waiters import follow_log, wait_for_node_state
+
+DEFAULT_LOG_LINES = 1000
+DEFAULT_FOLLOW_LINES = 10
+PRIMARY_POLL_INTERVAL = 1.0
+PRIMARY_POLL_ATTEMPTS = 30
+
+DAEMON_GOOD, DAEMON_BAD = ("run",), ("dead", "fenced", "stop")
+COORD_GOOD, COORD_BAD = ("primary", "secondary", "client"), ()
+DOMAIN_GOOD, DOMAIN_BAD = ("ready",), ("flushed",)
+
+
+def local_node_name() -> str:
+    """This machine's short host name: the default NODE."""
+    return socket.gethostname().split(".")[0]
+
+
+node_argument = click.argument("node", required=False, default=local_node_name)
+wait_option = click.option(
+    "-w", "--wait", "wait_flag", is_flag=True, default=False, help="Wait for the state change to finish."
+)
+
+
+@click.group(name="node")
+def node() -> None:
+    """Manage the cluster's nodes."""
+
+
+def _nodes_view(nodes: Any) -> RenderableType:
+    if not isinstance(nodes, list) or not nodes:
+        return Text("No nodes.")
+    view = table(
+        "Name",
+        "Version",
+        "Health",
+        "Daemon",
+        "Coordinator",
+        "Domain",
+        "VMs",
+        "CPUs",
+        "Load",
+        "Mem Total",
+        "Used",
+        "Free",
+        "Alloc",
+        "Prov",
+    )
+    for item in sorted((n for n in nodes if isinstance(n, dict)), key=lambda n: str(n.get("name"))):
+        memory = item.get("memory") if isinstance(item.get("memory"), dict) else {}
+        view.add_row(
+            str(item.get("name")),
+            str(item.get("pvc_version") or "N/A"),
+            health_text(item.get("health")),
+            state_text(item.get("daemon_state"), DAEMON_GOOD, DAEMON_BAD),
+            state_text(item.get("coordinator_state"), COORD_GOOD, COORD_BAD),
+            state_text(item.get("domain_state"), DOMAIN_GOOD, DOMAIN_BAD),
+            str(item.get("domains_count", "N/A")),
+            str(item.get("cpu_count", "N/A")),
+            str(item.get("load", "N/A")),
+            *[human_mib(memory.get(key)) for key in ("total", "used", "free", "allocated", "provisioned")],
+        )
+    return view
+
+
+@node.command(name="list")
+@click.argument("limit", required=False, default=None)
+@click.option(
+    "-ds", "--daemon-state", "daemon_state_filter", default=None, help="Only nodes in this daemon state."
+)
+@click.option(
+    "-cs",
+    "--coordinator-state",
+    "coordinator_state_filter",
+    default=None,
+    help="Only nodes in this coordinator state.",
+)
+@click.option(
+    "-vs", "--domain-state", "domain_state_filter", default=None, help="Only nodes in this domain state."
+)
+@format_option("pretty", "raw", "json", "json-pretty")
+def node_list(
+    limit: str | None,
+    daemon_state_filter: str | None,
+    coordinator_state_filter: str | None,
+    domain_state_filter: str | None,
+    output_format: str,
+) -> None:
+    """List nodes, optionally only those whose name matches LIMIT (a regular expression)."""
+    params = {
+        "limit": limit,
+        "daemon_state": daemon_state_filter,
+        "coordinator_state": coordinator_state_filter,
+        "domain_state": domain_state_filter,
+    }
+    nodes = options().client().get("/node", params=params).expect(200)
+    if output_format == "raw":
+        emit_lines(n.get("name") for n in nodes or [] if isinstance(n, dict))
+        return
+    emit_data(nodes, output_format, _nodes_view)
+
+
+def _node_details(item: dict[str, Any], long: bool) -> RenderableType:
+    memory = item.get("memory") if isinstance(item.get("memory"), dict) else {}
+    vcpu = item.get("vcpu") if isinstance(item.get("vcpu"), dict) else {}
+    rows: list[tuple[str, RenderableType | str]] = [
+        ("Name", str(item.get("name"))),
+        ("PVC version", str(item.get("pvc_version") or "N/A")),
+        ("Health", health_text(item.get("health"))),
+        ("Daemon state", state_text(item.get("daemon_state"), DAEMON_GOOD, DAEMON_BAD)),
+        ("Coordinator state", state_text(item.get("coordinator_state"), COORD_GOOD, COORD_BAD)),
+        ("Domain state", state_text(item.get("domain_state"), DOMAIN_GOOD, DOMAIN_BAD)),
+        ("Active VMs", str(item.get("domains_count", "N/A"))),
+        ("Host CPUs", str(item.get("cpu_count", "N/A"))),
+        ("vCPUs", f"{vcpu.get('allocated', 'N/A')} allocated of {vcpu.get('total', 'N/A')}"),
+        ("Load", str(item.get("load", "N/A"))),
+        ("Architecture", str(item.get("arch", "N/A"))),
+        ("Operating system", str(item.get("os", "N/A"))),
+        ("Kernel", str(item.get("kernel", "N/A"))),
+        ("Memory total", human_mib(memory.get("total"))),
+        ("Memory used", human_mib(memory.get("used"))),
+        ("Memory free", human_mib(memory.get("free"))),
+        ("Memory allocated", human_mib(memory.get("allocated"))),
+        ("Memory provisioned", human_mib(memory.get("provisioned"))),
+    ]
+    parts: list[RenderableType] = [details(rows)]
+    plugins = item.get("health_details")
+    if long and isinstance(plugins, list) and plugins:
+        checks = table("Health plugin", "Delta", "Last run", "Message")
+        for plugin in plugins:
+            if isinstance(plugin, dict):
+                delta = plugin.get("health_delta")
+                checks.add_row(
+                    str(plugin.get("name")),
+                    f"-{delta}%" if delta else "0%",
+                    str(plugin.get("last_run", "")),
+                    str(plugin.get("message", "")),
+                )
+        parts += [Text(""), checks]
+    interfaces = item.get("interfaces")
+    if long and isinstance(interfaces, dict) and interfaces:
+        links = table("Interface", "Details")
+        for name, info in sorted(interfaces.items()):
+            links.add_row(str(name), str(info))
+        parts += [Text(""), links]
+    return Group(*parts)
+
+
+@node.command(name="info")
+@node_argument
+@format_option("pretty", "long", "json", "json-pretty")
+def node_info(node: str, output_format: str) -> None:
+    """Show details of NODE (default: this host)."""
+    item = options().client().get(f"/node/{segment(node)}").expect_one(f"Node {node}")
+    emit_data(item, output_format, lambda data: _node_details(data, long=output_format == "long"))
+
+
+@node.command(name="is-primary")
+@node_argument
+def node_is_primary(node: str) -> None:
+    """Exit 0 if NODE (default: this host) is the primary coordinator, else 1; prints nothing."""
+    client = options().client()
+    for _ in range(PRIMARY_POLL_ATTEMPTS):
+        reply = client.get("/status/primary_node")
+        if reply.status == 200 and isinstance(reply.data, dict):
+            raise click.exceptions.Exit(0 if reply.data.get("primary_node") == node else 1)
+        time.sleep(PRIMARY_POLL_INTERVAL)
+    raise CliError("The cluster reports no primary coordinator")
+
+
+def _change_state(
+    node: str, endpoint: str, state: str, wait_flag: bool, field: str, transitional: str, target: str
+) -> None:
+    cli = options()
+    client = cli.client()
+    reply = client.post(f"/node/{segment(node)}/{endpoint}", params={"state": state})
+    reply.expect(200)
+    message = reply.message
+    cli.emit(message)
+    if wait_flag and "already" not in message.lower():
+        wait_for_node_state(cli, client, node, field, transitional, target)
+
+
+@node.command(name="primary")
+@node_argument
+@wait_option
+def node_primary(node: str, wait_flag: bool) -> None:
+    """Make NODE (default: this host) the primary coordinator."""
+    _change_state(node, "coordinator-state", "primary", wait_flag, "coordinator_state", "takeover", "primary")
+
+
+@node.command(name="secondary")
+@node_argument
+@wait_option
+def node_secondary(node: str, wait_flag: bool) -> None:
+    """Make NODE (default: this host) a secondary coordinator."""
+    _change_state(
+        node, "coordinator-state", "secondary", wait_flag, "coordinator_state", "relinquish", "secondary"
+    )
+
+
+@node.command(name="flush")
+@node_argument
+@wait_option
+def node_flush(node: str, wait_flag: bool) -> None:
+    """Move all VMs off NODE (default: this host) and stop it taking new ones."""
+    _change_state(node, "domain-state", "flush", wait_flag, "domain_state", "flush", "flushed")
+
+
+@node.command(name="ready")
+@node_argument
+@wait_option
+def node_ready(node: str, wait_flag: bool) -> None:
+    """Let NODE (default: this host) run VMs again, moving its VMs back."""
+    _change_state(node, "domain-state", "ready", wait_flag, "domain_state", "unflush", "ready")
+
+
+@node.command(name="log")
+@node_argument
+@click.option(
+    "-l",
+    "--lines",
+    "lines",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Number of lines to show [default: {DEFAULT_LOG_LINES}, or {DEFAULT_FOLLOW_LINES} with -f].",
+)
+@click.option(
+    "-f",
+    "--follow",
+    "follow_flag",
+    is_flag=True,
+    default=False,
+    help="Keep printing new lines as they arrive (Ctrl-C to stop).",
+)
+def node_log(node: str, lines: int | None, follow_flag: bool) -> None:
+    """Show the daemon log of NODE (default: this host)."""
+    cli = options()
+    client = cli.client()
+    count = lines if lines is not None else DEFAULT_FOLLOW_LINES if follow_flag else DEFAULT_LOG_LINES
+    path = f"/node/{segment(node)}/log"
+
+    def fetch(wanted: int) -> list[str]:
+        data = client.get(path, params={"lines": wanted}).expect(200)
+        text = data.get("data", "") if isinstance(data, dict) else ""
+        return str(text or "").splitlines()
+
+    if follow_flag:
+        follow_log(fetch, count, cli.emit)
+    else:
+        for line in fetch(count)[-count:] if count else []:
+            cli.emit(line)

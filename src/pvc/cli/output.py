@@ -1,0 +1,151 @@
+"""Output formats shared by the commands: JSON, raw name lists and rich tables.
+
+``json`` is compact, ``json-pretty`` is indented by 2, ``raw`` is one name per line and the
+``pretty``/``short``/``long`` forms are rich tables rendered as plain text. Colour is used on a
+terminal, or anywhere with ``--colour``; otherwise the text carries no escape codes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import click
+from rich import box
+from rich.console import Console, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from pvc.cli.context import options
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# A header rule of ASCII dashes and nothing else, so piped output stays plain and grep-friendly.
+PLAIN_HEAD = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+NON_TTY_WIDTH = 200
+
+
+def format_option(*choices: str, default: str = "pretty") -> Callable[[F], F]:
+    """The ``-f/--format`` option with the given choices (stored as ``output_format``)."""
+    return click.option(
+        "-f",
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default=default,
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def stdout_is_tty() -> bool:
+    """Whether stdout is an interactive terminal."""
+    stream = sys.stdout
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def use_colour() -> bool:
+    """Colour on a terminal, or when ``--colour`` forces it."""
+    return options().colour or stdout_is_tty()
+
+
+def render(renderable: RenderableType) -> str:
+    """Render a rich object to text (with ANSI codes only when colour is in use)."""
+    colour = use_colour()
+    width = shutil.get_terminal_size((120, 24)).columns if stdout_is_tty() else NON_TTY_WIDTH
+    console = Console(
+        file=io.StringIO(),
+        force_terminal=colour,
+        no_color=not colour,
+        color_system="standard" if colour else None,
+        width=width,
+        highlight=False,
+        emoji=False,
+        markup=False,
+        soft_wrap=False,
+    )
+    with console.capture() as capture:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in capture.get().splitlines())
+
+
+def emit_renderable(renderable: RenderableType) -> None:
+    """Print a rich object to stdout."""
+    options().emit(render(renderable))
+
+
+def emit_json(data: Any, pretty: bool = False) -> None:
+    """Print data as compact JSON, or indented by 2 for ``json-pretty``."""
+    options().emit(json.dumps(data, indent=2) if pretty else json.dumps(data))
+
+
+def emit_lines(items: Iterable[Any]) -> None:
+    """Print one item per line (the ``raw`` format)."""
+    for item in items:
+        options().emit(str(item))
+
+
+def emit_data(data: Any, output_format: str, pretty: Callable[[Any], RenderableType | str]) -> None:
+    """Print ``data`` as JSON for the json formats, else through the ``pretty`` formatter."""
+    if output_format in ("json", "json-pretty"):
+        emit_json(data, pretty=output_format == "json-pretty")
+        return
+    shown = pretty(data)
+    if isinstance(shown, str):
+        options().emit(shown)
+    else:
+        emit_renderable(shown)
+
+
+def table(*headers: str, title: str | None = None) -> Table:
+    """An empty table with a bold header and a dashed rule under it."""
+    return Table(
+        *headers,
+        title=title,
+        title_justify="left",
+        box=PLAIN_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        header_style="bold",
+        title_style="bold",
+    )
+
+
+def details(rows: Iterable[tuple[str, RenderableType | str]]) -> Table:
+    """A two-column ``Label: value`` grid for single-object views."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    for label, value in rows:
+        grid.add_row(f"{label}:", value)
+    return grid
+
+
+def health_text(health: Any, suffix: str = "%") -> Text:
+    """A health figure coloured green (>90), yellow (>50) or red; N/A when unknown."""
+    if not isinstance(health, int | float) or isinstance(health, bool):
+        return Text("N/A")
+    style = "green" if health > 90 else "yellow" if health > 50 else "red"
+    return Text(f"{health}{suffix}", style=style)
+
+
+def state_text(value: Any, good: Iterable[str] = (), bad: Iterable[str] = ()) -> Text:
+    """A state word coloured green when good, red when bad and yellow otherwise."""
+    word = "N/A" if value is None else str(value)
+    style = "green" if word in good else "red" if word in bad else "yellow"
+    return Text(word, style=style)
+
+
+def human_mib(value: Any) -> str:
+    """A size in MiB as ``512M``/``31.5G``/``2.0T``; values that are not numbers pass through."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "N/A" if value is None else str(value)
+    if abs(value) >= 1024 * 1024:
+        return f"{value / (1024 * 1024):.1f}T"
+    if abs(value) >= 1024:
+        return f"{value / 1024:.1f}G"
+    return f"{int(value)}M"

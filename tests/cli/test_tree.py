@@ -1,0 +1,117 @@
+"""The command tree keeps the PVC v1 command, argument and option names (plus our documented extras)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+
+from pvc.cli.main import cli
+
+# Path -> arguments (NAME, NAME... for many, NAME? when optional) and options (short/long|secondary).
+EXPECTED = {
+    "pvc": [
+        "-c/--connection",
+        "-v/--debug",
+        "-q/--quiet",
+        "-s/--silent",
+        "-u/--unsafe",
+        "--colour/--color",
+        "--version",
+    ],
+    "pvc cluster": [],
+    "pvc cluster backup": ["-f/--file"],
+    "pvc cluster fault": [],
+    "pvc cluster fault ack": ["FAULT_ID..."],
+    "pvc cluster fault ack-all": ["-y/--yes"],
+    "pvc cluster fault delete": ["FAULT_ID..."],
+    "pvc cluster fault delete-all": ["-y/--yes"],
+    "pvc cluster fault list": ["LIMIT?", "-f/--format"],
+    "pvc cluster init": ["-o/--overwrite", "-y/--yes"],
+    "pvc cluster maintenance": [],
+    "pvc cluster maintenance off": [],
+    "pvc cluster maintenance on": [],
+    "pvc cluster restore": ["-f/--filename", "-y/--yes"],
+    "pvc cluster status": ["-f/--format"],
+    "pvc cluster task": ["TASK_ID?", "--wait|--no-wait", "-f/--format"],
+    "pvc connection": [],
+    "pvc connection add": [
+        "NAME",
+        "-d/--description",
+        "-a/--address",
+        "-p/--port",
+        "-k/--api-key",
+        "-s/--ssl|-S/--no-ssl",
+        "--default",
+    ],
+    "pvc connection detail": ["-f/--format"],
+    "pvc connection list": ["-k/--show-keys", "-f/--format"],
+    "pvc connection remove": ["NAME"],
+    "pvc node": [],
+    "pvc node flush": ["NODE?", "-w/--wait"],
+    "pvc node info": ["NODE?", "-f/--format"],
+    "pvc node is-primary": ["NODE?"],
+    "pvc node list": [
+        "LIMIT?",
+        "-ds/--daemon-state",
+        "-cs/--coordinator-state",
+        "-vs/--domain-state",
+        "-f/--format",
+    ],
+    "pvc node log": ["NODE?", "-l/--lines", "-f/--follow"],
+    "pvc node primary": ["NODE?", "-w/--wait"],
+    "pvc node ready": ["NODE?", "-w/--wait"],
+    "pvc node secondary": ["NODE?", "-w/--wait"],
+}
+
+FORMATS = {
+    "pvc cluster status": (["pretty", "short", "json", "json-pretty"], "pretty"),
+    "pvc cluster task": (["pretty", "raw", "json", "json-pretty"], "pretty"),
+    "pvc cluster fault list": (["short", "long", "json", "json-pretty"], "short"),
+    "pvc connection detail": (["pretty", "json", "json-pretty"], "pretty"),
+    "pvc connection list": (["pretty", "raw", "json", "json-pretty", "json-prometheus"], "pretty"),
+    "pvc node info": (["pretty", "long", "json", "json-pretty"], "pretty"),
+    "pvc node list": (["pretty", "raw", "json", "json-pretty"], "pretty"),
+}
+
+
+def _walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _walk(sub, f"{path} {name}")
+
+
+def _describe(param: click.Parameter) -> str:
+    if isinstance(param, click.Argument):
+        name = (param.name or "").upper() + ("..." if param.nargs == -1 else "")
+        return name if param.required else f"{name}?"
+    text = "/".join(param.opts)
+    return f"{text}|{'/'.join(param.secondary_opts)}" if param.secondary_opts else text
+
+
+def test_tree_matches_pvc_v1() -> None:
+    tree = dict(_walk(cli, "pvc"))
+    assert set(tree) == set(EXPECTED)
+    for path, command in tree.items():
+        described = [_describe(p) for p in command.params if p.name != "help"]
+        assert described == EXPECTED[path], path
+
+
+def test_format_choices_and_defaults() -> None:
+    tree = dict(_walk(cli, "pvc"))
+    for path, (choices, default) in FORMATS.items():
+        option = next(p for p in tree[path].params if p.name == "output_format")
+        assert isinstance(option.type, click.Choice)
+        assert list(option.type.choices) == choices, path
+        assert option.default == default, path
+
+
+def test_global_env_vars() -> None:
+    envvars = {p.name: p.envvar for p in cli.params if isinstance(p, click.Option)}
+    assert envvars["_connection"] == "PVC_CONNECTION"
+    assert envvars["_debug"] == "PVC_DEBUG"
+    assert envvars["_quiet"] == "PVC_QUIET"
+    assert envvars["_silent"] == "PVC_SILENT"
+    assert envvars["_unsafe"] == "PVC_UNSAFE"
+    assert envvars["_colour"] == "PVC_COLOUR"
