@@ -6,6 +6,7 @@ import pytest
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
+from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
@@ -24,13 +25,13 @@ def settings(auth: bool) -> ApiSection:
 
 
 @pytest.fixture
-def api_factory(make_store):  # noqa: F811
+def api_factory(make_store, tmp_path):  # noqa: F811
     caches = []
 
     def build(auth: bool = False):
         api_store = make_store()
         ensure_schema(api_store)
-        cache = ClusterCache(api_store)
+        cache = ClusterCache(api_store, API_CACHE_ROOTS)
         cache.start()
         assert cache.wait_ready(10)
         caches.append(cache)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from kazoo.client import KazooClient
 
-from pvc.config import NodeConfig
 from pvc import processes
+from pvc.config import NodeConfig
 from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app
 
@@ -19,6 +20,7 @@ class ApiContext:
     cluster_name: str = ""
     upstream_ip: str = ""
     log_lines_default: int = 1000
+    state_dir: Path = Path("/var/lib/pvc")
 
 
 def ctx() -> ApiContext:

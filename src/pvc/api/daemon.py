@@ -11,10 +11,13 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.config import NodeConfig, load_config
 from pvc.errors import ConfigError
-from pvc.state.cache import ClusterCache
+from pvc.state import paths
+from pvc.state.cache import DEFAULT_ROOTS, ClusterCache
 from pvc.state.store import Store
 
 log = logging.getLogger("pvc.api")
+#: Trees the API serves from memory.
+API_CACHE_ROOTS = (*DEFAULT_ROOTS, paths.TASKS)
 #: Worker threads; requests are served from the in-memory cache, so a few suffice.
 THREADS = 8
 
@@ -24,7 +27,7 @@ def build_app(config: NodeConfig):
     store = Store(config.zookeeper.connect_string, timeout=config.zookeeper.session_timeout)
     if not store.start(attempt_timeout=3.0, give_up_after=30.0):
         raise SystemExit("pvcapid: cannot reach ZooKeeper")
-    cache = ClusterCache(store)
+    cache = ClusterCache(store, API_CACHE_ROOTS)
     cache.start()
     if not cache.wait_ready(30):
         raise SystemExit("pvcapid: the state cache did not load")
@@ -35,6 +38,7 @@ def build_app(config: NodeConfig):
         settings=config.api,
         cluster_name=config.cluster.name,
         upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),
+        state_dir=config.paths.state_dir,
     )
     return create_app(context)
 

@@ -31,6 +31,7 @@ from pvc.state.records import encode
 from pvc.state.schema import ensure_schema
 from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
 from pvc.state.store import Store, Transaction
+from pvc.tasks import TaskWorkers
 
 log = logging.getLogger("pvc.node")
 
@@ -73,6 +74,8 @@ class NodeLoop:
         self.daemon_state = DaemonState.INIT
         self._last_sentences: list[str] = []
         self.keepalives = 0
+        # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
+        self.tasks = TaskWorkers(store, self.name)
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -93,6 +96,7 @@ class NodeLoop:
         self.cache.start()
         if not self.cache.wait_ready(30):
             raise StateError("the state cache did not load within 30 s")
+        self.store.ensure(paths.PRIMARY_LOCK)  # a ChildrenWatch on a missing znode stops for good
         self.store.client.ChildrenWatch(paths.PRIMARY_LOCK, self._on_lease_change)
         self.store.add_listener(self._on_connection)
         threading.Thread(target=self._watch_primary_lease, name="primary-watchdog", daemon=True).start()
@@ -103,6 +107,7 @@ class NodeLoop:
             self.mode.value,
             sysinfo.static_info(self.name, self.mode).pvc_version,
         )
+        self.tasks.start()
 
     # -- watch and session callbacks (kazoo threads: only record and wake) -------------
 
@@ -309,6 +314,8 @@ class NodeLoop:
     def shutdown(self) -> None:
         """daemon state shutdown → relinquish if primary → stop; then close the session."""
         log.info("shutting down")
+        # First stop claiming tasks; running ones are cancelled and get a short grace.
+        self.tasks.stop()
         try:
             if self.store.client.state == KazooState.CONNECTED:
                 self._write_daemon_state(DaemonState.SHUTDOWN)

@@ -83,9 +83,14 @@ def task(task_id: str) -> str:
     return f"{TASKS}/{task_id}"
 
 
+def task_claims() -> str:
+    """Parent of every task's claim lock (under /locks: live state, never backed up)."""
+    return f"{LOCKS}/tasks"
+
+
 def task_claim(task_id: str) -> str:
-    """Parent of the kazoo Lock a worker holds while it runs the task (ephemeral contenders)."""
-    return f"{TASKS}/{task_id}/claim"
+    """The kazoo Lock a worker holds while it runs the task (its contenders are ephemeral)."""
+    return f"{LOCKS}/tasks/{task_id}"
 
 
 # -- faults (see pvc.cluster.faults) --------------------------------------------------------

@@ -1,0 +1,29 @@
+"""Errors raised by the task subsystem.
+
+The API maps them to answers: InvalidTaskError (and UnknownTaskError) to 400,
+TaskNotFoundError to 404.
+"""
+
+from __future__ import annotations
+
+from pvc.errors import PVCError
+
+
+class TaskError(PVCError):
+    """Base class of the task subsystem's deliberate errors."""
+
+
+class InvalidTaskError(TaskError):
+    """A submission was refused: bad run_on, bad arguments."""
+
+
+class UnknownTaskError(InvalidTaskError):
+    """No task function is registered under the requested name."""
+
+
+class TaskNotFoundError(TaskError):
+    """No record exists for the task id."""
+
+
+class TaskCancelled(TaskError):
+    """Raised inside a task (by TaskContext.check_cancelled) to stop after a cancel request."""
