@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,19 @@ class ApiContext:
     upstream_ip: str = ""
     log_lines_default: int = 1000
     state_dir: Path = Path("/var/lib/pvc")
+
+
+    def settle(self, *paths: str, timeout: float = 2.0) -> None:
+        """Wait until the cache shows what ZooKeeper holds at ``paths`` (read-your-writes).
+
+        Handlers that change state call this, so a client reading right after its own
+        change sees it. The cache normally catches up within milliseconds.
+        """
+        deadline = time.monotonic() + timeout
+        for path in paths:
+            fresh = self.store.get(path)
+            while self.cache.data(path) != fresh and time.monotonic() < deadline:
+                time.sleep(0.002)
 
 
 def ctx() -> ApiContext:

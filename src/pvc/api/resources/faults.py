@@ -8,6 +8,7 @@ from pvc.api.context import ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
 from pvc.cluster import faults as faults_mod
 from pvc.cluster.errors import NotFoundError
+from pvc.state import paths
 
 group = RouteGroup("faults")
 
@@ -26,13 +27,16 @@ def acknowledge_all():
     context = ctx()
     ids = [f.id for f in faults_mod.list_faults(context.cache)]
     count = faults_mod.acknowledge(context.store, context.cache, ids)
+    context.settle(*(paths.fault(i) for i in ids))
     return jsonify(message=f"Acknowledged {count} faults")
 
 
 @group.route("/faults", "DELETE", summary="Delete every fault", role=OPERATOR)
 def delete_all():
     context = ctx()
-    count = faults_mod.delete(context.store, [f.id for f in faults_mod.list_faults(context.cache)])
+    ids = [f.id for f in faults_mod.list_faults(context.cache)]
+    count = faults_mod.delete(context.store, ids)
+    context.settle(*(paths.fault(i) for i in ids))
     return jsonify(message=f"Deleted {count} faults")
 
 
@@ -53,6 +57,7 @@ def acknowledge(fault_id: str):
     context = ctx()
     _existing(fault_id)
     faults_mod.acknowledge(context.store, context.cache, [fault_id])
+    context.settle(paths.fault(fault_id))
     return jsonify(message=f"Acknowledged fault {fault_id}")
 
 
@@ -61,4 +66,5 @@ def delete(fault_id: str):
     context = ctx()
     _existing(fault_id)
     faults_mod.delete(context.store, [fault_id])
+    context.settle(paths.fault(fault_id))
     return jsonify(message=f"Deleted fault {fault_id}")

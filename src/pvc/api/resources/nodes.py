@@ -7,6 +7,7 @@ from flask import jsonify
 from pvc.api.context import ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
 from pvc.cluster import nodes as nodes_mod
+from pvc.state import paths
 from pvc.state.logring import read_log
 
 group = RouteGroup("node")
@@ -59,7 +60,9 @@ for _field, _path in (
 )
 def set_coordinator_state(node: str, state: str):
     context = ctx()
-    return jsonify(message=nodes_mod.request_coordinator_state(context.store, context.cache, node, state))
+    message = nodes_mod.request_coordinator_state(context.store, context.cache, node, state)
+    context.settle(paths.PRIMARY_NODE)
+    return jsonify(message=message)
 
 
 @group.route(
@@ -71,7 +74,9 @@ def set_coordinator_state(node: str, state: str):
 )
 def set_domain_state(node: str, state: str, wait: bool):
     context = ctx()
-    return jsonify(message=nodes_mod.request_domain_state(context.store, context.cache, node, state))
+    message = nodes_mod.request_domain_state(context.store, context.cache, node, state)
+    context.settle(paths.node_domain_state(node))
+    return jsonify(message=message)
 
 
 @group.route(

@@ -28,7 +28,9 @@ def status():
     args=[Arg("state", required=True, choices=("true", "false"), help="true or false")],
 )
 def set_maintenance(state: str):
-    ctx().store.set(paths.MAINTENANCE, state)
+    context = ctx()
+    context.store.set(paths.MAINTENANCE, state)
+    context.settle(paths.MAINTENANCE)
     return jsonify(message=f"Set cluster maintenance mode to {state}")
 
 
