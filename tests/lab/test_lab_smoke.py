@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from pvc import tasks
 from pvc.processes import ProcessRef, is_alive
+from pvc.state.store import Store
 from tests.helpers import wait_for
 
 pytestmark = [
@@ -114,6 +116,39 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert primary_of(lab_dir) == target
     assert wait_for(lambda: pvc(lab_dir, "cluster", "status", "-f", "json")["primary_node"] == target, 10)
     primary = target
+
+    # a task keeps running, and stays visible, while the primary (and the API) moves
+    worker = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
+    zk = Store(",".join(report["zookeeper"]), timeout=5)
+    assert zk.start(give_up_after=10)
+    try:
+        record = tasks.submit(zk, "test.sleep", worker, {"seconds": 6, "steps": 12})
+    finally:
+        zk.stop()
+    wait_for(
+        lambda: any(
+            t["id"] == record.id and t["type"] == "active"
+            for t in pvc(lab_dir, "cluster", "task", "-f", "json")
+        ),
+        10,
+    )
+    mover = subprocess.run(
+        [sys.executable, "-m", "pvc.cli.main", "node", "primary", worker, "--wait"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=client_env(lab_dir),
+    )
+    assert mover.returncode == 0, mover.stderr
+    waited = subprocess.run(
+        [sys.executable, "-m", "pvc.cli.main", "-q", "cluster", "task", record.id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=client_env(lab_dir),
+    )
+    assert waited.returncode == 0 and "SUCCESS" in waited.stdout, waited.stdout + waited.stderr
+    primary = worker
 
     # a second up starts nothing
     again = pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
