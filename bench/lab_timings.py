@@ -23,6 +23,8 @@ import threading
 import time
 from pathlib import Path
 
+import requests
+
 from pvc.processes import ProcessRef, is_alive
 from pvc.state import paths
 from pvc.state.store import Store
@@ -92,6 +94,25 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.01):
     raise TimeoutError("condition not met")
 
 
+def measure_api_move(api: str, nodes: list[str]) -> None:
+    """Move the primary through the API; time until the API answers from the new primary."""
+    for _ in range(3):
+        primary = requests.get(f"{api}/status/primary_node", timeout=5).json()["primary_node"]
+        target = next(node for node in nodes if node != primary)
+        started = time.monotonic()
+        requests.post(f"{api}/node/{target}/coordinator-state", params={"state": "primary"}, timeout=5)
+
+        def answered(target: str = target) -> bool:
+            try:
+                node = requests.get(f"{api}/node/{target}", timeout=0.5).json()[0]
+            except (requests.RequestException, ValueError, KeyError, IndexError):
+                return False
+            return node["coordinator_state"] == "primary"
+
+        wait_until(answered, 60, interval=0.02)
+        print(f"API answering on the new primary ({primary} -> {target}): {time.monotonic() - started:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle-seconds", type=float, default=30.0)
@@ -125,6 +146,7 @@ def report(lab_dir: Path, up_seconds: float, peak_rss: int, idle_seconds: float)
         print(f"idle pvcnoded on {node}: {share:.2f} % of one core over {idle_seconds:g} s")
 
     layout = json.loads((lab_dir / "lab.json").read_text())["layout"]
+    measure_api_move(f"http://10.100.{NET_INDEX}.250:7370/api/v1", list(daemons))
     hosts = ",".join(f"10.110.{NET_INDEX}.{i}:2181" for i in range(1, layout["coordinators"] + 1))
     store = Store(hosts, timeout=5)
     store.start()
