@@ -98,3 +98,47 @@ def test_openapi_lists_every_route_with_its_arguments(api):
     state = next(p for p in node_post["parameters"] if p["name"] == "state")
     assert state["required"] and state["schema"]["enum"] == ["primary", "secondary"]
     assert spec["paths"][f"{PREFIX}/status/primary_node"]["get"]["security"] == []
+
+
+def _all_routes():
+    from pvc.api.resources import GROUPS
+
+    return [route for group in GROUPS for route in group.routes]
+
+
+def _concrete(path: str) -> str:
+    import re
+
+    return PREFIX + re.sub(r"<[^>]+>", "x1", path)
+
+
+@pytest.mark.parametrize(
+    "route", [r for r in _all_routes() if r.role is not None], ids=lambda r: f"{r.method} {r.path}"
+)
+def test_every_authenticated_route_refuses_a_missing_or_wrong_key(api_factory, route):
+    client, _ = api_factory(auth=True)
+    for headers in ({}, {"X-Api-Key": "wrong"}):
+        response = client.open(_concrete(route.path), method=route.method, headers=headers)
+        assert response.status_code == 401, (route.method, route.path, response.json)
+        assert isinstance(response.json["message"], str)
+
+
+@pytest.mark.parametrize(
+    "route",
+    [r for r in _all_routes() if r.role in ("operator", "admin")],
+    ids=lambda r: f"{r.method} {r.path}",
+)
+def test_every_changing_route_refuses_a_read_only_key(api_factory, route):
+    client, context = api_factory(auth=True)
+    before = context.store.get_text("/config/maintenance")
+    response = client.open(
+        _concrete(route.path), method=route.method, headers={"X-Api-Key": TOKENS["read-only"]}
+    )
+    assert response.status_code == 403, (route.method, route.path, response.json)
+    assert context.store.get_text("/config/maintenance") == before
+
+
+def test_no_route_changes_state_with_a_read_only_role():
+    for route in _all_routes():
+        if route.method != "GET" and route.path not in ("/login", "/logout"):
+            assert route.role in ("operator", "admin"), (route.method, route.path)
