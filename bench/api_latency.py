@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import statistics
 import tempfile
 import threading
@@ -30,12 +29,6 @@ from pvc.state.cache import ClusterCache
 from pvc.state.records import Keepalive, NodeStatic, encode
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store, Transaction
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def populate(store: Store, count: int) -> None:
@@ -79,11 +72,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        member = zookeeper.Member(1, "127.0.0.1", _port())
-        zookeeper.write_config(Path(tmp), member, [member])
-        ref = processes.spawn("zookeeper", zookeeper.command(Path(tmp)), Path(tmp) / "out.log")
+        ref, member = zookeeper.start_standalone(Path(tmp))
         try:
-            zookeeper.wait_serving([member])
             store = Store(f"127.0.0.1:{member.client_port}", timeout=5)
             store.start()
             ensure_schema(store)
@@ -92,7 +82,7 @@ def main() -> None:
             cache.start()
             cache.wait_ready(30)
             app = create_app(ApiContext(store=store, cache=cache))
-            server = make_server("127.0.0.1", _port(), app, threaded=True)
+            server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             base = f"http://127.0.0.1:{server.server_port}/api/v1"
             session = requests.Session()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import socket
 import tempfile
 import threading
 import time
@@ -24,12 +23,6 @@ from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
 
 WRITES = {"Transaction", "SetData", "Create", "Delete"}
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _config(name: str, hosts: str, interval: float, index: int):
@@ -57,11 +50,8 @@ def _count(store: Store, counter: collections.Counter) -> None:
 
 def measure(seconds: float, interval: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        member = zookeeper.Member(1, "127.0.0.1", _port())
-        zookeeper.write_config(Path(tmp), member, [member])
-        ref = processes.spawn("zookeeper", zookeeper.command(Path(tmp)), Path(tmp) / "out.log")
+        ref, member = zookeeper.start_standalone(Path(tmp))
         try:
-            zookeeper.wait_serving([member])
             hosts = f"127.0.0.1:{member.client_port}"
             loops, counters, threads = [], [], []
             for i, name in enumerate(("n1", "n2", "n3"), start=1):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,9 @@ import requests
 import yaml
 
 from pvc import processes
+from pvc.lab import zookeeper
 from pvc.state.schema import ensure_schema
 from tests.helpers import node_config_data
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
@@ -55,7 +49,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 def pvcapid(tmp_path, zk_hosts, store):
     ensure_schema(store)
     cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    port = zookeeper.free_port()
     data = node_config_data("n1", ["n1"], zk_hosts)
     data["api"] = {
         "listen": {"address": "127.0.0.1", "port": port},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,21 +17,10 @@ from pvc.state.store import Store
 from tests.helpers import node_config
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    directory = tmp_path_factory.mktemp("zookeeper")
-    member = zookeeper.Member(1, "127.0.0.1", _free_port())
-    zookeeper.write_config(directory, member, [member])
-    ref = processes.spawn("zookeeper", zookeeper.command(directory), directory / "stdout.log")
+    ref, member = zookeeper.start_standalone(tmp_path_factory.mktemp("zookeeper"))
     try:
-        if not zookeeper.wait_serving([member], timeout=60):
-            pytest.fail(f"ZooKeeper did not start; see {directory}/stdout.log")
         yield f"127.0.0.1:{member.client_port}"
     finally:
         processes.terminate([ref])

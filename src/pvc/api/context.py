@@ -23,7 +23,6 @@ class ApiContext:
     log_lines_default: int = 1000
     state_dir: Path = Path("/var/lib/pvc")
 
-
     def settle(self, *paths: str, timeout: float = 2.0) -> None:
         """Wait until the cache shows what ZooKeeper holds at ``paths`` (read-your-writes).
 

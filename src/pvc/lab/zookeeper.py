@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvc import processes
+from pvc.processes import ProcessRef
+
 ZOOKEEPER_JARS = (
     "/usr/share/java/zookeeper.jar",
     "/usr/share/java/zookeeper-jute.jar",
@@ -136,3 +139,21 @@ def wait_serving(members: Sequence[Member], timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_standalone(directory: Path, timeout: float = 60.0) -> tuple[ProcessRef, Member]:
+    """Start one ZooKeeper server on loopback (tests, benchmarks); stop it with terminate()."""
+    member = Member(1, "127.0.0.1", free_port())
+    write_config(directory, member, [member])
+    ref = processes.spawn("zookeeper", command(directory), directory / "stdout.log")
+    if not wait_serving([member], timeout=timeout):
+        processes.terminate([ref])
+        raise RuntimeError(f"ZooKeeper did not start; see {directory}/stdout.log")
+    return ref, member
