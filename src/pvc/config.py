@@ -46,7 +46,8 @@ class NodeSection(_Section):
 
 class ZookeeperSection(_Section):
     hosts: list[str] = Field(min_length=1)
-    session_timeout: float = Field(DEFAULT_SESSION_TIMEOUT, ge=1, le=60)
+    # ZooKeeper grants at most 20 x tickTime (40 s with its default tickTime of 2 s).
+    session_timeout: float = Field(DEFAULT_SESSION_TIMEOUT, ge=1, le=40)
     chroot: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
 
     @field_validator("hosts")

@@ -7,6 +7,7 @@ mistaken for ours. A zombie counts as dead.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -48,6 +49,15 @@ def start_time_of(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask for SIGTERM when the parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 def _reap(pid: int) -> None:
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
@@ -68,8 +78,13 @@ def spawn(
     log_path: Path,
     *,
     env: Mapping[str, str] | None = None,
+    die_with_parent: bool = False,
 ) -> ProcessRef:
-    """Start ``argv`` in its own session with output appended to ``log_path``."""
+    """Start ``argv`` in its own session with output appended to ``log_path``.
+
+    With ``die_with_parent`` the kernel sends the child SIGTERM when the calling thread's
+    process dies (even by SIGKILL), so a crashed daemon leaves no orphaned service.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:
         process = subprocess.Popen(
@@ -79,6 +94,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=dict(env) if env is not None else None,
+            preexec_fn=_die_with_parent if die_with_parent else None,
         )
     started = None
     for _ in range(100):

@@ -115,7 +115,7 @@ def test_flush_and_ready_complete_on_the_node(api, cluster):
     client.post(f"{PREFIX}/node/n2/domain-state", data={"state": "ready"})
     wait_for(lambda: get(client, "/node/n2/domain-state").json["domain_state"] == "ready", 10)
     assert (
-        client.post(f"{PREFIX}/node/nosuch/domain-state", query_string={"state": "flush"}).status_code == 404
+        client.post(f"{PREFIX}/node/nosuch/domain-state", query_string={"state": "flush"}).status_code == 400
     )
 
 
@@ -211,3 +211,72 @@ def test_metrics_text(api, cluster):
     assert get(client, "/metrics").content_type.startswith("text/plain")
     assert "pvc_node_load" not in get(client, "/metrics/health").get_data(as_text=True)
     assert "pvc_node_load" in get(client, "/metrics/resource").get_data(as_text=True)
+
+
+def test_reinitialising_a_live_cluster_brings_its_daemons_back(api, cluster):
+    client, _ = api
+    start_nodes(cluster)
+    wait_for(lambda: current_primary(client))
+    wiped = client.post(f"{PREFIX}/initialize", query_string={**CONFIRM, "overwrite": "True"})
+    assert wiped.status_code == 200
+
+    def recovered() -> bool:
+        nodes = get(client, "/node").json
+        states = sorted((n["daemon_state"], n["coordinator_state"]) for n in nodes)
+        return states == [("run", "primary"), ("run", "secondary")] and current_primary(client) is not None
+
+    wait_for(recovered, 15)
+
+
+def test_backup_initialize_restore_round_trip(api):
+    client, context = api
+    context.store.set("/config/cluster_name", "precious")
+    context.store.set("/nodes/hv9", "{}")
+    dump = get(client, "/backup").json
+    assert all(
+        any(
+            k == r or k.startswith(r + "/")
+            for r in (
+                "/config",
+                "/nodes",
+                "/schema",
+                "/domains",
+                "/networks",
+                "/ceph",
+                "/faults",
+                "/tasks",
+                "/logs",
+            )
+        )
+        for k in dump
+    )
+    client.post(f"{PREFIX}/initialize", query_string={**CONFIRM, "overwrite": "True"})
+    assert not context.store.exists("/nodes/hv9")
+    restored = client.post(f"{PREFIX}/restore", data={"cluster_data": json.dumps(dump), **CONFIRM})
+    assert restored.status_code == 200, restored.json
+    assert context.store.get_text("/config/cluster_name") == "precious" and context.store.exists("/nodes/hv9")
+
+
+def test_restore_rejects_unsafe_paths_and_versions(api):
+    client, context = api
+    base = {"/schema/version": "1"}
+    for data, words in (
+        ({**base, "/config/..": "x"}, "invalid path"),
+        ({**base, "/config/a/./b": "x"}, "invalid path"),
+        ({**base, "/config/big": "x" * 600_000}, "larger than"),
+        ({"/schema/version": "abc"}, "schema version"),
+        ({"/schema/version": "99"}, "schema version"),
+    ):
+        response = client.post(f"{PREFIX}/restore", data={"cluster_data": json.dumps(data), **CONFIRM})
+        assert response.status_code == 400 and words in response.json["message"], (data.keys(), response.json)
+    assert context.store.get_text("/schema/version") == "1"
+
+
+def test_node_limit_is_a_regular_expression(api, cluster):
+    client, _ = api
+    start_nodes(cluster)
+    wait_for(lambda: len(get(client, "/node").json) == 2)
+    assert [n["name"] for n in get(client, "/node", limit="n[12]").json] == ["n1", "n2"]
+    assert [n["name"] for n in get(client, "/node", limit="2$").json] == ["n2"]
+    bad = get(client, "/node", limit="(")
+    assert bad.status_code == 400 and "regular expression" in bad.json["message"]

@@ -10,12 +10,12 @@ from tests.helpers import wait_for
 PREFIX = "/api/v1"
 
 
-def test_backup_task_runs_on_the_primary_and_writes_the_file(api, cluster, tmp_path):
-    client, _ = api
+def test_backup_task_runs_on_the_primary_and_writes_the_file(api, cluster):
+    client, context = api
     cluster("n1", ["n1"])
     wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "n1")
-    target = tmp_path / "out" / "backup.json"
-    accepted = client.post(f"{PREFIX}/backup", query_string={"path": str(target)})
+    target = context.state_dir / "backups" / "backup.json"
+    accepted = client.post(f"{PREFIX}/backup", query_string={"name": "backup.json"})
     assert accepted.status_code == 202
     body = accepted.json
     assert set(body) == {"task_id", "task_name", "run_on"} and body["run_on"] == "n1"
@@ -36,12 +36,13 @@ def test_backup_task_runs_on_the_primary_and_writes_the_file(api, cluster, tmp_p
 
 def test_backup_task_bad_input(api, cluster):
     client, _ = api
-    relative = client.post(f"{PREFIX}/backup", query_string={"path": "relative.json"})
-    assert relative.status_code == 409  # no primary yet
+    early = client.post(f"{PREFIX}/backup", query_string={"name": "b.json"})
+    assert early.status_code == 409  # no primary yet
     cluster("n1", ["n1"])
     wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "n1")
-    relative = client.post(f"{PREFIX}/backup", query_string={"path": "relative.json"})
-    assert relative.status_code == 400 and "absolute" in relative.json["message"]
+    for bad in ("../escape.json", "/etc/pvc/pvc.conf", "sub/dir.json", ".hidden"):
+        refused = client.post(f"{PREFIX}/backup", query_string={"name": bad})
+        assert refused.status_code == 400 and "plain file name" in refused.json["message"], bad
 
 
 def test_progress_listing_and_cancel(api, cluster):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pvc import tasks
+from pvc.lab.netns import netns_pids
 from pvc.processes import ProcessRef, is_alive
 from pvc.state.store import Store
 from tests.helpers import wait_for
@@ -181,8 +182,20 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
         lambda: (p := primary_of(lab_dir)) and p != primary and p, timeout=30, interval=0.3
     )
     assert new_primary != primary
+    # the killed primary's API died with it: its namespace holds only the anchor and ZooKeeper
+    lab_pids = {r["pid"] for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()}
+    wait_for(lambda: set(netns_pids(f"{PREFIX}{NET_INDEX}-{primary}")) <= lab_pids, timeout=10)
     pvc_lab(lab_dir, "node", "start", primary)
     wait_for(lambda: node_states(lab_dir)[primary] == ("run", "secondary"), timeout=30, interval=0.5)
+    # ... and at start it removed the floating address the crash left on its link
+    link = f"{PREFIX}{NET_INDEX}n{primary[2:]}"
+    addresses = subprocess.run(
+        ["ip", "-n", f"{PREFIX}{NET_INDEX}-{primary}", "-4", "addr", "show", link],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert f"10.100.{NET_INDEX}.250" not in addresses
+    (lab_dir / "mine.txt").write_text("not the lab's")
 
     refs = [
         ProcessRef.from_json(r) for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()
@@ -191,7 +204,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert "lab is down" in down.stdout
     assert not any(is_alive(ref) for ref in refs)
     assert leftovers() == []
-    assert not lab_dir.exists()
+    assert sorted(p.name for p in lab_dir.iterdir()) == ["mine.txt"]  # only what the lab created went
     assert "nothing to do" in pvc_lab(lab_dir, "down").stdout
 
 

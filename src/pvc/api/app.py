@@ -16,7 +16,7 @@ from pvc.api.errors import ApiError
 from pvc.api.resources import GROUPS
 from pvc.api.routes import Route
 from pvc.cluster.errors import ClusterError
-from pvc.state.errors import StateError
+from pvc.state.errors import ConflictError, StateError
 
 PREFIX = "/api/v1"
 log = logging.getLogger("pvc.api")
@@ -51,6 +51,10 @@ def create_app(context: ApiContext) -> Flask:
     @app.errorhandler(ClusterError)
     def cluster_error(error: ClusterError) -> tuple[Response, int]:
         return jsonify(message=str(error)), error.status
+
+    @app.errorhandler(ConflictError)
+    def conflict(error: ConflictError) -> tuple[Response, int]:
+        return jsonify(message=f"The request lost a race with another change; retry it ({error})"), 409
 
     @app.errorhandler(StateError)
     def state_error(error: StateError) -> tuple[Response, int]:

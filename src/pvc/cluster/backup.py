@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 from pvc.cluster.errors import ClusterError
 from pvc.state import paths
-from pvc.state.schema import ensure_schema
+from pvc.state.errors import StateError
+from pvc.state.schema import CURRENT_VERSION, ensure_schema
 from pvc.state.store import Store, Transaction
 
 #: Trees that hold live coordination state, never backed up or restored.
@@ -16,6 +18,8 @@ EXCLUDED = (paths.LOCKS,)
 EPHEMERAL_SUFFIXES = ("/presence",)
 #: Keep each restore transaction well under ZooKeeper's 1 MB request limit.
 BATCH_BYTES = 256 * 1024
+#: Largest single value accepted in a restore (ZooKeeper refuses znodes over 1 MB).
+MAX_VALUE_BYTES = 512 * 1024
 
 Progress = Callable[[int, int, str], None]
 
@@ -31,9 +35,13 @@ def _walk(store: Store, path: str, out: dict[str, str]) -> None:
 
 
 def backup(store: Store) -> dict[str, str]:
-    """Every znode's data keyed by path (parents before children)."""
+    """The data of every znode of PVC's trees, keyed by path (parents before children)."""
     out: dict[str, str] = {}
-    _walk(store, "/", out)
+    for root in paths.ROOTS:
+        if root in EXCLUDED or not store.exists(root):
+            continue
+        out[root] = (store.get(root) or b"").decode(errors="replace")
+        _walk(store, root, out)
     return out
 
 
@@ -46,29 +54,49 @@ def parse_cluster_data(text: str) -> dict[str, str]:
     if not isinstance(data, dict) or not data:
         raise ClusterError("cluster_data must be a non-empty JSON object of path: value")
     for path, value in data.items():
-        if not isinstance(path, str) or not path.startswith("/") or "//" in path or path.endswith("/"):
+        if not isinstance(path, str) or not _valid_path(path):
             raise ClusterError(f"cluster_data has an invalid path: {path!r}")
         if not isinstance(value, str):
             raise ClusterError(f"cluster_data value of {path} is not a string")
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            raise ClusterError(f"cluster_data value of {path} is larger than {MAX_VALUE_BYTES} bytes")
         if not any(path == root or path.startswith(root + "/") for root in paths.ROOTS):
             raise ClusterError(f"cluster_data path {path} is outside PVC's trees")
         if path.startswith(EXCLUDED) or path.endswith(EPHEMERAL_SUFFIXES):
             raise ClusterError(f"cluster_data path {path} holds live state and cannot be restored")
     if paths.SCHEMA_VERSION not in data:
         raise ClusterError(f"cluster_data has no {paths.SCHEMA_VERSION}: not a PVC backup")
+    version = data[paths.SCHEMA_VERSION]
+    if not version.isdigit() or not 1 <= int(version) <= CURRENT_VERSION:
+        raise ClusterError(
+            f"cluster_data has schema version '{version}'; this PVC restores versions 1 to {CURRENT_VERSION}"
+        )
     return data
 
 
+def _valid_path(path: str) -> bool:
+    if not path.startswith("/") or path.endswith("/"):
+        return False
+    parts = path[1:].split("/")
+    return all(part and part not in (".", "..") and part.isprintable() for part in parts)
+
+
 def restore(store: Store, data: dict[str, str], progress: Progress | None = None) -> int:
-    """Write every key of a validated backup (creating parents first); returns keys written."""
+    """Write every key of a validated backup, parents before children; returns keys written.
+
+    Missing parents that the backup itself does not contain are created empty first.
+    """
     ordered = sorted(data, key=lambda p: (p.count("/"), p))
+    for path in ordered:
+        parent = path.rsplit("/", 1)[0]
+        if parent and parent not in data:
+            store.ensure(parent)
     txn, size, written = Transaction(), 0, 0
     for path in ordered:
         value = data[path]
         if store.exists(path):
             txn.set(path, value)
         else:
-            store.ensure(path.rsplit("/", 1)[0] or "/")
             txn.create(path, value)
         size += len(path) + len(value)
         if size >= BATCH_BYTES:
@@ -81,6 +109,19 @@ def restore(store: Store, data: dict[str, str], progress: Progress | None = None
     return written + len(txn)
 
 
+def _wipe(store: Store, root: str, timeout: float = 10.0) -> None:
+    """Delete a tree that running daemons may still be writing into while it goes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            store.delete(root, recursive=True)
+            return
+        except StateError:  # a daemon added a child meanwhile: go again
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def initialize(store: Store, *, overwrite: bool) -> str:
     """Create an empty cluster tree; with ``overwrite``, delete the existing one first."""
     if store.exists(paths.SCHEMA_VERSION) and not overwrite:
@@ -88,6 +129,6 @@ def initialize(store: Store, *, overwrite: bool) -> str:
     if overwrite:
         for root in paths.ROOTS:
             if root != paths.LOCKS:
-                store.delete(root, recursive=True)
+                _wipe(store, root)
     ensure_schema(store, identifier="initialize")
     return "Successfully initialized a new cluster"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
@@ -50,10 +52,12 @@ def list_nodes(
     coordinator_state: str | None = None,
     domain_state: str | None = None,
 ) -> list[NodeRecord]:
-    """Nodes filtered like PVC: ``limit`` is a substring of the name (or exact with ^...$)."""
+    """Nodes filtered like PVC: ``limit`` is a regular expression matched against the whole
+    name, with an implied ``.*`` on each side that is not anchored by ``^`` or ``$``."""
+    pattern = _limit_pattern(limit) if limit else None
     result = []
     for node in cache.nodes():
-        if limit and not _name_matches(node.name, limit):
+        if pattern and not pattern.fullmatch(node.name):
             continue
         if daemon_state and node.daemon_state != daemon_state:
             continue
@@ -65,16 +69,14 @@ def list_nodes(
     return result
 
 
-def _name_matches(name: str, limit: str) -> bool:
-    exact_start, exact_end = limit.startswith("^"), limit.endswith("$")
-    core = limit.strip("^$")
-    if exact_start and exact_end:
-        return name == core
-    if exact_start:
-        return name.startswith(core)
-    if exact_end:
-        return name.endswith(core)
-    return core in name
+def _limit_pattern(limit: str) -> re.Pattern[str]:
+    core = limit
+    core = core[1:] if core.startswith("^") else ".*" + core
+    core = core[:-1] if core.endswith("$") else core + ".*"
+    try:
+        return re.compile(core)
+    except re.error as error:
+        raise ClusterError(f"limit '{limit}' is not a valid regular expression: {error}") from None
 
 
 def get_node(cache: ClusterCache, name: str) -> NodeRecord:
@@ -84,9 +86,17 @@ def get_node(cache: ClusterCache, name: str) -> NodeRecord:
     return node
 
 
+def _existing(cache: ClusterCache, name: str) -> NodeRecord:
+    """The node for a state change request; an unknown node is a bad request (400) there."""
+    node = cache.node(name)
+    if node is None:
+        raise ClusterError(f"Node '{name}' does not exist")
+    return node
+
+
 def request_coordinator_state(store: Store, cache: ClusterCache, name: str, state: str) -> str:
     """Ask for ``name`` to become primary or secondary; returns the reply message."""
-    node = get_node(cache, name)
+    node = _existing(cache, name)
     if not node.is_coordinator:
         raise ClusterError(f"Node '{name}' is not a coordinator")
     if state == CoordinatorState.PRIMARY:
@@ -114,7 +124,7 @@ def request_coordinator_state(store: Store, cache: ClusterCache, name: str, stat
 
 def request_domain_state(store: Store, cache: ClusterCache, name: str, state: str) -> str:
     """Ask a node to flush its VMs away (``flush``) or accept VMs again (``ready``)."""
-    node = get_node(cache, name)
+    node = _existing(cache, name)
     if state == "flush":
         if node.domain_state in (DomainState.FLUSH, DomainState.FLUSHED):
             return f"Node '{name}' is already flushed"

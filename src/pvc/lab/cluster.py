@@ -8,9 +8,11 @@ Everything the lab creates is recorded in ``lab.json`` as it is created, so ``do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -334,16 +336,21 @@ class Lab:
         for role in reversed(ROLES):
             refs = [ref for key, ref in state.processes.items() if key.endswith(f"/{role}")]
             processes.terminate(refs, timeout=10.0)
+        for name in state.namespaces:  # anything our daemons started and left behind in them
+            for pid in netns.netns_pids(name):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         for link in state.links:
             if link != state.layout.bridge:
                 netns.delete_link(link)
         for name in state.namespaces:
             netns.delete_netns(name)
         netns.delete_link(state.layout.bridge)
-        if keep_logs:
-            state.layout.state_file.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(self.directory, ignore_errors=True)
+        state.layout.state_file.unlink(missing_ok=True)
+        if not keep_logs:  # only what the lab created; the directory itself only if now empty
+            shutil.rmtree(self.directory / "nodes", ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
 
     def _remove_stray(self, layout: LabLayout) -> None:
         """Remove namespaces and links with this lab's exact names left by a lost lab."""

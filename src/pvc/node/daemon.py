@@ -33,8 +33,8 @@ def main() -> int:
     stop = threading.Event()
     loop: NodeLoop | None = None
 
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s", signal.Signals(signum).name)
+    def on_signal(_signum: int, _frame: object) -> None:
+        # Only set flags here: logging could deadlock on a lock the interrupted code holds.
         stop.set()
         if loop is not None:
             loop.request_stop()

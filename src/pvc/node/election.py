@@ -116,7 +116,7 @@ class PrimaryRole:
         self._holder_stale = True
         self._handover_started: float | None = None
         self._retry_after = 0.0
-        self._own_request_version = -1
+        self._own_request_mzxid = -1
         self._acting_lock = threading.Lock()
         self.confirmed_at = 0.0
 
@@ -148,11 +148,11 @@ class PrimaryRole:
         daemon_state: str,
         shutting_down: bool,
         requested: str,
-        requested_version: int,
+        requested_mzxid: int,
         eligible: frozenset[str],
         stale_primaries: tuple[str, ...] = (),
     ) -> ElectionView:
-        if self.acting and requested_version < self._own_request_version:
+        if self.acting and requested_mzxid < self._own_request_mzxid:
             requested = self.me  # the cache has not caught up with our own takeover write yet
         holder = self.holder() if is_coordinator else None
         now = time.monotonic()
@@ -184,6 +184,8 @@ class PrimaryRole:
             self._set_state(own_state, CoordinatorState.CLIENT)
         elif action is Action.BE_SECONDARY:
             self._set_state(own_state, CoordinatorState.SECONDARY)
+        elif action is Action.NONE and self.acting:
+            self._set_state(own_state, CoordinatorState.PRIMARY)  # repairs an interrupted takeover
         elif action is Action.TAKE_OVER:
             return self._take_over(decision.stale_primaries)
         elif action is Action.RELINQUISH:
@@ -220,7 +222,7 @@ class PrimaryRole:
             txn.set(paths.node_coordinator_state(node), CoordinatorState.SECONDARY.value)
         results = self.store.commit(txn)
         self.confirm(sent_at)
-        self._own_request_version = results[1].version
+        self._own_request_mzxid = results[1].mzxid
         log.info("primary lease acquired; running takeover phases %s", self.phases.names)
         with self._acting_lock:
             try:
@@ -231,9 +233,12 @@ class PrimaryRole:
                 failed = None
                 self.acting = True
         if failed:
-            self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
-            self.lease.release()
             self._retry_after = time.monotonic() + 5.0
+            try:
+                self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
+            finally:
+                self.lease.release()
+                self.lease_changed()
             return f"takeover failed, primary released: {failed}"
         self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.PRIMARY.value)
         return "became primary"

@@ -87,6 +87,9 @@ class NodeLoop:
         if pvc_logger.getEffectiveLevel() > level:
             pvc_logger.setLevel(level)
         pvc_logger.addHandler(self.ring_handler)
+        failed = self.role.phases.relinquish()  # leftovers of a previous run that crashed as primary
+        if failed:
+            log.warning("could not clean up primary services at start: %s", ", ".join(failed))
         found, now = ensure_schema(self.store, identifier=self.name)
         if found != now:
             log.info("cluster schema upgraded from version %d to %d", found, now)
@@ -164,7 +167,7 @@ class NodeLoop:
         try:
             if self._need_reregister:
                 self._reregister()
-                done.append("re-registered after a new ZooKeeper session")
+                done.append("registered again (new ZooKeeper session or re-initialised cluster)")
             if time.monotonic() >= self._next_keepalive:
                 self._keepalive()
                 done.extend(self._mark_dead_peers())
@@ -182,11 +185,17 @@ class NodeLoop:
         return done
 
     def _reregister(self) -> None:
-        txn = Transaction()
-        registration.add_presence(self.store, txn, self.name)
-        txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
-        self.store.commit(txn)
+        """Register again (new session, or the cluster was re-initialised) and enter run.
+
+        Waits while the cluster has no schema (an initialisation in progress), so that a
+        tree being wiped is not written into.
+        """
+        if not self.store.exists(paths.SCHEMA_VERSION):
+            raise StateError("the cluster is being initialised; will register when it is ready")
+        self.ring.resume(self.store)
+        registration.register(self.store, sysinfo.static_info(self.name, self.mode))
         self._need_reregister = False
+        self._write_daemon_state(DaemonState.RUN, keepalive=True)
 
     def _keepalive(self) -> None:
         """Keepalive, log ring and (if peers declared us dead) recovery: one transaction."""
@@ -198,7 +207,13 @@ class NodeLoop:
             log.warning("peers declared this node dead; it is alive, back to run")
             txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
         self.ring.add_to(txn)
-        self.store.commit(txn)
+        try:
+            self.store.commit(txn)
+        except ConflictError:
+            # Only our own znodes are written here, so one of them is gone (e.g. the cluster
+            # was re-initialised): register again, which recreates them all.
+            self._need_reregister = True
+            raise
         self.role.confirm(sent_at)
         self.keepalives += 1
 
@@ -273,7 +288,7 @@ class NodeLoop:
             daemon_state=self.daemon_state,
             shutting_down=self.stopping.is_set(),
             requested=self.cache.cluster_config().primary_node,
-            requested_version=self.cache.version(paths.PRIMARY_NODE),
+            requested_mzxid=self.cache.mzxid(paths.PRIMARY_NODE),
             eligible=eligible,
             stale_primaries=stale,
         )

@@ -59,7 +59,11 @@ class ApiService:
 
     def start(self) -> None:
         self.ref = processes.spawn(
-            "pvcapid", [sys.executable, "-m", "pvc.api.daemon"], self.log_path, env=dict(os.environ)
+            "pvcapid",
+            [sys.executable, "-m", "pvc.api.daemon"],
+            self.log_path,
+            env=dict(os.environ),
+            die_with_parent=True,
         )
         address = self.config.api.listen.address
         host = "127.0.0.1" if address in ("0.0.0.0", "") else address

@@ -96,6 +96,11 @@ class ClusterCache:
         node = self._tree_for(path).get_data(path)
         return -1 if node is None or node.stat is None else node.stat.version
 
+    def mzxid(self, path: str) -> int:
+        """Cached zxid of the last change of a znode (orders writes across re-creation), or -1."""
+        node = self._tree_for(path).get_data(path)
+        return -1 if node is None or node.stat is None else node.stat.mzxid
+
     def children(self, path: str) -> list[str]:
         return sorted(self._tree_for(path).get_children(path, default=frozenset()))
 

@@ -15,6 +15,7 @@ from pvc.cluster.errors import NotFoundError
 
 group = RouteGroup("tasks")
 TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+BACKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def _task(task_id: str) -> tasks.TaskRecord:
@@ -54,14 +55,17 @@ def cancel_task(task_id: str):
     summary="Write a cluster state backup file on the primary (a task)",
     role=ADMIN,
     responses={"202": "Accepted"},
-    args=[Arg("path", help="absolute file path on the primary; default in its state directory")],
+    args=[Arg("name", help="file name in the primary's <state_dir>/backups; default timestamped")],
 )
-def backup_task(path: str | None):
+def backup_task(name: str | None):
     context = ctx()
     primary = context.cache.cluster_config().primary_node
     if not context.cache.node(primary):
         raise ApiError("No primary coordinator is running to take the backup", 409)
-    target = path or str(context.state_dir / "backups" / f"pvc-backup-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    name = name or f"pvc-backup-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if not BACKUP_NAME.fullmatch(name):
+        raise ApiError("name must be a plain file name (letters, digits, '.', '_', '-'), not a path")
+    target = str(context.state_dir / "backups" / name)
     try:
         record = tasks.submit(context.store, "cluster.backup", primary, {"path": target})
     except (tasks.InvalidTaskError, tasks.UnknownTaskError) as error:
