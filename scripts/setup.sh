@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   # state: ZooKeeper and the logging jars it needs to say anything
   zookeeper liblog4j1.2-java libslf4j-java default-jre-headless
-  # lab: namespaces, links, processes
-  iproute2 util-linux procps
+  # lab: namespaces, links, processes; openssl makes test certificates
+  iproute2 util-linux procps openssl
+  # VMs: libvirt + QEMU (guests run under TCG in the lab), Debian's libvirt bindings
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils python3-libvirt busybox-static
   # python
   python3-venv python3-dev
 )

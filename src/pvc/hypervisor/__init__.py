@@ -1,0 +1,1 @@
+"""The libvirt/QEMU adapter: domain XML and domain lifecycle. Knows nothing of ZooKeeper."""

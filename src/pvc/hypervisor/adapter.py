@@ -1,0 +1,253 @@
+"""Domain lifecycle through libvirt: define, start, shutdown, destroy, undefine, migrate, stats.
+
+One :class:`Hypervisor` wraps one libvirt connection (a node's libvirtd, or
+``test:///default`` in fast tests). Errors come out as HypervisorError with libvirt's
+message; nothing here knows about ZooKeeper.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import libvirt
+
+from pvc.hypervisor.errors import HypervisorError
+
+STATES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "blocked",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+EVENTS = {
+    libvirt.VIR_DOMAIN_EVENT_DEFINED: "defined",
+    libvirt.VIR_DOMAIN_EVENT_UNDEFINED: "undefined",
+    libvirt.VIR_DOMAIN_EVENT_STARTED: "started",
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: "suspended",
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: "resumed",
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: "stopped",
+    libvirt.VIR_DOMAIN_EVENT_SHUTDOWN: "shutdown",
+    libvirt.VIR_DOMAIN_EVENT_PMSUSPENDED: "pmsuspended",
+    libvirt.VIR_DOMAIN_EVENT_CRASHED: "crashed",
+}
+
+EventCallback = Callable[[str, str, int], None]  # (domain name, event, detail)
+
+_event_loop_started = threading.Lock()
+_event_loop_running = False
+
+
+def _quiet(_ctx: object, _error: object) -> None:
+    """libvirt prints every error to stderr by default; ours are raised instead."""
+
+
+libvirt.registerErrorHandler(_quiet, None)
+
+
+def _start_event_loop() -> None:
+    """Run libvirt's default event loop in a daemon thread (once per process)."""
+    global _event_loop_running
+    with _event_loop_started:
+        if _event_loop_running:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _event_loop_running = True
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    name: str
+    uuid: str
+    state: str
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    seconds: float
+    downtime_ms: int | None
+
+
+class Hypervisor:
+    """One libvirt connection."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._conn: libvirt.virConnect | None = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    def connect(self) -> Hypervisor:
+        _start_event_loop()
+        try:
+            self._conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as error:
+            raise HypervisorError(f"cannot connect to {self.uri}: {error.get_error_message()}") from None
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        if self._conn is None:
+            self.connect()
+        return self._conn
+
+    def _domain(self, name: str) -> libvirt.virDomain:
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as error:
+            raise HypervisorError(f"domain {name}: {error.get_error_message()}") from None
+
+    @staticmethod
+    def _call(what: str, func: Callable, *args: object) -> object:
+        try:
+            return func(*args)
+        except libvirt.libvirtError as error:
+            raise HypervisorError(f"{what}: {error.get_error_message()}") from None
+
+    # -- queries ------------------------------------------------------------------------
+
+    def domains(self) -> list[DomainInfo]:
+        found = self._call("list domains", self.conn.listAllDomains, 0)
+        return [DomainInfo(d.name(), d.UUIDString(), STATES.get(d.state()[0], "unknown")) for d in found]
+
+    def exists(self, name: str) -> bool:
+        return any(info.name == name for info in self.domains())
+
+    def state(self, name: str) -> str:
+        return STATES.get(self._call(f"state of {name}", self._domain(name).state)[0], "unknown")
+
+    def xml(self, name: str) -> str:
+        return self._call(f"XML of {name}", self._domain(name).XMLDesc, 0)
+
+    def stats(self, name: str) -> dict:
+        """CPU time, memory and per-device disk and NIC counters of a running domain."""
+        domain = self._domain(name)
+        info = self._call(f"info of {name}", domain.info)
+        result = {
+            "state": STATES.get(info[0], "unknown"),
+            "memory_kib": info[2],
+            "vcpus": info[3],
+            "cpu_time_ns": info[4],
+            "disks": {},
+            "nics": {},
+        }
+        if info[0] != libvirt.VIR_DOMAIN_RUNNING:
+            return result
+        records = self._call(
+            f"stats of {name}",
+            self.conn.domainListGetStats,
+            [domain],
+            libvirt.VIR_DOMAIN_STATS_BLOCK | libvirt.VIR_DOMAIN_STATS_INTERFACE,
+            0,
+        )
+        stats = records[0][1] if records else {}
+        for index in range(stats.get("block.count", 0)):
+            prefix = f"block.{index}."
+            result["disks"][stats.get(prefix + "name", str(index))] = {
+                key: stats.get(prefix + key, 0) for key in ("rd.reqs", "rd.bytes", "wr.reqs", "wr.bytes")
+            }
+        for index in range(stats.get("net.count", 0)):
+            prefix = f"net.{index}."
+            result["nics"][stats.get(prefix + "name", str(index))] = {
+                key: stats.get(prefix + key, 0) for key in ("rx.bytes", "rx.pkts", "tx.bytes", "tx.pkts")
+            }
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def define(self, xml: str) -> str:
+        """Define (or redefine) a persistent domain; returns its UUID."""
+        domain = self._call("define", self.conn.defineXML, xml)
+        return domain.UUIDString()
+
+    def start(self, name: str) -> None:
+        self._call(f"start {name}", self._domain(name).create)
+
+    def destroy(self, name: str) -> None:
+        """Stop at once (power off)."""
+        domain = self._domain(name)
+        if domain.isActive():
+            self._call(f"destroy {name}", domain.destroy)
+
+    def undefine(self, name: str) -> None:
+        domain = self._domain(name)
+        if domain.isActive():
+            self._call(f"destroy {name}", domain.destroy)
+        self._call(f"undefine {name}", domain.undefine)
+
+    def shutdown(self, name: str, timeout: float) -> str:
+        """ACPI shutdown; if the guest is still running after ``timeout`` s, destroy it."""
+        domain = self._domain(name)
+        if not domain.isActive():
+            return "already stopped"
+        self._call(f"shutdown {name}", domain.shutdown)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not domain.isActive():
+                return "shut down"
+            time.sleep(0.1)
+        self.destroy(name)
+        return f"forced off after {timeout:g} s without a clean shutdown"
+
+    def migrate(
+        self, name: str, destination_uri: str, *, max_downtime_ms: int = 300, migration_uri: str | None = None
+    ) -> MigrationResult:
+        """Live peer-to-peer migration; the definition moves with the domain."""
+        domain = self._domain(name)
+        params: dict[str, object] = {libvirt.VIR_MIGRATE_PARAM_DOWNTIME: max_downtime_ms}
+        if migration_uri:
+            params[libvirt.VIR_MIGRATE_PARAM_URI] = migration_uri
+        flags = (
+            libvirt.VIR_MIGRATE_LIVE
+            | libvirt.VIR_MIGRATE_PEER2PEER
+            | libvirt.VIR_MIGRATE_PERSIST_DEST
+            | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        )
+        started = time.monotonic()
+        self._call(
+            f"migrate {name} to {destination_uri}", domain.migrateToURI3, destination_uri, params, flags
+        )
+        seconds = time.monotonic() - started
+        try:
+            downtime = domain.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get("downtime")
+        except libvirt.libvirtError:
+            downtime = None
+        return MigrationResult(seconds=seconds, downtime_ms=downtime)
+
+    # -- events -------------------------------------------------------------------------
+
+    def on_lifecycle(self, callback: EventCallback) -> int:
+        """Call ``callback(name, event, detail)`` for every lifecycle event; returns an id."""
+
+        def handler(
+            _conn: object, domain: libvirt.virDomain, event: int, detail: int, _opaque: object
+        ) -> None:
+            callback(domain.name(), EVENTS.get(event, str(event)), detail)
+
+        return self._call(
+            "register events",
+            self.conn.domainEventRegisterAny,
+            None,
+            libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+            handler,
+            None,
+        )

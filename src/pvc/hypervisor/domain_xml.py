@@ -1,0 +1,257 @@
+"""Domain XML, built and parsed in one place (lxml).
+
+Clients send domain XML to the API; it is untrusted. :func:`parse` reads it without
+entity expansion or network access, rejects what PVC must not run (hypervisor
+pass-through, host devices, a missing or bad name, out-of-range sizes) and returns a
+:class:`DomainSummary`. :func:`build` writes the XML of a simple VM from a spec.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid as uuid_mod
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from pvc.hypervisor.errors import DomainXMLError
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+MAX_VCPUS = 256
+MAX_MEMORY_MIB = 4 * 1024 * 1024
+MAX_XML_BYTES = 1024 * 1024
+#: Elements that would let a VM definition reach around libvirt into the host.
+FORBIDDEN = {
+    "{http://libvirt.org/schemas/domain/qemu/1.0}commandline": "QEMU command-line pass-through",
+    "{http://libvirt.org/schemas/domain/qemu/1.0}capabilities": "QEMU capability overrides",
+    "hostdev": "host device pass-through",
+    "filesystem": "host filesystem pass-through",
+}
+UNITS = {
+    "b": 1,
+    "bytes": 1,
+    "kb": 1000,
+    "k": 1024,
+    "kib": 1024,
+    "mb": 10**6,
+    "m": 2**20,
+    "mib": 2**20,
+    "gb": 10**9,
+    "g": 2**30,
+    "gib": 2**30,
+    "tb": 10**12,
+    "t": 2**40,
+    "tib": 2**40,
+}
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, load_dtd=False
+)
+
+
+@dataclass(frozen=True)
+class Disk:
+    device: str  # disk | cdrom
+    target: str  # vda, sda...
+    bus: str
+    source: str  # file path, or pool/volume for rbd
+    kind: str  # file | network | block
+    protocol: str = ""  # rbd for network disks
+
+
+@dataclass(frozen=True)
+class Nic:
+    mac: str
+    kind: str  # bridge | network | direct
+    source: str
+    model: str
+
+
+@dataclass(frozen=True)
+class DomainSummary:
+    """What PVC reads from a domain definition."""
+
+    name: str
+    uuid: str
+    domain_type: str
+    vcpus: int
+    memory_mib: int
+    disks: list[Disk] = field(default_factory=list)
+    nics: list[Nic] = field(default_factory=list)
+    serial_log: str = ""
+    vnc_listen: str = ""
+    vnc_port: int = -1
+
+
+def _memory_mib(element: etree._Element | None) -> int:
+    if element is None or not (element.text or "").strip():
+        raise DomainXMLError("<memory> is required")
+    unit = (element.get("unit") or "KiB").lower()
+    if unit not in UNITS:
+        raise DomainXMLError(f"<memory> has an unknown unit '{element.get('unit')}'")
+    try:
+        value = int(element.text.strip())
+    except ValueError:
+        raise DomainXMLError(f"<memory> is not a whole number: '{element.text.strip()}'") from None
+    return value * UNITS[unit] // 2**20
+
+
+def parse(text: str | bytes) -> tuple[etree._Element, DomainSummary]:
+    """Validate untrusted domain XML; returns the tree and its summary."""
+    raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > MAX_XML_BYTES:
+        raise DomainXMLError(f"domain XML is larger than {MAX_XML_BYTES} bytes")
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        raise DomainXMLError("domain XML must not contain a DOCTYPE or entity declarations")
+    try:
+        root = etree.fromstring(raw, _PARSER)
+    except etree.XMLSyntaxError as error:
+        raise DomainXMLError(f"domain XML is not well-formed: {error}") from None
+    if root.tag != "domain":
+        raise DomainXMLError(f"the root element must be <domain>, not <{root.tag}>")
+    for element in root.iter():
+        if element.tag in FORBIDDEN:
+            raise DomainXMLError(f"{FORBIDDEN[element.tag]} is not allowed")
+    domain_type = root.get("type", "")
+    if domain_type not in ("kvm", "qemu"):
+        raise DomainXMLError(f"domain type must be 'kvm' or 'qemu', not '{domain_type}'")
+    name = (root.findtext("name") or "").strip()
+    if not NAME.fullmatch(name):
+        raise DomainXMLError(f"domain name '{name}' is invalid: 1-63 letters, digits, '.', '_', '-'")
+    uuid_text = (root.findtext("uuid") or "").strip()
+    if uuid_text:
+        try:
+            uuid_text = str(uuid_mod.UUID(uuid_text))
+        except ValueError:
+            raise DomainXMLError(f"<uuid> '{uuid_text}' is not a UUID") from None
+    vcpu_text = (root.findtext("vcpu") or "").strip()
+    if not vcpu_text.isdigit() or not 1 <= int(vcpu_text) <= MAX_VCPUS:
+        raise DomainXMLError(f"<vcpu> must be a whole number from 1 to {MAX_VCPUS}, not '{vcpu_text}'")
+    memory = _memory_mib(root.find("memory"))
+    if not 1 <= memory <= MAX_MEMORY_MIB:
+        raise DomainXMLError(f"<memory> must be between 1 MiB and {MAX_MEMORY_MIB} MiB")
+    return root, DomainSummary(
+        name=name,
+        uuid=uuid_text,
+        domain_type=domain_type,
+        vcpus=int(vcpu_text),
+        memory_mib=memory,
+        disks=[_disk(d) for d in root.findall("devices/disk")],
+        nics=[_nic(n) for n in root.findall("devices/interface")],
+        serial_log=_serial_log(root),
+        vnc_listen=_vnc(root)[0],
+        vnc_port=_vnc(root)[1],
+    )
+
+
+def _disk(element: etree._Element) -> Disk:
+    source = element.find("source")
+    target = element.find("target")
+    kind = element.get("type", "file")
+    if source is None:
+        path = ""
+    elif kind == "network":
+        path = source.get("name", "")
+    else:
+        path = source.get("file") or source.get("dev") or ""
+    return Disk(
+        device=element.get("device", "disk"),
+        target=target.get("dev", "") if target is not None else "",
+        bus=target.get("bus", "") if target is not None else "",
+        source=path,
+        kind=kind,
+        protocol=source.get("protocol", "") if source is not None else "",
+    )
+
+
+def _nic(element: etree._Element) -> Nic:
+    mac = element.find("mac")
+    source = element.find("source")
+    model = element.find("model")
+    kind = element.get("type", "")
+    return Nic(
+        mac=mac.get("address", "") if mac is not None else "",
+        kind=kind,
+        source=(source.get(kind) or source.get("dev") or "") if source is not None else "",
+        model=model.get("type", "") if model is not None else "",
+    )
+
+
+def _serial_log(root: etree._Element) -> str:
+    for serial in root.findall("devices/serial"):
+        source = serial.find("source")
+        if serial.get("type") == "file" and source is not None:
+            return source.get("path", "")
+        log = serial.find("log")
+        if log is not None:
+            return log.get("file", "")
+    return ""
+
+
+def _vnc(root: etree._Element) -> tuple[str, int]:
+    graphics = root.find("devices/graphics[@type='vnc']")
+    if graphics is None:
+        return "", -1
+    return graphics.get("listen", ""), int(graphics.get("port", "-1") or -1)
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    """A simple VM to build XML for (direct kernel boot and/or disks, bridged NICs)."""
+
+    name: str
+    vcpus: int = 1
+    memory_mib: int = 128
+    uuid: str = ""
+    domain_type: str = "qemu"
+    kernel: str = ""
+    initrd: str = ""
+    cmdline: str = ""
+    disks: list[str] = field(default_factory=list)  # file paths
+    bridges: list[str] = field(default_factory=list)
+    serial_log: str = ""
+    tb_cache_mib: int = 32
+
+
+def build(spec: DomainSpec) -> str:
+    """Domain XML for ``spec``; validated by :func:`parse` before it is returned."""
+    domain = etree.Element("domain", type=spec.domain_type)
+    etree.SubElement(domain, "name").text = spec.name
+    etree.SubElement(domain, "uuid").text = spec.uuid or str(uuid_mod.uuid4())
+    etree.SubElement(domain, "memory", unit="MiB").text = str(spec.memory_mib)
+    etree.SubElement(domain, "vcpu").text = str(spec.vcpus)
+    os_element = etree.SubElement(domain, "os")
+    etree.SubElement(os_element, "type", arch="x86_64", machine="pc").text = "hvm"
+    if spec.kernel:
+        etree.SubElement(os_element, "kernel").text = spec.kernel
+        if spec.initrd:
+            etree.SubElement(os_element, "initrd").text = spec.initrd
+        etree.SubElement(os_element, "cmdline").text = spec.cmdline
+    features = etree.SubElement(domain, "features")
+    etree.SubElement(features, "acpi")
+    if spec.domain_type == "qemu":
+        tcg = etree.SubElement(features, "tcg")
+        etree.SubElement(tcg, "tb-cache", unit="MiB").text = str(spec.tb_cache_mib)
+    etree.SubElement(domain, "clock", offset="utc")
+    for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
+        etree.SubElement(domain, event).text = action
+    devices = etree.SubElement(domain, "devices")
+    etree.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
+    etree.SubElement(devices, "controller", type="usb", model="none")
+    etree.SubElement(devices, "memballoon", model="none")
+    for index, path in enumerate(spec.disks):
+        disk = etree.SubElement(devices, "disk", type="file", device="disk")
+        etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none")
+        etree.SubElement(disk, "source", file=path)
+        etree.SubElement(disk, "target", dev=f"vd{chr(ord('a') + index)}", bus="virtio")
+    for bridge in spec.bridges:
+        nic = etree.SubElement(devices, "interface", type="bridge")
+        etree.SubElement(nic, "source", bridge=bridge)
+        etree.SubElement(nic, "model", type="virtio")
+    if spec.serial_log:
+        serial = etree.SubElement(devices, "serial", type="file")
+        etree.SubElement(serial, "source", path=spec.serial_log, append="on")
+        etree.SubElement(serial, "target", port="0")
+    text = etree.tostring(domain, pretty_print=True, encoding="unicode")
+    parse(text)
+    return text

@@ -1,0 +1,99 @@
+import pytest
+
+from pvc.hypervisor.domain_xml import DomainSpec, build, parse
+from pvc.hypervisor.errors import DomainXMLError
+
+GOOD = """<domain type='qemu'>
+  <name>vm1</name><uuid>0f8fad5b-d9cb-469f-a165-70867728950e</uuid>
+  <memory unit='GiB'>2</memory><vcpu>2</vcpu>
+  <devices>
+    <disk type='network' device='disk'><source protocol='rbd' name='vms/vm1_disk0'/>
+      <target dev='vda' bus='virtio'/></disk>
+    <disk type='file' device='cdrom'><source file='/iso/x.iso'/><target dev='sda' bus='sata'/></disk>
+    <interface type='bridge'><mac address='52:54:00:12:34:56'/><source bridge='vmbr100'/>
+      <model type='virtio'/></interface>
+    <serial type='file'><source path='/var/log/vm1.log'/><target port='0'/></serial>
+    <graphics type='vnc' listen='127.0.0.1' port='5901'/>
+  </devices>
+</domain>"""
+
+
+def test_parse_reads_what_pvc_shows():
+    _, summary = parse(GOOD)
+    assert (summary.name, summary.uuid, summary.vcpus, summary.memory_mib) == (
+        "vm1",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        2,
+        2048,
+    )
+    assert [(d.target, d.kind, d.protocol, d.source) for d in summary.disks] == [
+        ("vda", "network", "rbd", "vms/vm1_disk0"),
+        ("sda", "file", "", "/iso/x.iso"),
+    ]
+    assert summary.nics[0].mac == "52:54:00:12:34:56" and summary.nics[0].source == "vmbr100"
+    assert summary.serial_log == "/var/log/vm1.log"
+    assert (summary.vnc_listen, summary.vnc_port) == ("127.0.0.1", 5901)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (lambda x: x.replace("<name>vm1</name>", "<name>bad name!</name>"), "name 'bad name!' is invalid"),
+        (lambda x: x.replace("<name>vm1</name>", ""), "name '' is invalid"),
+        (lambda x: x.replace("<vcpu>2</vcpu>", "<vcpu>0</vcpu>"), "<vcpu> must be"),
+        (lambda x: x.replace("<vcpu>2</vcpu>", "<vcpu>lots</vcpu>"), "<vcpu> must be"),
+        (
+            lambda x: x.replace("<memory unit='GiB'>2</memory>", "<memory unit='GiB'>9999</memory>"),
+            "<memory> must",
+        ),
+        (lambda x: x.replace("unit='GiB'", "unit='parsec'"), "unknown unit"),
+        (
+            lambda x: x.replace("<uuid>0f8fad5b-d9cb-469f-a165-70867728950e</uuid>", "<uuid>nope</uuid>"),
+            "not a UUID",
+        ),
+        (lambda x: x.replace("type='qemu'", "type='xen'", 1), "domain type must be"),
+        (lambda x: x.replace("</domain>", ""), "not well-formed"),
+        (lambda x: x.replace("<domain", "<network").replace("</domain>", "</network>"), "root element"),
+        (lambda x: x.replace("<devices>", "<devices><hostdev mode='subsystem' type='pci'/>"), "host device"),
+        (lambda x: x.replace("<devices>", "<devices><filesystem type='mount'/>"), "filesystem"),
+        (
+            lambda x: x.replace(
+                "<domain type='qemu'>",
+                "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>",
+            ).replace("</domain>", "<qemu:commandline><qemu:arg value='-x'/></qemu:commandline></domain>"),
+            "command-line pass-through",
+        ),
+        (
+            lambda x: '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + x,
+            "DOCTYPE",
+        ),
+        (lambda x: x + " " * (1024 * 1024), "larger than"),
+    ],
+)
+def test_bad_domain_xml_is_refused_with_a_precise_message(change, words):
+    with pytest.raises(DomainXMLError, match=None) as caught:
+        parse(change(GOOD))
+    assert words in str(caught.value)
+
+
+def test_build_makes_a_valid_tcg_guest():
+    xml = build(
+        DomainSpec(
+            name="lab-vm1",
+            vcpus=1,
+            memory_mib=128,
+            kernel="/img/vmlinux",
+            initrd="/img/initrd",
+            cmdline="console=ttyS0",
+            serial_log="/tmp/lab-vm1.log",
+            bridges=["br0"],
+            disks=["/img/disk.raw"],
+        )
+    )
+    root, summary = parse(xml)
+    assert summary.name == "lab-vm1" and summary.memory_mib == 128 and summary.vcpus == 1
+    assert root.findtext("os/kernel") == "/img/vmlinux" and root.find("features/tcg") is not None
+    assert summary.serial_log == "/tmp/lab-vm1.log"
+    assert [d.target for d in summary.disks] == ["vda"] and summary.nics[0].source == "br0"
+    with pytest.raises(DomainXMLError):
+        build(DomainSpec(name="x", vcpus=0))
