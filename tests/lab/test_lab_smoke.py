@@ -99,7 +99,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     primary = primary_of(lab_dir)
     assert primary and report["primary_node"] == primary
     pids = {n["name"]: n["pids"] for n in report["nodes"]}
-    assert all(set(p) == {"anchor", "zookeeper", "pvcnoded"} for p in pids.values())
+    assert all(set(p) == {"anchor", "libvirtd", "zookeeper", "pvcnoded"} for p in pids.values())
 
     # the CLI reaches the API on the primary through the registered `lab` connection;
     # moving the primary moves the API with it, and the CLI follows

@@ -213,7 +213,9 @@ class Hypervisor:
     ) -> MigrationResult:
         """Live peer-to-peer migration; the definition moves with the domain."""
         domain = self._domain(name)
-        params: dict[str, object] = {libvirt.VIR_MIGRATE_PARAM_DOWNTIME: max_downtime_ms}
+        with contextlib.suppress(libvirt.libvirtError):  # older QEMUs only accept it during a job
+            domain.migrateSetMaxDowntime(max_downtime_ms, 0)
+        params: dict[str, object] = {}
         if migration_uri:
             params[libvirt.VIR_MIGRATE_PARAM_URI] = migration_uri
         flags = (
@@ -227,11 +229,22 @@ class Hypervisor:
             f"migrate {name} to {destination_uri}", domain.migrateToURI3, destination_uri, params, flags
         )
         seconds = time.monotonic() - started
-        try:
-            downtime = domain.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get("downtime")
-        except libvirt.libvirtError:
-            downtime = None
+        downtime = self._completed_downtime(domain, destination_uri, name)
         return MigrationResult(seconds=seconds, downtime_ms=downtime)
+
+    @staticmethod
+    def _completed_downtime(source: libvirt.virDomain, destination_uri: str, name: str) -> int | None:
+        """QEMU's measured downtime of the finished migration (source or destination side)."""
+        with contextlib.suppress(libvirt.libvirtError):
+            return source.jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED).get("downtime")
+        with contextlib.suppress(libvirt.libvirtError):
+            destination = libvirt.open(destination_uri)
+            try:
+                stats = destination.lookupByName(name).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+                return stats.get("downtime")
+            finally:
+                destination.close()
+        return None
 
     # -- events -------------------------------------------------------------------------
 

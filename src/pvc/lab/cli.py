@@ -146,7 +146,7 @@ def _print_status(report: dict) -> None:
     table = Table(title=f"PVC lab in {report['directory']}")
     for column in ("node", "mode", "daemon", "coordinator", "domain", "cluster ip"):
         table.add_column(column)
-    table.add_column("pids: anchor/zookeeper/pvcnoded", no_wrap=True)
+    table.add_column("pids: anchor/libvirtd/zookeeper/pvcnoded", no_wrap=True)
     for node in report["nodes"]:
         procs = "/".join(
             str(pid) + ("" if node["alive"][role] else "(DEAD)") for role, pid in node["pids"].items()

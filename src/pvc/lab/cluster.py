@@ -22,14 +22,14 @@ from pathlib import Path
 from pvc import processes
 from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
 from pvc.errors import PVCError
-from pvc.lab import netns, zookeeper
+from pvc.lab import libvirt, netns, zookeeper
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
 from pvc.processes import ProcessRef
 from pvc.state import paths
 from pvc.state.store import Store
 
-ROLES = ("anchor", "zookeeper", "pvcnoded")
+ROLES = ("anchor", "libvirtd", "zookeeper", "pvcnoded")
 LAB_CONNECTION = "lab"
 Say = Callable[[str], None]
 
@@ -83,12 +83,14 @@ class LabState:
 
 
 def _anchor_argv(layout: LabLayout, node: str) -> list[str]:
-    run_dir = layout.node_dir(node) / "run"
-    script = 'hostname "$0" && mount --bind "$1" /run && exec sleep infinity'
+    """The node's anchor: own mount and UTS namespaces, hostname, private /run and libvirt dirs."""
+    mounts = [(layout.node_dir(node) / "run", "/run"), *libvirt.binds(layout, node)]
+    binds = " && ".join(f'mount --bind "{source}" "{target}"' for source, target in mounts)
+    script = f'hostname "$0" && {binds} && exec sleep infinity'
     return [
         "ip", "netns", "exec", layout.netns(node),
         "unshare", "--mount", "--uts", "--propagation", "private", "--",
-        "sh", "-c", script, node, str(run_dir),
+        "sh", "-c", script, node,
     ]  # fmt: skip
 
 
@@ -138,6 +140,7 @@ class Lab:
         try:
             self._create_network(state)
             self._start_anchors(state)
+            self._start_libvirtd(state)
             self._start_zookeeper(state)
             self._start_daemons(state)
             self._wait_cluster(state, timeout)
@@ -189,6 +192,7 @@ class Lab:
         layout = state.layout
         for node in layout.node_names:
             (layout.node_dir(node) / "run").mkdir(parents=True, exist_ok=True)
+            libvirt.prepare(layout, node)
             ref = processes.spawn(
                 f"{node}/anchor", _anchor_argv(layout, node), layout.log_file(node, "anchor")
             )
@@ -196,6 +200,24 @@ class Lab:
             state.save()
         for node in layout.node_names:
             _wait_anchor(state.processes[f"{node}/anchor"])
+
+    def _start_libvirtd(self, state: LabState) -> None:
+        layout = state.layout
+        for node in layout.node_names:
+            anchor = state.processes[f"{node}/anchor"]
+            ref = processes.spawn(
+                f"{node}/libvirtd", _in_node(anchor, libvirt.command()), layout.log_file(node, "libvirtd")
+            )
+            state.processes[ref.name] = ref
+            state.save()
+        for node in layout.node_names:
+            deadline = time.monotonic() + 20
+            while not libvirt.socket_path(layout, node).exists():
+                if time.monotonic() > deadline or not processes.is_alive(state.processes[f"{node}/libvirtd"]):
+                    raise LabError(
+                        f"libvirtd on {node} did not start; see {layout.log_file(node, 'libvirtd')}"
+                    )
+                time.sleep(0.05)
 
     def _members(self, layout: LabLayout) -> list[zookeeper.Member]:
         return [
