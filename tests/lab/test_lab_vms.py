@@ -15,6 +15,7 @@ import pytest
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.domain_xml import DomainSpec, build
 from pvc.lab import libvirt
+from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_image
 from pvc.lab.layout import LabLayout
 from tests.helpers import wait_for
@@ -22,7 +23,6 @@ from tests.helpers import wait_for
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
 PREFIX, NET_INDEX = "pvct", 77
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "lab"
 HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 
 
@@ -70,7 +70,7 @@ class HeartbeatWatch(threading.Thread):
 
 
 def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
-    image = ensure_image(CACHE)
+    image = ensure_image(cache_dir())
     serial = lab.directory / "serial" / "vm1.log"
     serial.parent.mkdir(parents=True, exist_ok=True)
     xml = build(

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pvc import processes
 from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
 from pvc.errors import PVCError
 from pvc.lab import libvirt, netns, zookeeper
+from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
 from pvc.processes import ProcessRef
@@ -203,7 +205,9 @@ class Lab:
 
     def _start_libvirtd(self, state: LabState) -> None:
         layout = state.layout
+        seed = cache_dir() / "libvirt-capabilities"
         for node in layout.node_names:
+            libvirt.seed_capabilities(layout, node, seed)
             anchor = state.processes[f"{node}/anchor"]
             ref = processes.spawn(
                 f"{node}/libvirtd", _in_node(anchor, libvirt.command()), layout.log_file(node, "libvirtd")
@@ -218,6 +222,16 @@ class Lab:
                         f"libvirtd on {node} did not start; see {layout.log_file(node, 'libvirtd')}"
                     )
                 time.sleep(0.05)
+        # load QEMU's capabilities now (from the seed, or probe them once and keep them)
+        warmers = [
+            threading.Thread(target=libvirt.warm_up, args=(libvirt.uri(layout, node),), daemon=True)
+            for node in layout.node_names
+        ]
+        for thread in warmers:
+            thread.start()
+        for thread in warmers:
+            thread.join(60)
+        libvirt.save_capabilities(layout, layout.node_names[0], seed)
 
     def _members(self, layout: LabLayout) -> list[zookeeper.Member]:
         return [

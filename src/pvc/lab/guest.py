@@ -86,8 +86,13 @@ def _build_initrd(cache: Path) -> Path:
         (root / "init").chmod(0o755)
         os.mknod(root / "dev" / "console", 0o600 | 0o020000, os.makedev(5, 1))
         files = "\n".join(str(p.relative_to(root)) for p in sorted(root.rglob("*"))) + "\n"
-        archive = subprocess.run(["/bin/busybox", "cpio", "-o", "-H", "newc"], cwd=root, input=files.encode(),
-                                 capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["/bin/busybox", "cpio", "-o", "-H", "newc"],
+            cwd=root,
+            input=files.encode(),
+            capture_output=True,
+            check=True,
+        ).stdout
         partial = initrd.with_suffix(".partial")
         partial.write_bytes(gzip.compress(archive, compresslevel=1))
         partial.replace(initrd)

@@ -7,6 +7,7 @@ listens on the node's cluster address; migrations go QEMU to QEMU on that addres
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from pathlib import Path
 
@@ -62,6 +63,44 @@ def prepare(layout: LabLayout, node: str) -> None:
         f"migration_port_min = {MIGRATION_PORTS[0]}",
         f"migration_port_max = {MIGRATION_PORTS[1]}",
     ]) + "\n")  # fmt: skip
+
+
+CAPABILITIES = "qemu/capabilities"
+
+
+def seed_capabilities(layout: LabLayout, node: str, seed: Path) -> None:
+    """Give a new node's libvirtd the QEMU capabilities probed by an earlier lab.
+
+    Probing QEMU costs libvirtd several seconds at its first domain start; the result
+    only depends on this machine's QEMU and libvirt, which libvirt checks itself.
+    """
+    if not seed.is_dir():
+        return
+    target = layout.node_dir(node) / "libvirt" / "cache" / CAPABILITIES
+    target.mkdir(parents=True, exist_ok=True)
+    for file in seed.glob("*.xml"):
+        shutil.copy2(file, target / file.name)
+
+
+def save_capabilities(layout: LabLayout, node: str, seed: Path) -> None:
+    """Keep a node's probed QEMU capabilities for the next lab."""
+    source = layout.node_dir(node) / "libvirt" / "cache" / CAPABILITIES
+    files = list(source.glob("*.xml"))
+    if files and not any(seed.glob("*.xml")):
+        seed.mkdir(parents=True, exist_ok=True)
+        for file in files:
+            shutil.copy2(file, seed / file.name)
+
+
+def warm_up(uri_of_node: str) -> None:
+    """Make libvirtd load (or probe) QEMU's capabilities now rather than at the first start."""
+    import libvirt as libvirt_api
+
+    conn = libvirt_api.open(uri_of_node)
+    try:
+        conn.getDomainCapabilities(None, "x86_64", None, "qemu", 0)
+    finally:
+        conn.close()
 
 
 def command() -> list[str]:

@@ -1,0 +1,102 @@
+"""Live migration of a real TCG guest between lab nodes: QEMU downtime and total time.
+
+Brings up its own lab, boots the tiny guest on hv1, then migrates it around the nodes
+``--rounds`` times. Prints define->running time, and downtime p50/max and total time
+of the migrations. Run: .venv/bin/python -m bench.vm_migration [--rounds 9] [--max-downtime 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.domain_xml import DomainSpec, build
+from pvc.lab import libvirt
+from pvc.lab.cache import cache_dir
+from pvc.lab.guest import BOOT_MARKER, ensure_image
+from pvc.lab.layout import LabLayout
+
+PREFIX, NET_INDEX = "pvcb", 79
+
+
+def pvc_lab(directory: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--max-downtime", type=int, default=300, help="ms")
+    args = parser.parse_args()
+    image = ensure_image(cache_dir())
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "lab"
+        pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
+        try:
+            run(
+                LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX),
+                image,
+                args.rounds,
+                args.max_downtime,
+            )
+        finally:
+            pvc_lab(directory, "down")
+
+
+def run(layout: LabLayout, image, rounds: int, max_downtime: int) -> None:
+    serial = layout.directory / "bench-vm.log"
+    xml = build(
+        DomainSpec(
+            name="bench-vm",
+            memory_mib=128,
+            kernel=str(image.kernel),
+            initrd=str(image.initrd),
+            cmdline=image.cmdline(200_000),
+            serial_log=str(serial),
+        )
+    )
+    nodes = layout.node_names
+    current = Hypervisor(libvirt.uri(layout, nodes[0])).connect()
+    started = time.monotonic()
+    current.define(xml)
+    current.start("bench-vm")
+    print(f"define -> running: {time.monotonic() - started:.2f} s")
+    while not (serial.exists() and BOOT_MARKER in serial.read_text()):
+        time.sleep(0.1)
+    print(f"define -> boot marker: {time.monotonic() - started:.2f} s")
+    downtimes, totals = [], []
+    for index in range(rounds):
+        target = nodes[(index + 1) % len(nodes)]
+        result = current.migrate(
+            "bench-vm",
+            libvirt.uri(layout, target),
+            max_downtime_ms=max_downtime,
+            migration_uri=libvirt.migration_uri(layout, target),
+        )
+        totals.append(result.seconds)
+        if result.downtime_ms is not None:
+            downtimes.append(result.downtime_ms)
+        current.close()
+        current = Hypervisor(libvirt.uri(layout, target)).connect()
+    current.destroy("bench-vm")
+    current.undefine("bench-vm")
+    print(
+        f"{rounds} live migrations (max downtime {max_downtime} ms): "
+        f"downtime p50 {statistics.median(downtimes):.0f} ms, max {max(downtimes)} ms; "
+        f"total p50 {statistics.median(totals):.2f} s, max {max(totals):.2f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
