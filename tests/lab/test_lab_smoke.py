@@ -46,15 +46,15 @@ def pvc_lab(lab_dir: Path, *args: str, check: bool = True) -> subprocess.Complet
     return result
 
 
+def pvc_run(lab_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the `pvc` CLI against the lab (through the lab's registered connection)."""
+    argv = [sys.executable, "-m", "pvc.cli.main", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=client_env(lab_dir))
+
+
 def pvc(lab_dir: Path, *args: str) -> dict:
     """Run the `pvc` CLI against the lab and parse its JSON output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pvc.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=client_env(lab_dir),
-    )
+    result = pvc_run(lab_dir, *args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -106,13 +106,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     cli_status = pvc(lab_dir, "cluster", "status", "-f", "json")
     assert cli_status["primary_node"] == primary and cli_status["nodes"]["total"] == 3
     target = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
-    moved = subprocess.run(
-        [sys.executable, "-m", "pvc.cli.main", "node", "primary", target, "--wait"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=client_env(lab_dir),
-    )
+    moved = pvc_run(lab_dir, "node", "primary", target, "--wait")
     assert moved.returncode == 0, moved.stderr
     assert primary_of(lab_dir) == target
     assert wait_for(lambda: pvc(lab_dir, "cluster", "status", "-f", "json")["primary_node"] == target, 10)
@@ -133,21 +127,9 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
         ),
         10,
     )
-    mover = subprocess.run(
-        [sys.executable, "-m", "pvc.cli.main", "node", "primary", worker, "--wait"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=client_env(lab_dir),
-    )
+    mover = pvc_run(lab_dir, "node", "primary", worker, "--wait")
     assert mover.returncode == 0, mover.stderr
-    waited = subprocess.run(
-        [sys.executable, "-m", "pvc.cli.main", "-q", "cluster", "task", record.id],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=client_env(lab_dir),
-    )
+    waited = pvc_run(lab_dir, "-q", "cluster", "task", record.id)
     assert waited.returncode == 0 and "SUCCESS" in waited.stdout, waited.stdout + waited.stderr
     primary = worker
 
