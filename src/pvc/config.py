@@ -90,6 +90,12 @@ class NetworksSection(_Section):
     storage: NetworkSection
 
 
+class HypervisorSection(_Section):
+    """The node's libvirt daemon; without a URI the node reports no hypervisor figures."""
+
+    uri: str | None = None
+
+
 class TimersSection(_Section):
     keepalive_interval: float = Field(DEFAULT_KEEPALIVE_INTERVAL, gt=0, le=60)
     fence_intervals: int = Field(DEFAULT_FENCE_INTERVALS, ge=2, le=100)
@@ -159,6 +165,7 @@ class NodeConfig(_Section):
     coordinators: list[NodeName] = Field(min_length=1)
     zookeeper: ZookeeperSection
     networks: NetworksSection
+    hypervisor: HypervisorSection = HypervisorSection()
     timers: TimersSection = TimersSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()

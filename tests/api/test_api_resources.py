@@ -280,3 +280,20 @@ def test_node_limit_is_a_regular_expression(api, cluster):
     assert [n["name"] for n in get(client, "/node", limit="2$").json] == ["n2"]
     bad = get(client, "/node", limit="(")
     assert bad.status_code == 400 and "regular expression" in bad.json["message"]
+
+
+def test_node_reports_its_hypervisor_allocation(api, cluster):
+    import libvirt
+
+    conn = libvirt.open("test:///default")
+    expected = sorted(d.name() for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+    vcpus = sum(d.info()[3] for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+    conn.close()
+    assert expected  # the test driver starts with a running domain
+    client, _ = api
+    cluster("n1", ["n1"], hypervisor_uri="test:///default")
+    node = wait_for(lambda: (n := get(client, "/node/n1").json) and n[0]["running_domains"] and n[0], 10)
+    assert node["running_domains"] == expected and node["domains_count"] == len(expected)
+    assert node["vcpu"]["allocated"] == vcpus and node["memory"]["allocated"] > 0
+    assert node["memory"]["provisioned"] >= node["memory"]["allocated"]
+    assert get(client, "/status").json["resources"]["cpu"]["allocated"] == vcpus

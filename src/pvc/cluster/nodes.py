@@ -15,6 +15,7 @@ from pvc.state.store import Store
 def to_api(node: NodeRecord) -> dict:
     """A node in the PVC v1 shape."""
     memory = node.keepalive.memory_mib if node.keepalive else None
+    keepalive = node.keepalive
     return {
         "name": node.name,
         "daemon_state": node.daemon_state,
@@ -29,15 +30,15 @@ def to_api(node: NodeRecord) -> dict:
         "health_plugins": [],
         "health_details": [],
         "load": node.keepalive.load if node.keepalive else 0.0,
-        "domains_count": 0,
-        "running_domains": [],
-        "vcpu": {"total": node.static.cpu_count, "allocated": 0},
+        "domains_count": len(keepalive.domains) if keepalive else 0,
+        "running_domains": list(keepalive.domains) if keepalive else [],
+        "vcpu": {"total": node.static.cpu_count, "allocated": keepalive.vcpu_allocated if keepalive else 0},
         "memory": {
             "total": memory.total if memory else 0,
             "used": memory.used if memory else 0,
             "free": memory.free if memory else 0,
-            "allocated": 0,
-            "provisioned": 0,
+            "allocated": keepalive.memory_allocated if keepalive else 0,
+            "provisioned": keepalive.memory_provisioned if keepalive else 0,
         },
         "interfaces": {},
         "last_keepalive": node.keepalive.timestamp if node.keepalive else None,

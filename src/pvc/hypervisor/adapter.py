@@ -129,6 +129,24 @@ class Hypervisor:
         found = self._call("list domains", self.conn.listAllDomains, 0)
         return [DomainInfo(d.name(), d.UUIDString(), STATES.get(d.state()[0], "unknown")) for d in found]
 
+    def allocation(self) -> dict:
+        """Running domains and the vCPUs/memory (MiB) given to running and to all domains."""
+        domains = self._call("list domains", self.conn.listAllDomains, 0)
+        running, vcpus, allocated, provisioned = [], 0, 0, 0
+        for domain in domains:
+            state, max_memory_kib, _, vcpu_count, _ = self._call(f"info of {domain.name()}", domain.info)
+            provisioned += max_memory_kib // 1024
+            if state == libvirt.VIR_DOMAIN_RUNNING:
+                running.append(domain.name())
+                vcpus += vcpu_count
+                allocated += max_memory_kib // 1024
+        return {
+            "domains": sorted(running),
+            "vcpu_allocated": vcpus,
+            "memory_allocated": allocated,
+            "memory_provisioned": provisioned,
+        }
+
     def exists(self, name: str) -> bool:
         return any(info.name == name for info in self.domains())
 

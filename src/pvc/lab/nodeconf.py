@@ -26,6 +26,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "coordinators": layout.coordinator_names,
         "zookeeper": {"hosts": layout.zookeeper_hosts, "session_timeout": layout.session_timeout},
         "networks": networks,
+        "hypervisor": {"uri": "qemu:///system"},  # the node's own libvirtd (its /run is private)
         "timers": {
             "keepalive_interval": layout.keepalive_interval,
             "fence_intervals": layout.fence_intervals,

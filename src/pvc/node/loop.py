@@ -18,6 +18,8 @@ from kazoo.exceptions import KazooException
 
 from pvc.cluster import faults
 from pvc.config import NodeConfig
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.errors import HypervisorError
 from pvc.node import registration, sysinfo
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
@@ -27,7 +29,7 @@ from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.logring import LogRingWriter
-from pvc.state.records import encode
+from pvc.state.records import Keepalive, encode
 from pvc.state.schema import ensure_schema
 from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
 from pvc.state.store import Store, Transaction
@@ -74,6 +76,8 @@ class NodeLoop:
         self.daemon_state = DaemonState.INIT
         self._last_sentences: list[str] = []
         self.keepalives = 0
+        uri = config.hypervisor.uri
+        self.hypervisor = Hypervisor(uri) if uri else None
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
         self.tasks = TaskWorkers(store, self.name)
 
@@ -202,7 +206,7 @@ class NodeLoop:
         sent_at = time.monotonic()
         self._next_keepalive = sent_at + self.config.timers.keepalive_interval
         txn = Transaction()
-        txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
+        txn.set(paths.node_keepalive(self.name), encode(self._sample_keepalive()))
         if self.cache.text(paths.node_daemon_state(self.name)) == DaemonState.DEAD:
             log.warning("peers declared this node dead; it is alive, back to run")
             txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
@@ -216,6 +220,17 @@ class NodeLoop:
             raise
         self.role.confirm(sent_at)
         self.keepalives += 1
+
+    def _sample_keepalive(self) -> Keepalive:
+        """Host figures, plus the hypervisor's when this node has one and it answers."""
+        figures = None
+        if self.hypervisor is not None:
+            try:
+                figures = self.hypervisor.allocation()
+            except HypervisorError as error:
+                log.warning("hypervisor figures unavailable: %s", error)
+                self.hypervisor.close()  # reconnect on the next keepalive
+        return sysinfo.sample_keepalive(self.clock(), figures)
 
     def _mark_dead_peers(self) -> list[str]:
         if self.cache.text(paths.node_daemon_state(self.name)) != DaemonState.RUN:
@@ -353,6 +368,8 @@ class NodeLoop:
             log.error("could not record shutdown in ZooKeeper: %s", error)
         finally:
             self._closed.set()
+            if self.hypervisor is not None:
+                self.hypervisor.close()
             logging.getLogger("pvc").removeHandler(self.ring_handler)
             self.cache.close()
             self.store.stop()
@@ -362,7 +379,7 @@ class NodeLoop:
         txn = Transaction()
         txn.set(paths.node_daemon_state(self.name), state.value)
         if keepalive:
-            txn.set(paths.node_keepalive(self.name), encode(sysinfo.sample_keepalive(self.clock())))
+            txn.set(paths.node_keepalive(self.name), encode(self._sample_keepalive()))
             self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
         self.ring.add_to(txn)
         self.store.commit(txn)

@@ -51,8 +51,8 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return {"total": total // 1024, "used": (total - free) // 1024, "free": free // 1024}
 
 
-def sample_keepalive(now: float | None = None) -> Keepalive:
-    """A keepalive with the current time, 1-minute load and memory figures."""
+def sample_keepalive(now: float | None = None, hypervisor: dict | None = None) -> Keepalive:
+    """A keepalive with the current time, 1-minute load, memory and hypervisor figures."""
     try:
         memory = parse_meminfo(Path("/proc/meminfo").read_text())
     except OSError:
@@ -61,4 +61,5 @@ def sample_keepalive(now: float | None = None) -> Keepalive:
         timestamp=time.time() if now is None else now,
         load=round(os.getloadavg()[0], 2),
         memory=memory,
+        **(hypervisor or {}),
     )

@@ -84,6 +84,12 @@ class Keepalive(_Record):
     timestamp: float
     load: float = 0.0
     memory: dict[str, int] = field(default_factory=dict)
+    #: Hypervisor figures: running domains, and vCPUs/memory (MiB) given to running
+    #: domains (allocated) and to every defined domain (provisioned).
+    domains: list[str] = field(default_factory=list)
+    vcpu_allocated: int = 0
+    memory_allocated: int = 0
+    memory_provisioned: int = 0
 
     @property
     def memory_mib(self) -> Memory:
