@@ -122,10 +122,6 @@ class Lab:
     def state(self) -> LabState | None:
         return LabState.load(self.directory)
 
-    def is_up(self) -> bool:
-        state = self.state()
-        return bool(state and any(state.alive().values()))
-
     # -- up -----------------------------------------------------------------------------
 
     def up(self, layout: LabLayout, timeout: float = 90.0) -> LabState:

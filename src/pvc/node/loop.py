@@ -16,6 +16,7 @@ from collections.abc import Callable
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
 
+import pvc
 from pvc.cluster import faults
 from pvc.config import NodeConfig
 from pvc.hypervisor.adapter import Hypervisor
@@ -112,7 +113,7 @@ class NodeLoop:
             "node %s registered as %s (pvc %s); daemon state run",
             self.name,
             self.mode.value,
-            sysinfo.static_info(self.name, self.mode).pvc_version,
+            pvc.__version__,
         )
         self.tasks.start()
 
