@@ -11,6 +11,7 @@ from pvc.cli.context import CliContext, CliError
 from pvc.cli.http import ApiError, ApiUnreachable
 from pvc.cli.node import node
 from pvc.cli.store import StoreError
+from pvc.cli.vm import vm
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -111,6 +112,7 @@ def cli(
 cli.add_command(cluster)
 cli.add_command(connection)
 cli.add_command(node)
+cli.add_command(vm)
 
 
 def main() -> None:

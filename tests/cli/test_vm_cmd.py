@@ -1,0 +1,692 @@
+"""``pvc vm``: list, info, dump, define, modify, meta, state and placement, removal, tags, logs,
+flush-locks, and the vcpu/memory/network/volume edits of the domain XML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from lxml import etree
+
+from pvc.cli import vm_xml
+from tests.cli.conftest import Invoke
+from tests.cli.fakeapi_vm import FakeVmApi, domain_xml, serve_vm
+
+NEW_XML = domain_xml("vm3", "12345678-1234-1234-1234-123456789abc", nics=(("vmbr100", "52:54:00:00:00:33"),))
+
+
+@pytest.fixture
+def fake_api() -> FakeVmApi:
+    """The fake API with VMs vm1 (running on hv1) and vm2 (stopped on hv2, migrated from hv1)."""
+    return FakeVmApi()
+
+
+@pytest.fixture
+def api_port(fake_api: FakeVmApi) -> Iterator[int]:
+    """Serve the fake API with its VM endpoints."""
+    with serve_vm(fake_api) as port:
+        yield port
+
+
+def _xml(fake_api: FakeVmApi, name: str) -> vm_xml.Element:
+    return vm_xml.parse(fake_api.vms[name]["xml"])
+
+
+def _put(fake_api: FakeVmApi, name: str) -> tuple[dict[str, list[str]], vm_xml.Element]:
+    """The query and the parsed XML of the last ``PUT /vm/{name}``."""
+    call = fake_api.calls("PUT", f"/vm/{name}")[-1]
+    return call.args, vm_xml.parse(call.form["xml"][0])
+
+
+# Listing and reading.
+
+
+def test_list_formats(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    pretty = pvc("vm", "list")
+    assert pretty.exit_code == 0, pretty.output
+    header, rule, *rows = pretty.stdout.splitlines()
+    assert header.split() == [
+        "Name",
+        "State",
+        "Node",
+        "Migrated",
+        "vCPUs",
+        "RAM",
+        "(MiB)",
+        "Tags",
+        "Networks",
+    ]
+    assert set(rule) == {"-"}
+    assert rows[0].split() == ["vm1", "start", "hv1", "no", "2", "2048", "web", "100"]
+    assert rows[1].split() == ["vm2", "stop", "hv2", "from", "hv1", "4", "4096", "prod", "100,200"]
+    assert pvc("vm", "list", "-f", "raw").stdout == "vm1\nvm2\n"
+    data = json.loads(pvc("vm", "list", "-f", "json").stdout)
+    assert [vm["name"] for vm in data] == ["vm1", "vm2"]
+    assert data[0]["networks"][0]["mac"] == "52:54:00:00:00:01"
+    assert pvc("vm", "list", "-f", "json-pretty").stdout.startswith("[\n  {\n")
+    assert fake_api.calls("GET", "/vm")[0].args == {}
+    fake_api.vms.clear()
+    assert pvc("vm", "list").stdout.strip() == "No VMs."
+
+
+def test_list_filters_sent_as_query(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "list", "vm", "-t", "hv1", "-s", "start", "-g", "web", "-f", "raw")
+    assert result.stdout.split() == ["vm1"]
+    assert fake_api.calls("GET", "/vm")[0].args == {
+        "limit": ["vm"],
+        "node": ["hv1"],
+        "state": ["start"],
+        "tag": ["web"],
+    }
+    negated = pvc("vm", "list", "--negate", "--state", "start", "-f", "raw")
+    assert negated.stdout.split() == ["vm2"]
+    assert fake_api.calls("GET", "/vm")[1].args == {"state": ["start"], "negate": ["true"]}
+
+
+def test_info_formats(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    pretty = pvc("vm", "info", "vm2")
+    assert pretty.exit_code == 0, pretty.output
+    text = pretty.stdout
+    for expected in (
+        "Name:                   vm2",
+        "UUID:                   66666666-7777-8888-9999-000000000000",
+        "Description:            A test VM",
+        "State:                  stop",
+        "Last node:              hv1",
+        "Migrated:               from hv1",
+        "vCPUs:                  4 (topology 1/2/2)",
+        "Memory:                 4096 MiB",
+        "Node limit:             hv1,hv2",
+        "Node selector:          Default",
+        "Autostart:              No",
+        "Migration max downtime: 300 ms",
+        "Tags:                   prod (user, protected)",
+        "VNC:                    127.0.0.1:5901",
+    ):
+        assert expected in text, expected
+    assert "Failed reason" not in text
+    assert text.count("52:54:00:00:00:0") == 2 and "vmbr200" in text
+    assert "vms/vm2_disk0" in text and "virtio" in text
+    assert "statistics" not in text and "Emulator" not in text
+    fake_api.vms["vm1"]["failed_reason"] = "libvirt said no"
+    long = pvc("vm", "info", "vm1", "--format", "long").stdout
+    assert "Failed reason:" in long and "libvirt said no" in long
+    for expected in ("Emulator", "/usr/bin/qemu-system-x86_64", "Memory statistics", "vCPU statistics"):
+        assert expected in long, expected
+    assert "Network statistics" in long and "Disk statistics" in long and "8192" in long
+    data = json.loads(pvc("vm", "info", "vm1", "-f", "json").stdout)
+    assert data["name"] == "vm1" and data["disks"][0]["name"] == "vms/vm1_disk0"
+    assert fake_api.calls("GET", "/vm/vm1")
+
+
+def test_info_unknown_vm_is_a_one_line_error(pvc: Invoke, connected: int) -> None:
+    result = pvc("vm", "info", "ghost")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "Error: VM not found"
+    assert result.stdout == ""
+
+
+def test_dump_to_stdout_and_file(pvc: Invoke, connected: int, fake_api: FakeVmApi, tmp_path: Path) -> None:
+    result = pvc("vm", "dump", "vm1")
+    assert result.exit_code == 0
+    assert result.stdout == fake_api.vms["vm1"]["xml"]
+    target = tmp_path / "vm1.xml"
+    written = pvc("vm", "dump", "vm1", "-f", str(target))
+    assert written.exit_code == 0 and written.stdout == ""
+    assert target.read_text() == fake_api.vms["vm1"]["xml"]
+
+
+# Defining and changing the definition.
+
+
+def test_define_from_file_with_options(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, tmp_path: Path
+) -> None:
+    config = tmp_path / "vm3.xml"
+    config.write_text(NEW_XML)
+    result = pvc(
+        "vm", "define", str(config), "-t", "hv2", "-l", "hv1,hv2", "-s", "mem", "-a", "-m", "live",
+        "-d", "100", "-g", "web", "-g", "db", "-G", "prod",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Added new VM with Name vm3"
+    call = fake_api.calls("POST", "/vm")[0]
+    assert call.form == {"xml": [NEW_XML]}
+    assert call.args == {
+        "node": ["hv2"],
+        "limit": ["hv1,hv2"],
+        "selector": ["mem"],
+        "autostart": ["true"],
+        "migration_method": ["live"],
+        "migration_max_downtime": ["100"],
+        "user_tags": ["web", "db"],
+        "protected_tags": ["prod"],
+    }
+    assert fake_api.vms["vm3"]["node"] == "hv2"
+
+
+def test_define_from_stdin_defaults_and_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "define", "-", input=NEW_XML)
+    assert result.exit_code == 0, result.output
+    assert fake_api.calls("POST", "/vm")[0].args == {
+        "selector": ["none"],
+        "autostart": ["false"],
+        "migration_method": ["none"],
+        "migration_max_downtime": ["300"],
+    }
+    again = pvc("vm", "define", "-", input=NEW_XML)
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[-1] == "Error: VM vm3 already exists"
+    bad = pvc("vm", "define", "-", input="<domain>")
+    assert bad.exit_code == 1
+    assert "Error: <stdin>: the domain XML is not well-formed" in bad.stderr
+    assert len(fake_api.calls("POST", "/vm")) == 2
+
+
+def test_modify_from_file(pvc: Invoke, connected: int, fake_api: FakeVmApi, tmp_path: Path) -> None:
+    changed = fake_api.vms["vm1"]["xml"].replace("<vcpu>2</vcpu>", "<vcpu>8</vcpu>")
+    config = tmp_path / "vm1.xml"
+    config.write_text(changed)
+    declined = pvc("vm", "modify", "vm1", str(config), input="n\n")
+    assert declined.exit_code == 0
+    assert "-  <vcpu>2</vcpu>" in declined.stdout and "+  <vcpu>8</vcpu>" in declined.stdout
+    assert "Write these changes to VM vm1? [y/N]" in declined.stderr
+    assert declined.stdout.splitlines()[-1] == "Aborted."
+    assert fake_api.calls("PUT") == []
+    accepted = pvc("vm", "modify", "vm1", str(config), input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert accepted.stdout.splitlines()[-1] == "Modified VM vm1"
+    call = fake_api.calls("PUT", "/vm/vm1")[0]
+    assert call.args == {"restart": ["false"]} and call.form == {"xml": [changed]}
+    assert pvc("vm", "modify", "vm1", str(config), "-y").stdout.strip() == "No changes to VM vm1."
+
+
+def test_modify_restart_and_confirmations(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, tmp_path: Path
+) -> None:
+    config = tmp_path / "vm1.xml"
+    config.write_text(fake_api.vms["vm1"]["xml"].replace("A test VM", "Changed"))
+    refused = pvc("vm", "modify", "vm1", str(config), "-d", "-r", input="n\n")
+    assert refused.exit_code == 0 and "Restart VM vm1? [y/N]" in refused.stderr
+    assert "Changed" not in refused.stdout
+    assert fake_api.calls("PUT") == []
+    result = pvc("vm", "modify", "vm1", str(config), "-d", "-r", "-c")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Modified VM vm1 and restarted"
+    assert fake_api.calls("PUT", "/vm/vm1")[0].args == {"restart": ["true"]}
+
+
+def test_modify_with_editor(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = []
+    original = fake_api.vms["vm1"]["xml"]
+
+    def edit(text: str, **kwargs: object) -> str | None:
+        seen.append(text)
+        return text.replace("<vcpu>2</vcpu>", "<vcpu>3</vcpu>")
+
+    monkeypatch.setattr(click, "edit", edit)
+    result = pvc("vm", "modify", "vm1", "--editor", "--yes")
+    assert result.exit_code == 0, result.output
+    assert seen == [original]
+    assert _xml(fake_api, "vm1").findtext("vcpu") == "3"
+    monkeypatch.setattr(click, "edit", lambda text, **kwargs: None)
+    unchanged = pvc("vm", "modify", "vm1", "-e")
+    assert unchanged.stdout.strip() == "No changes to VM vm1."
+    assert len(fake_api.calls("PUT")) == 1
+
+
+def test_modify_needs_one_source(pvc: Invoke, connected: int, tmp_path: Path) -> None:
+    neither = pvc("vm", "modify", "vm1")
+    assert neither.exit_code == 2 and "Give either CFGFILE or -e/--editor" in neither.stderr
+    config = tmp_path / "vm1.xml"
+    config.write_text(NEW_XML)
+    assert pvc("vm", "modify", "vm1", str(config), "-e").exit_code == 2
+    config.write_text("<network/>")
+    bad = pvc("vm", "modify", "vm1", str(config), "-y")
+    assert bad.exit_code == 1 and "the root element must be <domain>" in bad.stderr
+
+
+def test_meta_sends_only_given_options(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "meta", "vm1", "-l", "hv1", "-A", "-p", "web-profile")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Successfully modified PVC metadata of VM vm1"
+    assert fake_api.calls("POST", "/vm/vm1/meta")[0].args == {
+        "limit": ["hv1"],
+        "autostart": ["false"],
+        "profile": ["web-profile"],
+    }
+    pvc("vm", "meta", "vm1", "-s", "load", "-m", "shutdown", "-d", "50", "--autostart")
+    assert fake_api.calls("POST", "/vm/vm1/meta")[1].args == {
+        "selector": ["load"],
+        "autostart": ["true"],
+        "migration_method": ["shutdown"],
+        "migration_max_downtime": ["50"],
+    }
+    nothing = pvc("vm", "meta", "vm1")
+    assert nothing.exit_code == 2 and "Give at least one option" in nothing.stderr
+    assert len(fake_api.calls("POST", "/vm/vm1/meta")) == 2
+
+
+# State and placement.
+
+
+def test_start_and_state_params(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "start", "vm2")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == 'Set VM "vm2" state to "start"'
+    assert fake_api.calls("POST", "/vm/vm2/state")[0].args == {
+        "state": ["start"],
+        "force": ["false"],
+        "wait": ["false"],
+    }
+    pvc("vm", "start", "vm2", "--force")
+    assert fake_api.calls("POST", "/vm/vm2/state")[1].args["force"] == ["true"]
+
+
+@pytest.mark.parametrize(
+    ("args", "question", "state"),
+    [
+        (["restart", "vm1", "-w"], "Restart VM vm1?", "restart"),
+        (["shutdown", "vm1", "--wait"], "Shut down VM vm1?", "shutdown"),
+        (["stop", "vm1", "--force"], "Forcibly stop VM vm1?", "stop"),
+        (["disable", "vm1", "--force"], "Forcibly stop and disable VM vm1?", "disable"),
+    ],
+)
+def test_confirmed_state_changes(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, args: list[str], question: str, state: str
+) -> None:
+    refused = pvc("vm", *args)
+    assert refused.exit_code == 0
+    assert question in refused.stderr and refused.stdout.strip() == "Aborted."
+    assert fake_api.calls("POST", "/vm/vm1/state") == []
+    done = pvc("vm", *args, "-y")
+    assert done.exit_code == 0, done.output
+    assert done.stdout.strip() == f'Set VM "vm1" state to "{state}"'
+    sent = fake_api.calls("POST", "/vm/vm1/state")[0].args
+    assert sent["state"] == [state]
+    assert sent["wait"] == ["true" if "-w" in args or "--wait" in args else "false"]
+    assert sent["force"] == ["true" if "--force" in args else "false"]
+    prompted = pvc("vm", *args, input="y\n")
+    assert prompted.exit_code == 0 and len(fake_api.calls("POST", "/vm/vm1/state")) == 2
+    assert pvc("-u", "vm", *args).exit_code == 0
+    assert len(fake_api.calls("POST", "/vm/vm1/state")) == 3
+
+
+def test_disable_without_force_does_not_ask(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "disable", "vm2")
+    assert result.exit_code == 0 and "?" not in result.stderr
+    assert fake_api.calls("POST", "/vm/vm2/state")[0].args["state"] == ["disable"]
+
+
+def test_state_change_error(pvc: Invoke, connected: int) -> None:
+    result = pvc("vm", "start", "ghost")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "Error: VM ghost not found"
+
+
+def test_migrate_move_unmigrate(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    migrated = pvc("vm", "migrate", "vm1", "-t", "hv2", "-f", "-w", "--force-live")
+    assert migrated.exit_code == 0, migrated.output
+    assert migrated.stdout.strip() == 'Migrate VM "vm1" to node "hv2".'
+    calls = fake_api.calls("POST", "/vm/vm1/node")
+    assert calls[0].args == {
+        "action": ["migrate"],
+        "node": ["hv2"],
+        "force": ["true"],
+        "wait": ["true"],
+        "force_live": ["true"],
+    }
+    pvc("vm", "move", "vm1", "--target", "hv2")
+    assert calls[0].args.keys() == fake_api.calls("POST", "/vm/vm1/node")[1].args.keys()
+    assert fake_api.calls("POST", "/vm/vm1/node")[1].args == {
+        "action": ["move"],
+        "node": ["hv2"],
+        "force": ["false"],
+        "wait": ["false"],
+        "force_live": ["false"],
+    }
+    back = pvc("vm", "unmigrate", "vm2", "-w")
+    assert back.exit_code == 0
+    assert fake_api.calls("POST", "/vm/vm2/node")[0].args == {
+        "action": ["unmigrate"],
+        "force": ["false"],
+        "wait": ["true"],
+        "force_live": ["false"],
+    }
+    refused = pvc("vm", "unmigrate", "vm1")
+    assert refused.exit_code == 1
+    assert refused.stderr.splitlines()[-1] == 'Error: ERROR: VM "vm1" has not been previously migrated.'
+
+
+# Removal and renaming.
+
+
+@pytest.mark.parametrize(
+    ("command", "delete_disks", "question"),
+    [
+        ("undefine", "false", "Undefine VM vm2 (its disks are kept)?"),
+        ("remove", "true", "delete all its disks?"),
+    ],
+)
+def test_undefine_and_remove(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, command: str, delete_disks: str, question: str
+) -> None:
+    refused = pvc("vm", command, "vm2")
+    assert refused.exit_code == 0 and question in refused.stderr
+    assert fake_api.calls("DELETE") == [] and "vm2" in fake_api.vms
+    done = pvc("vm", command, "vm2", "--yes")
+    assert done.exit_code == 0, done.output
+    assert fake_api.calls("DELETE", "/vm/vm2")[0].args == {"delete_disks": [delete_disks]}
+    assert "vm2" not in fake_api.vms
+    gone = pvc("vm", command, "vm2", "-y")
+    assert gone.exit_code == 1 and gone.stderr.splitlines()[-1] == "Error: VM vm2 not found"
+
+
+def test_rename(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    refused = pvc("vm", "rename", "vm2", "vm9")
+    assert refused.exit_code == 0 and "Rename VM vm2 to vm9?" in refused.stderr
+    assert fake_api.calls("POST", "/vm/vm2/rename") == []
+    result = pvc("vm", "rename", "vm2", "vm9", "-y")
+    assert result.exit_code == 0 and result.stdout.strip() == "Renamed VM vm2 to vm9"
+    assert fake_api.calls("POST", "/vm/vm2/rename")[0].args == {"new_name": ["vm9"]}
+
+
+# Tasks, logs and tags.
+
+
+def test_flush_locks_waits_or_not(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    waited = pvc("vm", "flush-locks", "vm2")
+    assert waited.exit_code == 0, waited.output
+    assert waited.stdout.strip() == "SUCCESS: Flushed locks"
+    assert fake_api.calls("GET", "/tasks/cafe0001")
+    queued = pvc("vm", "flush-locks", "vm2", "--no-wait")
+    assert queued.stdout.strip() == "Task ID: cafe0002 assigned to node hv1"
+    assert fake_api.calls("GET", "/tasks/cafe0002") == []
+    assert len(fake_api.calls("POST", "/vm/vm2/locks")) == 2
+
+
+def test_flush_locks_failure_exits_1(
+    pvc: Invoke, connected: int, fake_api: FakeVmApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = fake_api.new_task
+    monkeypatch.setattr(
+        fake_api,
+        "new_task",
+        lambda steps, name, node: original([{"state": "FAILURE", "status": "busy"}], name, node),
+    )
+    result = pvc("vm", "flush-locks", "vm2")
+    assert result.exit_code == 1
+    assert result.stdout.strip() == "FAILURE: busy"
+
+
+def test_log_lines_and_follow(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "log", "vm1")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [f"console {i}" for i in range(1, 21)]
+    assert fake_api.calls("GET", "/vm/vm1/console")[0].args == {"lines": ["1000"]}
+    assert pvc("vm", "log", "vm1", "-l", "2").stdout.splitlines() == ["console 19", "console 20"]
+    fake_api.requests.clear()
+    fake_api.console_batches = [["console 21"], [], ["console 22", "console 23"]]
+    followed = pvc("vm", "log", "vm1", "--follow", env={"PVC_CLI_FOLLOW_MAX_POLLS": "3"})
+    assert followed.exit_code == 0, followed.output
+    assert followed.stdout.splitlines() == [f"console {i}" for i in range(11, 24)]
+    calls = fake_api.calls("GET", "/vm/vm1/console")
+    assert len(calls) == 4 and calls[0].args == {"lines": ["10"]}
+    missing = pvc("vm", "log", "ghost")
+    assert missing.exit_code == 1 and "Error: VM ghost not found" in missing.stderr
+
+
+def test_tags(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    pretty = pvc("vm", "tag", "get", "vm2")
+    assert pretty.exit_code == 0
+    assert pretty.stdout.splitlines()[2].split() == ["prod", "user", "Yes"]
+    assert pvc("vm", "tag", "get", "vm2", "-f", "raw").stdout == "prod\n"
+    assert json.loads(pvc("vm", "tag", "get", "vm1", "-f", "json").stdout)["tags"][0]["name"] == "web"
+    added = pvc("vm", "tag", "add", "vm1", "db", "-p")
+    assert added.stdout.strip() == "Added tag db to VM vm1"
+    assert fake_api.calls("POST", "/vm/vm1/tags")[0].args == {
+        "action": ["add"],
+        "tag": ["db"],
+        "protected": ["true"],
+    }
+    pvc("vm", "tag", "remove", "vm1", "web")
+    assert fake_api.calls("POST", "/vm/vm1/tags")[1].args == {
+        "action": ["remove"],
+        "tag": ["web"],
+        "protected": ["false"],
+    }
+    assert [t["name"] for t in fake_api.vms["vm1"]["tags"]] == ["db"]
+    fake_api.vms["vm1"]["tags"] = []
+    assert pvc("vm", "tag", "get", "vm1").stdout.strip() == "No tags."
+
+
+# vCPUs and memory.
+
+
+def test_vcpu_get(pvc: Invoke, connected: int) -> None:
+    pretty = pvc("vm", "vcpu", "get", "vm2").stdout
+    assert "vCPUs:            4" in pretty and "Topology (S/C/T): 1/2/2" in pretty
+    assert pvc("vm", "vcpu", "get", "vm1", "-f", "raw").stdout == "2\n"
+    assert json.loads(pvc("vm", "vcpu", "get", "vm2", "-f", "json").stdout) == {
+        "name": "vm2",
+        "vcpus": 4,
+        "sockets": 1,
+        "cores": 2,
+        "threads": 2,
+    }
+
+
+def test_vcpu_set_no_restart(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "vcpu", "set", "vm1", "4", "-t", "1,2,2", "--no-restart")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Modified VM vm1"
+    assert "takes effect when VM vm1 next restarts" in result.stderr
+    args, root = _put(fake_api, "vm1")
+    assert args == {"restart": ["false"]}
+    assert vm_xml.read_vcpus(root) == (4, vm_xml.Topology(1, 2, 2))
+    assert fake_api.calls("POST", "/vm/vm1/state") == []
+
+
+def test_vcpu_set_restart_choices(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    refused = pvc("vm", "vcpu", "set", "vm1", "3", "-r")
+    assert refused.exit_code == 0 and "Restart VM vm1? [y/N]" in refused.stderr
+    assert fake_api.calls("PUT") == []
+    restarted = pvc("vm", "vcpu", "set", "vm1", "3", "-r", "-y")
+    assert restarted.stdout.strip() == "Modified VM vm1 and restarted"
+    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+    asked = pvc("vm", "vcpu", "set", "vm1", "5", input="y\n")
+    assert "Restart VM vm1 to apply the change? [y/N]" in asked.stderr
+    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+    declined = pvc("vm", "vcpu", "set", "vm1", "6", input="n\n")
+    assert declined.exit_code == 0 and _put(fake_api, "vm1")[0] == {"restart": ["false"]}
+    assert _xml(fake_api, "vm1").findtext("vcpu") == "6"
+    for quiet in (["vm", "vcpu", "set", "vm1", "7", "-y"], ["-u", "vm", "vcpu", "set", "vm1", "7"]):
+        result = pvc(*quiet)
+        assert result.exit_code == 0 and "[y/N]" not in result.stderr
+        assert _put(fake_api, "vm1")[0] == {"restart": ["false"]}
+    stopped = pvc("vm", "vcpu", "set", "vm2", "2")
+    assert stopped.exit_code == 0 and "[y/N]" not in stopped.stderr and "next restarts" not in stopped.stderr
+    assert _put(fake_api, "vm2")[0] == {"restart": ["false"]}
+    assert vm_xml.read_vcpus(_xml(fake_api, "vm2")) == (2, None)
+
+
+def test_vcpu_set_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    mismatch = pvc("vm", "vcpu", "set", "vm1", "3", "-t", "1,2,2", "-R")
+    assert mismatch.exit_code == 1
+    assert mismatch.stderr.splitlines()[-1] == "Error: VM vm1: topology 1,2,2 gives 4 vCPUs, not 3"
+    assert pvc("vm", "vcpu", "set", "vm1", "none", "-R").stderr.splitlines()[-1] == (
+        "Error: VCPUS must be a positive whole number, not 'none'"
+    )
+    missing = pvc("vm", "vcpu", "set", "ghost", "2", "-R")
+    assert missing.exit_code == 1 and missing.stderr.splitlines()[-1] == "Error: VM not found"
+    assert fake_api.calls("PUT") == []
+
+
+def test_memory_get_and_set(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    assert "Memory: 2048 MiB" in pvc("vm", "memory", "get", "vm1").stdout
+    assert pvc("vm", "memory", "get", "vm2", "-f", "raw").stdout == "4096\n"
+    assert json.loads(pvc("vm", "memory", "get", "vm1", "-f", "json").stdout) == {
+        "name": "vm1",
+        "memory": 2048,
+    }
+    result = pvc("vm", "memory", "set", "vm1", "4G", "-R")
+    assert result.exit_code == 0, result.output
+    args, root = _put(fake_api, "vm1")
+    assert args == {"restart": ["false"]}
+    assert vm_xml.read_memory(root) == 4096
+    assert root.find("currentMemory").text == "4096"
+    bad = pvc("vm", "memory", "set", "vm1", "lots", "-R")
+    assert bad.exit_code == 1 and "memory must be a positive size" in bad.stderr
+
+
+# Network interfaces.
+
+
+def test_network_get(pvc: Invoke, connected: int) -> None:
+    pretty = pvc("vm", "network", "get", "vm2").stdout.splitlines()
+    assert pretty[0].split() == ["Network", "Source", "MAC", "Address", "Model", "Type"]
+    assert pretty[2].split() == ["100", "vmbr100", "52:54:00:00:00:02", "virtio", "bridge"]
+    assert pvc("vm", "network", "get", "vm2", "-f", "raw").stdout == "100\n200\n"
+    assert [n["vni"] for n in json.loads(pvc("vm", "network", "get", "vm2", "-f", "json").stdout)] == [
+        100,
+        200,
+    ]
+
+
+def test_network_add_live(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "network", "add", "vm1", "200", "-a", "52:54:00:AB:CD:EF", "-m", "e1000")
+    assert result.exit_code == 0, result.output
+    assert "[y/N]" not in result.stderr
+    assert result.stdout.splitlines() == ["Device done", "Modified VM vm1"]
+    device = fake_api.calls("POST", "/vm/vm1/device")[0]
+    assert device.args == {}
+    assert device.form["xml"] == [
+        '<interface type="bridge"><mac address="52:54:00:ab:cd:ef"/><source bridge="vmbr200"/>'
+        '<model type="e1000"/></interface>'
+    ]
+    assert fake_api.calls("GET", "/tasks/cafe0001")
+    args, root = _put(fake_api, "vm1")
+    assert args == {"restart": ["false"]}
+    assert [vm_xml.interface_mac(i) for i in vm_xml.find_interfaces(root, bridge="vmbr200")] == [
+        "52:54:00:ab:cd:ef"
+    ]
+    order = [(c.method, c.path) for c in fake_api.requests if c.path.startswith("/vm/vm1")]
+    assert order == [("GET", "/vm/vm1"), ("POST", "/vm/vm1/device"), ("PUT", "/vm/vm1")]
+
+
+def test_network_add_not_live(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    stopped = pvc("vm", "network", "add", "vm2", "300")
+    assert stopped.exit_code == 0, stopped.output
+    assert fake_api.calls("POST", "/vm/vm2/device") == []
+    interfaces = vm_xml.find_interfaces(_put(fake_api, "vm2")[1], bridge="vmbr300")
+    assert len(interfaces) == 1 and vm_xml.interface_mac(interfaces[0]).startswith("52:54:00:")
+    config_only = pvc("vm", "network", "add", "vm1", "300", "-L", "-R")
+    assert config_only.exit_code == 0
+    assert fake_api.calls("POST", "/vm/vm1/device") == []
+    assert _put(fake_api, "vm1")[0] == {"restart": ["false"]}
+    restart = pvc("vm", "network", "add", "vm1", "400", "-r", "-y")
+    assert restart.exit_code == 0
+    assert fake_api.calls("POST", "/vm/vm1/device") == []
+    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+
+
+def test_network_add_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    sriov = pvc("vm", "network", "add", "vm1", "100", "--sriov")
+    assert sriov.exit_code == 1 and sriov.stderr.splitlines()[-1] == "Error: SR-IOV is not supported"
+    assert pvc("vm", "network", "remove", "vm1", "100", "-s").stderr.splitlines()[-1] == (
+        "Error: SR-IOV is not supported"
+    )
+    bad_net = pvc("vm", "network", "add", "vm1", "upstream")
+    assert "a network is given by its VNI" in bad_net.stderr and bad_net.exit_code == 1
+    bad_mac = pvc("vm", "network", "add", "vm1", "100", "-a", "zz")
+    assert "'zz' is not a MAC address" in bad_mac.stderr
+    duplicate = pvc("vm", "network", "add", "vm1", "100", "-a", "52:54:00:00:00:01")
+    assert duplicate.stderr.splitlines()[-1] == (
+        "Error: VM vm1: the VM already has an interface with MAC address 52:54:00:00:00:01"
+    )
+    assert fake_api.calls("PUT") == [] and fake_api.calls("POST", "/vm/vm1/device") == []
+
+
+def test_network_add_failed_hotplug_changes_nothing(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    fake_api.device_task = [
+        {"state": "RUNNING", "current": 0, "total": 1},
+        {"state": "FAILURE", "status": "no"},
+    ]
+    result = pvc("vm", "network", "add", "vm1", "200")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith("Error: Attaching the device to running VM vm1 failed")
+    assert fake_api.calls("PUT") == []
+
+
+def test_network_remove(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    single = pvc("vm", "network", "remove", "vm2", "100", "-R")
+    assert single.exit_code == 0, single.output
+    assert vm_xml.find_interfaces(_put(fake_api, "vm2")[1], bridge="vmbr100") == []
+    fake_api.vms["vm1"]["xml"] = domain_xml(
+        "vm1", "u", nics=(("vmbr100", "52:54:00:00:00:01"), ("vmbr100", "52:54:00:00:00:05"))
+    )
+    two = pvc("vm", "network", "remove", "vm1", "100")
+    assert two.exit_code == 1
+    assert "the VM has 2 interfaces on bridge vmbr100; choose one by its MAC address" in two.stderr
+    result = pvc("vm", "network", "remove", "vm1", "-m", "52:54:00:00:00:05")
+    assert result.exit_code == 0, result.output
+    device = fake_api.calls("DELETE", "/vm/vm1/device")[0]
+    assert device.args == {}
+    assert etree.fromstring(device.form["xml"][0]).find("mac").get("address") == "52:54:00:00:00:05"
+    root = _put(fake_api, "vm1")[1]
+    assert [vm_xml.interface_mac(i) for i in vm_xml.find_interfaces(root)] == ["52:54:00:00:00:01"]
+    nothing = pvc("vm", "network", "remove", "vm1")
+    assert nothing.exit_code == 2 and "Give NET, -m/--mac-address or both" in nothing.stderr
+
+
+# Disks.
+
+
+def test_volume_get(pvc: Invoke, connected: int) -> None:
+    pretty = pvc("vm", "volume", "get", "vm1").stdout.splitlines()
+    assert pretty[0].split() == ["Volume", "Type", "Target", "Bus"]
+    assert pretty[2].split() == ["vms/vm1_disk0", "rbd", "sda", "scsi"]
+    assert pvc("vm", "volume", "get", "vm2", "-f", "raw").stdout == "vms/vm2_disk0\n"
+    assert json.loads(pvc("vm", "volume", "get", "vm1", "-f", "json").stdout)[0]["dev"] == "sda"
+
+
+def test_volume_add(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "volume", "add", "vm1", "vms/data")
+    assert result.exit_code == 0, result.output
+    device = fake_api.calls("POST", "/vm/vm1/device")[0]
+    assert device.form["xml"] == [
+        '<disk type="network" device="disk"><driver name="qemu" type="raw" cache="none"/>'
+        '<source protocol="rbd" name="vms/data"/><target dev="sdb" bus="scsi"/></disk>'
+    ]
+    args, root = _put(fake_api, "vm1")
+    assert args == {"restart": ["false"]} and vm_xml.disk_targets(root) == ["sda", "sdb"]
+    virtio = pvc("vm", "volume", "add", "vm2", "vms/more", "-b", "virtio")
+    assert virtio.exit_code == 0
+    assert fake_api.calls("POST", "/vm/vm2/device") == []
+    assert vm_xml.disk_targets(_put(fake_api, "vm2")[1]) == ["vda", "vdb"]
+    chosen = pvc("vm", "volume", "add", "vm2", "/srv/scratch.img", "-t", "file", "-d", "sdz", "-R")
+    assert chosen.exit_code == 0
+    disk = _put(fake_api, "vm2")[1].findall("devices/disk")[-1]
+    assert disk.find("source").get("file") == "/srv/scratch.img" and disk.find("target").get("dev") == "sdz"
+    again = pvc("vm", "volume", "add", "vm1", "vms/data")
+    assert again.exit_code == 1 and "volume vms/data is already attached to the VM" in again.stderr
+    bad = pvc("vm", "volume", "add", "vm1", "data")
+    assert bad.exit_code == 1 and "an RBD volume is given as POOL/VOLUME" in bad.stderr
+
+
+def test_volume_remove(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
+    result = pvc("vm", "volume", "remove", "vm1", "vms/vm1_disk0")
+    assert result.exit_code == 0, result.output
+    device = fake_api.calls("DELETE", "/vm/vm1/device")[0]
+    assert etree.fromstring(device.form["xml"][0]).find("source").get("name") == "vms/vm1_disk0"
+    assert vm_xml.disk_targets(_put(fake_api, "vm1")[1]) == []
+    missing = pvc("vm", "volume", "remove", "vm2", "vms/nothing")
+    assert missing.exit_code == 1
+    assert missing.stderr.splitlines()[-1] == "Error: VM vm2: volume vms/nothing is not attached to the VM"
+    offline = pvc("vm", "volume", "remove", "vm2", "vms/vm2_disk0", "--no-live")
+    assert offline.exit_code == 0 and fake_api.calls("DELETE", "/vm/vm2/device") == []
