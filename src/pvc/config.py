@@ -91,9 +91,19 @@ class NetworksSection(_Section):
 
 
 class HypervisorSection(_Section):
-    """The node's libvirt daemon; without a URI the node reports no hypervisor figures."""
+    """The node's libvirt daemon; without a URI the node runs no VMs.
+
+    ``peer_uri`` is how other nodes' libvirt daemons reach this one for migrations
+    (default ``qemu+tcp://<cluster address>/system``); ``migration_address`` is where
+    QEMU's migration stream arrives (default the cluster address).
+    """
 
     uri: str | None = None
+    peer_uri: str | None = None
+    migration_address: str | None = None
+    shutdown_timeout: float = Field(180.0, gt=0, le=3600)
+    target_selector: Literal["mem", "memprov", "vcpus", "load", "vms"] = "mem"
+    console_log_lines: int = Field(1000, ge=10, le=100_000)
 
 
 class TimersSection(_Section):
@@ -170,6 +180,18 @@ class NodeConfig(_Section):
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()
     api: ApiSection = ApiSection()
+
+    @property
+    def peer_uri(self) -> str:
+        """How other nodes' libvirt daemons reach this node's (for migrations)."""
+        if self.hypervisor.peer_uri:
+            return self.hypervisor.peer_uri
+        return f"qemu+tcp://{self.networks.cluster.address.ip}/system"
+
+    @property
+    def migration_uri(self) -> str:
+        """Where QEMU migration streams to this node arrive."""
+        return f"tcp://{self.hypervisor.migration_address or self.networks.cluster.address.ip}"
 
     @model_validator(mode="after")
     def _timing_invariants(self) -> NodeConfig:

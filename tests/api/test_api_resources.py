@@ -6,6 +6,7 @@ import json
 
 from pvc.cluster import faults
 from pvc.state import paths
+from pvc.state.schema import CURRENT_VERSION
 from tests.helpers import wait_for
 
 PREFIX = "/api/v1"
@@ -241,6 +242,7 @@ def test_backup_initialize_restore_round_trip(api):
                 "/nodes",
                 "/schema",
                 "/domains",
+                "/domain_names",
                 "/networks",
                 "/ceph",
                 "/faults",
@@ -269,7 +271,7 @@ def test_restore_rejects_unsafe_paths_and_versions(api):
     ):
         response = client.post(f"{PREFIX}/restore", data={"cluster_data": json.dumps(data), **CONFIRM})
         assert response.status_code == 400 and words in response.json["message"], (data.keys(), response.json)
-    assert context.store.get_text("/schema/version") == "1"
+    assert context.store.get_text("/schema/version") == str(CURRENT_VERSION)
 
 
 def test_node_limit_is_a_regular_expression(api, cluster):

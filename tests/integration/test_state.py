@@ -26,19 +26,21 @@ def test_upgrade_steps_run_in_order_each_atomic(store):
     ensure_schema(store)
     ran = []
 
-    def step2(s, txn):
-        ran.append(2)
+    first, second = CURRENT_VERSION + 1, CURRENT_VERSION + 2
+
+    def step_a(s, txn):
+        ran.append(first)
         txn.create("/config/feature_a", "on")
 
-    def step3(s, txn):
-        ran.append(3)
+    def step_b(s, txn):
+        ran.append(second)
         txn.create("/config/feature_b", "on")
         txn.create("/config/feature_a", "again")  # exists: the whole step must fail
 
     with pytest.raises(ConflictError):
-        ensure_schema(store, steps={**STEPS, 2: step2, 3: step3})
-    assert ran == [2, 3]
-    assert read_version(store) == 2
+        ensure_schema(store, steps={**STEPS, first: step_a, second: step_b})
+    assert ran == [first, second]
+    assert read_version(store) == first
     assert store.get_text("/config/feature_a") == "on"
     assert not store.exists("/config/feature_b")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from pvc.api.vm_views import VmViews
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
@@ -22,6 +23,16 @@ class ApiContext:
     upstream_ip: str = ""
     log_lines_default: int = 1000
     state_dir: Path = Path("/var/lib/pvc")
+    #: Cluster default for choosing VM target nodes (hypervisor.target_selector).
+    vm_selector: str = "mem"
+    _vm_views: VmViews | None = field(default=None, repr=False)
+
+    @property
+    def vm_views(self) -> VmViews:
+        """The API's incrementally maintained VM list (built on first use)."""
+        if self._vm_views is None:
+            self._vm_views = VmViews(self.cache)
+        return self._vm_views
 
     def settle(self, *paths: str, timeout: float = 2.0) -> None:
         """Wait until the cache shows what ZooKeeper holds at ``paths`` (read-your-writes).

@@ -39,6 +39,7 @@ def build_app(config: NodeConfig):
         cluster_name=config.cluster.name,
         upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),
         state_dir=config.paths.state_dir,
+        vm_selector=config.hypervisor.target_selector,
     )
     return create_app(context)
 

@@ -23,6 +23,8 @@ SORT_KEYS = ("first_reported", "last_reported", "acknowledged_at", "status", "he
 #: Health deltas of the faults PVC raises itself.
 DELTA_DEAD_NODE = 50
 DELTA_DAEMON_NOT_RUNNING = 25
+DELTA_VM_FAILED = 10
+DELTA_MEMORY_OVERPROVISIONED = 25
 
 
 def now_text() -> str:

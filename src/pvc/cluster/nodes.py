@@ -55,7 +55,7 @@ def list_nodes(
 ) -> list[NodeRecord]:
     """Nodes filtered like PVC: ``limit`` is a regular expression matched against the whole
     name, with an implied ``.*`` on each side that is not anchored by ``^`` or ``$``."""
-    pattern = _limit_pattern(limit) if limit else None
+    pattern = limit_pattern(limit) if limit else None
     result = []
     for node in cache.nodes():
         if pattern and not pattern.fullmatch(node.name):
@@ -70,7 +70,7 @@ def list_nodes(
     return result
 
 
-def _limit_pattern(limit: str) -> re.Pattern[str]:
+def limit_pattern(limit: str) -> re.Pattern[str]:
     core = limit
     core = core[1:] if core.startswith("^") else ".*" + core
     core = core[:-1] if core.endswith("$") else core + ".*"

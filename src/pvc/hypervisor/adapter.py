@@ -8,6 +8,7 @@ message; nothing here knows about ZooKeeper.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ EVENTS = {
 }
 
 EventCallback = Callable[[str, str, int], None]  # (domain name, event, detail)
+UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 _event_loop_started = threading.Lock()
 _event_loop_running = False
@@ -111,7 +113,10 @@ class Hypervisor:
         return self._conn
 
     def _domain(self, name: str) -> libvirt.virDomain:
+        """The domain called ``name``, or with UUID ``name``."""
         try:
+            if UUID_TEXT.fullmatch(name):
+                return self.conn.lookupByUUIDString(name)
             return self.conn.lookupByName(name)
         except libvirt.libvirtError as error:
             raise HypervisorError(f"domain {name}: {error.get_error_message()}") from None
@@ -146,6 +151,28 @@ class Hypervisor:
             "memory_allocated": allocated,
             "memory_provisioned": provisioned,
         }
+
+    def active(self) -> dict[str, str]:
+        """Running (active) domains: UUID -> name."""
+        found = self._call("list domains", self.conn.listAllDomains, libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+        return {domain.UUIDString(): domain.name() for domain in found}
+
+    def vm_stats(self) -> dict[str, dict]:
+        """Live figures of every running domain by UUID: memory, vCPU time, NIC and disk
+        counters (NICs by position, disks by target device)."""
+        wanted = (
+            libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+            | libvirt.VIR_DOMAIN_STATS_BALLOON
+            | libvirt.VIR_DOMAIN_STATS_INTERFACE
+            | libvirt.VIR_DOMAIN_STATS_BLOCK
+        )
+        records = self._call(
+            "domain stats",
+            self.conn.getAllDomainStats,
+            wanted,
+            libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE,
+        )
+        return {domain.UUIDString(): _stats_record(stats) for domain, stats in records}
 
     def exists(self, name: str) -> bool:
         return any(info.name == name for info in self.domains())
@@ -192,6 +219,11 @@ class Hypervisor:
 
     # -- lifecycle ----------------------------------------------------------------------
 
+    def create(self, xml: str) -> str:
+        """Start a transient domain from ``xml`` (nothing stays defined once it stops)."""
+        domain = self._call("start", self.conn.createXML, xml, 0)
+        return domain.UUIDString()
+
     def define(self, xml: str) -> str:
         """Define (or redefine) a persistent domain; returns its UUID."""
         domain = self._call("define", self.conn.defineXML, xml)
@@ -236,12 +268,9 @@ class Hypervisor:
         params: dict[str, object] = {}
         if migration_uri:
             params[libvirt.VIR_MIGRATE_PARAM_URI] = migration_uri
-        flags = (
-            libvirt.VIR_MIGRATE_LIVE
-            | libvirt.VIR_MIGRATE_PEER2PEER
-            | libvirt.VIR_MIGRATE_PERSIST_DEST
-            | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
-        )
+        flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+        if self._call(f"persistence of {name}", domain.isPersistent):
+            flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
         started = time.monotonic()
         self._call(
             f"migrate {name} to {destination_uri}", domain.migrateToURI3, destination_uri, params, flags
@@ -282,3 +311,50 @@ class Hypervisor:
             handler,
             None,
         )
+
+
+def _stats_record(stats: dict) -> dict:
+    """One domain's figures from libvirt's flat statistics keys."""
+    nics = {}
+    for index in range(stats.get("net.count", 0)):
+        prefix = f"net.{index}."
+        nics[str(index)] = {
+            "rd_bytes": stats.get(prefix + "rx.bytes", 0),
+            "rd_packets": stats.get(prefix + "rx.pkts", 0),
+            "rd_errors": stats.get(prefix + "rx.errs", 0),
+            "rd_drops": stats.get(prefix + "rx.drop", 0),
+            "wr_bytes": stats.get(prefix + "tx.bytes", 0),
+            "wr_packets": stats.get(prefix + "tx.pkts", 0),
+            "wr_errors": stats.get(prefix + "tx.errs", 0),
+            "wr_drops": stats.get(prefix + "tx.drop", 0),
+        }
+    disks = {}
+    for index in range(stats.get("block.count", 0)):
+        prefix = f"block.{index}."
+        disks[stats.get(prefix + "name", str(index))] = {
+            "rd_req": stats.get(prefix + "rd.reqs", 0),
+            "rd_bytes": stats.get(prefix + "rd.bytes", 0),
+            "wr_req": stats.get(prefix + "wr.reqs", 0),
+            "wr_bytes": stats.get(prefix + "wr.bytes", 0),
+        }
+    memory = {
+        key: stats.get(f"balloon.{name}", 0)
+        for key, name in (
+            ("actual", "current"),
+            ("swap_in", "swap_in"),
+            ("swap_out", "swap_out"),
+            ("major_fault", "major_fault"),
+            ("minor_fault", "minor_fault"),
+            ("unused", "unused"),
+            ("available", "available"),
+            ("usable", "usable"),
+            ("last_update", "last-update"),
+            ("rss", "rss"),
+        )
+    }
+    vcpu = {
+        "cpu_time": stats.get("cpu.time", 0),
+        "user_time": stats.get("cpu.user", 0),
+        "system_time": stats.get("cpu.system", 0),
+    }
+    return {"memory": memory, "vcpu": vcpu, "nics": nics, "disks": disks}

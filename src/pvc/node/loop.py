@@ -18,6 +18,7 @@ from kazoo.exceptions import KazooException
 
 import pvc
 from pvc.cluster import faults
+from pvc.cluster.placement import overprovisioned
 from pvc.config import NodeConfig
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
@@ -26,13 +27,14 @@ from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
+from pvc.node.vm_manager import VmManager, VmSettings
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.logring import LogRingWriter
-from pvc.state.records import Keepalive, encode
+from pvc.state.records import Keepalive, NodeStatic, encode
 from pvc.state.schema import ensure_schema
-from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
+from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode, VMState
 from pvc.state.store import Store, Transaction
 from pvc.tasks import TaskWorkers
 
@@ -79,6 +81,21 @@ class NodeLoop:
         self.keepalives = 0
         uri = config.hypervisor.uri
         self.hypervisor = Hypervisor(uri) if uri else None
+        self.vms = (
+            VmManager(
+                store,
+                self.cache,
+                self.name,
+                Hypervisor(uri),
+                VmSettings(
+                    shutdown_timeout=config.hypervisor.shutdown_timeout,
+                    console_lines=config.hypervisor.console_log_lines,
+                    default_selector=config.hypervisor.target_selector,
+                ),
+            )
+            if uri
+            else None
+        )
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
         self.tasks = TaskWorkers(store, self.name)
 
@@ -99,7 +116,7 @@ class NodeLoop:
         if found != now:
             log.info("cluster schema upgraded from version %d to %d", found, now)
         self.ring.resume(self.store)
-        registration.register(self.store, sysinfo.static_info(self.name, self.mode))
+        registration.register(self.store, self._static_info())
         self.cache.listen(self._on_change)
         self.cache.start()
         if not self.cache.wait_ready(30):
@@ -116,6 +133,15 @@ class NodeLoop:
             pvc.__version__,
         )
         self.tasks.start()
+        if self.vms is not None:
+            self.vms.start()
+
+    def _static_info(self) -> NodeStatic:
+        if self.hypervisor is None:
+            return sysinfo.static_info(self.name, self.mode)
+        return sysinfo.static_info(
+            self.name, self.mode, peer_uri=self.config.peer_uri, migration_uri=self.config.migration_uri
+        )
 
     # -- watch and session callbacks (kazoo threads: only record and wake) -------------
 
@@ -198,7 +224,7 @@ class NodeLoop:
         if not self.store.exists(paths.SCHEMA_VERSION):
             raise StateError("the cluster is being initialised; will register when it is ready")
         self.ring.resume(self.store)
-        registration.register(self.store, sysinfo.static_info(self.name, self.mode))
+        registration.register(self.store, self._static_info())
         self._need_reregister = False
         self._write_daemon_state(DaemonState.RUN, keepalive=True)
 
@@ -227,7 +253,7 @@ class NodeLoop:
         figures = None
         if self.hypervisor is not None:
             try:
-                figures = self.hypervisor.allocation()
+                figures = {**self.hypervisor.allocation(), "vm_stats": self.hypervisor.vm_stats()}
             except HypervisorError as error:
                 log.warning("hypervisor figures unavailable: %s", error)
                 self.hypervisor.close()  # reconnect on the next keepalive
@@ -250,10 +276,10 @@ class NodeLoop:
         return done
 
     def _reconcile_domain_state(self) -> list[str]:
-        """Finish flush/unflush requests for this node.
-
-        There is nothing to move until VMs exist, so a flush completes at once.
-        """
+        """Finish flush/unflush requests of a node without a hypervisor (it has no VMs to
+        move, so they complete at once); with one, the VM manager does this."""
+        if self.vms is not None:
+            return []
         state = self.cache.text(paths.node_domain_state(self.name))
         target = {DomainState.FLUSH: DomainState.FLUSHED, DomainState.UNFLUSH: DomainState.READY}.get(state)
         if target is None:
@@ -266,22 +292,36 @@ class NodeLoop:
         return [f"domain state {state} -> {target.value}"]
 
     def _report_faults(self) -> list[str]:
-        """As primary: raise or refresh faults for nodes that are dead or not running."""
+        """As primary: raise or refresh faults for dead or stopped nodes, failed VMs and
+        memory that would not fit if a node were lost."""
         maintenance = self.cache.cluster_config().maintenance
-        done = []
-        for node in self.cache.nodes():
+        found = []
+        nodes = self.cache.nodes()
+        for node in nodes:
             if node.daemon_state == DaemonState.DEAD:
-                kind, delta = "dead_node", faults.DELTA_DEAD_NODE
                 message = (
                     f"Node {node.name} is dead: no keepalive for over {self.config.timers.dead_after:g} s"
                 )
+                found.append(("dead_node", node.name, faults.DELTA_DEAD_NODE, message))
             elif node.daemon_state in (DaemonState.STOP, DaemonState.SHUTDOWN):
-                kind, delta = "daemon_not_running", faults.DELTA_DAEMON_NOT_RUNNING
                 message = f"Node {node.name}'s daemon is not running (state {node.daemon_state})"
-            else:
-                continue
+                found.append(("daemon_not_running", node.name, faults.DELTA_DAEMON_NOT_RUNNING, message))
+        vms = self.cache.vms()
+        for vm in vms:
+            if vm.placement.state == VMState.FAIL:
+                message = f"VM {vm.meta.name} failed: {vm.placement.failed_reason}"
+                found.append(("vm_failed", vm.uuid, faults.DELTA_VM_FAILED, message))
+        over = overprovisioned(nodes, vms)
+        if over is not None:
+            message = (
+                f"VMs are provisioned {over[0]} MiB of memory but the cluster less its largest node "
+                f"has {over[1]} MiB: losing a node would leave VMs without memory"
+            )
+            found.append(("memory_overprovisioned", "cluster", faults.DELTA_MEMORY_OVERPROVISIONED, message))
+        done = []
+        for kind, subject, delta, message in found:
             sentence = faults.report(
-                self.store, self.cache, kind, node.name, delta, message, maintenance=maintenance
+                self.store, self.cache, kind, subject, delta, message, maintenance=maintenance
             )
             if sentence:
                 done.append(sentence)
@@ -347,6 +387,8 @@ class NodeLoop:
         log.info("shutting down")
         # First stop claiming tasks; running ones are cancelled and get a short grace.
         self.tasks.stop()
+        if self.vms is not None:
+            self.vms.stop()  # VMs keep running; the next daemon adopts them
         try:
             if self.store.client.state == KazooState.CONNECTED:
                 self._write_daemon_state(DaemonState.SHUTDOWN)

@@ -23,11 +23,12 @@ from pvc.state.records import (
 )
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 from pvc.state.store import Store
+from pvc.state.vms import VmRecord, read_vm
 
 Listener = Callable[[str], None]
 
 #: Trees cached by default.
-DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS)
+DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES)
 
 
 class ClusterCache:
@@ -139,3 +140,23 @@ class ClusterCache:
         """Cached records of every registered node, sorted by name."""
         records = (self.node(name) for name in self.node_names())
         return [record for record in records if record is not None]
+
+    # -- VMs ----------------------------------------------------------------------------
+
+    def vm_uuids(self) -> list[str]:
+        """UUIDs of every VM."""
+        return self.children(paths.DOMAINS)
+
+    def vm(self, uuid: str) -> VmRecord | None:
+        """The cached record of one VM, or None."""
+        return read_vm(self.data, uuid)
+
+    def vms(self) -> list[VmRecord]:
+        """Cached records of every VM."""
+        records = (self.vm(uuid) for uuid in self.vm_uuids())
+        return [record for record in records if record is not None]
+
+    def vm_uuid_by_name(self, name: str) -> str | None:
+        """The UUID of the VM called ``name``, from the name index."""
+        data = self.data(paths.domain_name(name)) if "/" not in name else None
+        return data.decode() if data else None

@@ -15,6 +15,7 @@ CLUSTER_NAME = "/config/cluster_name"
 
 NODES = "/nodes"
 DOMAINS = "/domains"
+DOMAIN_NAMES = "/domain_names"
 NETWORKS = "/networks"
 CEPH = "/ceph"
 FAULTS = "/faults"
@@ -26,7 +27,7 @@ PRIMARY_LOCK = "/locks/primary"
 SCHEMA_LOCK = "/locks/schema"
 
 #: Top-level trees every cluster has; created by the first schema step.
-ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
+ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, DOMAIN_NAMES, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
 
 #: Value of PRIMARY_NODE while no coordinator is primary.
 NO_PRIMARY = "none"
@@ -99,3 +100,31 @@ def task_claim(task_id: str) -> str:
 def fault(fault_id: str) -> str:
     """One fault's record."""
     return f"{FAULTS}/{fault_id}"
+
+
+# -- VMs (see pvc.state.vms) -----------------------------------------------------------------
+
+
+def domain(uuid: str) -> str:
+    """A VM's znode, keyed by UUID; holds its metadata (name, limits, tags...)."""
+    return f"{DOMAINS}/{uuid}"
+
+
+def domain_xml(uuid: str) -> str:
+    """The VM's libvirt domain XML, as last defined by a client."""
+    return f"{DOMAINS}/{uuid}/xml"
+
+
+def domain_state(uuid: str) -> str:
+    """The VM's desired state and placement (JSON); written by clients and its node, by CAS."""
+    return f"{DOMAINS}/{uuid}/state"
+
+
+def domain_console(uuid: str) -> str:
+    """The tail of the VM's serial console log, kept by the node running it."""
+    return f"{DOMAINS}/{uuid}/console"
+
+
+def domain_name(name: str) -> str:
+    """Name index entry: holds the UUID of the VM called ``name`` (makes names unique)."""
+    return f"{DOMAIN_NAMES}/{name}"

@@ -66,6 +66,9 @@ class NodeStatic(_Record):
     arch: str = ""
     pvc_version: str = ""
     registered: float = 0.0
+    #: How peers reach this node's libvirt, and where migration streams to it arrive.
+    peer_uri: str = ""
+    migration_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Keepalive(_Record):
     vcpu_allocated: int = 0
     memory_allocated: int = 0
     memory_provisioned: int = 0
+    #: Live figures of each running VM by UUID (see pvc.cluster.vm_view.stats_view).
+    vm_stats: dict[str, dict] = field(default_factory=dict)
 
     @property
     def memory_mib(self) -> Memory:

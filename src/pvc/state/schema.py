@@ -32,8 +32,14 @@ def _initial_tree(store: Store, txn: Transaction) -> None:
             txn.create(path, value)
 
 
+def _domain_names(store: Store, txn: Transaction) -> None:
+    """Version 2: the VM name index (names are unique through it)."""
+    if not store.exists(paths.DOMAIN_NAMES):
+        txn.create(paths.DOMAIN_NAMES)
+
+
 #: Upgrade steps by the version they produce.
-STEPS: Mapping[int, Step] = {1: _initial_tree}
+STEPS: Mapping[int, Step] = {1: _initial_tree, 2: _domain_names}
 CURRENT_VERSION = max(STEPS)
 
 

@@ -1,4 +1,4 @@
-"""State names of nodes, in one place."""
+"""State names of nodes and VMs, in one place."""
 
 from __future__ import annotations
 
@@ -40,3 +40,45 @@ class DomainState(StrEnum):
     FLUSH = "flush"
     FLUSHED = "flushed"
     UNFLUSH = "unflush"
+
+
+class VMState(StrEnum):
+    """A VM's state: what clients ask for and, once its node has acted, what it is."""
+
+    START = "start"
+    RESTART = "restart"
+    SHUTDOWN = "shutdown"
+    STOP = "stop"
+    DISABLE = "disable"
+    FAIL = "fail"
+    MIGRATE = "migrate"
+    MIGRATE_LIVE = "migrate-live"
+    PROVISION = "provision"
+    MIRROR = "mirror"
+
+
+#: States in which a VM's node moves it along when its assigned node changes.
+VM_MIGRATING = frozenset({VMState.MIGRATE, VMState.MIGRATE_LIVE})
+#: States in which a VM should be running on its assigned node.
+VM_RUNNING = frozenset({VMState.START, VMState.RESTART}) | VM_MIGRATING
+#: States that a client may ask for through /vm/{vm}/state.
+VM_REQUESTABLE = (VMState.START, VMState.SHUTDOWN, VMState.STOP, VMState.RESTART, VMState.DISABLE)
+
+
+class MigrationMethod(StrEnum):
+    """How a VM leaves a node: live, by shutdown and start, or not at all ("none" = default)."""
+
+    LIVE = "live"
+    SHUTDOWN = "shutdown"
+    NONE = "none"
+
+
+class Selector(StrEnum):
+    """How a target node is chosen for a VM."""
+
+    MEM = "mem"
+    MEMPROV = "memprov"
+    VCPUS = "vcpus"
+    LOAD = "load"
+    VMS = "vms"
+    NONE = "none"

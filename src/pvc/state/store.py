@@ -149,6 +149,15 @@ class Store:
         except NoNodeError:
             return None
 
+    def get_versioned(self, path: str) -> tuple[bytes | None, int]:
+        """Fresh read of a znode's data and data version; ``(None, -1)`` if it does not exist."""
+        self.operations += 1
+        try:
+            data, stat = self._call(self.client.get, path)
+        except NoNodeError:
+            return None, -1
+        return data, stat.version
+
     def get_text(self, path: str, default: str = "") -> str:
         data = self.get(path)
         return data.decode() if data else default

@@ -1,0 +1,212 @@
+"""Requests that change what a VM does or where it runs: state, migrate/unmigrate/move, remove.
+
+Each request validates against the cache, then changes the VM's placement by
+compare-and-set. With ``wait`` the caller then blocks in :func:`wait_for` until the
+VM's node reports the result through ``running_on`` and ``state``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from pvc.cluster.errors import ClusterError
+from pvc.cluster.placement import accepts_vms, choose_node, effective_selector
+from pvc.cluster.vms import resolve
+from pvc.hypervisor import domain_xml
+from pvc.state.cache import ClusterCache
+from pvc.state.states import VM_MIGRATING, VM_RUNNING, Selector, VMState
+from pvc.state.store import Store
+from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
+
+#: How long ``wait`` requests wait for a node to act before giving up, in seconds.
+DEFAULT_WAIT_TIMEOUT = 300.0
+#: How long removing a running VM waits for its node to stop it.
+REMOVE_STOP_TIMEOUT = 60.0
+
+
+class WaitTimeout(ClusterError):
+    """The VM's node did not finish in time (the request itself stands)."""
+
+    status = 409
+
+
+def _is_running(placement: VmPlacement) -> bool:
+    return placement.state in VM_RUNNING
+
+
+def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, force: bool = False) -> str:
+    """Ask for a VM to start, restart, shut down, stop (power off) or be disabled."""
+    record = resolve(cache, vm)
+    name, current = record.meta.name, record.placement
+    if state in (VMState.START, VMState.RESTART) and current.state == VMState.MIRROR:
+        raise ClusterError(f"VM '{name}' is a mirror; promote it before starting it")
+    if state in (VMState.RESTART, VMState.SHUTDOWN) and current.state not in VM_RUNNING:
+        raise ClusterError(f"VM '{name}' is not running (state {current.state})")
+    if state == VMState.START and current.state in VM_RUNNING and current.running_on:
+        return f"VM '{name}' is already running"
+    owner = cache.node(current.node)
+    if state in (VMState.START, VMState.RESTART) and (owner is None or owner.daemon_state != "run"):
+        raise ClusterError(f"VM '{name}' belongs to node '{current.node}', whose daemon is not running")
+
+    def change(placement: VmPlacement) -> VmPlacement:
+        if state == VMState.START:
+            return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
+        return replace(placement, state=state, hard=force and state == VMState.DISABLE)
+
+    update_placement(store, record.uuid, change)
+    verbs = {
+        VMState.START: "Starting",
+        VMState.RESTART: "Restarting",
+        VMState.SHUTDOWN: "Shutting down",
+        VMState.STOP: "Forcibly stopping",
+        VMState.DISABLE: "Disabling",
+    }
+    return f"{verbs[VMState(state)]} VM '{name}'"
+
+
+def request_node(
+    store: Store,
+    cache: ClusterCache,
+    vm: str,
+    action: str,
+    *,
+    node: str | None = None,
+    force: bool = False,
+    force_live: bool = False,
+    default_selector: str = Selector.MEM,
+) -> tuple[str, str]:
+    """Migrate (temporarily), unmigrate (back) or move (permanently) a VM; returns the reply
+    message and the target node."""
+    record = resolve(cache, vm)
+    name, current = record.meta.name, record.placement
+    if current.state == VMState.MIRROR:
+        raise ClusterError(f"VM '{name}' is a mirror; it cannot be migrated")
+    if action == "unmigrate":
+        if not current.last_node:
+            raise ClusterError(f"VM '{name}' has not been migrated")
+        target = current.last_node
+    elif node:
+        target = node
+    else:
+        target = choose_node(
+            cache.nodes(),
+            cache.vms(),
+            selector=effective_selector(record.meta.node_selector, default_selector),
+            node_limit=record.meta.node_limit,
+            exclude=[current.node],
+        )
+        if target is None:
+            raise ClusterError(f"No other node can take VM '{name}' now")
+    _check_target(cache, record, target, check_limit=action != "unmigrate")
+    if action == "migrate" and current.last_node and not force:
+        raise ClusterError(
+            f"VM '{name}' has already been migrated from node '{current.last_node}'; "
+            "give force to migrate it again (it still returns to that node on unmigrate)"
+        )
+
+    def change(placement: VmPlacement) -> VmPlacement:
+        if placement.node == target:
+            raise ClusterError(f"VM '{name}' is already on node '{target}'")
+        # A migration remembers where the VM came from (its first origin, when forced again).
+        last = (placement.last_node or placement.node) if action == "migrate" else ""
+        state = placement.state
+        if _is_running(placement):
+            state = VMState.MIGRATE_LIVE if force_live else VMState.MIGRATE
+        return replace(placement, node=target, last_node=last, state=state)
+
+    update_placement(store, record.uuid, change)
+    verb = {"migrate": "Migrating", "unmigrate": "Unmigrating", "move": "Moving"}[action]
+    return f"{verb} VM '{name}' to node '{target}'", target
+
+
+def _check_target(cache: ClusterCache, record: VmRecord, target: str, *, check_limit: bool) -> None:
+    name = record.meta.name
+    node = cache.node(target)
+    if node is None:
+        raise ClusterError(f"Node '{target}' does not exist")
+    if record.placement.node == target:
+        raise ClusterError(f"VM '{name}' is already on node '{target}'")
+    if check_limit and record.meta.node_limit and target not in record.meta.node_limit:
+        raise ClusterError(f"Node '{target}' is not in VM '{name}''s node limit")
+    if not accepts_vms(node):
+        raise ClusterError(
+            f"Node '{target}' cannot take VMs now (daemon {node.daemon_state}, domain {node.domain_state})"
+        )
+
+
+def remove(store: Store, cache: ClusterCache, vm: str, *, delete_disks: bool = False) -> str:
+    """Remove a VM from the cluster, stopping it first if it runs."""
+    record = resolve(cache, vm)
+    name = record.meta.name
+    if delete_disks:
+        _, summary = domain_xml.parse(record.xml)
+        rbd = [disk.source for disk in summary.disks if disk.protocol == "rbd"]
+        if rbd:
+            raise ClusterError(
+                f"VM '{name}' has RBD volumes ({', '.join(rbd)}); this cluster has no storage layer "
+                "to delete them; remove the VM without delete_disks"
+            )
+    if record.placement.running_on or _is_running(record.placement):
+        update_placement(store, record.uuid, lambda p: replace(p, state=VMState.STOP))
+        wait_for(
+            cache,
+            record.uuid,
+            lambda r: not r.placement.running_on,
+            timeout=REMOVE_STOP_TIMEOUT,
+            what=f"node '{record.placement.running_on or record.placement.node}' to stop VM '{name}'",
+        )
+    delete_vm(store, record.uuid, name)
+    return f"Removed VM '{name}' from the cluster"
+
+
+# -- waiting -------------------------------------------------------------------------------
+
+
+def wait_for(
+    cache: ClusterCache,
+    uuid: str,
+    done: Callable[[VmRecord], bool],
+    *,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+    what: str = "the VM's node",
+) -> VmRecord:
+    """Poll the cache until ``done(record)``; fails when the VM fails, vanishes or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        record = cache.vm(uuid)
+        if record is None:
+            raise ClusterError(f"VM {uuid} was removed while waiting")
+        if done(record):
+            return record
+        if record.placement.state == VMState.FAIL:
+            raise ClusterError(f"VM '{record.meta.name}' failed: {record.placement.failed_reason}")
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def state_done(state: str) -> Callable[[VmRecord], bool]:
+    """When a requested state change has been carried out by the VM's node."""
+    if state == VMState.START:
+        return lambda r: r.placement.state == VMState.START and r.placement.running_on == r.placement.node
+    if state == VMState.RESTART:
+        return lambda r: r.placement.state == VMState.START and r.placement.running_on == r.placement.node
+    if state == VMState.SHUTDOWN:
+        return lambda r: r.placement.state != VMState.SHUTDOWN and not r.placement.running_on
+    return lambda r: not r.placement.running_on
+
+
+def node_done(target: str) -> Callable[[VmRecord], bool]:
+    """When a VM has arrived on ``target`` (or, if it is not running, been reassigned)."""
+
+    def done(record: VmRecord) -> bool:
+        placement = record.placement
+        if placement.node != target:
+            return False
+        if placement.state in VM_MIGRATING:
+            return False
+        return placement.state not in VM_RUNNING or placement.running_on == target
+
+    return done

@@ -1,0 +1,181 @@
+"""A VM in the PVC v1 API shape, from its record, its XML and its node's statistics."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml import etree
+
+from pvc.hypervisor import domain_xml
+from pvc.hypervisor.errors import DomainXMLError
+from pvc.state.vms import VmRecord
+
+#: Bridges named like this carry the PVC network with that VNI (vmbr100 -> 100).
+BRIDGE_VNI = re.compile(r"(?:vmbr|br)(\d+)")
+
+
+@dataclass(frozen=True)
+class XmlFacts:
+    """What the API shows from a VM's XML (parsed once per XML version)."""
+
+    domain_type: str
+    arch: str
+    machine: str
+    console: str
+    emulator: str
+    features: list[str]
+    vcpu_topology: str
+    vnc_listen: str
+    vnc_port: str
+    networks: list[dict]
+    disks: list[dict]
+    controllers: list[dict]
+
+
+def xml_facts(xml: str) -> XmlFacts:
+    """Read the displayed facts from stored (already validated) XML."""
+    try:
+        root, summary = domain_xml.parse(xml)
+    except DomainXMLError:
+        return XmlFacts("", "", "", "", "", [], "", "", "", [], [], [])
+    os_type = root.find("os/type")
+    serial = root.find("devices/serial")
+    topology = root.find("cpu/topology")
+    features = root.find("features")
+    networks = []
+    for nic in summary.nics:
+        match = BRIDGE_VNI.fullmatch(nic.source)
+        networks.append(
+            {
+                "type": nic.kind,
+                "mac": nic.mac,
+                "source": nic.source,
+                "vni": int(match.group(1)) if match else 0,
+                "model": nic.model,
+            }
+        )
+    topology_text = ""
+    if topology is not None:
+        topology_text = "/".join(topology.get(key, "1") for key in ("sockets", "cores", "threads"))
+    return XmlFacts(
+        domain_type=summary.domain_type,
+        arch=os_type.get("arch", "") if os_type is not None else "",
+        machine=os_type.get("machine", "") if os_type is not None else "",
+        console=serial.get("type", "") if serial is not None else "",
+        emulator=(root.findtext("devices/emulator") or "").strip(),
+        features=[child.tag for child in features if isinstance(child.tag, str)]
+        if features is not None
+        else [],
+        vcpu_topology=topology_text,
+        vnc_listen=summary.vnc_listen,
+        vnc_port=str(summary.vnc_port) if summary.vnc_port >= 0 else "",
+        networks=networks,
+        disks=[
+            {"type": disk.kind, "name": disk.source, "dev": disk.target, "bus": disk.bus}
+            for disk in summary.disks
+        ],
+        controllers=[
+            {"type": c.get("type", ""), "model": c.get("model", "")}
+            for c in root.findall("devices/controller")
+        ],
+    )
+
+
+def normalised_xml(xml: str) -> str:
+    """The XML as the API returns it (re-serialised, so formatting is uniform)."""
+    try:
+        root = etree.fromstring(xml.encode(), domain_xml._PARSER)
+    except etree.XMLSyntaxError:
+        return xml
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+NIC_COUNTERS = (
+    "rd_bytes",
+    "rd_packets",
+    "rd_errors",
+    "rd_drops",
+    "wr_bytes",
+    "wr_packets",
+    "wr_errors",
+    "wr_drops",
+)
+DISK_COUNTERS = ("rd_req", "rd_bytes", "wr_req", "wr_bytes")
+MEMORY_STATS = (
+    "actual",
+    "swap_in",
+    "swap_out",
+    "major_fault",
+    "minor_fault",
+    "unused",
+    "available",
+    "usable",
+    "last_update",
+    "rss",
+)
+VCPU_STATS = ("cpu_time", "user_time", "system_time")
+
+
+def static_view(record: VmRecord, facts: XmlFacts) -> dict:
+    """Every field of the API shape except the live statistics."""
+    meta, placement = record.meta, record.placement
+    return {
+        "name": meta.name,
+        "uuid": record.uuid,
+        "state": placement.state,
+        "node": placement.node,
+        "last_node": placement.last_node,
+        "migrated": f"from {placement.last_node}" if placement.last_node else "no",
+        "failed_reason": placement.failed_reason,
+        "node_limit": list(meta.node_limit),
+        "node_selector": meta.node_selector,
+        "node_autostart": meta.node_autostart,
+        "migration_method": meta.migration_method,
+        "migration_max_downtime": meta.migration_max_downtime,
+        "tags": list(meta.tags),
+        "snapshots": [],
+        "description": meta.description,
+        "profile": meta.profile,
+        "memory": meta.memory_mib,
+        "vcpu": meta.vcpus,
+        "vcpu_topology": facts.vcpu_topology,
+        "type": facts.domain_type,
+        "arch": facts.arch,
+        "machine": facts.machine,
+        "console": facts.console,
+        "vnc": {"listen": facts.vnc_listen, "port": facts.vnc_port},
+        "emulator": facts.emulator,
+        "features": list(facts.features),
+        "controllers": list(facts.controllers),
+        "xml": normalised_xml(record.xml),
+    }
+
+
+def stats_view(facts: XmlFacts, stats: dict | None) -> dict:
+    """The live statistics fields, from the per-VM figures in its node's keepalive.
+
+    ``stats`` holds ``memory`` and ``vcpu`` mappings, ``disks`` by target device and
+    ``nics`` by position in the XML (as :meth:`pvc.hypervisor.Hypervisor.vm_stats` gives).
+    """
+    stats = stats or {}
+    nic_stats = stats.get("nics", {})
+    disk_stats = stats.get("disks", {})
+    return {
+        "memory_stats": {key: int(stats.get("memory", {}).get(key, 0)) for key in MEMORY_STATS},
+        "vcpu_stats": {key: int(stats.get("vcpu", {}).get(key, 0)) for key in VCPU_STATS},
+        "networks": [
+            {**nic, **{key: int(nic_stats.get(str(index), {}).get(key, 0)) for key in NIC_COUNTERS}}
+            for index, nic in enumerate(facts.networks)
+        ],
+        "disks": [
+            {**disk, **{key: int(disk_stats.get(disk["dev"], {}).get(key, 0)) for key in DISK_COUNTERS}}
+            for disk in facts.disks
+        ],
+    }
+
+
+def to_api(record: VmRecord, stats: dict | None = None) -> dict:
+    """A VM in the PVC v1 shape (uncached; the API uses :mod:`pvc.api.vm_views`)."""
+    facts = xml_facts(record.xml)
+    return {**static_view(record, facts), **stats_view(facts, stats)}

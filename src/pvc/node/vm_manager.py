@@ -1,0 +1,393 @@
+"""The node daemon's VM manager: makes this node's libvirt match the VMs' records.
+
+One thread reconciles whenever a VM record, a node state or a libvirt lifecycle event
+changes (and every second regardless): for each VM it asks :func:`decide` for one
+action and runs it in a worker thread, one action per VM at a time, so a long
+shutdown or migration never blocks the others or the keepalive loop. The same
+thread drives this node's flush and unflush (:mod:`pvc.node.flush`) and copies the
+serial console of its running VMs into ZooKeeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import libvirt
+
+from pvc.hypervisor import domain_xml
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.errors import HypervisorError
+from pvc.node.flush import FlushDriver
+from pvc.node.vm_decide import Act, Decision, decide
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.errors import StateError
+from pvc.state.states import VM_MIGRATING, DaemonState, MigrationMethod, VMState
+from pvc.state.store import Store
+from pvc.state.vms import VmPlacement, VmRecord, update_placement
+
+log = logging.getLogger("pvc.node.vms")
+
+#: Seconds between reconciles when nothing wakes the manager.
+IDLE_PERIOD = 1.0
+#: Concurrent VM actions on one node.
+WORKERS = 8
+#: Crash restarts allowed within CRASH_WINDOW seconds before the VM is marked failed.
+MAX_CRASH_RESTARTS = 5
+CRASH_WINDOW = 300.0
+#: Longest wait between crash restarts, in seconds (1, 2, 4, ... up to this).
+MAX_BACKOFF = 30.0
+#: Seconds between console log copies, and how much of a log file is read.
+CONSOLE_PERIOD = 2.0
+CONSOLE_READ_BYTES = 256 * 1024
+#: Most console text kept in ZooKeeper per VM (its znode limit is 1 MiB).
+CONSOLE_MAX_BYTES = 128 * 1024
+
+
+@dataclass(frozen=True)
+class VmSettings:
+    """What the manager needs from the node configuration."""
+
+    shutdown_timeout: float = 180.0
+    console_lines: int = 1000
+    default_selector: str = "mem"
+
+
+class VmManager:
+    """Reconciles the VMs of one node."""
+
+    def __init__(
+        self,
+        store: Store,
+        cache: ClusterCache,
+        node: str,
+        hypervisor: Hypervisor,
+        settings: VmSettings = VmSettings(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.node = node
+        self.hypervisor = hypervisor
+        self.settings = settings
+        self.clock = clock
+        self.flush = FlushDriver(store, cache, node, settings.default_selector)
+        self._busy: set[str] = set()
+        self._busy_lock = threading.Lock()
+        self._guest_stopped: set[str] = set()
+        self._crashes: dict[str, list[float]] = {}
+        self._console_sent: dict[str, str] = {}
+        self._next_console = 0.0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="vm-action")
+        self.actions_done = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start reconciling (the cache must be loaded)."""
+        self.cache.listen(self._on_change)
+        try:
+            self.hypervisor.on_lifecycle(self._on_lifecycle)
+        except HypervisorError as error:
+            log.warning("no libvirt lifecycle events (%s); guest power-offs look like crashes", error)
+        self._thread = threading.Thread(target=self._run, name="vm-manager", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reconciling; running VMs are left as they are (a restarted daemon adopts them)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _on_change(self, path: str) -> None:
+        if path.startswith((paths.DOMAINS + "/", paths.NODES + "/")) and not path.endswith(
+            ("/keepalive", "/console")
+        ):
+            self._wake.set()
+
+    def _on_lifecycle(self, name: str, event: str, detail: int) -> None:
+        if event == "stopped" and detail == libvirt.VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN:
+            uuid = self.cache.vm_uuid_by_name(name)
+            if uuid:
+                self._guest_stopped.add(uuid)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.reconcile()
+            except (StateError, HypervisorError) as error:
+                log.warning("VM reconcile failed: %s", error)
+                if isinstance(error, HypervisorError):
+                    self.hypervisor.close()  # reconnect on the next pass
+            self._wake.wait(IDLE_PERIOD)
+            self._wake.clear()
+
+    # -- reconciling ----------------------------------------------------------------------
+
+    def reconcile(self) -> list[str]:
+        """One pass: start an action for every VM that needs one; returns what was started."""
+        own = self.cache.node(self.node)
+        if own is None or own.daemon_state != DaemonState.RUN:
+            return []
+        active = self.hypervisor.active()
+        alive = {node.name for node in self.cache.nodes() if node.daemon_state == DaemonState.RUN}
+        started = []
+        for vm in self.cache.vms():
+            if self._is_busy(vm.uuid):
+                continue
+            decision = decide(
+                vm,
+                self.node,
+                here=vm.uuid in active,
+                alive=alive,
+                guest_stopped=vm.uuid in self._guest_stopped,
+            )
+            if decision is None or not self._ready_for(vm, decision):
+                continue
+            self._submit(vm, decision)
+            started.append(f"{decision.act} {vm.meta.name}: {decision.reason}")
+        sentence = self.flush.step(active, self._is_busy)
+        if sentence:
+            log.info(sentence)
+        if self.clock() >= self._next_console:
+            self._next_console = self.clock() + CONSOLE_PERIOD
+            self._copy_consoles(active)
+        return started
+
+    def _is_busy(self, uuid: str) -> bool:
+        with self._busy_lock:
+            return uuid in self._busy
+
+    def _ready_for(self, vm: VmRecord, decision: Decision) -> bool:
+        """Crash restarts wait out their backoff; migrations wait for a live target."""
+        if decision.act == Act.RECOVER:
+            crashes = [t for t in self._crashes.get(vm.uuid, []) if self.clock() - t < CRASH_WINDOW]
+            if crashes and self.clock() - crashes[-1] < min(MAX_BACKOFF, 2 ** (len(crashes) - 1)):
+                return False
+        if decision.act == Act.FINISH_MIGRATION:
+            return self.hypervisor.state(vm.uuid) == "running"  # paused: still arriving
+        if decision.act == Act.MIGRATE:
+            target = self.cache.node(vm.placement.node)
+            return target is not None and target.daemon_state == DaemonState.RUN
+        return True
+
+    def _submit(self, vm: VmRecord, decision: Decision) -> None:
+        with self._busy_lock:
+            self._busy.add(vm.uuid)
+        self._pool.submit(self._act, vm, decision)
+
+    def _act(self, vm: VmRecord, decision: Decision) -> None:
+        try:
+            message = ACTIONS[decision.act](self, vm)
+            if message:
+                log.info("VM %s: %s", vm.meta.name, message)
+            self.actions_done += 1
+        except (StateError, HypervisorError) as error:
+            log.warning("VM %s: %s failed: %s", vm.meta.name, decision.act, error)
+        except Exception:  # a worker must never die silently
+            log.exception("VM %s: %s failed unexpectedly", vm.meta.name, decision.act)
+        finally:
+            with self._busy_lock:
+                self._busy.discard(vm.uuid)
+            self._wake.set()
+
+    # -- placement writes -------------------------------------------------------------------
+
+    def _update(self, vm: VmRecord, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
+        update_placement(self.store, vm.uuid, change)
+
+    def _mark_running_here(self, vm: VmRecord, **fields: object) -> None:
+        self._update(vm, lambda p: replace(p, running_on=self.node, **fields))
+
+    def _mark_not_running(self, vm: VmRecord, **fields: object) -> None:
+        def change(placement: VmPlacement) -> VmPlacement:
+            running_on = "" if placement.running_on in ("", self.node) else placement.running_on
+            return replace(placement, running_on=running_on, **fields)
+
+        self._update(vm, change)
+
+    # -- actions (worker threads) -----------------------------------------------------------
+
+    def _start(self, vm: VmRecord, *, counted: bool = False) -> str:
+        self._guest_stopped.discard(vm.uuid)
+        fresh = self.cache.vm(vm.uuid) or vm
+        try:
+            self.hypervisor.create(fresh.xml)
+        except HypervisorError as error:
+            reason = f"start on node {self.node} failed: {error}"
+            self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
+            return f"marked failed: {reason}"
+        extra = {"state": VMState.START} if vm.placement.state in VM_MIGRATING else {}
+        if counted:
+            self._update(vm, lambda p: replace(p, running_on=self.node, restarts=p.restarts + 1, **extra))
+            return "its QEMU had died; started it again"
+        self._mark_running_here(vm, failed_reason="", **extra)
+        return "started"
+
+    def _recover(self, vm: VmRecord) -> str:
+        now = self.clock()
+        crashes = [t for t in self._crashes.get(vm.uuid, []) if now - t < CRASH_WINDOW] + [now]
+        self._crashes[vm.uuid] = crashes
+        if len(crashes) > MAX_CRASH_RESTARTS:
+            reason = f"its QEMU died {len(crashes)} times within {CRASH_WINDOW:g} s on node {self.node}"
+            self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
+            return f"marked failed: {reason}"
+        return self._start(vm, counted=True)
+
+    def _guest_stopped_act(self, vm: VmRecord) -> str:
+        self._guest_stopped.discard(vm.uuid)
+        self._mark_not_running(vm, state=VMState.STOP)
+        return "the guest powered itself off; state stop"
+
+    def _adopt(self, vm: VmRecord) -> str:
+        self._mark_running_here(vm)
+        return "running here; adopted"
+
+    def _finish_migration(self, vm: VmRecord) -> str:
+        self._mark_running_here(vm, state=VMState.START)
+        return "arrived; state start"
+
+    def _restart(self, vm: VmRecord) -> str:
+        outcome = self.hypervisor.shutdown(vm.uuid, self.settings.shutdown_timeout)
+        self._mark_not_running(vm)
+        started = self._start(vm)
+        if started == "started":
+            self._update(
+                vm, lambda p: replace(p, state=VMState.START) if p.state == VMState.RESTART else None
+            )
+            return f"restarted ({outcome})"
+        return started
+
+    def _shutdown(self, vm: VmRecord) -> str:
+        outcome = self.hypervisor.shutdown(vm.uuid, self.settings.shutdown_timeout)
+        self._after_stop(vm)
+        return outcome
+
+    def _power_off(self, vm: VmRecord) -> str:
+        self.hypervisor.destroy(vm.uuid)
+        self._after_stop(vm)
+        return "powered off"
+
+    def _after_stop(self, vm: VmRecord) -> None:
+        def change(placement: VmPlacement) -> VmPlacement:
+            state = VMState.STOP if placement.state == VMState.SHUTDOWN else placement.state
+            running_on = "" if placement.running_on in ("", self.node) else placement.running_on
+            return replace(placement, state=state, running_on=running_on)
+
+        self._update(vm, change)
+
+    def _mark_stopped(self, vm: VmRecord) -> str:
+        self._update(vm, lambda p: replace(p, state=VMState.STOP) if p.state == VMState.SHUTDOWN else None)
+        return "not running; state stop"
+
+    def _forget(self, vm: VmRecord) -> str:
+        self._mark_not_running(vm)
+        return "not running here; record cleared"
+
+    def _migrate(self, vm: VmRecord) -> str:
+        target = vm.placement.node
+        live_only = vm.placement.state == VMState.MIGRATE_LIVE
+        if vm.meta.migration_method == MigrationMethod.SHUTDOWN and not live_only:
+            return self._migrate_by_shutdown(vm, target, "its migration method is shutdown")
+        peer = self.cache.node(target)
+        if peer is None or not peer.static.peer_uri:
+            return self._migration_failed(vm, target, live_only, "the target publishes no libvirt address")
+        try:
+            result = self.hypervisor.migrate(
+                vm.uuid,
+                peer.static.peer_uri,
+                max_downtime_ms=vm.meta.migration_max_downtime,
+                migration_uri=peer.static.migration_uri or None,
+            )
+        except HypervisorError as error:
+            return self._migration_failed(vm, target, live_only, str(error))
+
+        def done(placement: VmPlacement) -> VmPlacement:
+            state = VMState.START if placement.state in VM_MIGRATING else placement.state
+            return replace(placement, state=state, running_on=target)
+
+        self._update(vm, done)
+        downtime = "unknown" if result.downtime_ms is None else f"{result.downtime_ms} ms"
+        return f"live-migrated to {target} in {result.seconds:.1f} s (downtime {downtime})"
+
+    def _migration_failed(self, vm: VmRecord, target: str, live_only: bool, error: str) -> str:
+        if not live_only and vm.meta.migration_method != MigrationMethod.LIVE:
+            return self._migrate_by_shutdown(vm, target, f"live migration failed ({error})")
+
+        def back(placement: VmPlacement) -> VmPlacement:
+            last = "" if placement.last_node == self.node else placement.last_node
+            return replace(
+                placement, node=self.node, last_node=last, state=VMState.START, running_on=self.node
+            )
+
+        self._update(vm, back)
+        return f"live migration to {target} failed ({error}); it stays here"
+
+    def _migrate_by_shutdown(self, vm: VmRecord, target: str, why: str) -> str:
+        outcome = self.hypervisor.shutdown(vm.uuid, self.settings.shutdown_timeout)
+        self._mark_not_running(vm, state=VMState.START)
+        return f"{why}: shut down here ({outcome}) for node {target} to start it"
+
+    # -- console --------------------------------------------------------------------------
+
+    def _copy_consoles(self, active: dict[str, str]) -> None:
+        for uuid in active:
+            vm = self.cache.vm(uuid)
+            if vm is None:
+                continue
+            try:
+                path = domain_xml.parse(vm.xml)[1].serial_log
+            except domain_xml.DomainXMLError:
+                continue
+            text = read_tail(path, self.settings.console_lines) if path else ""
+            text = text[-CONSOLE_MAX_BYTES:]
+            if text and self._console_sent.get(uuid) != text:
+                try:
+                    self.store.set(paths.domain_console(uuid), text, create=False)
+                    self._console_sent[uuid] = text
+                except StateError as error:
+                    log.debug("console of %s not copied: %s", vm.meta.name, error)
+
+
+def read_tail(path: str, lines: int) -> str:
+    """The last ``lines`` lines of a log file ('' if it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - CONSOLE_READ_BYTES))
+            data = handle.read()
+    except OSError:
+        return ""
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+ACTIONS: dict[Act, Callable[[VmManager, VmRecord], str]] = {
+    Act.START: VmManager._start,
+    Act.RECOVER: VmManager._recover,
+    Act.GUEST_STOPPED: VmManager._guest_stopped_act,
+    Act.ADOPT: VmManager._adopt,
+    Act.FINISH_MIGRATION: VmManager._finish_migration,
+    Act.MIGRATE: VmManager._migrate,
+    Act.RESTART: VmManager._restart,
+    Act.SHUTDOWN: VmManager._shutdown,
+    Act.POWER_OFF: VmManager._power_off,
+    Act.MARK_STOPPED: VmManager._mark_stopped,
+    Act.FORGET: VmManager._forget,
+}
