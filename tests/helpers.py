@@ -31,6 +31,7 @@ def node_config_data(
     session_timeout: float = 1.0,
     index: int = 1,
     hypervisor_uri: str | None = None,
+    shutdown_timeout: float = 2.0,
 ) -> dict:
     """A minimal valid configuration mapping for a test node."""
     server, _, chroot = zk_hosts.partition("/")
@@ -48,7 +49,7 @@ def node_config_data(
             "cluster": {"address": f"10.110.0.{index}/24", "floating_address": "10.110.0.250/24"},
             "storage": {"address": f"10.120.0.{index}/24", "floating_address": "10.120.0.250/24"},
         },
-        "hypervisor": {"uri": hypervisor_uri},
+        "hypervisor": {"uri": hypervisor_uri, "shutdown_timeout": shutdown_timeout},
         "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
         "logging": {"level": "debug", "zookeeper_lines": 200},
     }

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import attrgetter
 
 from pvc.cluster.vm_view import XmlFacts, static_view, stats_view, xml_facts
 from pvc.cluster.vms import vm_filter
@@ -32,6 +33,19 @@ class _Entry:
     idle_stats: bytes  # the statistics fields of a VM that is not running, as ",...}"
 
 
+@dataclass
+class _NodeStats:
+    """The statistics fragments of the VMs running on one node, for one version of its keepalive."""
+
+    zxid: int
+    #: The keepalive's per-VM figures, decoded once (on first need) for all its VMs.
+    vm_stats: dict[str, dict] | None = None
+    fragments: dict[str, bytes] = field(default_factory=dict)
+
+
+_BY_NAME = attrgetter("record.meta.name")
+
+
 def _dumps(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
@@ -43,7 +57,7 @@ class VmViews:
         self._cache = cache
         self._entries: dict[str, _Entry] = {}
         self._generations: dict[str, int] = {}
-        self._node_stats: dict[str, tuple[int, dict[str, bytes]]] = {}
+        self._node_stats: dict[str, _NodeStats] = {}
         self._lock = threading.Lock()
         cache.listen(self._on_change)
 
@@ -75,24 +89,35 @@ class VmViews:
                 self._entries[uuid] = entry
         return entry
 
-    def _stats(self, entry: _Entry) -> bytes:
+    def _node(self, node: str) -> _NodeStats:
+        """The fragments of ``node``'s VMs for its current keepalive (emptied when it changes)."""
+        zxid = self._cache.mzxid(paths.node_keepalive(node))
+        known = self._node_stats.get(node)
+        if known is None or known.zxid != zxid:
+            known = _NodeStats(zxid)
+            self._node_stats[node] = known
+        return known
+
+    def _stats(self, entry: _Entry, nodes: dict[str, _NodeStats]) -> bytes:
+        """The statistics fields of ``entry``; ``nodes`` memoises :meth:`_node` for one render."""
         node = entry.record.placement.running_on
         if not node:
             return entry.idle_stats
-        keepalive_path = paths.node_keepalive(node)
-        zxid = self._cache.mzxid(keepalive_path)
-        known = self._node_stats.get(node)
-        if known is None or known[0] != zxid:
-            known = (zxid, {})
-            self._node_stats[node] = known
-        fragment = known[1].get(entry.record.uuid)
+        known = nodes.get(node)
+        if known is None:
+            known = nodes[node] = self._node(node)
+        uuid = entry.record.uuid
+        fragment = known.fragments.get(uuid)
         if fragment is None:
-            keepalive = Keepalive.from_bytes(self._cache.data(keepalive_path))
-            stats = keepalive.vm_stats.get(entry.record.uuid) if keepalive else None
+            if known.vm_stats is None:
+                keepalive = Keepalive.from_bytes(self._cache.data(paths.node_keepalive(node)))
+                known.vm_stats = keepalive.vm_stats if keepalive else {}
+            stats = known.vm_stats.get(uuid)
             if stats is None:
-                return entry.idle_stats
-            fragment = b"," + _dumps(stats_view(entry.facts, stats))[1:]
-            known[1][entry.record.uuid] = fragment
+                fragment = entry.idle_stats
+            else:
+                fragment = b"," + _dumps(stats_view(entry.facts, stats))[1:]
+            known.fragments[uuid] = fragment
         return fragment
 
     # -- queries ------------------------------------------------------------------------
@@ -102,12 +127,20 @@ class VmViews:
         passes = vm_filter(**filters)
         entries = (self._entry(uuid) for uuid in self._cache.vm_uuids())
         result = [entry for entry in entries if entry is not None and passes(entry.record)]
-        result.sort(key=lambda entry: entry.record.meta.name)
+        result.sort(key=_BY_NAME)
         return result
 
     def render(self, entries: list[_Entry]) -> bytes:
         """A JSON array of the entries' API objects."""
-        return b"[" + b",".join(entry.head + self._stats(entry) for entry in entries) + b"]"
+        nodes: dict[str, _NodeStats] = {}
+        parts = [b"["]
+        for entry in entries:
+            parts += (entry.head, self._stats(entry, nodes), b",")
+        if entries:
+            parts[-1] = b"]"  # the last comma
+        else:
+            parts.append(b"]")
+        return b"".join(parts)  # one copy of the bytes
 
     def render_one(self, uuid: str) -> bytes | None:
         """A one-element JSON array of the VM's API object (the v1 element shape)."""

@@ -55,7 +55,7 @@ def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, for
             return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
         return replace(placement, state=state, hard=force and state == VMState.DISABLE)
 
-    update_placement(store, record.uuid, change)
+    update_placement(store, record.uuid, change, settle=cache)
     verbs = {
         VMState.START: "Starting",
         VMState.RESTART: "Restarting",
@@ -116,7 +116,7 @@ def request_node(
             state = VMState.MIGRATE_LIVE if force_live else VMState.MIGRATE
         return replace(placement, node=target, last_node=last, state=state)
 
-    update_placement(store, record.uuid, change)
+    update_placement(store, record.uuid, change, settle=cache)
     verb = {"migrate": "Migrating", "unmigrate": "Unmigrating", "move": "Moving"}[action]
     return f"{verb} VM '{name}' to node '{target}'", target
 
@@ -149,7 +149,7 @@ def remove(store: Store, cache: ClusterCache, vm: str, *, delete_disks: bool = F
                 "to delete them; remove the VM without delete_disks"
             )
     if record.placement.running_on or _is_running(record.placement):
-        update_placement(store, record.uuid, lambda p: replace(p, state=VMState.STOP))
+        update_placement(store, record.uuid, lambda p: replace(p, state=VMState.STOP), settle=cache)
         wait_for(
             cache,
             record.uuid,

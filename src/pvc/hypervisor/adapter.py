@@ -235,27 +235,29 @@ class Hypervisor:
     def destroy(self, name: str) -> None:
         """Stop at once (power off)."""
         domain = self._domain(name)
-        if domain.isActive():
+        if _is_active(domain):
             self._call(f"destroy {name}", domain.destroy)
 
     def undefine(self, name: str) -> None:
         domain = self._domain(name)
-        if domain.isActive():
+        if _is_active(domain):
             self._call(f"destroy {name}", domain.destroy)
         self._call(f"undefine {name}", domain.undefine)
 
     def shutdown(self, name: str, timeout: float) -> str:
         """ACPI shutdown; if the guest is still running after ``timeout`` s, destroy it."""
         domain = self._domain(name)
-        if not domain.isActive():
+        if not _is_active(domain):
             return "already stopped"
         self._call(f"shutdown {name}", domain.shutdown)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not domain.isActive():
+            if not _is_active(domain):
                 return "shut down"
             time.sleep(0.1)
-        self.destroy(name)
+        if _is_active(domain):
+            with contextlib.suppress(HypervisorError):  # it may stop on its own meanwhile
+                self._call(f"destroy {name}", domain.destroy)
         return f"forced off after {timeout:g} s without a clean shutdown"
 
     def migrate(
@@ -311,6 +313,16 @@ class Hypervisor:
             handler,
             None,
         )
+
+
+def _is_active(domain: libvirt.virDomain) -> bool:
+    """Whether a domain runs; a transient domain that stopped no longer exists at all."""
+    try:
+        return bool(domain.isActive())
+    except libvirt.libvirtError as error:
+        if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise HypervisorError(f"state of {domain.name()}: {error.get_error_message()}") from None
 
 
 def _stats_record(stats: dict) -> dict:

@@ -17,7 +17,7 @@ from pvc.cluster.placement import choose_node, effective_selector
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError
-from pvc.state.states import VM_MIGRATING, VM_RUNNING, DomainState, VMState
+from pvc.state.states import VM_RUNNING, DomainState, VMState
 from pvc.state.store import Store, Transaction
 from pvc.state.vms import VmPlacement, VmRecord, update_placement
 
@@ -44,11 +44,14 @@ class FlushDriver:
         return self._unflush_one(vms) or self._finish(state, DomainState.READY, vms, active)
 
     def _in_flight(self, vm: VmRecord, active: dict[str, str], busy: Callable[[str], bool]) -> bool:
-        """A VM still on its way to or from this node."""
+        """A VM still on its way to or from this node (or being acted on here)."""
         placement = vm.placement
-        leaving = placement.node != self.node and vm.uuid in active
-        arriving = placement.node == self.node and placement.state in VM_MIGRATING
-        return leaving or arriving or (busy(vm.uuid) and placement.node == self.node)
+        if placement.node != self.node and vm.uuid in active:
+            return True  # leaving: still runs here
+        moved = placement.node == self.node or placement.last_node == self.node
+        if moved and placement.state in VM_RUNNING and placement.running_on != placement.node:
+            return True  # not yet running where it belongs (migrating, or stopped to be started)
+        return busy(vm.uuid) and placement.node == self.node
 
     def _flush_one(self, vms: list[VmRecord], active: dict[str, str]) -> str | None:
         nodes = self.cache.nodes()
@@ -65,7 +68,7 @@ class FlushDriver:
             )
             if target is None:
                 if placement.state in VM_RUNNING:
-                    update_placement(self.store, vm.uuid, lambda p: _shutdown(p))
+                    update_placement(self.store, vm.uuid, _shutdown, settle=self.cache)
                     return f"flush: no other node can take VM {vm.meta.name}; shutting it down"
                 continue
 
@@ -75,7 +78,8 @@ class FlushDriver:
                 state = VMState.MIGRATE if p.state in VM_RUNNING else p.state
                 return replace(p, node=target, last_node=self.node, state=state)
 
-            update_placement(self.store, vm.uuid, move)
+            if update_placement(self.store, vm.uuid, move, settle=self.cache) is None:
+                return None
             return f"flush: VM {vm.meta.name} -> node {target}"
         return None
 
@@ -90,7 +94,8 @@ class FlushDriver:
                 state = VMState.MIGRATE if p.state in VM_RUNNING else p.state
                 return replace(p, node=self.node, last_node="", state=state)
 
-            update_placement(self.store, vm.uuid, back)
+            if update_placement(self.store, vm.uuid, back, settle=self.cache) is None:
+                return None
             return f"unflush: VM {vm.meta.name} <- node {vm.placement.node}"
         return None
 

@@ -86,14 +86,14 @@ class NodeLoop:
                 store,
                 self.cache,
                 self.name,
-                Hypervisor(uri),
+                self.hypervisor,
                 VmSettings(
                     shutdown_timeout=config.hypervisor.shutdown_timeout,
                     console_lines=config.hypervisor.console_log_lines,
                     default_selector=config.hypervisor.target_selector,
                 ),
             )
-            if uri
+            if self.hypervisor
             else None
         )
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).

@@ -80,6 +80,8 @@ def decide(
     if here:
         return _stop_for(state, placement.hard)
     if state == VMState.SHUTDOWN:
+        if running_elsewhere:
+            return None  # the node that runs it shuts it down and records the stop
         return Decision(Act.MARK_STOPPED, "it is not running")
     if placement.running_on == me:
         return Decision(Act.FORGET, "recorded as running here, but libvirt does not run it")

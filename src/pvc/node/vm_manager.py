@@ -209,7 +209,7 @@ class VmManager:
     # -- placement writes -------------------------------------------------------------------
 
     def _update(self, vm: VmRecord, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
-        update_placement(self.store, vm.uuid, change)
+        update_placement(self.store, vm.uuid, change, settle=self.cache)
 
     def _mark_running_here(self, vm: VmRecord, **fields: object) -> None:
         self._update(vm, lambda p: replace(p, running_on=self.node, **fields))

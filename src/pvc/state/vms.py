@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from pvc.state import paths
 from pvc.state.errors import ConflictError, StateError
@@ -22,6 +23,14 @@ from pvc.state.store import Store, Transaction
 DEFAULT_MAX_DOWNTIME_MS = 300
 #: How often a compare-and-set update is retried before giving up.
 CAS_ATTEMPTS = 20
+#: Longest wait for a cache to show one's own write.
+SETTLE_TIMEOUT = 2.0
+
+
+class ZxidCache(Protocol):
+    """What settling needs from a cache (see pvc.state.cache.ClusterCache)."""
+
+    def mzxid(self, path: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -75,14 +84,17 @@ class VmRecord:
 
 
 def read_vm(reader: Callable[[str], bytes | None], uuid: str) -> VmRecord | None:
-    """Assemble a VM's record through ``reader`` (a cache's or a store's ``data``/``get``)."""
+    """Assemble a VM's record through ``reader`` (a cache's or a store's ``data``/``get``);
+    None unless its metadata, placement and XML are all there (a cache may not have
+    loaded every znode of a new VM yet)."""
     meta = VmMeta.from_mapping(decode_json(reader(paths.domain(uuid))))
     if meta is None:
         return None
-    placement = VmPlacement.from_bytes(reader(paths.domain_state(uuid))) or VmPlacement()
-    return VmRecord(
-        uuid=uuid, meta=meta, placement=placement, xml=decode_text(reader(paths.domain_xml(uuid)))
-    )
+    placement = VmPlacement.from_bytes(reader(paths.domain_state(uuid)))
+    xml = reader(paths.domain_xml(uuid))
+    if placement is None or not xml:
+        return None
+    return VmRecord(uuid=uuid, meta=meta, placement=placement, xml=decode_text(xml))
 
 
 def create_vm(store: Store, meta: VmMeta, placement: VmPlacement, xml: str) -> None:
@@ -111,12 +123,18 @@ def delete_vm(store: Store, uuid: str, name: str) -> None:
 
 
 def update_placement(
-    store: Store, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]
+    store: Store,
+    uuid: str,
+    change: Callable[[VmPlacement], VmPlacement | None],
+    *,
+    settle: ZxidCache | None = None,
 ) -> VmPlacement | None:
     """Apply ``change`` to a VM's placement by compare-and-set, retrying lost races.
 
     ``change`` gets the current placement and returns the new one, or None to leave it
-    as it is (then None is returned). Raises StateError if the VM does not exist.
+    as it is (then None is returned). With ``settle``, wait (up to SETTLE_TIMEOUT) until
+    that cache shows the write, so the caller's next decision sees its own change.
+    Raises StateError if the VM does not exist.
     """
     path = paths.domain_state(uuid)
     for _ in range(CAS_ATTEMPTS):
@@ -131,9 +149,13 @@ def update_placement(
         txn = Transaction()
         txn.set(path, encode(wanted), version=version)
         try:
-            store.commit(txn)
+            (stat,) = store.commit(txn)
         except ConflictError:
             continue
+        if settle is not None:
+            deadline = time.monotonic() + SETTLE_TIMEOUT
+            while settle.mzxid(path) < stat.mzxid and time.monotonic() < deadline:
+                time.sleep(0.002)
         return wanted
     raise ConflictError(f"VM {uuid}: its state kept changing; try again")
 
