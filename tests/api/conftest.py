@@ -10,7 +10,14 @@ from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
-from tests.integration.conftest import cluster, make_store, store, zk_hosts, zk_server  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401
+    cluster,
+    make_store,
+    store,
+    test_driver_uri,
+    zk_hosts,
+    zk_server,
+)
 
 TOKENS = {"admin": "admin-key", "operator": "operator-key", "read-only": "reader-key"}
 

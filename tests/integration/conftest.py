@@ -81,6 +81,14 @@ class RunningNode:
 
 
 @pytest.fixture
+def test_driver_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A libvirt test-driver URI; every connection to it is a separate, empty hypervisor."""
+    config = tmp_path_factory.mktemp("libvirt") / "testnode.xml"
+    config.write_text("<node/>\n")
+    return f"test://{config}"
+
+
+@pytest.fixture
 def cluster(zk_hosts: str) -> Iterator[Callable[..., RunningNode]]:
     """Start node daemons in threads: ``cluster("n1", ["n1", "n2"])``."""
     nodes: list[RunningNode] = []

@@ -9,7 +9,6 @@ real live migration is proven by the lab tests.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +20,6 @@ from pvc.state.vms import update_placement
 from tests.helpers import wait_for
 
 NODES = ["hv1", "hv2", "hv3"]
-
-
-@pytest.fixture
-def test_driver_uri(tmp_path: Path) -> str:
-    """A libvirt test-driver URI; every connection to it is a separate, empty hypervisor."""
-    config = tmp_path / "testnode.xml"
-    config.write_text("<node/>\n")
-    return f"test://{config}"
 
 
 @pytest.fixture

@@ -15,3 +15,9 @@ class NotFoundError(ClusterError):
     """The named object does not exist (HTTP 404)."""
 
     status = 404
+
+
+class WaitTimeout(ClusterError):
+    """A ``wait`` request ran out of time; the request itself stands (HTTP 409)."""
+
+    status = 409

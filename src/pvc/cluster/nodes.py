@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
-from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.errors import ClusterError, NotFoundError, WaitTimeout
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.records import NodeRecord
@@ -135,3 +136,19 @@ def request_domain_state(store: Store, cache: ClusterCache, name: str, state: st
         return f"Node '{name}' is already ready"
     store.set(paths.node_domain_state(name), DomainState.UNFLUSH.value)
     return f"Setting node '{name}' to ready"
+
+
+#: How long ``wait`` on a flush or ready waits, in seconds.
+DOMAIN_STATE_WAIT = 900.0
+
+
+def wait_for_domain_state(
+    cache: ClusterCache, name: str, requested: str, timeout: float = DOMAIN_STATE_WAIT
+) -> None:
+    """Block until a node has finished a flush (``flushed``) or ready (``ready``)."""
+    final = DomainState.FLUSHED if requested == "flush" else DomainState.READY
+    deadline = time.monotonic() + timeout
+    while cache.text(paths.node_domain_state(name)) != final:
+        if time.monotonic() > deadline:
+            raise WaitTimeout(f"Node '{name}' did not reach domain state {final} within {timeout:g} s")
+        time.sleep(0.05)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from pvc.cluster.errors import ClusterError
+from pvc.cluster.errors import ClusterError, WaitTimeout
 from pvc.cluster.placement import accepts_vms, choose_node, effective_selector
 from pvc.cluster.vms import resolve
 from pvc.hypervisor import domain_xml
@@ -24,12 +24,6 @@ from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
 DEFAULT_WAIT_TIMEOUT = 300.0
 #: How long removing a running VM waits for its node to stop it.
 REMOVE_STOP_TIMEOUT = 60.0
-
-
-class WaitTimeout(ClusterError):
-    """The VM's node did not finish in time (the request itself stands)."""
-
-    status = 409
 
 
 def _is_running(placement: VmPlacement) -> bool:

@@ -76,6 +76,9 @@ def set_domain_state(node: str, state: str, wait: bool):
     context = ctx()
     message = nodes_mod.request_domain_state(context.store, context.cache, node, state)
     context.settle(paths.node_domain_state(node))
+    if wait:
+        nodes_mod.wait_for_domain_state(context.cache, node, state)
+        message += ": done"
     return jsonify(message=message)
 
 
