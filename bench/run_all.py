@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["bench.lab_timings", "bench.keepalive_ops", "bench.api_latency", "bench.vm_migration"]
+BENCHES = [
+    "bench.lab_timings",
+    "bench.keepalive_ops",
+    "bench.api_latency",
+    "bench.vm_list",
+    "bench.vm_migration",
+]
 
 
 def main() -> None:

@@ -139,7 +139,12 @@ class Hypervisor:
         domains = self._call("list domains", self.conn.listAllDomains, 0)
         running, vcpus, allocated, provisioned = [], 0, 0, 0
         for domain in domains:
-            state, max_memory_kib, _, vcpu_count, _ = self._call(f"info of {domain.name()}", domain.info)
+            try:
+                state, max_memory_kib, _, vcpu_count, _ = domain.info()
+            except libvirt.libvirtError as error:
+                if error.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    continue  # stopped (a transient domain vanishes) while we looked
+                raise HypervisorError(f"info of {domain.name()}: {error.get_error_message()}") from None
             provisioned += max_memory_kib // 1024
             if state == libvirt.VIR_DOMAIN_RUNNING:
                 running.append(domain.name())
@@ -170,7 +175,9 @@ class Hypervisor:
             "domain stats",
             self.conn.getAllDomainStats,
             wanted,
-            libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE,
+            # NOWAIT: skip figures that would wait for a running job (e.g. a migration)
+            libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+            | libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT,
         )
         return {domain.UUIDString(): _stats_record(stats) for domain, stats in records}
 

@@ -32,6 +32,8 @@ class LabLayout:
     keepalive_interval: float = 1.0
     fence_intervals: int = 5
     session_timeout: float = 4.0
+    #: Seconds a VM gets to shut down cleanly before it is powered off.
+    shutdown_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 9:

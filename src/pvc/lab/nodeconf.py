@@ -5,6 +5,7 @@ from __future__ import annotations
 import yaml
 
 from pvc.config import parse_config
+from pvc.lab import libvirt
 from pvc.lab.layout import LabLayout
 
 
@@ -26,7 +27,12 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "coordinators": layout.coordinator_names,
         "zookeeper": {"hosts": layout.zookeeper_hosts, "session_timeout": layout.session_timeout},
         "networks": networks,
-        "hypervisor": {"uri": "qemu:///system"},  # the node's own libvirtd (its /run is private)
+        "hypervisor": {  # the node's own libvirtd (its /run is private); peers reach it over TCP
+            "uri": "qemu:///system",
+            "peer_uri": libvirt.uri(layout, node),
+            "migration_address": layout.cluster_ip(node),
+            "shutdown_timeout": layout.shutdown_timeout,
+        },
         "timers": {
             "keepalive_interval": layout.keepalive_interval,
             "fence_intervals": layout.fence_intervals,

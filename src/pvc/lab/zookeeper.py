@@ -32,9 +32,10 @@ ZOOKEEPER_JARS = (
     "/usr/share/java/metrics-core.jar",
     "/usr/share/java/snappy-java.jar",
 )
-#: Small heap and serial GC: a member starts in under a second and stays near 60 MB.
+#: Serial GC and a bounded heap: a member starts in under a second and stays near 60 MB with
+#: a small cluster; the ceiling leaves room for thousands of VM records.
 JVM_FLAGS = (
-    "-Xmx64m",
+    "-Xmx256m",
     "-Xms16m",
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",

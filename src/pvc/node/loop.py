@@ -21,7 +21,6 @@ from pvc.cluster import faults
 from pvc.cluster.placement import overprovisioned
 from pvc.config import NodeConfig
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.errors import HypervisorError
 from pvc.node import registration, sysinfo
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
@@ -249,14 +248,8 @@ class NodeLoop:
         self.keepalives += 1
 
     def _sample_keepalive(self) -> Keepalive:
-        """Host figures, plus the hypervisor's when this node has one and it answers."""
-        figures = None
-        if self.hypervisor is not None:
-            try:
-                figures = {**self.hypervisor.allocation(), "vm_stats": self.hypervisor.vm_stats()}
-            except HypervisorError as error:
-                log.warning("hypervisor figures unavailable: %s", error)
-                self.hypervisor.close()  # reconnect on the next keepalive
+        """Host figures, plus the latest hypervisor figures the VM manager sampled."""
+        figures = self.vms.figures if self.vms is not None else None
         return sysinfo.sample_keepalive(self.clock(), figures)
 
     def _mark_dead_peers(self) -> list[str]:

@@ -81,6 +81,7 @@ class VmManager:
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         self._guest_stopped: set[str] = set()
+        self._migrations: set[str] = set()
         self._crashes: dict[str, list[float]] = {}
         self._console_sent: dict[str, str] = {}
         self._next_console = 0.0
@@ -89,6 +90,9 @@ class VmManager:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="vm-action")
         self.actions_done = 0
+        #: The latest hypervisor figures for the keepalive, sampled by this thread so that
+        #: a keepalive never waits on libvirt (which can block during migrations).
+        self.figures: dict | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -144,11 +148,23 @@ class VmManager:
         own = self.cache.node(self.node)
         if own is None or own.daemon_state != DaemonState.RUN:
             return []
+        # VMs busy now or at any point of this pass are skipped: an action finishing while
+        # we look would otherwise be judged on a libvirt listing taken before it finished.
+        with self._busy_lock:
+            busy_before = set(self._busy)
+        vms = self.cache.vms()
+        if not vms or any(self._migrating_here(vm) for vm in vms):
+            # Nothing to manage, or a migration to or from this node is under way: libvirt
+            # queries now would delay the switch-over (libvirtd resumes the guest on the
+            # target only once it gets to it), so this pass leaves libvirt alone.
+            self._step_flush({})
+            return []
         active = self.hypervisor.active()
+        self.figures = {**self.hypervisor.allocation(), "vm_stats": self.hypervisor.vm_stats()}
         alive = {node.name for node in self.cache.nodes() if node.daemon_state == DaemonState.RUN}
         started = []
-        for vm in self.cache.vms():
-            if self._is_busy(vm.uuid):
+        for vm in vms:
+            if vm.uuid in busy_before or self._is_busy(vm.uuid):
                 continue
             decision = decide(
                 vm,
@@ -161,13 +177,26 @@ class VmManager:
                 continue
             self._submit(vm, decision)
             started.append(f"{decision.act} {vm.meta.name}: {decision.reason}")
-        sentence = self.flush.step(active, self._is_busy)
-        if sentence:
-            log.info(sentence)
+        self._step_flush(active)
         if self.clock() >= self._next_console:
             self._next_console = self.clock() + CONSOLE_PERIOD
             self._copy_consoles(active)
         return started
+
+    def _step_flush(self, active: dict[str, str]) -> None:
+        sentence = self.flush.step(active, self._is_busy)
+        if sentence:
+            log.info(sentence)
+
+    def _migrating_here(self, vm: VmRecord) -> bool:
+        """A migration of this VM to this node, or from it, is under way."""
+        placement = vm.placement
+        incoming = (
+            placement.state in VM_MIGRATING
+            and placement.node == self.node
+            and placement.running_on not in ("", self.node)
+        )
+        return incoming or vm.uuid in self._migrations
 
     def _is_busy(self, uuid: str) -> bool:
         with self._busy_lock:
@@ -189,6 +218,8 @@ class VmManager:
     def _submit(self, vm: VmRecord, decision: Decision) -> None:
         with self._busy_lock:
             self._busy.add(vm.uuid)
+            if decision.act == Act.MIGRATE:
+                self._migrations.add(vm.uuid)
         self._pool.submit(self._act, vm, decision)
 
     def _act(self, vm: VmRecord, decision: Decision) -> None:
@@ -204,6 +235,7 @@ class VmManager:
         finally:
             with self._busy_lock:
                 self._busy.discard(vm.uuid)
+                self._migrations.discard(vm.uuid)
             self._wake.set()
 
     # -- placement writes -------------------------------------------------------------------
@@ -229,6 +261,9 @@ class VmManager:
         try:
             self.hypervisor.create(fresh.xml)
         except HypervisorError as error:
+            if vm.uuid in self.hypervisor.active():  # it was running after all: adopt it
+                self._mark_running_here(vm)
+                return f"already running here ({error}); adopted"
             reason = f"start on node {self.node} failed: {error}"
             self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
             return f"marked failed: {reason}"
@@ -307,8 +342,11 @@ class VmManager:
         peer = self.cache.node(target)
         if peer is None or not peer.static.peer_uri:
             return self._migration_failed(vm, target, live_only, "the target publishes no libvirt address")
+        # A connection of its own: the migration call lasts seconds and must not share
+        # one with the reconcile pass's queries.
+        connection = Hypervisor(self.hypervisor.uri)
         try:
-            result = self.hypervisor.migrate(
+            result = connection.migrate(
                 vm.uuid,
                 peer.static.peer_uri,
                 max_downtime_ms=vm.meta.migration_max_downtime,
@@ -316,6 +354,8 @@ class VmManager:
             )
         except HypervisorError as error:
             return self._migration_failed(vm, target, live_only, str(error))
+        finally:
+            connection.close()
 
         def done(placement: VmPlacement) -> VmPlacement:
             state = VMState.START if placement.state in VM_MIGRATING else placement.state
