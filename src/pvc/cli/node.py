@@ -12,6 +12,7 @@ from rich.text import Text
 
 from pvc.cli.context import CliError, options
 from pvc.cli.http import segment
+from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import (
     details,
     emit_data,
@@ -22,10 +23,8 @@ from pvc.cli.output import (
     state_text,
     table,
 )
-from pvc.cli.waiters import follow_log, wait_for_node_state
+from pvc.cli.waiters import wait_for_node_state
 
-DEFAULT_LOG_LINES = 1000
-DEFAULT_FOLLOW_LINES = 10
 PRIMARY_POLL_INTERVAL = 1.0
 PRIMARY_POLL_ATTEMPTS = 30
 
@@ -240,36 +239,7 @@ def node_ready(node: str, wait_flag: bool) -> None:
 
 @node.command(name="log")
 @node_argument
-@click.option(
-    "-l",
-    "--lines",
-    "lines",
-    type=click.IntRange(min=0),
-    default=None,
-    help=f"Number of lines to show [default: {DEFAULT_LOG_LINES}, or {DEFAULT_FOLLOW_LINES} with -f].",
-)
-@click.option(
-    "-f",
-    "--follow",
-    "follow_flag",
-    is_flag=True,
-    default=False,
-    help="Keep printing new lines as they arrive (Ctrl-C to stop).",
-)
+@log_options
 def node_log(node: str, lines: int | None, follow_flag: bool) -> None:
     """Show the daemon log of NODE (default: this host)."""
-    cli = options()
-    client = cli.client()
-    count = lines if lines is not None else DEFAULT_FOLLOW_LINES if follow_flag else DEFAULT_LOG_LINES
-    path = f"/node/{segment(node)}/log"
-
-    def fetch(wanted: int) -> list[str]:
-        data = client.get(path, params={"lines": wanted}).expect(200)
-        text = data.get("data", "") if isinstance(data, dict) else ""
-        return str(text or "").splitlines()
-
-    if follow_flag:
-        follow_log(fetch, count, cli.emit)
-    else:
-        for line in fetch(count)[-count:] if count else []:
-            cli.emit(line)
+    show_log(f"/node/{segment(node)}/log", lines, follow_flag)

@@ -14,6 +14,7 @@ import click
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
+from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, run_task, vm_path
 from pvc.cli.vm_devices import vm_memory, vm_network, vm_vcpu, vm_volume
@@ -29,13 +30,10 @@ from pvc.cli.vm_state import (
 )
 from pvc.cli.vm_views import tags_pretty, vm_info_pretty, vm_list_pretty
 from pvc.cli.vm_xml import VmXmlError, parse
-from pvc.cli.waiters import follow_log
 
 SELECTORS = ("mem", "memprov", "load", "vcpus", "vms", "none")
 MIGRATION_METHODS = ("none", "live", "shutdown")
 DEFAULT_MAX_DOWNTIME = 300
-DEFAULT_LOG_LINES = 1000
-DEFAULT_FOLLOW_LINES = 10
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -402,39 +400,10 @@ def vm_flush_locks(domain: str, wait_flag: bool) -> None:
 
 @vm.command(name="log")
 @domain_argument
-@click.option(
-    "-l",
-    "--lines",
-    "lines",
-    type=click.IntRange(min=0),
-    default=None,
-    help=f"Number of lines to show [default: {DEFAULT_LOG_LINES}, or {DEFAULT_FOLLOW_LINES} with -f].",
-)
-@click.option(
-    "-f",
-    "--follow",
-    "follow_flag",
-    is_flag=True,
-    default=False,
-    help="Keep printing new lines as they arrive (Ctrl-C to stop).",
-)
+@log_options
 def vm_log(domain: str, lines: int | None, follow_flag: bool) -> None:
     """Show the serial console log of VM DOMAIN."""
-    cli = options()
-    client = cli.client()
-    count = lines if lines is not None else DEFAULT_FOLLOW_LINES if follow_flag else DEFAULT_LOG_LINES
-    path = vm_path(domain, "console")
-
-    def fetch(wanted: int) -> list[str]:
-        data = client.get(path, params={"lines": wanted}).expect(200)
-        text = data.get("data", "") if isinstance(data, dict) else ""
-        return str(text or "").splitlines()
-
-    if follow_flag:
-        follow_log(fetch, count, cli.emit)
-    else:
-        for line in fetch(count)[-count:] if count else []:
-            cli.emit(line)
+    show_log(vm_path(domain, "console"), lines, follow_flag)
 
 
 @vm.group(name="tag")
