@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -356,10 +356,11 @@ def build_app(api: FakeApi) -> Flask:
 
 
 @contextmanager
-def serve(api: FakeApi) -> Iterator[int]:
-    """Serve the fake API on an ephemeral port of 127.0.0.1; yields the port."""
+def serve(api: FakeApi, build: Callable[[Any], Flask] | None = None) -> Iterator[int]:
+    """Serve the fake API (the app ``build`` makes, default :func:`build_app`) on an ephemeral
+    port of 127.0.0.1; yields the port."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", 0, build_app(api), threaded=True)
+    server = make_server("127.0.0.1", 0, (build or build_app)(api), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -8,17 +8,12 @@ the edits the CLI sends show up in later reads.
 from __future__ import annotations
 
 import copy
-import logging
 import re
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, jsonify, request
 from lxml import etree
-from werkzeug.serving import make_server
 
 from tests.cli.fakeapi import FakeApi, build_app
 
@@ -386,17 +381,3 @@ def build_vm_app(api: FakeVmApi) -> Flask:
         return jsonify({"name": name, "data": "\n".join(api.console_lines[-lines:]) if lines else ""})
 
     return app
-
-
-@contextmanager
-def serve_vm(api: FakeVmApi) -> Iterator[int]:
-    """Serve the fake API with VMs on an ephemeral port of 127.0.0.1; yields the port."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", 0, build_vm_app(api), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)

@@ -13,7 +13,8 @@ from lxml import etree
 
 from pvc.cli import vm_xml
 from tests.cli.conftest import Invoke
-from tests.cli.fakeapi_vm import FakeVmApi, domain_xml, serve_vm
+from tests.cli.fakeapi import serve
+from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app, domain_xml
 
 NEW_XML = domain_xml("vm3", "12345678-1234-1234-1234-123456789abc", nics=(("vmbr100", "52:54:00:00:00:33"),))
 
@@ -27,7 +28,7 @@ def fake_api() -> FakeVmApi:
 @pytest.fixture
 def api_port(fake_api: FakeVmApi) -> Iterator[int]:
     """Serve the fake API with its VM endpoints."""
-    with serve_vm(fake_api) as port:
+    with serve(fake_api, build_vm_app) as port:
         yield port
 
 
