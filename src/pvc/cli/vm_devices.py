@@ -10,7 +10,7 @@ running, or ``--yes``/``--unsafe`` was given, which mean no restart).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -132,23 +132,24 @@ def _hotplug(cli: CliContext, client: ApiClient, domain: str, method: str, devic
         cli.emit(status)
 
 
-def _apply(
+def _edit(
     domain: str,
-    client: ApiClient,
-    vm: dict[str, Any],
-    root: Element,
+    change: Callable[[Element], tuple[str, Element] | None],
     restart_flag: bool | None,
     confirm_flag: bool,
-    hotplug: list[tuple[str, Element]] | None = None,
     live_flag: bool = False,
 ) -> None:
-    """Hot-plug the devices if wanted and possible, then save the XML (restarting if decided)."""
+    """Load VM DOMAIN's XML, apply ``change`` to it, hot-plug the device ``change`` returns
+    (method, element) if wanted and possible, then save the XML (restarting if decided)."""
     cli = options()
-    live = bool(hotplug) and live_flag and vm.get("state") == RUNNING and restart_flag is not True
+    client = cli.client()
+    vm, root = _load(client, domain)
+    with _xml_errors(domain):
+        hotplug = change(root)
+    live = hotplug is not None and live_flag and vm.get("state") == RUNNING and restart_flag is not True
     restart = _decide_restart(cli, domain, vm, restart_flag, confirm_flag, live)
     if live:
-        for method, device in hotplug or []:
-            _hotplug(cli, client, domain, method, device)
+        _hotplug(cli, client, domain, *hotplug)
     reply = client.put(vm_path(domain), params={"restart": restart}, data={"xml": serialize(root)})
     emit_reply(cli, reply)
     if not restart and not live and vm.get("state") == RUNNING:
@@ -202,11 +203,7 @@ def vm_vcpu_set(
     with _xml_errors():
         count = parse_count(vcpus, "VCPUS")
         layout = parse_topology(topology) if topology else None
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
-        set_vcpus(root, count, layout)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag)
+    _edit(domain, lambda root: set_vcpus(root, count, layout), restart_flag, confirm_flag)
 
 
 # Memory.
@@ -240,11 +237,7 @@ def vm_memory_set(domain: str, memory: str, restart_flag: bool | None, confirm_f
     """Set the memory of VM DOMAIN to MEMORY (MiB, or with a unit: 512M, 4G)."""
     with _xml_errors():
         mib = parse_memory(memory)
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
-        set_memory(root, mib)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag)
+    _edit(domain, lambda root: set_memory(root, mib), restart_flag, confirm_flag)
 
 
 # Network interfaces.
@@ -306,12 +299,13 @@ def vm_network_add(
     with _xml_errors():
         vni = parse_vni(net)
         mac = normalize_mac(macaddr) if macaddr else random_mac()
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
+
+    def change(root: Element) -> tuple[str, Element]:
         interface = interface_element(bridge_name(vni), mac, model)
         add_interface(root, interface)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag, [("POST", interface)], live_flag)
+        return "POST", interface
+
+    _edit(domain, change, restart_flag, confirm_flag, live_flag)
 
 
 @vm_network.command(name="remove")
@@ -339,11 +333,13 @@ def vm_network_remove(
     with _xml_errors():
         bridge = bridge_name(parse_vni(net)) if net is not None else None
         mac = normalize_mac(macaddr) if macaddr else None
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
-        interface = remove_interface(root, bridge, mac)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag, [("DELETE", interface)], live_flag)
+    _edit(
+        domain,
+        lambda root: ("DELETE", remove_interface(root, bridge, mac)),
+        restart_flag,
+        confirm_flag,
+        live_flag,
+    )
 
 
 # Disks.
@@ -402,12 +398,13 @@ def vm_volume_add(
     confirm_flag: bool,
 ) -> None:
     """Attach VOLUME (POOL/NAME of an RBD volume, or a file path with -t file) to VM DOMAIN."""
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
+
+    def change(root: Element) -> tuple[str, Element]:
         disk = disk_element(volume, disk_id or next_target(root, bus), bus, disk_type)
         add_disk(root, disk)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag, [("POST", disk)], live_flag)
+        return "POST", disk
+
+    _edit(domain, change, restart_flag, confirm_flag, live_flag)
 
 
 @vm_volume.command(name="remove")
@@ -420,8 +417,4 @@ def vm_volume_remove(
     domain: str, volume: str, live_flag: bool, restart_flag: bool | None, confirm_flag: bool
 ) -> None:
     """Detach VOLUME (POOL/NAME, or a file path) from VM DOMAIN; the volume itself is kept."""
-    client = options().client()
-    vm, root = _load(client, domain)
-    with _xml_errors(domain):
-        disk = remove_disk(root, volume)
-    _apply(domain, client, vm, root, restart_flag, confirm_flag, [("DELETE", disk)], live_flag)
+    _edit(domain, lambda root: ("DELETE", remove_disk(root, volume)), restart_flag, confirm_flag, live_flag)
