@@ -306,7 +306,7 @@ def test_invalid_xml_still_gives_the_whole_shape():
 def test_rejected_xml_gives_empty_facts():
     rejected = XML.replace("type='kvm'", "type='xen'", 1)
     facts = xml_facts(rejected)
-    assert facts == XmlFacts("", "", "", "", "", [], "", "", "", [], [], [])
+    assert facts == XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=normalised_xml(rejected))
 
 
 def test_xml_is_normalised():

@@ -16,7 +16,7 @@ from pvc.cluster.placement import accepts_vms, choose_node, effective_selector
 from pvc.cluster.vms import resolve
 from pvc.hypervisor import domain_xml
 from pvc.state.cache import ClusterCache
-from pvc.state.states import VM_MIGRATING, VM_RUNNING, Selector, VMState
+from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
 from pvc.state.store import Store
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
 
@@ -41,7 +41,7 @@ def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, for
     if state == VMState.START and current.state in VM_RUNNING and current.running_on:
         return f"VM '{name}' is already running"
     owner = cache.node(current.node)
-    if state in (VMState.START, VMState.RESTART) and (owner is None or owner.daemon_state != "run"):
+    if state in (VMState.START, VMState.RESTART) and (owner is None or owner.daemon_state != DaemonState.RUN):
         raise ClusterError(f"VM '{name}' belongs to node '{current.node}', whose daemon is not running")
 
     def change(placement: VmPlacement) -> VmPlacement:
@@ -183,9 +183,7 @@ def wait_for(
 
 def state_done(state: str) -> Callable[[VmRecord], bool]:
     """When a requested state change has been carried out by the VM's node."""
-    if state == VMState.START:
-        return lambda r: r.placement.state == VMState.START and r.placement.running_on == r.placement.node
-    if state == VMState.RESTART:
+    if state in (VMState.START, VMState.RESTART):
         return lambda r: r.placement.state == VMState.START and r.placement.running_on == r.placement.node
     if state == VMState.SHUTDOWN:
         return lambda r: r.placement.state != VMState.SHUTDOWN and not r.placement.running_on

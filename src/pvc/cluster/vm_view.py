@@ -31,6 +31,8 @@ class XmlFacts:
     networks: list[dict]
     disks: list[dict]
     controllers: list[dict]
+    #: The XML as the API returns it (see :func:`normalised_xml`).
+    xml: str = ""
 
 
 def xml_facts(xml: str) -> XmlFacts:
@@ -38,7 +40,7 @@ def xml_facts(xml: str) -> XmlFacts:
     try:
         root, summary = domain_xml.parse(xml)
     except DomainXMLError:
-        return XmlFacts("", "", "", "", "", [], "", "", "", [], [], [])
+        return XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=normalised_xml(xml))
     os_type = root.find("os/type")
     serial = root.find("devices/serial")
     topology = root.find("cpu/topology")
@@ -79,6 +81,7 @@ def xml_facts(xml: str) -> XmlFacts:
             {"type": c.get("type", ""), "model": c.get("model", "")}
             for c in root.findall("devices/controller")
         ],
+        xml=etree.tostring(root, pretty_print=True, encoding="unicode"),  # parsed once: no second pass
     )
 
 
@@ -148,7 +151,7 @@ def static_view(record: VmRecord, facts: XmlFacts) -> dict:
         "emulator": facts.emulator,
         "features": list(facts.features),
         "controllers": list(facts.controllers),
-        "xml": normalised_xml(record.xml),
+        "xml": facts.xml,
     }
 
 

@@ -83,12 +83,6 @@ def vm_filter(
     return passes
 
 
-def list_vms(cache: ClusterCache, **filters: str | bool | None) -> list[VmRecord]:
-    """VMs passing :func:`vm_filter`, sorted by name."""
-    passes = vm_filter(**filters)
-    return sorted((r for r in cache.vms() if passes(r)), key=lambda r: r.meta.name)
-
-
 # -- validation ----------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ serial console of its running VMs into ZooKeeper.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -83,7 +84,8 @@ class VmManager:
         self._guest_stopped: set[str] = set()
         self._migrations: set[str] = set()
         self._crashes: dict[str, list[float]] = {}
-        self._console_sent: dict[str, str] = {}
+        self._console_seen: dict[str, tuple[int, int]] = {}
+        self._serial_paths: dict[str, tuple[str, str]] = {}
         self._next_console = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -386,22 +388,39 @@ class VmManager:
     # -- console --------------------------------------------------------------------------
 
     def _copy_consoles(self, active: dict[str, str]) -> None:
+        """Copy the tail of each running VM's serial log into ZooKeeper when the file changed."""
         for uuid in active:
             vm = self.cache.vm(uuid)
-            if vm is None:
+            path = self._serial_log(vm) if vm is not None else ""
+            if not path:
                 continue
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            seen = (stat.st_mtime_ns, stat.st_size)
+            if self._console_seen.get(uuid) == seen:
+                continue
+            text = read_tail(path, self.settings.console_lines)[-CONSOLE_MAX_BYTES:]
+            if not text:
+                continue
+            try:
+                self.store.set(paths.domain_console(uuid), text, create=False)
+                self._console_seen[uuid] = seen
+            except StateError as error:
+                log.debug("console of %s not copied: %s", vm.meta.name, error)
+
+    def _serial_log(self, vm: VmRecord) -> str:
+        """The VM's serial log file from its XML (parsed once per XML)."""
+        known = self._serial_paths.get(vm.uuid)
+        if known is None or known[0] != vm.xml:
             try:
                 path = domain_xml.parse(vm.xml)[1].serial_log
             except domain_xml.DomainXMLError:
-                continue
-            text = read_tail(path, self.settings.console_lines) if path else ""
-            text = text[-CONSOLE_MAX_BYTES:]
-            if text and self._console_sent.get(uuid) != text:
-                try:
-                    self.store.set(paths.domain_console(uuid), text, create=False)
-                    self._console_sent[uuid] = text
-                except StateError as error:
-                    log.debug("console of %s not copied: %s", vm.meta.name, error)
+                path = ""
+            known = (vm.xml, path)
+            self._serial_paths[vm.uuid] = known
+        return known[1]
 
 
 def read_tail(path: str, lines: int) -> str:
