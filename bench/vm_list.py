@@ -48,7 +48,7 @@ from pvc.state.vms import VmMeta, VmPlacement, update_placement
 TARGET_MS = 50.0
 #: ZooKeeper heap. With the lab's 64 MB (pvc.lab.zookeeper.JVM_FLAGS) the server runs out of
 #: memory while a fresh cache loads the ~30,000 znodes of 5,000 VMs.
-ZOOKEEPER_HEAP = "-Xmx512m"
+ZOOKEEPER_HEAP_MB = 512
 #: Bytes per transaction: well under ZooKeeper's 1 MB request limit (jute.maxbuffer).
 BATCH_BYTES = 512 * 1024
 #: Rough per-operation framing overhead of a multi-op request, in bytes.
@@ -260,23 +260,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        ref, member = start_zookeeper(Path(tmp))
+        ref, member = zookeeper.start_standalone(Path(tmp), heap_mb=ZOOKEEPER_HEAP_MB)
         try:
             run(f"127.0.0.1:{member.client_port}", args.vms, args.nodes, args.requests)
         finally:
             processes.terminate([ref])
-
-
-def start_zookeeper(directory: Path) -> tuple[processes.ProcessRef, zookeeper.Member]:
-    """zookeeper.start_standalone with a bigger heap."""
-    member = zookeeper.Member(1, "127.0.0.1", zookeeper.free_port())
-    zookeeper.write_config(directory, member, [member])
-    argv = [ZOOKEEPER_HEAP if arg.startswith("-Xmx") else arg for arg in zookeeper.command(directory)]
-    ref = processes.spawn("zookeeper", argv, directory / "stdout.log")
-    if not zookeeper.wait_serving([member], timeout=60):
-        processes.terminate([ref])
-        raise RuntimeError(f"ZooKeeper did not start; see {directory}/stdout.log")
-    return ref, member
 
 
 def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:

@@ -34,8 +34,8 @@ ZOOKEEPER_JARS = (
 )
 #: Serial GC and a bounded heap: a member starts in under a second and stays near 60 MB with
 #: a small cluster; the ceiling leaves room for thousands of VM records.
+DEFAULT_HEAP_MB = 256
 JVM_FLAGS = (
-    "-Xmx256m",
     "-Xms16m",
     "-XX:+UseSerialGC",
     "-XX:TieredStopAtLevel=1",
@@ -92,11 +92,12 @@ def write_config(directory: Path, me: Member, members: Sequence[Member]) -> Path
     return directory
 
 
-def command(directory: Path) -> list[str]:
+def command(directory: Path, heap_mb: int = DEFAULT_HEAP_MB) -> list[str]:
     """The java command line that runs the server configured in ``directory``."""
     classpath = ":".join([str(directory), *ZOOKEEPER_JARS])
     return [
         "java",
+        f"-Xmx{heap_mb}m",
         *JVM_FLAGS,
         "-cp",
         classpath,
@@ -149,11 +150,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_standalone(directory: Path, timeout: float = 60.0) -> tuple[ProcessRef, Member]:
+def start_standalone(
+    directory: Path, timeout: float = 60.0, heap_mb: int = DEFAULT_HEAP_MB
+) -> tuple[ProcessRef, Member]:
     """Start one ZooKeeper server on loopback (tests, benchmarks); stop it with terminate()."""
     member = Member(1, "127.0.0.1", free_port())
     write_config(directory, member, [member])
-    ref = processes.spawn("zookeeper", command(directory), directory / "stdout.log")
+    ref = processes.spawn("zookeeper", command(directory, heap_mb), directory / "stdout.log")
     if not wait_serving([member], timeout=timeout):
         processes.terminate([ref])
         raise RuntimeError(f"ZooKeeper did not start; see {directory}/stdout.log")
