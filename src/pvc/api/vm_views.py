@@ -40,7 +40,7 @@ class _NodeStats:
     zxid: int
     #: The keepalive's per-VM figures, decoded once (on first need) for all its VMs.
     vm_stats: dict[str, dict] | None = None
-    fragments: dict[str, bytes] = field(default_factory=dict)
+    fragments: dict[str, tuple[_Entry, bytes]] = field(default_factory=dict)
 
 
 _BY_NAME = attrgetter("record.meta.name")
@@ -107,7 +107,10 @@ class VmViews:
         if known is None:
             known = nodes[node] = self._node(node)
         uuid = entry.record.uuid
-        fragment = known.fragments.get(uuid)
+        cached = known.fragments.get(uuid)
+        # A fragment belongs to one entry: a changed VM (new XML: other disks or NICs) gets
+        # a new entry, so its figures are rendered again even if the keepalive is the same.
+        fragment = cached[1] if cached is not None and cached[0] is entry else None
         if fragment is None:
             if known.vm_stats is None:
                 keepalive = Keepalive.from_bytes(self._cache.data(paths.node_keepalive(node)))
@@ -117,7 +120,7 @@ class VmViews:
                 fragment = entry.idle_stats
             else:
                 fragment = b"," + _dumps(stats_view(entry.facts, stats))[1:]
-            known.fragments[uuid] = fragment
+            known.fragments[uuid] = (entry, fragment)
         return fragment
 
     # -- queries ------------------------------------------------------------------------

@@ -1,0 +1,70 @@
+"""The API's per-VM view cache: what it renders follows the VM's XML and its node's keepalive."""
+
+from __future__ import annotations
+
+import json
+
+from pvc.api.vm_views import VmViews
+from pvc.hypervisor import domain_xml
+from pvc.state import paths
+from pvc.state.records import Keepalive, encode
+from pvc.state.vms import VmMeta, VmPlacement, VmRecord
+
+UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+class FakeCache:
+    """The few ClusterCache calls VmViews makes, over a dict; ``change`` fires listeners."""
+
+    def __init__(self) -> None:
+        self.vms: dict[str, VmRecord] = {}
+        self.znodes: dict[str, tuple[bytes, int]] = {}
+        self.listeners = []
+
+    def listen(self, callback) -> None:
+        self.listeners.append(callback)
+
+    def vm(self, uuid: str) -> VmRecord | None:
+        return self.vms.get(uuid)
+
+    def vm_uuids(self) -> list[str]:
+        return list(self.vms)
+
+    def mzxid(self, path: str) -> int:
+        return self.znodes.get(path, (b"", 0))[1]
+
+    def data(self, path: str) -> bytes | None:
+        return self.znodes.get(path, (None, 0))[0]
+
+    def change(self, path: str) -> None:
+        for callback in self.listeners:
+            callback(path)
+
+
+def vm_with_disks(*targets: str) -> VmRecord:
+    paths_ = [f"/img/{t}.img" for t in targets]
+    xml = domain_xml.build(domain_xml.DomainSpec(name="web1", uuid=UUID, disks=paths_))
+    for index, target in enumerate(targets):  # build names them vda, vdb...: use the given ones
+        xml = xml.replace(f'dev="vd{chr(ord("a") + index)}"', f'dev="{target}"')
+    meta = VmMeta(name="web1", uuid=UUID)
+    return VmRecord(UUID, meta, VmPlacement(state="start", node="hv1", running_on="hv1"), xml)
+
+
+def test_a_changed_xml_is_rendered_again_while_the_keepalive_stays_the_same():
+    cache = FakeCache()
+    keepalive = Keepalive(timestamp=1.0, vm_stats={UUID: {"disks": {"vda": {"rd_req": 7}}}})
+    cache.znodes[paths.node_keepalive("hv1")] = (encode(keepalive), 100)
+    cache.vms[UUID] = vm_with_disks("vda")
+    views = VmViews(cache)
+    first = json.loads(views.render_one(UUID))[0]
+    assert [d["dev"] for d in first["disks"]] == ["vda"] and first["disks"][0]["rd_req"] == 7
+
+    cache.vms[UUID] = vm_with_disks("vda", "vdb")  # a disk hot-plugged, the XML saved
+    cache.change(paths.domain_xml(UUID))
+    second = json.loads(views.render_one(UUID))[0]
+    assert [d["dev"] for d in second["disks"]] == ["vda", "vdb"]
+    assert second["disks"][0]["rd_req"] == 7 and second["disks"][1]["rd_req"] == 0
+
+    keepalive = Keepalive(timestamp=2.0, vm_stats={UUID: {"disks": {"vda": {"rd_req": 9}}}})
+    cache.znodes[paths.node_keepalive("hv1")] = (encode(keepalive), 101)
+    assert json.loads(views.render_one(UUID))[0]["disks"][0]["rd_req"] == 9
