@@ -215,3 +215,44 @@ def test_node_flush_with_wait_moves_vms_and_ready_returns_them(vm_api):
     response = post(client, "/node/hv1/domain-state", state="ready", wait="true")
     assert response.status_code == 200, response.json
     assert {vm["node"] for vm in get(client, "/vm").json} == {"hv1"}
+
+
+DISK = (
+    "<disk type='file' device='disk'><source file='/var/lib/pvc/extra.img'/>"
+    "<target dev='vdb' bus='virtio'/></disk>"
+)
+
+
+def test_device_hotplug_is_a_task_on_the_vms_node_and_bad_requests_are_refused(vm_api):
+    client, context = vm_api
+    define(client, "plug1", node="hv2")
+    url = "/vm/plug1/device"
+    response = post(client, url, xml=DISK)
+    assert response.status_code == 400 and "not running" in response.json["message"]
+    assert client.delete(PREFIX + "/vm/nope/device", data={"xml": DISK}).status_code == 404
+    assert post(client, "/vm/plug1/state", state="start", wait="true").status_code == 200
+    for xml, words in [
+        ("", "empty"),
+        ("<disk", "not well-formed"),
+        ("<hostdev mode='subsystem'/>", "not allowed"),
+        ("<controller type='usb'/>", "<disk> or <interface>"),
+        ("<disk type='file'><source file='/x'/></disk>", "target"),
+        ('<!DOCTYPE d [<!ENTITY e "x">]><disk/>', "DOCTYPE"),
+    ]:
+        response = post(client, url, xml=xml)
+        assert response.status_code == 400, (xml, response.json)
+        assert words in response.json["message"], (words, response.json)
+    assert context.store.children(paths.TASKS) == []
+
+    accepted = post(client, url, xml=DISK)
+    assert accepted.status_code == 202, accepted.json
+    assert accepted.json["task_name"] == "vm.device_attach" and accepted.json["run_on"] == "hv2"
+    task_id = accepted.json["task_id"]
+    # The test driver cannot hot-plug: the task runs on hv2 and fails with libvirt's reason.
+    wait_for(lambda: get(client, f"/tasks/{task_id}").json["state"] == "FAILURE", timeout=20)
+    status = get(client, f"/tasks/{task_id}").json["status"]
+    assert "not supported" in status and "vdb" in status, status
+    detach = client.delete(PREFIX + url, data={"xml": DISK})
+    assert detach.status_code == 202 and detach.json["task_name"] == "vm.device_detach"
+    wait_for(lambda: get(client, f"/tasks/{detach.json['task_id']}").json["state"] == "FAILURE", timeout=20)
+    assert "no such device" in get(client, f"/tasks/{detach.json['task_id']}").json["status"]

@@ -1,5 +1,8 @@
+import re
+
 import pytest
 
+from pvc.hypervisor import domain_xml
 from pvc.hypervisor.domain_xml import DomainSpec, build, parse
 from pvc.hypervisor.errors import DomainXMLError
 
@@ -97,3 +100,49 @@ def test_build_makes_a_valid_tcg_guest():
     assert [d.target for d in summary.disks] == ["vda"] and summary.nics[0].source == "br0"
     with pytest.raises(DomainXMLError):
         build(DomainSpec(name="x", vcpus=0))
+
+
+NIC = "<interface type='bridge'><mac address='52:54:00:AA:BB:01'/><source bridge='br0'/></interface>"
+DISK = "<disk type='file' device='disk'><source file='/x.img'/><target dev='vdb' bus='virtio'/></disk>"
+
+
+def test_device_fragments_for_hotplug_are_parsed_and_matched():
+    disk = domain_xml.parse_device(DISK)
+    assert disk.kind == "disk" and disk.label == "disk vdb" and disk.disk.source == "/x.img"
+    nic = domain_xml.parse_device(f"<!-- c -->{NIC}".encode())
+    assert nic.kind == "interface" and nic.label == "interface 52:54:00:AA:BB:01" and "<!--" not in nic.xml
+    spec = domain_xml.DomainSpec(name="d", disks=["/a.img", "/x.img"], bridges=["br0"])
+    domain = domain_xml.build(spec)
+    assert domain_xml.device_present(domain, disk)  # vdb is the second disk
+    assert not domain_xml.device_present(domain, domain_xml.parse_device(DISK.replace("vdb", "vdc")))
+    assert not domain_xml.device_present(domain, nic)  # built NICs get no fixed MAC
+    assert domain_xml.device_present(
+        domain, domain_xml.parse_device(NIC.replace("<mac address='52:54:00:AA:BB:01'/>", ""))
+    )
+    with_mac = domain.replace(
+        '<source bridge="br0"/>', "<mac address='52:54:00:aa:bb:01'/><source bridge='br0'/>"
+    )
+    assert domain_xml.device_present(with_mac, nic)  # MACs compare without case
+
+
+@pytest.mark.parametrize(
+    ("xml", "words"),
+    [
+        ("", "empty"),
+        ("<disk", "not well-formed"),
+        ("<domain type='qemu'/>", "<disk> or <interface>"),
+        ("<disk><source file='/x'/></disk>", "target"),
+        ("<interface><source bridge='br0'/></interface>", "type"),
+        ("<disk type='file'><target dev='vdb'/><hostdev/></disk>", "not allowed"),
+        ('<!DOCTYPE d [<!ENTITY e "x">]><disk/>', "DOCTYPE"),
+        ("<disk>" + "x" * (domain_xml.MAX_XML_BYTES + 1) + "</disk>", "larger"),
+    ],
+)
+def test_bad_device_fragments_are_refused_with_the_reason(xml, words):
+    with pytest.raises(DomainXMLError, match=re.escape(words)):
+        domain_xml.parse_device(xml)
+
+
+def test_an_interface_without_a_type_does_not_break_parsing():
+    _root, summary = parse(GOOD.replace("<interface type='bridge'>", "<interface>"))
+    assert summary.nics[0].kind == "" and summary.nics[0].source == ""

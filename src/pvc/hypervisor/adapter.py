@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import libvirt
 
+from pvc.hypervisor.domain_xml import Device, device_present
 from pvc.hypervisor.errors import HypervisorError
 
 STATES = {
@@ -42,6 +43,10 @@ EVENTS = {
 
 EventCallback = Callable[[str, str, int], None]  # (domain name, event, detail)
 UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+#: Seconds to wait after a migration for libvirt's job-completed event (it carries QEMU's
+#: downtime figure, which a transient domain's job stats lose once it left the source).
+JOB_EVENT_WAIT = 1.0
 
 _event_loop_started = threading.Lock()
 _event_loop_running = False
@@ -267,6 +272,46 @@ class Hypervisor:
                 self._call(f"destroy {name}", domain.destroy)
         return f"forced off after {timeout:g} s without a clean shutdown"
 
+    # -- devices ------------------------------------------------------------------------
+
+    def _device_flags(self, domain: libvirt.virDomain, name: str) -> int:
+        flags = libvirt.VIR_DOMAIN_AFFECT_LIVE
+        if self._call(f"persistence of {name}", domain.isPersistent):
+            flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+        return flags
+
+    def attach_device(self, name: str, device: Device) -> None:
+        """Hot-plug ``device`` into the running domain (and its definition, if persistent)."""
+        domain = self._domain(name)
+        if not _is_active(domain):
+            raise HypervisorError(f"attach {device.label} to {name}: the domain is not running")
+        if device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
+            raise HypervisorError(f"attach {device.label} to {name}: the domain already has it")
+        flags = self._device_flags(domain, name)
+        self._call(f"attach {device.label} to {name}", domain.attachDeviceFlags, device.xml, flags)
+
+    def detach_device(self, name: str, device: Device, timeout: float = 10.0) -> None:
+        """Hot-unplug ``device``; waits up to ``timeout`` s for the guest to release it.
+
+        Unplugging a PCI device needs the guest's cooperation: libvirt sends the request
+        and the device stays until the guest lets go. HypervisorError if it does not.
+        """
+        domain = self._domain(name)
+        if not _is_active(domain):
+            raise HypervisorError(f"detach {device.label} from {name}: the domain is not running")
+        if not device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
+            raise HypervisorError(f"detach {device.label} from {name}: the domain has no such device")
+        flags = self._device_flags(domain, name)
+        self._call(f"detach {device.label} from {name}", domain.detachDeviceFlags, device.xml, flags)
+        deadline = time.monotonic() + timeout
+        while device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
+            if time.monotonic() >= deadline:
+                raise HypervisorError(
+                    f"detach {device.label} from {name}: the guest did not release the device "
+                    f"within {timeout:g} s (the request stays pending in the guest)"
+                )
+            time.sleep(0.2)
+
     def migrate(
         self, name: str, destination_uri: str, *, max_downtime_ms: int = 300, migration_uri: str | None = None
     ) -> MigrationResult:
@@ -280,12 +325,33 @@ class Hypervisor:
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
         if self._call(f"persistence of {name}", domain.isPersistent):
             flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
+        completed: dict[str, int] = {}
+        finished = threading.Event()
+
+        def on_job_completed(_conn: object, _domain: object, stats: dict, _opaque: object) -> None:
+            completed.update(stats)
+            finished.set()
+
+        callback = None
+        with contextlib.suppress(libvirt.libvirtError):  # then only the job stats can tell
+            callback = self.conn.domainEventRegisterAny(
+                domain, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, on_job_completed, None
+            )
         started = time.monotonic()
-        self._call(
-            f"migrate {name} to {destination_uri}", domain.migrateToURI3, destination_uri, params, flags
-        )
-        seconds = time.monotonic() - started
-        downtime = self._completed_downtime(domain, destination_uri, name)
+        try:
+            self._call(
+                f"migrate {name} to {destination_uri}", domain.migrateToURI3, destination_uri, params, flags
+            )
+            seconds = time.monotonic() - started
+            if callback is not None:
+                finished.wait(JOB_EVENT_WAIT)
+        finally:
+            if callback is not None:
+                with contextlib.suppress(libvirt.libvirtError):
+                    self.conn.domainEventDeregisterAny(callback)
+        downtime = completed.get("downtime")
+        if downtime is None:
+            downtime = self._completed_downtime(domain, destination_uri, name)
         return MigrationResult(seconds=seconds, downtime_ms=downtime)
 
     @staticmethod

@@ -99,19 +99,9 @@ def _memory_mib(element: etree._Element | None) -> int:
 def parse(text: str | bytes) -> tuple[etree._Element, DomainSummary]:
     """Validate untrusted domain XML; returns the tree and its summary."""
     raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > MAX_XML_BYTES:
-        raise DomainXMLError(f"domain XML is larger than {MAX_XML_BYTES} bytes")
-    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise DomainXMLError("domain XML must not contain a DOCTYPE or entity declarations")
-    try:
-        root = etree.fromstring(raw, _PARSER)
-    except etree.XMLSyntaxError as error:
-        raise DomainXMLError(f"domain XML is not well-formed: {error}") from None
+    root = _tree(raw, "domain XML")
     if root.tag != "domain":
         raise DomainXMLError(f"the root element must be <domain>, not <{root.tag}>")
-    for element in root.iter():
-        if element.tag in FORBIDDEN:
-            raise DomainXMLError(f"{FORBIDDEN[element.tag]} is not allowed")
     domain_type = root.get("type", "")
     if domain_type not in ("kvm", "qemu"):
         raise DomainXMLError(f"domain type must be 'kvm' or 'qemu', not '{domain_type}'")
@@ -144,6 +134,81 @@ def parse(text: str | bytes) -> tuple[etree._Element, DomainSummary]:
     )
 
 
+#: Devices that can be hot-plugged into (and out of) a running VM.
+HOTPLUG_DEVICES = ("disk", "interface")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device XML fragment for hot attach/detach, validated by :func:`parse_device`."""
+
+    kind: str  # one of HOTPLUG_DEVICES
+    xml: str  # the fragment, re-serialised (comments dropped)
+    disk: Disk | None = None
+    nic: Nic | None = None
+
+    @property
+    def label(self) -> str:
+        """A short description for messages: "disk vdb" or "interface 52:54:00:..."."""
+        if self.disk is not None:
+            return f"disk {self.disk.target or self.disk.source}"
+        if self.nic is not None:
+            return f"interface {self.nic.mac or self.nic.source}"
+        return self.kind
+
+
+def _tree(raw: bytes, what: str) -> etree._Element:
+    """Parse untrusted XML with no DTD, entities or network access."""
+    if len(raw) > MAX_XML_BYTES:
+        raise DomainXMLError(f"{what} is larger than {MAX_XML_BYTES} bytes")
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+        raise DomainXMLError(f"{what} must not contain a DOCTYPE or entity declarations")
+    try:
+        root = etree.fromstring(raw, _PARSER)
+    except etree.XMLSyntaxError as error:
+        raise DomainXMLError(f"{what} is not well-formed: {error}") from None
+    for element in root.iter():
+        if element.tag in FORBIDDEN:
+            raise DomainXMLError(f"{FORBIDDEN[element.tag]} is not allowed")
+    return root
+
+
+def parse_device(text: str | bytes) -> Device:
+    """Validate an untrusted ``<disk>`` or ``<interface>`` fragment for hot attach/detach."""
+    raw = text.encode() if isinstance(text, str) else text
+    if not raw.strip():
+        raise DomainXMLError("device XML is empty")
+    root = _tree(raw, "device XML")
+    if root.tag not in HOTPLUG_DEVICES:
+        allowed = " or ".join(f"<{tag}>" for tag in HOTPLUG_DEVICES)
+        raise DomainXMLError(f"device XML must be one {allowed} element, not <{root.tag}>")
+    xml = etree.tostring(root, encoding="unicode")
+    if root.tag == "disk":
+        disk = _disk(root)
+        if not disk.target:
+            raise DomainXMLError("a disk needs <target dev='...'/> to be attached or detached")
+        return Device(kind="disk", xml=xml, disk=disk)
+    if not root.get("type"):
+        raise DomainXMLError("an interface needs a type (bridge, network...)")
+    return Device(kind="interface", xml=xml, nic=_nic(root))
+
+
+def device_present(domain_text: str, device: Device) -> bool:
+    """Whether the domain XML ``domain_text`` has ``device`` (a disk by target, a NIC by MAC).
+
+    A NIC fragment without a MAC matches any interface on the same source.
+    """
+    root = etree.fromstring(domain_text.encode(), _PARSER)
+    if device.disk is not None:
+        return any(_disk(found).target == device.disk.target for found in root.findall("devices/disk"))
+    if device.nic is not None:
+        nics = [_nic(found) for found in root.findall("devices/interface")]
+        if device.nic.mac:
+            return any(nic.mac.lower() == device.nic.mac.lower() for nic in nics)
+        return any(nic.source == device.nic.source for nic in nics)
+    return False
+
+
 def _disk(element: etree._Element) -> Disk:
     source = element.find("source")
     target = element.find("target")
@@ -172,7 +237,7 @@ def _nic(element: etree._Element) -> Nic:
     return Nic(
         mac=mac.get("address", "") if mac is not None else "",
         kind=kind,
-        source=(source.get(kind) or source.get("dev") or "") if source is not None else "",
+        source=((kind and source.get(kind)) or source.get("dev") or "") if source is not None else "",
         model=model.get("type", "") if model is not None else "",
     )
 

@@ -96,7 +96,10 @@ class NodeLoop:
             else None
         )
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
-        self.tasks = TaskWorkers(store, self.name)
+        # Tasks that act on this node's VMs share the daemon's libvirt connection
+        # (libvirt connections are thread-safe).
+        services = {"hypervisor": self.hypervisor} if self.hypervisor else {}
+        self.tasks = TaskWorkers(store, self.name, services=services)
 
     # -- start-up ----------------------------------------------------------------------
 

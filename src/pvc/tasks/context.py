@@ -6,10 +6,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from pvc.state.store import Store
-from pvc.tasks.errors import TaskCancelled
+from pvc.tasks.errors import TaskCancelled, TaskError
 from pvc.tasks.records import TaskRecord
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class TaskContext:
       FAILURE with status "cancelled" whatever it returns.
     * :meth:`sleep` waits but wakes early on cancellation.
     * :attr:`store` is the node daemon's ZooKeeper store, for the task's own work.
+    * :meth:`service` gives what the node offers its tasks beyond the store (e.g.
+      ``"hypervisor"``: the node daemon's libvirt connection).
     """
 
     def __init__(
@@ -46,12 +49,14 @@ class TaskContext:
         *,
         interval: float = PROGRESS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        services: Mapping[str, Any] | None = None,
     ) -> None:
         self.task_id = record.id
         self.name = record.name
         self.run_on = record.run_on
         self.args = dict(record.args)
         self.store = store
+        self._services = dict(services or {})
         self.current = record.current
         self.total = record.total
         self.status = record.status
@@ -66,6 +71,12 @@ class TaskContext:
         self._last_write = -math.inf
         self._timer: threading.Timer | None = None
         self._closed = False
+
+    def service(self, name: str) -> Any:
+        """The node's service ``name``; TaskError if this node does not offer it."""
+        if name not in self._services:
+            raise TaskError(f"node {self.run_on} offers no {name} to its tasks")
+        return self._services[name]
 
     # -- progress -------------------------------------------------------------------------
 

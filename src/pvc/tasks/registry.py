@@ -44,6 +44,7 @@ Validator = Callable[[dict[str, Any]], dict[str, Any] | None]
 TASK_MODULES: list[str] = [
     "pvc.tasks.builtin",
     "pvc.cluster.tasks",
+    "pvc.cluster.vm_devices",
 ]
 
 

@@ -39,7 +39,9 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from kazoo.client import KazooState
 from kazoo.exceptions import KazooException
@@ -75,6 +77,7 @@ class TaskWorkers:
         tick: float = 1.0,
         prune_interval: float = 300.0,
         progress_interval: float = PROGRESS_INTERVAL,
+        services: Mapping[str, Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("a task worker pool needs at least one thread")
@@ -88,6 +91,8 @@ class TaskWorkers:
         self.tick = tick
         self.prune_interval = prune_interval
         self.progress_interval = progress_interval
+        #: What this node offers its tasks besides the store (see TaskContext.service).
+        self.services = dict(services or {})
         self.cache = ClusterCache(store, roots=(paths.TASKS, paths.task_claims()))
         self._running: dict[str, Run] = {}
         self._lock = threading.Lock()
@@ -295,7 +300,7 @@ class TaskWorkers:
         def write(current: int, total: int, status: str) -> None:
             control.update(self.store, record.id, lambda r: transitions.progress(r, current, total, status))
 
-        return TaskContext(record, self.store, write, interval=self.progress_interval)
+        return TaskContext(record, self.store, write, interval=self.progress_interval, services=self.services)
 
     # -- running one task (worker threads) --------------------------------------------------
 

@@ -1,12 +1,13 @@
-"""VMs: list, define, modify, remove, metadata, tags, state, node, console, rename."""
+"""VMs: list, define, modify, remove, metadata, tags, state, node, console, rename, devices."""
 
 from __future__ import annotations
 
 from flask import Response, jsonify
 
+from pvc import tasks
 from pvc.api.context import ApiContext, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import vm_actions, vms
+from pvc.cluster import vm_actions, vm_devices, vms
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.state import paths
 from pvc.state.states import VM_REQUESTABLE, MigrationMethod, Selector
@@ -302,3 +303,37 @@ def vm_rename(vm: str, new_name: str):
     message = vms.rename(context.store, context.cache, record.uuid, new_name)
     _settled(context, record.uuid, record.meta.name, new_name)
     return jsonify(message=message)
+
+
+def _device_task(vm: str, xml: str, *, attach: bool):
+    context = ctx()
+    record = vm_devices.submit_change(context.store, context.cache, vm, xml, attach=attach)
+    return jsonify(tasks.accepted_view(record)), 202
+
+
+DEVICE_ARGS = [Arg("xml", required=True, help="one <disk> or <interface> element")]
+DEVICE_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not found"}
+
+
+@group.route(
+    "/vm/<vm>/device",
+    "POST",
+    summary="Hot-attach a disk or NIC to a running VM (a task on its node)",
+    role=OPERATOR,
+    args=DEVICE_ARGS,
+    responses=DEVICE_RESPONSES,
+)
+def vm_attach_device(vm: str, xml: str):
+    return _device_task(vm, xml, attach=True)
+
+
+@group.route(
+    "/vm/<vm>/device",
+    "DELETE",
+    summary="Hot-detach a disk or NIC from a running VM (a task on its node)",
+    role=OPERATOR,
+    args=DEVICE_ARGS,
+    responses=DEVICE_RESPONSES,
+)
+def vm_detach_device(vm: str, xml: str):
+    return _device_task(vm, xml, attach=False)

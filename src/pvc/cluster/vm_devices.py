@@ -1,0 +1,113 @@
+"""Hot attach and detach of a running VM's disks and NICs, as tasks on the VM's node.
+
+The API validates the device XML and the VM (it must be running), then queues
+``vm.device_attach`` or ``vm.device_detach`` to run on the node the VM runs on; that
+node's worker opens its own libvirt connection and changes the live domain. Only the
+running domain changes: clients that want the change kept also save the VM's XML
+(``PUT /vm/{vm}``), as the CLI does after a successful hot-plug.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvc import tasks
+from pvc.cluster.errors import ClusterError
+from pvc.cluster.vms import resolve
+from pvc.hypervisor import domain_xml
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.errors import DomainXMLError, HypervisorError
+from pvc.state.cache import ClusterCache
+from pvc.state.states import VM_RUNNING
+from pvc.state.store import Store
+from pvc.state.vms import read_vm
+from pvc.tasks import InvalidTaskError, TaskContext, TaskError, task
+
+ATTACH = "vm.device_attach"
+DETACH = "vm.device_detach"
+#: Seconds a detach waits for the guest to release a device before the task fails.
+DETACH_TIMEOUT = 15.0
+
+
+def _device(xml: object) -> domain_xml.Device:
+    if not isinstance(xml, str | bytes):
+        raise ClusterError("xml must be a <disk> or <interface> element")
+    try:
+        return domain_xml.parse_device(xml)
+    except DomainXMLError as error:
+        raise ClusterError(str(error)) from None
+
+
+def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attach: bool) -> tasks.TaskRecord:
+    """Queue a hot attach (or detach) of device ``xml`` on the node running VM ``vm``.
+
+    ClusterError (400) for bad XML or a VM that is not running; NotFoundError (404) for
+    an unknown VM. The task's arguments name the VM by UUID, so a rename meanwhile is
+    harmless.
+    """
+    device = _device(xml)
+    record = resolve(cache, vm)
+    placement = record.placement
+    if placement.state not in VM_RUNNING or not placement.running_on:
+        raise ClusterError(
+            f"VM '{record.meta.name}' is not running (state {placement.state}); "
+            "change its XML instead, the change applies when it next starts"
+        )
+    name = ATTACH if attach else DETACH
+    try:
+        return tasks.submit(store, name, placement.running_on, {"domain": record.uuid, "xml": device.xml})
+    except tasks.InvalidTaskError as error:
+        raise ClusterError(str(error)) from None
+
+
+def _check_args(args: dict[str, Any]) -> dict[str, Any]:
+    try:
+        device = domain_xml.parse_device(args.get("xml") or "")
+    except DomainXMLError as error:
+        raise InvalidTaskError(str(error)) from None
+    domain = args.get("domain")
+    if not isinstance(domain, str) or not domain:
+        raise InvalidTaskError("domain must name a VM")
+    return {"domain": domain, "xml": device.xml}
+
+
+def _running_here(ctx: TaskContext, domain: str) -> str:
+    """The VM's name, after checking that it is meant to run on this task's node."""
+    record = read_vm(ctx.store.get, domain)
+    if record is None:
+        raise TaskError(f"VM {domain} no longer exists")
+    if record.placement.running_on != ctx.run_on:
+        where = record.placement.running_on or "no node"
+        raise TaskError(f"VM {record.meta.name} runs on {where}, not on {ctx.run_on}; nothing changed")
+    return record.meta.name
+
+
+def _change(ctx: TaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
+    device = domain_xml.parse_device(xml)
+    name = _running_here(ctx, domain)
+    verb = "Attaching" if attach else "Detaching"
+    ctx.progress(0, 1, f"{verb} {device.label} {'to' if attach else 'from'} VM {name}")
+    hypervisor: Hypervisor = ctx.service("hypervisor")
+    try:
+        if attach:
+            hypervisor.attach_device(domain, device)
+        else:
+            hypervisor.detach_device(domain, device, DETACH_TIMEOUT)
+    except HypervisorError as error:
+        raise TaskError(str(error)) from None
+    done = "Attached" if attach else "Detached"
+    message = f"{done} {device.label} {'to' if attach else 'from'} VM {name}"
+    ctx.progress(1, 1, message)
+    return {"message": message}
+
+
+@task(ATTACH, validate=_check_args)
+def device_attach(ctx: TaskContext, *, domain: str, xml: str) -> dict[str, str]:
+    """Hot-plug the device ``xml`` into running VM ``domain`` (a UUID) on this node."""
+    return _change(ctx, domain, xml, attach=True)
+
+
+@task(DETACH, validate=_check_args)
+def device_detach(ctx: TaskContext, *, domain: str, xml: str) -> dict[str, str]:
+    """Hot-unplug the device ``xml`` from running VM ``domain`` (a UUID) on this node."""
+    return _change(ctx, domain, xml, attach=False)
