@@ -14,10 +14,8 @@ import pytest
 import requests
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.domain_xml import DomainSpec, build
-from pvc.lab import libvirt
-from pvc.lab.cache import cache_dir
-from pvc.lab.guest import BOOT_MARKER, ensure_image
+from pvc.lab import demo, libvirt
+from pvc.lab.guest import BOOT_MARKER, DISKS_MARKER
 from pvc.lab.layout import LabLayout
 from tests.helpers import wait_for
 
@@ -25,6 +23,7 @@ pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the
 
 PREFIX, NET_INDEX = "pvct", 77
 HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
+DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +70,8 @@ class HeartbeatWatch(threading.Thread):
 
 
 def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
-    image = ensure_image(cache_dir())
-    serial = lab.directory / "serial" / "vm1.log"
-    serial.parent.mkdir(parents=True, exist_ok=True)
-    xml = build(
-        DomainSpec(
-            name="vm1",
-            memory_mib=128,
-            kernel=str(image.kernel),
-            initrd=str(image.initrd),
-            cmdline=image.cmdline(heartbeat_us=200_000),
-            serial_log=str(serial),
-        )
-    )
+    xml = demo.guest_xml(lab, "vm1", heartbeat_us=200_000, memory_mib=128)
+    serial = demo.serial_log(lab, "vm1")
     source = Hypervisor(libvirt.uri(lab, "hv1")).connect()
     target = Hypervisor(libvirt.uri(lab, "hv2")).connect()
     source.define(xml)
@@ -136,18 +124,7 @@ class Api:
 
 
 def guest_xml(lab: LabLayout, name: str) -> tuple[str, Path]:
-    image = ensure_image(cache_dir())
-    serial = lab.directory / "serial" / f"{name}.log"
-    serial.parent.mkdir(parents=True, exist_ok=True)
-    spec = DomainSpec(
-        name=name,
-        memory_mib=96,
-        kernel=str(image.kernel),
-        initrd=str(image.initrd),
-        cmdline=image.cmdline(heartbeat_us=200_000),
-        serial_log=str(serial),
-    )
-    return build(spec), serial
+    return demo.guest_xml(lab, name, heartbeat_us=200_000), demo.serial_log(lab, name)
 
 
 def qemu_pid(name: str) -> int:
@@ -164,6 +141,21 @@ def node_log(api: Api, node: str) -> str:
 def lab_cli(layout: LabLayout, *args: str) -> None:
     command = [sys.executable, "-m", "pvc.lab.cli", "--dir", str(layout.directory), *args]
     subprocess.run(command, check=True, capture_output=True, timeout=180)
+
+
+def guest_disks(serial: Path) -> list[str] | None:
+    """The disks the guest last reported on its console (None before any report)."""
+    reports = DISKS.findall(serial.read_text())
+    return reports[-1].split() if reports else None
+
+
+def pvc_cli(layout: LabLayout, *args: str) -> str:
+    """Run the `pvc` CLI against the lab through the connection the lab registered."""
+    env = {**os.environ, "PVC_CLIENT_DIR": str(layout.directory.parent / "client")}
+    command = [sys.executable, "-m", "pvc.cli.main", "-q", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, f"pvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
 
 
 def running_where(lab: LabLayout, name: str) -> list[str]:
@@ -238,6 +230,17 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     time.sleep(3)
     assert {name: qemu_pid(name) for name in names} == before
     assert all(api.vm(name)["state"] == "start" for name in names)
+
+    # hot-plug a disk through the CLI: the guest sees it come and go; the XML keeps up
+    disk = lab.directory / "disks" / "extra.img"
+    disk.parent.mkdir(exist_ok=True)
+    subprocess.run(["truncate", "-s", "8M", str(disk)], check=True)
+    pvc_cli(lab, "vm", "volume", "add", "g1", str(disk), "-t", "file", "-b", "virtio")
+    wait_for(lambda: guest_disks(serials["g1"]) == ["vda"], timeout=30)
+    assert [d["dev"] for d in api.vm("g1")["disks"]] == ["vda"]
+    pvc_cli(lab, "vm", "volume", "remove", "g1", str(disk))
+    wait_for(lambda: guest_disks(serials["g1"]) == [], timeout=30)
+    assert api.vm("g1")["disks"] == [] and api.vm("g1")["state"] == "start"
 
     # the guest ignores ACPI: shutdown powers it off after the lab's timeout; then remove
     started = time.monotonic()

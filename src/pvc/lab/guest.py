@@ -8,6 +8,7 @@ Guests run under TCG; the uncompressed kernel (PVH entry) boots in a few seconds
 from __future__ import annotations
 
 import gzip
+import hashlib
 import lzma
 import os
 import shutil
@@ -18,14 +19,31 @@ from pathlib import Path
 
 BOOT_MARKER = "LAB-MARKER booted"
 XZ_MAGIC = b"\xfd7zXZ\x00"
+#: Kernel modules the guest loads, in order: virtio over PCI, virtio disks and NICs.
+MODULES = (
+    "drivers/virtio/virtio_ring.ko",
+    "drivers/virtio/virtio.ko",
+    "drivers/virtio/virtio_pci_modern_dev.ko",
+    "drivers/virtio/virtio_pci_legacy_dev.ko",
+    "drivers/virtio/virtio_pci.ko",
+    "drivers/block/virtio_blk.ko",
+)
+#: Printed on the console at boot and whenever the guest's set of disks changes.
+DISKS_MARKER = "LAB-DISKS"
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
+for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
 HB_US=1000000
 for a in $(cat /proc/cmdline); do case "$a" in hb_us=*) HB_US=${a#hb_us=};; esac; done
 read up rest < /proc/uptime; echo "LAB-MARKER booted uptime=$up" > /dev/ttyS0
-i=0
-while true; do i=$((i+1)); read up rest < /proc/uptime; echo "HB $i $up" > /dev/ttyS0; usleep $HB_US; done
+i=0; seen=
+while true; do
+  i=$((i+1)); read up rest < /proc/uptime; echo "HB $i $up" > /dev/ttyS0
+  disks=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | tr '\\n' ' ')
+  [ "$disks" != "$seen" ] && { seen=$disks; echo "LAB-DISKS [$disks]" > /dev/ttyS0; }
+  usleep $HB_US
+done
 """
 
 
@@ -54,10 +72,11 @@ def kernel_package() -> str:
     raise RuntimeError("cannot find the kernel package behind linux-image-amd64 (run apt-get update)")
 
 
-def _build_kernel(cache: Path) -> Path:
-    vmlinux = cache / "vmlinux"
-    if vmlinux.exists():
-        return vmlinux
+def _build_kernel(cache: Path) -> tuple[Path, Path]:
+    """The uncompressed kernel and a directory with the guest's modules (from one .deb)."""
+    vmlinux, modules = cache / "vmlinux", cache / "modules"
+    if vmlinux.exists() and all((modules / Path(m).name).exists() for m in MODULES):
+        return vmlinux, modules
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         work = Path(tmp)
         _run("apt-get", "download", kernel_package(), cwd=work)
@@ -67,21 +86,33 @@ def _build_kernel(cache: Path) -> Path:
         start = compressed.find(XZ_MAGIC)
         if start < 0:
             raise RuntimeError("the kernel image is not xz-compressed")
+        tree = next((work / "root" / "lib" / "modules").iterdir()) / "kernel"
+        modules.mkdir(exist_ok=True)
+        for module in MODULES:
+            shutil.copy2(tree / module, modules / Path(module).name)
         partial = vmlinux.with_suffix(".partial")
         partial.write_bytes(lzma.LZMADecompressor().decompress(compressed[start:]))
         partial.replace(vmlinux)
-    return vmlinux
+    return vmlinux, modules
 
 
-def _build_initrd(cache: Path) -> Path:
-    initrd = cache / "initrd.img"
+def _build_initrd(cache: Path, modules: Path) -> Path:
+    """The busybox initramfs; its file name carries a digest of what goes into it."""
+    digest = hashlib.sha256(INIT.encode())
+    for module in MODULES:
+        digest.update((modules / Path(module).name).read_bytes())
+    initrd = cache / f"initrd-{digest.hexdigest()[:12]}.img"
     if initrd.exists():
         return initrd
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         root = Path(tmp) / "root"
-        for directory in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp"):
+        for directory in ("bin", "sbin", "etc", "proc", "sys", "dev", "tmp", "lib/modules"):
             (root / directory).mkdir(parents=True)
         shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+        for index, module in enumerate(MODULES):  # numbered: the init loads them in this order
+            shutil.copy2(
+                modules / Path(module).name, root / "lib" / "modules" / f"{index:02d}-{Path(module).name}"
+            )
         (root / "init").write_text(INIT)
         (root / "init").chmod(0o755)
         os.mknod(root / "dev" / "console", 0o600 | 0o020000, os.makedev(5, 1))
@@ -96,10 +127,14 @@ def _build_initrd(cache: Path) -> Path:
         partial = initrd.with_suffix(".partial")
         partial.write_bytes(gzip.compress(archive, compresslevel=1))
         partial.replace(initrd)
+    for stale in cache.glob("initrd*.img"):
+        if stale != initrd:
+            stale.unlink(missing_ok=True)
     return initrd
 
 
 def ensure_image(cache: Path) -> GuestImage:
     """Build (or reuse) the guest kernel and initramfs in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
-    return GuestImage(kernel=_build_kernel(cache), initrd=_build_initrd(cache))
+    kernel, modules = _build_kernel(cache)
+    return GuestImage(kernel=kernel, initrd=_build_initrd(cache, modules))
