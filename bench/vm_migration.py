@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.domain_xml import DomainSpec, build
-from pvc.lab import libvirt
-from pvc.lab.cache import cache_dir
-from pvc.lab.guest import BOOT_MARKER, ensure_image
+from pvc.lab import demo, libvirt
+from pvc.lab.guest import BOOT_MARKER
 from pvc.lab.layout import LabLayout
 
 PREFIX, NET_INDEX = "pvcb", 79
@@ -45,14 +43,12 @@ def main() -> None:
         help="ms; each value is measured in turn (PVC's per-VM default is 300)",
     )
     args = parser.parse_args()
-    image = ensure_image(cache_dir())
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "lab"
         pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
         try:
             run(
                 LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX),
-                image,
                 args.rounds,
                 args.max_downtime,
             )
@@ -60,20 +56,13 @@ def main() -> None:
             pvc_lab(directory, "down")
 
 
-def run(layout: LabLayout, image, rounds: int, max_downtimes: list[int]) -> None:
-    serial = layout.directory / "bench-vm.log"
-    spec = DomainSpec(
-        name="bench-vm",
-        memory_mib=128,
-        kernel=str(image.kernel),
-        initrd=str(image.initrd),
-        cmdline=image.cmdline(200_000),
-        serial_log=str(serial),
-    )
+def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:
+    xml = demo.guest_xml(layout, "bench-vm", heartbeat_us=200_000, memory_mib=128)
+    serial = demo.serial_log(layout, "bench-vm")
     nodes = layout.node_names
     current = Hypervisor(libvirt.uri(layout, nodes[0])).connect()
     started = time.monotonic()
-    current.define(build(spec))
+    current.define(xml)
     current.start("bench-vm")
     print(f"define -> running: {time.monotonic() - started:.2f} s")
     while not (serial.exists() and BOOT_MARKER in serial.read_text()):

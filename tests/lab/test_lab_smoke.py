@@ -133,10 +133,12 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert waited.returncode == 0 and "SUCCESS" in waited.stdout, waited.stdout + waited.stderr
     primary = worker
 
-    # a second up starts nothing
-    again = pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
+    # a second up starts nothing, but can add demo VMs (through the API)
+    again = pvc_lab(lab_dir, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX), "--vms", "1")
     assert "already up" in again.stdout
     assert {n["name"]: n["pids"] for n in status(lab_dir)["nodes"]} == pids
+    assert "VM demo1 booted on hv" in again.stderr
+    assert "LAB-MARKER booted" in (lab_dir / "serial" / "demo1.log").read_text()
 
     # each node has its own hostname (UTS namespace)
     anchor = pids["hv2"]["anchor"]

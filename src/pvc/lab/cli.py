@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 import click
+import requests
 from rich.console import Console
 from rich.table import Table
 
 from pvc import processes
+from pvc.lab import demo
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError
@@ -60,6 +62,13 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
 @click.option("--fence-intervals", default=5, show_default=True, help="Missed keepalives before dead.")
 @click.option("--session-timeout", default=4.0, show_default=True, help="ZooKeeper session timeout (s).")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the cluster.")
+@click.option(
+    "--vms",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 20),
+    help="Demo VMs (tiny TCG guests) to define and start through the API.",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -71,6 +80,7 @@ def up(
     fence_intervals: int,
     session_timeout: float,
     timeout: float,
+    vms: int,
 ) -> None:
     """Create the lab and start it; returns when every node runs and one is primary."""
     try:
@@ -91,14 +101,22 @@ def up(
         lab.up(layout, timeout=timeout)
     except LabAlreadyUp as error:
         click.echo(str(error))
-        return
+        if not vms:
+            return
+        layout = lab.state().layout
     except (LabError, NetError) as error:
         raise click.ClickException(str(error)) from None
+    if vms:
+        try:
+            demo.create_demo_vms(layout, vms, say=lambda line: click.echo(line, err=True))
+        except (demo.DemoError, requests.RequestException) as error:
+            raise click.ClickException(f"the lab is up, but its demo VMs are not: {error}") from None
     _print_status(lab.status())
     click.echo(
         "\nNext:\n"
         "  .venv/bin/pvc cluster status      the cluster through its API (connection 'lab')\n"
         "  .venv/bin/pvc node list           nodes; 'pvc node primary hv2 --wait' moves the primary\n"
+        "  .venv/bin/pvc vm list             VMs ('pvc-lab up --vms 3' makes demo VMs)\n"
         "  .venv/bin/pvc-lab status          node and process states (--json for scripts)\n"
         "  .venv/bin/pvc-lab node kill hv2   SIGKILL a node daemon; 'node start hv2' brings it back\n"
         "  make lab-down                     stop the lab and remove everything it created"

@@ -380,7 +380,8 @@ class Lab:
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
-            shutil.rmtree(self.directory / "nodes", ignore_errors=True)
+            for created in ("nodes", "serial"):  # node files; guest consoles (pvc.lab.demo)
+                shutil.rmtree(self.directory / created, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.directory.rmdir()
 

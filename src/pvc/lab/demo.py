@@ -1,0 +1,123 @@
+"""Guest VMs in the lab: their XML, and the demo VMs ``pvc-lab up --vms N`` creates.
+
+Demo VMs go through the cluster's own API like any client's: defined with a placement
+selector, started, and reported once libvirt runs them on their node. Each guest's
+serial console is written to ``<lab>/serial/<name>.log``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from pvc.hypervisor.domain_xml import DomainSpec, build
+from pvc.lab.cache import cache_dir
+from pvc.lab.guest import BOOT_MARKER, ensure_image
+from pvc.lab.layout import LabLayout
+
+#: Memory of a lab guest: enough for the busybox initramfs and the guest kernel.
+GUEST_MEMORY_MIB = 96
+DEMO_PREFIX = "demo"
+
+
+class DemoError(RuntimeError):
+    """The demo VMs could not be created or did not start."""
+
+
+def serial_log(layout: LabLayout, name: str) -> Path:
+    """Where guest ``name``'s serial console is written."""
+    path = layout.directory / "serial" / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def guest_xml(layout: LabLayout, name: str, *, heartbeat_us: int = 1_000_000, memory_mib: int = 0) -> str:
+    """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs)."""
+    image = ensure_image(cache_dir())
+    spec = DomainSpec(
+        name=name,
+        memory_mib=memory_mib or GUEST_MEMORY_MIB,
+        kernel=str(image.kernel),
+        initrd=str(image.initrd),
+        cmdline=image.cmdline(heartbeat_us=heartbeat_us),
+        serial_log=str(serial_log(layout, name)),
+    )
+    return build(spec)
+
+
+def api_base(layout: LabLayout) -> str:
+    """The lab API's base URL (on the primary's floating upstream address)."""
+    return f"http://{layout.floating('upstream').ip}:{layout.api_port}/api/v1"
+
+
+def _check(response: requests.Response, what: str) -> dict | list:
+    if response.status_code not in (200, 202):
+        try:
+            message = response.json().get("message", response.text)
+        except ValueError:
+            message = response.text
+        raise DemoError(f"{what}: {response.status_code} {message}")
+    return response.json()
+
+
+def create_demo_vms(
+    layout: LabLayout, count: int, *, say: Callable[[str], None] = print, timeout: float = 120.0
+) -> dict[str, str]:
+    """Define and start ``count`` demo VMs spread over the nodes; returns name -> node.
+
+    Existing demo VMs are kept (and waited for).
+    """
+    names = [f"{DEMO_PREFIX}{i}" for i in range(1, count + 1)]
+    return start_guests(layout, names, say=say, timeout=timeout)
+
+
+def start_guests(
+    layout: LabLayout,
+    names: list[str],
+    *,
+    node: str | None = None,
+    heartbeat_us: int = 1_000_000,
+    say: Callable[[str], None] = print,
+    timeout: float = 120.0,
+) -> dict[str, str]:
+    """Define (unless defined) and start lab guests through the API; returns name -> node.
+
+    Without ``node`` the cluster's ``vms`` selector spreads them. Returns once every
+    guest printed its boot marker, so its console (``pvc vm log``) shows a booted guest.
+    """
+    if not names:
+        return {}
+    session = requests.Session()
+    base = api_base(layout)
+    existing = {vm["name"] for vm in _check(session.get(f"{base}/vm", timeout=30), "list VMs")}
+    for name in names:
+        if name not in existing:
+            xml = guest_xml(layout, name, heartbeat_us=heartbeat_us)
+            options = {"node": node} if node else {"selector": "vms"}
+            _check(session.post(f"{base}/vm", data={"xml": xml, **options}, timeout=30), f"define {name}")
+        _check(session.post(f"{base}/vm/{name}/state", data={"state": "start"}, timeout=30), f"start {name}")
+    deadline = time.monotonic() + timeout
+    booted: dict[str, str] = {}
+    while True:
+        for name in names:
+            if name in booted:
+                continue
+            vm = _check(session.get(f"{base}/vm/{name}", timeout=30), f"read {name}")[0]
+            if vm["state"] == "fail":
+                raise DemoError(f"{name} failed to start: {vm.get('failed_reason') or 'no reason given'}")
+            if vm["state"] == "start" and BOOT_MARKER in _console(serial_log(layout, name)):
+                booted[name] = vm["node"]
+                say(f"VM {name} booted on {vm['node']}")
+        if len(booted) == len(names):
+            return booted
+        if time.monotonic() > deadline:
+            missing = ", ".join(name for name in names if name not in booted)
+            raise DemoError(f"demo VMs not booted within {timeout:g} s: {missing}")
+        time.sleep(0.5)
+
+
+def _console(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
