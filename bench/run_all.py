@@ -11,6 +11,7 @@ BENCHES = [
     "bench.api_latency",
     "bench.vm_list",
     "bench.vm_migration",
+    "bench.vm_flush",
 ]
 
 

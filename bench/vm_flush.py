@@ -1,0 +1,113 @@
+"""Flush of a lab node running 10 small VMs, then ready: seconds, and every guest alive.
+
+Brings up its own lab, starts ``--vms`` tiny TCG guests on hv1 through the API, then
+times ``flush`` of hv1 (``wait=true``: returns when the node is ``flushed``) and
+``ready`` (every VM back). A guest is alive afterwards if libvirt runs it on exactly
+the node its record names and its console heartbeat kept counting without a restart.
+Run: .venv/bin/python -m bench.vm_flush [--vms 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.lab import demo, libvirt
+from pvc.lab.layout import LabLayout
+
+PREFIX, NET_INDEX = "pvcf", 81
+HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
+
+
+def pvc_lab(directory: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
+def beats(layout: LabLayout, name: str) -> list[int]:
+    return [int(n) for n in HEARTBEAT.findall(demo.serial_log(layout, name).read_text(errors="replace"))]
+
+
+def running_on(layout: LabLayout) -> dict[str, list[str]]:
+    """Every running guest by name -> the nodes whose libvirtd runs it."""
+    where: dict[str, list[str]] = {}
+    for node in layout.node_names:
+        hypervisor = Hypervisor(libvirt.uri(layout, node)).connect()
+        try:
+            for name in hypervisor.active().values():
+                where.setdefault(name, []).append(node)
+        finally:
+            hypervisor.close()
+    return where
+
+
+def check_alive(layout: LabLayout, names: list[str], before: dict[str, list[int]]) -> list[str]:
+    """Problems found: guests not running exactly where recorded, restarted or silent."""
+    time.sleep(3)  # a few heartbeats
+    base = demo.api_base(layout)
+    where = running_on(layout)
+    problems = []
+    for name in names:
+        node = requests.get(f"{base}/vm/{name}", timeout=30).json()[0]["node"]
+        if where.get(name) != [node]:
+            problems.append(f"{name}: recorded on {node}, running on {where.get(name)}")
+        now = beats(layout, name)
+        counted_on = now[: len(before[name])] == before[name] and len(now) > len(before[name])
+        if not counted_on or now != list(range(now[0], now[0] + len(now))):
+            problems.append(f"{name}: heartbeat restarted or stopped")
+    return problems
+
+
+def timed(layout: LabLayout, state: str) -> float:
+    started = time.monotonic()
+    response = requests.post(
+        f"{demo.api_base(layout)}/node/hv1/domain-state", data={"state": state, "wait": "true"}, timeout=900
+    )
+    response.raise_for_status()
+    return time.monotonic() - started
+
+
+def run(layout: LabLayout, count: int) -> None:
+    names = [f"flush{i}" for i in range(1, count + 1)]
+    started = time.monotonic()
+    demo.start_guests(layout, names, node="hv1", heartbeat_us=1_000_000, say=lambda _: None, timeout=600)
+    print(f"{count} guests booted on hv1 in {time.monotonic() - started:.1f} s")
+    for state in ("flush", "ready"):
+        before = {name: beats(layout, name) for name in names}
+        seconds = timed(layout, state)
+        problems = check_alive(layout, names, before)
+        spread = sorted({node for nodes in running_on(layout).values() for node in nodes})
+        verdict = "every VM alive" if not problems else "; ".join(problems)
+        print(
+            f"{state} of hv1 with {count} VMs: {seconds:.1f} s ({seconds / count:.2f} s per VM), "
+            f"running on {spread}: {verdict}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vms", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "lab"
+        pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
+        try:
+            run(LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX), args.vms)
+        finally:
+            pvc_lab(directory, "down")
+
+
+if __name__ == "__main__":
+    main()
