@@ -15,7 +15,7 @@ import requests
 
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.lab import demo, libvirt
-from pvc.lab.guest import BOOT_MARKER, DISKS_MARKER
+from pvc.lab.guest import BOOT_MARKER, DISK_LABEL, DISKS_MARKER
 from pvc.lab.layout import LabLayout
 from tests.helpers import wait_for
 
@@ -232,11 +232,10 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     assert all(api.vm(name)["state"] == "start" for name in names)
 
     # hot-plug a disk through the CLI: the guest sees it come and go; the XML keeps up
-    disk = lab.directory / "disks" / "extra.img"
-    disk.parent.mkdir(exist_ok=True)
-    subprocess.run(["truncate", "-s", "8M", str(disk)], check=True)
+    disk = demo.guest_disk(lab, "g1-extra")  # a copy of the lab's labelled disk image
     pvc_cli(lab, "vm", "volume", "add", "g1", str(disk), "-t", "file", "-b", "virtio")
     wait_for(lambda: guest_disks(serials["g1"]) == ["vda"], timeout=30)
+    assert f"LAB-DISK vda {DISK_LABEL}" in serials["g1"].read_text()  # the guest read the disk
     assert [d["dev"] for d in api.vm("g1")["disks"]] == ["vda"]
     pvc_cli(lab, "vm", "volume", "remove", "g1", str(disk))
     wait_for(lambda: guest_disks(serials["g1"]) == [], timeout=30)

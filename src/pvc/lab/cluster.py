@@ -380,7 +380,7 @@ class Lab:
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
-            for created in ("nodes", "serial"):  # node files; guest consoles (pvc.lab.demo)
+            for created in ("nodes", "serial", "disks"):  # node files; guests' consoles and disks
                 shutil.rmtree(self.directory / created, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.directory.rmdir()

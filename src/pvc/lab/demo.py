@@ -2,11 +2,13 @@
 
 Demo VMs go through the cluster's own API like any client's: defined with a placement
 selector, started, and reported once libvirt runs them on their node. Each guest's
-serial console is written to ``<lab>/serial/<name>.log``.
+serial console is written to ``<lab>/serial/<name>.log``; a disk-backed guest's disk is
+``<lab>/disks/<name>.img``.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,7 @@ import requests
 
 from pvc.hypervisor.domain_xml import DomainSpec, build
 from pvc.lab.cache import cache_dir
-from pvc.lab.guest import BOOT_MARKER, ensure_image
+from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
 
 #: Memory of a lab guest: enough for the busybox initramfs and the guest kernel.
@@ -34,8 +36,20 @@ def serial_log(layout: LabLayout, name: str) -> Path:
     return path
 
 
-def guest_xml(layout: LabLayout, name: str, *, heartbeat_us: int = 1_000_000, memory_mib: int = 0) -> str:
-    """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs)."""
+def guest_disk(layout: LabLayout, name: str) -> Path:
+    """Guest ``name``'s own copy of the lab's small disk image (made on first use)."""
+    path = layout.directory / "disks" / f"{name}.img"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ensure_disk(cache_dir()), path)
+    return path
+
+
+def guest_xml(
+    layout: LabLayout, name: str, *, heartbeat_us: int = 1_000_000, memory_mib: int = 0, disk: bool = False
+) -> str:
+    """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs), with
+    its own copy of the small disk image as ``vda`` if ``disk``."""
     image = ensure_image(cache_dir())
     spec = DomainSpec(
         name=name,
@@ -44,6 +58,7 @@ def guest_xml(layout: LabLayout, name: str, *, heartbeat_us: int = 1_000_000, me
         initrd=str(image.initrd),
         cmdline=image.cmdline(heartbeat_us=heartbeat_us),
         serial_log=str(serial_log(layout, name)),
+        disks=[str(guest_disk(layout, name))] if disk else [],
     )
     return build(spec)
 

@@ -41,10 +41,20 @@ i=0; seen=
 while true; do
   i=$((i+1)); read up rest < /proc/uptime; echo "HB $i $up" > /dev/ttyS0
   disks=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | tr '\\n' ' ')
-  [ "$disks" != "$seen" ] && { seen=$disks; echo "LAB-DISKS [$disks]" > /dev/ttyS0; }
+  if [ "$disks" != "$seen" ]; then
+    seen=$disks; echo "LAB-DISKS [$disks]" > /dev/ttyS0
+    for d in $disks; do
+      echo "LAB-DISK $d $(head -c 64 /dev/$d | head -n 1 | tr -cd 'A-Za-z0-9_.:-')" > /dev/ttyS0
+    done
+  fi
   usleep $HB_US
 done
 """
+
+
+#: The first line of the lab's guest disk image (the guest prints it as LAB-DISK <dev> <label>).
+DISK_LABEL = "PVC-LAB-DISK"
+DISK_SIZE = 16 * 2**20
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,19 @@ def _build_initrd(cache: Path, modules: Path) -> Path:
         if stale != initrd:
             stale.unlink(missing_ok=True)
     return initrd
+
+
+def ensure_disk(cache: Path) -> Path:
+    """A small raw disk image for disk-backed guests: sparse, its first line DISK_LABEL."""
+    cache.mkdir(parents=True, exist_ok=True)
+    disk = cache / "disk.img"
+    if not disk.exists():
+        partial = disk.with_suffix(".partial")
+        with partial.open("wb") as image:
+            image.write(f"{DISK_LABEL}\n".encode())
+            image.truncate(DISK_SIZE)
+        partial.replace(disk)
+    return disk
 
 
 def ensure_image(cache: Path) -> GuestImage:
