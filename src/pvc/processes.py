@@ -82,8 +82,10 @@ def spawn(
 ) -> ProcessRef:
     """Start ``argv`` in its own session with output appended to ``log_path``.
 
-    With ``die_with_parent`` the kernel sends the child SIGTERM when the calling thread's
-    process dies (even by SIGKILL), so a crashed daemon leaves no orphaned service.
+    With ``die_with_parent`` the kernel sends the child SIGTERM when its parent dies (even
+    by SIGKILL), so a crashed daemon leaves no orphaned service. The kernel ties this to
+    the *thread* that forked the child: spawn from a long-lived thread, never from a pool
+    worker that may end first (the child would be killed with it).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file:

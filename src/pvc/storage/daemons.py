@@ -1,0 +1,276 @@
+"""Starting and stopping Ceph daemons we own: monitors, managers and file-backed OSDs.
+
+Daemons run in the foreground (``-f``) as children of the caller, so their PID is known
+from the start and they are reaped promptly; each still writes the pid file its
+ceph.conf names. The rest of :mod:`pvc.storage` works without this module.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid as uuidlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pvc import processes
+from pvc.processes import ProcessRef
+from pvc.storage import osds, status
+from pvc.storage.client import CephClient
+from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout
+
+#: Seconds ``ceph-osd --mkfs`` / ``ceph-mon --mkfs`` may take (a file OSD needs ~2.5 s).
+MKFS_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class OsdProcess:
+    """A running OSD we created: its id, its uuid and its process."""
+
+    osd_id: int
+    uuid: str
+    process: ProcessRef
+
+    @property
+    def pid(self) -> int:
+        """The OSD's PID."""
+        return self.process.pid
+
+
+def daemon_command(kind: str, ident: str | int, conf_path: str | Path, *extra: str) -> list[str]:
+    """The foreground command line of daemon ``kind`` (mon, mgr, osd) number/name ``ident``."""
+    return [f"ceph-{kind}", "-f", "-c", str(conf_path), "-i", str(ident), *extra]
+
+
+def start_daemon(
+    kind: str,
+    ident: str | int,
+    conf_path: str | Path,
+    log_dir: str | Path,
+    *,
+    extra: Sequence[str] = (),
+    die_with_parent: bool = False,
+) -> ProcessRef:
+    """Start ``ceph-<kind> -i <ident>`` in the foreground; its stdout/stderr go to ``log_dir``.
+
+    With ``die_with_parent`` the daemon gets SIGTERM when the calling thread ends (the
+    kernel's parent-death signal follows the thread that started the child, not the
+    process): start long-lived daemons from a thread that lives as long as they should.
+    """
+    name = f"{kind}.{ident}"
+    env = {**os.environ, "CEPH_CONF": str(conf_path)}
+    return processes.spawn(
+        name,
+        daemon_command(kind, ident, conf_path, *extra),
+        Path(log_dir) / f"{name}.out",
+        env=env,
+        die_with_parent=die_with_parent,
+    )
+
+
+def run_tool(argv: Sequence[str], conf_path: str | Path, timeout: float = MKFS_TIMEOUT) -> str:
+    """Run a Ceph tool to completion with ``CEPH_CONF`` set; StorageError with its output on failure."""
+    env = {**os.environ, "CEPH_CONF": str(conf_path)}
+    try:
+        result = subprocess.run(
+            list(argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StorageTimeout(f"{argv[0]} did not finish within {timeout:.0f} s") from exc
+    except OSError as exc:
+        raise StorageError(f"cannot run {argv[0]}: {exc}") from exc
+    if result.returncode != 0:
+        output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-5:]
+        raise StorageError(f"{' '.join(argv[:4])} failed ({result.returncode}): {' | '.join(output)}")
+    return result.stdout
+
+
+def pid_file(conf_path: str | Path, name: str) -> Path | None:
+    """The pid file path ceph.conf gives daemon ``name`` (e.g. ``osd.3``), None if it sets none."""
+    try:
+        out = run_tool(
+            ["ceph-conf", "-c", str(conf_path), "--name", name, "--lookup", "pid_file"], conf_path, 10
+        )
+    except StorageError:
+        return None
+    value = out.strip()
+    return Path(value) if value else None
+
+
+def process_from_pid_file(path: Path, conf_path: str | Path | None = None) -> ProcessRef | None:
+    """The live process a pid file names, None if it is gone or (with ``conf_path``) not ours.
+
+    A process counts as ours when its command line names ``conf_path``.
+    """
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    if conf_path is not None and str(conf_path).encode() not in argv:
+        return None
+    started = processes.start_time_of(pid)
+    if started is None:
+        return None
+    ref = ProcessRef(name=path.stem, pid=pid, start_time=started)
+    return ref if processes.is_alive(ref) else None
+
+
+def stop(refs: Sequence[ProcessRef], grace: float = 15.0) -> None:
+    """SIGTERM the daemons, SIGKILL whatever is still alive after ``grace`` seconds."""
+    if grace <= 0:
+        for ref in refs:
+            processes.send(ref, signal.SIGKILL)
+        processes.wait_gone(refs, 5.0)
+        return
+    processes.terminate(refs, timeout=grace)
+
+
+def mkfs_osd(conf_path: str | Path, osd_id: int, osd_uuid: str, osd_data: Path) -> None:
+    """Create a BlueStore OSD in ``osd_data`` (the block file is created there by ceph-osd)."""
+    osd_data.mkdir(parents=True, exist_ok=True)
+    argv = ["ceph-osd", "-c", str(conf_path), "-i", str(osd_id), "--mkfs", "--osd-uuid", osd_uuid]
+    run_tool([*argv, "--osd-data", str(osd_data)], conf_path)
+
+
+def start_osd(
+    conf_path: str | Path,
+    osd_id: int,
+    data_dir: str | Path,
+    log_dir: str | Path,
+    *,
+    die_with_parent: bool = False,
+) -> ProcessRef:
+    """Start an existing OSD whose data is ``data_dir/osd.<id>``."""
+    osd_data = Path(data_dir) / f"osd.{osd_id}"
+    if not (osd_data / "fsid").exists():
+        raise StorageNotFound(f"no OSD data in {osd_data}")
+    return start_daemon(
+        "osd",
+        osd_id,
+        conf_path,
+        log_dir,
+        extra=("--osd-data", str(osd_data)),
+        die_with_parent=die_with_parent,
+    )
+
+
+@dataclass(frozen=True)
+class PreparedOsd:
+    """An OSD registered with the cluster and formatted, not yet started."""
+
+    osd_id: int
+    uuid: str
+    osd_data: Path
+
+
+def prepare_file_osd(
+    conf_path: str | Path, data_dir: str | Path, client: CephClient, *, start_out: bool = False
+) -> PreparedOsd:
+    """Register a new OSD id and create its BlueStore (a sparse block file) in ``data_dir/osd.<id>``.
+
+    Ceph registers a new OSD "in"; with ``start_out`` it is kept out (see
+    :func:`pvc.storage.osds.keep_out`), so it takes no data until marked in. Safe to run in
+    a worker thread (nothing is started). On failure the id is purged and the data removed
+    again.
+    """
+    osd_uuid = str(uuidlib.uuid4())
+    osd_id = osds.new_id(client, osd_uuid)
+    osd_data = Path(data_dir) / f"osd.{osd_id}"
+    try:
+        if start_out:
+            osds.keep_out(client, osd_id)
+        mkfs_osd(conf_path, osd_id, osd_uuid, osd_data)
+    except BaseException:
+        discard_osd(client, osd_id, osd_data)
+        raise
+    return PreparedOsd(osd_id, osd_uuid, osd_data)
+
+
+def discard_osd(client: CephClient, osd_id: int, osd_data: Path) -> None:
+    """Undo a half-created OSD: purge its id and remove its data directory."""
+    osds.purge(client, osd_id)
+    shutil.rmtree(osd_data, ignore_errors=True)
+
+
+def create_file_osd(
+    conf_path: str | Path,
+    data_dir: str | Path,
+    *,
+    client: CephClient | None = None,
+    log_dir: str | Path | None = None,
+    die_with_parent: bool = False,
+    start_out: bool = False,
+) -> OsdProcess:
+    """Register, format and start a file-backed BlueStore OSD; returns its id and process.
+
+    The OSD's data (and its sparse block file) lives in ``data_dir/osd.<id>``. On any
+    failure the new id is purged from the cluster and its data removed, so nothing is left
+    half-created. With ``start_out`` it joins "out" and takes no data until marked in.
+    Wait for it with :func:`pvc.storage.osds.wait_up`; see :func:`start_daemon` for
+    ``die_with_parent``.
+    """
+    own_client = client is None
+    if client is None:
+        client = CephClient(conf_path)
+    try:
+        prepared = prepare_file_osd(conf_path, data_dir, client, start_out=start_out)
+        try:
+            ref = start_osd(
+                conf_path, prepared.osd_id, data_dir, log_dir or data_dir, die_with_parent=die_with_parent
+            )
+        except BaseException:
+            discard_osd(client, prepared.osd_id, prepared.osd_data)
+            raise
+        return OsdProcess(osd_id=prepared.osd_id, uuid=prepared.uuid, process=ref)
+    finally:
+        if own_client:
+            client.close()
+
+
+def remove_osd(
+    client: CephClient,
+    osd_id: int,
+    conf_path: str | Path,
+    *,
+    process: ProcessRef | None = None,
+    data_dir: str | Path | None = None,
+    timeout: float = 300.0,
+    grace: float = 15.0,
+) -> None:
+    """Take an OSD out of the cluster for good: out, wait until safe to destroy, stop, purge.
+
+    The daemon is found by ``process`` or else by the pid file its ceph.conf names (only if
+    its command line names ``conf_path``). With ``data_dir`` its ``osd.<id>`` directory is
+    removed afterwards. StorageTimeout if the data has not drained within ``timeout``.
+    """
+    osds.get(client, osd_id)
+    osds.set_out(client, [osd_id])
+    deadline = time.monotonic() + timeout
+    # safe-to-destroy answers from PG statistics, which lag behind the out
+    status.wait_fresh_pg_stats(client, timeout)
+    while not osds.safe_to_destroy(client, osd_id):
+        if time.monotonic() > deadline:
+            raise StorageTimeout(f"osd.{osd_id} is still not safe to destroy after {timeout:.0f} s")
+        time.sleep(0.5)
+    if process is None:
+        path = pid_file(conf_path, f"osd.{osd_id}")
+        process = process_from_pid_file(path, conf_path) if path else None
+    if process is not None:
+        stop([process], grace)
+    osds.purge(client, osd_id)
+    if data_dir is not None:
+        shutil.rmtree(Path(data_dir) / f"osd.{osd_id}", ignore_errors=True)

@@ -1,0 +1,228 @@
+"""OSDs: listing with statistics, in/out, cluster-wide OSD flags, registration and purge.
+
+Starting and stopping OSD daemons is in :mod:`pvc.storage.daemons`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pvc.storage.client import CephClient
+from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout
+
+#: OSD flags an administrator may set or unset (``ceph osd set|unset``).
+FLAGS = (
+    "noout",
+    "noin",
+    "nodown",
+    "noup",
+    "norebalance",
+    "norecover",
+    "nobackfill",
+    "noscrub",
+    "nodeep-scrub",
+    "nosnaptrim",
+    "notieragent",
+    "pause",
+)
+
+
+@dataclass
+class Osd:
+    """One OSD with its placement, state and usage (sizes in KiB, as Ceph reports them)."""
+
+    id: int
+    uuid: str
+    host: str | None
+    device_class: str | None
+    up: bool
+    in_: bool
+    state: list[str] = field(default_factory=list)
+    weight: float = 0.0
+    reweight: float = 0.0
+    primary_affinity: float = 0.0
+    utilization: float = 0.0
+    var: float = 0.0
+    pgs: int = 0
+    kb: int = 0
+    kb_used: int = 0
+    kb_used_data: int = 0
+    kb_used_omap: int = 0
+    kb_used_meta: int = 0
+    kb_avail: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form; ``in_`` is spelled ``in``."""
+        data = asdict(self)
+        data["in"] = data.pop("in_")
+        return data
+
+
+def _hosts(tree: dict[str, Any]) -> dict[int, str]:
+    """OSD id -> name of the host bucket holding it, from ``osd tree``."""
+    hosts: dict[int, str] = {}
+    for node in tree.get("nodes", []):
+        if node.get("type") == "host":
+            for child in node.get("children", []):
+                hosts[child] = node["name"]
+    return hosts
+
+
+def list_osds(client: CephClient) -> list[Osd]:
+    """Every OSD known to the cluster, by id, with usage from ``osd df``."""
+    dump = client.mon_command("osd dump")
+    tree = client.mon_command("osd tree")
+    usage = {node["id"]: node for node in (client.mgr_command("osd df") or {}).get("nodes", [])}
+    hosts = _hosts(tree)
+    devices = {node["id"]: node for node in tree.get("nodes", []) if node["id"] >= 0}
+    result = []
+    for entry in dump.get("osds", []):
+        osd_id = entry["osd"]
+        stats = usage.get(osd_id, {})
+        result.append(
+            Osd(
+                id=osd_id,
+                uuid=entry.get("uuid", ""),
+                host=hosts.get(osd_id),
+                device_class=devices.get(osd_id, {}).get("device_class"),
+                up=bool(entry.get("up")),
+                in_=bool(entry.get("in")),
+                state=list(entry.get("state", [])),
+                weight=float(devices.get(osd_id, stats).get("crush_weight", 0.0)),
+                reweight=float(entry.get("weight", 0.0)),
+                primary_affinity=float(entry.get("primary_affinity", 0.0)),
+                utilization=float(stats.get("utilization", 0.0)),
+                var=float(stats.get("var", 0.0)),
+                pgs=int(stats.get("pgs", 0)),
+                kb=int(stats.get("kb", 0)),
+                kb_used=int(stats.get("kb_used", 0)),
+                kb_used_data=int(stats.get("kb_used_data", 0)),
+                kb_used_omap=int(stats.get("kb_used_omap", 0)),
+                kb_used_meta=int(stats.get("kb_used_meta", 0)),
+                kb_avail=int(stats.get("kb_avail", 0)),
+            )
+        )
+    return sorted(result, key=lambda osd: osd.id)
+
+
+def get(client: CephClient, osd_id: int) -> Osd:
+    """One OSD; StorageNotFound if there is none with that id."""
+    for osd in list_osds(client):
+        if osd.id == osd_id:
+            return osd
+    raise StorageNotFound(f"osd.{osd_id} does not exist")
+
+
+def ids(client: CephClient) -> list[int]:
+    """The ids of every OSD."""
+    return sorted(int(i) for i in client.mon_command("osd ls") or [])
+
+
+def _check_ids(client: CephClient, osd_ids: Iterable[int]) -> list[int]:
+    wanted = [_osd_id(i) for i in osd_ids]
+    if not wanted:
+        raise ValueError("no OSD ids given")
+    known = set(ids(client))
+    missing = [i for i in wanted if i not in known]
+    if missing:
+        raise StorageNotFound(f"no such OSD: {', '.join(f'osd.{i}' for i in missing)}")
+    return wanted
+
+
+def _osd_id(value: int | str) -> int:
+    text = str(value).removeprefix("osd.")
+    if not text.isdigit():
+        raise ValueError(f"invalid OSD id {value!r}")
+    return int(text)
+
+
+def set_in(client: CephClient, osd_ids: Iterable[int]) -> None:
+    """Mark OSDs in (they take data again, and again after a restart); StorageNotFound for unknown ids."""
+    wanted = _check_ids(client, osd_ids)
+    client.mon_command("osd unset-group", flags="noin", who=[f"osd.{i}" for i in wanted])
+    client.mon_command("osd in", ids=[str(i) for i in wanted])
+
+
+def keep_out(client: CephClient, osd_id: int) -> None:
+    """Mark an OSD out and keep it out when it boots (its own ``noin`` flag) until :func:`set_in`.
+
+    A new OSD is registered "in" and would be marked in again at its first boot anyway.
+    """
+    wanted = _check_ids(client, [osd_id])
+    client.mon_command("osd set-group", flags="noin", who=[f"osd.{i}" for i in wanted])
+    client.mon_command("osd out", ids=[str(i) for i in wanted])
+
+
+def set_out(client: CephClient, osd_ids: Iterable[int]) -> None:
+    """Mark OSDs out (their data moves elsewhere); StorageNotFound for unknown ids."""
+    wanted = _check_ids(client, osd_ids)
+    client.mon_command("osd out", ids=[str(i) for i in wanted])
+
+
+def _check_flag(flag: str) -> str:
+    if flag not in FLAGS:
+        raise ValueError(f"unknown OSD flag {flag!r}; valid flags: {', '.join(FLAGS)}")
+    return flag
+
+
+def set_flag(client: CephClient, flag: str) -> None:
+    """Set a cluster-wide OSD flag such as ``noout``; ValueError for flags not in FLAGS."""
+    client.mon_command("osd set", key=_check_flag(flag))
+
+
+def unset_flag(client: CephClient, flag: str) -> None:
+    """Unset a cluster-wide OSD flag; ValueError for flags not in FLAGS."""
+    client.mon_command("osd unset", key=_check_flag(flag))
+
+
+def flags(client: CephClient) -> list[str]:
+    """The administrative flags set now (a subset of FLAGS)."""
+    dump = client.mon_command("osd dump")
+    return [flag for flag in dump.get("flags_set", []) if flag in FLAGS]
+
+
+def new_id(client: CephClient, osd_uuid: str) -> int:
+    """Register an OSD with ``osd_uuid`` and return its id (the same id again for a known uuid)."""
+    result = client.mon_command("osd new", uuid=osd_uuid)
+    try:
+        return int(result["osdid"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise StorageError(f"osd new returned {result!r}") from exc
+
+
+def safe_to_destroy(client: CephClient, osd_id: int) -> bool:
+    """True once no PG depends on the OSD's data any more."""
+    result = client.mgr_command("osd safe-to-destroy", ids=[str(osd_id)]) or {}
+    return osd_id in result.get("safe_to_destroy", [])
+
+
+def purge(client: CephClient, osd_id: int, force: bool = True) -> None:
+    """Remove an OSD from the CRUSH map, its auth key and its id; no-op if it does not exist.
+
+    Without ``force`` Ceph refuses while the OSD's data is still needed.
+    """
+    if osd_id not in ids(client):
+        return
+    client.mgr_command("osd purge", id=osd_id, force=force or None, yes_i_really_mean_it=True)
+
+
+def wait_up(
+    client: CephClient, osd_ids: Iterable[int], timeout: float = 60.0, *, require_in: bool = True
+) -> None:
+    """Wait until all the OSDs are up (and in, with ``require_in``); StorageTimeout naming the rest."""
+    wanted = set(osd_ids)
+    deadline = time.monotonic() + timeout
+    while True:
+        dump = client.mon_command("osd dump")
+        ready = {e["osd"] for e in dump.get("osds", []) if e.get("up") and (e.get("in") or not require_in)}
+        pending = sorted(wanted - ready)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(f"osd.{i}" for i in pending)
+            state = "up and in" if require_in else "up"
+            raise StorageTimeout(f"not {state} after {timeout:.0f} s: {names}")
+        time.sleep(0.25)

@@ -1,0 +1,61 @@
+"""A real one-OSD Ceph for the storage tests: started once per session, stopped at its end."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from pvc.lab import ceph
+from pvc.storage.client import CephClient
+
+#: Ports of the test cluster, apart from the lab's defaults (3310/6799, 7400-7600).
+TEST_PORTS = ceph.Ports(mon_v2=13310, mon_v1=16799, bind_min=17400, bind_max=17600)
+#: The RBD pool the lab creates for volume and snapshot tests (8 PGs, one copy).
+POOL = "rbd"
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ceph.LabCeph]:
+    missing = [tool for tool in ("ceph-mon", "ceph-mgr", "ceph-osd", "monmaptool") if not shutil.which(tool)]
+    if missing:
+        pytest.fail(
+            f"Ceph is not installed ({', '.join(missing)} missing): run scripts/setup.sh", pytrace=False
+        )
+    taken = [port for port in (TEST_PORTS.mon_v2, TEST_PORTS.mon_v1) if _port_taken(port)]
+    if taken:
+        pytest.fail(f"test Ceph monitor port(s) {taken} already in use on 127.0.0.1", pytrace=False)
+    directory = tmp_path_factory.mktemp("ceph")
+    lab = ceph.start(directory, 1, ports=TEST_PORTS, pool=POOL, pool_pgs=8, die_with_parent=True)
+    try:
+        yield lab
+    finally:
+        lab.stop(grace=0)
+        # keep the logs, drop the (sparse, but large) OSD block files
+        shutil.rmtree(directory / "data", ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ceph_client(ceph_lab: ceph.LabCeph) -> Iterator[CephClient]:
+    """One client shared by the tests, as a node daemon shares one."""
+    with ceph_lab.client(timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names no other test uses: ``unique("vol")`` -> ``"vol-3f2a9c1b"``."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:8]}"

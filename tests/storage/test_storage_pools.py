@@ -1,0 +1,102 @@
+"""Pools on a real Ceph: create, list with statistics, PG count, remove, errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pvc.lab.ceph import LabCeph
+from pvc.storage import pools, status
+from pvc.storage.client import CephClient
+from pvc.storage.errors import StorageError, StorageExists, StorageNotFound, StorageTimeout
+from tests.storage.conftest import POOL
+
+
+def test_create_list_set_pgs_remove(ceph_client: CephClient, unique) -> None:
+    name = unique("pool")
+    created = pools.create(ceph_client, name, 8, "copies=1,mincopies=1")
+    assert (created.name, created.copies, created.mincopies, created.pg_num) == (name, 1, 1, 8)
+    assert created.applications == ["rbd"]
+    listed = {pool.name: pool for pool in pools.list_pools(ceph_client)}
+    assert name in listed
+    stats = listed[name]
+    assert stats.id == created.id
+    assert stats.free_bytes > 0
+    assert stats.objects >= 1  # rbd_info written by the RBD initialisation
+    assert set(stats.to_dict()) >= {"name", "copies", "mincopies", "pg_num", "used_bytes", "free_bytes"}
+
+    pools.set_pgs(ceph_client, name, 16)
+    pool = pools.get(ceph_client, name)
+    assert (pool.pg_num, pool.pgp_num) == (16, 16)
+    assert pool.pg_num_current in range(8, 17)
+
+    pools.remove(ceph_client, name)
+    assert not ceph_client.pool_exists(name)
+    with pytest.raises(StorageNotFound):
+        pools.get(ceph_client, name)
+
+
+def test_create_existing_pool(ceph_client: CephClient) -> None:
+    with pytest.raises(StorageExists, match="already exists"):
+        pools.create(ceph_client, POOL, 8, "copies=1,mincopies=1")
+    assert pools.get(ceph_client, POOL).pg_num == 8
+
+
+@pytest.mark.parametrize(
+    "replication",
+    ["", "copies=3", "mincopies=2", "copies=2,mincopies=3", "copies=0,mincopies=0", "copies=x,mincopies=1",
+     "copies=3,mincopies=2,extra=1", "copies=3;mincopies=2", "copies=-1,mincopies=1", "copies=3,copies=2",
+     "copies=11,mincopies=1"],
+)  # fmt: skip
+def test_bad_replication(ceph_client: CephClient, unique, replication: str) -> None:
+    name = unique("pool")
+    with pytest.raises(ValueError, match="replication"):
+        pools.create(ceph_client, name, 8, replication)
+    assert not ceph_client.pool_exists(name)
+
+
+def test_parse_replication() -> None:
+    assert pools.parse_replication("copies=3,mincopies=2") == pools.Replication(3, 2)
+    assert pools.parse_replication(" mincopies=1 , copies=2 ") == pools.Replication(2, 1)
+    assert str(pools.Replication(3, 2)) == "copies=3,mincopies=2"
+
+
+@pytest.mark.parametrize("pgs", [0, 3, 12, -8, 65536, True, "8"])
+def test_bad_pg_count(ceph_client: CephClient, unique, pgs) -> None:
+    with pytest.raises(ValueError, match="PG count"):
+        pools.create(ceph_client, unique("pool"), pgs, "copies=1,mincopies=1")
+
+
+@pytest.mark.parametrize("name", ["", "has space", "a/b", "-lead", "x" * 129])
+def test_bad_pool_name(ceph_client: CephClient, name: str) -> None:
+    with pytest.raises(ValueError, match="pool name"):
+        pools.create(ceph_client, name, 8, "copies=1,mincopies=1")
+
+
+def test_unknown_pool(ceph_client: CephClient) -> None:
+    with pytest.raises(StorageNotFound):
+        pools.remove(ceph_client, "no-such-pool")
+    with pytest.raises(StorageNotFound):
+        pools.set_pgs(ceph_client, "no-such-pool", 8)
+    with pytest.raises(StorageNotFound):
+        pools.free_bytes(ceph_client, "no-such-pool")
+
+
+def test_failed_creation_leaves_no_pool(ceph_lab: LabCeph, ceph_client: CephClient, unique) -> None:
+    """Two copies on one OSD never go active: initialisation times out and the pool is deleted."""
+    name = unique("pool")
+    with ceph_lab.client(timeout=1) as client:
+        started = time.monotonic()
+        with pytest.raises(StorageTimeout):
+            pools.create(client, name, 8, "copies=2,mincopies=2")
+        assert time.monotonic() - started < 10
+        assert not client.pool_exists(name)
+    # the statistics show the deleted pool's inactive PGs for another stats period or two
+    status.wait_ready(ceph_client, 1, timeout=30, after_change=True)
+
+
+def test_ceph_message_passes_through(ceph_client: CephClient, unique) -> None:
+    with pytest.raises(StorageError, match=r"(?i)pg_num"):
+        # more PGs than one OSD may hold (mon_max_pg_per_osd)
+        pools.create(ceph_client, unique("pool"), 32768, "copies=1,mincopies=1")
