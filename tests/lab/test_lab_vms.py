@@ -235,7 +235,7 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     disk = demo.guest_disk(lab, "g1-extra")  # a copy of the lab's labelled disk image
     pvc_cli(lab, "vm", "volume", "add", "g1", str(disk), "-t", "file", "-b", "virtio")
     wait_for(lambda: guest_disks(serials["g1"]) == ["vda"], timeout=30)
-    assert f"LAB-DISK vda {DISK_LABEL}" in serials["g1"].read_text()  # the guest read the disk
+    wait_for(lambda: f"LAB-DISK vda {DISK_LABEL}" in serials["g1"].read_text(), timeout=10)  # read it
     assert [d["dev"] for d in api.vm("g1")["disks"]] == ["vda"]
     pvc_cli(lab, "vm", "volume", "remove", "g1", str(disk))
     wait_for(lambda: guest_disks(serials["g1"]) == [], timeout=30)
