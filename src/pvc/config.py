@@ -106,6 +106,22 @@ class HypervisorSection(_Section):
     console_log_lines: int = Field(1000, ge=10, le=100_000)
 
 
+class StorageSection(_Section):
+    """How this node reaches the Ceph cluster (none: the node has no storage role).
+
+    ``ceph_conf`` is the cluster's ceph.conf; ``ceph_user``/``ceph_keyring`` a cephx
+    client when authentication is on. The primary refreshes the cluster's figures into
+    ZooKeeper every ``stats_interval`` seconds; every Ceph call gives up after
+    ``command_timeout`` seconds.
+    """
+
+    ceph_conf: Path | None = None
+    ceph_user: str | None = None
+    ceph_keyring: Path | None = None
+    stats_interval: float = Field(5.0, gt=0, le=300)
+    command_timeout: float = Field(20.0, gt=0, le=600)
+
+
 class TimersSection(_Section):
     keepalive_interval: float = Field(DEFAULT_KEEPALIVE_INTERVAL, gt=0, le=60)
     fence_intervals: int = Field(DEFAULT_FENCE_INTERVALS, ge=2, le=100)
@@ -176,6 +192,7 @@ class NodeConfig(_Section):
     zookeeper: ZookeeperSection
     networks: NetworksSection
     hypervisor: HypervisorSection = HypervisorSection()
+    storage: StorageSection = StorageSection()
     timers: TimersSection = TimersSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()

@@ -58,7 +58,7 @@ def main() -> int:
         store.stop()
         return 0
 
-    loop = NodeLoop(config, store, phases=primary_phases(config))
+    loop = NodeLoop(config, store, phases=primary_phases(config, store))
     try:
         loop.start()
     except (StateError, KazooException) as error:

@@ -1,7 +1,8 @@
 """What a primary coordinator runs: the takeover/relinquish phases of a real node.
 
 1. floating addresses: the upstream/cluster/storage floating IPs on the primary;
-2. the API daemon (pvcapid), listening on the configured address.
+2. the storage refresher (Ceph's figures into ZooKeeper), on nodes with storage configured;
+3. the API daemon (pvcapid), listening on the configured address.
 Relinquish runs them in reverse.
 """
 
@@ -18,7 +19,9 @@ from pvc import processes
 from pvc.config import NodeConfig
 from pvc.net import arp
 from pvc.node.phases import Phase, PrimaryPhases
+from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
+from pvc.state.store import Store
 
 API_START_TIMEOUT = 20.0
 
@@ -85,7 +88,11 @@ class ApiService:
             self.ref = None
 
 
-def primary_phases(config: NodeConfig) -> PrimaryPhases:
+def primary_phases(config: NodeConfig, store: Store) -> PrimaryPhases:
     """The ordered phases a node runs when it becomes or stops being primary."""
     api = ApiService(config)
-    return PrimaryPhases([floating_addresses_phase(config), Phase("api", api.start, api.stop)])
+    phases = [floating_addresses_phase(config)]
+    if config.storage.ceph_conf is not None:
+        phases.append(storage_stats_phase(store, config.storage))
+    phases.append(Phase("api", api.start, api.stop))
+    return PrimaryPhases(phases)

@@ -128,3 +128,47 @@ def domain_console(uuid: str) -> str:
 def domain_name(name: str) -> str:
     """Name index entry: holds the UUID of the VM called ``name`` (makes names unique)."""
     return f"{DOMAIN_NAMES}/{name}"
+
+
+# Ceph: a mirror of the storage cluster's state, refreshed by the primary (pvc.node.storage_stats).
+CEPH_STATUS = "/ceph/status"
+CEPH_UTIL = "/ceph/util"
+CEPH_OSDS = "/ceph/osds"
+CEPH_POOLS = "/ceph/pools"
+CEPH_VOLUMES = "/ceph/volumes"
+CEPH_SNAPSHOTS = "/ceph/snapshots"
+
+
+def ceph_osd(osd_id: int | str) -> str:
+    """An OSD's figures (JSON)."""
+    return f"{CEPH_OSDS}/{osd_id}"
+
+
+def ceph_pool(pool: str) -> str:
+    """A pool's figures (JSON)."""
+    return f"{CEPH_POOLS}/{pool}"
+
+
+def ceph_pool_volumes(pool: str) -> str:
+    """Parent of a pool's volumes."""
+    return f"{CEPH_VOLUMES}/{pool}"
+
+
+def ceph_volume(pool: str, volume: str) -> str:
+    """A volume's figures (JSON)."""
+    return f"{CEPH_VOLUMES}/{pool}/{volume}"
+
+
+def ceph_pool_snapshots(pool: str) -> str:
+    """Parent of a pool's volumes' snapshot lists."""
+    return f"{CEPH_SNAPSHOTS}/{pool}"
+
+
+def ceph_volume_snapshots(pool: str, volume: str) -> str:
+    """Parent of a volume's snapshots."""
+    return f"{CEPH_SNAPSHOTS}/{pool}/{volume}"
+
+
+def ceph_snapshot(pool: str, volume: str, snapshot: str) -> str:
+    """A snapshot's figures (JSON)."""
+    return f"{CEPH_SNAPSHOTS}/{pool}/{volume}/{snapshot}"
