@@ -10,7 +10,6 @@ Run: .venv/bin/python -m bench.vm_flush [--vms 10]
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -19,12 +18,11 @@ from pathlib import Path
 
 import requests
 
-from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import demo, libvirt
+from pvc.lab import demo
+from pvc.lab.guest import heartbeats
 from pvc.lab.layout import LabLayout
 
 PREFIX, NET_INDEX = "pvcf", 81
-HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 
 
 def pvc_lab(directory: Path, *args: str) -> None:
@@ -37,27 +35,14 @@ def pvc_lab(directory: Path, *args: str) -> None:
 
 
 def beats(layout: LabLayout, name: str) -> list[int]:
-    return [int(n) for n in HEARTBEAT.findall(demo.serial_log(layout, name).read_text(errors="replace"))]
-
-
-def running_on(layout: LabLayout) -> dict[str, list[str]]:
-    """Every running guest by name -> the nodes whose libvirtd runs it."""
-    where: dict[str, list[str]] = {}
-    for node in layout.node_names:
-        hypervisor = Hypervisor(libvirt.uri(layout, node)).connect()
-        try:
-            for name in hypervisor.active().values():
-                where.setdefault(name, []).append(node)
-        finally:
-            hypervisor.close()
-    return where
+    return heartbeats(demo.serial_log(layout, name).read_text(errors="replace"))
 
 
 def check_alive(layout: LabLayout, names: list[str], before: dict[str, list[int]]) -> list[str]:
     """Problems found: guests not running exactly where recorded, restarted or silent."""
     time.sleep(3)  # a few heartbeats
     base = demo.api_base(layout)
-    where = running_on(layout)
+    where = demo.running_on(layout)
     problems = []
     for name in names:
         node = requests.get(f"{base}/vm/{name}", timeout=30).json()[0]["node"]
@@ -88,7 +73,7 @@ def run(layout: LabLayout, count: int) -> None:
         before = {name: beats(layout, name) for name in names}
         seconds = timed(layout, state)
         problems = check_alive(layout, names, before)
-        spread = sorted({node for nodes in running_on(layout).values() for node in nodes})
+        spread = sorted({node for nodes in demo.running_on(layout).values() for node in nodes})
         verdict = "every VM alive" if not problems else "; ".join(problems)
         print(
             f"{state} of hv1 with {count} VMs: {seconds:.1f} s ({seconds / count:.2f} s per VM), "

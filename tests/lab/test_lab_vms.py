@@ -15,14 +15,13 @@ import requests
 
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.lab import demo, libvirt
-from pvc.lab.guest import BOOT_MARKER, DISK_LABEL, DISKS_MARKER
+from pvc.lab.guest import BOOT_MARKER, DISK_LABEL, DISKS_MARKER, heartbeats
 from pvc.lab.layout import LabLayout
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
 PREFIX, NET_INDEX = "pvct", 77
-HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 
@@ -62,7 +61,7 @@ class HeartbeatWatch(threading.Thread):
     def run(self) -> None:
         seen = 0
         while not self.stop.is_set():
-            beats = [int(n) for n in HEARTBEAT.findall(self.path.read_text())] if self.path.exists() else []
+            beats = heartbeats(self.path.read_text()) if self.path.exists() else []
             if len(beats) > seen:
                 self.arrivals.extend((time.monotonic(), n) for n in beats[seen:])
                 seen = len(beats)
@@ -159,15 +158,7 @@ def pvc_cli(layout: LabLayout, *args: str) -> str:
 
 
 def running_where(lab: LabLayout, name: str) -> list[str]:
-    where = []
-    for node in lab.node_names:
-        hypervisor = Hypervisor(libvirt.uri(lab, node)).connect()
-        try:
-            if name in hypervisor.active().values():
-                where.append(node)
-        finally:
-            hypervisor.close()
-    return where
+    return demo.running_on(lab).get(name, [])
 
 
 def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):

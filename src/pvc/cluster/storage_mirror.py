@@ -10,19 +10,15 @@ differences from what it last wrote, in batched transactions.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from pvc.state import paths
-from pvc.state.errors import ConflictError
 from pvc.state.records import encode
 from pvc.state.store import Store
 from pvc.storage import osds, pools, snapshots, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
-
-log = logging.getLogger(__name__)
 
 #: Subtrees the mirror owns entirely (anything in them that Ceph does not have is removed).
 OWNED = (paths.CEPH_OSDS, paths.CEPH_POOLS, paths.CEPH_VOLUMES, paths.CEPH_SNAPSHOTS)
@@ -124,19 +120,17 @@ class Mirror:
         ):
             ops.append(("delete", path, b""))
             changes.deleted += 1
+        # A failed batch (ConflictError: someone else changed the mirror) propagates; the
+        # next publish reloads what is there first.
         for start in range(0, len(ops), BATCH):
-            try:
-                with self.store.transaction() as txn:
-                    for action, path, value in ops[start : start + BATCH]:
-                        if action == "create":
-                            txn.create(path, value)
-                        elif action == "set":
-                            txn.set(path, value)
-                        else:
-                            txn.delete(path)
-            except ConflictError as error:
-                log.warning("storage mirror out of step with ZooKeeper (%s); reloading it next time", error)
-                raise
+            with self.store.transaction() as txn:
+                for action, path, value in ops[start : start + BATCH]:
+                    if action == "create":
+                        txn.create(path, value)
+                    elif action == "set":
+                        txn.set(path, value)
+                    else:
+                        txn.delete(path)
         self._known = dict(records)
         return changes
 

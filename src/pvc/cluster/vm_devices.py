@@ -2,7 +2,7 @@
 
 The API validates the device XML and the VM (it must be running), then queues
 ``vm.device_attach`` or ``vm.device_detach`` to run on the node the VM runs on; that
-node's worker opens its own libvirt connection and changes the live domain. Only the
+node's task worker changes the live domain through the node daemon's libvirt connection. Only the
 running domain changes: clients that want the change kept also save the VM's XML
 (``PUT /vm/{vm}``), as the CLI does after a successful hot-plug.
 """
@@ -29,13 +29,14 @@ DETACH = "vm.device_detach"
 DETACH_TIMEOUT = 15.0
 
 
-def _device(xml: object) -> domain_xml.Device:
+def _parse(xml: object, error: type[Exception]) -> domain_xml.Device:
+    """The validated device, or ``error`` (ClusterError at the API, InvalidTaskError for tasks)."""
     if not isinstance(xml, str | bytes):
-        raise ClusterError("xml must be a <disk> or <interface> element")
+        raise error("xml must be a <disk> or <interface> element")
     try:
         return domain_xml.parse_device(xml)
-    except DomainXMLError as error:
-        raise ClusterError(str(error)) from None
+    except DomainXMLError as problem:
+        raise error(str(problem)) from None
 
 
 def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attach: bool) -> tasks.TaskRecord:
@@ -45,7 +46,7 @@ def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attac
     an unknown VM. The task's arguments name the VM by UUID, so a rename meanwhile is
     harmless.
     """
-    device = _device(xml)
+    device = _parse(xml, ClusterError)
     record = resolve(cache, vm)
     placement = record.placement
     if placement.state not in VM_RUNNING or not placement.running_on:
@@ -61,10 +62,7 @@ def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attac
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
-    try:
-        device = domain_xml.parse_device(args.get("xml") or "")
-    except DomainXMLError as error:
-        raise InvalidTaskError(str(error)) from None
+    device = _parse(args.get("xml"), InvalidTaskError)
     domain = args.get("domain")
     if not isinstance(domain, str) or not domain:
         raise InvalidTaskError("domain must name a VM")

@@ -274,6 +274,15 @@ class Hypervisor:
 
     # -- devices ------------------------------------------------------------------------
 
+    def _running_domain(self, name: str, what: str) -> libvirt.virDomain:
+        domain = self._domain(name)
+        if not _is_active(domain):
+            raise HypervisorError(f"{what}: the domain is not running")
+        return domain
+
+    def _has_device(self, domain: libvirt.virDomain, name: str, device: Device) -> bool:
+        return device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device)
+
     def _device_flags(self, domain: libvirt.virDomain, name: str) -> int:
         flags = libvirt.VIR_DOMAIN_AFFECT_LIVE
         if self._call(f"persistence of {name}", domain.isPersistent):
@@ -282,13 +291,11 @@ class Hypervisor:
 
     def attach_device(self, name: str, device: Device) -> None:
         """Hot-plug ``device`` into the running domain (and its definition, if persistent)."""
-        domain = self._domain(name)
-        if not _is_active(domain):
-            raise HypervisorError(f"attach {device.label} to {name}: the domain is not running")
-        if device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
-            raise HypervisorError(f"attach {device.label} to {name}: the domain already has it")
-        flags = self._device_flags(domain, name)
-        self._call(f"attach {device.label} to {name}", domain.attachDeviceFlags, device.xml, flags)
+        what = f"attach {device.label} to {name}"
+        domain = self._running_domain(name, what)
+        if self._has_device(domain, name, device):
+            raise HypervisorError(f"{what}: the domain already has it")
+        self._call(what, domain.attachDeviceFlags, device.xml, self._device_flags(domain, name))
 
     def detach_device(self, name: str, device: Device, timeout: float = 10.0) -> None:
         """Hot-unplug ``device``; waits up to ``timeout`` s for the guest to release it.
@@ -296,19 +303,17 @@ class Hypervisor:
         Unplugging a PCI device needs the guest's cooperation: libvirt sends the request
         and the device stays until the guest lets go. HypervisorError if it does not.
         """
-        domain = self._domain(name)
-        if not _is_active(domain):
-            raise HypervisorError(f"detach {device.label} from {name}: the domain is not running")
-        if not device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
-            raise HypervisorError(f"detach {device.label} from {name}: the domain has no such device")
-        flags = self._device_flags(domain, name)
-        self._call(f"detach {device.label} from {name}", domain.detachDeviceFlags, device.xml, flags)
+        what = f"detach {device.label} from {name}"
+        domain = self._running_domain(name, what)
+        if not self._has_device(domain, name, device):
+            raise HypervisorError(f"{what}: the domain has no such device")
+        self._call(what, domain.detachDeviceFlags, device.xml, self._device_flags(domain, name))
         deadline = time.monotonic() + timeout
-        while device_present(self._call(f"XML of {name}", domain.XMLDesc, 0), device):
+        while self._has_device(domain, name, device):
             if time.monotonic() >= deadline:
                 raise HypervisorError(
-                    f"detach {device.label} from {name}: the guest did not release the device "
-                    f"within {timeout:g} s (the request stays pending in the guest)"
+                    f"{what}: the guest did not release the device within {timeout:g} s "
+                    "(the request stays pending in the guest)"
                 )
             time.sleep(0.2)
 

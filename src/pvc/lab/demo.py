@@ -15,7 +15,9 @@ from pathlib import Path
 
 import requests
 
+from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.domain_xml import DomainSpec, build
+from pvc.lab import libvirt
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
@@ -132,6 +134,19 @@ def start_guests(
             missing = ", ".join(name for name in names if name not in booted)
             raise DemoError(f"demo VMs not booted within {timeout:g} s: {missing}")
         time.sleep(0.5)
+
+
+def running_on(layout: LabLayout) -> dict[str, list[str]]:
+    """Every running guest by name -> the nodes whose libvirtd runs it (asked directly)."""
+    where: dict[str, list[str]] = {}
+    for node in layout.node_names:
+        hypervisor = Hypervisor(libvirt.uri(layout, node)).connect()
+        try:
+            for name in hypervisor.active().values():
+                where.setdefault(name, []).append(node)
+        finally:
+            hypervisor.close()
+    return where
 
 
 def _console(path: Path) -> str:

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import lzma
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ MODULES = (
     "drivers/virtio/virtio_pci.ko",
     "drivers/block/virtio_blk.ko",
 )
+#: A heartbeat line on the guest's console: "HB <count> <uptime>".
+HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 #: Printed on the console at boot and whenever the guest's set of disks changes.
 DISKS_MARKER = "LAB-DISKS"
 INIT = """#!/bin/busybox sh
@@ -55,6 +58,11 @@ done
 #: The first line of the lab's guest disk image (the guest prints it as LAB-DISK <dev> <label>).
 DISK_LABEL = "PVC-LAB-DISK"
 DISK_SIZE = 16 * 2**20
+
+
+def heartbeats(console: str) -> list[int]:
+    """The heartbeat counts in a guest's console text, in order."""
+    return [int(count) for count in HEARTBEAT.findall(console)]
 
 
 @dataclass(frozen=True)
