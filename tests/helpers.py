@@ -32,10 +32,12 @@ def node_config_data(
     index: int = 1,
     hypervisor_uri: str | None = None,
     shutdown_timeout: float = 2.0,
+    storage: dict | None = None,
+    state_dir: str | None = None,
 ) -> dict:
-    """A minimal valid configuration mapping for a test node."""
+    """A minimal valid configuration mapping for a test node (``storage``: its storage section)."""
     server, _, chroot = zk_hosts.partition("/")
-    return {
+    data = {
         "cluster": {"name": "test"},
         "node": {"name": name},
         "coordinators": coordinators,
@@ -53,6 +55,11 @@ def node_config_data(
         "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
         "logging": {"level": "debug", "zookeeper_lines": 200},
     }
+    if storage is not None:
+        data["storage"] = storage
+    if state_dir is not None:
+        data["paths"] = {"state_dir": state_dir, "log_dir": f"{state_dir}/log"}
+    return data
 
 
 def node_config(name: str, coordinators: list[str], zk_hosts: str, **kwargs: Any) -> NodeConfig:

@@ -11,12 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+import rbd
 import requests
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import demo, libvirt
-from pvc.lab.guest import BOOT_MARKER, DISK_LABEL, DISKS_MARKER, heartbeats
+from pvc.lab import demo, lab_ceph, libvirt
+from pvc.lab.guest import (
+    BOOT_MARKER,
+    DISK_HEARTBEAT,
+    DISK_HEARTBEAT_OFFSET,
+    DISK_LABEL,
+    DISKS_MARKER,
+    heartbeats,
+)
 from pvc.lab.layout import LabLayout
+from pvc.storage.client import CephClient
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
@@ -240,3 +249,54 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     for name in names:
         assert api.session.delete(f"{api.base}/vm/{name}", timeout=120).status_code == 200
     assert api.get("/vm").json() == []
+
+
+def _disk_heartbeat(layout: LabLayout, volume: str) -> tuple[int, bytes]:
+    """(the guest's last disk heartbeat in the RBD volume, the volume's first line)."""
+    with CephClient(lab_ceph.conf_path(layout)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+        image = rbd.Image(ioctx, volume, read_only=True)
+        try:
+            beat = DISK_HEARTBEAT.search(image.read(DISK_HEARTBEAT_OFFSET, 64))
+            first = image.read(0, 64).split(b"\n")[0]
+        finally:
+            image.close()
+    return (int(beat.group(1)) if beat else 0), first
+
+
+def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
+    """A guest on an RBD volume of the lab's Ceph (3 OSDs, one per node) keeps its disk
+    across a live migration: the marker written before boot is intact and the guest's
+    writes into the volume continue from the new node."""
+    session, base = requests.Session(), demo.api_base(lab)
+    volume, marker = "rbdvm-disk", b"PVC-RBD-MARKER-42"
+    osd_list = session.get(f"{base}/storage/ceph/osd").json()
+    assert sorted(o["node"] for o in osd_list) == lab.node_names and all(o["stats"]["up"] for o in osd_list)
+    created = session.post(
+        f"{base}/storage/ceph/volume", data={"volume": volume, "pool": lab_ceph.POOL, "size": "64M"}
+    )
+    assert created.status_code == 200, created.json()
+    with CephClient(lab_ceph.conf_path(lab)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+        image = rbd.Image(ioctx, volume)
+        image.write(marker + b"\n", 0)
+        image.close()
+    xml = demo.guest_xml(lab, "rbdvm", heartbeat_us=200_000, rbd_volume=f"{lab_ceph.POOL}/{volume}")
+    assert session.post(f"{base}/vm", data={"xml": xml, "node": "hv1"}).status_code == 200
+    started = session.post(f"{base}/vm/rbdvm/state", data={"state": "start", "wait": "true"})
+    assert started.status_code == 200, started.json()
+    serial = demo.serial_log(lab, "rbdvm")
+    wait_for(lambda: serial.exists() and f"LAB-DISK vda {marker.decode()}" in serial.read_text(), timeout=90)
+    wait_for(lambda: _disk_heartbeat(lab, volume)[0] > 2, timeout=30)
+
+    in_use = session.delete(f"{base}/storage/ceph/volume/{lab_ceph.POOL}/{volume}")
+    assert in_use.status_code == 409 and "rbdvm" in in_use.json()["message"]
+
+    moved = session.post(
+        f"{base}/vm/rbdvm/node",
+        data={"action": "migrate", "node": "hv2", "wait": "true", "force_live": "true"},
+    )
+    assert moved.status_code == 200, moved.json()
+    assert demo.running_on(lab)["rbdvm"] == ["hv2"]
+    beat_after_move, first_line = _disk_heartbeat(lab, volume)
+    assert first_line == marker
+    wait_for(lambda: _disk_heartbeat(lab, volume)[0] >= beat_after_move + 5, timeout=30)
+    assert "LAB-MARKER booted" in serial.read_text() and serial.read_text().count("LAB-MARKER booted") == 1

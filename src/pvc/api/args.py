@@ -26,6 +26,16 @@ def _convert(arg: Arg, raw: str) -> Any:
         if arg.minimum is not None and value < arg.minimum:
             raise ApiError(f"Argument '{arg.name}' must be at least {arg.minimum}")
         return value
+    if arg.kind is float:
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ApiError(f"Argument '{arg.name}' must be a number, not '{raw}'") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ApiError(f"Argument '{arg.name}' must be a finite number")
+        if arg.minimum is not None and number < arg.minimum:
+            raise ApiError(f"Argument '{arg.name}' must be at least {arg.minimum}")
+        return number
     if arg.choices is not None and raw not in arg.choices:
         raise ApiError(f"Argument '{arg.name}' must be one of {', '.join(arg.choices)}; got '{raw}'")
     return raw

@@ -9,6 +9,8 @@ from pathlib import Path
 from flask import current_app
 
 from pvc.api.vm_views import VmViews
+from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster.storage_ops import StorageOps
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
@@ -25,7 +27,14 @@ class ApiContext:
     state_dir: Path = Path("/var/lib/pvc")
     #: Cluster default for choosing VM target nodes (hypervisor.target_selector).
     vm_selector: str = "mem"
+    #: The primary's Ceph client (storage.ceph_conf); unconfigured answers writes with 503.
+    storage: StorageAccess = field(default_factory=StorageAccess)
     _vm_views: VmViews | None = field(default=None, repr=False)
+
+    @property
+    def storage_ops(self) -> StorageOps:
+        """Immediate storage changes through :attr:`storage`."""
+        return StorageOps(self.store, self.cache, self.storage)
 
     @property
     def vm_views(self) -> VmViews:

@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
+from pvc.cluster.storage_access import StorageAccess
 from pvc.config import NodeConfig, load_config
 from pvc.errors import ConfigError
 from pvc.state import paths
@@ -17,7 +18,7 @@ from pvc.state.store import Store
 
 log = logging.getLogger("pvc.api")
 #: Trees the API serves from memory.
-API_CACHE_ROOTS = (*DEFAULT_ROOTS, paths.TASKS)
+API_CACHE_ROOTS = (*DEFAULT_ROOTS, paths.TASKS, paths.CEPH)
 #: Worker threads; requests are served from the in-memory cache, so a few suffice.
 THREADS = 8
 
@@ -40,6 +41,7 @@ def build_app(config: NodeConfig):
         upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),
         state_dir=config.paths.state_dir,
         vm_selector=config.hypervisor.target_selector,
+        storage=StorageAccess(config.storage),
     )
     return create_app(context)
 

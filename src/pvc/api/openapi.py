@@ -8,7 +8,7 @@ import pvc
 from pvc.api.routes import Route
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
-_TYPES = {str: "string", int: "integer", bool: "boolean"}
+_TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
 
 
 def openapi_path(flask_path: str) -> str:

@@ -21,7 +21,7 @@ class Arg:
     """One request argument, read from the query string or a form body."""
 
     name: str
-    kind: type = str  # str, int or bool
+    kind: type = str  # str, int, float or bool
     required: bool = False
     default: Any = None
     choices: Sequence[str] | None = None

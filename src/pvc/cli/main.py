@@ -10,6 +10,7 @@ from pvc.cli.connection import connection
 from pvc.cli.context import CliContext, CliError
 from pvc.cli.http import ApiError, ApiUnreachable
 from pvc.cli.node import node
+from pvc.cli.storage import storage
 from pvc.cli.store import StoreError
 from pvc.cli.vm import vm
 
@@ -112,6 +113,7 @@ def cli(
 cli.add_command(cluster)
 cli.add_command(connection)
 cli.add_command(node)
+cli.add_command(storage)
 cli.add_command(vm)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from pvc.state import paths
+from pvc.state.errors import ConflictError
 from pvc.state.records import encode
 from pvc.state.store import Store
 from pvc.storage import osds, pools, snapshots, status, volumes
@@ -34,29 +35,97 @@ def collect(client: CephClient) -> Records:
     records: Records = {root: b"" for root in OWNED}
     records[paths.CEPH_STATUS] = encode(asdict(status.cluster_status(client)))
     records[paths.CEPH_UTIL] = encode(asdict(status.utilization(client)))
-    for osd in osds.list_osds(client):
-        records[paths.ceph_osd(osd.id)] = encode(asdict(osd))
+    records.update(_osd_records(client))
     for pool in pools.list_pools(client):
-        records[paths.ceph_pool(pool.name)] = encode(asdict(pool))
-        records[paths.ceph_pool_volumes(pool.name)] = b""
-        records[paths.ceph_pool_snapshots(pool.name)] = b""
-        try:
-            found = volumes.list_volumes(client, pool.name)
-        except StorageNotFound:  # the pool went away meanwhile
-            continue
-        for volume in found:
-            records[paths.ceph_volume(pool.name, volume.name)] = encode(volume.to_dict())
-            records[paths.ceph_volume_snapshots(pool.name, volume.name)] = b""
-            if not volume.snapshots:
-                continue
-            try:
-                taken = snapshots.list_snapshots(client, pool.name, volume.name)
-            except StorageNotFound:
-                continue
-            for snapshot in taken:
-                path = paths.ceph_snapshot(pool.name, volume.name, snapshot.name)
-                records[path] = encode(snapshot.to_dict())
+        records.update(_pool_records(client, pool))
     return records
+
+
+def _osd_records(client: CephClient) -> Records:
+    return {paths.ceph_osd(osd.id): encode(asdict(osd)) for osd in osds.list_osds(client)}
+
+
+def _pool_records(client: CephClient, pool: pools.Pool) -> Records:
+    """A pool's record, its volumes and their snapshots (with the parents)."""
+    records: Records = {
+        paths.ceph_pool(pool.name): encode(asdict(pool)),
+        paths.ceph_pool_volumes(pool.name): b"",
+        paths.ceph_pool_snapshots(pool.name): b"",
+    }
+    try:
+        found = volumes.list_volumes(client, pool.name)
+    except StorageNotFound:  # the pool went away meanwhile
+        return records
+    for volume in found:
+        records.update(_volume_records(client, volume))
+    return records
+
+
+def _volume_records(client: CephClient, volume: volumes.Volume) -> Records:
+    """A volume's record and its snapshots (with their parent)."""
+    records: Records = {
+        paths.ceph_volume(volume.pool, volume.name): encode(volume.to_dict()),
+        paths.ceph_volume_snapshots(volume.pool, volume.name): b"",
+    }
+    if volume.snapshots:
+        try:
+            taken = snapshots.list_snapshots(client, volume.pool, volume.name)
+        except StorageNotFound:
+            return records
+        for snapshot in taken:
+            path = paths.ceph_snapshot(volume.pool, volume.name, snapshot.name)
+            records[path] = encode(snapshot.to_dict())
+    return records
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Part of the mirror refreshed at once: the subtrees it covers and their records now."""
+
+    roots: tuple[str, ...]
+    records: Records
+    parents: tuple[str, ...] = ()
+
+
+def volume_scope(client: CephClient, pool: str, volume: str) -> Scope:
+    """One volume and its snapshots as Ceph has them now (nothing if the volume is gone)."""
+    roots = (paths.ceph_volume(pool, volume), paths.ceph_volume_snapshots(pool, volume))
+    parents = (paths.ceph_pool_volumes(pool), paths.ceph_pool_snapshots(pool))
+    try:
+        found = volumes.info(client, pool, volume)
+    except StorageNotFound:
+        return Scope(roots, {}, parents)
+    return Scope(roots, _volume_records(client, found), parents)
+
+
+def pool_scope(client: CephClient, pool: str) -> Scope:
+    """One pool with its volumes and snapshots (nothing if the pool is gone)."""
+    roots = (paths.ceph_pool(pool), paths.ceph_pool_volumes(pool), paths.ceph_pool_snapshots(pool))
+    try:
+        found = pools.get(client, pool)
+    except StorageNotFound:
+        return Scope(roots, {})
+    return Scope(roots, _pool_records(client, found))
+
+
+def osd_scope(client: CephClient) -> Scope:
+    """Every OSD's record."""
+    return Scope((paths.CEPH_OSDS,), {paths.CEPH_OSDS: b"", **_osd_records(client)})
+
+
+def publish_scope(store: Store, scope: Scope) -> Changes:
+    """Make the mirror under ``scope.roots`` equal ``scope.records`` now.
+
+    Used right after a change made through the API, so the cache shows it at once; the
+    primary's refresher reconciles anything else on its next pass.
+    """
+    for parent in scope.parents:
+        if scope.records:
+            store.ensure(parent)
+    known: Records = {}
+    for root in scope.roots:
+        known.update(_walk(store, root))
+    return _write(store, known, scope.records, keep=())
 
 
 @dataclass
@@ -91,48 +160,63 @@ class Mirror:
             if value is not None:
                 known[path] = value
         for root in OWNED:
-            known.update(self._walk(root))
+            known.update(_walk(self.store, root))
         return known
 
-    def _walk(self, path: str) -> Iterator[tuple[str, bytes]]:
-        value = self.store.get(path)
-        if value is None:
-            return
-        yield path, value
-        for child in self.store.children(path):
-            yield from self._walk(f"{path}/{child}")
-
     def publish(self, records: Records) -> Changes:
-        """Make the mirror equal ``records`` (as :func:`collect` returns them)."""
+        """Make the mirror equal ``records`` (as :func:`collect` returns them).
+
+        Other writers (the API refreshing what it just changed) may have changed the mirror
+        since the last publish; a transaction that fails on that reloads the mirror and is
+        written again once.
+        """
         known = self._known if self._known is not None else self._load()
         self._known = None  # until this publish has fully succeeded
-        changes = Changes()
-        ops: list[tuple[str, str, bytes]] = []
-        for path in sorted(records, key=_depth):
-            if path not in known:
-                ops.append(("create", path, records[path]))
-                changes.created += 1
-            elif known[path] != records[path]:
-                ops.append(("set", path, records[path]))
-                changes.updated += 1
-        for path in sorted(
-            (p for p in known if p not in records and p not in SINGLE), key=_depth, reverse=True
-        ):
-            ops.append(("delete", path, b""))
-            changes.deleted += 1
-        # A failed batch (ConflictError: someone else changed the mirror) propagates; the
-        # next publish reloads what is there first.
-        for start in range(0, len(ops), BATCH):
-            with self.store.transaction() as txn:
-                for action, path, value in ops[start : start + BATCH]:
-                    if action == "create":
-                        txn.create(path, value)
-                    elif action == "set":
-                        txn.set(path, value)
-                    else:
-                        txn.delete(path)
+        try:
+            changes = _write(self.store, known, records, keep=SINGLE)
+        except ConflictError:
+            changes = _write(self.store, self._load(), records, keep=SINGLE)
         self._known = dict(records)
         return changes
+
+
+def _walk(store: Store, path: str) -> Iterator[tuple[str, bytes]]:
+    value = store.get(path)
+    if value is None:
+        return
+    yield path, value
+    for child in store.children(path):
+        yield from _walk(store, f"{path}/{child}")
+
+
+def _write(store: Store, known: Records, records: Records, *, keep: tuple[str, ...]) -> Changes:
+    """Turn ``known`` into ``records``: creates parents first, deletes children first.
+
+    Paths in ``keep`` are never deleted. ConflictError if someone else changed a path
+    meanwhile (a batch already written stays written; the next write reloads).
+    """
+    changes = Changes()
+    ops: list[tuple[str, str, bytes]] = []
+    for path in sorted(records, key=_depth):
+        if path not in known:
+            ops.append(("create", path, records[path]))
+            changes.created += 1
+        elif known[path] != records[path]:
+            ops.append(("set", path, records[path]))
+            changes.updated += 1
+    for path in sorted((p for p in known if p not in records and p not in keep), key=_depth, reverse=True):
+        ops.append(("delete", path, b""))
+        changes.deleted += 1
+    for start in range(0, len(ops), BATCH):
+        with store.transaction() as txn:
+            for action, path, value in ops[start : start + BATCH]:
+                if action == "create":
+                    txn.create(path, value)
+                elif action == "set":
+                    txn.set(path, value)
+                else:
+                    txn.delete(path)
+    return changes
 
 
 def _depth(path: str) -> tuple[int, str]:

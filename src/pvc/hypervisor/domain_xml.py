@@ -261,6 +261,21 @@ def _vnc(root: etree._Element) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class RbdDisk:
+    """A disk on a Ceph RBD volume, reached by QEMU's rbd driver through ``monitors``.
+
+    ``monitors`` are (address, port) pairs; with cephx on, ``auth_user`` and the uuid of
+    the libvirt secret holding its key.
+    """
+
+    pool: str
+    volume: str
+    monitors: list[tuple[str, int]] = field(default_factory=list)
+    auth_user: str = ""
+    secret_uuid: str = ""
+
+
+@dataclass(frozen=True)
 class DomainSpec:
     """A simple VM to build XML for (direct kernel boot and/or disks, bridged NICs)."""
 
@@ -273,9 +288,22 @@ class DomainSpec:
     initrd: str = ""
     cmdline: str = ""
     disks: list[str] = field(default_factory=list)  # file paths
+    rbd_disks: list[RbdDisk] = field(default_factory=list)  # after the file disks
     bridges: list[str] = field(default_factory=list)
     serial_log: str = ""
     tb_cache_mib: int = 32
+
+
+def _rbd_disk(devices: etree._Element, rbd: RbdDisk, target: str) -> None:
+    disk = etree.SubElement(devices, "disk", type="network", device="disk")
+    etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none", discard="unmap")
+    source = etree.SubElement(disk, "source", protocol="rbd", name=f"{rbd.pool}/{rbd.volume}")
+    for address, port in rbd.monitors:
+        etree.SubElement(source, "host", name=address, port=str(port))
+    if rbd.auth_user:
+        auth = etree.SubElement(disk, "auth", username=rbd.auth_user)
+        etree.SubElement(auth, "secret", type="ceph", uuid=rbd.secret_uuid)
+    etree.SubElement(disk, "target", dev=target, bus="virtio")
 
 
 def build(spec: DomainSpec) -> str:
@@ -309,6 +337,8 @@ def build(spec: DomainSpec) -> str:
         etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none")
         etree.SubElement(disk, "source", file=path)
         etree.SubElement(disk, "target", dev=f"vd{chr(ord('a') + index)}", bus="virtio")
+    for index, rbd in enumerate(spec.rbd_disks, start=len(spec.disks)):
+        _rbd_disk(devices, rbd, f"vd{chr(ord('a') + index)}")
     for bridge in spec.bridges:
         nic = etree.SubElement(devices, "interface", type="bridge")
         etree.SubElement(nic, "source", bridge=bridge)

@@ -19,6 +19,7 @@ from pvc.lab import demo
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError
+from pvc.storage.errors import StorageError
 
 LAB_DIR_ENV = "PVC_LAB_DIR"
 
@@ -69,6 +70,7 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
     type=click.IntRange(0, 20),
     help="Demo VMs (tiny TCG guests) to define and start through the API.",
 )
+@click.option("--ceph/--no-ceph", default=True, show_default=True, help="Run Ceph (one OSD per node).")
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -81,6 +83,7 @@ def up(
     session_timeout: float,
     timeout: float,
     vms: int,
+    ceph: bool,
 ) -> None:
     """Create the lab and start it; returns when every node runs and one is primary."""
     try:
@@ -93,6 +96,7 @@ def up(
             keepalive_interval=keepalive_interval,
             fence_intervals=fence_intervals,
             session_timeout=session_timeout,
+            ceph=ceph,
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
@@ -104,7 +108,7 @@ def up(
         if not vms:
             return
         layout = lab.state().layout
-    except (LabError, NetError) as error:
+    except (LabError, NetError, StorageError, requests.RequestException) as error:
         raise click.ClickException(str(error)) from None
     if vms:
         try:

@@ -23,8 +23,9 @@ from pathlib import Path
 from pvc import processes
 from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
 from pvc.errors import PVCError
-from pvc.lab import libvirt, netns, zookeeper
+from pvc.lab import lab_ceph, libvirt, netns, zookeeper
 from pvc.lab.cache import cache_dir
+from pvc.lab.demo import api_base
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
 from pvc.processes import ProcessRef
@@ -140,8 +141,12 @@ class Lab:
             self._start_anchors(state)
             self._start_libvirtd(state)
             self._start_zookeeper(state)
+            if layout.ceph:
+                self._start_ceph(state)
             self._start_daemons(state)
             self._wait_cluster(state, timeout)
+            if layout.ceph:
+                lab_ceph.add_osds_and_pool(layout, api_base(layout), say=self.say, timeout=timeout)
         except BaseException:
             self.say("lab start failed; removing what was created")
             self._teardown(state, keep_logs=True)
@@ -248,6 +253,20 @@ class Lab:
             )
             state.processes[ref.name] = ref
             state.save()
+
+    def _start_ceph(self, state: LabState) -> None:
+        """Create the lab's Ceph and start its monitor and manager on the first coordinator."""
+        layout = state.layout
+        node = lab_ceph.mon_node(layout)
+        lab_ceph.prepare(layout)
+        anchor = state.processes[f"{node}/anchor"]
+        env = {**os.environ, "CEPH_CONF": str(lab_ceph.conf_path(layout))}
+        for role, argv in lab_ceph.daemon_commands(layout).items():
+            ref = processes.spawn(
+                f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env
+            )
+            state.processes[ref.name] = ref
+        state.save()
 
     def _start_daemons(self, state: LabState) -> None:
         for node in state.layout.node_names:

@@ -16,8 +16,8 @@ from pathlib import Path
 import requests
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.domain_xml import DomainSpec, build
-from pvc.lab import libvirt
+from pvc.hypervisor.domain_xml import DomainSpec, RbdDisk, build
+from pvc.lab import lab_ceph, libvirt
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
@@ -48,19 +48,31 @@ def guest_disk(layout: LabLayout, name: str) -> Path:
 
 
 def guest_xml(
-    layout: LabLayout, name: str, *, heartbeat_us: int = 1_000_000, memory_mib: int = 0, disk: bool = False
+    layout: LabLayout,
+    name: str,
+    *,
+    heartbeat_us: int = 1_000_000,
+    memory_mib: int = 0,
+    disk: bool = False,
+    rbd_volume: str = "",
 ) -> str:
     """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs), with
-    its own copy of the small disk image as ``vda`` if ``disk``."""
+    its own copy of the small disk image as ``vda`` if ``disk``, or the RBD volume
+    ``pool/volume`` of the lab's Ceph as ``vda`` (the guest writes its heartbeat into it)."""
     image = ensure_image(cache_dir())
+    rbd_disks = []
+    if rbd_volume:
+        pool, _, volume = rbd_volume.partition("/")
+        rbd_disks = [RbdDisk(pool, volume, [lab_ceph.mon_v1_endpoint(layout)])]
     spec = DomainSpec(
         name=name,
         memory_mib=memory_mib or GUEST_MEMORY_MIB,
         kernel=str(image.kernel),
         initrd=str(image.initrd),
-        cmdline=image.cmdline(heartbeat_us=heartbeat_us),
+        cmdline=image.cmdline(heartbeat_us=heartbeat_us, heartbeat_disk="vda" if rbd_volume else ""),
         serial_log=str(serial_log(layout, name)),
         disks=[str(guest_disk(layout, name))] if disk else [],
+        rbd_disks=rbd_disks,
     )
     return build(spec)
 

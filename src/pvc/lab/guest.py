@@ -37,12 +37,17 @@ INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-HB_US=1000000
-for a in $(cat /proc/cmdline); do case "$a" in hb_us=*) HB_US=${a#hb_us=};; esac; done
+HB_US=1000000; HB_DISK=
+for a in $(cat /proc/cmdline); do
+  case "$a" in hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};; esac
+done
 read up rest < /proc/uptime; echo "LAB-MARKER booted uptime=$up" > /dev/ttyS0
 i=0; seen=
 while true; do
   i=$((i+1)); read up rest < /proc/uptime; echo "HB $i $up" > /dev/ttyS0
+  if [ -n "$HB_DISK" ] && [ -b "/dev/$HB_DISK" ]; then
+    echo "GUEST-HB $i" | dd of="/dev/$HB_DISK" bs=512 seek=8 count=1 conv=sync,notrunc 2>/dev/null; sync
+  fi
   disks=$(ls /sys/block | grep -v -e '^loop' -e '^ram' | tr '\\n' ' ')
   if [ "$disks" != "$seen" ]; then
     seen=$disks; echo "LAB-DISKS [$disks]" > /dev/ttyS0
@@ -55,6 +60,9 @@ done
 """
 
 
+#: Where a guest writes its disk heartbeat (``GUEST-HB <n>``; sector 8).
+DISK_HEARTBEAT_OFFSET = 4096
+DISK_HEARTBEAT = re.compile(rb"GUEST-HB (\d+)")
 #: The first line of the lab's guest disk image (the guest prints it as LAB-DISK <dev> <label>).
 DISK_LABEL = "PVC-LAB-DISK"
 DISK_SIZE = 16 * 2**20
@@ -70,8 +78,11 @@ class GuestImage:
     kernel: Path
     initrd: Path
 
-    def cmdline(self, heartbeat_us: int = 1_000_000) -> str:
-        return f"console=ttyS0 quiet panic=-1 hb_us={heartbeat_us}"
+    def cmdline(self, heartbeat_us: int = 1_000_000, heartbeat_disk: str = "") -> str:
+        """Kernel command line; with ``heartbeat_disk`` (``vda``) the guest also writes
+        ``GUEST-HB <n>`` into that disk at byte :data:`DISK_HEARTBEAT_OFFSET` each beat."""
+        extra = f" hb_disk={heartbeat_disk}" if heartbeat_disk else ""
+        return f"console=ttyS0 quiet panic=-1 hb_us={heartbeat_us}{extra}"
 
 
 def _run(*argv: str, cwd: Path | None = None) -> str:

@@ -34,6 +34,8 @@ class LabLayout:
     session_timeout: float = 4.0
     #: Seconds a VM gets to shut down cleanly before it is powered off.
     shutdown_timeout: float = 10.0
+    #: Run Ceph (a monitor and manager on the first coordinator, one OSD per node).
+    ceph: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 9:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from pvc.config import parse_config
-from pvc.lab import libvirt
+from pvc.lab import lab_ceph, libvirt
 from pvc.lab.layout import LabLayout
 
 
@@ -45,6 +45,8 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "authentication": {"enabled": False, "source": "token"},
         },
     }
+    if layout.ceph:
+        data["storage"] = {"ceph_conf": str(lab_ceph.conf_path(layout)), "stats_interval": 2.0}
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
     return data
 

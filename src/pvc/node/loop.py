@@ -19,11 +19,14 @@ from kazoo.exceptions import KazooException
 import pvc
 from pvc.cluster import faults
 from pvc.cluster.placement import overprovisioned
+from pvc.cluster.storage_access import StorageAccess
 from pvc.config import NodeConfig
+from pvc.errors import PVCError
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import registration, sysinfo
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
+from pvc.node.osd_keeper import OsdKeeper
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
 from pvc.node.vm_manager import VmManager, VmSettings
@@ -98,10 +101,25 @@ class NodeLoop:
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
         # Tasks that act on this node's VMs share the daemon's libvirt connection
         # (libvirt connections are thread-safe).
-        services = {"hypervisor": self.hypervisor} if self.hypervisor else {}
+        services: dict[str, object] = {"hypervisor": self.hypervisor} if self.hypervisor else {}
+        # Storage tasks share one Ceph client; file-backed OSDs run under the OSD keeper.
+        self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
+        self.osds: OsdKeeper | None = None
+        if self.storage is not None:
+            state_dir = config.paths.state_dir
+            self.osds = OsdKeeper(self.storage, state_dir / "ceph", config.paths.log_dir)
+            services.update(storage=self.storage, osds=self.osds)
         self.tasks = TaskWorkers(store, self.name, services=services)
 
     # -- start-up ----------------------------------------------------------------------
+
+    def _start_osds(self) -> None:
+        """Start this node's recorded file-backed OSDs (in the background: Ceph may be slow)."""
+        assert self.osds is not None
+        try:
+            self.osds.start_recorded(self.store, self.name)
+        except (StateError, PVCError) as error:
+            log.error("cannot start this node's OSDs: %s", error)
 
     def start(self) -> None:
         """Upgrade the schema, register, load the cache and enter ``run``."""
@@ -134,6 +152,9 @@ class NodeLoop:
             self.mode.value,
             pvc.__version__,
         )
+        if self.osds is not None:
+            self.osds.start()
+            threading.Thread(target=self._start_osds, name="osd-start", daemon=True).start()
         self.tasks.start()
         if self.vms is not None:
             self.vms.start()
@@ -385,6 +406,10 @@ class NodeLoop:
         self.tasks.stop()
         if self.vms is not None:
             self.vms.stop()  # VMs keep running; the next daemon adopts them
+        if self.osds is not None:
+            self.osds.stop()  # as a server going down takes its OSDs with it
+        if self.storage is not None:
+            self.storage.close()
         try:
             if self.store.client.state == KazooState.CONNECTED:
                 self._write_daemon_state(DaemonState.SHUTDOWN)

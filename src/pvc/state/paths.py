@@ -137,6 +137,10 @@ CEPH_OSDS = "/ceph/osds"
 CEPH_POOLS = "/ceph/pools"
 CEPH_VOLUMES = "/ceph/volumes"
 CEPH_SNAPSHOTS = "/ceph/snapshots"
+#: Where each OSD lives (node, device, DB device), written by the OSD tasks; not mirrored.
+CEPH_OSD_DEVICES = "/ceph/osd_devices"
+#: Storage benchmark jobs and their results.
+CEPH_BENCHMARKS = "/ceph/benchmarks"
 
 
 def ceph_osd(osd_id: int | str) -> str:
@@ -172,3 +176,13 @@ def ceph_volume_snapshots(pool: str, volume: str) -> str:
 def ceph_snapshot(pool: str, volume: str, snapshot: str) -> str:
     """A snapshot's figures (JSON)."""
     return f"{CEPH_SNAPSHOTS}/{pool}/{volume}/{snapshot}"
+
+
+def ceph_osd_device(osd_id: int | str) -> str:
+    """Where an OSD lives: its node and devices (JSON)."""
+    return f"{CEPH_OSD_DEVICES}/{osd_id}"
+
+
+def ceph_benchmark(job: str) -> str:
+    """A storage benchmark job and its result (JSON)."""
+    return f"{CEPH_BENCHMARKS}/{job}"

@@ -178,18 +178,24 @@ class PreparedOsd:
 
 
 def prepare_file_osd(
-    conf_path: str | Path, data_dir: str | Path, client: CephClient, *, start_out: bool = False
+    conf_path: str | Path,
+    data_dir: str | Path,
+    client: CephClient,
+    *,
+    start_out: bool = False,
+    osd_id: int | None = None,
 ) -> PreparedOsd:
     """Register a new OSD id and create its BlueStore (a sparse block file) in ``data_dir/osd.<id>``.
 
     Ceph registers a new OSD "in"; with ``start_out`` it is kept out (see
     :func:`pvc.storage.osds.keep_out`), so it takes no data until marked in. Safe to run in
     a worker thread (nothing is started). On failure the id is purged and the data removed
-    again.
+    again. With ``osd_id`` a destroyed OSD's id is reused (a replacement).
     """
     osd_uuid = str(uuidlib.uuid4())
-    osd_id = osds.new_id(client, osd_uuid)
+    osd_id = osds.new_id(client, osd_uuid, osd_id)
     osd_data = Path(data_dir) / f"osd.{osd_id}"
+    shutil.rmtree(osd_data, ignore_errors=True)  # a replaced OSD's old data
     try:
         if start_out:
             osds.keep_out(client, osd_id)
@@ -214,6 +220,7 @@ def create_file_osd(
     log_dir: str | Path | None = None,
     die_with_parent: bool = False,
     start_out: bool = False,
+    osd_id: int | None = None,
 ) -> OsdProcess:
     """Register, format and start a file-backed BlueStore OSD; returns its id and process.
 
@@ -227,7 +234,7 @@ def create_file_osd(
     if client is None:
         client = CephClient(conf_path)
     try:
-        prepared = prepare_file_osd(conf_path, data_dir, client, start_out=start_out)
+        prepared = prepare_file_osd(conf_path, data_dir, client, start_out=start_out, osd_id=osd_id)
         try:
             ref = start_osd(
                 conf_path, prepared.osd_id, data_dir, log_dir or data_dir, die_with_parent=die_with_parent
@@ -239,6 +246,17 @@ def create_file_osd(
     finally:
         if own_client:
             client.close()
+
+
+def wait_safe_to_destroy(client: CephClient, osd_id: int, timeout: float) -> None:
+    """Wait until no PG needs the (out) OSD's data any more; StorageTimeout after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    # safe-to-destroy answers from PG statistics, which lag behind the out
+    status.wait_fresh_pg_stats(client, timeout)
+    while not osds.safe_to_destroy(client, osd_id):
+        if time.monotonic() > deadline:
+            raise StorageTimeout(f"osd.{osd_id} is still not safe to destroy after {timeout:.0f} s")
+        time.sleep(0.5)
 
 
 def remove_osd(
@@ -259,13 +277,7 @@ def remove_osd(
     """
     osds.get(client, osd_id)
     osds.set_out(client, [osd_id])
-    deadline = time.monotonic() + timeout
-    # safe-to-destroy answers from PG statistics, which lag behind the out
-    status.wait_fresh_pg_stats(client, timeout)
-    while not osds.safe_to_destroy(client, osd_id):
-        if time.monotonic() > deadline:
-            raise StorageTimeout(f"osd.{osd_id} is still not safe to destroy after {timeout:.0f} s")
-        time.sleep(0.5)
+    wait_safe_to_destroy(client, osd_id, timeout)
     if process is None:
         path = pid_file(conf_path, f"osd.{osd_id}")
         process = process_from_pid_file(path, conf_path) if path else None

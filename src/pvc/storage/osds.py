@@ -184,9 +184,15 @@ def flags(client: CephClient) -> list[str]:
     return [flag for flag in dump.get("flags_set", []) if flag in FLAGS]
 
 
-def new_id(client: CephClient, osd_uuid: str) -> int:
-    """Register an OSD with ``osd_uuid`` and return its id (the same id again for a known uuid)."""
-    result = client.mon_command("osd new", uuid=osd_uuid)
+def new_id(client: CephClient, osd_uuid: str, osd_id: int | None = None) -> int:
+    """Register an OSD with ``osd_uuid`` and return its id (the same id again for a known uuid).
+
+    With ``osd_id`` a destroyed OSD's id is taken over (see :func:`destroy`).
+    """
+    if osd_id is None:
+        result = client.mon_command("osd new", uuid=osd_uuid)
+    else:
+        result = client.mon_command("osd new", uuid=osd_uuid, id=osd_id)
     try:
         return int(result["osdid"])
     except (TypeError, KeyError, ValueError) as exc:
@@ -197,6 +203,19 @@ def safe_to_destroy(client: CephClient, osd_id: int) -> bool:
     """True once no PG depends on the OSD's data any more."""
     result = client.mgr_command("osd safe-to-destroy", ids=[str(osd_id)]) or {}
     return osd_id in result.get("safe_to_destroy", [])
+
+
+def destroy(client: CephClient, osd_id: int) -> None:
+    """Mark an OSD destroyed: its key and data are gone but its id and CRUSH place stay,
+    for a replacement device to take over (``new_id(..., osd_id=)``)."""
+    client.mon_command("osd destroy", id=osd_id, yes_i_really_mean_it=True)
+
+
+def weight(client: CephClient, osd_id: int, value: float) -> None:
+    """Set the OSD's CRUSH weight (its share of the data relative to the others)."""
+    if value <= 0:
+        raise ValueError(f"OSD weight must be positive, not {value}")
+    client.mon_command("osd crush reweight", name=f"osd.{osd_id}", weight=float(value))
 
 
 def purge(client: CephClient, osd_id: int, force: bool = True) -> None:

@@ -45,6 +45,8 @@ TASK_MODULES: list[str] = [
     "pvc.tasks.builtin",
     "pvc.cluster.tasks",
     "pvc.cluster.vm_devices",
+    "pvc.cluster.storage_tasks",
+    "pvc.cluster.storage_benchmark",
 ]
 
 

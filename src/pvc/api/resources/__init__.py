@@ -1,5 +1,15 @@
 """API resource groups, one module each."""
 
-from pvc.api.resources import faults, metrics, nodes, root, status, tasks, vms
+from pvc.api.resources import faults, metrics, nodes, root, status, storage, storage_volumes, tasks, vms
 
-GROUPS = [root.group, status.group, nodes.group, faults.group, tasks.group, vms.group, metrics.group]
+GROUPS = [
+    root.group,
+    status.group,
+    nodes.group,
+    faults.group,
+    tasks.group,
+    vms.group,
+    storage.group,
+    storage_volumes.group,
+    metrics.group,
+]

@@ -1,0 +1,88 @@
+"""Storage benchmarks: a task on the primary that measures a pool, with the results kept.
+
+A job is recorded under ``/ceph/benchmarks/<job>`` when queued (result ``"Running"``)
+and holds the figures when done: for each test our librbd client's figure beside the
+``rbd bench`` figure of the same run and their ratio (see :mod:`pvc.storage.benchmark`).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from pvc import tasks
+from pvc.cluster import storage_view
+from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.storage_access import StorageAccess, mapped_errors
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.records import decode_json, encode
+from pvc.state.store import Store
+from pvc.storage import benchmark
+from pvc.tasks import TaskContext, TaskError, task
+
+TASK = "storage.benchmark"
+#: The result format of this module's jobs.
+TEST_FORMAT = 2
+RUNNING = "Running"
+JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def list_jobs(cache: ClusterCache, job: str | None = None) -> list[dict[str, Any]]:
+    """Benchmark jobs, oldest first (``job``: only that one; NotFoundError if unknown)."""
+    names = sorted(cache.children(paths.CEPH_BENCHMARKS))
+    if job is not None:
+        if job not in names:
+            raise NotFoundError(f"Benchmark job '{job}' not found")
+        names = [job]
+    jobs = [decode_json(cache.data(paths.ceph_benchmark(name))) for name in names]
+    return sorted((j for j in jobs if isinstance(j, dict)), key=lambda j: j.get("id", 0))
+
+
+def submit(store: Store, cache: ClusterCache, pool: str, name: str | None = None) -> tasks.TaskRecord:
+    """Record a new job for ``pool`` and queue its task on the primary."""
+    storage_view.get_pool(cache, pool)
+    job = name or f"{time.strftime('%Y%m%d%H%M%S')}_{pool}"
+    if not JOB_NAME.fullmatch(job):
+        raise ClusterError("name must be letters, digits, '.', '_' or '-' (up to 128)")
+    if store.get(paths.ceph_benchmark(job)) is not None:
+        raise ClusterError(f"Benchmark job '{job}' exists already")
+    primary = cache.cluster_config().primary_node
+    if not cache.node(primary):
+        raise ClusterError(
+            "No primary coordinator is running to run the benchmark",
+        )
+    existing = [
+        decode_json(store.get(paths.ceph_benchmark(n))) or {} for n in store.children(paths.CEPH_BENCHMARKS)
+    ]
+    number = max((int(j.get("id", 0)) for j in existing if isinstance(j, dict)), default=0) + 1
+    record = {"id": number, "job": job, "pool": pool, "test_format": TEST_FORMAT, "benchmark_result": RUNNING}
+    store.ensure(paths.CEPH_BENCHMARKS)
+    store.set(paths.ceph_benchmark(job), encode(record), create=True)
+    try:
+        return tasks.submit(store, TASK, primary, {"pool": pool, "job": job})
+    except tasks.InvalidTaskError as error:
+        store.delete(paths.ceph_benchmark(job))
+        raise ClusterError(str(error)) from None
+
+
+@task(TASK)
+def run_benchmark(ctx: TaskContext, *, pool: str, job: str) -> dict[str, Any]:
+    """Measure ``pool`` and keep the result in the job's record."""
+    path = paths.ceph_benchmark(job)
+    record = decode_json(ctx.store.get(path)) or {"id": 0, "job": job, "test_format": TEST_FORMAT}
+    try:
+        access: StorageAccess = ctx.service("storage")
+    except KeyError:
+        raise TaskError(f"node {ctx.run_on} has no Ceph storage configured") from None
+    try:
+        with mapped_errors(access):
+            result = benchmark.run(access.client(), pool, progress=ctx.progress)
+    except Exception as error:
+        record["benchmark_result"] = f"Failed: {error}"
+        ctx.store.set(path, encode(record), create=True)
+        raise TaskError(f"Benchmark of pool {pool} failed: {error}") from None
+    record["benchmark_result"] = result.to_dict()
+    ctx.store.set(path, encode(record), create=True)
+    return {"message": f"Benchmark job {job} of pool {pool} finished", "job": job}

@@ -1,0 +1,326 @@
+"""OSD work as tasks on the OSD's node: add, remove, replace, refresh, and the OSD DB volume group.
+
+The API checks the request and queues the task on the node that owns the device; that
+node's task worker does the work through its :class:`~pvc.node.osd_keeper.OsdKeeper`
+(file-backed lab OSDs) or ``ceph-volume`` (block devices), records where the OSD lives
+under ``/ceph/osd_devices/<id>`` and refreshes the OSD mirror.
+
+Devices: ``file`` (or ``file:<label>``) is a file-backed BlueStore OSD in the node's
+state directory; an absolute path must be a block device on that node.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from typing import Any
+
+from pvc import tasks
+from pvc.cluster import storage_mirror, storage_view
+from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.storage_access import StorageAccess, mapped_errors
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.records import encode
+from pvc.state.store import Store
+from pvc.storage import daemons, osds
+from pvc.storage.errors import StorageError
+from pvc.tasks import InvalidTaskError, TaskContext, TaskError, task
+
+ADD, REMOVE, REPLACE, REFRESH, DB_VG = (
+    "storage.osd_add",
+    "storage.osd_remove",
+    "storage.osd_replace",
+    "storage.osd_refresh",
+    "storage.osd_db_vg",
+)
+#: Seconds an OSD may take from start to ``up``.
+UP_TIMEOUT = 60.0
+#: Seconds a removal waits for the OSD's data to move elsewhere.
+DRAIN_TIMEOUT = 900.0
+MAX_OSDS_PER_DEVICE = 8
+#: The LVM volume group holding OSD DB logical volumes (``create-db-vg``).
+DB_VG_NAME = "osd-db"
+FILE_KIND, BLOCK_KIND = "file", "block"
+
+
+def device_kind(device: str) -> str:
+    """``file`` for the lab's file-backed device, ``block`` for an absolute device path."""
+    if device == FILE_KIND or device.startswith(f"{FILE_KIND}:"):
+        return FILE_KIND
+    if device.startswith("/") and ".." not in device.split("/"):
+        return BLOCK_KIND
+    raise ClusterError(f"device '{device}' must be a block device path (/dev/...) or 'file' (lab)")
+
+
+def _known_node(cache: ClusterCache, node: str) -> None:
+    if cache.node(node) is None:
+        raise NotFoundError(f"Node '{node}' not found")
+
+
+def _submit(store: Store, name: str, node: str, args: dict[str, Any]) -> tasks.TaskRecord:
+    try:
+        return tasks.submit(store, name, node, args)
+    except tasks.InvalidTaskError as error:
+        raise ClusterError(str(error)) from None
+
+
+def submit_add(
+    store: Store,
+    cache: ClusterCache,
+    node: str,
+    device: str,
+    weight: float,
+    *,
+    ext_db_ratio: float | None = None,
+    ext_db_size: str | None = None,
+    osd_count: int | None = None,
+) -> tasks.TaskRecord:
+    """Queue the creation of ``osd_count`` OSDs on ``device`` of ``node``."""
+    _known_node(cache, node)
+    kind = device_kind(device)
+    if weight <= 0:
+        raise ClusterError("weight must be positive")
+    count = osd_count or 1
+    if not 1 <= count <= MAX_OSDS_PER_DEVICE:
+        raise ClusterError(f"osd_count must be 1-{MAX_OSDS_PER_DEVICE}")
+    if ext_db_ratio is not None and ext_db_size is not None:
+        raise ClusterError("give ext_db_ratio or ext_db_size, not both")
+    if ext_db_ratio is not None and not 0 < ext_db_ratio < 1:
+        raise ClusterError("ext_db_ratio must be between 0 and 1 (e.g. 0.05)")
+    if kind == FILE_KIND and (ext_db_ratio is not None or ext_db_size is not None):
+        raise ClusterError("file-backed OSDs keep their DB on the same file; no external DB")
+    args = {"device": device, "weight": weight, "osd_count": count}
+    if ext_db_ratio is not None:
+        args["ext_db_ratio"] = ext_db_ratio
+    if ext_db_size is not None:
+        args["ext_db_size"] = ext_db_size
+    return _submit(store, ADD, node, args)
+
+
+def _placement_node(cache: ClusterCache, osd_id: str) -> str:
+    storage_view.get_osd(cache, osd_id)  # 404 for unknown OSDs
+    node = storage_view.osd_placement(cache, osd_id).get("node")
+    if not node:
+        raise ClusterError(f"OSD {osd_id} was not created by PVC: no node is recorded for it")
+    return node
+
+
+def submit_remove(store: Store, cache: ClusterCache, osd_id: str, *, force: bool, confirmed: bool):
+    """Queue the removal of an OSD on its node (drain, stop, purge); needs confirmation."""
+    if not confirmed:
+        raise ClusterError(
+            "Removing an OSD moves its data away and purges it: confirm with yes-i-really-mean-it"
+        )
+    return _submit(store, REMOVE, _placement_node(cache, osd_id), {"osd_id": int(osd_id), "force": force})
+
+
+def submit_replace(
+    store: Store, cache: ClusterCache, osd_id: str, new_device: str, *, weight: float | None, confirmed: bool
+):
+    """Queue the replacement of an OSD's device, keeping its id; needs confirmation."""
+    if not confirmed:
+        raise ClusterError("Replacing an OSD destroys its data: confirm with yes-i-really-mean-it")
+    device_kind(new_device)
+    if weight is not None and weight <= 0:
+        raise ClusterError("weight must be positive")
+    node = _placement_node(cache, osd_id)
+    args: dict[str, Any] = {"osd_id": int(osd_id), "device": new_device}
+    if weight is not None:
+        args["weight"] = weight
+    return _submit(store, REPLACE, node, args)
+
+
+def submit_refresh(store: Store, cache: ClusterCache, osd_id: str, device: str):
+    """Queue bringing an existing OSD back up from its device on its node."""
+    device_kind(device)
+    return _submit(store, REFRESH, _placement_node(cache, osd_id), {"osd_id": int(osd_id), "device": device})
+
+
+def submit_db_vg(store: Store, cache: ClusterCache, node: str, device: str):
+    """Queue the creation of the OSD DB volume group on a block device of ``node``."""
+    _known_node(cache, node)
+    if device_kind(device) != BLOCK_KIND:
+        raise ClusterError("the OSD DB volume group needs a block device (/dev/...)")
+    return _submit(store, DB_VG, node, {"device": device})
+
+
+# --- the node side ---------------------------------------------------------------------------
+
+
+def _services(ctx: TaskContext) -> tuple[StorageAccess, Any]:
+    try:
+        return ctx.service("storage"), ctx.service("osds")
+    except KeyError:
+        raise TaskError(f"node {ctx.run_on} has no Ceph storage configured (storage.ceph_conf)") from None
+
+
+def _record(ctx: TaskContext, osd_id: int, device: str, kind: str, weight: float) -> None:
+    placement = {"node": ctx.run_on, "device": device, "db_device": "", "kind": kind, "weight": weight}
+    ctx.store.set(paths.ceph_osd_device(osd_id), encode(placement), create=True)
+
+
+def _publish_osds(ctx: TaskContext, access: StorageAccess) -> None:
+    storage_mirror.publish_scope(ctx.store, storage_mirror.osd_scope(access.client()))
+
+
+def _block_device(device: str) -> None:
+    try:
+        mode = os.stat(device).st_mode
+    except OSError as error:
+        raise TaskError(f"device {device}: {error.strerror}") from None
+    if not stat.S_ISBLK(mode):
+        raise TaskError(f"{device} is not a block device")
+
+
+def _run(argv: list[str], timeout: float = 600.0) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise TaskError(f"{argv[0]}: {error}") from None
+    if done.returncode != 0:
+        raise TaskError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def _create(ctx: TaskContext, device: str, weight: float, count: int, osd_id: int | None = None) -> list[int]:
+    """Create OSDs on ``device`` here; returns their ids once up."""
+    access, keeper = _services(ctx)
+    kind = device_kind(device)
+    created: list[int] = []
+    with mapped_errors(access):
+        client = access.client()
+        for number in range(count):
+            ctx.progress(number, count + 1, f"Creating OSD {number + 1} of {count} on {device}")
+            if kind == FILE_KIND:
+                osd = keeper.create_file_osd(osd_id=osd_id)
+                new_id = osd.osd_id
+            else:
+                _block_device(device)
+                argv = ["ceph-volume", "lvm", "create", "--bluestore", "--data", device]
+                if osd_id is not None:
+                    argv += ["--osd-id", str(osd_id)]
+                _run(argv)
+                new_id = osd_id if osd_id is not None else max(osds.ids(client))
+            created.append(new_id)
+            _record(ctx, new_id, device, kind, weight)
+        ctx.progress(count, count + 1, f"Waiting for OSD(s) {', '.join(map(str, created))} to come up")
+        osds.wait_up(client, created, UP_TIMEOUT)
+        for new_id in created:  # an OSD enters the CRUSH map when it first boots
+            osds.weight(client, new_id, weight)
+    _publish_osds(ctx, access)
+    return created
+
+
+def _check_add(args: dict[str, Any]) -> dict[str, Any]:
+    device = args.get("device")
+    if not isinstance(device, str):
+        raise InvalidTaskError("device must be a string")
+    try:
+        device_kind(device)
+    except ClusterError as error:
+        raise InvalidTaskError(str(error)) from None
+    return args
+
+
+@task(ADD, validate=_check_add)
+def osd_add(
+    ctx: TaskContext,
+    *,
+    device: str,
+    weight: float = 1.0,
+    osd_count: int = 1,
+    ext_db_ratio: float | None = None,
+    ext_db_size: str | None = None,
+) -> dict[str, Any]:
+    """Create ``osd_count`` OSDs on ``device`` of this node and wait until they are up."""
+    if ext_db_ratio is not None or ext_db_size is not None:
+        raise TaskError("external OSD DB devices are not supported yet; add the OSD without ext_db options")
+    created = _create(ctx, device, float(weight), int(osd_count))
+    names = ", ".join(f"osd.{i}" for i in created)
+    return {"message": f"Created {names} on {ctx.run_on} ({device})", "osd_ids": created}
+
+
+def _drain_and_stop(ctx: TaskContext, osd_id: int, *, force: bool) -> None:
+    access, keeper = _services(ctx)
+    with mapped_errors(access):
+        client = access.client()
+        osds.get(client, osd_id)
+        ctx.progress(0, 3, f"Marking osd.{osd_id} out and waiting for its data to move")
+        try:
+            daemons.remove_osd(
+                client,
+                osd_id,
+                access.conf_path,
+                process=keeper.process(osd_id),
+                data_dir=keeper.data_dir,
+                timeout=1.0 if force else DRAIN_TIMEOUT,
+            )
+        except StorageError:
+            if not force:
+                raise
+            keeper.stop_osd(osd_id)
+            osds.purge(client, osd_id, force=True)
+        keeper.processes.pop(osd_id, None)
+
+
+@task(REMOVE)
+def osd_remove(ctx: TaskContext, *, osd_id: int, force: bool = False) -> dict[str, Any]:
+    """Drain, stop and purge an OSD of this node (``force``: without waiting for the drain)."""
+    access, _ = _services(ctx)
+    _drain_and_stop(ctx, int(osd_id), force=force)
+    ctx.progress(2, 3, f"Forgetting osd.{osd_id}")
+    ctx.store.delete(paths.ceph_osd_device(osd_id))
+    _publish_osds(ctx, access)
+    return {"message": f"Removed osd.{osd_id} from {ctx.run_on}"}
+
+
+@task(REPLACE)
+def osd_replace(ctx: TaskContext, *, osd_id: int, device: str, weight: float | None = None) -> dict[str, Any]:
+    """Replace an OSD's device, keeping its id: drain and destroy the old, create on ``device``."""
+    access, keeper = _services(ctx)
+    osd_id = int(osd_id)
+    previous = storage_view.osd_placement_of(ctx.store, osd_id)
+    with mapped_errors(access):
+        client = access.client()
+        osds.get(client, osd_id)
+        ctx.progress(0, 3, f"Marking osd.{osd_id} out and waiting for its data to move")
+        osds.set_out(client, [osd_id])
+        daemons.wait_safe_to_destroy(client, osd_id, DRAIN_TIMEOUT)
+        keeper.stop_osd(osd_id)
+        osds.destroy(client, osd_id)
+    _create(ctx, device, float(weight or previous.get("weight") or 1.0), 1, osd_id=osd_id)
+    return {"message": f"Replaced the device of osd.{osd_id} on {ctx.run_on} with {device}"}
+
+
+@task(REFRESH)
+def osd_refresh(ctx: TaskContext, *, osd_id: int, device: str) -> dict[str, Any]:
+    """Bring an existing OSD of this node up again from its data (after a restart or reinstall)."""
+    access, keeper = _services(ctx)
+    osd_id = int(osd_id)
+    kind = device_kind(device)
+    previous = storage_view.osd_placement_of(ctx.store, osd_id)
+    with mapped_errors(access):
+        client = access.client()
+        osds.get(client, osd_id)
+        if kind == FILE_KIND:
+            keeper.start_osd(osd_id)
+        else:
+            _block_device(device)
+            _run(["ceph-volume", "lvm", "activate", "--all"])
+        _record(ctx, osd_id, device, kind, float(previous.get("weight") or 1.0))
+        osds.wait_up(client, [osd_id], UP_TIMEOUT, require_in=False)
+    _publish_osds(ctx, access)
+    return {"message": f"Refreshed osd.{osd_id} on {ctx.run_on} ({device})"}
+
+
+@task(DB_VG)
+def osd_db_vg(ctx: TaskContext, *, device: str) -> dict[str, Any]:
+    """Create the OSD DB volume group on a block device of this node."""
+    _block_device(device)
+    ctx.progress(0, 2, f"Creating LVM physical volume on {device}")
+    _run(["pvcreate", "--yes", device])
+    ctx.progress(1, 2, f"Creating volume group {DB_VG_NAME}")
+    _run(["vgcreate", DB_VG_NAME, device])
+    return {"message": f"Created OSD DB volume group {DB_VG_NAME} on {device} of {ctx.run_on}"}

@@ -1,0 +1,355 @@
+"""Storage as the API shows it: the Ceph mirror in the cache, in the PVC v1 shapes.
+
+Everything here reads the watch-maintained cache (the primary refreshes the mirror
+every ``storage.stats_interval``; the API refreshes what it changes at once). Lists
+take PVC's ``limit`` (a regular expression, see :func:`pvc.cluster.nodes.limit_pattern`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pvc.cluster.errors import NotFoundError
+from pvc.cluster.nodes import limit_pattern
+from pvc.state import paths
+from pvc.state.cache import ClusterCache
+from pvc.state.records import decode_json
+from pvc.state.store import Store
+from pvc.storage.units import format_size
+
+Json = dict[str, Any]
+
+
+def _record(cache: ClusterCache, path: str) -> Json | None:
+    value = decode_json(cache.data(path))
+    return value if isinstance(value, dict) else None
+
+
+def _matcher(limit: str | None):
+    pattern = limit_pattern(limit) if limit else None
+    return lambda name: pattern is None or bool(pattern.fullmatch(name))
+
+
+def _size(value: int | float) -> str:
+    return format_size(int(value))
+
+
+# --- OSDs -------------------------------------------------------------------------------
+
+
+def osd_placement(cache: ClusterCache, osd_id: int | str) -> Json:
+    """Where an OSD lives ({node, device, db_device, kind}), as its add task recorded it."""
+    return _record(cache, paths.ceph_osd_device(osd_id)) or {}
+
+
+def osd_placement_of(store: Store, osd_id: int | str) -> Json:
+    """Where an OSD lives, read fresh from the store (for tasks)."""
+    value = decode_json(store.get(paths.ceph_osd_device(osd_id)))
+    return value if isinstance(value, dict) else {}
+
+
+def _osd_view(osd: Json, placement: Json) -> Json:
+    node = placement.get("node") or osd.get("host") or ""
+    state = osd.get("state") or []
+    return {
+        "id": str(osd["id"]),
+        "node": node,
+        "device": placement.get("device", ""),
+        "db_device": placement.get("db_device", ""),
+        "stats": {
+            "uuid": osd.get("uuid", ""),
+            "up": int(bool(osd.get("up"))),
+            "in": int(bool(osd.get("in_", osd.get("in")))),
+            "primary_affinity": osd.get("primary_affinity", 0.0),
+            "utilization": osd.get("utilization", 0.0),
+            "var": osd.get("var", 0.0),
+            "pgs": osd.get("pgs", 0),
+            "kb": osd.get("kb", 0),
+            "weight": osd.get("weight", 0.0),
+            "reweight": osd.get("reweight", 0.0),
+            "node": node,
+            "used": _size(osd.get("kb_used", 0) * 1024),
+            "avail": _size(osd.get("kb_avail", 0) * 1024),
+            "wr_ops": osd.get("wr_ops", 0),
+            "rd_ops": osd.get("rd_ops", 0),
+            "wr_data": osd.get("wr_data", 0),
+            "rd_data": osd.get("rd_data", 0),
+            "state": ",".join(state) if isinstance(state, list) else str(state),
+        },
+    }
+
+
+def osd_ids(cache: ClusterCache) -> list[int]:
+    """The OSD ids in the mirror, ascending."""
+    return sorted(int(name) for name in cache.children(paths.CEPH_OSDS) if name.isdigit())
+
+
+def list_osds(cache: ClusterCache, limit: str | None = None) -> list[Json]:
+    """OSDs in the v1 shape, by id; ``limit`` matches the id."""
+    matches = _matcher(limit)
+    result = []
+    for osd_id in osd_ids(cache):
+        osd = _record(cache, paths.ceph_osd(osd_id))
+        if osd is not None and matches(str(osd_id)):
+            result.append(_osd_view(osd, osd_placement(cache, osd_id)))
+    return result
+
+
+def get_osd(cache: ClusterCache, osd_id: str) -> Json:
+    """One OSD in the v1 shape; NotFoundError if Ceph has no such OSD."""
+    osd = _record(cache, paths.ceph_osd(osd_id)) if osd_id.isdigit() else None
+    if osd is None:
+        raise NotFoundError(f"OSD {osd_id} not found")
+    return _osd_view(osd, osd_placement(cache, osd_id))
+
+
+# --- pools --------------------------------------------------------------------------------
+
+
+def _pool_view(cache: ClusterCache, pool: Json) -> Json:
+    name = pool["name"]
+    return {
+        "name": name,
+        "volume_count": len(cache.children(paths.ceph_pool_volumes(name))),
+        "tier": pool.get("tier", "default"),
+        "pgs": pool.get("pg_num", 0),
+        "replication": f"copies={pool.get('copies', 0)},mincopies={pool.get('mincopies', 0)}",
+        "stats": {
+            "id": pool.get("id", 0),
+            "stored_bytes": pool.get("stored_bytes", 0),
+            "free_bytes": pool.get("free_bytes", 0),
+            "used_bytes": pool.get("used_bytes", 0),
+            "used_percent": pool.get("used_percent", 0.0),
+            "num_objects": pool.get("objects", 0),
+            "num_object_clones": pool.get("object_clones", 0),
+            "num_object_copies": pool.get("objects", 0) * max(1, pool.get("copies", 1)),
+            "num_objects_missing_on_primary": pool.get("objects_missing", 0),
+            "num_objects_unfound": pool.get("objects_unfound", 0),
+            "num_objects_degraded": pool.get("objects_degraded", 0),
+            "read_ops": pool.get("read_ops", 0),
+            "read_bytes": pool.get("read_bytes", 0),
+            "write_ops": pool.get("write_ops", 0),
+            "write_bytes": pool.get("write_bytes", 0),
+        },
+    }
+
+
+def pool_names(cache: ClusterCache) -> list[str]:
+    """Pools in the mirror, by name."""
+    return sorted(cache.children(paths.CEPH_POOLS))
+
+
+def list_pools(cache: ClusterCache, limit: str | None = None) -> list[Json]:
+    """Pools in the v1 shape; ``limit`` matches the name."""
+    matches = _matcher(limit)
+    result = []
+    for name in pool_names(cache):
+        pool = _record(cache, paths.ceph_pool(name))
+        if pool is not None and matches(name):
+            result.append(_pool_view(cache, pool))
+    return result
+
+
+def get_pool(cache: ClusterCache, name: str) -> Json:
+    """One pool in the v1 shape; NotFoundError if there is none of that name."""
+    pool = _record(cache, paths.ceph_pool(name))
+    if pool is None:
+        raise NotFoundError(f"Pool '{name}' not found")
+    return _pool_view(cache, pool)
+
+
+# --- volumes and snapshots ------------------------------------------------------------------
+
+
+def _volume_view(volume: Json) -> Json:
+    object_size = int(volume.get("object_size", 0))
+    return {
+        "name": volume["name"],
+        "pool": volume["pool"],
+        "stats": {
+            "name": volume["name"],
+            "id": volume.get("id", ""),
+            "size": volume.get("size_human") or _size(volume.get("size", 0)),
+            "size_bytes": volume.get("size", 0),
+            "objects": volume.get("objects", 0),
+            "order": int(math.log2(object_size)) if object_size > 0 else 0,
+            "object_size": object_size,
+            "snapshot_count": volume.get("snapshots", 0),
+            "block_name_prefix": f"rbd_data.{volume.get('id', '')}",
+            "format": 2,
+            "features": volume.get("features", []),
+            "op_features": [],
+            "flags": [],
+            "create_timestamp": volume.get("created", ""),
+            "access_timestamp": volume.get("created", ""),
+            "modify_timestamp": volume.get("created", ""),
+            "parent": volume.get("parent"),
+        },
+    }
+
+
+def list_volumes(cache: ClusterCache, limit: str | None = None, pool: str | None = None) -> list[Json]:
+    """Volumes in the v1 shape, by pool and name; ``limit`` matches the name."""
+    matches = _matcher(limit)
+    result = []
+    for pool_name in [pool] if pool else sorted(cache.children(paths.CEPH_VOLUMES)):
+        for name in sorted(cache.children(paths.ceph_pool_volumes(pool_name))):
+            volume = _record(cache, paths.ceph_volume(pool_name, name))
+            if volume is not None and matches(name):
+                result.append(_volume_view(volume))
+    return result
+
+
+def volume_record(cache: ClusterCache, pool: str, name: str) -> Json | None:
+    """A volume's mirror record, or None."""
+    return _record(cache, paths.ceph_volume(pool, name))
+
+
+def get_volume(cache: ClusterCache, pool: str, name: str) -> Json:
+    """One volume in the v1 shape; NotFoundError if there is none."""
+    volume = volume_record(cache, pool, name)
+    if volume is None:
+        raise NotFoundError(f"Volume '{name}' not found in pool '{pool}'")
+    return _volume_view(volume)
+
+
+def _snapshot_view(snapshot: Json) -> Json:
+    return {
+        "snapshot": snapshot["name"],
+        "volume": snapshot["volume"],
+        "pool": snapshot["pool"],
+        "size": _size(snapshot.get("size", 0)),
+        "protected": bool(snapshot.get("protected")),
+        "created": snapshot.get("created", ""),
+    }
+
+
+def list_snapshots(
+    cache: ClusterCache, limit: str | None = None, pool: str | None = None, volume: str | None = None
+) -> list[Json]:
+    """Snapshots in the v1 shape; ``limit`` matches the snapshot name."""
+    matches = _matcher(limit)
+    result = []
+    for pool_name in [pool] if pool else sorted(cache.children(paths.CEPH_SNAPSHOTS)):
+        parent = paths.ceph_pool_snapshots(pool_name)
+        for volume_name in [volume] if volume else sorted(cache.children(parent)):
+            for name in sorted(cache.children(paths.ceph_volume_snapshots(pool_name, volume_name))):
+                snapshot = _record(cache, paths.ceph_snapshot(pool_name, volume_name, name))
+                if snapshot is not None and matches(name):
+                    result.append(_snapshot_view(snapshot))
+    return result
+
+
+def get_snapshot(cache: ClusterCache, pool: str, volume: str, name: str) -> Json:
+    """One snapshot in the v1 shape; NotFoundError if there is none."""
+    snapshot = _record(cache, paths.ceph_snapshot(pool, volume, name))
+    if snapshot is None:
+        raise NotFoundError(f"Snapshot '{name}' of volume '{pool}/{volume}' not found")
+    return _snapshot_view(snapshot)
+
+
+# --- status and utilization ------------------------------------------------------------------
+
+
+def status_record(cache: ClusterCache) -> Json:
+    """The mirrored ``ceph status`` summary (NotFoundError before the first refresh)."""
+    record = _record(cache, paths.CEPH_STATUS)
+    if record is None:
+        raise NotFoundError("No storage status yet: Ceph is not configured or not yet reached by the primary")
+    return record
+
+
+def utilization_record(cache: ClusterCache) -> Json:
+    """The mirrored ``ceph df`` summary (NotFoundError before the first refresh)."""
+    record = _record(cache, paths.CEPH_UTIL)
+    if record is None:
+        raise NotFoundError("No storage utilization yet: Ceph is not configured or not yet reached")
+    return record
+
+
+def status_text(record: Json) -> str:
+    """A ``ceph status``-like report of the summary."""
+    lines = ["  cluster:", f"    id:     {record.get('fsid', '')}", f"    health: {record.get('health', '')}"]
+    for name, message in sorted(record.get("checks", {}).items()):
+        lines.append(f"            {name}: {message}")
+    quorum = ",".join(record.get("quorum", []))
+    lines += [
+        "",
+        "  services:",
+        f"    mon: {record.get('mons', 0)} daemons, quorum {quorum or '-'}",
+        f"    mgr: {'available' if record.get('mgr_available') else 'NOT available'}",
+        f"    osd: {record.get('osds', 0)} osds: {record.get('osds_up', 0)} up, "
+        f"{record.get('osds_in', 0)} in",
+        "",
+        "  data:",
+        f"    pools:   {record.get('pools', 0)} pools, {record.get('pgs', 0)} pgs",
+        f"    objects: {record.get('objects', 0)} objects, {_size(record.get('data_bytes', 0))}",
+        f"    usage:   {_size(record.get('used_bytes', 0))} used, "
+        f"{_size(record.get('avail_bytes', 0))} / {_size(record.get('total_bytes', 0))} avail",
+    ]
+    by_state = record.get("pgs_by_state", {})
+    states = [f"{count} {state}" for state, count in sorted(by_state.items())] or ["none"]
+    lines.append(f"    pgs:     {states[0]}")
+    lines += [f"             {entry}" for entry in states[1:]]
+    lines += [
+        "",
+        "  io:",
+        f"    client:   {_size(record.get('read_bytes_sec', 0))}/s rd, "
+        f"{_size(record.get('write_bytes_sec', 0))}/s wr, {record.get('read_ops_sec', 0)} op/s rd, "
+        f"{record.get('write_ops_sec', 0)} op/s wr",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        lines.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    return lines
+
+
+def utilization_text(record: Json) -> str:
+    """A ``ceph df``-like report of raw capacity by device class and usage per pool."""
+    raw_rows = [
+        [
+            name,
+            _size(c.get("total_bytes", 0)),
+            _size(c.get("avail_bytes", 0)),
+            _size(c.get("used_bytes", 0)),
+            f"{100.0 * c.get('used_bytes', 0) / c['total_bytes']:.2f}" if c.get("total_bytes") else "0.00",
+        ]
+        for name, c in sorted(record.get("by_class", {}).items())
+    ]
+    raw_rows.append(
+        [
+            "TOTAL",
+            _size(record.get("total_bytes", 0)),
+            _size(record.get("avail_bytes", 0)),
+            _size(record.get("used_bytes", 0)),
+            f"{record.get('used_percent', 0.0):.2f}",
+        ]
+    )
+    pool_rows = [
+        [
+            p["name"],
+            str(p.get("id", "")),
+            _size(p.get("stored_bytes", 0)),
+            str(p.get("objects", 0)),
+            _size(p.get("used_bytes", 0)),
+            f"{p.get('used_percent', 0.0):.2f}",
+            _size(p.get("free_bytes", 0)),
+        ]
+        for p in record.get("pools", [])
+    ]
+    lines = ["--- RAW STORAGE ---", *_table(["CLASS", "SIZE", "AVAIL", "USED", "%USED"], raw_rows), ""]
+    lines += ["--- POOLS ---"]
+    lines += _table(["POOL", "ID", "STORED", "OBJECTS", "USED", "%USED", "MAX AVAIL"], pool_rows)
+    return "\n".join(lines) + "\n"
+
+
+def report(kind: str, primary_node: str, record: Json) -> Json:
+    """The v1 body of /storage/ceph/status or /utilization (``details`` holds the figures)."""
+    text = status_text(record) if kind == "status" else utilization_text(record)
+    return {"type": kind, "primary_node": primary_node, "ceph_data": text, "details": record}

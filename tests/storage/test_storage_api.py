@@ -1,0 +1,233 @@
+"""The /storage/ceph API over the session's real Ceph and a real ZooKeeper: reads from the
+mirror in the cache, writes through the adapter, OSD work as tasks on a real node loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from pvc.api.app import create_app
+from pvc.api.context import ApiContext
+from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.config import ApiSection, StorageSection
+from pvc.state.cache import ClusterCache
+from pvc.state.schema import ensure_schema
+from pvc.storage import osds, volumes
+from tests.helpers import wait_for
+from tests.integration.conftest import cluster, make_store, store, zk_hosts, zk_server  # noqa: F401
+from tests.storage.conftest import POOL
+
+PREFIX = "/api/v1"
+
+
+@pytest.fixture
+def storage_api(make_store, cluster, ceph_lab, ceph_client, tmp_path):  # noqa: F811
+    """(test client, context, node): an API with Ceph access, node hv1 primary with storage."""
+    settings = StorageSection(ceph_conf=ceph_lab.conf_path, command_timeout=20)
+    node = cluster(
+        "hv1", ["hv1"], storage={"ceph_conf": str(ceph_lab.conf_path)}, state_dir=str(tmp_path / "hv1")
+    )
+    api_store = make_store()
+    ensure_schema(api_store)
+    Mirror(api_store).publish(collect(ceph_client))
+    cache = ClusterCache(api_store, API_CACHE_ROOTS)
+    cache.start()
+    assert cache.wait_ready(10)
+    access = StorageAccess(settings)
+    context = ApiContext(
+        store=api_store,
+        cache=cache,
+        settings=ApiSection(),
+        cluster_name="test",
+        state_dir=tmp_path / "api",
+        storage=access,
+    )
+    client = create_app(context).test_client()
+    wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "hv1", 15)
+    yield client, context, node
+    cache.close()
+    access.close()
+
+
+def call(client, method: str, path: str, **params):
+    return client.open(f"{PREFIX}{path}", method=method, query_string=params)
+
+
+def settled(client, path: str, check, timeout: float = 5.0):
+    """The JSON of GET ``path`` once ``check`` accepts it (the cache follows writes in ms)."""
+    return wait_for(
+        lambda: (body := call(client, "GET", path).json) is not None and check(body) and body, timeout
+    )
+
+
+def wait_task(client, task_id: str, timeout: float = 90.0) -> dict:
+    return wait_for(
+        lambda: (s := call(client, "GET", f"/tasks/{task_id}").json)["state"] in ("SUCCESS", "FAILURE") and s,
+        timeout,
+    )
+
+
+def test_status_and_utilization_are_text_reports_of_the_mirror(storage_api):
+    client, _, _ = storage_api
+    status = call(client, "GET", "/storage/ceph/status")
+    assert status.status_code == 200
+    body = status.json
+    assert body["type"] == "status" and body["primary_node"] == "hv1"
+    assert "health: HEALTH_" in body["ceph_data"] and "osd: 1 osds: 1 up, 1 in" in body["ceph_data"]
+    util = call(client, "GET", "/storage/ceph/utilization").json
+    assert util["type"] == "utilization"
+    assert "--- POOLS ---" in util["ceph_data"] and f"\n{POOL} " in util["ceph_data"]
+
+
+def test_pool_volume_snapshot_lifecycle_and_bad_input(storage_api, unique, ceph_client):
+    client, _, _ = storage_api
+    pool = unique("apipool")
+    assert (
+        call(
+            client, "POST", "/storage/ceph/pool", pool=pool, pgs=8, replcfg="copies=1,mincopies=1"
+        ).status_code
+        == 200
+    )
+    listed = settled(client, "/storage/ceph/pool", lambda b: any(p["name"] == pool for p in b))
+    mine = next(p for p in listed if p["name"] == pool)
+    assert mine["pgs"] == 8 and mine["volume_count"] == 0 and mine["replication"] == "copies=1,mincopies=1"
+    again = call(client, "POST", "/storage/ceph/pool", pool=pool, pgs=8, replcfg="copies=1,mincopies=1")
+    assert again.status_code == 400 and "already exists" in again.json["message"]
+    bad = call(client, "POST", "/storage/ceph/pool", pool=unique("p"), pgs=8, replcfg="copies=x")
+    assert bad.status_code == 400 and bad.json["message"]
+
+    vol = unique("vol")
+    created = call(client, "POST", "/storage/ceph/volume", volume=vol, pool=pool, size="1G")
+    assert created.status_code == 200, created.json
+    one = call(client, "GET", f"/storage/ceph/volume/{pool}/{vol}").json
+    assert len(one) == 1 and one[0]["stats"]["size"] == "1G" and one[0]["pool"] == pool
+    assert call(client, "GET", f"/storage/ceph/pool/{pool}").json[0]["volume_count"] == 1
+    huge = call(client, "POST", "/storage/ceph/volume", volume=unique("huge"), pool=pool, size="100T")
+    assert huge.status_code == 400 and "free" in huge.json["message"]
+    assert (
+        call(client, "POST", "/storage/ceph/volume", volume=unique("v"), pool=pool, size="10Q").status_code
+        == 400
+    )
+    assert call(client, "POST", "/storage/ceph/volume", volume=vol, pool=pool, size="1G").status_code == 400
+
+    assert call(client, "PUT", f"/storage/ceph/volume/{pool}/{vol}", new_size="2G").status_code == 200
+    assert call(client, "GET", f"/storage/ceph/volume/{pool}/{vol}").json[0]["stats"]["size"] == "2G"
+    shrink = call(client, "PUT", f"/storage/ceph/volume/{pool}/{vol}", new_size="1G")
+    assert shrink.status_code == 400 and "shrink" in shrink.json["message"]
+    renamed = unique("renamed")
+    assert call(client, "PUT", f"/storage/ceph/volume/{pool}/{vol}", new_name=renamed).status_code == 200
+    assert call(client, "GET", f"/storage/ceph/volume/{pool}/{vol}").status_code == 404
+    copy = unique("copy")
+    cloned = call(client, "POST", f"/storage/ceph/volume/{pool}/{renamed}/clone", new_volume=copy)
+    assert cloned.status_code == 200, cloned.json
+    assert call(client, "POST", f"/storage/ceph/volume/{pool}/{renamed}/scan").status_code == 200
+    assert call(client, "POST", f"/storage/ceph/volume/{pool}/nothere/scan").status_code == 404
+
+    snap = f"/storage/ceph/snapshot/{pool}/{renamed}"
+    assert (
+        call(client, "POST", "/storage/ceph/snapshot", snapshot="s1", volume=renamed, pool=pool).status_code
+        == 200
+    )
+    assert call(client, "GET", "/storage/ceph/snapshot", pool=pool).json == [
+        {
+            "snapshot": "s1",
+            "volume": renamed,
+            "pool": pool,
+            "size": "2G",
+            "protected": False,
+            "created": call(client, "GET", f"{snap}/s1").json[0]["created"],
+        }
+    ]
+    assert call(client, "PUT", f"{snap}/s1", new_name="s2").status_code == 200
+    assert call(client, "GET", f"{snap}/s1").status_code == 404
+    assert call(client, "POST", f"{snap}/s2/rollback").status_code == 200
+    assert call(client, "POST", f"{snap}/nope/rollback").status_code == 404
+    busy = call(client, "DELETE", f"/storage/ceph/volume/{pool}/{renamed}")
+    assert busy.status_code == 409 and "snapshots" in busy.json["message"]
+    assert call(client, "DELETE", f"{snap}/s2").status_code == 200
+    assert call(client, "DELETE", f"/storage/ceph/volume/{pool}/{renamed}").status_code == 200
+    assert not volumes.exists(ceph_client, pool, renamed)
+
+    refused = call(client, "DELETE", f"/storage/ceph/pool/{pool}")
+    assert refused.status_code == 400 and "yes-i-really-mean-it" in refused.json["message"]
+    assert call(client, "GET", f"/storage/ceph/pool/{pool}").status_code == 200
+    removed = call(client, "DELETE", f"/storage/ceph/pool/{pool}", **{"yes-i-really-mean-it": "yes"})
+    assert removed.status_code == 200
+    assert call(client, "GET", f"/storage/ceph/pool/{pool}").status_code == 404
+    assert call(client, "GET", "/storage/ceph/volume", pool=pool).json == []
+    assert (
+        call(client, "DELETE", "/storage/ceph/pool/nothere", **{"yes-i-really-mean-it": "yes"}).status_code
+        == 404
+    )
+
+
+def test_a_volume_that_is_a_vm_disk_is_not_removed(storage_api, unique):
+    client, _, _ = storage_api
+    vol = unique("vmdisk")
+    assert call(client, "POST", "/storage/ceph/volume", volume=vol, pool=POOL, size="64M").status_code == 200
+    xml = (
+        "<domain type='qemu'><name>rbdvm</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+        "<os><type arch='x86_64'>hvm</type></os><devices>"
+        f"<disk type='network' device='disk'><driver name='qemu' type='raw'/>"
+        f"<source protocol='rbd' name='{POOL}/{vol}'/><target dev='vda' bus='virtio'/></disk>"
+        "</devices></domain>"
+    )
+    assert client.post(f"{PREFIX}/vm", data={"xml": xml, "node": "hv1"}).status_code == 200
+    settled(client, "/vm", lambda b: any(v["name"] == "rbdvm" for v in b))
+    refused = call(client, "DELETE", f"/storage/ceph/volume/{POOL}/{vol}")
+    assert refused.status_code == 409 and "rbdvm" in refused.json["message"]
+    renamed = call(client, "PUT", f"/storage/ceph/volume/{POOL}/{vol}", new_name=unique("x"))
+    assert renamed.status_code == 409
+    assert call(client, "GET", f"/storage/ceph/volume/{POOL}/{vol}").status_code == 200
+
+
+def test_osd_list_state_and_cluster_options(storage_api, ceph_client):
+    client, _, _ = storage_api
+    listed = call(client, "GET", "/storage/ceph/osd").json
+    first = listed[0]
+    assert first["id"] == "0" and first["stats"]["up"] == 1 and "kb" in first["stats"]
+    assert call(client, "GET", "/storage/ceph/osd/0").json["id"] == "0"
+    assert call(client, "GET", "/storage/ceph/osd/99").status_code == 404
+    assert call(client, "GET", "/storage/ceph/osd/abc").status_code == 404
+    assert call(client, "POST", "/storage/ceph/osd/99/state", state="out").status_code == 404
+    assert call(client, "POST", "/storage/ceph/osd/0/state", state="sideways").status_code == 400
+    try:
+        assert call(client, "POST", "/storage/ceph/option", option="noout", action="set").status_code == 200
+        assert "noout" in osds.flags(ceph_client)
+        bad = call(client, "POST", "/storage/ceph/option", option="nosuchflag", action="set")
+        assert bad.status_code == 400 and "noout" in bad.json["message"]
+    finally:
+        call(client, "POST", "/storage/ceph/option", option="noout", action="unset")
+    assert "noout" not in osds.flags(ceph_client)
+
+
+def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
+    client, _, node = storage_api
+    unknown = call(client, "POST", "/storage/ceph/osd", node="nonode", device="file", weight=1)
+    assert unknown.status_code == 404
+    bad = call(client, "POST", "/storage/ceph/osd", node="hv1", device="relative/path", weight=1)
+    assert bad.status_code == 400
+    assert (
+        call(client, "POST", "/storage/ceph/osd", node="hv1", device="file", weight="heavy").status_code
+        == 400
+    )
+    before = set(osds.ids(ceph_client))
+    accepted = call(client, "POST", "/storage/ceph/osd", node="hv1", device="file", weight=0.01)
+    assert accepted.status_code == 202 and accepted.json["run_on"] == "hv1"
+    done = wait_task(client, accepted.json["task_id"])
+    assert done["state"] == "SUCCESS", done
+    (new_id,) = set(osds.ids(ceph_client)) - before
+    shown = settled(client, f"/storage/ceph/osd/{new_id}", lambda b: b.get("stats", {}).get("up") == 1)
+    assert shown["node"] == "hv1" and shown["device"] == "file"
+    assert node.loop.osds is not None and node.loop.osds.running(new_id)
+
+    refused = call(client, "DELETE", f"/storage/ceph/osd/{new_id}")
+    assert refused.status_code == 400
+    removal = call(client, "DELETE", f"/storage/ceph/osd/{new_id}", **{"yes-i-really-mean-it": "yes"})
+    assert removal.status_code == 202
+    done = wait_task(client, removal.json["task_id"], timeout=180)
+    assert done["state"] == "SUCCESS", done
+    assert new_id not in osds.ids(ceph_client)
+    settled(client, "/storage/ceph/osd", lambda b: all(o["id"] != str(new_id) for o in b))
+    assert call(client, "DELETE", "/storage/ceph/osd/0", **{"yes-i-really-mean-it": "yes"}).status_code == 400
