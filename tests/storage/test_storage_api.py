@@ -3,11 +3,16 @@ mirror in the cache, writes through the adapter, OSD work as tasks on a real nod
 
 from __future__ import annotations
 
+import io
+import subprocess
+
 import pytest
+import rbd
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster import storage_benchmark
 from pvc.cluster.storage_access import StorageAccess
 from pvc.cluster.storage_mirror import Mirror, collect
 from pvc.config import ApiSection, StorageSection
@@ -231,3 +236,85 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
     assert new_id not in osds.ids(ceph_client)
     settled(client, "/storage/ceph/osd", lambda b: all(o["id"] != str(new_id) for o in b))
     assert call(client, "DELETE", "/storage/ceph/osd/0", **{"yes-i-really-mean-it": "yes"}).status_code == 400
+
+
+def test_upload_raw_and_qcow2_images_into_volumes(storage_api, unique, ceph_client, tmp_path):
+    client, _, _ = storage_api
+    vol = unique("upl")
+    assert call(client, "POST", "/storage/ceph/volume", volume=vol, pool=POOL, size="8M").status_code == 200
+    raw = tmp_path / "disk.raw"
+    payload = b"PVC-UPLOAD-MARKER\n" + bytes(range(256)) * 4096
+    raw.write_bytes(payload)
+    path = f"{PREFIX}/storage/ceph/volume/{POOL}/{vol}/upload"
+    with raw.open("rb") as handle:
+        sent = client.post(
+            path,
+            query_string={"image_format": "raw", "file_size": len(payload)},
+            data={"file": (handle, "disk.raw")},
+            content_type="multipart/form-data",
+        )
+    assert sent.status_code == 200, sent.json
+    with ceph_client.ioctx(POOL) as ioctx:
+        image = rbd.Image(ioctx, vol, read_only=True)
+        assert image.read(0, len(payload)) == payload
+        image.close()
+
+    qcow = tmp_path / "disk.qcow2"
+    marker = b"QCOW-MARKER\n"
+    raw.write_bytes(marker + bytes(1024 * 1024))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow)], check=True)
+    with qcow.open("rb") as handle:
+        sent = client.post(
+            path,
+            query_string={"image_format": "qcow2", "file_size": qcow.stat().st_size},
+            data={"file": (handle, "disk.qcow2")},
+            content_type="multipart/form-data",
+        )
+    assert sent.status_code == 200, sent.json
+    with ceph_client.ioctx(POOL) as ioctx:
+        image = rbd.Image(ioctx, vol, read_only=True)
+        assert image.read(0, len(marker)) == marker
+        image.close()
+
+    missing = client.post(path, query_string={"image_format": "raw"})
+    assert missing.status_code == 400 and "file" in missing.json["message"]
+    bad_format = client.post(
+        path, query_string={"image_format": "iso"}, data={"file": (io.BytesIO(b"x"), "x")}
+    )
+    assert bad_format.status_code == 400
+    big = tmp_path / "big.raw"
+    big.write_bytes(b"\x01" * (9 * 1024 * 1024))
+    with big.open("rb") as handle:
+        too_big = client.post(
+            path,
+            query_string={"image_format": "raw", "file_size": big.stat().st_size},
+            data={"file": (handle, "big.raw")},
+            content_type="multipart/form-data",
+        )
+    assert too_big.status_code == 400 and "larger" in too_big.json["message"]
+    nowhere = client.post(
+        f"{PREFIX}/storage/ceph/volume/{POOL}/nothere/upload",
+        query_string={"image_format": "raw", "file_size": 1},
+        data={"file": (io.BytesIO(b"x"), "x")},
+    )
+    assert nowhere.status_code == 404
+
+
+def test_benchmark_runs_as_a_task_and_keeps_its_result(storage_api, monkeypatch):
+    client, _, _ = storage_api
+    monkeypatch.setattr(storage_benchmark, "RAND_REGION", 8 * 1024 * 1024)
+    monkeypatch.setattr(storage_benchmark, "SEQ_REGION", 32 * 1024 * 1024)
+    assert call(client, "POST", "/storage/ceph/benchmark", pool="nopool").status_code == 404
+    accepted = call(client, "POST", "/storage/ceph/benchmark", pool=POOL, name="apitest")
+    assert accepted.status_code == 202 and accepted.json["run_on"] == "hv1"
+    assert call(client, "POST", "/storage/ceph/benchmark", pool=POOL, name="apitest").status_code == 400
+    done = wait_task(client, accepted.json["task_id"], timeout=180)
+    assert done["state"] == "SUCCESS", done
+    (job,) = settled(
+        client, "/storage/ceph/benchmark", lambda b: b and isinstance(b[0]["benchmark_result"], dict), 10
+    )
+    assert job["job"] == "apitest" and job["test_format"] == 2
+    tests = job["benchmark_result"]["tests"]
+    for name in ("rand_write_4K", "seq_write_4M"):
+        assert tests[name]["ours"]["iops"] > 0 and tests[name]["raw"]["iops"] > 0 and tests[name]["ratio"] > 0
+    assert call(client, "GET", "/storage/ceph/benchmark", job="nosuchjob").status_code == 404

@@ -26,6 +26,9 @@ TASK = "storage.benchmark"
 #: The result format of this module's jobs.
 TEST_FORMAT = 2
 RUNNING = "Running"
+#: Bytes of the images the 4K random and 4M sequential tests work on.
+RAND_REGION = benchmark.DEFAULT_RAND_REGION
+SEQ_REGION = benchmark.DEFAULT_SEQ_REGION
 JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
@@ -78,7 +81,9 @@ def run_benchmark(ctx: TaskContext, *, pool: str, job: str) -> dict[str, Any]:
         raise TaskError(f"node {ctx.run_on} has no Ceph storage configured") from None
     try:
         with mapped_errors(access):
-            result = benchmark.run(access.client(), pool, progress=ctx.progress)
+            result = benchmark.run(
+                access.client(), pool, rand_region=RAND_REGION, seq_region=SEQ_REGION, progress=ctx.progress
+            )
     except Exception as error:
         record["benchmark_result"] = f"Failed: {error}"
         ctx.store.set(path, encode(record), create=True)
