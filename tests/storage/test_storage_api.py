@@ -303,7 +303,7 @@ def test_upload_raw_and_qcow2_images_into_volumes(storage_api, unique, ceph_clie
 def test_benchmark_runs_as_a_task_and_keeps_its_result(storage_api, monkeypatch):
     client, _, _ = storage_api
     monkeypatch.setattr(storage_benchmark, "RAND_REGION", 8 * 1024 * 1024)
-    monkeypatch.setattr(storage_benchmark, "SEQ_REGION", 32 * 1024 * 1024)
+    monkeypatch.setattr(storage_benchmark, "SEQ_REGION", 64 * 1024 * 1024)
     assert call(client, "POST", "/storage/ceph/benchmark", pool="nopool").status_code == 404
     accepted = call(client, "POST", "/storage/ceph/benchmark", pool=POOL, name="apitest")
     assert accepted.status_code == 202 and accepted.json["run_on"] == "hv1"

@@ -10,20 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pvc.cluster.errors import ClusterError, WaitTimeout
 from pvc.cluster.placement import accepts_vms, choose_node, effective_selector
+from pvc.cluster.storage_access import mapped_errors
+from pvc.cluster.vm_locks import rbd_disks
 from pvc.cluster.vms import resolve
-from pvc.hypervisor import domain_xml
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
 from pvc.state.store import Store
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
+from pvc.storage import disk_locks
+
+if TYPE_CHECKING:
+    from pvc.cluster.storage_ops import StorageOps
 
 #: How long ``wait`` requests wait for a node to act before giving up, in seconds.
 DEFAULT_WAIT_TIMEOUT = 300.0
 #: How long removing a running VM waits for its node to stop it.
 REMOVE_STOP_TIMEOUT = 60.0
+#: How long removing a VM's disks waits for the cache to forget the VM.
+REMOVE_SETTLE_TIMEOUT = 5.0
 
 
 def _is_running(placement: VmPlacement) -> bool:
@@ -130,17 +138,29 @@ def _check_target(cache: ClusterCache, record: VmRecord, target: str, *, check_l
         )
 
 
-def remove(store: Store, cache: ClusterCache, vm: str, *, delete_disks: bool = False) -> str:
-    """Remove a VM from the cluster, stopping it first if it runs."""
+def remove(
+    store: Store,
+    cache: ClusterCache,
+    vm: str,
+    *,
+    delete_disks: bool = False,
+    storage: StorageOps | None = None,
+) -> str:
+    """Remove a VM from the cluster, stopping it first if it runs.
+
+    With ``delete_disks`` its RBD volumes are deleted through ``storage`` once the VM is
+    gone (refused up front when no storage is configured); a volume that cannot be
+    deleted is named in the returned message, with the reason. Other disks are kept.
+    """
     record = resolve(cache, vm)
     name = record.meta.name
+    disks: list[tuple[str, str]] = []
     if delete_disks:
-        _, summary = domain_xml.parse(record.xml)
-        rbd = [disk.source for disk in summary.disks if disk.protocol == "rbd"]
-        if rbd:
+        disks = rbd_disks(record.xml)
+        if disks and (storage is None or not storage.access.configured):
             raise ClusterError(
-                f"VM '{name}' has RBD volumes ({', '.join(rbd)}); this cluster has no storage layer "
-                "to delete them; remove the VM without delete_disks"
+                f"VM '{name}' has RBD volumes ({', '.join(f'{p}/{v}' for p, v in disks)}); "
+                "no Ceph storage is configured here to delete them; remove the VM without delete_disks"
             )
     if record.placement.running_on or _is_running(record.placement):
         update_placement(store, record.uuid, lambda p: replace(p, state=VMState.STOP), settle=cache)
@@ -152,7 +172,40 @@ def remove(store: Store, cache: ClusterCache, vm: str, *, delete_disks: bool = F
             what=f"node '{record.placement.running_on or record.placement.node}' to stop VM '{name}'",
         )
     delete_vm(store, record.uuid, name)
-    return f"Removed VM '{name}' from the cluster"
+    message = f"Removed VM '{name}' from the cluster"
+    if not disks:
+        return message
+    assert storage is not None
+    # The volume checks look for VMs using a volume in the cache: let it forget this one.
+    deadline = time.monotonic() + REMOVE_SETTLE_TIMEOUT
+    while cache.vm(record.uuid) is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    deleted, failed = _delete_volumes(storage, disks)
+    if deleted:
+        message += f" and deleted its RBD volumes {', '.join(deleted)}"
+    if failed:
+        message += f"; could not delete {'; '.join(failed)}"
+    return message
+
+
+def _delete_volumes(storage: StorageOps, disks: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Delete each volume after clearing its stale locks: (deleted, "pool/volume: reason" failures).
+
+    A stale lock must go first: Ceph's image removal waits forever on an image that
+    still carries an advisory lock of a dead client.
+    """
+    deleted: list[str] = []
+    failed: list[str] = []
+    for pool, volume in disks:
+        try:
+            with mapped_errors(storage.access):
+                disk_locks.clear_stale(storage.access.client(), pool, volume)
+            storage.remove_volume(pool, volume)
+        except ClusterError as error:
+            failed.append(f"{pool}/{volume}: {error}")
+        else:
+            deleted.append(f"{pool}/{volume}")
+    return deleted, failed
 
 
 # -- waiting -------------------------------------------------------------------------------

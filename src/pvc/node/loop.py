@@ -29,6 +29,7 @@ from pvc.node.logs import RingHandler
 from pvc.node.osd_keeper import OsdKeeper
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
+from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
@@ -83,6 +84,8 @@ class NodeLoop:
         self.keepalives = 0
         uri = config.hypervisor.uri
         self.hypervisor = Hypervisor(uri) if uri else None
+        # One Ceph client for storage tasks and the VM manager's disk lock checks.
+        self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
         self.vms = (
             VmManager(
                 store,
@@ -94,6 +97,7 @@ class NodeLoop:
                     console_lines=config.hypervisor.console_log_lines,
                     default_selector=config.hypervisor.target_selector,
                 ),
+                disks=DiskGuard(self.storage),
             )
             if self.hypervisor
             else None
@@ -102,8 +106,7 @@ class NodeLoop:
         # Tasks that act on this node's VMs share the daemon's libvirt connection
         # (libvirt connections are thread-safe).
         services: dict[str, object] = {"hypervisor": self.hypervisor} if self.hypervisor else {}
-        # Storage tasks share one Ceph client; file-backed OSDs run under the OSD keeper.
-        self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
+        # Storage tasks share the Ceph client; file-backed OSDs run under the OSD keeper.
         self.osds: OsdKeeper | None = None
         if self.storage is not None:
             state_dir = config.paths.state_dir

@@ -25,6 +25,7 @@ from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
 from pvc.node.vm_decide import Act, Decision, decide
+from pvc.node.vm_disks import DiskGuard
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import StateError
@@ -48,6 +49,9 @@ CONSOLE_PERIOD = 2.0
 CONSOLE_READ_BYTES = 256 * 1024
 #: Most console text kept in ZooKeeper per VM (its znode limit is 1 MiB).
 CONSOLE_MAX_BYTES = 128 * 1024
+#: Seconds a restart after a stop or crash here waits for a disk lock that looks live to
+#: go stale: the OSDs keep a dead QEMU's watch for their watch timeout (30 s).
+LOCK_WAIT = 35.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class VmManager:
         settings: VmSettings = VmSettings(),
         *,
         clock: Callable[[], float] = time.monotonic,
+        disks: DiskGuard | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -78,6 +83,8 @@ class VmManager:
         self.hypervisor = hypervisor
         self.settings = settings
         self.clock = clock
+        #: RBD disk lock checks around starts and stops (a no-op without Ceph).
+        self.disks = disks if disks is not None else DiskGuard(None)
         self.flush = FlushDriver(store, cache, node, settings.default_selector)
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
@@ -257,9 +264,17 @@ class VmManager:
 
     # -- actions (worker threads) -----------------------------------------------------------
 
-    def _start(self, vm: VmRecord, *, counted: bool = False) -> str:
+    def _start(self, vm: VmRecord, *, counted: bool = False, lock_wait: float = 0.0) -> str:
         self._guest_stopped.discard(vm.uuid)
         fresh = self.cache.vm(vm.uuid) or vm
+        refusal = self.disks.before_start(fresh.xml, wait=lock_wait)
+        if refusal is not None:
+            if vm.uuid in self.hypervisor.active():  # the live lock is its own: adopt it
+                self._mark_running_here(vm)
+                return "already running here; adopted"
+            reason = f"start on node {self.node} refused: {refusal}"
+            self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
+            return f"marked failed: {reason}"
         try:
             self.hypervisor.create(fresh.xml)
         except HypervisorError as error:
@@ -284,11 +299,12 @@ class VmManager:
             reason = f"its QEMU died {len(crashes)} times within {CRASH_WINDOW:g} s on node {self.node}"
             self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
             return f"marked failed: {reason}"
-        return self._start(vm, counted=True)
+        return self._start(vm, counted=True, lock_wait=LOCK_WAIT)
 
     def _guest_stopped_act(self, vm: VmRecord) -> str:
         self._guest_stopped.discard(vm.uuid)
         self._mark_not_running(vm, state=VMState.STOP)
+        self._release_disks(vm)
         return "the guest powered itself off; state stop"
 
     def _adopt(self, vm: VmRecord) -> str:
@@ -302,7 +318,7 @@ class VmManager:
     def _restart(self, vm: VmRecord) -> str:
         outcome = self.hypervisor.shutdown(vm.uuid, self.settings.shutdown_timeout)
         self._mark_not_running(vm)
-        started = self._start(vm)
+        started = self._start(vm, lock_wait=LOCK_WAIT)
         if started == "started":
             self._update(
                 vm, lambda p: replace(p, state=VMState.START) if p.state == VMState.RESTART else None
@@ -327,6 +343,12 @@ class VmManager:
             return replace(placement, state=state, running_on=running_on)
 
         self._update(vm, change)
+        self._release_disks(vm)
+
+    def _release_disks(self, vm: VmRecord) -> None:
+        """Clear the stale locks this node's stopped QEMU left on the VM's RBD disks."""
+        fresh = self.cache.vm(vm.uuid) or vm
+        self.disks.after_stop(fresh.xml)
 
     def _mark_stopped(self, vm: VmRecord) -> str:
         self._update(vm, lambda p: replace(p, state=VMState.STOP) if p.state == VMState.SHUTDOWN else None)
@@ -383,6 +405,7 @@ class VmManager:
     def _migrate_by_shutdown(self, vm: VmRecord, target: str, why: str) -> str:
         outcome = self.hypervisor.shutdown(vm.uuid, self.settings.shutdown_timeout)
         self._mark_not_running(vm, state=VMState.START)
+        self._release_disks(vm)
         return f"{why}: shut down here ({outcome}) for node {target} to start it"
 
     # -- console --------------------------------------------------------------------------

@@ -45,6 +45,7 @@ TASK_MODULES: list[str] = [
     "pvc.tasks.builtin",
     "pvc.cluster.tasks",
     "pvc.cluster.vm_devices",
+    "pvc.cluster.vm_locks",
     "pvc.cluster.storage_tasks",
     "pvc.cluster.storage_benchmark",
 ]

@@ -1,4 +1,4 @@
-"""VMs: list, define, modify, remove, metadata, tags, state, node, console, rename, devices."""
+"""VMs: list, define, modify, remove, metadata, tags, state, node, console, rename, devices, locks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import Response, jsonify
 from pvc import tasks
 from pvc.api.context import ApiContext, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import vm_actions, vm_devices, vms
+from pvc.cluster import vm_actions, vm_devices, vm_locks, vms
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.state import paths
 from pvc.state.states import VM_REQUESTABLE, MigrationMethod, Selector
@@ -129,7 +129,13 @@ def vm_modify(vm: str, xml: str, restart: bool):
 def vm_remove(vm: str, delete_disks: bool):
     context = ctx()
     record = vms.resolve(context.cache, vm)
-    message = vm_actions.remove(context.store, context.cache, record.uuid, delete_disks=delete_disks)
+    message = vm_actions.remove(
+        context.store,
+        context.cache,
+        record.uuid,
+        delete_disks=delete_disks,
+        storage=context.storage_ops if delete_disks else None,
+    )
     _settled(context, record.uuid, record.meta.name)
     return jsonify(message=message)
 
@@ -337,3 +343,16 @@ def vm_attach_device(vm: str, xml: str):
 )
 def vm_detach_device(vm: str, xml: str):
     return _device_task(vm, xml, attach=False)
+
+
+@group.route(
+    "/vm/<vm>/locks",
+    "POST",
+    summary="Free the RBD locks of a stopped VM's disks (a task on the primary)",
+    role=OPERATOR,
+    responses={"202": "Accepted (a task)", "400": "Bad request", "404": "Not found"},
+)
+def vm_flush_locks(vm: str):
+    context = ctx()
+    record = vm_locks.submit_flush(context.store, context.cache, vm)
+    return jsonify(tasks.accepted_view(record)), 202
