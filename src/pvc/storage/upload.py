@@ -309,10 +309,9 @@ def write_raw(client: CephClient, pool: str, volume: str, chunks: Iterable[bytes
         if in_flight.error is not None:
             code = in_flight.error
             raise StorageError(f"writing to volume {pool}/{volume}: {os.strerror(code)}", code)
-        if written < total_size:
-            raise ValueError(
-                f"upload ended after {written} of {total_size} bytes; "
-                f"what arrived was written to {pool}/{volume}"
-            )
         image.flush()
+    if written < total_size:
+        raise ValueError(
+            f"upload ended after {written} of {total_size} bytes; what arrived was written to {pool}/{volume}"
+        )
     return written
