@@ -18,7 +18,7 @@ from pvc.hypervisor import domain_xml
 from pvc.hypervisor.errors import DomainXMLError
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
-from pvc.storage import osds, pools, snapshots, volumes
+from pvc.storage import disk_locks, osds, pools, snapshots, volumes
 from pvc.storage.units import parse_size
 
 TIERS = ("default", "hdd", "ssd", "nvme")
@@ -174,7 +174,10 @@ class StorageOps:
                 f"Volume '{pool}/{name}' is a disk of VM {', '.join(users)}; remove it from the VM first"
             )
         with mapped_errors(self.access):
-            volumes.remove(self.access.client(), pool, name)
+            client = self.access.client()
+            # librbd's remove waits without limit on an image a dead client left locked
+            disk_locks.clear_stale(client, pool, name)
+            volumes.remove(client, pool, name)
         self._refresh_volume(pool, name)
         return f"Removed RBD volume '{pool}/{name}'"
 
