@@ -12,6 +12,8 @@ BENCHES = [
     "bench.vm_list",
     "bench.vm_migration",
     "bench.vm_flush",
+    "bench.storage_benchmark",
+    "bench.storage_clone",
 ]
 
 
