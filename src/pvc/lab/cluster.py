@@ -32,7 +32,7 @@ from pvc.processes import ProcessRef
 from pvc.state import paths
 from pvc.state.store import Store
 
-ROLES = ("anchor", "libvirtd", "zookeeper", "pvcnoded")
+ROLES = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
 LAB_CONNECTION = "lab"
 Say = Callable[[str], None]
 
@@ -399,7 +399,8 @@ class Lab:
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
-            for created in ("nodes", "serial", "disks"):  # node files; guests' consoles and disks
+            # node files, guests' consoles and disks, the Ceph monitor's and manager's files
+            for created in ("nodes", "serial", "disks", "ceph"):
                 shutil.rmtree(self.directory / created, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.directory.rmdir()

@@ -21,6 +21,8 @@ from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
 
 log = logging.getLogger("pvc.node")
+#: Seconds a relinquish waits for the refresher thread.
+STOP_WAIT = 1.0
 
 
 class StorageStats:
@@ -40,15 +42,23 @@ class StorageStats:
         """Start refreshing (returns at once)."""
         if self._thread is not None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="storage-stats", daemon=True)
+        # a fresh event per thread: a thread still finishing a call after stop() keeps its own
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="storage-stats", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop refreshing and wait for the thread (a refresh in progress finishes first)."""
+        """Stop refreshing; returns within a second.
+
+        A refresh blocked on an unreachable Ceph must not hold up a relinquish (a cut-off
+        primary has to stop acting at once); the thread ends after its current call, and a
+        late write of figures is harmless (the next refresher rewrites what differs).
+        """
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.settings.command_timeout + 5)
+            self._thread.join(timeout=STOP_WAIT)
             self._thread = None
 
     def wait_refreshed(self, count: int, timeout: float) -> bool:
@@ -64,11 +74,11 @@ class StorageStats:
             timeout=self.settings.command_timeout,
         )
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         client: CephClient | None = None
         mirror = Mirror(self.store)
         failing = False
-        while not self._stop.is_set():
+        while not stop.is_set():
             started = time.monotonic()
             try:
                 if client is None:
@@ -93,7 +103,7 @@ class StorageStats:
                 if isinstance(error, StorageError) and client is not None:
                     client.close()
                     client = None
-            self._stop.wait(max(0.0, self.settings.stats_interval - (time.monotonic() - started)))
+            stop.wait(max(0.0, self.settings.stats_interval - (time.monotonic() - started)))
         if client is not None:
             client.close()
 
