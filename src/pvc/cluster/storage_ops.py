@@ -14,7 +14,7 @@ import time
 from pvc.cluster import storage_mirror, storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.storage_access import StorageAccess, StorageConflict, mapped_errors
-from pvc.hypervisor import domain_xml
+from pvc.cluster.vm_locks import rbd_disks
 from pvc.hypervisor.errors import DomainXMLError
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
@@ -38,10 +38,10 @@ def vms_using_volume(cache: ClusterCache, pool: str, volume: str) -> list[str]:
     users = []
     for record in cache.vms():
         try:
-            _, summary = domain_xml.parse(record.xml)
+            disks = rbd_disks(record.xml)
         except DomainXMLError:
             continue
-        if any(d.protocol == "rbd" and d.source == f"{pool}/{volume}" for d in summary.disks):
+        if (pool, volume) in disks:
             users.append(record.meta.name)
     return sorted(users)
 
