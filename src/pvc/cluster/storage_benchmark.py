@@ -53,9 +53,7 @@ def submit(store: Store, cache: ClusterCache, pool: str, name: str | None = None
         raise ClusterError(f"Benchmark job '{job}' exists already")
     primary = cache.cluster_config().primary_node
     if not cache.node(primary):
-        raise ClusterError(
-            "No primary coordinator is running to run the benchmark",
-        )
+        raise ClusterError("No primary coordinator is running to run the benchmark")
     existing = [
         decode_json(store.get(paths.ceph_benchmark(n))) or {} for n in store.children(paths.CEPH_BENCHMARKS)
     ]

@@ -101,7 +101,7 @@ def submit_add(
 
 def _placement_node(cache: ClusterCache, osd_id: str) -> str:
     storage_view.get_osd(cache, osd_id)  # 404 for unknown OSDs
-    node = storage_view.osd_placement(cache, osd_id).get("node")
+    node = storage_view.osd_placement(cache.data, osd_id).get("node")
     if not node:
         raise ClusterError(f"OSD {osd_id} was not created by PVC: no node is recorded for it")
     return node
@@ -281,7 +281,7 @@ def osd_replace(ctx: TaskContext, *, osd_id: int, device: str, weight: float | N
     """Replace an OSD's device, keeping its id: drain and destroy the old, create on ``device``."""
     access, keeper = _services(ctx)
     osd_id = int(osd_id)
-    previous = storage_view.osd_placement_of(ctx.store, osd_id)
+    previous = storage_view.osd_placement(ctx.store.get, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -300,7 +300,7 @@ def osd_refresh(ctx: TaskContext, *, osd_id: int, device: str) -> dict[str, Any]
     access, keeper = _services(ctx)
     osd_id = int(osd_id)
     kind = device_kind(device)
-    previous = storage_view.osd_placement_of(ctx.store, osd_id)
+    previous = storage_view.osd_placement(ctx.store.get, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)

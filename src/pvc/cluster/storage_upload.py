@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from pvc.cluster.errors import ClusterError
 from pvc.cluster.storage_access import mapped_errors
 from pvc.cluster.storage_ops import StorageOps
 from pvc.storage import upload as image_upload
@@ -32,11 +31,7 @@ def upload(
     file_size: int | None = None,
 ) -> str:
     """Write the image read from ``stream`` into ``pool/volume``; returns a message."""
-    size = ops.volume_size(pool, volume)  # 404 for an unknown volume
-    if image_format == "raw" and file_size is not None and file_size > size:
-        raise ClusterError(
-            f"The image ({file_size} bytes) is larger than volume '{pool}/{volume}' ({size} bytes)"
-        )
+    ops.volume_size(pool, volume)  # 404 for an unknown volume (the adapter checks the size)
     chunks = iter(lambda: stream.read(CHUNK), b"")
     with mapped_errors(ops.access):
         if image_format == "raw" and file_size is not None:

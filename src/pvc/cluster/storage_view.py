@@ -8,6 +8,7 @@ take PVC's ``limit`` (a regular expression, see :func:`pvc.cluster.nodes.limit_p
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pvc.cluster.errors import NotFoundError
@@ -15,7 +16,6 @@ from pvc.cluster.nodes import limit_pattern
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.records import decode_json
-from pvc.state.store import Store
 from pvc.storage.units import format_size
 
 Json = dict[str, Any]
@@ -38,14 +38,12 @@ def _size(value: int | float) -> str:
 # --- OSDs -------------------------------------------------------------------------------
 
 
-def osd_placement(cache: ClusterCache, osd_id: int | str) -> Json:
-    """Where an OSD lives ({node, device, db_device, kind}), as its add task recorded it."""
-    return _record(cache, paths.ceph_osd_device(osd_id)) or {}
+def osd_placement(read: Callable[[str], bytes | None], osd_id: int | str) -> Json:
+    """Where an OSD lives ({node, device, db_device, kind, weight}), as its add task recorded it.
 
-
-def osd_placement_of(store: Store, osd_id: int | str) -> Json:
-    """Where an OSD lives, read fresh from the store (for tasks)."""
-    value = decode_json(store.get(paths.ceph_osd_device(osd_id)))
+    ``read`` is a cache's ``data`` or, in tasks, a store's ``get``.
+    """
+    value = decode_json(read(paths.ceph_osd_device(osd_id)))
     return value if isinstance(value, dict) else {}
 
 
@@ -92,7 +90,7 @@ def list_osds(cache: ClusterCache, limit: str | None = None) -> list[Json]:
     for osd_id in osd_ids(cache):
         osd = _record(cache, paths.ceph_osd(osd_id))
         if osd is not None and matches(str(osd_id)):
-            result.append(_osd_view(osd, osd_placement(cache, osd_id)))
+            result.append(_osd_view(osd, osd_placement(cache.data, osd_id)))
     return result
 
 
@@ -101,7 +99,7 @@ def get_osd(cache: ClusterCache, osd_id: str) -> Json:
     osd = _record(cache, paths.ceph_osd(osd_id)) if osd_id.isdigit() else None
     if osd is None:
         raise NotFoundError(f"OSD {osd_id} not found")
-    return _osd_view(osd, osd_placement(cache, osd_id))
+    return _osd_view(osd, osd_placement(cache.data, osd_id))
 
 
 # --- pools --------------------------------------------------------------------------------
