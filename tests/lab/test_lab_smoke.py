@@ -107,8 +107,9 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert primary and report["primary_node"] == primary
     pids = {n["name"]: n["pids"] for n in report["nodes"]}
     base = {"anchor", "libvirtd", "zookeeper", "pvcnoded"}
-    assert set(pids["hv1"]) == base | {"ceph-mon", "ceph-mgr"}  # the lab's Ceph monitor and manager
-    assert set(pids["hv2"]) == set(pids["hv3"]) == base
+    # the lab's Ceph: a monitor on every coordinator, the manager on the first
+    assert set(pids["hv1"]) == base | {"ceph-mon", "ceph-mgr"}
+    assert set(pids["hv2"]) == set(pids["hv3"]) == base | {"ceph-mon"}
 
     # the CLI reaches the API on the primary through the registered `lab` connection;
     # moving the primary moves the API with it, and the CLI follows
@@ -192,6 +193,15 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
         text=True,
     ).stdout
     assert f"10.100.{NET_INDEX}.250" not in addresses
+
+    # a coordinator's Ceph monitor dies: the other two keep quorum and storage keeps working
+    os.kill(pids["hv3"]["ceph-mon"], signal.SIGKILL)
+    added = pvc_run(lab_dir, "storage", "volume", "add", "vms", "after-mon-loss", "4M")
+    assert added.returncode == 0, added.stderr
+    assert "after-mon-loss" in pvc_run(lab_dir, "storage", "volume", "list").stdout
+    wait_for(
+        lambda: "quorum hv1,hv2\n" in pvc_run(lab_dir, "storage", "status").stdout, timeout=60, interval=1
+    )
     (lab_dir / "mine.txt").write_text("not the lab's")
 
     refs = [

@@ -57,21 +57,31 @@ def conf_text(
     *,
     network: str | None = None,
     block_size: str = "10G",
+    monitors: Sequence[tuple[str, str]] | None = None,
 ) -> str:
-    """ceph.conf for a one-host cluster in ``directory`` (knobs measured in platform.md section 5).
+    """ceph.conf for a small cluster in ``directory`` (knobs measured in platform.md section 5).
 
     ``network`` is the public network (default: 127.0.0.0/8 on loopback, else the address
-    alone); ``block_size`` the apparent size of each OSD's sparse block file.
+    alone); ``block_size`` the apparent size of each OSD's sparse block file. Without
+    ``monitors`` one monitor (``MON_ID``) runs on ``address`` and every daemon binds there;
+    with ``monitors`` (``(id, address)`` pairs, all on ``ports``) each monitor binds its own
+    address and every other daemon picks its address in ``network``.
     """
     d = directory
     if network is None:
         network = "127.0.0.0/8" if address.startswith("127.") else f"{address}/32"
+    if monitors:
+        mon_host = ",".join(mon_addrs(mon_address, ports) for _, mon_address in monitors)
+        members = ",".join(mon_id for mon_id, _ in monitors)
+        bind = []
+    else:
+        mon_host, members, bind = mon_addrs(address, ports), MON_ID, [f"public addr = {address}"]
     lines = [
         "[global]",
         f"fsid = {fsid}",
-        f"mon host = {mon_addrs(address, ports)}",
-        f"mon initial members = {MON_ID}",
-        f"public addr = {address}",
+        f"mon host = {mon_host}",
+        f"mon initial members = {members}",
+        *bind,
         f"public network = {network}",
         "ms bind ipv6 = false",
         f"ms bind port min = {ports.bind_min}",
@@ -110,8 +120,8 @@ def conf_text(
         "osd max backfills = 4",
         "osd mon report interval = 1",
         "mon osd reporter subtree level = osd",
-        # one monitor: commit map changes at once instead of batching them for 1 s, which makes
-        # snapshot create/remove and pool create/init ~20x faster (1 s -> 0.05 s each)
+        # commit map changes at once instead of batching them for 1 s, which makes snapshot
+        # create/remove and pool create/init ~20x faster (1 s -> 0.05 s each)
         "paxos propose interval = 0.05",
         "[osd]",
         "osd objectstore = bluestore",
@@ -119,6 +129,8 @@ def conf_text(
         f"bluestore block size = {block_size}",
         "osd memory target = 1G",
     ]
+    for mon_id, mon_address in monitors or ():
+        lines += [f"[mon.{mon_id}]", f"public addr = {mon_address}"]
     return "\n".join(lines) + "\n"
 
 

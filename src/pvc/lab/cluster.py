@@ -255,13 +255,12 @@ class Lab:
             state.save()
 
     def _start_ceph(self, state: LabState) -> None:
-        """Create the lab's Ceph and start its monitor and manager on the first coordinator."""
+        """Create the lab's Ceph; start a monitor on every coordinator and the manager."""
         layout = state.layout
-        node = lab_ceph.mon_node(layout)
         lab_ceph.prepare(layout)
-        anchor = state.processes[f"{node}/anchor"]
         env = {**os.environ, "CEPH_CONF": str(lab_ceph.conf_path(layout))}
-        for role, argv in lab_ceph.daemon_commands(layout).items():
+        for node, role, argv in lab_ceph.daemon_commands(layout):
+            anchor = state.processes[f"{node}/anchor"]
             ref = processes.spawn(
                 f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env
             )

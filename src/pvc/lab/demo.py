@@ -63,7 +63,7 @@ def guest_xml(
     rbd_disks = []
     if rbd_volume:
         pool, _, volume = rbd_volume.partition("/")
-        rbd_disks = [RbdDisk(pool, volume, [lab_ceph.mon_v1_endpoint(layout)])]
+        rbd_disks = [RbdDisk(pool, volume, lab_ceph.mon_v1_endpoints(layout))]
     spec = DomainSpec(
         name=name,
         memory_mib=memory_mib or GUEST_MEMORY_MIB,

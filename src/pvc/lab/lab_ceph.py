@@ -1,9 +1,10 @@
-"""Ceph in the lab cluster: a monitor and a manager on the first coordinator, one OSD per node.
+"""Ceph in the lab cluster: a monitor on every coordinator, a manager, one OSD per node.
 
-The monitor and manager run inside the first coordinator's namespaces on its storage
-address. The OSDs are added the way an operator adds them: through the API
-(``POST /storage/ceph/osd`` with the lab's ``file`` device type), which queues a task on
-each node; each node daemon's OSD keeper creates and runs its file-backed OSD. Then the
+Each monitor runs inside its coordinator's namespaces on that node's storage address
+(the monitor id is the node name); the manager runs on the first coordinator. The OSDs
+are added the way an operator adds them: through the API (``POST /storage/ceph/osd`` with
+the lab's ``file`` device type), which queues a task on each node; each node daemon's OSD
+keeper creates and runs its file-backed OSD. Then the
 lab's RBD pool is created through the API and the cluster is ready when the manager is
 available and every PG is active+clean.
 """
@@ -44,65 +45,55 @@ def conf_path(layout: LabLayout) -> Path:
     return directory(layout) / "ceph.conf"
 
 
-def mon_node(layout: LabLayout) -> str:
-    """The node running the monitor and the manager."""
+def mon_nodes(layout: LabLayout) -> list[str]:
+    """The nodes running a monitor: every coordinator (the monitor id is the node name)."""
+    return list(layout.coordinator_names)
+
+
+def mgr_node(layout: LabLayout) -> str:
+    """The node running the manager: the first coordinator."""
     return layout.coordinator_names[0]
 
 
-def mon_address(layout: LabLayout) -> str:
-    """The monitor's storage-network address."""
-    return str(layout.addresses(mon_node(layout))["storage"].ip)
+def mon_address(layout: LabLayout, node: str) -> str:
+    """The storage-network address of ``node``'s monitor."""
+    return str(layout.addresses(node)["storage"].ip)
 
 
-def mon_v1_endpoint(layout: LabLayout) -> tuple[str, int]:
-    """(address, port) of the monitor's msgr v1 endpoint, as VM disk XML names it."""
-    return mon_address(layout), PORTS.mon_v1
+def mon_v1_endpoints(layout: LabLayout) -> list[tuple[str, int]]:
+    """(address, port) of every monitor's msgr v1 endpoint, as VM disk XML names them."""
+    return [(mon_address(layout, node), PORTS.mon_v1) for node in mon_nodes(layout)]
 
 
 def prepare(layout: LabLayout) -> str:
-    """Write a fresh ceph.conf and create the monitor's store; returns the fsid."""
+    """Write a fresh ceph.conf and create every monitor's store; returns the fsid."""
     d = directory(layout)
     shutil.rmtree(d, ignore_errors=True)
     for sub in ("data", "run", "log", "crash"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     fsid = str(uuid.uuid4())
-    address = mon_address(layout)
-    subnet = str(layout.addresses(mon_node(layout))["storage"].network)
-    text = ceph.conf_text(d, fsid, address, PORTS, network=subnet)
-    # every daemon binds to its own node's storage address in the subnet; only the
-    # monitor's address is fixed
-    text = text.replace(f"public addr = {address}\n", "")
-    text += f"[mon.{ceph.MON_ID}]\npublic addr = {address}\n"
-    conf_path(layout).write_text(text)
+    monitors = [(node, mon_address(layout, node)) for node in mon_nodes(layout)]
+    first = monitors[0][1]
+    subnet = str(layout.addresses(mon_nodes(layout)[0])["storage"].network)
+    conf = conf_path(layout)
+    conf.write_text(ceph.conf_text(d, fsid, first, PORTS, network=subnet, monitors=monitors))
     monmap = d / "monmap"
-    daemons.run_tool(
-        [
-            "monmaptool",
-            "--create",
-            "--fsid",
-            fsid,
-            "--addv",
-            ceph.MON_ID,
-            ceph.mon_addrs(address, PORTS),
-            str(monmap),
-        ],
-        conf_path(layout),
-    )
-    daemons.run_tool(
-        ["ceph-mon", "-c", str(conf_path(layout)), "--mkfs", "-i", ceph.MON_ID, "--monmap", str(monmap)],
-        conf_path(layout),
-    )
+    create = ["monmaptool", "--create", "--fsid", fsid]
+    for mon_id, address in monitors:
+        create += ["--addv", mon_id, ceph.mon_addrs(address, PORTS)]
+    daemons.run_tool([*create, str(monmap)], conf)
+    for mon_id, _ in monitors:
+        daemons.run_tool(["ceph-mon", "-c", str(conf), "--mkfs", "-i", mon_id, "--monmap", str(monmap)], conf)
     (d / "data" / f"mgr.{ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
     return fsid
 
 
-def daemon_commands(layout: LabLayout) -> dict[str, list[str]]:
-    """The monitor's and manager's command lines (run inside the monitor node)."""
+def daemon_commands(layout: LabLayout) -> list[tuple[str, str, list[str]]]:
+    """``(node, role, argv)`` of every monitor and the manager (each run inside its node)."""
     conf = conf_path(layout)
-    return {
-        "ceph-mon": daemons.daemon_command("mon", ceph.MON_ID, conf),
-        "ceph-mgr": daemons.daemon_command("mgr", ceph.MGR_ID, conf),
-    }
+    commands = [(node, "ceph-mon", daemons.daemon_command("mon", node, conf)) for node in mon_nodes(layout)]
+    commands.append((mgr_node(layout), "ceph-mgr", daemons.daemon_command("mgr", ceph.MGR_ID, conf)))
+    return commands
 
 
 def _check(response: requests.Response, what: str) -> dict:

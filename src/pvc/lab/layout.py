@@ -34,7 +34,7 @@ class LabLayout:
     session_timeout: float = 4.0
     #: Seconds a VM gets to shut down cleanly before it is powered off.
     shutdown_timeout: float = 10.0
-    #: Run Ceph (a monitor and manager on the first coordinator, one OSD per node).
+    #: Run Ceph (a monitor on every coordinator, a manager on the first, one OSD per node).
     ceph: bool = True
 
     def __post_init__(self) -> None:
