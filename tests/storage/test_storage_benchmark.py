@@ -7,6 +7,7 @@ import pytest
 from pvc.storage import benchmark, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
+from pvc.storage.images import open_image
 from pvc.storage.units import parse_size
 from tests.storage.conftest import POOL
 
@@ -35,9 +36,9 @@ def test_benchmark_reports_both_sides(ceph_client: CephClient) -> None:
         assert test["ratio"] == pytest.approx(ours.iops / raw.iops, abs=0.001) and test["ratio"] > 0
     assert result.tests["rand_write_4K"].ours.ops == 4 * MIB // 4096
     assert result.tests["seq_write_4M"].raw.ops == 32 * MIB // (4 * MIB)
-    # progress: numbered steps up to the announced total, ours and rbd bench for each test
+    # progress: numbered steps up to the announced total: a warm-up, ours and rbd bench for each test
     assert [step for step, _total, _message in steps] == list(range(1, len(steps) + 1))
-    assert {total for _step, total, _message in steps} == {len(steps)} and len(steps) == 2 + 2 * 4
+    assert {total for _step, total, _message in steps} == {len(steps)} and len(steps) == 2 + (1 + 2) * 4
     assert any("rand_read_4K: rbd bench" in message for _step, _total, message in steps)
     assert bench_images(ceph_client) == []
 
@@ -93,3 +94,17 @@ def test_summary_line_parsing() -> None:
     assert benchmark._SUMMARY.search("elapsed: 0   ops: 64   ops/sec: 1.23457e+06   bytes/sec: 1.0 GiB/s")[
         2
     ] == ("1.23457e+06")
+
+
+def test_test_images_run_without_librbd_cache(ceph_client: CephClient) -> None:
+    """Both sides open the temporary images with the image's own settings: no cache, zero copy."""
+    volumes.create(ceph_client, POOL, "bench-config", 4 * MIB)
+    try:
+        benchmark._configure(ceph_client, POOL, "bench-config")
+        with open_image(ceph_client, POOL, "bench-config") as image:
+            settings = {option["name"]: option["value"] for option in image.config_list()}
+    finally:
+        volumes.remove(ceph_client, POOL, "bench-config")
+    assert benchmark.IMAGE_CONFIG == {"rbd_cache": "false", "rbd_disable_zero_copy_writes": "false"}
+    for key, value in benchmark.IMAGE_CONFIG.items():
+        assert settings[key] == value, key

@@ -9,10 +9,14 @@ reaches; the raw figures are the storage's own.
 
 Fairness, as measured on the development machine (see bench/storage_benchmark.py): both
 sides write into images that were filled once beforehand, so neither pays for allocating
-RADOS objects; both flush before they start the clock (which also moves librbd's cache out
-of write-through mode) and after the last write; and the two alternate which goes first
-from round to round, so neither always runs on a cluster the other has just warmed up or
-left busy. The temporary images are removed at the end, also when a step fails.
+RADOS objects; both flush before they start the clock and after the last write; each test
+starts with an untimed warm-up run, and the two sides alternate which goes first from
+round to round, so neither always runs on a cluster the other (or the previous test) has
+just left busy with deferred writes or compaction. Both sides run with librbd's cache
+off, as PVC's VMs do (their RBD disks use QEMU's ``cache=none``), set on the temporary
+images themselves so that ``rbd bench`` opens them the same way; with the cache off
+librbd also takes our write buffers without copying them, as ``rbd bench`` (C++ buffers)
+always does. The temporary images are removed at the end, also when a step fails.
 """
 
 from __future__ import annotations
@@ -78,6 +82,11 @@ DEFAULT_TOOL_TIMEOUT = 600.0
 #: Seconds to keep retrying the removal of an image a killed ``rbd bench`` still watches
 #: (the OSD drops a dead client's watch after ``osd_client_watch_timeout``, 30 s).
 REMOVE_RETRY = 45.0
+
+#: librbd settings of the temporary images (image-level config, stored as ``conf_*`` metadata):
+#: no cache, as with PVC's VM disks; our buffers stay ours until their write completes, so
+#: librbd may use them in place
+IMAGE_CONFIG = {"rbd_cache": "false", "rbd_disable_zero_copy_writes": "false"}
 
 _SUMMARY = re.compile(r"elapsed:\s*\d+\s+ops:\s*(\d+)\s+ops/sec:\s*([0-9.eE+-]+)")
 
@@ -199,7 +208,7 @@ def run(
         if isinstance(total, bool) or not isinstance(total, int) or total < test.io_size:
             raise ValueError(f"invalid {test.name} byte count {total!r}: at least {test.io_size} bytes")
     tests = WRITE_TESTS + (READ_TESTS if reads else ())
-    steps = 2 + 2 * rounds * len(tests)
+    steps = 2 + (1 + 2 * rounds) * len(tests)
     step = 0
 
     def report(message: str) -> None:
@@ -217,6 +226,7 @@ def run(
         for name, size in images.values():
             volumes.create(client, pool, name, size)
             created.append(name)
+            _configure(client, pool, name)
         report("filling the test images")
         for name, _size in images.values():
             _ours(client, pool, name, SEQ_WRITE_4M, queue_depth, None, None)
@@ -227,6 +237,10 @@ def run(
             total = None if duration is not None else totals[test.pattern] // test.io_size * test.io_size
             ours: Figures | None = None
             raw: Figures | None = None
+            # untimed: whichever side went first would otherwise also pay for what the
+            # previous test left the OSDs to do (deferred writes, compaction)
+            report(f"{test.name}: warm-up")
+            _ours(client, pool, image, test, queue_depth, total, duration)
             for round_no in range(rounds):
                 label = f"{test.name} round {round_no + 1}/{rounds}" if rounds > 1 else test.name
                 for side in ("ours", "raw") if round_no % 2 == 0 else ("raw", "ours"):
@@ -250,6 +264,13 @@ def run(
         raise StorageError("; ".join(problems))
     result.elapsed_s = time.monotonic() - started
     return result
+
+
+def _configure(client: CephClient, pool: str, name: str) -> None:
+    """Give a temporary image the benchmark's librbd settings (:data:`IMAGE_CONFIG`)."""
+    with open_image(client, pool, name, read_only=False) as image, translated(f"configure {pool}/{name}"):
+        for key, value in IMAGE_CONFIG.items():
+            image.metadata_set(f"conf_{key}", value)
 
 
 def _ours(
