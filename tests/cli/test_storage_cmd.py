@@ -99,6 +99,10 @@ def test_osd_list_formats(pvc: Invoke, connected: int, fake_api: FakeStorageApi)
         "8.8G",
         "12.3%",
         "1",
+        "45",
+        "512B/s",
+        "120",
+        "3.0M/s",
         "/dev/sdb",
         "N/A",
     ]

@@ -9,6 +9,8 @@ from pvc.config import StorageSection
 from pvc.node.storage_stats import StorageStats
 from pvc.state import paths
 from pvc.storage import snapshots, volumes
+from pvc.storage.images import open_image
+from pvc.storage.osd_io import OsdIoRates
 from tests.integration.conftest import make_store, store, zk_hosts, zk_server  # noqa: F401
 from tests.storage.conftest import POOL
 
@@ -55,3 +57,23 @@ def test_the_refresher_publishes_on_its_interval_and_stops(store, ceph_lab):  # 
     assert store.children(paths.CEPH_OSDS) == ["0"]
     count = refresher.refreshes
     assert not refresher.wait_refreshed(count + 1, timeout=1.0)  # stopped means stopped
+
+
+def test_osd_io_rates_follow_client_writes(store, ceph_client, unique):  # noqa: F811
+    io = OsdIoRates()
+    Mirror(store).publish(collect(ceph_client, io))
+    assert set(json.loads(store.get(paths.CEPH_OSD_IO))) == {"0"}  # first sample: no rates yet
+    name = unique("io")
+    volumes.create(ceph_client, POOL, name, 8 * 2**20)
+    try:
+        with open_image(ceph_client, POOL, name, read_only=False) as image:
+            for offset in range(0, 8 * 2**20, 2**20):
+                image.write(b"x" * 2**20, offset)
+            image.flush()
+        rates = json.loads(collect(ceph_client, io)[paths.CEPH_OSD_IO])["0"]
+    finally:
+        volumes.remove(ceph_client, POOL, name)
+    assert rates["wr_ops"] > 0 and rates["wr_data"] > 0
+    assert set(rates) == {"wr_ops", "wr_data", "rd_ops", "rd_data"}
+    # without a sampler the mirror leaves the last rates alone
+    assert paths.CEPH_OSD_IO not in collect(ceph_client)

@@ -6,9 +6,11 @@ import pytest
 
 from pvc import processes
 from pvc.lab import ceph
-from pvc.storage import daemons, osds, status
+from pvc.storage import daemons, osd_io, osds, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
+from pvc.storage.images import open_image
+from tests.storage.conftest import POOL
 
 
 def wait_ready(client: CephClient, count: int = 1) -> None:
@@ -88,3 +90,21 @@ def test_add_and_remove_file_osd(ceph_lab: ceph.LabCeph, ceph_client: CephClient
     assert not processes.is_alive(process)
     # it never held data: the cluster is as ready as before
     assert status.readiness(ceph_client, 1) == []
+
+
+def test_op_counters_count_client_writes(ceph_client: CephClient, unique) -> None:
+    [osd_id] = osds.ids(ceph_client)
+    before = osd_io.op_counters(ceph_client, osd_id)
+    name = unique("counters")
+    volumes.create(ceph_client, POOL, name, 4 * 2**20)
+    try:
+        with open_image(ceph_client, POOL, name, read_only=False) as image:
+            image.write(b"y" * 2**20, 0)
+            assert image.read(0, 16) == b"y" * 16
+    finally:
+        volumes.remove(ceph_client, POOL, name)
+    after = osd_io.op_counters(ceph_client, osd_id)
+    assert after.wr_ops > before.wr_ops and after.wr_bytes >= before.wr_bytes + 2**20
+    assert after.rd_ops > before.rd_ops and after.rd_bytes >= before.rd_bytes + 16
+    with pytest.raises(StorageNotFound):
+        osd_io.op_counters(ceph_client, 99)

@@ -68,6 +68,11 @@ def _osd_sort_key(osd: dict[str, Any]) -> tuple[int, str]:
     return (int(ident), "") if ident.isdigit() else (1 << 30, ident)
 
 
+def _rate(value: Any) -> Text:
+    """Bytes per second, humanised."""
+    return Text(f"{human_bytes(value)}/s") if _is_number(value) else _text(value)
+
+
 def osd_list_pretty(osds: Any) -> RenderableType:
     """The ``storage osd list`` table."""
     rows = sorted(_dicts(osds), key=_osd_sort_key)
@@ -75,7 +80,7 @@ def osd_list_pretty(osds: Any) -> RenderableType:
         return Text("No OSDs.")
     view = table(
         "ID", "Node", "Up", "In", "Weight", "Reweight", "PGs", "Size", "Used", "Free", "Util", "Var",
-        "Device", "DB Device",
+        "Rd ops/s", "Rd/s", "Wr ops/s", "Wr/s", "Device", "DB Device",
     )  # fmt: skip
     for osd in rows:
         stats = _dict(osd.get("stats"))
@@ -93,6 +98,10 @@ def osd_list_pretty(osds: Any) -> RenderableType:
             _text(stats.get("avail")),
             _percent(stats.get("utilization")),
             number(stats.get("var")),
+            _text(stats.get("rd_ops")),
+            _rate(stats.get("rd_data")),
+            _text(stats.get("wr_ops")),
+            _rate(stats.get("wr_data")),
             _text(osd.get("device")),
             _text(osd.get("db_device")),
         )

@@ -4,7 +4,7 @@ Ceph is the source of truth; the primary coordinator refreshes the mirror on a t
 (:mod:`pvc.node.storage_stats`). :func:`collect` reads everything from Ceph into
 records keyed by path (see :mod:`pvc.state.paths`: ``/ceph/status``, ``/ceph/util``,
 ``/ceph/osds/<id>``, ``/ceph/pools/<pool>``, ``/ceph/volumes/<pool>/<volume>``,
-``/ceph/snapshots/<pool>/<volume>/<snapshot>``); :class:`Mirror` writes only the
+``/ceph/snapshots/<pool>/<volume>/<snapshot>``, ``/ceph/osd_io``); :class:`Mirror` writes only the
 differences from what it last wrote, in batched transactions.
 """
 
@@ -20,29 +20,37 @@ from pvc.state.store import Store
 from pvc.storage import osds, pools, snapshots, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
+from pvc.storage.osd_io import OsdIoRates
 
 #: Subtrees the mirror owns entirely (anything in them that Ceph does not have is removed).
 OWNED = (paths.CEPH_OSDS, paths.CEPH_POOLS, paths.CEPH_VOLUMES, paths.CEPH_SNAPSHOTS)
-SINGLE = (paths.CEPH_STATUS, paths.CEPH_UTIL)
+SINGLE = (paths.CEPH_STATUS, paths.CEPH_UTIL, paths.CEPH_OSD_IO)
 #: Operations per ZooKeeper transaction (keeps each request well under jute.maxbuffer).
 BATCH = 200
 
 Records = dict[str, bytes]
 
 
-def collect(client: CephClient) -> Records:
-    """Every mirrored record, read from Ceph now (parents included, with empty values)."""
+def collect(client: CephClient, io: OsdIoRates | None = None) -> Records:
+    """Every mirrored record, read from Ceph now (parents included, with empty values).
+
+    With ``io`` (kept from one collect to the next) also the OSDs' client I/O rates.
+    """
     records: Records = {root: b"" for root in OWNED}
     records[paths.CEPH_STATUS] = encode(asdict(status.cluster_status(client)))
     records[paths.CEPH_UTIL] = encode(asdict(status.utilization(client)))
-    records.update(_osd_records(client))
+    osd_list = osds.list_osds(client)
+    records.update(_osd_records(osd_list))
+    if io is not None:
+        rates = io.sample(client, [osd.id for osd in osd_list if osd.up])
+        records[paths.CEPH_OSD_IO] = encode({str(osd_id): rate for osd_id, rate in rates.items()})
     for pool in pools.list_pools(client):
         records.update(_pool_records(client, pool))
     return records
 
 
-def _osd_records(client: CephClient) -> Records:
-    return {paths.ceph_osd(osd.id): encode(asdict(osd)) for osd in osds.list_osds(client)}
+def _osd_records(osd_list: list[osds.Osd]) -> Records:
+    return {paths.ceph_osd(osd.id): encode(asdict(osd)) for osd in osd_list}
 
 
 def _pool_records(client: CephClient, pool: pools.Pool) -> Records:
@@ -110,7 +118,7 @@ def pool_scope(client: CephClient, pool: str) -> Scope:
 
 def osd_scope(client: CephClient) -> Scope:
     """Every OSD's record."""
-    return Scope((paths.CEPH_OSDS,), {paths.CEPH_OSDS: b"", **_osd_records(client)})
+    return Scope((paths.CEPH_OSDS,), {paths.CEPH_OSDS: b"", **_osd_records(osds.list_osds(client))})
 
 
 def publish_scope(store: Store, scope: Scope) -> Changes:

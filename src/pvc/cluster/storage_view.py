@@ -47,7 +47,12 @@ def osd_placement(read: Callable[[str], bytes | None], osd_id: int | str) -> Jso
     return value if isinstance(value, dict) else {}
 
 
-def _osd_view(osd: Json, placement: Json) -> Json:
+def _osd_io(cache: ClusterCache) -> Json:
+    """Every OSD's client I/O rates by id (as text), as the primary last measured them."""
+    return _record(cache, paths.CEPH_OSD_IO) or {}
+
+
+def _osd_view(osd: Json, placement: Json, io: Json) -> Json:
     node = placement.get("node") or osd.get("host") or ""
     state = osd.get("state") or []
     return {
@@ -69,10 +74,10 @@ def _osd_view(osd: Json, placement: Json) -> Json:
             "node": node,
             "used": _size(osd.get("kb_used", 0) * 1024),
             "avail": _size(osd.get("kb_avail", 0) * 1024),
-            "wr_ops": osd.get("wr_ops", 0),
-            "rd_ops": osd.get("rd_ops", 0),
-            "wr_data": osd.get("wr_data", 0),
-            "rd_data": osd.get("rd_data", 0),
+            "wr_ops": io.get("wr_ops", 0),
+            "rd_ops": io.get("rd_ops", 0),
+            "wr_data": io.get("wr_data", 0),
+            "rd_data": io.get("rd_data", 0),
             "state": ",".join(state) if isinstance(state, list) else str(state),
         },
     }
@@ -86,11 +91,12 @@ def osd_ids(cache: ClusterCache) -> list[int]:
 def list_osds(cache: ClusterCache, limit: str | None = None) -> list[Json]:
     """OSDs in the v1 shape, by id; ``limit`` matches the id."""
     matches = _matcher(limit)
+    io = _osd_io(cache)
     result = []
     for osd_id in osd_ids(cache):
         osd = _record(cache, paths.ceph_osd(osd_id))
         if osd is not None and matches(str(osd_id)):
-            result.append(_osd_view(osd, osd_placement(cache.data, osd_id)))
+            result.append(_osd_view(osd, osd_placement(cache.data, osd_id), io.get(str(osd_id), {})))
     return result
 
 
@@ -99,7 +105,7 @@ def get_osd(cache: ClusterCache, osd_id: str) -> Json:
     osd = _record(cache, paths.ceph_osd(osd_id)) if osd_id.isdigit() else None
     if osd is None:
         raise NotFoundError(f"OSD {osd_id} not found")
-    return _osd_view(osd, osd_placement(cache.data, osd_id))
+    return _osd_view(osd, osd_placement(cache.data, osd_id), _osd_io(cache).get(str(osd_id), {}))
 
 
 # --- pools --------------------------------------------------------------------------------

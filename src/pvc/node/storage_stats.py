@@ -19,6 +19,7 @@ from pvc.state.errors import StateError
 from pvc.state.store import Store
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
+from pvc.storage.osd_io import OsdIoRates
 
 log = logging.getLogger("pvc.node")
 #: Seconds a relinquish waits for the refresher thread.
@@ -77,13 +78,14 @@ class StorageStats:
     def _run(self, stop: threading.Event) -> None:
         client: CephClient | None = None
         mirror = Mirror(self.store)
+        io = OsdIoRates()
         failing = False
         while not stop.is_set():
             started = time.monotonic()
             try:
                 if client is None:
                     client = self._client()
-                changes = mirror.publish(collect(client))
+                changes = mirror.publish(collect(client, io))
                 if failing:
                     log.info("storage figures refreshed again")
                 failing = False

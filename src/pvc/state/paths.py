@@ -134,6 +134,8 @@ def domain_name(name: str) -> str:
 CEPH_STATUS = "/ceph/status"
 CEPH_UTIL = "/ceph/util"
 CEPH_OSDS = "/ceph/osds"
+#: Client I/O rates of every OSD that answers, ``{id: {wr_ops, wr_data, rd_ops, rd_data}}``.
+CEPH_OSD_IO = "/ceph/osd_io"
 CEPH_POOLS = "/ceph/pools"
 CEPH_VOLUMES = "/ceph/volumes"
 CEPH_SNAPSHOTS = "/ceph/snapshots"

@@ -126,6 +126,18 @@ class CephClient:
             ret, out, status = self.cluster.mgr_command(json.dumps(command), inbuf)
         return _result(prefix, ret, out, status)
 
+    def osd_command(self, osd_id: int, prefix: str, /, *, timeout: float | None = None, **args: Any) -> Any:
+        """Run a command on one OSD (``ceph tell osd.N ...``); its parsed JSON output.
+
+        ``timeout`` (seconds, default the client's) bounds the wait for an OSD that is
+        marked up but does not answer.
+        """
+        command = _command(prefix, args)
+        seconds = int(_seconds(timeout if timeout is not None else self.timeout))
+        with translated(f"ceph tell osd.{osd_id} {prefix}"):
+            ret, out, status = self.cluster.osd_command(osd_id, json.dumps(command), b"", timeout=seconds)
+        return _result(prefix, ret, out, status)
+
     def refresh_osdmap(self) -> None:
         """Fetch the newest OSD map, so that pool lookups see pools created or deleted just now.
 
