@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from pathlib import Path
 
 import pytest
 import rbd
@@ -217,8 +218,17 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
         call(client, "POST", "/storage/ceph/osd", node="hv1", device="file", weight="heavy").status_code
         == 400
     )
+    for size in ("tiny", "10M"):  # not a size; smaller than BlueFS needs
+        args = {"node": "hv1", "device": "file", "weight": 1, "ext_db_size": size}
+        bad_db = call(client, "POST", "/storage/ceph/osd", **args)
+        assert bad_db.status_code == 400 and "ext_db_size" in bad_db.json["message"]
+    for bad_args in ({"ext_db_ratio": 1.5}, {"device": "/dev/sdx", "osd_count": 2, "ext_db_size": "1G"}):
+        args = {"node": "hv1", "device": "file", "weight": 1, **bad_args}
+        assert call(client, "POST", "/storage/ceph/osd", **args).status_code == 400, bad_args
     before = set(osds.ids(ceph_client))
-    accepted = call(client, "POST", "/storage/ceph/osd", node="hv1", device="file", weight=0.01)
+    accepted = call(
+        client, "POST", "/storage/ceph/osd", node="hv1", device="file", weight=0.01, ext_db_size="300M"
+    )
     assert accepted.status_code == 202 and accepted.json["run_on"] == "hv1"
     done = wait_task(client, accepted.json["task_id"])
     assert done["state"] == "SUCCESS", done
@@ -226,6 +236,26 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
     shown = settled(client, f"/storage/ceph/osd/{new_id}", lambda b: b.get("stats", {}).get("up") == 1)
     assert shown["node"] == "hv1" and shown["device"] == "file"
     assert node.loop.osds is not None and node.loop.osds.running(new_id)
+    # its RocksDB lives on a dedicated DB device of the asked size
+    db_device = Path(shown["db_device"])
+    assert db_device.name == f"osd.{new_id}" and db_device.stat().st_size == 300 * 2**20
+    metadata = ceph_client.mon_command("osd metadata", id=new_id)
+    assert metadata["bluefs_dedicated_db"] == "1" and int(metadata["bluefs_db_size"]) == 300 * 2**20
+
+    # replace its device: the same id comes back up on a new device, with a DB of the same size
+    unconfirmed = call(client, "POST", f"/storage/ceph/osd/{new_id}", new_device="file")
+    assert unconfirmed.status_code == 400
+    replacing = call(
+        client, "POST", f"/storage/ceph/osd/{new_id}", new_device="file", **{"yes-i-really-mean-it": "yes"}
+    )
+    assert replacing.status_code == 202 and replacing.json["run_on"] == "hv1"
+    done = wait_task(client, replacing.json["task_id"], timeout=180)
+    assert done["state"] == "SUCCESS", done
+    assert set(osds.ids(ceph_client)) - before == {new_id}
+    assert osds.get(ceph_client, new_id).uuid != shown["stats"]["uuid"]  # a new OSD under the old id
+    replaced = ceph_client.mon_command("osd metadata", id=new_id)
+    assert int(replaced["bluefs_db_size"]) == 300 * 2**20 and db_device.exists()
+    settled(client, f"/storage/ceph/osd/{new_id}", lambda b: b.get("stats", {}).get("up") == 1)
 
     refused = call(client, "DELETE", f"/storage/ceph/osd/{new_id}")
     assert refused.status_code == 400
@@ -233,7 +263,7 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
     assert removal.status_code == 202
     done = wait_task(client, removal.json["task_id"], timeout=180)
     assert done["state"] == "SUCCESS", done
-    assert new_id not in osds.ids(ceph_client)
+    assert new_id not in osds.ids(ceph_client) and not db_device.exists()
     settled(client, "/storage/ceph/osd", lambda b: all(o["id"] != str(new_id) for o in b))
     assert call(client, "DELETE", "/storage/ceph/osd/0", **{"yes-i-really-mean-it": "yes"}).status_code == 400
 

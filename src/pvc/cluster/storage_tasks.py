@@ -11,9 +11,11 @@ state directory; an absolute path must be a block device on that node.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import subprocess
+import uuid
 from typing import Any
 
 from pvc import tasks
@@ -25,7 +27,9 @@ from pvc.state.cache import ClusterCache
 from pvc.state.records import encode
 from pvc.state.store import Store
 from pvc.storage import daemons, osds
+from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
+from pvc.storage.units import parse_size
 from pvc.tasks import InvalidTaskError, TaskContext, TaskError, task
 
 ADD, REMOVE, REPLACE, REFRESH, DB_VG = (
@@ -43,6 +47,9 @@ MAX_OSDS_PER_DEVICE = 8
 #: The LVM volume group holding OSD DB logical volumes (``create-db-vg``).
 DB_VG_NAME = "osd-db"
 FILE_KIND, BLOCK_KIND = "file", "block"
+MIB = 1024**2
+#: The smallest external OSD DB device accepted (BlueFS needs room for RocksDB and its WAL).
+MIN_DB_SIZE = 256 * MIB
 
 
 def device_kind(device: str) -> str:
@@ -52,6 +59,17 @@ def device_kind(device: str) -> str:
     if device.startswith("/") and ".." not in device.split("/"):
         return BLOCK_KIND
     raise ClusterError(f"device '{device}' must be a block device path (/dev/...) or 'file' (lab)")
+
+
+def _db_bytes(size: str, error: type[Exception]) -> int:
+    """An external DB size (``ext_db_size``, PVC units) in bytes; ``error`` if invalid or too small."""
+    try:
+        value = parse_size(size)
+    except ValueError as exc:
+        raise error(f"invalid ext_db_size '{size}': {exc}") from None
+    if value < MIN_DB_SIZE:
+        raise error(f"ext_db_size '{size}' is too small: at least {MIN_DB_SIZE // MIB}M")
+    return value
 
 
 def _known_node(cache: ClusterCache, node: str) -> None:
@@ -89,8 +107,10 @@ def submit_add(
         raise ClusterError("give ext_db_ratio or ext_db_size, not both")
     if ext_db_ratio is not None and not 0 < ext_db_ratio < 1:
         raise ClusterError("ext_db_ratio must be between 0 and 1 (e.g. 0.05)")
-    if kind == FILE_KIND and (ext_db_ratio is not None or ext_db_size is not None):
-        raise ClusterError("file-backed OSDs keep their DB on the same file; no external DB")
+    if ext_db_size is not None:
+        _db_bytes(ext_db_size, ClusterError)
+    if kind == BLOCK_KIND and count > 1 and (ext_db_ratio is not None or ext_db_size is not None):
+        raise ClusterError("an external DB for several OSDs on one device is not supported; use osd_count=1")
     args = {"device": device, "weight": weight, "osd_count": count}
     if ext_db_ratio is not None:
         args["ext_db_ratio"] = ext_db_ratio
@@ -156,8 +176,23 @@ def _services(ctx: TaskContext) -> tuple[StorageAccess, Any]:
         raise TaskError(f"node {ctx.run_on} has no Ceph storage configured (storage.ceph_conf)") from None
 
 
-def _record(ctx: TaskContext, osd_id: int, device: str, kind: str, weight: float) -> None:
-    placement = {"node": ctx.run_on, "device": device, "db_device": "", "kind": kind, "weight": weight}
+def _record(
+    ctx: TaskContext,
+    osd_id: int,
+    device: str,
+    kind: str,
+    weight: float,
+    db_device: str = "",
+    db_size: int = 0,
+) -> None:
+    placement = {
+        "node": ctx.run_on,
+        "device": device,
+        "db_device": db_device,
+        "db_size": db_size,
+        "kind": kind,
+        "weight": weight,
+    }
     ctx.store.set(paths.ceph_osd_device(osd_id), encode(placement), create=True)
 
 
@@ -184,27 +219,89 @@ def _run(argv: list[str], timeout: float = 600.0) -> str:
     return done.stdout
 
 
-def _create(ctx: TaskContext, device: str, weight: float, count: int, osd_id: int | None = None) -> list[int]:
-    """Create OSDs on ``device`` here; returns their ids once up."""
+def _device_bytes(device: str) -> int:
+    try:
+        with open(device, "rb") as handle:
+            return handle.seek(0, os.SEEK_END)
+    except OSError as error:
+        raise TaskError(f"device {device}: {error.strerror}") from None
+
+
+def _db_size(
+    access: StorageAccess, device: str, count: int, ratio: float | None, size: str | None
+) -> int | None:
+    """The external DB size per OSD in bytes (None: no external DB)."""
+    if size is not None:
+        return _db_bytes(size, TaskError)
+    if ratio is None:
+        return None
+    if device_kind(device) == FILE_KIND:
+        data = daemons.block_size(access.conf_path)
+    else:
+        data = _device_bytes(device) // count
+    wanted = int(data * float(ratio))
+    if wanted < MIN_DB_SIZE:
+        minimum = MIN_DB_SIZE // MIB
+        raise TaskError(f"ext_db_ratio {ratio} gives a DB of {wanted // MIB}M: at least {minimum}M")
+    return wanted
+
+
+def _create_on_block(
+    client: CephClient, device: str, count: int, osd_id: int | None, db_size: int | None
+) -> list[tuple[int, str]]:
+    """Create OSDs on a block device with ceph-volume; ``(id, DB volume)`` of each new one."""
+    _block_device(device)
+    before = set(osds.ids(client))
+    db = ""
+    if count > 1:
+        _run(["ceph-volume", "lvm", "batch", "--yes", "--bluestore", "--osds-per-device", str(count), device])
+    else:
+        argv = ["ceph-volume", "lvm", "create", "--bluestore", "--data", device]
+        if osd_id is not None:
+            argv += ["--osd-id", str(osd_id)]
+        if db_size is not None:
+            db = f"{DB_VG_NAME}/osd-db-{uuid.uuid4().hex[:12]}"
+            _run(["lvcreate", "--yes", "-L", f"{db_size}b", "-n", db.split("/")[1], DB_VG_NAME])
+            argv += ["--block.db", db]
+        try:
+            _run(argv)
+        except TaskError:
+            if db:
+                with contextlib.suppress(TaskError):
+                    _run(["lvremove", "--yes", db])
+            raise
+    new = [osd_id] if osd_id is not None else sorted(set(osds.ids(client)) - before)
+    if not new:
+        raise TaskError(f"ceph-volume finished but no new OSD appeared for {device}")
+    return [(new_id, db) for new_id in new]
+
+
+def _create(
+    ctx: TaskContext,
+    device: str,
+    weight: float,
+    count: int,
+    osd_id: int | None = None,
+    db_size: int | None = None,
+) -> list[int]:
+    """Create OSDs on ``device`` here (with an external DB of ``db_size`` bytes); their ids once up."""
     access, keeper = _services(ctx)
     kind = device_kind(device)
     created: list[int] = []
     with mapped_errors(access):
         client = access.client()
-        for number in range(count):
-            ctx.progress(number, count + 1, f"Creating OSD {number + 1} of {count} on {device}")
-            if kind == FILE_KIND:
-                osd = keeper.create_file_osd(osd_id=osd_id)
-                new_id = osd.osd_id
-            else:
-                _block_device(device)
-                argv = ["ceph-volume", "lvm", "create", "--bluestore", "--data", device]
-                if osd_id is not None:
-                    argv += ["--osd-id", str(osd_id)]
-                _run(argv)
-                new_id = osd_id if osd_id is not None else max(osds.ids(client))
-            created.append(new_id)
-            _record(ctx, new_id, device, kind, weight)
+        if kind == FILE_KIND:
+            for number in range(count):
+                ctx.progress(number, count + 1, f"Creating OSD {number + 1} of {count} on {device}")
+                osd = keeper.create_file_osd(osd_id=osd_id, db_size=db_size)
+                db = str(daemons.db_file(keeper.data_dir / f"osd.{osd.osd_id}")) if db_size else ""
+                created.append(osd.osd_id)
+                _record(ctx, osd.osd_id, device, kind, weight, db, db_size or 0)
+        else:
+            ctx.progress(0, count + 1, f"Creating {count} OSD(s) on {device}")
+            for new_id, db in _create_on_block(client, device, count, osd_id, db_size):
+                created.append(new_id)
+                _record(ctx, new_id, device, kind, weight, db, db_size or 0)
         ctx.progress(count, count + 1, f"Waiting for OSD(s) {', '.join(map(str, created))} to come up")
         osds.wait_up(client, created, UP_TIMEOUT)
         for new_id in created:  # an OSD enters the CRUSH map when it first boots
@@ -234,10 +331,15 @@ def osd_add(
     ext_db_ratio: float | None = None,
     ext_db_size: str | None = None,
 ) -> dict[str, Any]:
-    """Create ``osd_count`` OSDs on ``device`` of this node and wait until they are up."""
-    if ext_db_ratio is not None or ext_db_size is not None:
-        raise TaskError("external OSD DB devices are not supported yet; add the OSD without ext_db options")
-    created = _create(ctx, device, float(weight), int(osd_count))
+    """Create ``osd_count`` OSDs on ``device`` of this node and wait until they are up.
+
+    With ``ext_db_size`` (PVC units) or ``ext_db_ratio`` (of each OSD's data size) every
+    OSD gets a dedicated DB device: a logical volume in the OSD DB volume group
+    (``osddb``) for block devices, a file beside the OSD's for the lab's file device.
+    """
+    access, _ = _services(ctx)
+    db_size = _db_size(access, device, int(osd_count), ext_db_ratio, ext_db_size)
+    created = _create(ctx, device, float(weight), int(osd_count), db_size=db_size)
     names = ", ".join(f"osd.{i}" for i in created)
     return {"message": f"Created {names} on {ctx.run_on} ({device})", "osd_ids": created}
 
@@ -289,8 +391,10 @@ def osd_replace(ctx: TaskContext, *, osd_id: int, device: str, weight: float | N
         osds.set_out(client, [osd_id])
         daemons.wait_safe_to_destroy(client, osd_id, DRAIN_TIMEOUT)
         keeper.stop_osd(osd_id)
-        osds.destroy(client, osd_id)
-    _create(ctx, device, float(weight or previous.get("weight") or 1.0), 1, osd_id=osd_id)
+        osds.destroy(client, osd_id, force=True)  # seen safe to destroy just now
+    # the new device gets a DB device of the same size as the old one had
+    db_size = int(previous.get("db_size") or 0) or None
+    _create(ctx, device, float(weight or previous.get("weight") or 1.0), 1, osd_id=osd_id, db_size=db_size)
     return {"message": f"Replaced the device of osd.{osd_id} on {ctx.run_on} with {device}"}
 
 
@@ -309,7 +413,9 @@ def osd_refresh(ctx: TaskContext, *, osd_id: int, device: str) -> dict[str, Any]
         else:
             _block_device(device)
             _run(["ceph-volume", "lvm", "activate", "--all"])
-        _record(ctx, osd_id, device, kind, float(previous.get("weight") or 1.0))
+        weight = float(previous.get("weight") or 1.0)
+        db_device, db_size = previous.get("db_device") or "", int(previous.get("db_size") or 0)
+        _record(ctx, osd_id, device, kind, weight, db_device, db_size)
         osds.wait_up(client, [osd_id], UP_TIMEOUT, require_in=False)
     _publish_osds(ctx, access)
     return {"message": f"Refreshed osd.{osd_id} on {ctx.run_on} ({device})"}

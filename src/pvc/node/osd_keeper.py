@@ -86,8 +86,9 @@ class OsdKeeper:
 
     # --- OSD daemons ------------------------------------------------------------------------
 
-    def create_file_osd(self, *, osd_id: int | None = None) -> daemons.OsdProcess:
-        """Register, format and start a new file-backed OSD (reusing ``osd_id`` if given)."""
+    def create_file_osd(self, *, osd_id: int | None = None, db_size: int | None = None) -> daemons.OsdProcess:
+        """Register, format and start a new file-backed OSD (reusing ``osd_id`` if given; with a
+        dedicated DB device of ``db_size`` bytes if given)."""
 
         def create() -> daemons.OsdProcess:
             osd = daemons.create_file_osd(
@@ -97,6 +98,7 @@ class OsdKeeper:
                 log_dir=self.log_dir,
                 die_with_parent=True,
                 osd_id=osd_id,
+                db_size=db_size,
             )
             self.processes[osd.osd_id] = osd.process
             return osd

@@ -139,11 +139,42 @@ def stop(refs: Sequence[ProcessRef], grace: float = 15.0) -> None:
     processes.terminate(refs, timeout=grace)
 
 
-def mkfs_osd(conf_path: str | Path, osd_id: int, osd_uuid: str, osd_data: Path) -> None:
-    """Create a BlueStore OSD in ``osd_data`` (the block file is created there by ceph-osd)."""
+def db_file(osd_data: Path) -> Path:
+    """Where a file-backed OSD keeps its dedicated DB device: ``<data_dir>/osd-db/osd.<id>``."""
+    return osd_data.parent / "osd-db" / osd_data.name
+
+
+def mkfs_osd(
+    conf_path: str | Path, osd_id: int, osd_uuid: str, osd_data: Path, *, db_size: int | None = None
+) -> None:
+    """Create a BlueStore OSD in ``osd_data`` (the block file is created there by ceph-osd).
+
+    With ``db_size`` (bytes) its RocksDB goes to a dedicated DB device of that size, a file
+    at :func:`db_file` that ``osd_data/block.db`` links to (on a server: a logical volume
+    in the OSD DB volume group).
+    """
     osd_data.mkdir(parents=True, exist_ok=True)
     argv = ["ceph-osd", "-c", str(conf_path), "-i", str(osd_id), "--mkfs", "--osd-uuid", osd_uuid]
-    run_tool([*argv, "--osd-data", str(osd_data)], conf_path)
+    argv += ["--osd-data", str(osd_data)]
+    if db_size is not None:
+        if db_size <= 0:
+            raise StorageError(f"invalid OSD DB size {db_size}")
+        db = db_file(osd_data)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        db.unlink(missing_ok=True)
+        argv += ["--bluestore-block-db-path", str(db), "--bluestore-block-db-create", "true"]
+        argv += ["--bluestore-block-db-size", str(db_size)]
+    run_tool(argv, conf_path)
+
+
+def block_size(conf_path: str | Path) -> int:
+    """The size in bytes of a new file-backed OSD's block file (``bluestore block size``)."""
+    argv = ["ceph-osd", "-c", str(conf_path), "-i", "0", "--show-config-value", "bluestore_block_size"]
+    text = run_tool(argv, conf_path).strip()
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise StorageError(f"unexpected bluestore_block_size {text!r}") from exc
 
 
 def start_osd(
@@ -184,22 +215,24 @@ def prepare_file_osd(
     *,
     start_out: bool = False,
     osd_id: int | None = None,
+    db_size: int | None = None,
 ) -> PreparedOsd:
     """Register a new OSD id and create its BlueStore (a sparse block file) in ``data_dir/osd.<id>``.
 
     Ceph registers a new OSD "in"; with ``start_out`` it is kept out (see
     :func:`pvc.storage.osds.keep_out`), so it takes no data until marked in. Safe to run in
     a worker thread (nothing is started). On failure the id is purged and the data removed
-    again. With ``osd_id`` a destroyed OSD's id is reused (a replacement).
+    again. With ``osd_id`` a destroyed OSD's id is reused (a replacement); with ``db_size``
+    it gets a dedicated DB device (see :func:`mkfs_osd`).
     """
     osd_uuid = str(uuidlib.uuid4())
     osd_id = osds.new_id(client, osd_uuid, osd_id)
     osd_data = Path(data_dir) / f"osd.{osd_id}"
-    shutil.rmtree(osd_data, ignore_errors=True)  # a replaced OSD's old data
+    remove_osd_files(osd_data)  # a replaced OSD's old data
     try:
         if start_out:
             osds.keep_out(client, osd_id)
-        mkfs_osd(conf_path, osd_id, osd_uuid, osd_data)
+        mkfs_osd(conf_path, osd_id, osd_uuid, osd_data, db_size=db_size)
     except BaseException:
         discard_osd(client, osd_id, osd_data)
         raise
@@ -209,7 +242,13 @@ def prepare_file_osd(
 def discard_osd(client: CephClient, osd_id: int, osd_data: Path) -> None:
     """Undo a half-created OSD: purge its id and remove its data directory."""
     osds.purge(client, osd_id)
+    remove_osd_files(osd_data)
+
+
+def remove_osd_files(osd_data: Path) -> None:
+    """Remove a file-backed OSD's data directory and its DB device, if it has one."""
     shutil.rmtree(osd_data, ignore_errors=True)
+    db_file(osd_data).unlink(missing_ok=True)
 
 
 def create_file_osd(
@@ -221,12 +260,14 @@ def create_file_osd(
     die_with_parent: bool = False,
     start_out: bool = False,
     osd_id: int | None = None,
+    db_size: int | None = None,
 ) -> OsdProcess:
     """Register, format and start a file-backed BlueStore OSD; returns its id and process.
 
     The OSD's data (and its sparse block file) lives in ``data_dir/osd.<id>``. On any
     failure the new id is purged from the cluster and its data removed, so nothing is left
-    half-created. With ``start_out`` it joins "out" and takes no data until marked in.
+    half-created. With ``start_out`` it joins "out" and takes no data until marked in; with
+    ``db_size`` it gets a dedicated DB device (see :func:`mkfs_osd`).
     Wait for it with :func:`pvc.storage.osds.wait_up`; see :func:`start_daemon` for
     ``die_with_parent``.
     """
@@ -234,7 +275,9 @@ def create_file_osd(
     if client is None:
         client = CephClient(conf_path)
     try:
-        prepared = prepare_file_osd(conf_path, data_dir, client, start_out=start_out, osd_id=osd_id)
+        prepared = prepare_file_osd(
+            conf_path, data_dir, client, start_out=start_out, osd_id=osd_id, db_size=db_size
+        )
         try:
             ref = start_osd(
                 conf_path, prepared.osd_id, data_dir, log_dir or data_dir, die_with_parent=die_with_parent
@@ -273,7 +316,7 @@ def remove_osd(
 
     The daemon is found by ``process`` or else by the pid file its ceph.conf names (only if
     its command line names ``conf_path``). With ``data_dir`` its ``osd.<id>`` directory is
-    removed afterwards. StorageTimeout if the data has not drained within ``timeout``.
+    (and DB device) removed afterwards. StorageTimeout if the data has not drained within ``timeout``.
     """
     osds.get(client, osd_id)
     osds.set_out(client, [osd_id])
@@ -285,4 +328,4 @@ def remove_osd(
         stop([process], grace)
     osds.purge(client, osd_id)
     if data_dir is not None:
-        shutil.rmtree(Path(data_dir) / f"osd.{osd_id}", ignore_errors=True)
+        remove_osd_files(Path(data_dir) / f"osd.{osd_id}")

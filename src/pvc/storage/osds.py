@@ -205,10 +205,14 @@ def safe_to_destroy(client: CephClient, osd_id: int) -> bool:
     return osd_id in result.get("safe_to_destroy", [])
 
 
-def destroy(client: CephClient, osd_id: int) -> None:
+def destroy(client: CephClient, osd_id: int, force: bool = False) -> None:
     """Mark an OSD destroyed: its key and data are gone but its id and CRUSH place stay,
-    for a replacement device to take over (``new_id(..., osd_id=)``)."""
-    client.mon_command("osd destroy", id=osd_id, yes_i_really_mean_it=True)
+    for a replacement device to take over (``new_id(..., osd_id=)``).
+
+    Without ``force`` Ceph refuses while the OSD's data is still needed; a caller that has
+    already seen it safe to destroy passes ``force`` (the PG statistics Ceph checks lag).
+    """
+    client.mgr_command("osd destroy", id=osd_id, force=force or None, yes_i_really_mean_it=True)
 
 
 def weight(client: CephClient, osd_id: int, value: float) -> None:
