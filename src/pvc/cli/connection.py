@@ -11,9 +11,7 @@ from rich.text import Text
 from pvc.cli import store
 from pvc.cli.context import CliError, options
 from pvc.cli.http import ApiClient, ApiError, ApiUnreachable
-from pvc.cli.output import emit_data, emit_lines, format_option, health_text, table
-
-NOT_AVAILABLE = "N/A"
+from pvc.cli.output import NOT_AVAILABLE, emit_data, emit_lines, format_option, health_text, table
 
 
 def mask_key(key: str | None) -> str | None:

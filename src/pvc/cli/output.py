@@ -27,6 +27,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 # A header rule of ASCII dashes and nothing else, so piped output stays plain and grep-friendly.
 PLAIN_HEAD = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 NON_TTY_WIDTH = 200
+#: What a view shows for a value the API did not give.
+NOT_AVAILABLE = "N/A"
+
+
+def text_or_na(value: Any) -> str:
+    """``value`` as text, or :data:`NOT_AVAILABLE` when it is missing or empty."""
+    return NOT_AVAILABLE if value is None or value == "" else str(value)
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def dicts(value: Any) -> list[dict[str, Any]]:
+    """The JSON objects in ``value`` if it is a list (anything else is skipped)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def is_number(value: Any) -> bool:
+    """True for ints and floats, not for booleans."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def format_option(*choices: str, default: str = "pretty") -> Callable[[F], F]:

@@ -7,33 +7,16 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import details, table
+from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, is_number, table, text_or_na
 
-NOT_AVAILABLE = "N/A"
 BYTE_UNITS = ("K", "M", "G", "T", "P", "E")
 BENCHMARK_RUNNING = "Running"
 
 
-def _text(value: Any) -> str:
-    return NOT_AVAILABLE if value is None or value == "" else str(value)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def human_bytes(value: Any) -> str:
     """A byte count as ``512B``/``4.0K``/``1.5G`` (powers of 1024); other values pass through."""
-    if not _is_number(value):
-        return _text(value)
+    if not is_number(value):
+        return text_or_na(value)
     size, unit = float(value), "B"
     for next_unit in BYTE_UNITS:
         if abs(size) < 1024:
@@ -44,15 +27,15 @@ def human_bytes(value: Any) -> str:
 
 def number(value: Any) -> str:
     """A figure with at most two decimals and no trailing zeros (``1234.5``, ``0.97``, ``12``)."""
-    if not _is_number(value):
-        return _text(value)
+    if not is_number(value):
+        return text_or_na(value)
     if isinstance(value, int):
         return str(value)
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _percent(value: Any) -> str:
-    return f"{number(value)}%" if _is_number(value) else _text(value)
+    return f"{number(value)}%" if is_number(value) else text_or_na(value)
 
 
 def _flag_text(value: Any, good: str, bad: str) -> Text:
@@ -70,12 +53,12 @@ def _osd_sort_key(osd: dict[str, Any]) -> tuple[int, str]:
 
 def _rate(value: Any) -> Text:
     """Bytes per second, humanised."""
-    return Text(f"{human_bytes(value)}/s") if _is_number(value) else _text(value)
+    return Text(f"{human_bytes(value)}/s") if is_number(value) else text_or_na(value)
 
 
 def osd_list_pretty(osds: Any) -> RenderableType:
     """The ``storage osd list`` table."""
-    rows = sorted(_dicts(osds), key=_osd_sort_key)
+    rows = sorted(dicts(osds), key=_osd_sort_key)
     if not rows:
         return Text("No OSDs.")
     view = table(
@@ -83,34 +66,34 @@ def osd_list_pretty(osds: Any) -> RenderableType:
         "Rd ops/s", "Rd/s", "Wr ops/s", "Wr/s", "Device", "DB Device",
     )  # fmt: skip
     for osd in rows:
-        stats = _dict(osd.get("stats"))
+        stats = as_dict(osd.get("stats"))
         kb = stats.get("kb")
         view.add_row(
-            _text(osd.get("id")),
-            _text(osd.get("node") or stats.get("node")),
+            text_or_na(osd.get("id")),
+            text_or_na(osd.get("node") or stats.get("node")),
             _flag_text(stats.get("up"), "up", "down"),
             _flag_text(stats.get("in"), "in", "out"),
             number(stats.get("weight")),
             number(stats.get("reweight")),
-            _text(stats.get("pgs")),
-            human_bytes(kb * 1024) if _is_number(kb) else _text(kb),
-            _text(stats.get("used")),
-            _text(stats.get("avail")),
+            text_or_na(stats.get("pgs")),
+            human_bytes(kb * 1024) if is_number(kb) else text_or_na(kb),
+            text_or_na(stats.get("used")),
+            text_or_na(stats.get("avail")),
             _percent(stats.get("utilization")),
             number(stats.get("var")),
-            _text(stats.get("rd_ops")),
+            text_or_na(stats.get("rd_ops")),
             _rate(stats.get("rd_data")),
-            _text(stats.get("wr_ops")),
+            text_or_na(stats.get("wr_ops")),
             _rate(stats.get("wr_data")),
-            _text(osd.get("device")),
-            _text(osd.get("db_device")),
+            text_or_na(osd.get("device")),
+            text_or_na(osd.get("db_device")),
         )
     return view
 
 
 def pool_list_pretty(pools: Any) -> RenderableType:
     """The ``storage pool list`` table."""
-    rows = sorted(_dicts(pools), key=lambda pool: str(pool.get("name")))
+    rows = sorted(dicts(pools), key=lambda pool: str(pool.get("name")))
     if not rows:
         return Text("No pools.")
     view = table(
@@ -118,43 +101,43 @@ def pool_list_pretty(pools: Any) -> RenderableType:
         "Objects", "Degraded", "Read ops", "Write ops",
     )  # fmt: skip
     for pool in rows:
-        stats = _dict(pool.get("stats"))
+        stats = as_dict(pool.get("stats"))
         view.add_row(
-            _text(pool.get("name")),
-            _text(stats.get("id")),
-            _text(pool.get("tier")),
-            _text(pool.get("pgs")),
-            _text(pool.get("replication")),
-            _text(pool.get("volume_count")),
+            text_or_na(pool.get("name")),
+            text_or_na(stats.get("id")),
+            text_or_na(pool.get("tier")),
+            text_or_na(pool.get("pgs")),
+            text_or_na(pool.get("replication")),
+            text_or_na(pool.get("volume_count")),
             human_bytes(stats.get("stored_bytes")),
             human_bytes(stats.get("used_bytes")),
             human_bytes(stats.get("free_bytes")),
             _percent(stats.get("used_percent")),
-            _text(stats.get("num_objects")),
-            _text(stats.get("num_objects_degraded")),
-            _text(stats.get("read_ops")),
-            _text(stats.get("write_ops")),
+            text_or_na(stats.get("num_objects")),
+            text_or_na(stats.get("num_objects_degraded")),
+            text_or_na(stats.get("read_ops")),
+            text_or_na(stats.get("write_ops")),
         )
     return view
 
 
 def volume_list_pretty(volumes: Any) -> RenderableType:
     """The ``storage volume list`` table."""
-    rows = sorted(_dicts(volumes), key=lambda vol: (str(vol.get("pool")), str(vol.get("name"))))
+    rows = sorted(dicts(volumes), key=lambda vol: (str(vol.get("pool")), str(vol.get("name"))))
     if not rows:
         return Text("No volumes.")
     view = table("Name", "Pool", "Size", "Objects", "Object Size", "Snapshots", "Format", "Features")
     for volume in rows:
-        stats = _dict(volume.get("stats"))
+        stats = as_dict(volume.get("stats"))
         features = stats.get("features")
         view.add_row(
-            _text(volume.get("name")),
-            _text(volume.get("pool")),
-            _text(stats.get("size")),
-            _text(stats.get("objects")),
+            text_or_na(volume.get("name")),
+            text_or_na(volume.get("pool")),
+            text_or_na(stats.get("size")),
+            text_or_na(stats.get("objects")),
             human_bytes(stats.get("object_size")),
-            _text(stats.get("snapshot_count")),
-            _text(stats.get("format")),
+            text_or_na(stats.get("snapshot_count")),
+            text_or_na(stats.get("format")),
             ",".join(map(str, features)) if isinstance(features, list) and features else NOT_AVAILABLE,
         )
     return view
@@ -163,7 +146,7 @@ def volume_list_pretty(volumes: Any) -> RenderableType:
 def snapshot_list_pretty(snapshots: Any) -> RenderableType:
     """The ``storage volume snapshot list`` table."""
     rows = sorted(
-        _dicts(snapshots),
+        dicts(snapshots),
         key=lambda snap: (str(snap.get("pool")), str(snap.get("volume")), str(snap.get("snapshot"))),
     )
     if not rows:
@@ -172,12 +155,12 @@ def snapshot_list_pretty(snapshots: Any) -> RenderableType:
     for snap in rows:
         protected = snap.get("protected")
         view.add_row(
-            _text(snap.get("snapshot")),
-            _text(snap.get("volume")),
-            _text(snap.get("pool")),
-            _text(snap.get("size")),
+            text_or_na(snap.get("snapshot")),
+            text_or_na(snap.get("volume")),
+            text_or_na(snap.get("pool")),
+            text_or_na(snap.get("size")),
             NOT_AVAILABLE if protected is None else ("Yes" if protected is True else "No"),
-            _text(snap.get("created")),
+            text_or_na(snap.get("created")),
         )
     return view
 
@@ -187,8 +170,8 @@ def snapshot_list_pretty(snapshots: Any) -> RenderableType:
 
 def benchmark_tests(result: Any) -> dict[str, dict[str, Any]]:
     """The per-test figures of a finished job's ``benchmark_result`` (empty while it runs)."""
-    tests = _dict(result).get("tests")
-    return {str(name): _dict(figures) for name, figures in _dict(tests).items()}
+    tests = as_dict(result).get("tests")
+    return {str(name): as_dict(figures) for name, figures in as_dict(tests).items()}
 
 
 def _is_running(job: dict[str, Any]) -> bool:
@@ -199,12 +182,12 @@ def _status(job: dict[str, Any]) -> str:
     result = job.get("benchmark_result")
     if isinstance(result, dict):
         return "Finished"
-    return _text(result)
+    return text_or_na(result)
 
 
 def benchmark_list_pretty(jobs: Any) -> RenderableType:
     """The ``storage benchmark list`` table: one row per job, IOPS and MiB/s of every test present."""
-    rows = _dicts(jobs)
+    rows = dicts(jobs)
     if not rows:
         return Text("No benchmark jobs.")
     names: list[str] = []
@@ -217,11 +200,11 @@ def benchmark_list_pretty(jobs: Any) -> RenderableType:
         headers += [f"{name} IOPS", f"{name} MiB/s"]
     view = table(*headers)
     for job in rows:
-        result = _dict(job.get("benchmark_result"))
+        result = as_dict(job.get("benchmark_result"))
         tests = benchmark_tests(result)
-        cells = [_text(job.get("job")), _status(job), _text(result.get("pool")), _seconds(result)]
+        cells = [text_or_na(job.get("job")), _status(job), text_or_na(result.get("pool")), _seconds(result)]
         for name in names:
-            ours = _dict(tests.get(name, {}).get("ours"))
+            ours = as_dict(tests.get(name, {}).get("ours"))
             cells += [number(ours.get("iops")), number(ours.get("bandwidth_mib_s"))]
         view.add_row(*cells)
     return view
@@ -229,20 +212,20 @@ def benchmark_list_pretty(jobs: Any) -> RenderableType:
 
 def _seconds(result: dict[str, Any]) -> str:
     elapsed = result.get("elapsed_s")
-    return f"{number(elapsed)}s" if _is_number(elapsed) else _text(elapsed)
+    return f"{number(elapsed)}s" if is_number(elapsed) else text_or_na(elapsed)
 
 
 def benchmark_info_pretty(job: Any) -> RenderableType:
     """The ``storage benchmark info`` view: the job and, when finished, each test's figures."""
-    item = _dict(job)
-    result = _dict(item.get("benchmark_result"))
+    item = as_dict(job)
+    result = as_dict(item.get("benchmark_result"))
     summary = details(
         [
-            ("Job", _text(item.get("job"))),
+            ("Job", text_or_na(item.get("job"))),
             ("Status", _status(item)),
-            ("Pool", _text(result.get("pool"))),
+            ("Pool", text_or_na(result.get("pool"))),
             ("Elapsed", _seconds(result)),
-            ("Test format", _text(item.get("test_format"))),
+            ("Test format", text_or_na(item.get("test_format"))),
         ]
     )
     tests = benchmark_tests(result)
@@ -250,7 +233,7 @@ def benchmark_info_pretty(job: Any) -> RenderableType:
         return summary
     view = table("Test", "IOPS", "MiB/s", "Seconds", "Raw IOPS", "Raw MiB/s", "Raw seconds", "Ratio")
     for name, figures in tests.items():
-        ours, raw = _dict(figures.get("ours")), _dict(figures.get("raw"))
+        ours, raw = as_dict(figures.get("ours")), as_dict(figures.get("raw"))
         view.add_row(
             name,
             number(ours.get("iops")),

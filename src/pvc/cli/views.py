@@ -7,9 +7,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import details, health_text, human_mib, table
-
-NOT_AVAILABLE = "N/A"
+from pvc.cli.output import NOT_AVAILABLE, details, health_text, human_mib, table
 
 
 def _is_on(value: Any) -> bool:

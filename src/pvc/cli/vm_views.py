@@ -8,10 +8,9 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import details, table
+from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, table, text_or_na
 from pvc.cli.vm_xml import vni_of_bridge
 
-NOT_AVAILABLE = "N/A"
 STATE_STYLES = {
     "start": "green",
     "restart": "yellow",
@@ -25,21 +24,9 @@ STATE_STYLES = {
 }
 
 
-def _text(value: Any) -> str:
-    return NOT_AVAILABLE if value is None or value == "" else str(value)
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 def vm_state_text(state: Any) -> Text:
     """A VM state coloured by what it means (running green, stopped or failed red...)."""
-    word = _text(state)
+    word = text_or_na(state)
     return Text(word, style=STATE_STYLES.get(word, ""))
 
 
@@ -58,7 +45,7 @@ def _names(items: Iterable[dict[str, Any]], key: str = "name") -> str:
 
 def vm_list_pretty(vms: Any) -> RenderableType:
     """The ``vm list`` table."""
-    rows = sorted(_dicts(vms), key=lambda vm: str(vm.get("name")))
+    rows = sorted(dicts(vms), key=lambda vm: str(vm.get("name")))
     if not rows:
         return Text("No VMs.")
     view = table("Name", "State", "Node", "Migrated", "vCPUs", "RAM (MiB)", "Tags", "Networks")
@@ -66,12 +53,12 @@ def vm_list_pretty(vms: Any) -> RenderableType:
         view.add_row(
             str(vm.get("name")),
             vm_state_text(vm.get("state")),
-            _text(vm.get("node")),
-            _text(vm.get("migrated")),
-            _text(vm.get("vcpu")),
-            _text(vm.get("memory")),
-            _names(_dicts(vm.get("tags"))),
-            ",".join(network_id(nic) for nic in _dicts(vm.get("networks"))),
+            text_or_na(vm.get("node")),
+            text_or_na(vm.get("migrated")),
+            text_or_na(vm.get("vcpu")),
+            text_or_na(vm.get("memory")),
+            _names(dicts(vm.get("tags"))),
+            ",".join(network_id(nic) for nic in dicts(vm.get("networks"))),
         )
     return view
 
@@ -99,7 +86,7 @@ def _tags(tags: list[dict[str, Any]]) -> str:
 
 
 def _vnc(value: Any) -> str:
-    vnc = _dict(value)
+    vnc = as_dict(value)
     port = str(vnc.get("port") or "")
     if not port or port == "-1":
         return "None"
@@ -109,7 +96,7 @@ def _vnc(value: Any) -> str:
 def _vcpus(vm: dict[str, Any]) -> str:
     topology = vm.get("vcpu_topology")
     suffix = f" (topology {topology})" if topology else ""
-    return f"{_text(vm.get('vcpu'))}{suffix}"
+    return f"{text_or_na(vm.get('vcpu'))}{suffix}"
 
 
 def _downtime(value: Any) -> str:
@@ -118,30 +105,33 @@ def _downtime(value: Any) -> str:
 
 def networks_pretty(nics: Any) -> RenderableType:
     """A VM's NICs: network, bridge, MAC address and model."""
-    rows = _dicts(nics)
+    rows = dicts(nics)
     if not rows:
         return Text("No network interfaces.")
     view = table("Network", "Source", "MAC Address", "Model", "Type")
     for nic in rows:
         view.add_row(
             network_id(nic),
-            _text(nic.get("source")),
-            _text(nic.get("mac")),
-            _text(nic.get("model")),
-            _text(nic.get("type")),
+            text_or_na(nic.get("source")),
+            text_or_na(nic.get("mac")),
+            text_or_na(nic.get("model")),
+            text_or_na(nic.get("type")),
         )
     return view
 
 
 def volumes_pretty(disks: Any) -> RenderableType:
     """A VM's disks: volume, type, target device and bus."""
-    rows = _dicts(disks)
+    rows = dicts(disks)
     if not rows:
         return Text("No disks.")
     view = table("Volume", "Type", "Target", "Bus")
     for disk in rows:
         view.add_row(
-            _text(disk.get("name")), _text(disk.get("type")), _text(disk.get("dev")), _text(disk.get("bus"))
+            text_or_na(disk.get("name")),
+            text_or_na(disk.get("type")),
+            text_or_na(disk.get("dev")),
+            text_or_na(disk.get("bus")),
         )
     return view
 
@@ -171,7 +161,7 @@ def _titled(title: str, view: RenderableType) -> RenderableType:
 
 def _stats(title: str, values: dict[str, Any]) -> RenderableType:
     view = table(*(_label(key) for key in values))
-    view.add_row(*(_text(value) for value in values.values()))
+    view.add_row(*(text_or_na(value) for value in values.values()))
     return _titled(title, view)
 
 
@@ -180,7 +170,7 @@ def _counters(
 ) -> RenderableType:
     view = table(first, *labels.values())
     for item in items:
-        view.add_row(_text(item.get(key)), *(_text(item.get(name)) for name in labels))
+        view.add_row(text_or_na(item.get(key)), *(text_or_na(item.get(name)) for name in labels))
     return _titled(title, view)
 
 
@@ -189,46 +179,46 @@ def vm_info_pretty(vm: Any, long: bool = False) -> RenderableType:
     if not isinstance(vm, dict):
         return Text(str(vm))
     rows: list[tuple[str, RenderableType | str]] = [
-        ("Name", _text(vm.get("name"))),
-        ("UUID", _text(vm.get("uuid"))),
-        ("Description", _text(vm.get("description"))),
-        ("Profile", _text(vm.get("profile"))),
+        ("Name", text_or_na(vm.get("name"))),
+        ("UUID", text_or_na(vm.get("uuid"))),
+        ("Description", text_or_na(vm.get("description"))),
+        ("Profile", text_or_na(vm.get("profile"))),
         ("State", vm_state_text(vm.get("state"))),
-        ("Node", _text(vm.get("node"))),
-        ("Last node", _text(vm.get("last_node"))),
-        ("Migrated", _text(vm.get("migrated"))),
+        ("Node", text_or_na(vm.get("node"))),
+        ("Last node", text_or_na(vm.get("last_node"))),
+        ("Migrated", text_or_na(vm.get("migrated"))),
     ]
     if vm.get("failed_reason"):
         rows.append(("Failed reason", Text(str(vm["failed_reason"]), style="red")))
     rows += [
         ("vCPUs", _vcpus(vm)),
-        ("Memory", f"{_text(vm.get('memory'))} MiB"),
+        ("Memory", f"{text_or_na(vm.get('memory'))} MiB"),
         ("Node limit", _node_limit(vm.get("node_limit"))),
         (
             "Node selector",
             "Default" if vm.get("node_selector") in (None, "", "none") else str(vm["node_selector"]),
         ),
         ("Autostart", _yes_no(vm.get("node_autostart"))),
-        ("Migration method", _text(vm.get("migration_method"))),
+        ("Migration method", text_or_na(vm.get("migration_method"))),
         ("Migration max downtime", _downtime(vm.get("migration_max_downtime"))),
-        ("Tags", _tags(_dicts(vm.get("tags")))),
+        ("Tags", _tags(dicts(vm.get("tags")))),
         ("VNC", _vnc(vm.get("vnc"))),
     ]
     if long:
         rows += [
-            ("Type", _text(vm.get("type"))),
-            ("Architecture", _text(vm.get("arch"))),
-            ("Machine", _text(vm.get("machine"))),
-            ("Emulator", _text(vm.get("emulator"))),
-            ("Console", _text(vm.get("console"))),
+            ("Type", text_or_na(vm.get("type"))),
+            ("Architecture", text_or_na(vm.get("arch"))),
+            ("Machine", text_or_na(vm.get("machine"))),
+            ("Emulator", text_or_na(vm.get("emulator"))),
+            ("Console", text_or_na(vm.get("console"))),
             ("Features", ", ".join(map(str, vm.get("features") or [])) or "None"),
             (
                 "Controllers",
-                ", ".join(f"{c.get('type')} ({c.get('model')})" for c in _dicts(vm.get("controllers")))
+                ", ".join(f"{c.get('type')} ({c.get('model')})" for c in dicts(vm.get("controllers")))
                 or "None",
             ),
         ]
-    nics, disks = _dicts(vm.get("networks")), _dicts(vm.get("disks"))
+    nics, disks = dicts(vm.get("networks")), dicts(vm.get("disks"))
     parts: list[RenderableType] = [
         details(rows),
         Text(""),
@@ -237,7 +227,7 @@ def vm_info_pretty(vm: Any, long: bool = False) -> RenderableType:
         volumes_pretty(disks),
     ]
     if long:
-        memory_stats, vcpu_stats = _dict(vm.get("memory_stats")), _dict(vm.get("vcpu_stats"))
+        memory_stats, vcpu_stats = as_dict(vm.get("memory_stats")), as_dict(vm.get("vcpu_stats"))
         if memory_stats:
             parts += [Text(""), _stats("Memory statistics (KiB)", memory_stats)]
         if vcpu_stats:
@@ -251,23 +241,23 @@ def vm_info_pretty(vm: Any, long: bool = False) -> RenderableType:
 
 def tags_pretty(data: Any) -> RenderableType:
     """``vm tag get``: a VM's tags with their type and protection."""
-    tags = _dicts(_dict(data).get("tags"))
+    tags = dicts(as_dict(data).get("tags"))
     if not tags:
         return Text("No tags.")
     view = table("Tag", "Type", "Protected")
     for tag in tags:
-        view.add_row(_text(tag.get("name")), _text(tag.get("type")), _yes_no(tag.get("protected")))
+        view.add_row(text_or_na(tag.get("name")), text_or_na(tag.get("type")), _yes_no(tag.get("protected")))
     return view
 
 
 def vcpus_pretty(data: Any) -> RenderableType:
     """``vm vcpu get``: the vCPU count and topology."""
-    info = _dict(data)
-    topology = "/".join(_text(info.get(key)) for key in ("sockets", "cores", "threads"))
+    info = as_dict(data)
+    topology = "/".join(text_or_na(info.get(key)) for key in ("sockets", "cores", "threads"))
     return details(
         [
-            ("Name", _text(info.get("name"))),
-            ("vCPUs", _text(info.get("vcpus"))),
+            ("Name", text_or_na(info.get("name"))),
+            ("vCPUs", text_or_na(info.get("vcpus"))),
             ("Topology (S/C/T)", topology if info.get("sockets") else "None"),
         ]
     )
@@ -275,5 +265,7 @@ def vcpus_pretty(data: Any) -> RenderableType:
 
 def memory_pretty(data: Any) -> RenderableType:
     """``vm memory get``: the memory size."""
-    info = _dict(data)
-    return details([("Name", _text(info.get("name"))), ("Memory", f"{_text(info.get('memory'))} MiB")])
+    info = as_dict(data)
+    return details(
+        [("Name", text_or_na(info.get("name"))), ("Memory", f"{text_or_na(info.get('memory'))} MiB")]
+    )
