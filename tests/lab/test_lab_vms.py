@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import rbd
@@ -127,6 +129,15 @@ class Api:
         assert response.status_code == 200, (path, data, response.text)
         return response
 
+    def reachable(self, path: str, check: Callable[[Any], bool]) -> bool:
+        """Whether GET ``path`` answers 200 with a body passing ``check`` (False while the
+        API is moving between coordinators and refuses connections)."""
+        try:
+            response = self.get(path)
+        except requests.ConnectionError:
+            return False
+        return response.status_code == 200 and check(response.json())
+
     def vm(self, name: str) -> dict:
         return self.get(f"/vm/{name}").json()[0]
 
@@ -226,7 +237,8 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     before = {name: qemu_pid(name) for name in names}
     lab_cli(lab, "node", "stop", "hv1")
     lab_cli(lab, "node", "start", "hv1")
-    wait_for(lambda: api.get("/node/hv1").json()[0]["daemon_state"] == "run", timeout=60)
+    # hv1 was the primary: the API is away while another coordinator takes over
+    wait_for(lambda: api.reachable("/node/hv1", lambda body: body[0]["daemon_state"] == "run"), timeout=60)
     time.sleep(3)
     assert {name: qemu_pid(name) for name in names} == before
     assert all(api.vm(name)["state"] == "start" for name in names)
