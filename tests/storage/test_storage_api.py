@@ -102,6 +102,34 @@ def test_pool_volume_snapshot_lifecycle_and_bad_input(storage_api, unique, ceph_
     assert again.status_code == 400 and "already exists" in again.json["message"]
     bad = call(client, "POST", "/storage/ceph/pool", pool=unique("p"), pgs=8, replcfg="copies=x")
     assert bad.status_code == 400 and bad.json["message"]
+    for tier, reason in (("nvme", "no OSD has device class 'nvme'"), ("fast", "tier")):
+        refused = call(
+            client,
+            "POST",
+            "/storage/ceph/pool",
+            pool=unique("p"),
+            pgs=8,
+            replcfg="copies=1,mincopies=1",
+            tier=tier,
+        )
+        assert refused.status_code == 400 and reason in refused.json["message"], refused.json
+    osd_class = osds.list_osds(ceph_client)[0].device_class
+    tiered = unique("tierpool")
+    made = call(
+        client,
+        "POST",
+        "/storage/ceph/pool",
+        pool=tiered,
+        pgs=8,
+        replcfg="copies=1,mincopies=1",
+        tier=osd_class,
+    )
+    assert made.status_code == 200 and f"on the {osd_class} tier" in made.json["message"]
+    assert call(client, "GET", f"/storage/ceph/pool/{tiered}").json[0]["tier"] == osd_class
+    assert (
+        call(client, "DELETE", f"/storage/ceph/pool/{tiered}", **{"yes-i-really-mean-it": "yes"}).status_code
+        == 200
+    )
 
     vol = unique("vol")
     created = call(client, "POST", "/storage/ceph/volume", volume=vol, pool=pool, size="1G")

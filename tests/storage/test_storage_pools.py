@@ -7,9 +7,10 @@ import time
 import pytest
 
 from pvc.lab.ceph import LabCeph
-from pvc.storage import pools, status
+from pvc.storage import osds, pools, status, tiers
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageExists, StorageNotFound, StorageTimeout
+from tests.helpers import wait_for
 from tests.storage.conftest import POOL
 
 
@@ -100,3 +101,65 @@ def test_ceph_message_passes_through(ceph_client: CephClient, unique) -> None:
     with pytest.raises(StorageError, match=r"(?i)pg_num"):
         # more PGs than one OSD may hold (mon_max_pg_per_osd)
         pools.create(ceph_client, unique("pool"), 32768, "copies=1,mincopies=1")
+
+
+def _device_class(client: CephClient, osd_id: int) -> str | None:
+    return next(osd.device_class for osd in osds.list_osds(client) if osd.id == osd_id)
+
+
+def test_tier_pool_lives_on_the_osds_of_its_device_class(ceph_client: CephClient, unique) -> None:
+    osd_id = osds.ids(ceph_client)[0]
+    original = _device_class(ceph_client, osd_id)
+    name, missing = unique("tierpool"), unique("tierpool")
+    try:
+        # nothing serves the nvme tier yet: refused before anything is made
+        with pytest.raises(ValueError, match="no OSD has device class 'nvme'"):
+            pools.create(ceph_client, missing, 8, "copies=1,mincopies=1", tier="nvme")
+        assert not ceph_client.pool_exists(missing)
+
+        osds.set_device_class(ceph_client, [osd_id], "nvme")
+        assert _device_class(ceph_client, osd_id) == "nvme"
+        created = pools.create(ceph_client, name, 8, "copies=1,mincopies=1", tier="nvme")
+        assert (created.tier, created.crush_rule) == ("nvme", "nvme_tier")
+        rules = {rule["rule_name"]: rule for rule in ceph_client.mon_command("osd crush rule dump")}
+        take = next(step for step in rules["nvme_tier"]["steps"] if step["op"] == "take")
+        assert take["item_name"] == "default~nvme"  # the class's shadow tree: only nvme OSDs
+        spread = [step["type"] for rule in rules.values() for step in rule["steps"] if "type" in step]
+        assert len(set(spread)) == 1, "the tier rule keeps the default rule's failure domain"
+
+        # a second pool reuses the rule; the PGs of both are placed and clean
+        other = pools.create(ceph_client, unique("tierpool"), 8, "copies=1,mincopies=1", tier="nvme")
+        assert [r for r in ceph_client.mon_command("osd crush rule ls") if r == "nvme_tier"] == ["nvme_tier"]
+        wait_for(lambda: not status.readiness(ceph_client, 1, require_health_ok=False), timeout=30)
+        listed = {pool.name: pool for pool in pools.list_pools(ceph_client)}
+        assert listed[name].tier == listed[other.name].tier == "nvme"
+        assert listed[POOL].tier == "default"
+        pools.remove(ceph_client, other.name)
+
+        # reclassified back: the rule (and Ceph's listing of the class) stays, the tier is empty again
+        osds.set_device_class(ceph_client, [osd_id], original or "hdd")
+        assert "nvme" in ceph_client.mon_command("osd crush class ls")
+        with pytest.raises(ValueError, match="no OSD has device class 'nvme'"):
+            pools.create(ceph_client, missing, 8, "copies=1,mincopies=1", tier="nvme")
+    finally:
+        if ceph_client.pool_exists(name):
+            pools.remove(ceph_client, name)
+        osds.set_device_class(ceph_client, [osd_id], original or "hdd")
+
+
+def test_bad_tier_and_device_class(ceph_client: CephClient, unique) -> None:
+    name = unique("pool")
+    with pytest.raises(ValueError, match="invalid tier"):
+        pools.create(ceph_client, name, 8, "copies=1,mincopies=1", tier="fast")
+    assert not ceph_client.pool_exists(name)
+    with pytest.raises(ValueError, match="invalid device class"):
+        osds.set_device_class(ceph_client, osds.ids(ceph_client), "default")
+    with pytest.raises(StorageNotFound):
+        osds.set_device_class(ceph_client, [999], "ssd")
+
+
+def test_tier_names() -> None:
+    assert tiers.tier_of_rule(tiers.tier_rule_name("ssd")) == "ssd"
+    assert tiers.tier_of_rule("replicated_rule") == "default"
+    assert tiers.tier_of_rule("default_tier") == "default"  # not a device class
+    assert tiers.tier_of_rule("fast_tier") == "default"  # a rule PVC did not make

@@ -16,10 +16,10 @@ from pvc.cli.http import Params, segment
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.storage_views import pool_list_pretty
 from pvc.cli.vm_common import emit_reply
+from pvc.storage.tiers import TIERS
 
 # The literal argument the API wants before it destroys pools and OSDs.
 SERVER_CONFIRMATION = {"yes-i-really-mean-it": "yes"}
-TIERS = ("default", "hdd", "ssd", "nvme")
 DEFAULT_REPLCFG = "copies=3,mincopies=2"
 
 list_format_option = format_option("pretty", "raw", "json", "json-pretty")

@@ -12,6 +12,7 @@ from typing import Any
 
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout
+from pvc.storage.tiers import check_device_class
 
 #: OSD flags an administrator may set or unset (``ceph osd set|unset``).
 FLAGS = (
@@ -160,6 +161,19 @@ def set_out(client: CephClient, osd_ids: Iterable[int]) -> None:
     """Mark OSDs out (their data moves elsewhere); StorageNotFound for unknown ids."""
     wanted = _check_ids(client, osd_ids)
     client.mon_command("osd out", ids=[str(i) for i in wanted])
+
+
+def set_device_class(client: CephClient, osd_ids: Iterable[int], device_class: str) -> None:
+    """Give OSDs a device class (which decides the tiers whose pools they serve).
+
+    Ceph only sets a class on an OSD without one, so the old class is removed first.
+    ValueError for a class not in :data:`pvc.storage.tiers.DEVICE_CLASSES`; StorageNotFound
+    for unknown ids.
+    """
+    check_device_class(device_class)
+    names = [f"osd.{i}" for i in _check_ids(client, osd_ids)]
+    client.mon_command("osd crush rm-device-class", ids=names)
+    client.mon_command("osd crush set-device-class", ids=names, **{"class": device_class})
 
 
 def _check_flag(flag: str) -> str:

@@ -1,4 +1,8 @@
-"""Replicated RBD pools: list with statistics, create, remove, change the PG count."""
+"""Replicated RBD pools: list with statistics, create, remove, change the PG count.
+
+A pool's tier (see :mod:`pvc.storage.tiers`) picks its CRUSH rule; a tier's rule is made
+the first time a pool asks for it, with the same failure domain as the default rule.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import rbd
 from pvc.storage import status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageExists, StorageNotFound, translated
+from pvc.storage.tiers import DEFAULT_TIER, check_tier, tier_of_rule, tier_rule_name
 
 #: Pool names PVC accepts (Ceph itself would take almost anything, spaces included).
 POOL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
@@ -45,6 +50,8 @@ class Pool:
     pg_num: int
     pgp_num: int
     pg_num_current: int
+    tier: str = DEFAULT_TIER
+    crush_rule: str = ""
     applications: list[str] = field(default_factory=list)
     stored_bytes: int = 0
     used_bytes: int = 0
@@ -106,9 +113,63 @@ def check_pgs(pgs: int) -> int:
     return pgs
 
 
+def _rules(client: CephClient) -> list[dict[str, Any]]:
+    return client.mon_command("osd crush rule dump") or []
+
+
+def _failure_domain(rules: list[dict[str, Any]]) -> str:
+    """The bucket type the default rule spreads copies over ("host" unless it says)."""
+    default = min(rules, key=lambda rule: rule["rule_id"], default={})
+    for step in default.get("steps", []):
+        if step.get("op", "").startswith("choose") and step.get("type"):
+            return str(step["type"])
+    return "host"
+
+
+def served_classes(client: CephClient) -> list[str]:
+    """The device classes that have OSDs now.
+
+    ``osd crush class ls`` alone is not enough: a class stays listed while a rule names it,
+    even after its last OSD is gone or reclassified.
+    """
+    return sorted(
+        name
+        for name in client.mon_command("osd crush class ls") or []
+        if client.mon_command("osd crush class ls-osd", **{"class": name})
+    )
+
+
+def ensure_tier_rule(client: CephClient, tier: str) -> str | None:
+    """The CRUSH rule for ``tier``, made if missing (None for the default tier).
+
+    ValueError when no OSD has the tier's device class: a pool on such a rule could
+    never place a PG.
+    """
+    check_tier(tier)
+    if tier == DEFAULT_TIER:
+        return None
+    serving = served_classes(client)
+    if tier not in serving:
+        raise ValueError(
+            f"tier {tier!r}: no OSD has device class {tier!r} (OSD classes: {', '.join(serving) or 'none'})"
+        )
+    name = tier_rule_name(tier)
+    rules = _rules(client)
+    if all(rule["rule_name"] != name for rule in rules):
+        client.mon_command(
+            "osd crush rule create-replicated",
+            name=name,
+            root="default",
+            type=_failure_domain(rules),
+            **{"class": tier},
+        )
+    return name
+
+
 def list_pools(client: CephClient) -> list[Pool]:
     """Every pool with its settings (``osd pool ls detail``) and usage (``df detail``), by name."""
     details = client.mon_command("osd pool ls", detail="detail") or []
+    rule_names = {int(rule["rule_id"]): str(rule["rule_name"]) for rule in _rules(client)}
     usage = {
         entry["name"]: entry.get("stats", {}) for entry in client.mon_command("df", detail="detail")["pools"]
     }
@@ -124,6 +185,8 @@ def list_pools(client: CephClient) -> list[Pool]:
                 pg_num=int(entry.get("pg_num_target", entry["pg_num"])),
                 pgp_num=int(entry.get("pg_placement_num_target", entry.get("pg_placement_num", 0))),
                 pg_num_current=int(entry["pg_num"]),
+                tier=tier_of_rule(rule_names.get(int(entry.get("crush_rule", 0)), "")),
+                crush_rule=rule_names.get(int(entry.get("crush_rule", 0)), ""),
                 applications=sorted(entry.get("application_metadata", {})),
                 stored_bytes=int(stats.get("stored", 0)),
                 used_bytes=int(stats.get("bytes_used", 0)),
@@ -168,21 +231,27 @@ def create(
     pgs: int,
     replication: str = "copies=3,mincopies=2",
     application: str = "rbd",
+    tier: str = DEFAULT_TIER,
 ) -> Pool:
-    """Create a replicated pool with ``pgs`` PGs and ready it for ``application``.
+    """Create a replicated pool with ``pgs`` PGs on ``tier`` and ready it for ``application``.
 
     For ``"rbd"`` the pool is initialised for RBD images. Returns once the pool's free space
     shows in the statistics (one or two ``mgr stats period``s), so volumes can be created in
-    it at once. StorageExists if the pool exists; ValueError for a bad name, PG count or
-    replication. If any step fails the pool is deleted again, so nothing is left
-    half-created.
+    it at once. StorageExists if the pool exists; ValueError for a bad name, PG count,
+    replication or tier (or a tier no OSD serves). If any step fails the pool is deleted
+    again, so nothing is left half-created.
     """
     check_name(name)
     check_pgs(pgs)
     repl = parse_replication(replication)
+    check_tier(tier)
     if client.pool_exists(name):
         raise StorageExists(f"pool {name} already exists")
-    client.mon_command("osd pool create", pool=name, pg_num=pgs, pgp_num=pgs, pool_type="replicated")
+    rule = ensure_tier_rule(client, tier)
+    placement = {"rule": rule} if rule else {}
+    client.mon_command(
+        "osd pool create", pool=name, pg_num=pgs, pgp_num=pgs, pool_type="replicated", **placement
+    )
     try:
         client.refresh_osdmap()
         client.mon_command(

@@ -8,7 +8,8 @@ from pvc.api.context import ctx
 from pvc.api.errors import ApiError
 from pvc.api.resources.storage import CONFIRM, OK_400_404, confirmed
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import storage_ops, storage_upload, storage_view
+from pvc.cluster import storage_upload, storage_view
+from pvc.storage.tiers import TIERS
 
 group = RouteGroup("storage")
 
@@ -33,7 +34,7 @@ def pool_list(limit: str | None):
 POOL_ARGS = [
     Arg("pgs", kind=int, required=True, minimum=1),
     Arg("replcfg", required=True, help="copies=N,mincopies=M"),
-    Arg("tier", choices=storage_ops.TIERS),
+    Arg("tier", choices=TIERS),
 ]
 
 
