@@ -93,6 +93,12 @@ def test_cache_follows_writes_and_builds_records(make_store):
     assert reader.operations == ops_before  # reads came from the cache, not round trips
     writer.delete(paths.node("n1"), recursive=True)
     wait_for(lambda: cache.node("n1") is None, 5)
+
+    # read-your-writes: wait_shows returns once the watches delivered the write (or times out)
+    writer.set(paths.PRIMARY_NODE, "n2")
+    assert cache.wait_shows({paths.PRIMARY_NODE: b"n2", paths.node("n1"): None}, 5)
+    assert cache.cluster_config().primary_node == "n2"
+    assert not cache.wait_shows({paths.PRIMARY_NODE: b"never"}, 0.05)
     cache.close()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,11 +48,7 @@ class ApiContext:
         Handlers that change state call this, so a client reading right after its own
         change sees it. The cache normally catches up within milliseconds.
         """
-        deadline = time.monotonic() + timeout
-        for path in paths:
-            fresh = self.store.get(path)
-            while self.cache.data(path) != fresh and time.monotonic() < deadline:
-                time.sleep(0.002)
+        self.cache.wait_shows({path: self.store.get(path) for path in paths}, timeout)
 
 
 def ctx() -> ApiContext:

@@ -9,8 +9,6 @@ Long operations (OSDs, benchmarks) are tasks: see :mod:`pvc.cluster.storage_task
 
 from __future__ import annotations
 
-import time
-
 from pvc.cluster import storage_mirror, storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.storage_access import StorageAccess, StorageConflict, mapped_errors
@@ -57,15 +55,8 @@ class StorageOps:
     def _publish(self, scope: storage_mirror.Scope) -> None:
         """Write ``scope`` to the mirror and wait (briefly) until the cache shows it."""
         storage_mirror.publish_scope(self.store, scope)
-        deadline = time.monotonic() + SETTLE_TIMEOUT
-
-        def shown() -> bool:
-            present = all(self.cache.data(path) == value for path, value in scope.records.items())
-            gone = all(self.cache.data(root) is None for root in scope.roots if root not in scope.records)
-            return present and gone
-
-        while not shown() and time.monotonic() < deadline:
-            time.sleep(0.002)
+        gone = {root: None for root in scope.roots if root not in scope.records}
+        self.cache.wait_shows({**scope.records, **gone}, SETTLE_TIMEOUT)
 
     def _refresh_volume(self, pool: str, volume: str) -> None:
         with mapped_errors(self.access):

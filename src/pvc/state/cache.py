@@ -8,7 +8,8 @@ kept current by watches, re-synchronised after reconnects.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
@@ -91,6 +92,20 @@ class ClusterCache:
         """Cached data of a znode, or None if absent."""
         node = self._tree_for(path).get_data(path)
         return None if node is None else node.data
+
+    def wait_shows(self, expected: Mapping[str, bytes | None], timeout: float) -> bool:
+        """Wait until the cache holds ``expected`` (path → data, None for absent); True if it does.
+
+        Writers call this for read-your-writes: the watches normally catch up within
+        milliseconds, and after ``timeout`` seconds the caller goes on regardless.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if all(self.data(path) == data for path, data in expected.items()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
 
     def version(self, path: str) -> int:
         """Cached data version of a znode, or -1 if absent."""
