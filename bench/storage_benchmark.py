@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--queue-depth", type=int, default=16)
     parser.add_argument("--rand-region", default="256M")
-    parser.add_argument("--rand-bytes", default="128M")
+    parser.add_argument("--rand-bytes", default="256M")
     parser.add_argument("--seq-region", default="1G")
     parser.add_argument("--seq-bytes", default="2G")
     parser.add_argument("--no-reads", action="store_true")
