@@ -4,6 +4,7 @@ mirror in the cache, writes through the adapter, OSD work as tasks on a real nod
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.cluster import storage_benchmark
 from pvc.cluster.storage_access import StorageAccess
 from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.cluster.storage_tasks import DB_VG_NAME
 from pvc.config import ApiSection, StorageSection
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
@@ -376,3 +378,66 @@ def test_benchmark_runs_as_a_task_and_keeps_its_result(storage_api, monkeypatch)
     for name in ("rand_write_4K", "seq_write_4M"):
         assert tests[name]["ours"]["iops"] > 0 and tests[name]["raw"]["iops"] > 0 and tests[name]["ratio"] > 0
     assert call(client, "GET", "/storage/ceph/benchmark", job="nosuchjob").status_code == 404
+
+
+def _lvm(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A 1 GiB loop device for block-device OSD work (skips where loop devices or LVM are missing)."""
+    if (
+        not Path("/dev/loop-control").exists()
+        or shutil.which("losetup") is None
+        or shutil.which("vgs") is None
+    ):
+        pytest.skip("no loop devices or LVM tools here")
+    if _lvm("vgs", DB_VG_NAME).returncode == 0:
+        pytest.skip(f"this machine has a volume group {DB_VG_NAME} of its own")
+    image = tmp_path / "disk.img"
+    with image.open("wb") as handle:
+        handle.truncate(2**30)
+    attached = _lvm("losetup", "--find", "--show", str(image))
+    if attached.returncode != 0:
+        pytest.skip(f"cannot attach a loop device: {attached.stderr.strip()}")
+    device = attached.stdout.strip()
+    try:
+        yield device
+    finally:
+        # only ever the volume group on our own loop device
+        if _lvm("pvs", "--noheadings", "-o", "vg_name", device).stdout.strip() == DB_VG_NAME:
+            _lvm("vgremove", "--force", "--yes", DB_VG_NAME)
+        _lvm("pvremove", "--force", "--force", "--yes", device)
+        _lvm("losetup", "--detach", device)
+
+
+def test_block_device_osd_work_on_a_loop_device(storage_api, ceph_client, loop_device, tmp_path):
+    """The block-device paths as far as this machine lets them go: the OSD DB volume group is
+    made for real; an OSD with an external DB stops at lvcreate (no device-mapper in this
+    kernel) and one without at ceph-volume (no udev here): both fail with the tool's reason
+    and leave no OSD and no logical volume behind."""
+    client, _, _ = storage_api
+    plain_file = tmp_path / "not-a-disk"
+    plain_file.write_bytes(b"")
+    assert call(client, "POST", "/storage/ceph/osddb", node="hv1", device="file").status_code == 400
+    refused = wait_task(
+        client,
+        call(client, "POST", "/storage/ceph/osddb", node="hv1", device=str(plain_file)).json["task_id"],
+    )
+    assert refused["state"] == "FAILURE" and "not a block device" in str(refused), refused
+
+    made = call(client, "POST", "/storage/ceph/osddb", node="hv1", device=loop_device)
+    assert made.status_code == 202 and made.json["run_on"] == "hv1"
+    done = wait_task(client, made.json["task_id"])
+    assert done["state"] == "SUCCESS", done
+    assert _lvm("pvs", "--noheadings", "-o", "vg_name", loop_device).stdout.strip() == DB_VG_NAME
+
+    before = set(osds.ids(ceph_client))
+    for extra, tool in (({"ext_db_size": "300M"}, "lvcreate"), ({}, "ceph-volume")):
+        added = call(client, "POST", "/storage/ceph/osd", node="hv1", device=loop_device, weight=1, **extra)
+        assert added.status_code == 202, added.json
+        failed = wait_task(client, added.json["task_id"])
+        assert failed["state"] == "FAILURE" and tool in str(failed), failed
+        assert set(osds.ids(ceph_client)) == before
+        assert _lvm("lvs", "--noheadings", DB_VG_NAME).stdout.strip() == ""

@@ -12,6 +12,7 @@ state directory; an absolute path must be a block device on that node.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat
 import subprocess
@@ -215,7 +216,8 @@ def _run(argv: list[str], timeout: float = 600.0) -> str:
     except (OSError, subprocess.TimeoutExpired) as error:
         raise TaskError(f"{argv[0]}: {error}") from None
     if done.returncode != 0:
-        raise TaskError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[-500:]}")
+        command = " ".join(itertools.takewhile(lambda word: not word.startswith("-"), argv[:3]))
+        raise TaskError(f"{command} failed: {done.stderr.strip()[-500:]}")
     return done.stdout
 
 
