@@ -17,7 +17,7 @@ from pvc.state import paths
 from pvc.state.errors import ConflictError
 from pvc.state.records import encode
 from pvc.state.store import Store
-from pvc.storage import osds, pools, snapshots, status, volumes
+from pvc.storage import inventory, osds, pools, snapshots, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
 from pvc.storage.osd_io import OsdIoRates
@@ -61,28 +61,22 @@ def _pool_records(client: CephClient, pool: pools.Pool) -> Records:
         paths.ceph_pool_snapshots(pool.name): b"",
     }
     try:
-        found = volumes.list_volumes(client, pool.name)
+        found = inventory.sweep_pool(client, pool.name)
     except StorageNotFound:  # the pool went away meanwhile
         return records
-    for volume in found:
-        records.update(_volume_records(client, volume))
+    for entry in found:
+        records.update(_volume_records(entry.volume, entry.snapshots))
     return records
 
 
-def _volume_records(client: CephClient, volume: volumes.Volume) -> Records:
-    """A volume's record and its snapshots (with their parent)."""
+def _volume_records(volume: volumes.Volume, taken: list[snapshots.Snapshot]) -> Records:
+    """A volume's record and its snapshots' (with their parent)."""
     records: Records = {
         paths.ceph_volume(volume.pool, volume.name): encode(volume.to_dict()),
         paths.ceph_volume_snapshots(volume.pool, volume.name): b"",
     }
-    if volume.snapshots:
-        try:
-            taken = snapshots.list_snapshots(client, volume.pool, volume.name)
-        except StorageNotFound:
-            return records
-        for snapshot in taken:
-            path = paths.ceph_snapshot(volume.pool, volume.name, snapshot.name)
-            records[path] = encode(snapshot.to_dict())
+    for snapshot in taken:
+        records[paths.ceph_snapshot(volume.pool, volume.name, snapshot.name)] = encode(snapshot.to_dict())
     return records
 
 
@@ -100,10 +94,10 @@ def volume_scope(client: CephClient, pool: str, volume: str) -> Scope:
     roots = (paths.ceph_volume(pool, volume), paths.ceph_volume_snapshots(pool, volume))
     parents = (paths.ceph_pool_volumes(pool), paths.ceph_pool_snapshots(pool))
     try:
-        found = volumes.info(client, pool, volume)
+        found = inventory.read_volume(client, pool, volume)
     except StorageNotFound:
         return Scope(roots, {}, parents)
-    return Scope(roots, _volume_records(client, found), parents)
+    return Scope(roots, _volume_records(found.volume, found.snapshots), parents)
 
 
 def pool_scope(client: CephClient, pool: str) -> Scope:

@@ -40,26 +40,34 @@ def _require(image: rbd.Image, pool: str, volume: str, name: str) -> None:
         raise StorageNotFound(f"snapshot {pool}/{volume}@{name} does not exist")
 
 
+def describe_snapshots(pool: str, volume: str, image: rbd.Image) -> list[Snapshot]:
+    """The snapshots of an image open as ``pool/volume``, oldest first.
+
+    Reading a protected snapshot's clones moves the image to that snapshot and back.
+    """
+    result = []
+    for snap in image.list_snaps():
+        name = snap["name"]
+        protected = image.is_protected_snap(name)
+        result.append(
+            Snapshot(
+                pool=pool,
+                volume=volume,
+                name=name,
+                id=int(snap["id"]),
+                size=int(snap["size"]),
+                protected=protected,
+                created=image.get_snap_timestamp(snap["id"]).isoformat(),
+                children=snapshot_children(image, name) if protected else [],
+            )
+        )
+    return sorted(result, key=lambda s: s.id)
+
+
 def list_snapshots(client: CephClient, pool: str, volume: str) -> list[Snapshot]:
     """The volume's snapshots, oldest first."""
-    result = []
     with open_image(client, pool, volume) as image:
-        for snap in image.list_snaps():
-            name = snap["name"]
-            protected = image.is_protected_snap(name)
-            result.append(
-                Snapshot(
-                    pool=pool,
-                    volume=volume,
-                    name=name,
-                    id=int(snap["id"]),
-                    size=int(snap["size"]),
-                    protected=protected,
-                    created=image.get_snap_timestamp(snap["id"]).isoformat(),
-                    children=snapshot_children(image, name) if protected else [],
-                )
-            )
-    return sorted(result, key=lambda s: s.id)
+        return describe_snapshots(pool, volume, image)
 
 
 def get(client: CephClient, pool: str, volume: str, name: str) -> Snapshot:

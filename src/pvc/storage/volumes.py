@@ -103,7 +103,8 @@ def _parent(image: rbd.Image) -> dict[str, str] | None:
     return {"pool": spec["pool_name"], "volume": spec["image_name"], "snapshot": spec["snap_name"]}
 
 
-def _describe(pool: str, name: str, image: rbd.Image) -> Volume:
+def describe(pool: str, name: str, image: rbd.Image) -> Volume:
+    """The :class:`Volume` of an image open as ``pool/name``."""
     stat = image.stat()
     return Volume(
         pool=pool,
@@ -122,7 +123,7 @@ def _describe(pool: str, name: str, image: rbd.Image) -> Volume:
 def info(client: CephClient, pool: str, name: str) -> Volume:
     """One volume; StorageNotFound if the pool or the volume does not exist."""
     with open_image(client, pool, name) as image:
-        return _describe(pool, name, image)
+        return describe(pool, name, image)
 
 
 def names(client: CephClient, pool: str) -> list[str]:
@@ -196,7 +197,7 @@ def resize(
         if size > current and not force:
             _check_space(client, pool, size - current, f"grow volume {pool}/{name}")
         image.resize(size, allow_shrink=allow_shrink)
-        return _describe(pool, name, image)
+        return describe(pool, name, image)
 
 
 def rename(client: CephClient, pool: str, name: str, new_name: str) -> None:
