@@ -185,21 +185,22 @@ def test_meta_tags_rename_modify_console_and_remove(vm_api):
 
 def test_list_filters(vm_api):
     client, _ = vm_api
-    define(client, "a1", node="hv1", user_tags="x")
-    define(client, "a2", node="hv2")
-    define(client, "b1", node="hv2", user_tags="x")
-    post(client, "/vm/a2/state", state="start", wait="true")
+    # the limit is matched against UUIDs too: a prefix that is not a hex digit cannot match one
+    define(client, "web1", node="hv1", user_tags="x")
+    define(client, "web2", node="hv2")
+    define(client, "sql1", node="hv2", user_tags="x")
+    post(client, "/vm/web2/state", state="start", wait="true")
 
     def names(**params):
         return [vm["name"] for vm in get(client, "/vm", **params).json]
 
-    assert names() == ["a1", "a2", "b1"]
-    assert names(limit="^a") == ["a1", "a2"]
-    assert names(node="hv2") == ["a2", "b1"]
-    assert names(node="hv2", negate="true") == ["a1"]
-    assert names(state="start") == ["a2"]
-    assert names(tag="x") == ["a1", "b1"]
-    assert names(tag="x", negate="true") == ["a2"]
+    assert names() == ["sql1", "web1", "web2"]
+    assert names(limit="^web") == ["web1", "web2"]
+    assert names(node="hv2") == ["sql1", "web2"]
+    assert names(node="hv2", negate="true") == ["web1"]
+    assert names(state="start") == ["web2"]
+    assert names(tag="x") == ["sql1", "web1"]
+    assert names(tag="x", negate="true") == ["web2"]
 
 
 def test_node_flush_with_wait_moves_vms_and_ready_returns_them(vm_api):
