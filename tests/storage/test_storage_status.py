@@ -74,3 +74,13 @@ def test_client_lifecycle(ceph_lab: LabCeph) -> None:
     assert not client.connected
     with pytest.raises(ValueError):
         CephClient(ceph_lab.conf_path, timeout=0)
+
+
+@pytest.mark.parametrize(
+    ("state", "clean"),
+    [("active+clean", True), ("active+clean+snaptrim", True), ("active+clean+scrubbing+deep", True),
+     ("active+clean+snaptrim_wait", True), ("active+undersized+degraded", False), ("peering", False),
+     ("active+clean+remapped", False), ("active+recovering", False), ("clean", False)],
+)  # fmt: skip
+def test_pg_states_that_count_as_clean(state: str, clean: bool) -> None:
+    assert status.pg_is_clean(state) is clean

@@ -10,7 +10,14 @@ from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageTimeout
 
 #: the only PG state a ready cluster has
-CLEAN = "active+clean"
+#: Background work a clean PG may be doing: its data is placed, complete and available.
+BACKGROUND_STATES = frozenset({"scrubbing", "deep", "snaptrim", "snaptrim_wait"})
+
+
+def pg_is_clean(state: str) -> bool:
+    """Whether a PG state (``active+clean+snaptrim``) is active+clean, background work aside."""
+    parts = set(state.split("+"))
+    return {"active", "clean"} <= parts and parts - {"active", "clean"} <= BACKGROUND_STATES
 
 
 @dataclass
@@ -139,7 +146,8 @@ def readiness(
     """What keeps the cluster from being ready; an empty list when it is ready.
 
     Ready means: the manager is available, ``expected_osds`` OSDs are up and in, PGs exist
-    (unless not ``require_pgs``), every PG is active+clean and (with ``require_health_ok``)
+    (unless not ``require_pgs``), every PG is active+clean (scrubbing or trimming snapshots
+    aside) and (with ``require_health_ok``)
     health is HEALTH_OK. HEALTH_OK alone is not enough: it is reported before the manager
     is active and before any pool exists.
     """
@@ -151,7 +159,7 @@ def readiness(
         problems.append(f"OSDs up/in {status.osds_up}/{status.osds_in} of {expected_osds}")
     if require_pgs and status.pgs == 0:
         problems.append("no PGs yet")
-    unclean = {state: n for state, n in status.pgs_by_state.items() if state != CLEAN}
+    unclean = {state: n for state, n in status.pgs_by_state.items() if not pg_is_clean(state)}
     if unclean:
         problems.append(
             "PGs not active+clean: " + ", ".join(f"{n} {state}" for state, n in sorted(unclean.items()))
