@@ -11,22 +11,15 @@ from pathlib import Path
 import pytest
 import rbd
 
-from pvc.api.app import create_app
-from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.cluster import storage_benchmark
 from pvc.cluster.storage_access import StorageAccess
-from pvc.cluster.storage_mirror import Mirror, collect
 from pvc.cluster.storage_tasks import DB_VG_NAME
-from pvc.config import ApiSection, StorageSection
-from pvc.state.cache import ClusterCache
-from pvc.state.schema import ensure_schema
+from pvc.config import StorageSection
 from pvc.storage import osds, volumes
 from tests.helpers import wait_for
 from tests.integration.conftest import cluster, make_store, store, zk_hosts, zk_server  # noqa: F401
+from tests.storage.api_harness import PREFIX, api_over_ceph
 from tests.storage.conftest import POOL
-
-PREFIX = "/api/v1"
 
 
 @pytest.fixture
@@ -36,26 +29,12 @@ def storage_api(make_store, cluster, ceph_lab, ceph_client, tmp_path):  # noqa: 
     node = cluster(
         "hv1", ["hv1"], storage={"ceph_conf": str(ceph_lab.conf_path)}, state_dir=str(tmp_path / "hv1")
     )
-    api_store = make_store()
-    ensure_schema(api_store)
-    Mirror(api_store).publish(collect(ceph_client))
-    cache = ClusterCache(api_store, API_CACHE_ROOTS)
-    cache.start()
-    assert cache.wait_ready(10)
     access = StorageAccess(settings)
-    context = ApiContext(
-        store=api_store,
-        cache=cache,
-        settings=ApiSection(),
-        cluster_name="test",
-        state_dir=tmp_path / "api",
-        storage=access,
-    )
-    client = create_app(context).test_client()
-    wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "hv1", 15)
-    yield client, context, node
-    cache.close()
-    access.close()
+    try:
+        with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
+            yield client, context, node
+    finally:
+        access.close()
 
 
 def call(client, method: str, path: str, **params):

@@ -9,18 +9,12 @@ import threading
 
 import pytest
 
-from pvc.api.app import create_app
-from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.cluster import vm_actions
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.storage_access import StorageAccess
-from pvc.cluster.storage_mirror import Mirror, collect
-from pvc.config import ApiSection, StorageSection
+from pvc.config import StorageSection
 from pvc.hypervisor import domain_xml
 from pvc.node.vm_disks import DiskGuard
-from pvc.state.cache import ClusterCache
-from pvc.state.schema import ensure_schema
 from pvc.state.states import VMState
 from pvc.storage import volumes
 from tests.helpers import wait_for
@@ -32,10 +26,10 @@ from tests.integration.conftest import (  # noqa: F401
     zk_hosts,
     zk_server,
 )
+from tests.storage.api_harness import PREFIX, api_over_ceph
 from tests.storage.conftest import POOL
 from tests.storage.test_storage_disk_locks import leave_advisory_lock, writer
 
-PREFIX = "/api/v1"
 MIB = 1024 * 1024
 
 
@@ -88,24 +82,8 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         storage={"ceph_conf": str(ceph_lab.conf_path)},
         state_dir=str(tmp_path / "hv1"),
     )
-    api_store = make_store()
-    ensure_schema(api_store)
-    Mirror(api_store).publish(collect(ceph_client))
-    cache = ClusterCache(api_store, API_CACHE_ROOTS)
-    cache.start()
-    assert cache.wait_ready(10)
-    context = ApiContext(
-        store=api_store,
-        cache=cache,
-        settings=ApiSection(),
-        cluster_name="test",
-        state_dir=tmp_path / "api",
-        storage=access,
-    )
-    client = create_app(context).test_client()
-    wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "hv1", 15)
-    yield client, context
-    cache.close()
+    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as api:
+        yield api
 
 
 def call(client, method: str, path: str, **data):

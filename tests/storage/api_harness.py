@@ -1,0 +1,51 @@
+"""An API over the session's real Ceph for the storage tests: its own store and cache, the
+storage mirror published once, Flask's test client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from pvc.api.app import create_app
+from pvc.api.context import ApiContext
+from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.config import ApiSection
+from pvc.state.cache import ClusterCache
+from pvc.state.schema import ensure_schema
+from pvc.state.store import Store
+from pvc.storage.client import CephClient
+from tests.helpers import wait_for
+
+PREFIX = "/api/v1"
+
+
+@contextmanager
+def api_over_ceph(
+    make_store: Callable[[], Store], ceph_client: CephClient, access: StorageAccess, state_dir: Path
+) -> Iterator[tuple[FlaskClient, ApiContext]]:
+    """(test client, context) of an API with Ceph ``access``, once it sees hv1 as the primary."""
+    api_store = make_store()
+    ensure_schema(api_store)
+    Mirror(api_store).publish(collect(ceph_client))
+    cache = ClusterCache(api_store, API_CACHE_ROOTS)
+    cache.start()
+    assert cache.wait_ready(10)
+    context = ApiContext(
+        store=api_store,
+        cache=cache,
+        settings=ApiSection(),
+        cluster_name="test",
+        state_dir=state_dir,
+        storage=access,
+    )
+    client = create_app(context).test_client()
+    try:
+        wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "hv1", 15)
+        yield client, context
+    finally:
+        cache.close()
