@@ -8,7 +8,7 @@ import pytest
 import rbd
 
 from pvc.lab.ceph import LabCeph
-from pvc.storage import snapshots, volumes
+from pvc.storage import inventory, snapshots, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageBusy, StorageError, StorageExists, StorageNotFound
 from pvc.storage.images import open_image
@@ -38,7 +38,7 @@ def test_create_list_info_resize_rename_remove(ceph_client: CephClient, unique) 
     assert created.features == ["deep-flatten", "exclusive-lock", "fast-diff", "layering", "object-map"]
     assert created.parent is None and created.snapshots == 0
 
-    listed = {v.name: v for v in volumes.list_volumes(ceph_client, POOL)}
+    listed = {e.volume.name: e.volume for e in inventory.sweep_pool(ceph_client, POOL)}
     assert listed[name].size == 4 * GIB
     assert volumes.info(ceph_client, POOL, name).id == created.id
 
@@ -92,7 +92,7 @@ def test_unknown_pool_and_volume(ceph_client: CephClient, unique) -> None:
     with pytest.raises(StorageNotFound):
         volumes.create(ceph_client, "no-such-pool", unique("vol"), MIB)
     with pytest.raises(StorageNotFound):
-        volumes.list_volumes(ceph_client, "no-such-pool")
+        inventory.sweep_pool(ceph_client, "no-such-pool")
     for call in (volumes.info, volumes.remove, volumes.watchers, volumes.locks):
         with pytest.raises(StorageNotFound):
             call(ceph_client, POOL, "no-such-volume")

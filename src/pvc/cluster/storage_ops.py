@@ -17,7 +17,7 @@ from pvc.hypervisor.errors import DomainXMLError
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
 from pvc.storage import disk_locks, osds, pools, snapshots, volumes
-from pvc.storage.tiers import DEFAULT_TIER, check_tier
+from pvc.storage.tiers import DEFAULT_TIER
 from pvc.storage.units import parse_size
 
 #: Seconds a change waits for the API's cache to show the refreshed mirror.
@@ -79,15 +79,8 @@ class StorageOps:
     def add_pool(self, name: str, pgs: int, replcfg: str, tier: str | None = None) -> str:
         """Create an RBD pool with ``pgs`` PGs, ``copies=N,mincopies=M`` replication, on ``tier``."""
         tier = tier or DEFAULT_TIER
-        with mapped_errors(self.access):
-            pools.check_name(name)
-            pools.parse_replication(replcfg)
-            pools.check_pgs(pgs)
-            check_tier(tier)
-            client = self.access.client()
-            if client.pool_exists(name):
-                raise ClusterError(f"Pool '{name}' already exists")
-            pools.create(client, name, pgs, replcfg, tier=tier)
+        with mapped_errors(self.access):  # the adapter checks every argument before it creates
+            pools.create(self.access.client(), name, pgs, replcfg, tier=tier)
         self._refresh_pool(name)
         return f"Created RBD pool '{name}' with {pgs} PGs ({replcfg}) on the {tier} tier"
 

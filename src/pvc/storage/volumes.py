@@ -132,17 +132,6 @@ def names(client: CephClient, pool: str) -> list[str]:
         return sorted(rbd.RBD().list(ioctx))
 
 
-def list_volumes(client: CephClient, pool: str) -> list[Volume]:
-    """Every volume in a pool with its details; volumes removed meanwhile are skipped."""
-    result = []
-    for name in names(client, pool):
-        try:
-            result.append(info(client, pool, name))
-        except StorageNotFound:
-            continue
-    return result
-
-
 def exists(client: CephClient, pool: str, name: str) -> bool:
     """True if the volume exists (StorageNotFound if the pool does not)."""
     return name in names(client, pool)
