@@ -35,7 +35,7 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.api.daemon import API_CACHE_ROOTS
 from pvc.config import DEFAULT_KEEPALIVE_INTERVAL
-from pvc.hypervisor.domain_xml import DomainSpec, build
+from pvc.domain_xml.build import DomainSpec, build
 from pvc.lab import zookeeper
 from pvc.state import paths
 from pvc.state.cache import ClusterCache

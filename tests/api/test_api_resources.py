@@ -286,7 +286,7 @@ def test_node_limit_is_a_regular_expression(api, cluster):
 
 def test_node_reports_its_hypervisor_allocation(api, cluster, test_driver_uri):
     from pvc.cluster import vm_actions, vms
-    from pvc.hypervisor import domain_xml
+    from pvc.domain_xml import build as domain_xml
 
     client, context = api
     cluster("n1", ["n1"], hypervisor_uri=test_driver_uri)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import VMState
 from pvc.state.vms import update_placement

@@ -11,7 +11,8 @@ import click
 import pytest
 from lxml import etree
 
-from pvc.cli import vm_xml
+from pvc.domain_xml import edit as vm_xml
+from pvc.domain_xml.parse import load
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import serve
 from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app, domain_xml
@@ -33,13 +34,13 @@ def api_port(fake_api: FakeVmApi) -> Iterator[int]:
 
 
 def _xml(fake_api: FakeVmApi, name: str) -> vm_xml.Element:
-    return vm_xml.parse(fake_api.vms[name]["xml"])
+    return load(fake_api.vms[name]["xml"])
 
 
 def _put(fake_api: FakeVmApi, name: str) -> tuple[dict[str, list[str]], vm_xml.Element]:
     """The query and the parsed XML of the last ``PUT /vm/{name}``."""
     call = fake_api.calls("PUT", f"/vm/{name}")[-1]
-    return call.args, vm_xml.parse(call.form["xml"][0])
+    return call.args, load(call.form["xml"][0])
 
 
 # Listing and reading.

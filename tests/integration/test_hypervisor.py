@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from pvc.domain_xml.build import DomainSpec, build
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.domain_xml import DomainSpec, build
 from pvc.hypervisor.errors import HypervisorError
 from tests.helpers import wait_for
 

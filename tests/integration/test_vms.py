@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from pvc.cluster import vm_actions, vms
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import DomainState, VMState
 from pvc.state.vms import update_placement

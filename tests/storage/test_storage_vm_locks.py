@@ -13,7 +13,7 @@ from pvc.cluster import vm_actions
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.storage_access import StorageAccess
 from pvc.config import StorageSection
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import build as domain_xml
 from pvc.node.vm_disks import DiskGuard
 from pvc.state.states import VMState
 from pvc.storage import volumes

@@ -2,9 +2,10 @@ import re
 
 import pytest
 
-from pvc.hypervisor import domain_xml
-from pvc.hypervisor.domain_xml import DomainSpec, build, parse
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.build import DomainSpec, build
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse
 
 GOOD = """<domain type='qemu'>
   <name>vm1</name><uuid>0f8fad5b-d9cb-469f-a165-70867728950e</uuid>
@@ -111,8 +112,8 @@ def test_device_fragments_for_hotplug_are_parsed_and_matched():
     assert disk.kind == "disk" and disk.label == "disk vdb" and disk.disk.source == "/x.img"
     nic = domain_xml.parse_device(f"<!-- c -->{NIC}".encode())
     assert nic.kind == "interface" and nic.label == "interface 52:54:00:AA:BB:01" and "<!--" not in nic.xml
-    spec = domain_xml.DomainSpec(name="d", disks=["/a.img", "/x.img"], bridges=["br0"])
-    domain = domain_xml.build(spec)
+    spec = DomainSpec(name="d", disks=["/a.img", "/x.img"], bridges=["br0"])
+    domain = build(spec)
     assert domain_xml.device_present(domain, disk)  # vdb is the second disk
     assert not domain_xml.device_present(domain, domain_xml.parse_device(DISK.replace("vdb", "vdc")))
     assert not domain_xml.device_present(domain, nic)  # built NICs get no fixed MAC

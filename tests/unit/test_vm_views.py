@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pvc.api.vm_views import VmViews
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.records import Keepalive, encode
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord

@@ -29,7 +29,8 @@ from pvc.cli.vm_state import (
     vm_unmigrate,
 )
 from pvc.cli.vm_views import tags_pretty, vm_info_pretty, vm_list_pretty
-from pvc.cli.vm_xml import VmXmlError, parse
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import load
 
 SELECTORS = ("mem", "memprov", "load", "vcpus", "vms", "none")
 MIGRATION_METHODS = ("none", "live", "shutdown")
@@ -63,8 +64,8 @@ for _command in (
 def _check_xml(text: str, source: str) -> None:
     """Refuse a document that is not domain XML before sending it."""
     try:
-        parse(text)
-    except VmXmlError as exc:
+        load(text)
+    except DomainXMLError as exc:
         raise CliError(f"{source}: {exc}") from exc
 
 

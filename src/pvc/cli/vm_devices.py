@@ -1,6 +1,6 @@
 """``pvc vm vcpu|memory|network|volume``: read and change a VM's size, network interfaces and disks.
 
-Changes are made to the domain XML client-side (:mod:`pvc.cli.vm_xml`) and sent back whole with
+Changes are made to the domain XML client-side (:mod:`pvc.domain_xml.edit`) and sent back whole with
 ``PUT /vm/{vm}`` (``xml`` in the body, ``restart`` in the query). With ``-l/--live`` (the default) the
 interfaces and disks of a running VM are also hot-plugged first, by ``POST``/``DELETE /vm/{vm}/device``
 with the device's XML: a task the command waits for. ``-r/--restart`` restarts the VM to apply a
@@ -22,19 +22,18 @@ from pvc.cli.http import ApiClient
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, reply_message, task_result, vm_path
 from pvc.cli.vm_views import memory_pretty, network_id, networks_pretty, vcpus_pretty, volumes_pretty
-from pvc.cli.vm_xml import (
+from pvc.cli.waiters import TASK_SUCCESS
+from pvc.domain_xml.bridges import bridge_name
+from pvc.domain_xml.edit import (
     DEFAULT_NIC_MODEL,
     DISK_TYPES,
     Element,
-    VmXmlError,
     add_disk,
     add_interface,
-    bridge_name,
     disk_element,
     interface_element,
     next_target,
     normalize_mac,
-    parse,
     parse_count,
     parse_memory,
     parse_topology,
@@ -48,7 +47,8 @@ from pvc.cli.vm_xml import (
     set_memory,
     set_vcpus,
 )
-from pvc.cli.waiters import TASK_SUCCESS
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import load
 
 RUNNING = "start"
 DISK_BUSES = ("scsi", "ide", "usb", "virtio")
@@ -73,10 +73,10 @@ get_format_option = format_option("pretty", "raw", "json", "json-pretty")
 
 @contextmanager
 def _xml_errors(domain: str | None = None) -> Iterator[None]:
-    """Turn :class:`VmXmlError` into a one-line :class:`CliError`."""
+    """Turn :class:`DomainXMLError` into a one-line :class:`CliError`."""
     try:
         yield
-    except VmXmlError as exc:
+    except DomainXMLError as exc:
         raise CliError(f"VM {domain}: {exc}" if domain else str(exc)) from exc
 
 
@@ -84,7 +84,7 @@ def _load(client: ApiClient, domain: str) -> tuple[dict[str, Any], Element]:
     """The VM's object and its parsed domain XML."""
     vm = fetch_vm(client, domain)
     with _xml_errors(domain):
-        return vm, parse(str(vm.get("xml") or ""))
+        return vm, load(str(vm.get("xml") or ""))
 
 
 def _decide_restart(

@@ -9,7 +9,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, table, text_or_na
-from pvc.cli.vm_xml import vni_of_bridge
+from pvc.domain_xml.bridges import vni_of_bridge
 
 STATE_STYLES = {
     "start": "green",
@@ -36,7 +36,8 @@ def network_id(nic: dict[str, Any]) -> str:
     if vni is not None and vni != "":
         return str(vni)
     source = str(nic.get("source") or "")
-    return vni_of_bridge(source) or source or NOT_AVAILABLE
+    found = vni_of_bridge(source)
+    return str(found) if found is not None else source or NOT_AVAILABLE
 
 
 def _names(items: Iterable[dict[str, Any]], key: str = "name") -> str:

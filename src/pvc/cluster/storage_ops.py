@@ -13,7 +13,7 @@ from pvc.cluster import storage_mirror, storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.storage_access import StorageAccess, StorageConflict, mapped_errors
 from pvc.cluster.vm_locks import rbd_disks
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.state.cache import ClusterCache
 from pvc.state.store import Store
 from pvc.storage import disk_locks, osds, pools, snapshots, volumes

@@ -14,9 +14,10 @@ from typing import Any
 from pvc import tasks
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.vms import resolve
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.errors import DomainXMLError, HypervisorError
+from pvc.hypervisor.errors import HypervisorError
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_RUNNING
 from pvc.state.store import Store

@@ -16,8 +16,8 @@ from pvc import tasks
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.storage_access import StorageAccess, mapped_errors
 from pvc.cluster.vms import resolve
-from pvc.hypervisor import domain_xml
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_RUNNING
 from pvc.state.store import Store

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from lxml import etree
 
-from pvc.hypervisor import domain_xml
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.bridges import vni_of_bridge
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.state.vms import VmRecord
-
-#: Bridges named like this carry the PVC network with that VNI (vmbr100 -> 100).
-BRIDGE_VNI = re.compile(r"(?:vmbr|br)(\d+)")
 
 
 @dataclass(frozen=True)
@@ -47,13 +44,12 @@ def xml_facts(xml: str) -> XmlFacts:
     features = root.find("features")
     networks = []
     for nic in summary.nics:
-        match = BRIDGE_VNI.fullmatch(nic.source)
         networks.append(
             {
                 "type": nic.kind,
                 "mac": nic.mac,
                 "source": nic.source,
-                "vni": int(match.group(1)) if match else 0,
+                "vni": vni_of_bridge(nic.source) or 0,
                 "model": nic.model,
             }
         )
@@ -87,11 +83,7 @@ def xml_facts(xml: str) -> XmlFacts:
 
 def normalised_xml(xml: str) -> str:
     """The XML as the API returns it (re-serialised, so formatting is uniform)."""
-    try:
-        root = etree.fromstring(xml.encode(), domain_xml._PARSER)
-    except etree.XMLSyntaxError:
-        return xml
-    return etree.tostring(root, pretty_print=True, encoding="unicode")
+    return domain_xml.pretty(xml)
 
 
 NIC_COUNTERS = (

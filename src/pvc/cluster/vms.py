@@ -16,8 +16,8 @@ from lxml import etree
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.nodes import limit_pattern
 from pvc.cluster.placement import choose_node, effective_selector
-from pvc.hypervisor import domain_xml
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import libvirt
 
-from pvc.hypervisor.domain_xml import Device, device_present
+from pvc.domain_xml.parse import Device, device_present
 from pvc.hypervisor.errors import HypervisorError
 
 STATES = {

@@ -7,7 +7,3 @@ from pvc.errors import PVCError
 
 class HypervisorError(PVCError):
     """A libvirt operation failed."""
-
-
-class DomainXMLError(HypervisorError):
-    """Domain XML that PVC will not accept; the message says what to fix."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import requests
 
+from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.domain_xml import DomainSpec, RbdDisk, build
 from pvc.lab import lab_ceph, libvirt
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.storage_access import StorageAccess, mapped_errors
 from pvc.cluster.vm_locks import rbd_disks
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.storage import disk_locks
 from pvc.storage.volumes import Lock
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, replace
 
 import libvirt
 
-from pvc.hypervisor import domain_xml
+from pvc.domain_xml import parse as domain_xml
+from pvc.domain_xml.errors import DomainXMLError
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
@@ -439,7 +440,7 @@ class VmManager:
         if known is None or known[0] != vm.xml:
             try:
                 path = domain_xml.parse(vm.xml)[1].serial_log
-            except domain_xml.DomainXMLError:
+            except DomainXMLError:
                 path = ""
             known = (vm.xml, path)
             self._serial_paths[vm.uuid] = known

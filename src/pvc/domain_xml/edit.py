@@ -1,8 +1,9 @@
-"""Client-side edits of a VM's domain XML (lxml): vCPUs, memory, network interfaces and disks.
+"""Changes to a VM's domain XML: vCPUs, memory, network interfaces and disks.
 
-The CLI fetches a VM's XML from the API, changes it here and sends the whole document back. The XML is
-parsed without entity expansion or network access. Every failure is a :class:`VmXmlError` with a
-message fit for the user. PVC networks are bridges named by :func:`bridge_name` from their VNI.
+The CLI fetches a VM's XML from the API, reads it with :func:`pvc.domain_xml.parse.load`,
+changes it here and sends the whole document back. Every failure is a
+:class:`~pvc.domain_xml.errors.DomainXMLError` with a message fit for the user. PVC networks
+are bridges named by :func:`pvc.domain_xml.bridges.bridge_name` from their VNI.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-#: PVC attaches a VM to network VNI through the host bridge ``vmbr<VNI>``.
-BRIDGE_PREFIX = "vmbr"
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.units import unit_bytes
+
 DEFAULT_NIC_MODEL = "virtio"
 #: Locally administered prefix of the MAC addresses the CLI makes up (QEMU/KVM's own).
 MAC_PREFIX = "52:54:00"
@@ -35,46 +37,11 @@ MEMORY_UNITS = {
     "tb": 1024**2,
     "tib": 1024**2,
 }
-#: libvirt's memory units, in bytes.
-LIBVIRT_UNITS = {
-    "b": 1,
-    "bytes": 1,
-    "k": 1024,
-    "kib": 1024,
-    "kb": 1000,
-    "m": 2**20,
-    "mib": 2**20,
-    "mb": 10**6,
-    "g": 2**30,
-    "gib": 2**30,
-    "gb": 10**9,
-    "t": 2**40,
-    "tib": 2**40,
-    "tb": 10**12,
-}
 TARGET_DEVICE = re.compile(r"[a-z]{2,3}[a-z]+")
 _SIZE = re.compile(r"(\d+)\s*([a-z]*)")
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 Element = etree._Element
-
-
-class VmXmlError(ValueError):
-    """The XML or the requested change is not valid; ``str()`` is a one-line reason."""
-
-
-def parse(text: str) -> Element:
-    """Parse domain XML (no DTDs or entities); the root must be ``<domain>``."""
-    if "<!DOCTYPE" in text or "<!ENTITY" in text:
-        raise VmXmlError("the domain XML must not contain a DOCTYPE or entity declarations")
-    try:
-        root = etree.fromstring(text.encode(), _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise VmXmlError(f"the domain XML is not well-formed: {exc}") from None
-    if root.tag != "domain":
-        raise VmXmlError(f"the root element must be <domain>, not <{root.tag}>")
-    return root
 
 
 def serialize(element: Element) -> str:
@@ -111,7 +78,7 @@ def parse_topology(text: str) -> Topology:
     """``SOCKETS,CORES,THREADS`` (``/`` also separates) as a :class:`Topology` of positive numbers."""
     parts = [part.strip() for part in re.split(r"[,/]", text)]
     if len(parts) != 3 or not all(part.isdigit() and int(part) > 0 for part in parts):
-        raise VmXmlError(f"a topology is SOCKETS,CORES,THREADS (positive numbers), not '{text}'")
+        raise DomainXMLError(f"a topology is SOCKETS,CORES,THREADS (positive numbers), not '{text}'")
     return Topology(*(int(part) for part in parts))
 
 
@@ -119,7 +86,7 @@ def parse_count(text: str, what: str) -> int:
     """A positive whole number given on the command line."""
     value = text.strip()
     if not value.isdigit() or int(value) < 1:
-        raise VmXmlError(f"{what} must be a positive whole number, not '{text}'")
+        raise DomainXMLError(f"{what} must be a positive whole number, not '{text}'")
     return int(value)
 
 
@@ -127,7 +94,7 @@ def parse_memory(text: str) -> int:
     """A memory size in MiB from ``4096``, ``4096M``, ``4G``, ``4GiB`` or ``1T`` (plain numbers are MiB)."""
     match = _SIZE.fullmatch(text.strip().lower())
     if not match or match.group(2) not in MEMORY_UNITS or int(match.group(1)) < 1:
-        raise VmXmlError(f"memory must be a positive size in MiB (or with a unit M, G, T), not '{text}'")
+        raise DomainXMLError(f"memory must be a positive size in MiB (or with a unit M, G, T), not '{text}'")
     return int(match.group(1)) * MEMORY_UNITS[match.group(2)]
 
 
@@ -148,9 +115,9 @@ def read_vcpus(root: Element) -> tuple[int | None, Topology | None]:
 def set_vcpus(root: Element, vcpus: int, topology: Topology | None = None) -> None:
     """Set the vCPU count and, if given, the topology; drop an old topology that no longer fits."""
     if vcpus < 1:
-        raise VmXmlError("a VM needs at least one vCPU")
+        raise DomainXMLError("a VM needs at least one vCPU")
     if topology is not None and topology.vcpus != vcpus:
-        raise VmXmlError(f"topology {topology} gives {topology.vcpus} vCPUs, not {vcpus}")
+        raise DomainXMLError(f"topology {topology} gives {topology.vcpus} vCPUs, not {vcpus}")
     vcpu = root.find("vcpu")
     if vcpu is None:
         vcpu = etree.SubElement(root, "vcpu")
@@ -178,22 +145,22 @@ def read_memory(root: Element) -> int | None:
     if element is None:
         return None
     match = _SIZE.fullmatch((element.text or "").strip())
-    unit = (element.get("unit") or "KiB").lower()
-    if not match or unit not in LIBVIRT_UNITS:
+    unit = unit_bytes(element.get("unit"))
+    if not match or unit is None:
         return None
-    return int(match.group(1)) * LIBVIRT_UNITS[unit] // 2**20
+    return int(match.group(1)) * unit // 2**20
 
 
 def set_memory(root: Element, mib: int) -> None:
     """Set ``<memory>`` (and ``<currentMemory>`` when present) to ``mib`` MiB."""
     if mib < 1:
-        raise VmXmlError("a VM needs some memory")
+        raise DomainXMLError("a VM needs some memory")
     maximum = root.find("maxMemory")
     if maximum is not None:
-        limit = LIBVIRT_UNITS.get((maximum.get("unit") or "KiB").lower())
+        limit = unit_bytes(maximum.get("unit"))
         text = (maximum.text or "").strip()
         if limit and text.isdigit() and mib * 2**20 > int(text) * limit:
-            raise VmXmlError(f"{mib} MiB is more than the VM's <maxMemory>")
+            raise DomainXMLError(f"{mib} MiB is more than the VM's <maxMemory>")
     for tag in ("memory", "currentMemory"):
         element = root.find(tag)
         if element is None and tag == "memory":
@@ -245,23 +212,11 @@ def _remove(element: Element) -> None:
 # Network interfaces.
 
 
-def bridge_name(vni: int | str) -> str:
-    """The host bridge of PVC network ``vni``."""
-    return f"{BRIDGE_PREFIX}{vni}"
-
-
-def vni_of_bridge(bridge: str) -> str | None:
-    """The VNI of a PVC network bridge, or None for any other bridge."""
-    if bridge.startswith(BRIDGE_PREFIX) and bridge[len(BRIDGE_PREFIX) :].isdigit():
-        return bridge[len(BRIDGE_PREFIX) :]
-    return None
-
-
 def parse_vni(text: str) -> str:
     """A network VNI given on the command line."""
     value = text.strip()
     if not value.isdigit():
-        raise VmXmlError(f"a network is given by its VNI (a whole number), not '{text}'")
+        raise DomainXMLError(f"a network is given by its VNI (a whole number), not '{text}'")
     return str(int(value))
 
 
@@ -269,7 +224,7 @@ def normalize_mac(text: str) -> str:
     """A MAC address as lower-case ``xx:xx:xx:xx:xx:xx`` (``-`` separators are accepted)."""
     value = text.strip().lower().replace("-", ":")
     if not MAC_ADDRESS.fullmatch(value):
-        raise VmXmlError(f"'{text}' is not a MAC address (xx:xx:xx:xx:xx:xx)")
+        raise DomainXMLError(f"'{text}' is not a MAC address (xx:xx:xx:xx:xx:xx)")
     return value
 
 
@@ -316,14 +271,14 @@ def add_interface(root: Element, interface: Element) -> None:
     """Add an interface; its MAC address must not be in use in this VM already."""
     mac = interface_mac(interface)
     if mac and find_interfaces(root, mac=mac):
-        raise VmXmlError(f"the VM already has an interface with MAC address {mac}")
+        raise DomainXMLError(f"the VM already has an interface with MAC address {mac}")
     _insert_device(root, interface)
 
 
 def remove_interface(root: Element, bridge: str | None = None, mac: str | None = None) -> Element:
     """Remove the one interface on ``bridge`` and/or with ``mac``; returns it."""
     if bridge is None and mac is None:
-        raise VmXmlError("give a network or a MAC address")
+        raise DomainXMLError("give a network or a MAC address")
     found = find_interfaces(root, bridge, mac)
     wanted = " and ".join(
         part
@@ -331,9 +286,9 @@ def remove_interface(root: Element, bridge: str | None = None, mac: str | None =
         if part
     )
     if not found:
-        raise VmXmlError(f"the VM has no interface {wanted}")
+        raise DomainXMLError(f"the VM has no interface {wanted}")
     if len(found) > 1:
-        raise VmXmlError(f"the VM has {len(found)} interfaces {wanted}; choose one by its MAC address")
+        raise DomainXMLError(f"the VM has {len(found)} interfaces {wanted}; choose one by its MAC address")
     _remove(found[0])
     return found[0]
 
@@ -364,7 +319,7 @@ def next_target(root: Element, bus: str) -> str:
     """The first free target device name for a disk on ``bus``."""
     prefix = BUS_PREFIXES.get(bus)
     if prefix is None:
-        raise VmXmlError(f"unknown disk bus '{bus}'")
+        raise DomainXMLError(f"unknown disk bus '{bus}'")
     used = set(disk_targets(root))
     index = 0
     while f"{prefix}{drive_suffix(index)}" in used:
@@ -383,24 +338,24 @@ def disk_source(disk: Element) -> str:
 def disk_element(volume: str, target: str, bus: str, disk_type: str = "rbd") -> Element:
     """A ``<disk>`` for an RBD volume (``POOL/VOLUME``) or a file (an absolute path)."""
     if bus not in BUS_PREFIXES:
-        raise VmXmlError(f"unknown disk bus '{bus}'")
+        raise DomainXMLError(f"unknown disk bus '{bus}'")
     if not TARGET_DEVICE.fullmatch(target):
-        raise VmXmlError(f"'{target}' is not a disk target device name (like sdb or vdc)")
+        raise DomainXMLError(f"'{target}' is not a disk target device name (like sdb or vdc)")
     if disk_type == "rbd":
         pool, _, name = volume.partition("/")
         if not pool or not name or "/" in name:
-            raise VmXmlError(f"an RBD volume is given as POOL/VOLUME, not '{volume}'")
+            raise DomainXMLError(f"an RBD volume is given as POOL/VOLUME, not '{volume}'")
         disk = etree.Element("disk", type="network", device="disk")
         etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none")
         etree.SubElement(disk, "source", protocol="rbd", name=volume)
     elif disk_type == "file":
         if not volume.startswith("/"):
-            raise VmXmlError(f"a file volume is given by its absolute path, not '{volume}'")
+            raise DomainXMLError(f"a file volume is given by its absolute path, not '{volume}'")
         disk = etree.Element("disk", type="file", device="disk")
         etree.SubElement(disk, "driver", name="qemu", type="raw")
         etree.SubElement(disk, "source", file=volume)
     else:
-        raise VmXmlError(f"unknown disk type '{disk_type}' (one of {', '.join(DISK_TYPES)})")
+        raise DomainXMLError(f"unknown disk type '{disk_type}' (one of {', '.join(DISK_TYPES)})")
     etree.SubElement(disk, "target", dev=target, bus=bus)
     return disk
 
@@ -409,11 +364,11 @@ def add_disk(root: Element, disk: Element) -> None:
     """Add a disk; neither its volume nor its target device may be in use in this VM already."""
     volume = disk_source(disk)
     if any(disk_source(other) == volume for other in _devices(root).findall("disk")):
-        raise VmXmlError(f"volume {volume} is already attached to the VM")
+        raise DomainXMLError(f"volume {volume} is already attached to the VM")
     target = disk.find("target")
     dev = target.get("dev", "") if target is not None else ""
     if dev in disk_targets(root):
-        raise VmXmlError(f"the VM already has a disk with target device {dev}")
+        raise DomainXMLError(f"the VM already has a disk with target device {dev}")
     _insert_device(root, disk)
 
 
@@ -423,4 +378,4 @@ def remove_disk(root: Element, volume: str) -> Element:
         if disk_source(disk) == volume:
             _remove(disk)
             return disk
-    raise VmXmlError(f"volume {volume} is not attached to the VM")
+    raise DomainXMLError(f"volume {volume} is not attached to the VM")

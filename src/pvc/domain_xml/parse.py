@@ -1,9 +1,10 @@
-"""Domain XML, built and parsed in one place (lxml).
+"""Reading and checking untrusted domain XML.
 
 Clients send domain XML to the API; it is untrusted. :func:`parse` reads it without
 entity expansion or network access, rejects what PVC must not run (hypervisor
 pass-through, host devices, a missing or bad name, out-of-range sizes) and returns a
-:class:`DomainSummary`. :func:`build` writes the XML of a simple VM from a spec.
+:class:`DomainSummary`. :func:`parse_device` does the same for one hot-plug device, and
+:func:`load` only reads a document (keeping its comments) for editing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pvc.hypervisor.errors import DomainXMLError
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.units import unit_bytes
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 MAX_VCPUS = 256
@@ -27,26 +29,12 @@ FORBIDDEN = {
     "hostdev": "host device pass-through",
     "filesystem": "host filesystem pass-through",
 }
-UNITS = {
-    "b": 1,
-    "bytes": 1,
-    "kb": 1000,
-    "k": 1024,
-    "kib": 1024,
-    "mb": 10**6,
-    "m": 2**20,
-    "mib": 2**20,
-    "gb": 10**9,
-    "g": 2**30,
-    "gib": 2**30,
-    "tb": 10**12,
-    "t": 2**40,
-    "tib": 2**40,
-}
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, huge_tree=False, remove_comments=True, load_dtd=False
 )
+#: The same, keeping comments: for documents that are edited and sent back.
+_EDIT_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False)
 
 
 @dataclass(frozen=True)
@@ -86,14 +74,14 @@ class DomainSummary:
 def _memory_mib(element: etree._Element | None) -> int:
     if element is None or not (element.text or "").strip():
         raise DomainXMLError("<memory> is required")
-    unit = (element.get("unit") or "KiB").lower()
-    if unit not in UNITS:
+    unit = unit_bytes(element.get("unit"))
+    if unit is None:
         raise DomainXMLError(f"<memory> has an unknown unit '{element.get('unit')}'")
     try:
         value = int(element.text.strip())
     except ValueError:
         raise DomainXMLError(f"<memory> is not a whole number: '{element.text.strip()}'") from None
-    return value * UNITS[unit] // 2**20
+    return value * unit // 2**20
 
 
 def parse(text: str | bytes) -> tuple[etree._Element, DomainSummary]:
@@ -157,16 +145,38 @@ class Device:
         return self.kind
 
 
-def _tree(raw: bytes, what: str) -> etree._Element:
-    """Parse untrusted XML with no DTD, entities or network access."""
+def _read(raw: bytes, what: str, parser: etree.XMLParser = _PARSER) -> etree._Element:
+    """Parse XML with no DTD, entities or network access."""
     if len(raw) > MAX_XML_BYTES:
         raise DomainXMLError(f"{what} is larger than {MAX_XML_BYTES} bytes")
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         raise DomainXMLError(f"{what} must not contain a DOCTYPE or entity declarations")
     try:
-        root = etree.fromstring(raw, _PARSER)
+        return etree.fromstring(raw, parser)
     except etree.XMLSyntaxError as error:
         raise DomainXMLError(f"{what} is not well-formed: {error}") from None
+
+
+def load(text: str) -> etree._Element:
+    """Read a domain document to edit it (comments kept, nothing checked but safety and the root)."""
+    root = _read(text.encode(), "the domain XML", _EDIT_PARSER)
+    if root.tag != "domain":
+        raise DomainXMLError(f"the root element must be <domain>, not <{root.tag}>")
+    return root
+
+
+def pretty(xml: str) -> str:
+    """Stored XML as the API returns it: re-serialised (comments dropped) so formatting is uniform."""
+    try:
+        root = etree.fromstring(xml.encode(), _PARSER)
+    except etree.XMLSyntaxError:
+        return xml
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+def _tree(raw: bytes, what: str) -> etree._Element:
+    """Parse untrusted XML and refuse the elements PVC never runs."""
+    root = _read(raw, what)
     for element in root.iter():
         if element.tag in FORBIDDEN:
             raise DomainXMLError(f"{FORBIDDEN[element.tag]} is not allowed")
@@ -258,95 +268,3 @@ def _vnc(root: etree._Element) -> tuple[str, int]:
     if graphics is None:
         return "", -1
     return graphics.get("listen", ""), int(graphics.get("port", "-1") or -1)
-
-
-@dataclass(frozen=True)
-class RbdDisk:
-    """A disk on a Ceph RBD volume, reached by QEMU's rbd driver through ``monitors``.
-
-    ``monitors`` are (address, port) pairs; with cephx on, ``auth_user`` and the uuid of
-    the libvirt secret holding its key.
-    """
-
-    pool: str
-    volume: str
-    monitors: list[tuple[str, int]] = field(default_factory=list)
-    auth_user: str = ""
-    secret_uuid: str = ""
-
-
-@dataclass(frozen=True)
-class DomainSpec:
-    """A simple VM to build XML for (direct kernel boot and/or disks, bridged NICs)."""
-
-    name: str
-    vcpus: int = 1
-    memory_mib: int = 128
-    uuid: str = ""
-    domain_type: str = "qemu"
-    kernel: str = ""
-    initrd: str = ""
-    cmdline: str = ""
-    disks: list[str] = field(default_factory=list)  # file paths
-    rbd_disks: list[RbdDisk] = field(default_factory=list)  # after the file disks
-    bridges: list[str] = field(default_factory=list)
-    serial_log: str = ""
-    tb_cache_mib: int = 32
-
-
-def _rbd_disk(devices: etree._Element, rbd: RbdDisk, target: str) -> None:
-    disk = etree.SubElement(devices, "disk", type="network", device="disk")
-    etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none", discard="unmap")
-    source = etree.SubElement(disk, "source", protocol="rbd", name=f"{rbd.pool}/{rbd.volume}")
-    for address, port in rbd.monitors:
-        etree.SubElement(source, "host", name=address, port=str(port))
-    if rbd.auth_user:
-        auth = etree.SubElement(disk, "auth", username=rbd.auth_user)
-        etree.SubElement(auth, "secret", type="ceph", uuid=rbd.secret_uuid)
-    etree.SubElement(disk, "target", dev=target, bus="virtio")
-
-
-def build(spec: DomainSpec) -> str:
-    """Domain XML for ``spec``; validated by :func:`parse` before it is returned."""
-    domain = etree.Element("domain", type=spec.domain_type)
-    etree.SubElement(domain, "name").text = spec.name
-    etree.SubElement(domain, "uuid").text = spec.uuid or str(uuid_mod.uuid4())
-    etree.SubElement(domain, "memory", unit="MiB").text = str(spec.memory_mib)
-    etree.SubElement(domain, "vcpu").text = str(spec.vcpus)
-    os_element = etree.SubElement(domain, "os")
-    etree.SubElement(os_element, "type", arch="x86_64", machine="pc").text = "hvm"
-    if spec.kernel:
-        etree.SubElement(os_element, "kernel").text = spec.kernel
-        if spec.initrd:
-            etree.SubElement(os_element, "initrd").text = spec.initrd
-        etree.SubElement(os_element, "cmdline").text = spec.cmdline
-    features = etree.SubElement(domain, "features")
-    etree.SubElement(features, "acpi")
-    if spec.domain_type == "qemu":
-        tcg = etree.SubElement(features, "tcg")
-        etree.SubElement(tcg, "tb-cache", unit="MiB").text = str(spec.tb_cache_mib)
-    etree.SubElement(domain, "clock", offset="utc")
-    for event, action in (("on_poweroff", "destroy"), ("on_reboot", "restart"), ("on_crash", "destroy")):
-        etree.SubElement(domain, event).text = action
-    devices = etree.SubElement(domain, "devices")
-    etree.SubElement(devices, "emulator").text = "/usr/bin/qemu-system-x86_64"
-    etree.SubElement(devices, "controller", type="usb", model="none")
-    etree.SubElement(devices, "memballoon", model="none")
-    for index, path in enumerate(spec.disks):
-        disk = etree.SubElement(devices, "disk", type="file", device="disk")
-        etree.SubElement(disk, "driver", name="qemu", type="raw", cache="none")
-        etree.SubElement(disk, "source", file=path)
-        etree.SubElement(disk, "target", dev=f"vd{chr(ord('a') + index)}", bus="virtio")
-    for index, rbd in enumerate(spec.rbd_disks, start=len(spec.disks)):
-        _rbd_disk(devices, rbd, f"vd{chr(ord('a') + index)}")
-    for bridge in spec.bridges:
-        nic = etree.SubElement(devices, "interface", type="bridge")
-        etree.SubElement(nic, "source", bridge=bridge)
-        etree.SubElement(nic, "model", type="virtio")
-    if spec.serial_log:
-        serial = etree.SubElement(devices, "serial", type="file")
-        etree.SubElement(serial, "source", path=spec.serial_log, append="on")
-        etree.SubElement(serial, "target", port="0")
-    text = etree.tostring(domain, pretty_print=True, encoding="unicode")
-    parse(text)
-    return text

@@ -1,4 +1,4 @@
-"""Client-side domain XML edits (``pvc.cli.vm_xml``)."""
+"""Domain XML edits (``pvc.domain_xml.edit``), as the CLI makes them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import random
 
 import pytest
 
-from pvc.cli import vm_xml
-from pvc.cli.vm_xml import Topology, VmXmlError
+from pvc.domain_xml import edit as vm_xml
+from pvc.domain_xml.bridges import bridge_name, vni_of_bridge
+from pvc.domain_xml.edit import Topology
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import load
 
 XML = """<domain type='kvm'>
   <name>vm1</name>
@@ -42,18 +45,18 @@ XML = """<domain type='kvm'>
 
 @pytest.fixture
 def root() -> vm_xml.Element:
-    return vm_xml.parse(XML)
+    return load(XML)
 
 
 def test_parse_rejects_bad_documents() -> None:
-    with pytest.raises(VmXmlError, match="not well-formed"):
-        vm_xml.parse("<domain>")
-    with pytest.raises(VmXmlError, match="must be <domain>"):
-        vm_xml.parse("<network/>")
-    with pytest.raises(VmXmlError, match="DOCTYPE"):
-        vm_xml.parse('<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain>&x;</domain>')
-    assert vm_xml.domain_name(vm_xml.parse(XML)) == "vm1"
-    assert vm_xml.parse("<?xml version='1.0' encoding='UTF-8'?><domain/>").tag == "domain"
+    with pytest.raises(DomainXMLError, match="not well-formed"):
+        load("<domain>")
+    with pytest.raises(DomainXMLError, match="must be <domain>"):
+        load("<network/>")
+    with pytest.raises(DomainXMLError, match="DOCTYPE"):
+        load('<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain>&x;</domain>')
+    assert vm_xml.domain_name(load(XML)) == "vm1"
+    assert load("<?xml version='1.0' encoding='UTF-8'?><domain/>").tag == "domain"
 
 
 def test_command_line_values() -> None:
@@ -61,10 +64,10 @@ def test_command_line_values() -> None:
     assert vm_xml.parse_topology("1/4/2").vcpus == 8
     assert str(Topology(1, 2, 3)) == "1,2,3"
     for bad in ("2,2", "0,1,1", "a,b,c"):
-        with pytest.raises(VmXmlError):
+        with pytest.raises(DomainXMLError):
             vm_xml.parse_topology(bad)
     assert vm_xml.parse_count("4", "VCPUS") == 4
-    with pytest.raises(VmXmlError, match="VCPUS must be a positive whole number"):
+    with pytest.raises(DomainXMLError, match="VCPUS must be a positive whole number"):
         vm_xml.parse_count("0", "VCPUS")
     assert vm_xml.parse_memory("4096") == 4096
     assert vm_xml.parse_memory("512M") == 512
@@ -72,13 +75,13 @@ def test_command_line_values() -> None:
     assert vm_xml.parse_memory("2GiB") == 2048
     assert vm_xml.parse_memory("1T") == 1024 * 1024
     for bad in ("0", "4X", "-1", "", "1.5G"):
-        with pytest.raises(VmXmlError):
+        with pytest.raises(DomainXMLError):
             vm_xml.parse_memory(bad)
     assert vm_xml.parse_vni("0100") == "100"
-    with pytest.raises(VmXmlError, match="VNI"):
+    with pytest.raises(DomainXMLError, match="VNI"):
         vm_xml.parse_vni("vmbr100")
     assert vm_xml.normalize_mac("52-54-00-AA-BB-CC") == "52:54:00:aa:bb:cc"
-    with pytest.raises(VmXmlError, match="not a MAC address"):
+    with pytest.raises(DomainXMLError, match="not a MAC address"):
         vm_xml.normalize_mac("52:54:00:aa:bb")
 
 
@@ -91,9 +94,9 @@ def test_vcpus(root: vm_xml.Element) -> None:
     # A topology that no longer fits is dropped; one that still fits is kept.
     vm_xml.set_vcpus(root, 3)
     assert vm_xml.read_vcpus(root) == (3, None)
-    with pytest.raises(VmXmlError, match="topology 1,2,2 gives 4 vCPUs, not 3"):
+    with pytest.raises(DomainXMLError, match="topology 1,2,2 gives 4 vCPUs, not 3"):
         vm_xml.set_vcpus(root, 3, Topology(1, 2, 2))
-    bare = vm_xml.parse("<domain><name>x</name></domain>")
+    bare = load("<domain><name>x</name></domain>")
     vm_xml.set_vcpus(bare, 2, Topology(1, 1, 2))
     assert vm_xml.serialize(bare) == (
         "<domain><name>x</name><vcpu>2</vcpu>"
@@ -107,18 +110,18 @@ def test_memory(root: vm_xml.Element) -> None:
     assert vm_xml.read_memory(root) == 4096
     for tag in ("memory", "currentMemory"):
         assert (root.find(tag).text, root.find(tag).get("unit")) == ("4096", "MiB")
-    limited = vm_xml.parse("<domain><maxMemory unit='GiB' slots='4'>8</maxMemory><memory>1</memory></domain>")
-    with pytest.raises(VmXmlError, match="maxMemory"):
+    limited = load("<domain><maxMemory unit='GiB' slots='4'>8</maxMemory><memory>1</memory></domain>")
+    with pytest.raises(DomainXMLError, match="maxMemory"):
         vm_xml.set_memory(limited, 16384)
     vm_xml.set_memory(limited, 8192)
     assert vm_xml.read_memory(limited) == 8192
-    assert vm_xml.read_memory(vm_xml.parse("<domain/>")) is None
+    assert vm_xml.read_memory(load("<domain/>")) is None
 
 
 def test_add_interface_after_the_last_one(root: vm_xml.Element) -> None:
     mac = vm_xml.random_mac(random.Random(1))
     assert mac.startswith("52:54:00:") and vm_xml.MAC_ADDRESS.fullmatch(mac)
-    nic = vm_xml.interface_element(vm_xml.bridge_name(200), "52:54:00:12:34:56")
+    nic = vm_xml.interface_element(bridge_name(200), "52:54:00:12:34:56")
     assert vm_xml.serialize(nic) == (
         '<interface type="bridge"><mac address="52:54:00:12:34:56"/>'
         '<source bridge="vmbr200"/><model type="virtio"/></interface>'
@@ -128,16 +131,16 @@ def test_add_interface_after_the_last_one(root: vm_xml.Element) -> None:
     assert '</interface>\n    <interface type="bridge"><mac address="52:54:00:12:34:56"/>' in text
     assert '<model type="virtio"/></interface>\n    <console type="pty"/>' in text
     assert [vm_xml.interface_bridge(i) for i in vm_xml.find_interfaces(root)] == ["vmbr100"] * 2 + ["vmbr200"]
-    with pytest.raises(VmXmlError, match="already has an interface with MAC address 52:54:00:00:00:01"):
+    with pytest.raises(DomainXMLError, match="already has an interface with MAC address 52:54:00:00:00:01"):
         vm_xml.add_interface(root, vm_xml.interface_element("vmbr300", "52:54:00:00:00:01"))
 
 
 def test_remove_interface(root: vm_xml.Element) -> None:
-    with pytest.raises(VmXmlError, match="2 interfaces on bridge vmbr100; choose one by its MAC address"):
+    with pytest.raises(DomainXMLError, match="2 interfaces on bridge vmbr100; choose one by its MAC address"):
         vm_xml.remove_interface(root, bridge="vmbr100")
-    with pytest.raises(VmXmlError, match="no interface on bridge vmbr999"):
+    with pytest.raises(DomainXMLError, match="no interface on bridge vmbr999"):
         vm_xml.remove_interface(root, bridge="vmbr999")
-    with pytest.raises(VmXmlError, match="give a network or a MAC address"):
+    with pytest.raises(DomainXMLError, match="give a network or a MAC address"):
         vm_xml.remove_interface(root)
     removed = vm_xml.remove_interface(root, bridge="vmbr100", mac="52:54:00:00:00:02")
     assert vm_xml.interface_mac(removed) == "52:54:00:00:00:02"
@@ -151,9 +154,9 @@ def test_remove_interface(root: vm_xml.Element) -> None:
 
 
 def test_bridge_names() -> None:
-    assert vm_xml.bridge_name("42") == "vmbr42"
-    assert vm_xml.vni_of_bridge("vmbr42") == "42"
-    assert vm_xml.vni_of_bridge("brcluster") is None
+    assert bridge_name("42") == "vmbr42"
+    assert vni_of_bridge("vmbr42") == 42
+    assert vni_of_bridge("brcluster") is None
 
 
 def test_drive_names(root: vm_xml.Element) -> None:
@@ -171,7 +174,7 @@ def test_drive_names(root: vm_xml.Element) -> None:
     assert vm_xml.next_target(root, "usb") == "sdc"
     assert vm_xml.next_target(root, "virtio") == "vda"
     assert vm_xml.next_target(root, "ide") == "hda"
-    with pytest.raises(VmXmlError, match="unknown disk bus"):
+    with pytest.raises(DomainXMLError, match="unknown disk bus"):
         vm_xml.next_target(root, "floppy")
 
 
@@ -194,7 +197,7 @@ def test_disk_elements() -> None:
         (("vms/data", "sd1", "scsi"), "target device"),
         (("vms/data", "sdc", "fdc"), "unknown disk bus"),
     ):
-        with pytest.raises(VmXmlError, match=message):
+        with pytest.raises(DomainXMLError, match=message):
             vm_xml.disk_element(*args)
 
 
@@ -204,23 +207,23 @@ def test_add_and_remove_disks(root: vm_xml.Element) -> None:
     text = vm_xml.serialize(root)
     assert '</disk>\n    <disk type="network" device="disk">' in text
     assert '<target dev="sdc" bus="scsi"/></disk>\n    <interface' in text
-    with pytest.raises(VmXmlError, match="volume vms/data is already attached"):
+    with pytest.raises(DomainXMLError, match="volume vms/data is already attached"):
         vm_xml.add_disk(root, vm_xml.disk_element("vms/data", "sdd", "scsi"))
-    with pytest.raises(VmXmlError, match="already has a disk with target device sda"):
+    with pytest.raises(DomainXMLError, match="already has a disk with target device sda"):
         vm_xml.add_disk(root, vm_xml.disk_element("vms/other", "sda", "scsi"))
     removed = vm_xml.remove_disk(root, "vms/vm1_disk0")
     assert vm_xml.disk_source(removed) == "vms/vm1_disk0"
     assert vm_xml.disk_targets(root) == ["sdb", "sdc"]
     assert vm_xml.serialize(root).startswith('<domain type="kvm">\n  <name>vm1</name>')
     assert '<devices>\n    <disk type="file" device="cdrom">' in vm_xml.serialize(root)
-    with pytest.raises(VmXmlError, match="volume vms/nothing is not attached"):
+    with pytest.raises(DomainXMLError, match="volume vms/nothing is not attached"):
         vm_xml.remove_disk(root, "vms/nothing")
     vm_xml.remove_disk(root, "/iso/boot.iso")
     assert vm_xml.disk_targets(root) == ["sdc"]
 
 
 def test_first_device_of_its_kind_and_empty_devices() -> None:
-    root = vm_xml.parse("<domain>\n  <devices>\n    <console type='pty'/>\n  </devices>\n</domain>")
+    root = load("<domain>\n  <devices>\n    <console type='pty'/>\n  </devices>\n</domain>")
     vm_xml.add_disk(root, vm_xml.disk_element("vms/a", "vda", "virtio"))
     text = vm_xml.serialize(root)
     assert text.startswith('<domain>\n  <devices>\n    <console type="pty"/>\n    <disk ')
@@ -229,7 +232,7 @@ def test_first_device_of_its_kind_and_empty_devices() -> None:
     assert (
         vm_xml.serialize(root) == '<domain>\n  <devices>\n    <console type="pty"/>\n  </devices>\n</domain>'
     )
-    bare = vm_xml.parse("<domain><name>x</name></domain>")
+    bare = load("<domain><name>x</name></domain>")
     vm_xml.add_interface(bare, vm_xml.interface_element("vmbr1", "52:54:00:00:00:09", "e1000"))
     assert bare.find("devices/interface/model").get("type") == "e1000"
     vm_xml.remove_interface(bare, mac="52:54:00:00:00:09")
