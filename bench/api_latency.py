@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 from pvc import processes
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
+from pvc.cluster.session import Cluster
 from pvc.lab import zookeeper
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
@@ -81,7 +82,7 @@ def main() -> None:
             cache = ClusterCache(store)
             cache.start()
             cache.wait_ready(30)
-            app = create_app(ApiContext(store=store, cache=cache))
+            app = create_app(ApiContext(cluster=Cluster(store, cache)))
             server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             base = f"http://127.0.0.1:{server.server_port}/api/v1"

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pvc.cluster.storage_mirror import collect
+from pvc.cluster.storage.mirror import collect
 from pvc.lab import ceph
 from pvc.storage import snapshots, volumes
 from pvc.storage.client import CephClient

@@ -33,7 +33,7 @@ from bench.api_latency import populate, report, timed
 from pvc import processes
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import DEFAULT_KEEPALIVE_INTERVAL
 from pvc.domain_xml.build import DomainSpec, build
 from pvc.lab import zookeeper
@@ -276,14 +276,14 @@ def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:
     uuids, keepalives = populate_vms(store, vm_count, node_count)
     print(f"populate: {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
-    cache = ClusterCache(store, API_CACHE_ROOTS)
+    cache = ClusterCache(store, API_ROOTS)
     cache.start()
     if not cache.wait_ready(120):
         raise SystemExit("the cache did not load")
     print(f"cache load: {time.perf_counter() - started:.1f} s")
     server = None
     try:
-        app = create_app(ApiContext(store=store, cache=cache))
+        app = create_app(ApiContext(cluster=Cluster(store, cache)))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         base = f"http://127.0.0.1:{server.server_port}/api/v1"
@@ -386,14 +386,11 @@ def measure_change(
     changed = next(name for name in sorted(uuids) if listed_state(listed, name) == VMState.START)
     uuid = uuids[changed]
     started = time.perf_counter()
-    wanted = update_placement(store, uuid, lambda p: replace(p, state=VMState.SHUTDOWN))
+    wanted, commit = update_placement(store, uuid, lambda p: replace(p, state=VMState.SHUTDOWN))
     assert wanted is not None
     committed = time.perf_counter()
-    fresh = store.get(paths.domain_state(uuid))
-    while cache.data(paths.domain_state(uuid)) != fresh:
-        if time.perf_counter() - committed > 10:
-            raise SystemExit("the cache did not see the change within 10 s")
-        time.sleep(0.0005)
+    if not cache.wait_for(commit, 10):
+        raise SystemExit("the cache did not see the change within 10 s")
     seen = time.perf_counter()
     response = session.get(f"{base}/vm")
     response.raise_for_status()

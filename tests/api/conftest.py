@@ -6,7 +6,7 @@ import pytest
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
@@ -38,13 +38,12 @@ def api_factory(make_store, tmp_path):  # noqa: F811
     def build(auth: bool = False):
         api_store = make_store()
         ensure_schema(api_store)
-        cache = ClusterCache(api_store, API_CACHE_ROOTS)
+        cache = ClusterCache(api_store, API_ROOTS)
         cache.start()
         assert cache.wait_ready(10)
         caches.append(cache)
         context = ApiContext(
-            store=api_store,
-            cache=cache,
+            cluster=Cluster(api_store, cache),
             settings=settings(auth),
             cluster_name="test",
             upstream_ip="10.100.0.250",

@@ -20,9 +20,9 @@ def test_root_and_unknown_paths(api):
 def test_arguments_from_query_or_form_case_insensitive_booleans(api):
     client, context = api
     assert client.post(f"{PREFIX}/status", query_string={"state": "true"}).status_code == 200
-    assert context.store.get_text("/config/maintenance") == "true"
+    assert context.cluster.store.get_text("/config/maintenance") == "true"
     assert client.post(f"{PREFIX}/status", data={"state": "false"}).status_code == 200
-    assert context.store.get_text("/config/maintenance") == "false"
+    assert context.cluster.store.get_text("/config/maintenance") == "false"
     bad = client.post(f"{PREFIX}/node/x/domain-state", data={"state": "flush", "wait": "perhaps"})
     assert bad.status_code == 400 and "true or false" in bad.json["message"]
 
@@ -61,7 +61,7 @@ def test_keys_and_roles(api_factory):
         f"{PREFIX}/status", query_string={"state": "true"}, headers={"X-Api-Key": TOKENS["read-only"]}
     )
     assert reader.status_code == 403 and "read-only" in reader.json["message"]
-    assert context.store.get_text("/config/maintenance") == "false"  # nothing written
+    assert context.cluster.store.get_text("/config/maintenance") == "false"  # nothing written
     operator = client.post(
         f"{PREFIX}/restore",
         query_string={"cluster_data": "{}", "yes-i-really-mean-it": "yes"},
@@ -130,12 +130,12 @@ def test_every_authenticated_route_refuses_a_missing_or_wrong_key(api_factory, r
 )
 def test_every_changing_route_refuses_a_read_only_key(api_factory, route):
     client, context = api_factory(auth=True)
-    before = context.store.get_text("/config/maintenance")
+    before = context.cluster.store.get_text("/config/maintenance")
     response = client.open(
         _concrete(route.path), method=route.method, headers={"X-Api-Key": TOKENS["read-only"]}
     )
     assert response.status_code == 403, (route.method, route.path, response.json)
-    assert context.store.get_text("/config/maintenance") == before
+    assert context.cluster.store.get_text("/config/maintenance") == before
 
 
 def test_no_route_changes_state_with_a_read_only_role():

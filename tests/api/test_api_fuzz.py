@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
+from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store
@@ -42,10 +42,10 @@ def fuzz_app(zk_server):
     store = Store(zk_server + chroot, timeout=5)
     assert store.start(give_up_after=10)
     ensure_schema(store)
-    cache = ClusterCache(store, API_CACHE_ROOTS)
+    cache = ClusterCache(store, API_ROOTS)
     cache.start()
     assert cache.wait_ready(10)
-    app = create_app(ApiContext(store=store, cache=cache, settings=api_settings(False)))
+    app = create_app(ApiContext(cluster=Cluster(store, cache), settings=api_settings(False)))
     _FUZZ["app"] = app
     yield app
     cache.close()

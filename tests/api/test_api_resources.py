@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pvc.cluster import faults
+from pvc.cluster.faults import actions as faults
+from pvc.cluster.faults import checks
 from pvc.state import paths
 from pvc.state.schema import CURRENT_VERSION
 from tests.helpers import wait_for
@@ -131,9 +132,9 @@ def test_node_log(api, cluster):
 
 def test_faults_lifecycle_and_health(api):
     client, context = api
-    store, cache = context.store, context.cache
-    faults.report(store, cache, "dead_node", "n9", 50, "Node n9 is dead", maintenance=False)
-    faults.report(store, cache, "daemon_not_running", "n8", 25, "n8 stopped", maintenance=False)
+    store, cache = context.cluster.store, context.cluster.cache
+    faults.report(context.cluster, "dead_node", "n9", 50, "Node n9 is dead", maintenance=False)
+    faults.report(context.cluster, "daemon_not_running", "n8", 25, "n8 stopped", maintenance=False)
     wait_for(lambda: len(get(client, "/faults").json) == 2)
     assert get(client, "/status").json["cluster_health"]["health"] == 25
     listed = get(client, "/faults", sort_key="health_delta").json
@@ -154,7 +155,7 @@ def test_faults_lifecycle_and_health(api):
     # maintenance mode suppresses new faults
     store.set(paths.MAINTENANCE, "true")
     wait_for(lambda: cache.cluster_config().maintenance)
-    assert faults.report(store, cache, "dead_node", "n7", 50, "n7", maintenance=True) is None
+    assert faults.report(context.cluster, "dead_node", "n7", 50, "n7", maintenance=True) is None
     assert get(client, "/faults").json == []
 
 
@@ -167,16 +168,16 @@ def test_primary_raises_a_fault_for_a_stopped_node(api, cluster):
     other = next(node for node in nodes if node.name != primary)
     other.stop()
     listed = wait_for(lambda: get(client, "/faults").json, 10)
-    assert other.name in listed[0]["message"] and listed[0]["health_delta"] == faults.DELTA_DAEMON_NOT_RUNNING
+    assert other.name in listed[0]["message"] and listed[0]["health_delta"] == checks.DELTA_DAEMON_NOT_RUNNING
 
 
 def test_backup_restore_initialize(api):
     client, context = api
-    context.store.set("/config/cluster_name", "before")
+    context.cluster.store.set("/config/cluster_name", "before")
     dump = get(client, "/backup").json
     assert dump["/config/cluster_name"] == "before" and "/schema/version" in dump
     assert not any(key.startswith("/locks") for key in dump)
-    context.store.set("/config/cluster_name", "after")
+    context.cluster.store.set("/config/cluster_name", "after")
     for bad, words in (
         ("not json", "not valid JSON"),
         ('{"/etc/passwd": "x", "/schema/version": "1"}', "outside"),
@@ -185,20 +186,21 @@ def test_backup_restore_initialize(api):
     ):
         response = client.post(f"{PREFIX}/restore", data={"cluster_data": bad, "yes-i-really-mean-it": "yes"})
         assert response.status_code == 400 and words in response.json["message"]
-    assert context.store.get_text("/config/cluster_name") == "after"  # nothing written by rejected requests
+    store = context.cluster.store
+    assert store.get_text("/config/cluster_name") == "after"  # nothing written by rejected requests
     ok = client.post(
         f"{PREFIX}/restore", data={"cluster_data": json.dumps(dump), "yes-i-really-mean-it": "yes"}
     )
     assert ok.status_code == 200
-    assert context.store.get_text("/config/cluster_name") == "before"
+    assert context.cluster.store.get_text("/config/cluster_name") == "before"
     refused = client.post(f"{PREFIX}/initialize", query_string=CONFIRM)
     assert refused.status_code == 400 and "already initialized" in refused.json["message"]
-    context.store.set("/nodes/ghost", "x")
+    context.cluster.store.set("/nodes/ghost", "x")
     wiped = client.post(
         f"{PREFIX}/initialize", query_string={"yes-i-really-mean-it": "yes", "overwrite": "True"}
     )
     assert wiped.status_code == 200
-    assert not context.store.exists("/nodes/ghost") and context.store.exists("/schema/version")
+    assert not store.exists("/nodes/ghost") and store.exists("/schema/version")
 
 
 def test_metrics_text(api, cluster):
@@ -231,8 +233,8 @@ def test_reinitialising_a_live_cluster_brings_its_daemons_back(api, cluster):
 
 def test_backup_initialize_restore_round_trip(api):
     client, context = api
-    context.store.set("/config/cluster_name", "precious")
-    context.store.set("/nodes/hv9", "{}")
+    context.cluster.store.set("/config/cluster_name", "precious")
+    context.cluster.store.set("/nodes/hv9", "{}")
     dump = get(client, "/backup").json
     assert all(
         any(
@@ -253,10 +255,11 @@ def test_backup_initialize_restore_round_trip(api):
         for k in dump
     )
     client.post(f"{PREFIX}/initialize", query_string={**CONFIRM, "overwrite": "True"})
-    assert not context.store.exists("/nodes/hv9")
+    assert not context.cluster.store.exists("/nodes/hv9")
     restored = client.post(f"{PREFIX}/restore", data={"cluster_data": json.dumps(dump), **CONFIRM})
     assert restored.status_code == 200, restored.json
-    assert context.store.get_text("/config/cluster_name") == "precious" and context.store.exists("/nodes/hv9")
+    store = context.cluster.store
+    assert store.get_text("/config/cluster_name") == "precious" and store.exists("/nodes/hv9")
 
 
 def test_restore_rejects_unsafe_paths_and_versions(api):
@@ -271,7 +274,7 @@ def test_restore_rejects_unsafe_paths_and_versions(api):
     ):
         response = client.post(f"{PREFIX}/restore", data={"cluster_data": json.dumps(data), **CONFIRM})
         assert response.status_code == 400 and words in response.json["message"], (data.keys(), response.json)
-    assert context.store.get_text("/schema/version") == str(CURRENT_VERSION)
+    assert context.cluster.store.get_text("/schema/version") == str(CURRENT_VERSION)
 
 
 def test_node_limit_is_a_regular_expression(api, cluster):
@@ -285,16 +288,16 @@ def test_node_limit_is_a_regular_expression(api, cluster):
 
 
 def test_node_reports_its_hypervisor_allocation(api, cluster, test_driver_uri):
-    from pvc.cluster import vm_actions, vms
+    from pvc.cluster.vm import actions, define
     from pvc.domain_xml import build as domain_xml
 
     client, context = api
     cluster("n1", ["n1"], hypervisor_uri=test_driver_uri)
     wait_for(lambda: get(client, "/node/n1").status_code == 200, 10)
     xml = domain_xml.build(domain_xml.DomainSpec(name="alloc1", vcpus=2, memory_mib=96))
-    uuid, _ = vms.define(context.store, context.cache, xml, node="n1")
-    wait_for(lambda: context.cache.vm(uuid) is not None, 10)
-    vm_actions.request_state(context.store, context.cache, uuid, "start")
+    uuid, _ = define.define(context.cluster, xml, node="n1")
+    assert context.cluster.cache.vm(uuid) is not None  # read-your-writes
+    actions.request_state(context.cluster, uuid, "start")
     node = wait_for(lambda: (n := get(client, "/node/n1").json) and n[0]["running_domains"] and n[0], 10)
     assert node["running_domains"] == ["alloc1"] and node["domains_count"] == 1
     assert node["vcpu"]["allocated"] == 2 and node["memory"]["allocated"] == 96

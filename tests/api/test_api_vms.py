@@ -23,7 +23,7 @@ def vm_api(api, cluster, test_driver_uri):
     client, context = api
     for i, name in enumerate(NODES, start=1):
         cluster(name, NODES, index=i, hypervisor_uri=test_driver_uri, shutdown_timeout=1.0)
-    wait_for(lambda: [n.daemon_state for n in context.cache.nodes()] == ["run"] * 3)
+    wait_for(lambda: [n.daemon_state for n in context.cluster.cache.nodes()] == ["run"] * 3)
     return client, context
 
 
@@ -63,7 +63,7 @@ def test_define_get_and_list_in_the_v1_shape(vm_api):
 def test_bad_definitions_are_refused_and_nothing_is_half_defined(vm_api):
     client, context = vm_api
     define(client, "taken")
-    before = context.store.children(paths.DOMAINS)
+    before = context.cluster.store.children(paths.DOMAINS)
     cases = [
         (xml_for("taken"), {}, "already exists"),
         ("<domain type='qemu'><name>x</name>", {}, "not well-formed"),
@@ -87,7 +87,7 @@ def test_bad_definitions_are_refused_and_nothing_is_half_defined(vm_api):
     assert response.status_code == 400 and "host device" in response.json["message"]
     assert post(client, "/vm", xml=xml_for("x"), migration_max_downtime="0").status_code == 400
     assert post(client, "/vm", xml=xml_for("x"), selector="fastest").status_code == 400
-    assert context.store.children(paths.DOMAINS) == before
+    assert context.cluster.store.children(paths.DOMAINS) == before
 
 
 def test_state_changes_with_wait_and_their_errors(vm_api):
@@ -98,14 +98,15 @@ def test_state_changes_with_wait_and_their_errors(vm_api):
     response = post(client, "/vm/app1/state", state="start", wait="true")
     assert response.status_code == 200, response.json
     assert get(client, "/vm/app1/state").json == {"name": "app1", "state": "start"}
-    assert context.cache.vm(vm["uuid"]).placement.running_on == "hv3"
+    assert context.cluster.cache.vm(vm["uuid"]).placement.running_on == "hv3"
     assert post(client, "/vm/app1/state", state="restart", wait="true").status_code == 200
     assert post(client, "/vm/app1/state", state="shutdown", wait="true").status_code == 200
-    assert context.cache.vm(vm["uuid"]).placement.running_on == ""
+    assert context.cluster.cache.vm(vm["uuid"]).placement.running_on == ""
     assert get(client, "/vm/app1/state").json["state"] == "stop"
     assert post(client, "/vm/app1/state", state="sleep").status_code == 400
 
-    update_placement(context.store, vm["uuid"], lambda p: p.__class__(**{**vars(p), "state": VMState.MIRROR}))
+    mirror = {"state": VMState.MIRROR}
+    update_placement(context.cluster.store, vm["uuid"], lambda p: p.__class__(**{**vars(p), **mirror}))
     wait_for(lambda: get(client, "/vm/app1/state").json["state"] == "mirror")
     response = post(client, "/vm/app1/state", state="start")
     assert response.status_code == 400 and "mirror" in response.json["message"]
@@ -172,7 +173,7 @@ def test_meta_tags_rename_modify_console_and_remove(vm_api):
     assert get(client, "/vm/meta1").status_code == 404
     assert "<name>meta2</name>" in get(client, "/vm/meta2").json[0]["xml"]
 
-    context.store.set(paths.domain_console(vm["uuid"]), "one\ntwo\nthree")
+    context.cluster.store.set(paths.domain_console(vm["uuid"]), "one\ntwo\nthree")
     wait_for(lambda: get(client, "/vm/meta2/console").json["data"].endswith("three"))
     assert get(client, "/vm/meta2/console", lines=2).json == {"name": "meta2", "data": "two\nthree"}
 
@@ -180,7 +181,7 @@ def test_meta_tags_rename_modify_console_and_remove(vm_api):
     response = client.delete(f"{PREFIX}/vm/meta2")
     assert response.status_code == 200, response.json
     assert get(client, "/vm/meta2").status_code == 404
-    assert not context.store.exists(paths.domain(vm["uuid"]))
+    assert not context.cluster.store.exists(paths.domain(vm["uuid"]))
 
 
 def test_list_filters(vm_api):
@@ -243,7 +244,7 @@ def test_device_hotplug_is_a_task_on_the_vms_node_and_bad_requests_are_refused(v
         response = post(client, url, xml=xml)
         assert response.status_code == 400, (xml, response.json)
         assert words in response.json["message"], (words, response.json)
-    assert context.store.children(paths.TASKS) == []
+    assert context.cluster.store.children(paths.TASKS) == []
 
     accepted = post(client, url, xml=DISK)
     assert accepted.status_code == 202, accepted.json

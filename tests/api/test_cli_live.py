@@ -14,6 +14,7 @@ from pvc import tasks
 from pvc.api.app import create_app
 from pvc.cli import store as cli_store
 from pvc.cli.main import cli
+from pvc.tasks.builtin import sleep
 from tests.api.conftest import TOKENS
 from tests.helpers import wait_for
 
@@ -73,9 +74,9 @@ def test_maintenance_flush_ready_and_faults(live):
     assert json.loads(pvc("-q", "node", "info", "n2", "-f", "json"))["domain_state"] == "flushed"
     pvc("-q", "node", "ready", "n2", "--wait")
     assert json.loads(pvc("-q", "node", "info", "n2", "-f", "json"))["domain_state"] == "ready"
-    from pvc.cluster import faults
+    from pvc.cluster.faults import actions as faults
 
-    faults.report(context.store, context.cache, "dead_node", "n9", 50, "Node n9 is dead", maintenance=False)
+    faults.report(context.cluster, "dead_node", "n9", 50, "Node n9 is dead", maintenance=False)
     listed = wait_for(lambda: json.loads(pvc("-q", "cluster", "fault", "list", "-f", "json")), 10)
     assert listed[0]["message"] == "Node n9 is dead"
     pvc("-q", "cluster", "fault", "ack", listed[0]["id"])
@@ -84,7 +85,7 @@ def test_maintenance_flush_ready_and_faults(live):
 
 def test_waiting_on_a_task_and_errors(live):
     pvc, context = live
-    record = tasks.submit(context.store, "test.sleep", "n1", {"seconds": 1, "steps": 4})
+    record = tasks.submit(context.cluster.store, sleep, "n1", {"seconds": 1, "steps": 4})
     output = pvc("-q", "cluster", "task", record.id)
     assert "SUCCESS" in output
     missing = pvc("-q", "node", "info", "nosuch", expect=1)

@@ -8,7 +8,7 @@ from pvc.state.errors import ConflictError, SchemaError
 from pvc.state.logring import LogRingWriter, read_log
 from pvc.state.records import NodeStatic, encode
 from pvc.state.schema import CURRENT_VERSION, STEPS, ensure_schema, read_version
-from pvc.state.store import Transaction
+from pvc.state.store import Commit, Transaction
 from tests.helpers import wait_for
 
 
@@ -94,11 +94,18 @@ def test_cache_follows_writes_and_builds_records(make_store):
     writer.delete(paths.node("n1"), recursive=True)
     wait_for(lambda: cache.node("n1") is None, 5)
 
-    # read-your-writes: wait_shows returns once the watches delivered the write (or times out)
-    writer.set(paths.PRIMARY_NODE, "n2")
-    assert cache.wait_shows({paths.PRIMARY_NODE: b"n2", paths.node("n1"): None}, 5)
+    # read-your-writes: wait_for returns once the watches delivered the write (or times out)
+    written = writer.set(paths.PRIMARY_NODE, "n2") + writer.delete(paths.node("n1"), recursive=True)
+    assert cache.wait_for(written, 5)
     assert cache.cluster_config().primary_node == "n2"
-    assert not cache.wait_shows({paths.PRIMARY_NODE: b"never"}, 0.05)
+    assert cache.mzxid(paths.PRIMARY_NODE) >= written.changed[paths.PRIMARY_NODE] > 0
+    txn = Transaction()
+    txn.create(paths.node("n4"), "")
+    created = writer.commit(txn)
+    assert cache.wait_for(created, 5) and cache.data(paths.node("n4")) == b""
+    never = Commit(written.zxid + 10**6, {paths.PRIMARY_NODE: written.zxid + 10**6})
+    assert not cache.wait_for(never, 0.05)
+    assert not cache.wait_for(Commit(created.zxid, deleted=frozenset({paths.node("n4")})), 0.05)
     cache.close()
 
 

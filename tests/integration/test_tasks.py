@@ -13,7 +13,8 @@ from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store
-from pvc.tasks import registry, transitions
+from pvc.tasks import transitions
+from pvc.tasks.builtin import BUILTIN_TASKS, sleep
 from pvc.tasks.control import update
 from pvc.tasks.records import TaskRecord
 from tests.helpers import wait_for
@@ -25,32 +26,33 @@ EXECUTIONS: Counter[str] = Counter()
 _EXECUTIONS_LOCK = threading.Lock()
 
 
-def _fail(ctx: tasks.TaskContext, message: str = "boom") -> None:
+@tasks.task_type("tests.fail")
+def fail(ctx: tasks.TaskContext, message: str = "boom") -> None:
     ctx.progress(1, 4, "about to fail")
     raise RuntimeError(message)
 
 
-def _count(ctx: tasks.TaskContext, pause: float = 0.02) -> str:
+@tasks.task_type("tests.count")
+def count(ctx: tasks.TaskContext, pause: float = 0.02) -> str:
     with _EXECUTIONS_LOCK:
         EXECUTIONS[ctx.task_id] += 1
     time.sleep(pause)
     return f"counted {ctx.task_id}"
 
 
-def _stubborn(ctx: tasks.TaskContext, seconds: float = 1.0) -> str:
+@tasks.task_type("tests.stubborn")
+def stubborn(ctx: tasks.TaskContext, seconds: float = 1.0) -> str:
     time.sleep(seconds)  # never looks at ctx.cancelled
     return "done at last"
 
 
+#: What the pools of these tests run: the built-in types and the ones above.
+OFFERED = (*BUILTIN_TASKS, fail, count, stubborn)
+
+
 @pytest.fixture(autouse=True)
-def test_task_types():
-    names = {"tests.fail": _fail, "tests.count": _count, "tests.stubborn": _stubborn}
-    for name, function in names.items():
-        registry.add(name, function)
+def fresh_counts():
     EXECUTIONS.clear()
-    yield
-    for name in names:
-        registry.remove(name)
 
 
 @pytest.fixture
@@ -58,8 +60,15 @@ def workers(make_store):
     """Start bare TaskWorkers pools: ``workers("n1", concurrency=2)``; stopped at the end."""
     pools: list[tasks.TaskWorkers] = []
 
-    def start(node: str, concurrency: int = 2, store: Store | None = None, **kwargs) -> tasks.TaskWorkers:
-        pool = tasks.TaskWorkers(store or make_store(timeout=2.0), node, concurrency, **kwargs)
+    def start(
+        node: str,
+        concurrency: int = 2,
+        store: Store | None = None,
+        offered: tuple[tasks.TaskType, ...] = OFFERED,
+        **kwargs,
+    ) -> tasks.TaskWorkers:
+        registry = tasks.TaskRegistry(offered)
+        pool = tasks.TaskWorkers(store or make_store(timeout=2.0), node, registry, concurrency, **kwargs)
         pool.start()
         pools.append(pool)
         return pool
@@ -88,17 +97,15 @@ def running(store: Store, task_id: str, timeout: float = 10.0) -> TaskRecord:
 
 def test_submit_validates_before_writing(store):
     ensure_schema(store)
-    with pytest.raises(tasks.UnknownTaskError, match="no-such"):
-        tasks.submit(store, "no-such", "n1", {})
     with pytest.raises(tasks.InvalidTaskError, match="run_on"):
-        tasks.submit(store, "test.sleep", "", {})
+        tasks.submit(store, sleep, "", {})
     with pytest.raises(tasks.InvalidTaskError, match="unexpected keyword"):
-        tasks.submit(store, "test.sleep", "n1", {"minutes": 3})
+        tasks.submit(store, sleep, "n1", {"minutes": 3})
     with pytest.raises(tasks.InvalidTaskError, match="steps must be at least 1"):
-        tasks.submit(store, "test.sleep", "n1", {"steps": 0})
+        tasks.submit(store, sleep, "n1", {"steps": 0})
     assert store.children(paths.TASKS) == []
 
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 1, "steps": 2})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 1, "steps": 2})
     assert len(submitted.id) == 8 and int(submitted.id, 16) >= 0
     assert tasks.accepted_view(submitted) == {
         "task_id": submitted.id,
@@ -123,7 +130,7 @@ def test_submit_validates_before_writing(store):
 
 def test_node_daemon_runs_a_task_with_visible_progress(cluster, store):
     node = cluster("n1", ["n1"])
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 1.5, "steps": 10})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 1.5, "steps": 10})
     seen: list[int] = []
     deadline = time.monotonic() + 10
     while (current := record(store, submitted.id)).state in ("PENDING", "RUNNING"):
@@ -149,7 +156,7 @@ def test_node_daemon_runs_a_task_with_visible_progress(cluster, store):
 
 def test_node_daemon_stop_cancels_its_running_task(cluster, store):
     node = cluster("n1", ["n1"])
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 60, "steps": 600})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 60, "steps": 600})
     running(store, submitted.id)
     began = time.monotonic()
     node.stop()
@@ -165,8 +172,8 @@ def test_node_daemon_stop_cancels_its_running_task(cluster, store):
 
 def test_a_raising_task_fails_with_its_message_and_the_worker_survives(workers, store):
     pool = workers("n1", concurrency=1)
-    failing = tasks.submit(store, "tests.fail", "n1", {"message": "disk on fire"})
-    after = tasks.submit(store, "tests.count", "n1", {})
+    failing = tasks.submit(store, fail, "n1", {"message": "disk on fire"})
+    after = tasks.submit(store, count, "n1", {})
     failed = finished(store, failing.id)
     assert failed.state == "FAILURE"
     assert failed.error == "disk on fire" and failed.status == "disk on fire"
@@ -184,7 +191,7 @@ def test_a_raising_task_fails_with_its_message_and_the_worker_survives(workers, 
 
 def test_cancel_a_running_task(workers, store):
     workers("n1")
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 300})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 300})
     running(store, submitted.id)
     asked = time.monotonic()
     assert tasks.request_cancel(store, submitted.id).cancel_requested
@@ -198,9 +205,9 @@ def test_cancel_a_running_task(workers, store):
 
 def test_a_cancelled_pending_task_never_starts(workers, store):
     workers("n1", concurrency=1)
-    blocker = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 30})
+    blocker = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 30})
     running(store, blocker.id)
-    waiting = tasks.submit(store, "test.sleep", "n1", {"seconds": 0.1, "steps": 1})
+    waiting = tasks.submit(store, sleep, "n1", {"seconds": 0.1, "steps": 1})
     cancelled = tasks.request_cancel(store, waiting.id)
     assert cancelled.state == "FAILURE" and cancelled.status == "cancelled" and cancelled.started is None
     tasks.request_cancel(store, blocker.id)
@@ -211,7 +218,7 @@ def test_a_cancelled_pending_task_never_starts(workers, store):
 
 def test_stop_gives_up_on_a_task_that_ignores_cancellation(workers, store):
     pool = workers("n1")
-    submitted = tasks.submit(store, "tests.stubborn", "n1", {"seconds": 1.5})
+    submitted = tasks.submit(store, stubborn, "n1", {"seconds": 1.5})
     running(store, submitted.id)
     began = time.monotonic()
     pool.stop(grace=0.3)
@@ -226,9 +233,8 @@ def test_stop_gives_up_on_a_task_that_ignores_cancellation(workers, store):
 
 def test_a_task_type_unknown_to_the_node_fails_there(workers, store):
     ensure_schema(store)
-    submitted = tasks.submit(store, "tests.count", "n1", {})
-    registry.remove("tests.count")  # as if n1 ran older code
-    workers("n1")
+    submitted = tasks.submit(store, count, "n1", {})
+    workers("n1", offered=BUILTIN_TASKS)  # as if n1 ran older code
     final = finished(store, submitted.id)
     assert final.state == "FAILURE" and "not known on n1" in final.error and final.started is None
 
@@ -249,8 +255,8 @@ def test_an_idle_pool_sends_no_requests(workers, make_store):
 def test_only_the_run_on_node_claims(workers, store):
     workers("a")
     workers("b")
-    ids = {node: [tasks.submit(store, "tests.count", node, {}).id for _ in range(3)] for node in "ab"}
-    stray = tasks.submit(store, "tests.count", "c", {})
+    ids = {node: [tasks.submit(store, count, node, {}).id for _ in range(3)] for node in "ab"}
+    stray = tasks.submit(store, count, "c", {})
     for node, task_ids in ids.items():
         for task_id in task_ids:
             done = finished(store, task_id)
@@ -262,7 +268,7 @@ def test_only_the_run_on_node_claims(workers, store):
 def test_pools_of_one_node_never_run_a_task_twice(workers, make_store, store):
     for _ in range(3):
         workers("n1", concurrency=2, store=make_store(timeout=2.0))
-    ids = [tasks.submit(store, "tests.count", "n1", {"pause": 0.01}).id for _ in range(40)]
+    ids = [tasks.submit(store, count, "n1", {"pause": 0.01}).id for _ in range(40)]
     for task_id in ids:
         assert finished(store, task_id).state == "SUCCESS"
     assert dict(EXECUTIONS) == dict.fromkeys(ids, 1)
@@ -275,7 +281,7 @@ def test_a_dead_workers_task_is_marked_lost_by_another_node(workers, make_store,
     doomed_store = make_store(timeout=2.0)
     doomed = workers("n1", store=doomed_store)
     workers("n2")
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 300})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 300})
     running(store, submitted.id)
     doomed_store.stop()  # the daemon dies: its session closes, its claim goes with it
     final = finished(store, submitted.id, timeout=5)
@@ -287,7 +293,7 @@ def test_a_dead_workers_task_is_marked_lost_by_another_node(workers, make_store,
 def test_a_restarted_node_marks_its_orphans_lost(workers, make_store, store):
     first_store = make_store(timeout=2.0)
     workers("n1", store=first_store)
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 300})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 300})
     running(store, submitted.id)
     first_store.stop()
     time.sleep(0.3)
@@ -300,14 +306,14 @@ def test_a_restarted_node_marks_its_orphans_lost(workers, make_store, store):
 def test_an_expired_session_loses_the_task(workers, make_store, store):
     worker_store = make_store(timeout=2.0)
     pool = workers("n1", store=worker_store)
-    submitted = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 300})
+    submitted = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 300})
     running(store, submitted.id)
     expire_session(worker_store)
     final = finished(store, submitted.id, timeout=8)
     assert final.state == "FAILURE" and final.status == "worker lost"
     wait_for(lambda: pool.running() == [], 5)
     # the pool survives on its new session and runs the next task
-    after = tasks.submit(store, "tests.count", "n1", {})
+    after = tasks.submit(store, count, "n1", {})
     assert finished(store, after.id).state == "SUCCESS"
 
 
@@ -316,11 +322,11 @@ def test_an_expired_session_loses_the_task(workers, make_store, store):
 
 def test_list_by_worker_has_the_v1_shape(workers, store):
     workers("n1", concurrency=1)
-    active = tasks.submit(store, "test.sleep", "n1", {"seconds": 30, "steps": 30})
+    active = tasks.submit(store, sleep, "n1", {"seconds": 30, "steps": 30})
     running(store, active.id)
-    reserved = tasks.submit(store, "test.sleep", "n1", {"seconds": 1, "steps": 1})
-    elsewhere = tasks.submit(store, "tests.count", "n2", {"pause": 0})
-    done = tasks.submit(store, "tests.count", "n9", {})
+    reserved = tasks.submit(store, sleep, "n1", {"seconds": 1, "steps": 1})
+    elsewhere = tasks.submit(store, count, "n2", {"pause": 0})
+    done = tasks.submit(store, count, "n9", {})
     tasks.request_cancel(store, done.id)
 
     cache = ClusterCache(store, roots=(paths.TASKS,))
@@ -350,10 +356,10 @@ def test_retention_prunes_old_and_surplus_finished_records(store):
     now = time.time()
     finished_ids = []
     for age in (10, 20, 30, 40, 9 * 86400):
-        submitted = tasks.submit(store, "tests.count", "n1", {}, now=now - age - 1)
+        submitted = tasks.submit(store, count, "n1", {}, now=now - age - 1)
         update(store, submitted.id, lambda r, age=age: transitions.fail(r, "old", now - age))
         finished_ids.append(submitted.id)
-    pending = tasks.submit(store, "tests.count", "n1", {}, now=now - 10 * 86400)
+    pending = tasks.submit(store, count, "n1", {}, now=now - 10 * 86400)
     removed = tasks.prune(store, tasks.Retention(keep=3, max_age=7 * 86400), now=now)
     assert sorted(removed) == sorted(finished_ids[3:])
     assert sorted(store.children(paths.TASKS)) == sorted([*finished_ids[:3], pending.id])
@@ -361,7 +367,7 @@ def test_retention_prunes_old_and_surplus_finished_records(store):
 
 def test_workers_prune_on_their_own(workers, store):
     workers("n1", retention_policy=tasks.Retention(keep=2), prune_interval=0.1, tick=0.1)
-    ids = [tasks.submit(store, "tests.count", "n1", {"pause": 0}).id for _ in range(5)]
+    ids = [tasks.submit(store, count, "n1", {"pause": 0}).id for _ in range(5)]
     wait_for(lambda: len(store.children(paths.TASKS)) == 2, 10)
     kept = store.children(paths.TASKS)
     assert set(kept) <= set(ids)

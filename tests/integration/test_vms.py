@@ -12,7 +12,9 @@ from dataclasses import replace
 
 import pytest
 
-from pvc.cluster import vm_actions, vms
+from pvc.cluster.errors import ClusterError
+from pvc.cluster.vm import actions as vm_actions
+from pvc.cluster.vm import define as vms
 from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import DomainState, VMState
@@ -39,7 +41,7 @@ def vm_cluster(cluster, test_driver_uri):
 def define(node, name: str, *, target: str = "hv1", **options) -> str:
     xml = domain_xml.build(domain_xml.DomainSpec(name=name, memory_mib=64))
     loop = node.loop
-    uuid, _ = vms.define(loop.store, loop.cache, xml, node=target, **options)
+    uuid, _ = vms.define(loop.cluster, xml, node=target, **options)
     wait_for(lambda: loop.cache.vm(uuid) is not None)
     return uuid
 
@@ -68,7 +70,7 @@ def settled(nodes, uuid: str, *, node: str, state: str, running: bool) -> bool:
 
 def request(nodes, uuid: str, state: str, **kwargs) -> None:
     loop = nodes["hv1"].loop
-    vm_actions.request_state(loop.store, loop.cache, uuid, state, **kwargs)
+    vm_actions.request_state(loop.cluster, uuid, state, **kwargs)
 
 
 def test_start_shutdown_stop_restart_disable(vm_cluster):
@@ -112,19 +114,19 @@ def test_migrate_falls_back_to_shutdown_and_start_then_unmigrate_and_move(vm_clu
     request(nodes, uuid, "start")
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
 
-    message, target = vm_actions.request_node(loop.store, loop.cache, uuid, "migrate", node="hv3")
-    assert target == "hv3" and "hv3" in message
+    message = vm_actions.request_node(loop.cluster, uuid, "migrate", node="hv3")
+    assert message == "Migrating VM 'db1' to node 'hv3'"
     wait_for(lambda: settled(nodes, uuid, node="hv3", state="start", running=True))
     assert record(nodes, uuid).placement.last_node == "hv1"
 
-    with pytest.raises(vms.ClusterError, match="already been migrated"):
-        vm_actions.request_node(loop.store, loop.cache, uuid, "migrate", node="hv2")
+    with pytest.raises(ClusterError, match="already been migrated"):
+        vm_actions.request_node(loop.cluster, uuid, "migrate", node="hv2")
 
-    vm_actions.request_node(loop.store, loop.cache, uuid, "unmigrate")
+    vm_actions.request_node(loop.cluster, uuid, "unmigrate")
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
     assert record(nodes, uuid).placement.last_node == ""
 
-    vm_actions.request_node(loop.store, loop.cache, uuid, "move", node="hv2")
+    vm_actions.request_node(loop.cluster, uuid, "move", node="hv2")
     wait_for(lambda: settled(nodes, uuid, node="hv2", state="start", running=True))
     assert record(nodes, uuid).placement.last_node == ""
 
@@ -135,7 +137,7 @@ def test_force_live_migration_that_fails_leaves_the_vm_running_where_it_was(vm_c
     uuid = define(nodes["hv1"], "live1")
     request(nodes, uuid, "start")
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
-    vm_actions.request_node(loop.store, loop.cache, uuid, "migrate", node="hv2", force_live=True)
+    vm_actions.request_node(loop.cluster, uuid, "migrate", node="hv2", force_live=True)
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
     assert record(nodes, uuid).placement.last_node == ""
 
@@ -146,7 +148,7 @@ def test_migration_method_live_never_shuts_the_vm_down(vm_cluster):
     uuid = define(nodes["hv1"], "livecfg", migration_method="live")
     request(nodes, uuid, "start")
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
-    vm_actions.request_node(loop.store, loop.cache, uuid, "move", node="hv3")
+    vm_actions.request_node(loop.cluster, uuid, "move", node="hv3")
     wait_for(lambda: settled(nodes, uuid, node="hv1", state="start", running=True))
 
 
@@ -231,12 +233,12 @@ def test_a_flushed_node_gets_no_new_vms(vm_cluster):
     for i in range(4):
         xml_i = xml.replace("<name>placed</name>", f"<name>placed{i}</name>")
         xml_i = xml_i.replace(f"<uuid>{domain_xml.parse(xml)[1].uuid}</uuid>", "")
-        uuid, _ = vms.define(loop.store, loop.cache, xml_i)
+        uuid, _ = vms.define(loop.cluster, xml_i)
         wait_for(lambda uuid=uuid: loop.cache.vm(uuid) is not None)
         assert loop.cache.vm(uuid).placement.node in ("hv1", "hv3")
-    with pytest.raises(vms.ClusterError, match="cannot take VMs"):
+    with pytest.raises(ClusterError, match="cannot take VMs"):
         uuid = loop.cache.vm_uuid_by_name("placed0")
-        vm_actions.request_node(loop.store, loop.cache, uuid, "migrate", node="hv2")
+        vm_actions.request_node(loop.cluster, uuid, "migrate", node="hv2")
 
 
 def test_removing_a_running_vm_stops_it_first(vm_cluster):
@@ -245,7 +247,7 @@ def test_removing_a_running_vm_stops_it_first(vm_cluster):
     uuid = define(nodes["hv1"], "gone", target="hv2")
     request(nodes, uuid, "start")
     wait_for(lambda: settled(nodes, uuid, node="hv2", state="start", running=True))
-    message = vm_actions.remove(loop.store, loop.cache, uuid)
+    message = vm_actions.remove(loop.cluster, uuid)
     assert "Removed VM 'gone'" in message
     assert running_on(nodes, uuid) == []
     assert not loop.store.exists(paths.domain(uuid)) and not loop.store.exists(paths.domain_name("gone"))

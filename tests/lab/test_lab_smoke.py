@@ -17,6 +17,7 @@ from pvc import tasks
 from pvc.lab.netns import netns_pids
 from pvc.processes import ProcessRef, is_alive
 from pvc.state.store import Store
+from pvc.tasks.builtin import sleep
 from tests.helpers import wait_for
 
 pytestmark = [
@@ -127,7 +128,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     zk = Store(",".join(report["zookeeper"]), timeout=5)
     assert zk.start(give_up_after=10)
     try:
-        record = tasks.submit(zk, "test.sleep", worker, {"seconds": 6, "steps": 12})
+        record = tasks.submit(zk, sleep, worker, {"seconds": 6, "steps": 12})
     finally:
         zk.stop()
     wait_for(

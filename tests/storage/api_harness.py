@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
-from pvc.api.daemon import API_CACHE_ROOTS
-from pvc.cluster.storage_access import StorageAccess
-from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.cluster.session import API_ROOTS, Cluster
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.storage.mirror import Mirror, collect
 from pvc.config import ApiSection
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
@@ -32,12 +32,11 @@ def api_over_ceph(
     api_store = make_store()
     ensure_schema(api_store)
     Mirror(api_store).publish(collect(ceph_client))
-    cache = ClusterCache(api_store, API_CACHE_ROOTS)
+    cache = ClusterCache(api_store, API_ROOTS)
     cache.start()
     assert cache.wait_ready(10)
     context = ApiContext(
-        store=api_store,
-        cache=cache,
+        cluster=Cluster(api_store, cache),
         settings=ApiSection(),
         cluster_name="test",
         state_dir=state_dir,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import rbd
 
-from pvc.cluster import storage_benchmark
-from pvc.cluster.storage_access import StorageAccess
-from pvc.cluster.storage_tasks import DB_VG_NAME
+from pvc.cluster.storage import benchmark as storage_benchmark
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.storage.osd_tasks import DB_VG_NAME
 from pvc.config import StorageSection
 from pvc.storage import osds, volumes
 from tests.helpers import wait_for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.cluster.storage.mirror import Mirror, collect
 from pvc.config import StorageSection
 from pvc.node.storage_stats import StorageStats
 from pvc.state import paths

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from pvc.cluster import vm_actions
 from pvc.cluster.errors import ClusterError
-from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.vm import actions as vm_actions
 from pvc.config import StorageSection
 from pvc.domain_xml import build as domain_xml
 from pvc.node.vm_disks import DiskGuard
@@ -168,7 +168,7 @@ def test_the_vm_manager_refuses_to_start_a_vm_whose_disk_is_locked(vm_api, ceph_
         refused = set_state(client, "locked", "start")
         assert refused.status_code == 400, refused.json
         assert "locked by a live client" in refused.json["message"]
-        placement = context.cache.vm(uuid).placement
+        placement = context.cluster.cache.vm(uuid).placement
         assert placement.state == VMState.FAIL and not placement.running_on
         assert f"{POOL}/{disk}" in placement.failed_reason and "hv1" in placement.failed_reason
         assert len(volumes.locks(ceph_client, POOL, disk)) == 1
@@ -176,7 +176,7 @@ def test_the_vm_manager_refuses_to_start_a_vm_whose_disk_is_locked(vm_api, ceph_
     leave_advisory_lock(ceph_lab, disk, "crashed-qemu")  # a stale lock does not stop a start
     started = set_state(client, "locked", "start")
     assert started.status_code == 200, started.json
-    placement = context.cache.vm(uuid).placement
+    placement = context.cluster.cache.vm(uuid).placement
     assert placement.state == VMState.START and placement.running_on == "hv1"
     assert placement.failed_reason == ""
     assert volumes.locks(ceph_client, POOL, disk) == []
@@ -221,7 +221,7 @@ def test_remove_with_delete_disks_deletes_the_rbd_volumes(vm_api, ceph_lab, ceph
     stale, busy = new_volume(), new_volume()
     uuid = define(client, "doomed", stale, busy, "never-created")
     with pytest.raises(ClusterError, match="no Ceph storage"):
-        vm_actions.remove(context.store, context.cache, uuid, delete_disks=True)
+        vm_actions.remove(context.cluster, uuid, delete_disks=True)
     assert set_state(client, "doomed", "start").status_code == 200
 
     leave_advisory_lock(ceph_lab, stale, "dead-qemu")  # Ceph's removal would wait on it forever

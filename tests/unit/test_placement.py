@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from pvc.cluster.placement import (
+from pvc.cluster.vm.placement import (
     DEFAULT_SELECTOR,
     NodeLoad,
     accepts_vms,

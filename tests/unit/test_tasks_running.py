@@ -7,10 +7,12 @@ import time
 
 import pytest
 
-from pvc.tasks import registry, runner, transitions
+from pvc.tasks import runner, transitions
+from pvc.tasks.builtin import BUILTIN_TASKS, sleep
 from pvc.tasks.context import TaskContext
-from pvc.tasks.errors import InvalidTaskError, TaskCancelled, UnknownTaskError
+from pvc.tasks.errors import InvalidTaskError, TaskCancelled
 from pvc.tasks.records import TaskRecord, TaskState
+from pvc.tasks.registry import TaskRegistry, TaskType, task_type
 
 
 def make_context(writes: list | None = None, interval: float = 0.05, **args) -> TaskContext:
@@ -19,37 +21,41 @@ def make_context(writes: list | None = None, interval: float = 0.05, **args) -> 
     return TaskContext(record, None, lambda *figures: sink.append(figures), interval=interval)
 
 
-def test_registry_validates_submissions():
-    assert "test.sleep" in registry.names()
-    with pytest.raises(UnknownTaskError):
-        registry.check_arguments("no-such-task", {})
-    assert registry.check_arguments("test.sleep", {"seconds": "2", "steps": 4}) == {
-        "seconds": 2.0,
-        "steps": 4,
-    }
-    assert registry.check_arguments("test.sleep", None) == {"seconds": 1.0, "steps": 10}
+def test_task_types_validate_submissions():
+    assert sleep.name == "test.sleep"
+    assert sleep.check_arguments({"seconds": "2", "steps": 4}) == {"seconds": 2.0, "steps": 4}
+    assert sleep.check_arguments(None) == {"seconds": 1.0, "steps": 10}
     with pytest.raises(InvalidTaskError, match="unexpected keyword"):
-        registry.check_arguments("test.sleep", {"nap": 1})
+        sleep.check_arguments({"nap": 1})
     with pytest.raises(InvalidTaskError, match="must be numbers"):
-        registry.check_arguments("test.sleep", {"seconds": "soon"})
+        sleep.check_arguments({"seconds": "soon"})
     with pytest.raises(InvalidTaskError, match="mapping"):
-        registry.check_arguments("test.sleep", [1, 2])
+        sleep.check_arguments([1, 2])
+
+
+def test_a_registry_holds_what_its_daemon_offers():
+    offered = TaskRegistry(BUILTIN_TASKS)
+    assert offered.names() == ["test.sleep"] and offered.lookup("test.sleep") is sleep
+    assert offered.lookup("no-such-task") is None
+    assert TaskRegistry().lookup("test.sleep") is None  # nothing is registered globally
 
 
 def test_registry_refuses_a_second_function_for_a_name():
+    @task_type("tests.unit.once")
     def first(ctx):
         return 1
 
+    @task_type("tests.unit.once")
     def second(ctx):
         return 2
 
-    registry.add("tests.unit.once", first)
-    try:
-        registry.add("tests.unit.once", first)  # same function again: fine (module reload)
-        with pytest.raises(ValueError, match="already registered"):
-            registry.add("tests.unit.once", second)
-    finally:
-        registry.remove("tests.unit.once")
+    offered = TaskRegistry([first])
+    offered.add(first)  # the same type again: fine
+    with pytest.raises(ValueError, match="already registered"):
+        offered.add(second)
+    with pytest.raises(ValueError, match="already registered"):
+        TaskRegistry([first, second])
+    assert first(None) == 1  # a task type is called like its function
 
 
 def test_progress_is_throttled_but_the_last_figures_arrive():
@@ -94,7 +100,7 @@ def test_cancellation_flags():
 def finish(function, ctx: TaskContext | None = None, **args) -> TaskRecord | None:
     """Run ``function`` through the runner and apply its change to a running record."""
     ctx = ctx or make_context(interval=0)
-    task_type = registry.TaskType("tests.unit", function)
+    task_type = TaskType("tests.unit", function)
     run = runner.Run(record=TaskRecord(id="0a1b2c3d", name="x", run_on="n1", args=args), claim=None, ctx=ctx)
     change = runner.outcome(run, task_type)
     started = transitions.claim(TaskRecord(id="0a1b2c3d", name="x", run_on="n1"), "w", 1.0)

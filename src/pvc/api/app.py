@@ -15,8 +15,8 @@ from pvc.api.context import ApiContext
 from pvc.api.errors import ApiError
 from pvc.api.resources import GROUPS
 from pvc.api.routes import Route
-from pvc.cluster.errors import ClusterError
-from pvc.state.errors import ConflictError, StateError
+from pvc.cluster.errors import client_reply
+from pvc.errors import PVCError
 
 PREFIX = "/api/v1"
 log = logging.getLogger("pvc.api")
@@ -48,18 +48,15 @@ def create_app(context: ApiContext) -> Flask:
     def api_error(error: ApiError) -> tuple[Response, int]:
         return jsonify(message=error.message), error.status
 
-    @app.errorhandler(ClusterError)
-    def cluster_error(error: ClusterError) -> tuple[Response, int]:
-        return jsonify(message=str(error)), error.status
-
-    @app.errorhandler(ConflictError)
-    def conflict(error: ConflictError) -> tuple[Response, int]:
-        return jsonify(message=f"The request lost a race with another change; retry it ({error})"), 409
-
-    @app.errorhandler(StateError)
-    def state_error(error: StateError) -> tuple[Response, int]:
-        log.error("state error serving %s %s: %s", request.method, request.path, error)
-        return jsonify(message=f"The cluster state store is unavailable: {error}"), 503
+    @app.errorhandler(PVCError)
+    def domain_error(error: PVCError) -> tuple[Response, int]:
+        reply = client_reply(error)
+        if reply is None:
+            return unexpected(error)
+        status, message = reply
+        if status >= 500:
+            log.error("serving %s %s: %s", request.method, request.path, message)
+        return jsonify(message=message), status
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:

@@ -1,4 +1,4 @@
-"""What request handlers work with: the store, the cache and the API settings."""
+"""What request handlers work with: the cluster handle, the API settings and the node's facts."""
 
 from __future__ import annotations
 
@@ -7,18 +7,16 @@ from pathlib import Path
 
 from flask import current_app
 
-from pvc.api.vm_views import VmViews
-from pvc.cluster.storage_access import StorageAccess
-from pvc.cluster.storage_ops import StorageOps
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.storage.actions import StorageOps
+from pvc.cluster.vm.listing import VmListing
 from pvc.config import ApiSection
-from pvc.state.cache import ClusterCache
-from pvc.state.store import Store
 
 
 @dataclass
 class ApiContext:
-    store: Store
-    cache: ClusterCache
+    cluster: Cluster
     settings: ApiSection = field(default_factory=ApiSection)
     cluster_name: str = ""
     upstream_ip: str = ""
@@ -28,29 +26,26 @@ class ApiContext:
     vm_selector: str = "mem"
     #: The primary's Ceph client (storage.ceph_conf); unconfigured answers writes with 503.
     storage: StorageAccess = field(default_factory=StorageAccess)
-    _vm_views: VmViews | None = field(default=None, repr=False)
+    _vm_listing: VmListing | None = field(default=None, repr=False)
 
     @property
     def storage_ops(self) -> StorageOps:
         """Immediate storage changes through :attr:`storage`."""
-        return StorageOps(self.store, self.cache, self.storage)
+        return StorageOps(self.cluster, self.storage)
 
     @property
-    def vm_views(self) -> VmViews:
+    def vm_listing(self) -> VmListing:
         """The API's incrementally maintained VM list (built on first use)."""
-        if self._vm_views is None:
-            self._vm_views = VmViews(self.cache)
-        return self._vm_views
-
-    def settle(self, *paths: str, timeout: float = 2.0) -> None:
-        """Wait until the cache shows what ZooKeeper holds at ``paths`` (read-your-writes).
-
-        Handlers that change state call this, so a client reading right after its own
-        change sees it. The cache normally catches up within milliseconds.
-        """
-        self.cache.wait_shows({path: self.store.get(path) for path in paths}, timeout)
+        if self._vm_listing is None:
+            self._vm_listing = VmListing(self.cluster.cache)
+        return self._vm_listing
 
 
 def ctx() -> ApiContext:
     """The context of the running app."""
     return current_app.extensions["pvc"]
+
+
+def cluster() -> Cluster:
+    """The cluster handle of the running app."""
+    return ctx().cluster

@@ -9,33 +9,27 @@ from gunicorn.app.base import BaseApplication
 
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
-from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster import session
+from pvc.cluster.storage.access import StorageAccess
 from pvc.config import NodeConfig, load_config
-from pvc.errors import ConfigError
-from pvc.state import paths
-from pvc.state.cache import DEFAULT_ROOTS, ClusterCache
-from pvc.state.store import Store
+from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
-#: Trees the API serves from memory.
-API_CACHE_ROOTS = (*DEFAULT_ROOTS, paths.TASKS, paths.CEPH)
 #: Worker threads; requests are served from the in-memory cache, so a few suffice.
 THREADS = 8
 
 
 def build_app(config: NodeConfig):
     """Connect to ZooKeeper, load the cache and return the Flask app."""
-    store = Store(config.zookeeper.connect_string, timeout=config.zookeeper.session_timeout)
-    if not store.start(attempt_timeout=3.0, give_up_after=30.0):
-        raise SystemExit("pvcapid: cannot reach ZooKeeper")
-    cache = ClusterCache(store, API_CACHE_ROOTS)
-    cache.start()
-    if not cache.wait_ready(30):
-        raise SystemExit("pvcapid: the state cache did not load")
+    try:
+        cluster = session.connect(
+            config.zookeeper.connect_string, session_timeout=config.zookeeper.session_timeout
+        )
+    except PVCError as error:
+        raise SystemExit(f"pvcapid: {error}") from None
     floating = config.networks.upstream.floating_address
     context = ApiContext(
-        store=store,
-        cache=cache,
+        cluster=cluster,
         settings=config.api,
         cluster_name=config.cluster.name,
         upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),

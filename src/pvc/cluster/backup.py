@@ -1,16 +1,26 @@
-"""Whole-cluster state backup, restore and initialisation."""
+"""Whole-cluster state backup (at once, or as a task writing a file on the primary), restore
+and initialisation."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from pvc.cluster.errors import ClusterError
+from pvc import tasks
+from pvc.cluster.errors import ClusterError, Conflict
+from pvc.cluster.node.queries import primary
+from pvc.cluster.session import Cluster
 from pvc.state import paths
 from pvc.state.errors import StateError
 from pvc.state.schema import CURRENT_VERSION, ensure_schema
 from pvc.state.store import Store, Transaction
+from pvc.tasks import InvalidTaskError, TaskContext, task_type
 
 #: Trees that hold live coordination state, never backed up or restored.
 EXCLUDED = (paths.LOCKS,)
@@ -34,7 +44,12 @@ def _walk(store: Store, path: str, out: dict[str, str]) -> None:
         _walk(store, child_path, out)
 
 
-def backup(store: Store) -> dict[str, str]:
+def backup(cluster: Cluster) -> dict[str, str]:
+    """The data of every znode of PVC's trees, keyed by path (parents before children)."""
+    return _backup(cluster.store)
+
+
+def _backup(store: Store) -> dict[str, str]:
     """The data of every znode of PVC's trees, keyed by path (parents before children)."""
     out: dict[str, str] = {}
     for root in paths.ROOTS:
@@ -81,7 +96,13 @@ def _valid_path(path: str) -> bool:
     return all(part and part not in (".", "..") and part.isprintable() for part in parts)
 
 
-def restore(store: Store, data: dict[str, str], progress: Progress | None = None) -> int:
+def restore(cluster: Cluster, cluster_data: str, progress: Progress | None = None) -> str:
+    """Restore a backup given as JSON text (validated completely before anything is written)."""
+    written = _restore(cluster.store, parse_cluster_data(cluster_data), progress)
+    return f"Restored {written} keys of cluster state"
+
+
+def _restore(store: Store, data: dict[str, str], progress: Progress | None = None) -> int:
     """Write every key of a validated backup, parents before children; returns keys written.
 
     Missing parents that the backup itself does not contain are created empty first.
@@ -122,8 +143,9 @@ def _wipe(store: Store, root: str, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def initialize(store: Store, *, overwrite: bool) -> str:
+def initialize(cluster: Cluster, *, overwrite: bool) -> str:
     """Create an empty cluster tree; with ``overwrite``, delete the existing one first."""
+    store = cluster.store
     if store.exists(paths.SCHEMA_VERSION) and not overwrite:
         raise ClusterError("The cluster is already initialized; pass overwrite to wipe it")
     if overwrite:
@@ -132,3 +154,52 @@ def initialize(store: Store, *, overwrite: bool) -> str:
                 _wipe(store, root)
     ensure_schema(store, identifier="initialize")
     return "Successfully initialized a new cluster"
+
+
+# -- the backup file task ------------------------------------------------------------------
+
+#: What a backup file may be called (a plain name in the primary's ``<state_dir>/backups``).
+BACKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def submit_backup(cluster: Cluster, state_dir: Path, name: str | None) -> tasks.TaskRecord:
+    """Queue a backup file ``name`` (default timestamped) on the primary coordinator."""
+    node = primary(cluster)
+    if node is None:
+        raise Conflict("No primary coordinator is running to take the backup")
+    name = name or f"pvc-backup-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if not BACKUP_NAME.fullmatch(name):
+        raise ClusterError("name must be a plain file name (letters, digits, '.', '_', '-'), not a path")
+    target = Path(state_dir) / "backups" / name
+    return tasks.submit(cluster.store, backup_to_file, node, {"path": str(target)})
+
+
+def _absolute_path(args: dict) -> dict:
+    path = args.get("path")
+    if not isinstance(path, str) or not os.path.isabs(path) or path.endswith("/"):
+        raise InvalidTaskError("path must be an absolute file path")
+    return args
+
+
+@task_type("cluster.backup", validate=_absolute_path)
+def backup_to_file(ctx: TaskContext, *, path: str) -> dict[str, Any]:
+    """Write a whole-cluster state backup to ``path`` on the node that runs the task."""
+    ctx.progress(0, 3, "reading cluster state")
+    data = _backup(ctx.store)
+    ctx.check_cancelled()
+    ctx.progress(1, 3, f"writing {len(data)} keys")
+    text = json.dumps(data, indent=1, sort_keys=True)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(text)
+    partial.replace(target)
+    ctx.progress(2, 3, "verifying")
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    ctx.progress(3, 3, "done")
+    return {
+        "message": f"Backed up {len(data)} keys to {target}",
+        "path": str(target),
+        "keys": len(data),
+        "sha256": digest,
+    }

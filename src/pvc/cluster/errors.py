@@ -1,8 +1,10 @@
-"""Errors of the domain library; the API maps them to HTTP status codes."""
+"""Errors of the domain library, and how every error a client may cause reads to it."""
 
 from __future__ import annotations
 
 from pvc.errors import PVCError
+from pvc.state.errors import ConflictError, StateError
+from pvc.tasks.errors import InvalidTaskError
 
 
 class ClusterError(PVCError):
@@ -21,3 +23,27 @@ class WaitTimeout(ClusterError):
     """A ``wait`` request ran out of time; the request itself stands (HTTP 409)."""
 
     status = 409
+
+
+class Conflict(ClusterError):
+    """The request collides with the cluster's current state (HTTP 409)."""
+
+    status = 409
+
+
+def client_reply(error: PVCError) -> tuple[int, str] | None:
+    """How ``error`` reads to a client: its HTTP status and one-line message.
+
+    Domain errors carry their own status; the state store's errors become 409 (a lost
+    race: retry) or 503 (ZooKeeper unavailable). None for an error that is not the
+    client's business (a bug): the caller answers 500.
+    """
+    if isinstance(error, ClusterError):
+        return error.status, str(error)
+    if isinstance(error, ConflictError):
+        return 409, f"The request lost a race with another change; retry it ({error})"
+    if isinstance(error, StateError):
+        return 503, f"The cluster state store is unavailable: {error}"
+    if isinstance(error, InvalidTaskError):
+        return 400, str(error)
+    return None

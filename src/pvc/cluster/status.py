@@ -1,20 +1,33 @@
-"""The cluster status document (``GET /status``), built from the cache alone."""
+"""The cluster status document (``GET /status``), built from the cache alone, and maintenance mode."""
 
 from __future__ import annotations
 
 from collections import Counter
 
 import pvc
-from pvc.cluster import faults as faults_mod
-from pvc.cluster import nodes as nodes_mod
-from pvc.state.cache import ClusterCache
+from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.node import queries as nodes_mod
+from pvc.cluster.session import Cluster
+from pvc.state import settings
 
 
-def cluster_status(cache: ClusterCache, *, upstream_ip: str, cluster_name: str) -> dict:
+def set_maintenance(cluster: Cluster, on: bool) -> str:
+    """Turn maintenance mode on (no new faults are raised) or off."""
+    cluster.settle(settings.set_maintenance(cluster.store, on))
+    return f"Set cluster maintenance mode to {'true' if on else 'false'}"
+
+
+def primary_node(cluster: Cluster) -> str:
+    """The coordinator recorded as primary (``none`` while there is none)."""
+    return cluster.cache.cluster_config().primary_node
+
+
+def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> dict:
     """Everything ``pvc cluster status`` shows, in the PVC v1 shape."""
+    cache = cluster.cache
     config = cache.cluster_config()
     nodes = cache.nodes()
-    faults = faults_mod.list_faults(cache)
+    faults = faults_mod.list_faults(cluster)
     open_faults = [f for f in faults if f.status != faults_mod.STATUS_ACK]
     node_counts = Counter(f"{n.daemon_state},{n.domain_state}" for n in nodes)
     memory = [n.keepalive.memory_mib for n in nodes if n.keepalive]

@@ -219,6 +219,25 @@ def device_present(domain_text: str, device: Device) -> bool:
     return False
 
 
+def rbd_volumes(xml: str) -> list[tuple[str, str]]:
+    """``(pool, volume)`` of each RBD disk of a domain XML, in device order, without repeats.
+
+    DomainXMLError if the XML cannot be parsed. Snapshots (``pool/volume@snap``) are
+    left out: they are opened read-only and never locked.
+    """
+    _, summary = parse(xml)
+    found: list[tuple[str, str]] = []
+    for disk in summary.disks:
+        if disk.protocol != "rbd" or "/" not in disk.source:
+            continue
+        pool, _, volume = disk.source.partition("/")
+        if not pool or not volume or "@" in volume:
+            continue
+        if (pool, volume) not in found:
+            found.append((pool, volume))
+    return found
+
+
 def _disk(element: etree._Element) -> Disk:
     source = element.find("source")
     target = element.find("target")

@@ -7,8 +7,6 @@ import signal
 import sys
 import threading
 
-from kazoo.exceptions import KazooException
-
 from pvc.config import load_config
 from pvc.errors import ConfigError
 from pvc.node.logs import setup_stderr
@@ -61,7 +59,7 @@ def main() -> int:
     loop = NodeLoop(config, store, phases=primary_phases(config, store))
     try:
         loop.start()
-    except (StateError, KazooException) as error:
+    except StateError as error:
         log.error("cannot start: %s: %s", type(error).__name__, error)
         store.stop()
         return EXIT_STATE

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pvc.node.phases import PhaseError, PrimaryPhases
-from pvc.state import paths
-from pvc.state.locks import Lease
+from pvc.state import nodes, settings
+from pvc.state.locks import primary_lease
+from pvc.state.settings import NO_PRIMARY
 from pvc.state.states import CoordinatorState, DaemonState
 from pvc.state.store import Store, Transaction
 
@@ -62,7 +63,7 @@ class ElectionView:
 class Decision:
     action: Action
     reason: str
-    target: str = paths.NO_PRIMARY
+    target: str = NO_PRIMARY
     stale_primaries: tuple[str, ...] = ()
 
 
@@ -95,7 +96,7 @@ def decide(view: ElectionView) -> Decision:
         return Decision(Action.BE_SECONDARY, f"not contending for primary: daemon is {view.daemon_state}")
     named = view.requested
     if (
-        named not in (paths.NO_PRIMARY, "", view.me)
+        named not in (NO_PRIMARY, "", view.me)
         and named in view.eligible
         and view.handover_waited < HANDOVER_GRACE
     ):
@@ -110,7 +111,7 @@ class PrimaryRole:
         self.store = store
         self.me = me
         self.phases = phases
-        self.lease = Lease(store, paths.PRIMARY_LOCK, me)
+        self.lease = primary_lease(store, me)
         self.acting = False
         self._holder: str | None = None
         self._holder_stale = True
@@ -156,7 +157,7 @@ class PrimaryRole:
             requested = self.me  # the cache has not caught up with our own takeover write yet
         holder = self.holder() if is_coordinator else None
         now = time.monotonic()
-        waiting = holder is None and requested not in (paths.NO_PRIMARY, "", self.me)
+        waiting = holder is None and requested not in (NO_PRIMARY, "", self.me)
         if not waiting:
             self._handover_started = None
         elif self._handover_started is None:
@@ -199,13 +200,12 @@ class PrimaryRole:
                 return "removed a primary lease contender left by an interrupted attempt"
             return "waiting for my previous session's primary lease to expire"
         elif action is Action.RESET_REQUEST:
-            with self.store.transaction() as txn:
-                txn.set(paths.PRIMARY_NODE, self.me)
+            settings.request_primary(self.store, self.me)
         return decision.reason
 
     def _set_state(self, current: str, wanted: CoordinatorState) -> None:
         if current != wanted:
-            self.store.set(paths.node_coordinator_state(self.me), wanted.value)
+            nodes.set_coordinator_state(self.store, self.me, wanted)
 
     def _take_over(self, stale_primaries: tuple[str, ...]) -> str:
         if time.monotonic() < self._retry_after:
@@ -216,13 +216,13 @@ class PrimaryRole:
         self.lease_changed()
         txn = Transaction()
         sent_at = time.monotonic()
-        txn.set(paths.node_coordinator_state(self.me), CoordinatorState.TAKEOVER.value)
-        txn.set(paths.PRIMARY_NODE, self.me)
+        nodes.add_coordinator_state(txn, self.me, CoordinatorState.TAKEOVER)
+        settings.add_primary(txn, self.me)
         for node in stale_primaries:  # left behind by a primary whose session ended
-            txn.set(paths.node_coordinator_state(node), CoordinatorState.SECONDARY.value)
-        results = self.store.commit(txn)
+            nodes.add_coordinator_state(txn, node, CoordinatorState.SECONDARY)
+        commit = self.store.commit(txn)
         self.confirm(sent_at)
-        self._own_request_mzxid = results[1].mzxid
+        self._own_request_mzxid = commit.zxid  # every write of the transaction has its zxid
         log.info("primary lease acquired; running takeover phases %s", self.phases.names)
         with self._acting_lock:
             try:
@@ -235,24 +235,24 @@ class PrimaryRole:
         if failed:
             self._retry_after = time.monotonic() + 5.0
             try:
-                self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
+                nodes.set_coordinator_state(self.store, self.me, CoordinatorState.SECONDARY)
             finally:
                 self.lease.release()
                 self.lease_changed()
             return f"takeover failed, primary released: {failed}"
-        self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.PRIMARY.value)
+        nodes.set_coordinator_state(self.store, self.me, CoordinatorState.PRIMARY)
         return "became primary"
 
     def relinquish(self, target: str, reason: str) -> str:
         """Give the role up in order: state, phases (reversed), request key, lease."""
-        self.store.set(paths.node_coordinator_state(self.me), CoordinatorState.RELINQUISH.value)
+        nodes.set_coordinator_state(self.store, self.me, CoordinatorState.RELINQUISH)
         with self._acting_lock:
             failed = self.phases.relinquish() if self.acting else []
             self.acting = False
         txn = Transaction()
-        txn.set(paths.node_coordinator_state(self.me), CoordinatorState.SECONDARY.value)
-        if target == paths.NO_PRIMARY:
-            txn.set(paths.PRIMARY_NODE, paths.NO_PRIMARY)
+        nodes.add_coordinator_state(txn, self.me, CoordinatorState.SECONDARY)
+        if target == NO_PRIMARY:
+            settings.add_primary(txn, NO_PRIMARY)
         self.store.commit(txn)
         self.lease.release()
         self.lease_changed()

@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from pvc.cluster.placement import choose_node, effective_selector
-from pvc.state import paths
+from pvc.cluster.vm.placement import choose_node, effective_selector
+from pvc.state import nodes
 from pvc.state.cache import ClusterCache
-from pvc.state.errors import ConflictError
 from pvc.state.states import VM_RUNNING, DomainState, VMState
-from pvc.state.store import Store, Transaction
+from pvc.state.store import Store
 from pvc.state.vms import VmPlacement, VmRecord, update_placement
 
 
@@ -33,7 +32,8 @@ class FlushDriver:
 
     def step(self, active: dict[str, str], busy: Callable[[str], bool]) -> str | None:
         """Advance a flush or unflush by at most one VM; returns what it did, if anything."""
-        state = self.cache.text(paths.node_domain_state(self.node))
+        own = self.cache.node(self.node)
+        state = own.domain_state if own is not None else ""
         if state not in (DomainState.FLUSH, DomainState.UNFLUSH):
             return None
         vms = self.cache.vms()
@@ -68,7 +68,7 @@ class FlushDriver:
             )
             if target is None:
                 if placement.state in VM_RUNNING:
-                    update_placement(self.store, vm.uuid, _shutdown, settle=self.cache)
+                    self._update(vm.uuid, _shutdown)
                     return f"flush: no other node can take VM {vm.meta.name}; shutting it down"
                 continue
 
@@ -78,7 +78,7 @@ class FlushDriver:
                 state = VMState.MIGRATE if p.state in VM_RUNNING else p.state
                 return replace(p, node=target, last_node=self.node, state=state)
 
-            if update_placement(self.store, vm.uuid, move, settle=self.cache) is None:
+            if self._update(vm.uuid, move) is None:
                 return None
             return f"flush: VM {vm.meta.name} -> node {target}"
         return None
@@ -94,7 +94,7 @@ class FlushDriver:
                 state = VMState.MIGRATE if p.state in VM_RUNNING else p.state
                 return replace(p, node=self.node, last_node="", state=state)
 
-            if update_placement(self.store, vm.uuid, back, settle=self.cache) is None:
+            if self._update(vm.uuid, back) is None:
                 return None
             return f"unflush: VM {vm.meta.name} <- node {vm.placement.node}"
         return None
@@ -108,15 +108,18 @@ class FlushDriver:
             ]
             if remaining:
                 return None  # still shutting down those that could not move
-        path = paths.node_domain_state(self.node)
-        txn = Transaction()
-        txn.check(path, self.cache.version(path))
-        txn.set(path, final.value)
-        try:
-            self.store.commit(txn)
-        except ConflictError:
+        own = self.cache.node(self.node)
+        version = own.domain_state_version if own is not None else -1
+        if nodes.finish_domain_state(self.store, self.node, version, final) is None:
             return None  # changed meanwhile (e.g. ready asked for during a flush)
         return f"domain state {state} -> {final.value}"
+
+
+    def _update(self, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]) -> VmPlacement | None:
+        """Change a VM's placement and wait until the cache shows it (the next step reads it)."""
+        placement, commit = update_placement(self.store, uuid, change)
+        self.cache.wait_for(commit)
+        return placement
 
 
 def _shutdown(placement: VmPlacement) -> VmPlacement:

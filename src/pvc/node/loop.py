@@ -13,33 +13,34 @@ import threading
 import time
 from collections.abc import Callable
 
-from kazoo.client import KazooState
-from kazoo.exceptions import KazooException
-
 import pvc
-from pvc.cluster import faults
-from pvc.cluster.placement import overprovisioned
-from pvc.cluster.storage_access import StorageAccess
+from pvc.cluster.faults import checks
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.storage.osd_tasks import start_recorded_osds
+from pvc.cluster.tasks.catalog import DOMAIN_TASKS
+from pvc.cluster.tasks.services import NodeServices
 from pvc.config import NodeConfig
 from pvc.errors import PVCError
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.node import registration, sysinfo
+from pvc.node import sysinfo
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
-from pvc.node.osd_keeper import OsdKeeper
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
-from pvc.state import paths
+from pvc.state import nodes, settings
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.logring import LogRingWriter
-from pvc.state.records import Keepalive, NodeStatic, encode
-from pvc.state.schema import ensure_schema
-from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode, VMState
-from pvc.state.store import Store, Transaction
-from pvc.tasks import TaskWorkers
+from pvc.state.records import Keepalive, NodeStatic
+from pvc.state.schema import ensure_schema, has_schema
+from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
+from pvc.state.store import LOST, Store, Transaction
+from pvc.storage.osd_keeper import OsdKeeper
+from pvc.tasks import TaskRegistry, TaskWorkers
+from pvc.tasks.builtin import BUILTIN_TASKS
 
 log = logging.getLogger("pvc.node")
 
@@ -70,6 +71,7 @@ class NodeLoop:
         self.store = store
         self.clock = clock
         self.cache = ClusterCache(store)
+        self.cluster = Cluster(store, self.cache)
         self.role = PrimaryRole(store, self.name, phases or PrimaryPhases())
         self.ring = LogRingWriter(self.name, config.logging.zookeeper_lines)
         self.ring_handler = RingHandler(self.ring)
@@ -102,17 +104,23 @@ class NodeLoop:
             if self.hypervisor
             else None
         )
-        # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers).
-        # Tasks that act on this node's VMs share the daemon's libvirt connection
-        # (libvirt connections are thread-safe).
-        services: dict[str, object] = {"hypervisor": self.hypervisor} if self.hypervisor else {}
-        # Storage tasks share the Ceph client; file-backed OSDs run under the OSD keeper.
+        # File-backed OSDs run under the OSD keeper, with the daemon's Ceph client.
         self.osds: OsdKeeper | None = None
         if self.storage is not None:
-            state_dir = config.paths.state_dir
-            self.osds = OsdKeeper(self.storage, state_dir / "ceph", config.paths.log_dir)
-            services.update(storage=self.storage, osds=self.osds)
-        self.tasks = TaskWorkers(store, self.name, services=services)
+            self.osds = OsdKeeper(
+                self.storage.conf_path,
+                self.storage.client,
+                config.paths.state_dir / "ceph",
+                config.paths.log_dir,
+            )
+        # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
+        # share the daemon's libvirt connection (thread-safe), Ceph client and OSD keeper.
+        self.tasks = TaskWorkers(
+            store,
+            self.name,
+            TaskRegistry([*BUILTIN_TASKS, *DOMAIN_TASKS]),
+            services=NodeServices(hypervisor=self.hypervisor, storage=self.storage, osds=self.osds),
+        )
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -120,7 +128,7 @@ class NodeLoop:
         """Start this node's recorded file-backed OSDs (in the background: Ceph may be slow)."""
         assert self.osds is not None
         try:
-            self.osds.start_recorded(self.store, self.name)
+            start_recorded_osds(self.store, self.osds, self.name)
         except (StateError, PVCError) as error:
             log.error("cannot start this node's OSDs: %s", error)
 
@@ -139,13 +147,12 @@ class NodeLoop:
         if found != now:
             log.info("cluster schema upgraded from version %d to %d", found, now)
         self.ring.resume(self.store)
-        registration.register(self.store, self._static_info())
+        nodes.register(self.store, self._static_info())
         self.cache.listen(self._on_change)
         self.cache.start()
         if not self.cache.wait_ready(30):
             raise StateError("the state cache did not load within 30 s")
-        self.store.ensure(paths.PRIMARY_LOCK)  # a ChildrenWatch on a missing znode stops for good
-        self.store.client.ChildrenWatch(paths.PRIMARY_LOCK, self._on_lease_change)
+        self.role.lease.watch(self._on_lease_change)
         self.store.add_listener(self._on_connection)
         threading.Thread(target=self._watch_primary_lease, name="primary-watchdog", daemon=True).start()
         self._write_daemon_state(DaemonState.RUN, keepalive=True)
@@ -175,14 +182,10 @@ class NodeLoop:
         self._wake.set()
 
     def _on_change(self, path: str) -> None:
-        if (
-            path == paths.PRIMARY_NODE
-            or path.startswith(paths.node(self.name) + "/")
-            or path.endswith(("/presence", "/daemon_state"))
-        ):
+        if nodes.affects_loop(path, self.name):
             self.wake()
 
-    def _on_lease_change(self, _children: list[str]) -> None:
+    def _on_lease_change(self) -> None:
         self.role.lease_changed()
         self.wake()
 
@@ -203,7 +206,7 @@ class NodeLoop:
 
     def _on_connection(self, state: str) -> None:
         log.info("ZooKeeper connection state: %s", state)
-        if state == KazooState.LOST:
+        if state == LOST:
             self._session_lost = True
         self.wake()
 
@@ -218,7 +221,7 @@ class NodeLoop:
             demoted = self.role.demote_locally("ZooKeeper session expired")
             done.append(demoted or "ZooKeeper session expired")
             self._need_reregister = True
-        if self.store.client.state != KazooState.CONNECTED:
+        if not self.store.connected:
             done.append("waiting for ZooKeeper")
             return done
         try:
@@ -229,10 +232,10 @@ class NodeLoop:
                 self._keepalive()
                 done.extend(self._mark_dead_peers())
                 if self.role.acting:
-                    done.extend(self._report_faults())
+                    done.extend(checks.raise_found(self.cluster, self.config.timers.dead_after))
             done.extend(self._reconcile_domain_state())
             done.append(self._election_step())
-        except (StateError, KazooException) as error:
+        except StateError as error:
             self._next_keepalive = min(self._next_keepalive, time.monotonic() + RETRY_DELAY)
             done.append(f"ZooKeeper operation failed, will retry: {type(error).__name__}: {error}")
         except Exception:  # a bug must not kill the daemon: log it whole, retry later
@@ -247,10 +250,10 @@ class NodeLoop:
         Waits while the cluster has no schema (an initialisation in progress), so that a
         tree being wiped is not written into.
         """
-        if not self.store.exists(paths.SCHEMA_VERSION):
+        if not has_schema(self.store):
             raise StateError("the cluster is being initialised; will register when it is ready")
         self.ring.resume(self.store)
-        registration.register(self.store, self._static_info())
+        nodes.register(self.store, self._static_info())
         self._need_reregister = False
         self._write_daemon_state(DaemonState.RUN, keepalive=True)
 
@@ -259,10 +262,10 @@ class NodeLoop:
         sent_at = time.monotonic()
         self._next_keepalive = sent_at + self.config.timers.keepalive_interval
         txn = Transaction()
-        txn.set(paths.node_keepalive(self.name), encode(self._sample_keepalive()))
-        if self.cache.text(paths.node_daemon_state(self.name)) == DaemonState.DEAD:
+        nodes.add_keepalive(txn, self.name, self._sample_keepalive())
+        if self._own_daemon_state() == DaemonState.DEAD:
             log.warning("peers declared this node dead; it is alive, back to run")
-            txn.set(paths.node_daemon_state(self.name), DaemonState.RUN.value)
+            nodes.add_daemon_state(txn, self.name, DaemonState.RUN)
         self.ring.add_to(txn)
         try:
             self.store.commit(txn)
@@ -279,20 +282,18 @@ class NodeLoop:
         figures = self.vms.figures if self.vms is not None else None
         return sysinfo.sample_keepalive(self.clock(), figures)
 
+    def _own_daemon_state(self) -> str:
+        own = self.cache.node(self.name)
+        return own.daemon_state if own is not None else ""
+
     def _mark_dead_peers(self) -> list[str]:
-        if self.cache.text(paths.node_daemon_state(self.name)) != DaemonState.RUN:
+        if self._own_daemon_state() != DaemonState.RUN:
             return []
         done = []
         dead_after = self.config.timers.dead_after
         for node, age in overdue_peers(self.cache.nodes(), self.name, self.clock(), dead_after):
-            txn = Transaction()
-            txn.check(paths.node_daemon_state(node.name), node.daemon_state_version)
-            txn.set(paths.node_daemon_state(node.name), DaemonState.DEAD.value)
-            try:
-                self.store.commit(txn)
-            except ConflictError:
-                continue  # another peer got there first, or the node came back
-            done.append(f"marked node {node.name} dead: no keepalive for {age:.1f} s")
+            if nodes.mark_dead(self.store, node):  # else another peer got there first, or it came back
+                done.append(f"marked node {node.name} dead: no keepalive for {age:.1f} s")
         return done
 
     def _reconcile_domain_state(self) -> list[str]:
@@ -300,52 +301,14 @@ class NodeLoop:
         move, so they complete at once); with one, the VM manager does this."""
         if self.vms is not None:
             return []
-        state = self.cache.text(paths.node_domain_state(self.name))
+        own = self.cache.node(self.name)
+        state = own.domain_state if own is not None else ""
         target = {DomainState.FLUSH: DomainState.FLUSHED, DomainState.UNFLUSH: DomainState.READY}.get(state)
-        if target is None:
+        if own is None or target is None:
             return []
-        with self.store.transaction() as txn:
-            txn.check(
-                paths.node_domain_state(self.name), self.cache.version(paths.node_domain_state(self.name))
-            )
-            txn.set(paths.node_domain_state(self.name), target.value)
+        if nodes.finish_domain_state(self.store, self.name, own.domain_state_version, target) is None:
+            raise ConflictError(f"domain state of {self.name} changed while finishing {state}")
         return [f"domain state {state} -> {target.value}"]
-
-    def _report_faults(self) -> list[str]:
-        """As primary: raise or refresh faults for dead or stopped nodes, failed VMs and
-        memory that would not fit if a node were lost."""
-        maintenance = self.cache.cluster_config().maintenance
-        found = []
-        nodes = self.cache.nodes()
-        for node in nodes:
-            if node.daemon_state == DaemonState.DEAD:
-                message = (
-                    f"Node {node.name} is dead: no keepalive for over {self.config.timers.dead_after:g} s"
-                )
-                found.append(("dead_node", node.name, faults.DELTA_DEAD_NODE, message))
-            elif node.daemon_state in (DaemonState.STOP, DaemonState.SHUTDOWN):
-                message = f"Node {node.name}'s daemon is not running (state {node.daemon_state})"
-                found.append(("daemon_not_running", node.name, faults.DELTA_DAEMON_NOT_RUNNING, message))
-        vms = self.cache.vms()
-        for vm in vms:
-            if vm.placement.state == VMState.FAIL:
-                message = f"VM {vm.meta.name} failed: {vm.placement.failed_reason}"
-                found.append(("vm_failed", vm.uuid, faults.DELTA_VM_FAILED, message))
-        over = overprovisioned(nodes, vms)
-        if over is not None:
-            message = (
-                f"VMs are provisioned {over[0]} MiB of memory but the cluster less its largest node "
-                f"has {over[1]} MiB: losing a node would leave VMs without memory"
-            )
-            found.append(("memory_overprovisioned", "cluster", faults.DELTA_MEMORY_OVERPROVISIONED, message))
-        done = []
-        for kind, subject, delta, message in found:
-            sentence = faults.report(
-                self.store, self.cache, kind, subject, delta, message, maintenance=maintenance
-            )
-            if sentence:
-                done.append(sentence)
-        return done
 
     def _election_step(self) -> str:
         nodes = self.cache.nodes()
@@ -364,7 +327,7 @@ class NodeLoop:
             daemon_state=self.daemon_state,
             shutting_down=self.stopping.is_set(),
             requested=self.cache.cluster_config().primary_node,
-            requested_mzxid=self.cache.mzxid(paths.PRIMARY_NODE),
+            requested_mzxid=self.cache.primary_request_zxid(),
             eligible=eligible,
             stale_primaries=stale,
         )
@@ -378,7 +341,7 @@ class NodeLoop:
         while not self.stopping.is_set():
             self.step()
             timeout = max(0.0, self._next_keepalive - time.monotonic())
-            if self.store.client.state != KazooState.CONNECTED:
+            if not self.store.connected:
                 timeout = min(timeout, 0.1)
             self._wake.wait(timeout)
             self._wake.clear()
@@ -414,19 +377,19 @@ class NodeLoop:
         if self.storage is not None:
             self.storage.close()
         try:
-            if self.store.client.state == KazooState.CONNECTED:
+            if self.store.connected:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
                 if self.role.acting:
                     log.info(
-                        self.role.relinquish(paths.NO_PRIMARY, "relinquishing primary: daemon is stopping")
+                        self.role.relinquish(settings.NO_PRIMARY, "relinquishing primary: daemon is stopping")
                     )
                 final = CoordinatorState.SECONDARY if self.config.is_coordinator else CoordinatorState.CLIENT
                 log.info("daemon state stop")
                 txn = Transaction()
-                txn.set(paths.node_coordinator_state(self.name), final.value)
-                txn.set(paths.node_daemon_state(self.name), DaemonState.STOP.value)
+                nodes.add_coordinator_state(txn, self.name, final)
+                nodes.add_daemon_state(txn, self.name, DaemonState.STOP)
                 self.daemon_state = DaemonState.STOP
-                txn.delete(paths.node_presence(self.name))
+                nodes.add_departure(txn, self.name)
                 self.ring.add_to(txn)
                 self.store.commit(txn)
             else:
@@ -444,9 +407,9 @@ class NodeLoop:
     def _write_daemon_state(self, state: DaemonState, *, keepalive: bool = False) -> None:
         self.daemon_state = state
         txn = Transaction()
-        txn.set(paths.node_daemon_state(self.name), state.value)
+        nodes.add_daemon_state(txn, self.name, state)
         if keepalive:
-            txn.set(paths.node_keepalive(self.name), encode(self._sample_keepalive()))
+            nodes.add_keepalive(txn, self.name, self._sample_keepalive())
             self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
         self.ring.add_to(txn)
         self.store.commit(txn)

@@ -1,7 +1,7 @@
 """The primary's storage refresher: Ceph's state into ZooKeeper every ``stats_interval``.
 
 A primary phase: taking over starts a thread that connects to Ceph and publishes
-:func:`pvc.cluster.storage_mirror.collect` through a :class:`Mirror` at once and then on
+:func:`pvc.cluster.storage.mirror.collect` through a :class:`Mirror` at once and then on
 every interval; relinquishing stops it. Ceph being unreachable is logged (once per
 outage) and retried; it never holds up the takeover.
 """
@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from pvc.cluster.storage_mirror import Mirror, collect
+from pvc.cluster.storage.mirror import Mirror, collect
 from pvc.config import StorageSection
 from pvc.node.phases import Phase
 from pvc.state.errors import StateError

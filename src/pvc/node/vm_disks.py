@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.cluster.storage_access import StorageAccess, mapped_errors
-from pvc.cluster.vm_locks import rbd_disks
+from pvc.cluster.storage.access import StorageAccess, mapped_errors
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import rbd_volumes
 from pvc.storage import disk_locks
 from pvc.storage.volumes import Lock
 
@@ -50,7 +50,7 @@ class DiskGuard:
     def rbd_disks(self, xml: str) -> list[tuple[str, str]]:
         """``(pool, volume)`` of the VM's RBD disks ([] for XML that cannot be parsed)."""
         try:
-            return rbd_disks(xml)
+            return rbd_volumes(xml)
         except DomainXMLError:
             return []
 

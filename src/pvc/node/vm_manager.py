@@ -27,12 +27,11 @@ from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
 from pvc.node.vm_decide import Act, Decision, decide
 from pvc.node.vm_disks import DiskGuard
-from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import StateError
 from pvc.state.states import VM_MIGRATING, DaemonState, MigrationMethod, VMState
 from pvc.state.store import Store
-from pvc.state.vms import VmPlacement, VmRecord, update_placement
+from pvc.state.vms import VmPlacement, VmRecord, affects_vms, update_placement, write_console
 
 log = logging.getLogger("pvc.node.vms")
 
@@ -128,9 +127,7 @@ class VmManager:
         self._wake.set()
 
     def _on_change(self, path: str) -> None:
-        if path.startswith((paths.DOMAINS + "/", paths.NODES + "/")) and not path.endswith(
-            ("/keepalive", "/console")
-        ):
+        if affects_vms(path):
             self._wake.set()
 
     def _on_lifecycle(self, name: str, event: str, detail: int) -> None:
@@ -251,7 +248,8 @@ class VmManager:
     # -- placement writes -------------------------------------------------------------------
 
     def _update(self, vm: VmRecord, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
-        update_placement(self.store, vm.uuid, change, settle=self.cache)
+        _, commit = update_placement(self.store, vm.uuid, change)
+        self.cache.wait_for(commit)
 
     def _mark_running_here(self, vm: VmRecord, **fields: object) -> None:
         self._update(vm, lambda p: replace(p, running_on=self.node, **fields))
@@ -429,7 +427,7 @@ class VmManager:
             if not text:
                 continue
             try:
-                self.store.set(paths.domain_console(uuid), text, create=False)
+                write_console(self.store, uuid, text)
                 self._console_seen[uuid] = seen
             except StateError as error:
                 log.debug("console of %s not copied: %s", vm.meta.name, error)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
@@ -23,13 +23,15 @@ from pvc.state.records import (
     parse_bool,
 )
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
-from pvc.state.store import Store
+from pvc.state.store import Commit, Store
 from pvc.state.vms import VmRecord, read_vm
 
 Listener = Callable[[str], None]
 
 #: Trees cached by default.
 DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES)
+#: Longest wait for a cache to show a write (see :meth:`ClusterCache.wait_for`).
+SETTLE_TIMEOUT = 2.0
 
 
 class ClusterCache:
@@ -93,19 +95,37 @@ class ClusterCache:
         node = self._tree_for(path).get_data(path)
         return None if node is None else node.data
 
-    def wait_shows(self, expected: Mapping[str, bytes | None], timeout: float) -> bool:
-        """Wait until the cache holds ``expected`` (path → data, None for absent); True if it does.
+    def wait_for(self, commit: Commit, timeout: float = SETTLE_TIMEOUT) -> bool:
+        """Wait until the cache shows ``commit`` (read-your-writes); True if it does in time.
 
-        Writers call this for read-your-writes: the watches normally catch up within
-        milliseconds, and after ``timeout`` seconds the caller goes on regardless.
+        A written znode is shown once the cache holds it at the commit's zxid or later (or
+        merely holds it, for a create whose zxid is not known); a deleted one once the
+        cache no longer holds it, or holds one created after the delete. Znodes outside
+        the cached trees are not waited for. Watches normally catch up within
+        milliseconds; after ``timeout`` seconds the caller goes on regardless.
         """
+        changed = {path: zxid for path, zxid in commit.changed.items() if self._holds_tree(path)}
+        deleted = [path for path in commit.deleted if self._holds_tree(path)]
         deadline = time.monotonic() + timeout
         while True:
-            if all(self.data(path) == data for path, data in expected.items()):
+            if all(self.mzxid(path) >= zxid for path, zxid in changed.items()) and all(
+                self._gone_since(path, commit.zxid) for path in deleted
+            ):
                 return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
+
+    def _holds_tree(self, path: str) -> bool:
+        try:
+            self._tree_for(path)
+        except KeyError:
+            return False
+        return True
+
+    def _gone_since(self, path: str, zxid: int) -> bool:
+        node = self._tree_for(path).get_data(path)
+        return node is None or (node.stat is not None and node.stat.czxid > zxid)
 
     def version(self, path: str) -> int:
         """Cached data version of a znode, or -1 if absent."""
@@ -132,6 +152,10 @@ class ClusterCache:
             cluster_name=self.text(paths.CLUSTER_NAME),
         )
 
+    def primary_request_zxid(self) -> int:
+        """The zxid of the last change of the requested primary (orders it against one's own takeover)."""
+        return self.mzxid(paths.PRIMARY_NODE)
+
     def node_names(self) -> list[str]:
         return self.children(paths.NODES)
 
@@ -149,6 +173,7 @@ class ClusterCache:
             keepalive=Keepalive.from_bytes(self.data(paths.node_keepalive(name))),
             present=self.data(paths.node_presence(name)) is not None,
             daemon_state_version=self.version(paths.node_daemon_state(name)),
+            domain_state_version=self.version(paths.node_domain_state(name)),
         )
 
     def nodes(self) -> list[NodeRecord]:
@@ -170,6 +195,14 @@ class ClusterCache:
         """Cached records of every VM."""
         records = (self.vm(uuid) for uuid in self.vm_uuids())
         return [record for record in records if record is not None]
+
+    def vm_meta_version(self, uuid: str) -> int:
+        """Data version of a VM's metadata znode (for compare-and-set), or -1."""
+        return self.version(paths.domain(uuid))
+
+    def vm_console(self, uuid: str) -> str:
+        """The console tail last copied for a VM by its node."""
+        return self.text(paths.domain_console(uuid))
 
     def vm_uuid_by_name(self, name: str) -> str | None:
         """The UUID of the VM called ``name``, from the name index."""

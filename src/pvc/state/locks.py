@@ -1,14 +1,23 @@
-"""Thin helpers over kazoo's lock recipes (no hand-rolled locking)."""
+"""Thin helpers over kazoo's lock recipes (no hand-rolled locking).
+
+Kazoo's own exceptions never leave this module: a lock operation that fails on
+ZooKeeper raises :class:`~pvc.state.errors.StateError`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from kazoo.exceptions import KazooException
 from kazoo.recipe.lock import Lock
 
+from pvc.state import paths
 from pvc.state.errors import StateError
 from pvc.state.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def make_lock(store: Store, path: str, identifier: str) -> Lock:
@@ -20,7 +29,11 @@ def make_lock(store: Store, path: str, identifier: str) -> Lock:
 def held(store: Store, path: str, identifier: str, *, timeout: float = 30.0) -> Iterator[Lock]:
     """Hold a lock for the duration of a ``with`` block; StateError if not acquired in time."""
     lock = make_lock(store, path, identifier)
-    if not lock.acquire(timeout=timeout):  # pragma: no cover - acquire raises on timeout
+    try:
+        acquired = lock.acquire(timeout=timeout)
+    except KazooException as error:
+        raise StateError(f"could not acquire lock {path}: {type(error).__name__}: {error}") from error
+    if not acquired:  # pragma: no cover - acquire raises on timeout
         raise StateError(f"could not acquire lock {path} within {timeout:g} s")
     try:
         yield lock
@@ -31,8 +44,9 @@ def held(store: Store, path: str, identifier: str, *, timeout: float = 30.0) -> 
 class Lease:
     """A non-blocking, exclusive lease on a path (kazoo Lock used without waiting).
 
-    Used for the primary-coordinator role: a contender tries once; the holder keeps it
-    for as long as its session lives or until it releases it.
+    Used for the primary-coordinator role (:func:`primary_lease`) and for task claims: a
+    contender tries once; the holder keeps it for as long as its session lives or until
+    it releases it.
     """
 
     def __init__(self, store: Store, path: str, identifier: str) -> None:
@@ -43,12 +57,23 @@ class Lease:
 
     def try_acquire(self) -> bool:
         """Take the lease if nobody holds it. Never waits for a holder."""
-        return bool(self._lock.acquire(blocking=False))
+        try:
+            return bool(self._lock.acquire(blocking=False))
+        except KazooException as error:
+            raise StateError(f"lease {self.path}: {type(error).__name__}: {error}") from error
 
     def holder(self) -> str | None:
         """Identifier of the current holder (a fresh read), or None."""
-        contenders = self._lock.contenders()
+        try:
+            contenders = self._lock.contenders()
+        except KazooException as error:
+            raise StateError(f"lease {self.path}: {type(error).__name__}: {error}") from error
         return contenders[0] if contenders else None
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (from kazoo's thread) whenever the lease's contenders change."""
+        self._store.ensure(self.path)  # a children watch on a missing znode stops for good
+        self._store.client.ChildrenWatch(self.path, lambda _children: callback())
 
     def clear_orphans(self) -> int:
         """Delete contender znodes of our *current* session that we do not hold.
@@ -62,8 +87,7 @@ class Lease:
         removed = 0
         for child in self._store.children(self.path):
             path = f"{self.path}/{child}"
-            stat = self._store.client.exists(path)
-            if stat is not None and stat.ephemeralOwner == session:
+            if self._store.ephemeral_owner(path) == session:
                 self._store.delete(path)
                 removed += 1
         if removed:
@@ -71,8 +95,11 @@ class Lease:
         return removed
 
     def release(self) -> None:
-        """Give the lease up (no-op if not held)."""
-        self._lock.release()
+        """Give the lease up (no-op if not held; best effort when the session is gone)."""
+        try:
+            self._lock.release()
+        except KazooException as error:
+            log.debug("lease %s not released: %s", self.path, error)
 
     def forget(self) -> None:
         """Drop local state after the session was lost (the server already released it)."""
@@ -81,3 +108,8 @@ class Lease:
     @property
     def held(self) -> bool:
         return bool(self._lock.is_acquired)
+
+
+def primary_lease(store: Store, identifier: str) -> Lease:
+    """The lease whose holder is the primary coordinator."""
+    return Lease(store, paths.PRIMARY_LOCK, identifier)

@@ -93,7 +93,7 @@ class Keepalive(_Record):
     vcpu_allocated: int = 0
     memory_allocated: int = 0
     memory_provisioned: int = 0
-    #: Live figures of each running VM by UUID (see pvc.cluster.vm_view.stats_view).
+    #: Live figures of each running VM by UUID (see pvc.cluster.vm.shape.stats_view).
     vm_stats: dict[str, dict] = field(default_factory=dict)
 
     @property
@@ -112,7 +112,9 @@ class NodeRecord:
     domain_state: str = DomainState.READY
     keepalive: Keepalive | None = None
     present: bool = False
+    #: Data versions of the daemon and domain states, for compare-and-set changes.
     daemon_state_version: int = -1
+    domain_state_version: int = -1
 
     @property
     def is_coordinator(self) -> bool:

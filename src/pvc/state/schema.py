@@ -43,6 +43,11 @@ STEPS: Mapping[int, Step] = {1: _initial_tree, 2: _domain_names}
 CURRENT_VERSION = max(STEPS)
 
 
+def has_schema(store: Store) -> bool:
+    """Whether the cluster has a schema (it has none while an initialisation wipes it)."""
+    return store.exists(paths.SCHEMA_VERSION)
+
+
 def read_version(store: Store) -> int:
     """The recorded schema version; 0 for a cluster that has none yet."""
     text = store.get_text(paths.SCHEMA_VERSION)

@@ -2,14 +2,40 @@
 
 One :class:`Store` wraps one kazoo client. Reads that serve users go through the
 watch-maintained :mod:`pvc.state.cache`; the store is for writes, for transactions and
-for the few reads that must be fresh.
+for the few reads that must be fresh. Every write returns a :class:`Commit`, which a
+cache can wait for (:meth:`pvc.state.cache.ClusterCache.wait_for`): that is PVC's one
+read-your-writes mechanism.
+
+The contract the rest of PVC relies on (the spirit of Patroni's DCS interface):
+
+* **Atomicity.** :meth:`Store.commit` applies every operation of a :class:`Transaction`
+  or none of them (one ZooKeeper ``multi``); all its operations get the same zxid. A
+  single :meth:`Store.set` or :meth:`Store.delete` is atomic on its own znode, but a
+  ``set`` that has to create the znode first makes two requests (create, then set if
+  another writer created it meanwhile).
+* **Compare-and-set.** A version given to :meth:`Transaction.set`, :meth:`Transaction.delete`
+  or :meth:`Transaction.check` must equal the znode's data version when the transaction
+  is applied; ``create`` requires the znode to be absent and its parent present. When a
+  condition fails nothing is written and :class:`~pvc.state.errors.ConflictError` is
+  raised: the caller re-reads and decides again (see ``pvc.state.vms.update_placement``).
+* **Connection.** An operation that cannot reach ZooKeeper raises
+  :class:`~pvc.state.errors.NotConnectedError` (kazoo retries briefly first); other
+  server errors raise :class:`~pvc.state.errors.StateError`. Neither leaves a partial
+  transaction behind.
+* **Watches** (through :mod:`pvc.state.cache`) deliver every change *eventually* and in
+  zxid order per znode, but may coalesce changes: a reader sees the latest value, not
+  every intermediate one. A cache may lag a write by a few milliseconds; writers that
+  must read their own write wait for its :class:`Commit`.
+* **Sessions.** Ephemeral znodes (a node's presence, lock contenders) vanish when the
+  session that made them ends, whether it was closed or expired; listeners added with
+  :meth:`Store.add_listener` hear ``SUSPENDED`` and ``LOST``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +57,11 @@ from pvc.state.records import encode
 log = logging.getLogger(__name__)
 
 Value = bytes | str | int | float | bool | dict | list | None
+
+#: Connection states a listener hears (see :meth:`Store.add_listener`).
+CONNECTED = KazooState.CONNECTED
+SUSPENDED = KazooState.SUSPENDED
+LOST = KazooState.LOST
 
 
 def to_bytes(value: Value) -> bytes:
@@ -66,6 +97,38 @@ class Transaction:
 
     def __len__(self) -> int:
         return len(self.ops)
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one write committed, so that a cache can wait until it shows it.
+
+    ``changed`` maps each znode the write created or set to the zxid a cache must have
+    seen for it (0 when only its existence is known: a create without a set in the same
+    transaction); ``deleted`` holds the znodes it removed. ``zxid`` is the write's zxid
+    (exact when it set a znode; otherwise the server's zxid when it answered, which is
+    never lower).
+    """
+
+    zxid: int = 0
+    changed: Mapping[str, int] = field(default_factory=dict)
+    deleted: frozenset[str] = frozenset()
+
+    def __add__(self, other: Commit) -> Commit:
+        """Both writes (the later one wins where they touch the same znode)."""
+        changed = {path: zxid for path, zxid in self.changed.items() if path not in other.deleted}
+        changed.update(other.changed)
+        deleted = (self.deleted - other.changed.keys()) | other.deleted
+        return Commit(max(self.zxid, other.zxid), changed, frozenset(deleted))
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing was written."""
+        return not self.changed and not self.deleted
+
+
+#: The commit of a write that wrote nothing.
+NOTHING = Commit()
 
 
 class Store:
@@ -139,6 +202,10 @@ class Store:
         """Call ``listener(state)`` on CONNECTED/SUSPENDED/LOST (from kazoo's thread)."""
         self.client.add_listener(listener)
 
+    def remove_listener(self, listener: Callable[[str], Any]) -> None:
+        """Stop calling a listener added with :meth:`add_listener`."""
+        self.client.remove_listener(listener)
+
     # -- reads --------------------------------------------------------------------------
 
     def get(self, path: str) -> bytes | None:
@@ -166,6 +233,12 @@ class Store:
         self.operations += 1
         return self._call(self.client.exists, path) is not None
 
+    def ephemeral_owner(self, path: str) -> int | None:
+        """The session that owns an ephemeral znode (0 for a persistent one); None if absent."""
+        self.operations += 1
+        stat = self._call(self.client.exists, path)
+        return None if stat is None else stat.ephemeralOwner
+
     def children(self, path: str) -> list[str]:
         self.operations += 1
         try:
@@ -175,12 +248,12 @@ class Store:
 
     # -- writes -------------------------------------------------------------------------
 
-    def set(self, path: str, value: Value, *, create: bool = True) -> None:
+    def set(self, path: str, value: Value, *, create: bool = True) -> Commit:
         """Write a znode, creating it (and its parents) when ``create`` and missing."""
         data = to_bytes(value)
         self.operations += 1
         try:
-            self._call(self.client.set, path, data)
+            stat = self._call(self.client.set, path, data)
         except NoNodeError:
             if not create:
                 raise
@@ -188,14 +261,17 @@ class Store:
             try:
                 self._call(self.client.create, path, data, makepath=True)
             except NodeExistsError:
-                self._call(self.client.set, path, data)
+                stat = self._call(self.client.set, path, data)
+            else:
+                return Commit(self.client.last_zxid, {path: 0})
+        return Commit(stat.mzxid, {path: stat.mzxid})
 
     def ensure(self, path: str) -> None:
         """Create an empty znode and its parents if missing."""
         self.operations += 1
         self._call(self.client.ensure_path, path)
 
-    def delete(self, path: str, *, recursive: bool = False) -> None:
+    def delete(self, path: str, *, recursive: bool = False) -> Commit:
         """Delete a znode (missing is fine)."""
         self.operations += 1
         try:
@@ -204,20 +280,22 @@ class Store:
             pass
         except NotEmptyError as error:
             raise StateError(f"{path} has children") from error
+        return Commit(self.client.last_zxid, deleted=frozenset({path}))
 
-    def commit(self, txn: Transaction) -> list[Any]:
+    def commit(self, txn: Transaction) -> Commit:
         """Apply every operation of ``txn`` atomically, or none of them.
 
-        Returns kazoo's per-operation results (a ZnodeStat for each set). Raises
-        ConflictError when a version check or create/delete precondition failed.
+        Returns what was committed. Raises ConflictError when a version check or a
+        create/delete precondition failed (then nothing was written).
         """
         if not txn.ops:
-            return []
+            return NOTHING
         request = self.client.transaction()
         for name, args, kwargs in txn.ops:
             getattr(request, name)(*args, **kwargs)
         self.operations += 1
         results = self._call(request.commit)
+        answered_at = self.client.last_zxid
         failures = [
             (op, result)
             for op, result in zip(txn.ops, results, strict=False)
@@ -226,7 +304,7 @@ class Store:
         if failures:
             (name, args, _), error = failures[0]
             raise ConflictError(f"transaction failed at {name} {args[0]}: {type(error).__name__}")
-        return results
+        return _committed(txn, results, answered_at)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -248,3 +326,22 @@ class Store:
             if self.client.state != KazooState.CONNECTED:
                 raise NotConnectedError(f"not connected to ZooKeeper ({self.hosts})") from error
             raise StateError(f"ZooKeeper error: {type(error).__name__}: {error}") from error
+
+
+def _committed(txn: Transaction, results: list[Any], answered_at: int) -> Commit:
+    """The Commit of an applied transaction from kazoo's per-operation results."""
+    set_zxids = [
+        result.mzxid for (name, _, _), result in zip(txn.ops, results, strict=False) if name == "set_data"
+    ]
+    zxid = max(set_zxids) if set_zxids else 0  # every operation of one multi has the same zxid
+    changed: dict[str, int] = {}
+    deleted: set[str] = set()
+    for name, args, _ in txn.ops:
+        path = args[0]
+        if name in ("create", "set_data"):
+            changed[path] = zxid
+            deleted.discard(path)
+        elif name == "delete":
+            deleted.add(path)
+            changed.pop(path, None)
+    return Commit(zxid or answered_at, changed, frozenset(deleted))

@@ -11,26 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
 
 from pvc.state import paths
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.records import _Record, decode_json, decode_text, encode
 from pvc.state.states import MigrationMethod, Selector, VMState
-from pvc.state.store import Store, Transaction
+from pvc.state.store import NOTHING, Commit, Store, Transaction
 
 #: Default longest pause of a live migration, in milliseconds.
 DEFAULT_MAX_DOWNTIME_MS = 300
 #: How often a compare-and-set update is retried before giving up.
 CAS_ATTEMPTS = 20
-#: Longest wait for a cache to show one's own write.
-SETTLE_TIMEOUT = 2.0
-
-
-class ZxidCache(Protocol):
-    """What settling needs from a cache (see pvc.state.cache.ClusterCache)."""
-
-    def mzxid(self, path: str) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,7 @@ def read_vm(reader: Callable[[str], bytes | None], uuid: str) -> VmRecord | None
     return VmRecord(uuid=uuid, meta=meta, placement=placement, xml=decode_text(xml))
 
 
-def create_vm(store: Store, meta: VmMeta, placement: VmPlacement, xml: str) -> None:
+def create_vm(store: Store, meta: VmMeta, placement: VmPlacement, xml: str) -> Commit:
     """Create a VM's znodes and its name index entry in one transaction.
 
     Raises ConflictError when the name or the UUID is taken.
@@ -108,10 +99,34 @@ def create_vm(store: Store, meta: VmMeta, placement: VmPlacement, xml: str) -> N
     txn.create(paths.domain_xml(meta.uuid), xml)
     txn.create(paths.domain_state(meta.uuid), encode(replace(placement, changed=time.time())))
     txn.create(paths.domain_console(meta.uuid), b"")
-    store.commit(txn)
+    return store.commit(txn)
 
 
-def delete_vm(store: Store, uuid: str, name: str) -> None:
+def replace_definition(store: Store, meta: VmMeta, meta_version: int, xml: str) -> Commit:
+    """Replace a VM's XML and the metadata taken from it, in one transaction.
+
+    ConflictError unless its metadata is still at data version ``meta_version``.
+    """
+    txn = Transaction()
+    txn.set(paths.domain_xml(meta.uuid), xml)
+    txn.set(paths.domain(meta.uuid), encode(meta), version=meta_version)
+    return store.commit(txn)
+
+
+def rename_vm(store: Store, old_name: str, meta: VmMeta, meta_version: int, xml: str) -> Commit:
+    """Give a VM the name in ``meta``: its name index entry, metadata and XML change together.
+
+    ConflictError when the new name is taken or the metadata is no longer at ``meta_version``.
+    """
+    txn = Transaction()
+    txn.delete(paths.domain_name(old_name))
+    txn.create(paths.domain_name(meta.name), meta.uuid)
+    txn.set(paths.domain(meta.uuid), encode(meta), version=meta_version)
+    txn.set(paths.domain_xml(meta.uuid), xml)
+    return store.commit(txn)
+
+
+def delete_vm(store: Store, uuid: str, name: str) -> Commit:
     """Remove a VM's znodes and name entry in one transaction."""
     txn = Transaction()
     for path in (paths.domain_console(uuid), paths.domain_state(uuid), paths.domain_xml(uuid)):
@@ -119,22 +134,17 @@ def delete_vm(store: Store, uuid: str, name: str) -> None:
             txn.delete(path)
     txn.delete(paths.domain(uuid))
     txn.delete(paths.domain_name(name))
-    store.commit(txn)
+    return store.commit(txn)
 
 
 def update_placement(
-    store: Store,
-    uuid: str,
-    change: Callable[[VmPlacement], VmPlacement | None],
-    *,
-    settle: ZxidCache | None = None,
-) -> VmPlacement | None:
+    store: Store, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]
+) -> tuple[VmPlacement | None, Commit]:
     """Apply ``change`` to a VM's placement by compare-and-set, retrying lost races.
 
     ``change`` gets the current placement and returns the new one, or None to leave it
-    as it is (then None is returned). With ``settle``, wait (up to SETTLE_TIMEOUT) until
-    that cache shows the write, so the caller's next decision sees its own change.
-    Raises StateError if the VM does not exist.
+    as it is. Returns the placement written (None if ``change`` declined) and its commit
+    (for a cache to wait for). Raises StateError if the VM does not exist.
     """
     path = paths.domain_state(uuid)
     for _ in range(CAS_ATTEMPTS):
@@ -144,23 +154,31 @@ def update_placement(
         current = VmPlacement.from_bytes(data) or VmPlacement()
         wanted = change(current)
         if wanted is None:
-            return None
+            return None, NOTHING
         wanted = replace(wanted, changed=time.time())
         txn = Transaction()
         txn.set(path, encode(wanted), version=version)
         try:
-            (stat,) = store.commit(txn)
+            return wanted, store.commit(txn)
         except ConflictError:
             continue
-        if settle is not None:
-            deadline = time.monotonic() + SETTLE_TIMEOUT
-            while settle.mzxid(path) < stat.mzxid and time.monotonic() < deadline:
-                time.sleep(0.002)
-        return wanted
     raise ConflictError(f"VM {uuid}: its state kept changing; try again")
 
 
-def update_meta(store: Store, uuid: str, change: Callable[[VmMeta], VmMeta]) -> VmMeta:
+def write_console(store: Store, uuid: str, text: str) -> Commit:
+    """Replace the console tail kept for a VM (the VM must exist)."""
+    return store.set(paths.domain_console(uuid), text, create=False)
+
+
+def affects_vms(path: str) -> bool:
+    """Whether a change at ``path`` can change what a node's VM manager does: any VM record
+    or node state, but not the frequent keepalives and console copies."""
+    return path.startswith((paths.DOMAINS + "/", paths.NODES + "/")) and not path.endswith(
+        ("/keepalive", "/console")
+    )
+
+
+def update_meta(store: Store, uuid: str, change: Callable[[VmMeta], VmMeta]) -> tuple[VmMeta, Commit]:
     """Apply ``change`` to a VM's metadata by compare-and-set (name changes go through rename)."""
     path = paths.domain(uuid)
     for _ in range(CAS_ATTEMPTS):
@@ -172,8 +190,7 @@ def update_meta(store: Store, uuid: str, change: Callable[[VmMeta], VmMeta]) -> 
         txn = Transaction()
         txn.set(path, encode(wanted), version=version)
         try:
-            store.commit(txn)
+            return wanted, store.commit(txn)
         except ConflictError:
             continue
-        return wanted
     raise ConflictError(f"VM {uuid}: its metadata kept changing; try again")

@@ -7,9 +7,9 @@ Layout in ZooKeeper (paths in :mod:`pvc.state.paths`)::
     /locks/tasks/<id>    the kazoo Lock its worker holds while running it
                          (ephemeral contenders; see pvc.tasks.claims)
 
-What the API calls:
+What the domain library calls (the API reaches tasks only through it):
 
-* ``submit(store, name, run_on, args) -> TaskRecord`` then ``accepted_view(record)``
+* ``submit(store, kind, run_on, args) -> TaskRecord`` and ``accepted_view(record)``
   for the 202 body ``{task_id, task_name, run_on}``;
 * ``get(source, task_id)`` and ``status_view(record)`` for ``GET /tasks/{id}``;
 * ``list_by_worker(source, nodes)`` for ``GET /tasks``;
@@ -17,8 +17,9 @@ What the API calls:
 
 ``source`` is a Store or a ClusterCache whose roots include ``paths.TASKS``.
 
-Registering a task type: decorate ``fn(ctx: TaskContext, **args)`` with
-``@task("group.name")`` and list its module in ``registry.TASK_MODULES``.
+Defining a task type: decorate ``fn(ctx: TaskContext, **args)`` with
+``@task_type("group.name")``; the daemon that runs it puts it in the
+:class:`TaskRegistry` it gives its :class:`TaskWorkers` (see :mod:`pvc.tasks.registry`).
 """
 
 from __future__ import annotations
@@ -30,16 +31,14 @@ from pvc.tasks.errors import (
     TaskCancelled,
     TaskError,
     TaskNotFoundError,
-    UnknownTaskError,
 )
 from pvc.tasks.records import TaskRecord, TaskState, worker_name
-from pvc.tasks.registry import TASK_MODULES, task
+from pvc.tasks.registry import TaskRegistry, TaskType, task_type
 from pvc.tasks.retention import Retention, prune
 from pvc.tasks.views import accepted_view, get, group_by_worker, list_by_worker, status_view, summary
 from pvc.tasks.workers import TaskWorkers
 
 __all__ = [
-    "TASK_MODULES",
     "InvalidTaskError",
     "Retention",
     "TaskCancelled",
@@ -47,9 +46,10 @@ __all__ = [
     "TaskError",
     "TaskNotFoundError",
     "TaskRecord",
+    "TaskRegistry",
     "TaskState",
+    "TaskType",
     "TaskWorkers",
-    "UnknownTaskError",
     "accepted_view",
     "get",
     "group_by_worker",
@@ -60,7 +60,7 @@ __all__ = [
     "status_view",
     "submit",
     "summary",
-    "task",
+    "task_type",
     "update",
     "worker_name",
 ]

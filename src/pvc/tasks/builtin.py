@@ -2,8 +2,8 @@
 
 ``test.sleep`` exists for the tests and for checking a cluster's task plumbing end to
 end (``pvc`` → API → a node's workers → progress → result). Task types of the domain
-library (cluster backup, snapshots, OSD work...) are registered in their own modules,
-listed in :data:`pvc.tasks.registry.TASK_MODULES`.
+library (cluster backup, OSD work...) are defined beside the code they serve and listed
+in :data:`pvc.cluster.tasks.DOMAIN_TASKS`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from pvc.tasks.context import TaskContext
 from pvc.tasks.errors import InvalidTaskError
-from pvc.tasks.registry import task
+from pvc.tasks.registry import task_type
 
 #: Longest sleep test.sleep accepts, in seconds.
 MAX_SLEEP = 3600.0
@@ -31,7 +31,7 @@ def _check_sleep(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "steps": steps}
 
 
-@task("test.sleep", validate=_check_sleep)
+@task_type("test.sleep", validate=_check_sleep)
 def sleep(ctx: TaskContext, seconds: float = 1.0, steps: int = 10) -> dict[str, Any]:
     """Sleep ``seconds`` in ``steps`` equal parts, reporting progress after each part.
 
@@ -45,3 +45,7 @@ def sleep(ctx: TaskContext, seconds: float = 1.0, steps: int = 10) -> dict[str, 
             return {"message": f"stopped after {step - 1} of {steps} steps", "steps": step - 1}
         ctx.progress(step, steps, f"step {step} of {steps}")
     return {"message": f"slept {float(seconds):g} s", "steps": steps}
+
+
+#: The task types of this module, for a daemon's registry.
+BUILTIN_TASKS = (sleep,)

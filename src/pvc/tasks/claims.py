@@ -31,11 +31,9 @@ import logging
 import time
 from collections.abc import Iterable
 
-from kazoo.exceptions import KazooException
-from kazoo.recipe.lock import Lock
-
 from pvc.state import paths
 from pvc.state.errors import StateError
+from pvc.state.locks import Lease
 from pvc.state.store import Store
 from pvc.tasks import control, transitions
 from pvc.tasks.records import TaskRecord
@@ -49,22 +47,19 @@ class Claim:
     def __init__(self, store: Store, task_id: str, identifier: str) -> None:
         self.task_id = task_id
         self.identifier = identifier
-        self._lock: Lock = store.client.Lock(paths.task_claim(task_id), identifier)
+        self._lease = Lease(store, paths.task_claim(task_id), identifier)
 
     def try_take(self) -> bool:
         """Take the claim if nobody holds it; never waits for a holder."""
-        return bool(self._lock.acquire(blocking=False))
+        return self._lease.try_acquire()
 
     @property
     def held(self) -> bool:
-        return bool(self._lock.is_acquired)
+        return self._lease.held
 
     def release(self) -> None:
         """Give the claim up (best effort: a lost session has already released it)."""
-        try:
-            self._lock.release()
-        except KazooException as error:
-            log.debug("claim of task %s not released: %s", self.task_id, error)
+        self._lease.release()
 
 
 def reap(store: Store, task_id: str, identifier: str, reason: str) -> TaskRecord | None:

@@ -6,11 +6,11 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from pvc.state.store import Store
-from pvc.tasks.errors import TaskCancelled, TaskError
+from pvc.tasks.errors import TaskCancelled
 from pvc.tasks.records import TaskRecord
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,11 @@ ProgressWriter = Callable[[int, int, str], None]
 #: Seconds between two progress writes: at most five per second.
 PROGRESS_INTERVAL = 0.2
 
+#: What the daemon running the task offers it (see :attr:`TaskContext.services`).
+S = TypeVar("S")
 
-class TaskContext:
+
+class TaskContext(Generic[S]):
     """The first argument of every task function.
 
     * :meth:`progress` reports ``current`` of ``total`` with a ``status`` line. Writes
@@ -37,8 +40,9 @@ class TaskContext:
       FAILURE with status "cancelled" whatever it returns.
     * :meth:`sleep` waits but wakes early on cancellation.
     * :attr:`store` is the node daemon's ZooKeeper store, for the task's own work.
-    * :meth:`service` gives what the node offers its tasks beyond the store (e.g.
-      ``"hypervisor"``: the node daemon's libvirt connection).
+    * :attr:`services` is what the daemon offers its tasks beyond the store, as one typed
+      object the daemon chose (the node daemon gives
+      :class:`pvc.cluster.tasks.services.NodeServices`: its libvirt connection, Ceph client...).
     """
 
     def __init__(
@@ -49,14 +53,14 @@ class TaskContext:
         *,
         interval: float = PROGRESS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
-        services: Mapping[str, Any] | None = None,
+        services: S | None = None,
     ) -> None:
         self.task_id = record.id
         self.name = record.name
         self.run_on = record.run_on
         self.args = dict(record.args)
         self.store = store
-        self._services = dict(services or {})
+        self.services = services
         self.current = record.current
         self.total = record.total
         self.status = record.status
@@ -71,12 +75,6 @@ class TaskContext:
         self._last_write = -math.inf
         self._timer: threading.Timer | None = None
         self._closed = False
-
-    def service(self, name: str) -> Any:
-        """The node's service ``name``; TaskError if this node does not offer it."""
-        if name not in self._services:
-            raise TaskError(f"node {self.run_on} offers no {name} to its tasks")
-        return self._services[name]
 
     # -- progress -------------------------------------------------------------------------
 

@@ -12,15 +12,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kazoo.exceptions import KazooException, NoNodeError
-from kazoo.handlers.threading import KazooTimeoutError
-
 from pvc.state import paths
-from pvc.state.errors import ConflictError, NotConnectedError, StateError
+from pvc.state.errors import ConflictError, StateError
 from pvc.state.store import Store, Transaction
-from pvc.tasks import registry, transitions
+from pvc.tasks import transitions
 from pvc.tasks.errors import InvalidTaskError, TaskNotFoundError
 from pvc.tasks.records import TaskRecord, valid_task_id
+from pvc.tasks.registry import TaskType
 
 #: How often :func:`update` re-reads and re-applies a change after losing a race.
 UPDATE_ATTEMPTS = 50
@@ -38,23 +36,23 @@ def new_task_id() -> str:
 
 def submit(
     store: Store,
-    name: str,
+    kind: TaskType,
     run_on: str,
     args: Mapping[str, Any] | None = None,
     *,
     now: float | None = None,
 ) -> TaskRecord:
-    """Queue task ``name`` to run on node ``run_on`` with keyword arguments ``args``.
+    """Queue a task of type ``kind`` to run on node ``run_on`` with keyword arguments ``args``.
 
-    Validates before writing anything: the name must be registered, ``run_on`` a
-    non-empty node name, ``args`` fit the task function. The record (state PENDING) is
-    created in one transaction (its claim lock is made by the worker that claims it).
-    Raises UnknownTaskError
-    or InvalidTaskError (both mean 400 to the API) and StateError on ZooKeeper trouble.
+    Validates before writing anything: ``run_on`` must be a non-empty node name and
+    ``args`` fit the task function. The record (state PENDING) is created in one
+    transaction (its claim lock is made by the worker that claims it). Raises
+    InvalidTaskError (400 to the API) and StateError on ZooKeeper trouble.
     """
+    name = kind.name
     if not isinstance(run_on, str) or not run_on.strip() or "/" in run_on:
         raise InvalidTaskError(f"task '{name}': run_on must name a node, not {run_on!r}")
-    cleaned = registry.check_arguments(name, args)
+    cleaned = kind.check_arguments(args)
     record = TaskRecord(id="", name=name, run_on=run_on.strip(), args=cleaned)
     try:
         record.to_bytes()
@@ -79,19 +77,11 @@ def read(store: Store, task_id: str) -> tuple[TaskRecord, int] | None:
     """A fresh read of a record and its znode version; None if absent or unreadable."""
     if not valid_task_id(task_id):
         return None
-    store.operations += 1
-    try:
-        data, stat = store.client.get(paths.task(task_id))
-    except NoNodeError:
-        return None
-    except KazooTimeoutError as error:
-        raise NotConnectedError(f"ZooKeeper did not answer: {error}") from error
-    except KazooException as error:
-        raise StateError(f"could not read task {task_id}: {type(error).__name__}: {error}") from error
+    data, version = store.get_versioned(paths.task(task_id))
     record = TaskRecord.from_bytes(data)
     if record is None:
         return None
-    return record, stat.version
+    return record, version
 
 
 def update(

@@ -1,7 +1,7 @@
 """Errors raised by the task subsystem.
 
-The API maps them to answers: InvalidTaskError (and UnknownTaskError) to 400,
-TaskNotFoundError to 404.
+The domain library maps them to answers: InvalidTaskError to 400, TaskNotFoundError
+to 404.
 """
 
 from __future__ import annotations
@@ -15,10 +15,6 @@ class TaskError(PVCError):
 
 class InvalidTaskError(TaskError):
     """A submission was refused: bad run_on, bad arguments."""
-
-
-class UnknownTaskError(InvalidTaskError):
-    """No task function is registered under the requested name."""
 
 
 class TaskNotFoundError(TaskError):

@@ -1,152 +1,111 @@
-"""The registry of task types: a name → a function ``fn(ctx, **args)``.
+"""Task types and the registry a node daemon runs them from.
 
-Registering a task type::
+A task type is a function ``fn(ctx, **args)`` with a name, made with the
+:func:`task_type` decorator where the function is written::
 
-    from pvc.tasks import TaskContext, task
+    from pvc.tasks import TaskContext, task_type
 
-    @task("cluster.backup")
-    def backup(ctx: TaskContext, *, target: str) -> dict:
+    @task_type("cluster.backup", validate=check_path)
+    def backup(ctx: TaskContext, *, path: str) -> dict:
         ...
         ctx.progress(1, 3, "dumping /config")
         ...
-        return {"message": "backup written", "path": target}
+        return {"message": "backup written", "path": path}
 
-and name the defining module in :data:`TASK_MODULES`, so that both the API (which
-validates names at submission) and every node daemon (which runs them) import it.
+Whoever submits a task hands the :class:`TaskType` itself to
+:func:`pvc.tasks.control.submit`, which checks the arguments against the function's
+signature and the optional ``validate(args)`` callable before anything is written
+(``validate`` raises InvalidTaskError or returns cleaned arguments) — the Ganeti order:
+check arguments at the edge, then lock, check preconditions, act, report.
 
-Arguments are checked at submission against the function's signature, and by the
-optional ``validate(args)`` callable given to :func:`task`, which raises
-InvalidTaskError (or returns cleaned arguments) — the Ganeti order: check arguments at
-the edge, then lock, check preconditions, act, report.
+The daemon that runs tasks builds a :class:`TaskRegistry` of the types it offers and
+gives it to its :class:`~pvc.tasks.workers.TaskWorkers`; nothing is registered globally
+and nothing is looked up by module name.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pvc.tasks.errors import InvalidTaskError, UnknownTaskError
+from pvc.tasks.errors import InvalidTaskError
 
 if TYPE_CHECKING:
     from pvc.tasks.context import TaskContext
 
-log = logging.getLogger(__name__)
-
 TaskFunction = Callable[..., Any]
 Validator = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-#: Modules whose import registers task types. Add the module that defines a new task
-#: type here (e.g. "pvc.cluster.backup" for the cluster backup task).
-TASK_MODULES: list[str] = [
-    "pvc.tasks.builtin",
-    "pvc.cluster.tasks",
-    "pvc.cluster.vm_devices",
-    "pvc.cluster.vm_locks",
-    "pvc.cluster.storage_tasks",
-    "pvc.cluster.storage_benchmark",
-]
 
 
 @dataclass(frozen=True)
 class TaskType:
-    """A registered task type."""
+    """A kind of task: its name, its function and how its arguments are checked."""
 
     name: str
     function: TaskFunction
     validate: Validator | None = None
 
-    def __call__(self, ctx: TaskContext, args: Mapping[str, Any]) -> Any:
+    def __call__(self, ctx: TaskContext, /, **args: Any) -> Any:
+        """Run the function (the worker pool calls this in a worker thread)."""
         return self.function(ctx, **args)
 
+    def check_arguments(self, args: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The submission's arguments, checked (and possibly cleaned) for this type.
 
-_REGISTRY: dict[str, TaskType] = {}
+        InvalidTaskError when they do not fit the function's signature or its validator.
+        """
+        if args is None:
+            args = {}
+        if not isinstance(args, Mapping) or not all(isinstance(key, str) for key in args):
+            raise InvalidTaskError(f"task '{self.name}': arguments must be a mapping of names to values")
+        cleaned = dict(args)
+        try:
+            inspect.signature(self.function).bind(None, **cleaned)
+        except TypeError as error:
+            raise InvalidTaskError(f"task '{self.name}': {error}") from error
+        if self.validate is not None:
+            replaced = self.validate(cleaned)
+            if replaced is not None:
+                cleaned = replaced
+        return cleaned
 
 
-def task(name: str, *, validate: Validator | None = None) -> Callable[[TaskFunction], TaskFunction]:
-    """Decorator: register ``fn(ctx, **args)`` as the task type ``name``."""
-
-    def register(function: TaskFunction) -> TaskFunction:
-        add(name, function, validate=validate)
-        return function
-
-    return register
-
-
-def add(name: str, function: TaskFunction, *, validate: Validator | None = None) -> TaskType:
-    """Register ``function`` under ``name`` (re-registering the same function is allowed)."""
+def task_type(name: str, *, validate: Validator | None = None) -> Callable[[TaskFunction], TaskType]:
+    """Decorator: make ``fn(ctx, **args)`` the task type ``name``."""
     if not name or not isinstance(name, str):
         raise ValueError("a task type needs a non-empty name")
-    existing = _REGISTRY.get(name)
-    if existing is not None and _qualname(existing.function) != _qualname(function):
-        raise ValueError(f"task type '{name}' is already registered by {_qualname(existing.function)}")
-    task_type = TaskType(name, function, validate)
-    _REGISTRY[name] = task_type
-    return task_type
+
+    def make(function: TaskFunction) -> TaskType:
+        return TaskType(name, function, validate)
+
+    return make
 
 
-def remove(name: str) -> None:
-    """Forget a task type (tests only)."""
-    _REGISTRY.pop(name, None)
+class TaskRegistry:
+    """The task types one daemon runs, by name."""
 
+    def __init__(self, types: Iterable[TaskType] = ()) -> None:
+        self._types: dict[str, TaskType] = {}
+        for kind in types:
+            self.add(kind)
 
-def load_task_modules(*, strict: bool = True) -> list[str]:
-    """Import every module of :data:`TASK_MODULES` (cheap after the first call).
+    def add(self, kind: TaskType) -> None:
+        """Offer ``kind``; ValueError if another type already has its name."""
+        existing = self._types.get(kind.name)
+        if existing is not None and existing != kind:
+            owner = _qualname(existing.function)
+            raise ValueError(f"task type '{kind.name}' is already registered by {owner}")
+        self._types[kind.name] = kind
 
-    Returns the modules that failed to import; with ``strict`` the first failure is
-    raised instead. A node daemon loads leniently: a broken task module must not stop
-    it from running VMs, and tasks of the missing types fail with a clear message.
-    """
-    failed = []
-    for module in TASK_MODULES:
-        try:
-            importlib.import_module(module)
-        except Exception:
-            if strict:
-                raise
-            log.exception("could not import task module %s", module)
-            failed.append(module)
-    return failed
+    def lookup(self, name: str) -> TaskType | None:
+        """The type called ``name``, or None when this daemon does not run it."""
+        return self._types.get(name)
 
-
-def lookup(name: str) -> TaskType | None:
-    """The task type registered as ``name``, or None (modules must be loaded first)."""
-    return _REGISTRY.get(name)
-
-
-def names() -> list[str]:
-    """Names of every registered task type."""
-    load_task_modules()
-    return sorted(_REGISTRY)
-
-
-def check_arguments(name: str, args: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate a submission's arguments; returns them (possibly cleaned) as a dict.
-
-    Raises UnknownTaskError for an unregistered name and InvalidTaskError when the
-    arguments do not fit the function's signature or its validator.
-    """
-    load_task_modules()
-    task_type = lookup(name)
-    if task_type is None:
-        raise UnknownTaskError(f"unknown task type '{name}'")
-    if args is None:
-        args = {}
-    if not isinstance(args, Mapping) or not all(isinstance(key, str) for key in args):
-        raise InvalidTaskError(f"task '{name}': arguments must be a mapping of names to values")
-    cleaned = dict(args)
-    try:
-        inspect.signature(task_type.function).bind(None, **cleaned)
-    except TypeError as error:
-        raise InvalidTaskError(f"task '{name}': {error}") from error
-    if task_type.validate is not None:
-        replaced = task_type.validate(cleaned)
-        if replaced is not None:
-            cleaned = replaced
-    return cleaned
+    def names(self) -> list[str]:
+        """Names of every type offered."""
+        return sorted(self._types)
 
 
 def _qualname(function: TaskFunction) -> str:

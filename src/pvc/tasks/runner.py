@@ -48,7 +48,7 @@ def outcome(run: Run, task_type: TaskType) -> Change:
     """Call the task function; return the change that records how it ended."""
     ctx = run.ctx
     try:
-        result = task_type(ctx, run.record.args)
+        result = task_type(ctx, **run.record.args)
     except TaskCancelled as cancel:
         return cancelled(ctx, str(cancel))
     except Exception as error:

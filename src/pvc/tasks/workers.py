@@ -39,22 +39,17 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from kazoo.client import KazooState
-from kazoo.exceptions import KazooException
 
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import StateError
-from pvc.state.store import Store
-from pvc.tasks import claims, control, registry, retention, runner, transitions
+from pvc.state.store import LOST, Store
+from pvc.tasks import claims, control, retention, runner, transitions
 from pvc.tasks.claims import Claim
 from pvc.tasks.context import PROGRESS_INTERVAL, TaskContext
 from pvc.tasks.records import STATUS_WORKER_LOST, TaskRecord, TaskState, worker_name
-from pvc.tasks.registry import TaskType
+from pvc.tasks.registry import TaskRegistry, TaskType
 from pvc.tasks.runner import Change, Run
 
 log = logging.getLogger("pvc.tasks")
@@ -70,19 +65,22 @@ class TaskWorkers:
         self,
         store: Store,
         node_name: str,
+        registry: TaskRegistry,
         concurrency: int = 2,
         *,
+        services: object = None,
         retention_policy: retention.Retention | None = None,
         grace: float = 5.0,
         tick: float = 1.0,
         prune_interval: float = 300.0,
         progress_interval: float = PROGRESS_INTERVAL,
-        services: Mapping[str, Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("a task worker pool needs at least one thread")
         self.store = store
         self.node = node_name
+        #: The task types this pool runs; a task of any other type fails as unknown here.
+        self.registry = registry
         self.concurrency = concurrency
         self.worker = worker_name(node_name)
         self.identifier = f"{self.worker}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -91,8 +89,8 @@ class TaskWorkers:
         self.tick = tick
         self.prune_interval = prune_interval
         self.progress_interval = progress_interval
-        #: What this node offers its tasks besides the store (see TaskContext.service).
-        self.services = dict(services or {})
+        #: What this node offers its tasks besides the store (see TaskContext.services).
+        self.services = services
         self.cache = ClusterCache(store, roots=(paths.TASKS, paths.task_claims()))
         self._running: dict[str, Run] = {}
         self._lock = threading.Lock()
@@ -110,7 +108,6 @@ class TaskWorkers:
         """Begin watching ``/tasks`` and running this node's tasks (returns at once)."""
         if self._thread is not None:
             return
-        registry.load_task_modules(strict=False)
         self.store.ensure(paths.TASKS)
         self.store.ensure(paths.task_claims())
         self.cache.listen(self._on_change)
@@ -141,7 +138,7 @@ class TaskWorkers:
         self._closed.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
-        self.store.client.remove_listener(self._on_connection)
+        self.store.remove_listener(self._on_connection)
         self.cache.close()
         log.info("task workers %s stopped", self.worker)
 
@@ -160,7 +157,7 @@ class TaskWorkers:
         self._wake.set()
 
     def _on_connection(self, state: str) -> None:
-        if state == KazooState.LOST:
+        if state == LOST:
             for run in self.running_runs():
                 run.claim_lost = True
                 run.ctx.cancel("worker lost: its ZooKeeper session ended")
@@ -175,7 +172,7 @@ class TaskWorkers:
             self._wake.clear()
             try:
                 self._pass()
-            except (StateError, KazooException) as error:
+            except StateError as error:
                 log.warning("task workers %s: ZooKeeper error, will retry: %s", self.worker, error)
             except Exception:  # a bug must not stop the pool
                 log.exception("task workers %s: unexpected error", self.worker)
@@ -283,7 +280,7 @@ class TaskWorkers:
         found = control.read(self.store, task_id)
         if found is None:
             return None, None
-        task_type = registry.lookup(found[0].name)
+        task_type = self.registry.lookup(found[0].name)
         now = time.time()
 
         def change(record: TaskRecord) -> TaskRecord | None:
@@ -328,7 +325,7 @@ class TaskWorkers:
                             "task %s (%s) finished: %s %s", task_id, record.name, record.state, record.status
                         )
                     break
-                except (StateError, KazooException) as error:
+                except StateError as error:
                     if run.claim_lost or run.abandoned or self._closed.is_set():
                         log.warning("task %s: final state not written (%s); claim is gone", task_id, error)
                         break
@@ -348,7 +345,7 @@ class TaskWorkers:
         reason = f"worker lost: the task did not stop within {grace:g} s of the node daemon stopping"
         try:
             control.update(self.store, run.record.id, runner.lost(reason))
-        except (StateError, KazooException) as error:
+        except StateError as error:
             log.warning("task %s: could not record that it was abandoned: %s", run.record.id, error)
         run.claim.release()
         with self._lock:

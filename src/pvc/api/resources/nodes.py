@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from pvc.api.context import ctx
+from pvc.api.context import cluster, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import nodes as nodes_mod
-from pvc.state import paths
-from pvc.state.logring import read_log
+from pvc.cluster.node import actions, logs, queries
 
 group = RouteGroup("node")
 
@@ -24,17 +22,17 @@ group = RouteGroup("node")
     ],
 )
 def list_nodes(**filters: str | None):
-    return jsonify([nodes_mod.to_api(n) for n in nodes_mod.list_nodes(ctx().cache, **filters)])
+    return jsonify([queries.to_api(n) for n in queries.list_nodes(cluster(), **filters)])
 
 
 @group.route("/node/<node>", summary="One node", responses={"200": "OK", "404": "Not found"})
 def get_node(node: str):
-    return jsonify([nodes_mod.to_api(nodes_mod.get_node(ctx().cache, node))])
+    return jsonify([queries.to_api(queries.get_node(cluster(), node))])
 
 
 def _state_getter(field: str):
     def handler(node: str):
-        record = nodes_mod.to_api(nodes_mod.get_node(ctx().cache, node))
+        record = queries.to_api(queries.get_node(cluster(), node))
         return jsonify({"name": node, field: record[field]})
 
     handler.__name__ = f"get_{field}"
@@ -59,10 +57,7 @@ for _field, _path in (
     args=[Arg("state", required=True, choices=("primary", "secondary"))],
 )
 def set_coordinator_state(node: str, state: str):
-    context = ctx()
-    message = nodes_mod.request_coordinator_state(context.store, context.cache, node, state)
-    context.settle(paths.PRIMARY_NODE)
-    return jsonify(message=message)
+    return jsonify(message=actions.request_coordinator_state(cluster(), node, state))
 
 
 @group.route(
@@ -73,11 +68,9 @@ def set_coordinator_state(node: str, state: str):
     args=[Arg("state", required=True, choices=("flush", "ready")), Arg("wait", kind=bool, default=False)],
 )
 def set_domain_state(node: str, state: str, wait: bool):
-    context = ctx()
-    message = nodes_mod.request_domain_state(context.store, context.cache, node, state)
-    context.settle(paths.node_domain_state(node))
+    message = actions.request_domain_state(cluster(), node, state)
     if wait:
-        nodes_mod.wait_for_domain_state(context.cache, node, state)
+        actions.wait_for_domain_state(cluster(), node, state)
         message += ": done"
     return jsonify(message=message)
 
@@ -89,6 +82,4 @@ def set_domain_state(node: str, state: str, wait: bool):
 )
 def node_log(node: str, lines: int | None):
     context = ctx()
-    nodes_mod.get_node(context.cache, node)
-    text = "\n".join(read_log(context.store, node, lines or context.log_lines_default))
-    return jsonify(name=node, data=text)
+    return jsonify(name=node, data=logs.node_log(context.cluster, node, lines or context.log_lines_default))

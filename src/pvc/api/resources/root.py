@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify, session
 
 from pvc.api.auth import role_of_token
-from pvc.api.context import ctx
+from pvc.api.context import cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.routes import ADMIN, Arg, RouteGroup
 from pvc.cluster import backup as backup_mod
@@ -47,13 +47,12 @@ def logout():
     args=[Arg("overwrite", default="False", help="'True' wipes an existing cluster"), CONFIRM],
 )
 def initialize(overwrite: str, **_confirm: str):
-    message = backup_mod.initialize(ctx().store, overwrite=overwrite == "True")
-    return jsonify(message=message)
+    return jsonify(message=backup_mod.initialize(cluster(), overwrite=overwrite == "True"))
 
 
 @group.route("/backup", summary="Back up the cluster's state", role=ADMIN)
 def backup():
-    return jsonify(backup_mod.backup(ctx().store))
+    return jsonify(backup_mod.backup(cluster()))
 
 
 @group.route(
@@ -64,6 +63,4 @@ def backup():
     args=[CONFIRM, Arg("cluster_data", required=True, help="the JSON text of a backup")],
 )
 def restore(cluster_data: str, **_confirm: str):
-    data = backup_mod.parse_cluster_data(cluster_data)
-    written = backup_mod.restore(ctx().store, data)
-    return jsonify(message=f"Restored {written} keys of cluster state")
+    return jsonify(message=backup_mod.restore(cluster(), cluster_data))

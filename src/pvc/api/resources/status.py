@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from pvc.api.context import ctx
+from pvc.api.context import cluster, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster.status import cluster_status
-from pvc.state import paths
+from pvc.cluster import status as cluster_status
 
 group = RouteGroup("cluster")
 
@@ -16,7 +15,9 @@ group = RouteGroup("cluster")
 def status():
     context = ctx()
     return jsonify(
-        cluster_status(context.cache, upstream_ip=context.upstream_ip, cluster_name=context.cluster_name)
+        cluster_status.cluster_status(
+            context.cluster, upstream_ip=context.upstream_ip, cluster_name=context.cluster_name
+        )
     )
 
 
@@ -28,12 +29,9 @@ def status():
     args=[Arg("state", required=True, choices=("true", "false"), help="true or false")],
 )
 def set_maintenance(state: str):
-    context = ctx()
-    context.store.set(paths.MAINTENANCE, state)
-    context.settle(paths.MAINTENANCE)
-    return jsonify(message=f"Set cluster maintenance mode to {state}")
+    return jsonify(message=cluster_status.set_maintenance(cluster(), state == "true"))
 
 
 @group.route("/status/primary_node", summary="The primary coordinator", role=None)
 def primary_node():
-    return jsonify(primary_node=ctx().cache.cluster_config().primary_node)
+    return jsonify(primary_node=cluster_status.primary_node(cluster()))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import jsonify
 
-from pvc import tasks
-from pvc.api.context import ctx
+from pvc.api.context import cluster, ctx
+from pvc.api.replies import task_accepted as accepted
 from pvc.api.routes import ADMIN, OPERATOR, Arg, RouteGroup
-from pvc.cluster import storage_benchmark, storage_tasks, storage_view
 from pvc.cluster.errors import NotFoundError
+from pvc.cluster.status import primary_node
+from pvc.cluster.storage import benchmark, osd_tasks, queries, reports
 
 group = RouteGroup("storage")
 
@@ -20,11 +21,6 @@ OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
 def confirmed(values: dict[str, str]) -> bool:
     """True if the request carries ``yes-i-really-mean-it`` with a yes-like value."""
     return str(values.get("yes-i-really-mean-it", "")).strip().lower() not in ("", "no", "false", "n", "0")
-
-
-def accepted(record: tasks.TaskRecord):
-    """The 202 answer for a queued task."""
-    return jsonify(tasks.accepted_view(record)), 202
 
 
 @group.route("/storage", summary="Storage root (no content)")
@@ -40,10 +36,9 @@ def ceph_root():
 
 
 def _report(kind: str):
-    context = ctx()
-    cache = context.cache
-    record = storage_view.status_record(cache) if kind == "status" else storage_view.utilization_record(cache)
-    return jsonify(storage_view.report(kind, cache.cluster_config().primary_node, record))
+    current = cluster()
+    record = queries.status_record(current) if kind == "status" else queries.utilization_record(current)
+    return jsonify(reports.report(kind, primary_node(current), record))
 
 
 @group.route("/storage/ceph/status", summary="Ceph cluster status", responses={"200": "OK", "404": "No data"})
@@ -62,7 +57,7 @@ def ceph_utilization():
 
 @group.route("/storage/ceph/benchmark", summary="Storage benchmark results", args=[Arg("job")])
 def benchmark_list(job: str | None):
-    return jsonify(storage_benchmark.list_jobs(ctx().cache, job))
+    return jsonify(benchmark.list_jobs(cluster(), job))
 
 
 @group.route(
@@ -74,8 +69,7 @@ def benchmark_list(job: str | None):
     responses=TASK_RESPONSES,
 )
 def benchmark_run(pool: str, name: str | None):
-    context = ctx()
-    return accepted(storage_benchmark.submit(context.store, context.cache, pool, name))
+    return accepted(benchmark.submit(cluster(), pool, name))
 
 
 @group.route(
@@ -99,13 +93,12 @@ def ceph_option(option: str, action: str):
     responses=TASK_RESPONSES,
 )
 def osd_db_vg(node: str, device: str):
-    context = ctx()
-    return accepted(storage_tasks.submit_db_vg(context.store, context.cache, node, device))
+    return accepted(osd_tasks.submit_db_vg(cluster(), node, device))
 
 
 @group.route("/storage/ceph/osd", summary="List OSDs", args=[Arg("limit", help="regular expression on ids")])
 def osd_list(limit: str | None):
-    return jsonify(storage_view.list_osds(ctx().cache, limit))
+    return jsonify(queries.list_osds(cluster(), limit))
 
 
 @group.route(
@@ -124,14 +117,13 @@ def osd_list(limit: str | None):
     responses=TASK_RESPONSES,
 )
 def osd_add(node: str, device: str, weight: float, **options):
-    context = ctx()
-    return accepted(storage_tasks.submit_add(context.store, context.cache, node, device, weight, **options))
+    return accepted(osd_tasks.submit_add(cluster(), node, device, weight, **options))
 
 
 def _osd(osd_id: str) -> dict:
     if not osd_id.isdigit():
         raise NotFoundError(f"OSD {osd_id} not found")
-    return storage_view.get_osd(ctx().cache, osd_id)
+    return queries.get_osd(cluster(), osd_id)
 
 
 @group.route("/storage/ceph/osd/<osdid>", summary="One OSD", responses={"200": "OK", "404": "Not found"})
@@ -156,11 +148,9 @@ def osd_get(osdid: str):
 )
 def osd_replace(osdid: str, new_device: str, weight: float | None, **values):
     _osd(osdid)
-    context = ctx()
-    record = storage_tasks.submit_replace(
-        context.store, context.cache, osdid, new_device, weight=weight, confirmed=confirmed(values)
+    return accepted(
+        osd_tasks.submit_replace(cluster(), osdid, new_device, weight=weight, confirmed=confirmed(values))
     )
-    return accepted(record)
 
 
 @group.route(
@@ -173,8 +163,7 @@ def osd_replace(osdid: str, new_device: str, weight: float | None, **values):
 )
 def osd_refresh(osdid: str, device: str):
     _osd(osdid)
-    context = ctx()
-    return accepted(storage_tasks.submit_refresh(context.store, context.cache, osdid, device))
+    return accepted(osd_tasks.submit_refresh(cluster(), osdid, device))
 
 
 @group.route(
@@ -187,11 +176,7 @@ def osd_refresh(osdid: str, device: str):
 )
 def osd_remove(osdid: str, force: bool, **values):
     _osd(osdid)
-    context = ctx()
-    record = storage_tasks.submit_remove(
-        context.store, context.cache, osdid, force=force, confirmed=confirmed(values)
-    )
-    return accepted(record)
+    return accepted(osd_tasks.submit_remove(cluster(), osdid, force=force, confirmed=confirmed(values)))
 
 
 @group.route("/storage/ceph/osd/<osdid>/state", summary="An OSD's state", responses=OK_400_404)
@@ -210,6 +195,4 @@ def osd_state(osdid: str):
 )
 def osd_set_state(osdid: str, state: str):
     _osd(osdid)
-    context = ctx()
-    message = context.storage_ops.set_osd_state(osdid, state)
-    return jsonify(message=message)
+    return jsonify(message=ctx().storage_ops.set_osd_state(osdid, state))

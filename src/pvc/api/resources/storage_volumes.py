@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from pvc.api.context import ctx
+from pvc.api.context import cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.resources.storage import CONFIRM, OK_400_404, confirmed
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import storage_upload, storage_view
-from pvc.storage.tiers import TIERS
+from pvc.cluster.storage import queries
+from pvc.cluster.storage.actions import POOL_TIERS
+from pvc.cluster.storage.upload import IMAGE_FORMATS, upload
 
 group = RouteGroup("storage")
 
 OK_404 = {"200": "OK", "404": "Not found"}
 OK_400 = {"200": "OK", "400": "Bad request"}
-IMAGE_FORMATS = ("raw", "vmdk", "qcow2", "qed", "vdi", "vpc")
 
 
 def _one(item: dict) -> list[dict]:
@@ -28,13 +28,13 @@ def _one(item: dict) -> list[dict]:
 
 @group.route("/storage/ceph/pool", summary="List pools", args=[Arg("limit")])
 def pool_list(limit: str | None):
-    return jsonify(storage_view.list_pools(ctx().cache, limit))
+    return jsonify(queries.list_pools(cluster(), limit))
 
 
 POOL_ARGS = [
     Arg("pgs", kind=int, required=True, minimum=1),
     Arg("replcfg", required=True, help="copies=N,mincopies=M"),
-    Arg("tier", choices=TIERS),
+    Arg("tier", choices=POOL_TIERS),
 ]
 
 
@@ -52,7 +52,7 @@ def pool_add(pool: str, pgs: int, replcfg: str, tier: str | None):
 
 @group.route("/storage/ceph/pool/<pool>", summary="One pool", responses=OK_404)
 def pool_get(pool: str):
-    return jsonify(_one(storage_view.get_pool(ctx().cache, pool)))
+    return jsonify(_one(queries.get_pool(cluster(), pool)))
 
 
 @group.route(
@@ -89,7 +89,7 @@ def pool_set_pgs(pool: str, pgs: int):
 )
 def pool_remove(pool: str, **values: str):
     context = ctx()
-    storage_view.get_pool(context.cache, pool)
+    queries.get_pool(context.cluster, pool)
     return jsonify(message=context.storage_ops.remove_pool(pool, confirmed(values)))
 
 
@@ -98,7 +98,7 @@ def pool_remove(pool: str, **values: str):
 
 @group.route("/storage/ceph/volume", summary="List volumes", args=[Arg("limit"), Arg("pool")])
 def volume_list(limit: str | None, pool: str | None):
-    return jsonify(storage_view.list_volumes(ctx().cache, limit, pool))
+    return jsonify(queries.list_volumes(cluster(), limit, pool))
 
 
 SIZE_ARG = Arg("size", required=True, help="bytes, or a number with a unit: 10G, 512M ...")
@@ -119,7 +119,7 @@ def volume_add(volume: str, pool: str, size: str, force: bool):
 
 @group.route("/storage/ceph/volume/<pool>/<volume>", summary="One volume", responses=OK_404)
 def volume_get(pool: str, volume: str):
-    return jsonify(_one(storage_view.get_volume(ctx().cache, pool, volume)))
+    return jsonify(_one(queries.get_volume(cluster(), pool, volume)))
 
 
 @group.route(
@@ -198,11 +198,11 @@ def volume_clone(pool: str, volume: str, new_volume: str, force: bool):
 )
 def volume_upload(pool: str, volume: str, image_format: str, file_size: int | None):
     context = ctx()
-    upload = request.files.get("file")
-    if upload is None:
+    image = request.files.get("file")
+    if image is None:
         raise ApiError("The image must be sent as a multipart/form-data field named 'file'")
-    message = storage_upload.upload(
-        context.storage_ops, context.state_dir, pool, volume, image_format, upload.stream, file_size
+    message = upload(
+        context.storage_ops, context.state_dir, pool, volume, image_format, image.stream, file_size
     )
     return jsonify(message=message)
 
@@ -214,7 +214,7 @@ def volume_upload(pool: str, volume: str, image_format: str, file_size: int | No
     "/storage/ceph/snapshot", summary="List snapshots", args=[Arg("limit"), Arg("pool"), Arg("volume")]
 )
 def snapshot_list(limit: str | None, pool: str | None, volume: str | None):
-    return jsonify(storage_view.list_snapshots(ctx().cache, limit, pool, volume))
+    return jsonify(queries.list_snapshots(cluster(), limit, pool, volume))
 
 
 @group.route(
@@ -234,7 +234,7 @@ SNAPSHOT = "/storage/ceph/snapshot/<pool>/<volume>/<snapshot>"
 
 @group.route(SNAPSHOT, summary="One snapshot", responses=OK_404)
 def snapshot_get(pool: str, volume: str, snapshot: str):
-    return jsonify(_one(storage_view.get_snapshot(ctx().cache, pool, volume, snapshot)))
+    return jsonify(_one(queries.get_snapshot(cluster(), pool, volume, snapshot)))
 
 
 @group.route(SNAPSHOT, "POST", summary="Take a snapshot of a volume", role=OPERATOR, responses=OK_400_404)

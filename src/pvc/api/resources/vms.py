@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from pvc import tasks
-from pvc.api.context import ApiContext, ctx
+from pvc.api.context import cluster, ctx
+from pvc.api.replies import task_accepted
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster import vm_actions, vm_devices, vm_locks, vms
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.state import paths
-from pvc.state.states import VM_REQUESTABLE, MigrationMethod, Selector
+from pvc.cluster.vm import actions, define, devices, locks, meta, queries
+from pvc.cluster.vm.rules import MIGRATION_METHODS as METHODS
+from pvc.cluster.vm.rules import REQUESTABLE_STATES, SELECTORS
 
 group = RouteGroup("vm")
 
-SELECTORS = tuple(Selector)
-METHODS = tuple(MigrationMethod)
 OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
 DEFINE_ARGS = [
     Arg("xml", required=True, help="libvirt domain XML"),
@@ -34,12 +32,6 @@ def _json(body: bytes, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
-def _settled(context: ApiContext, uuid: str, *names: str) -> None:
-    """Wait until the cache shows this request's writes to the VM (and name index entries)."""
-    name_paths = [paths.domain_name(name) for name in names]
-    context.settle(paths.domain(uuid), paths.domain_state(uuid), paths.domain_xml(uuid), *name_paths)
-
-
 @group.route(
     "/vm",
     summary="List VMs",
@@ -52,16 +44,13 @@ def _settled(context: ApiContext, uuid: str, *names: str) -> None:
     ],
 )
 def vm_list_vms(**filters: str | bool | None):
-    views = ctx().vm_views
-    return _json(views.render(views.records(**filters)))
+    listing = ctx().vm_listing
+    return _json(listing.render(listing.records(**filters)))
 
 
 def _define(xml: str, **options):
     context = ctx()
-    uuid, message = vms.define(
-        context.store, context.cache, xml, default_selector=context.vm_selector, **options
-    )
-    _settled(context, uuid)
+    _, message = define.define(context.cluster, xml, default_selector=context.vm_selector, **options)
     return jsonify(message=message)
 
 
@@ -75,8 +64,8 @@ def vm_define(xml: str, **options):
 @group.route("/vm/<vm>", summary="One VM", responses={"200": "OK", "404": "Not found"})
 def vm_get(vm: str):
     context = ctx()
-    record = vms.resolve(context.cache, vm)
-    body = context.vm_views.render_one(record.uuid)
+    record = queries.resolve(context.cluster, vm)
+    body = context.vm_listing.render_one(record.uuid)
     if body is None:
         raise NotFoundError(f"VM '{vm}' not found")
     return _json(body)
@@ -91,7 +80,7 @@ def vm_get(vm: str):
     responses=OK_400_404,
 )
 def vm_define_named(vm: str, xml: str, **options):
-    _, summary = vms.parse_xml(xml)
+    _, summary = define.parse_xml(xml)
     if summary.name != vm:
         raise ClusterError(f"the XML names the VM '{summary.name}', not '{vm}'")
     return _define(xml, **options)
@@ -106,16 +95,7 @@ def vm_define_named(vm: str, xml: str, **options):
     responses=OK_400_404,
 )
 def vm_modify(vm: str, xml: str, restart: bool):
-    context = ctx()
-    before = vms.modify(context.store, context.cache, vm, xml)
-    message = f"Modified VM '{before.meta.name}'"
-    if restart and before.placement.running_on:
-        vm_actions.request_state(context.store, context.cache, before.uuid, "restart")
-        message += "; restarting it"
-    elif before.placement.running_on:
-        message += "; the change applies at its next start"
-    _settled(context, before.uuid)
-    return jsonify(message=message)
+    return jsonify(message=define.modify(cluster(), vm, xml, restart=restart))
 
 
 @group.route(
@@ -128,31 +108,13 @@ def vm_modify(vm: str, xml: str, restart: bool):
 )
 def vm_remove(vm: str, delete_disks: bool):
     context = ctx()
-    record = vms.resolve(context.cache, vm)
-    message = vm_actions.remove(
-        context.store,
-        context.cache,
-        record.uuid,
-        delete_disks=delete_disks,
-        storage=context.storage_ops if delete_disks else None,
-    )
-    _settled(context, record.uuid, record.meta.name)
-    return jsonify(message=message)
+    storage = context.storage_ops if delete_disks else None
+    return jsonify(message=actions.remove(context.cluster, vm, delete_disks=delete_disks, storage=storage))
 
 
 @group.route("/vm/<vm>/meta", summary="A VM's placement rules", responses={"200": "OK", "404": "Not found"})
 def vm_get_meta(vm: str):
-    meta = vms.resolve(ctx().cache, vm).meta
-    return jsonify(
-        {
-            "name": meta.name,
-            "node_limit": meta.node_limit,
-            "node_selector": meta.node_selector,
-            "node_autostart": str(meta.node_autostart),
-            "migration_method": meta.migration_method,
-            "migration_max_downtime": meta.migration_max_downtime,
-        }
-    )
+    return jsonify(queries.meta_view(cluster(), vm))
 
 
 @group.route(
@@ -171,16 +133,12 @@ def vm_get_meta(vm: str):
     responses=OK_400_404,
 )
 def vm_set_meta(vm: str, **options):
-    context = ctx()
-    message = vms.set_meta(context.store, context.cache, vm, **options)
-    _settled(context, vms.resolve(context.cache, vm).uuid)
-    return jsonify(message=message)
+    return jsonify(message=meta.set_meta(cluster(), vm, **options))
 
 
 @group.route("/vm/<vm>/tags", summary="A VM's tags", responses={"200": "OK", "404": "Not found"})
 def vm_get_tags(vm: str):
-    record = vms.resolve(ctx().cache, vm)
-    return jsonify({"name": record.meta.name, "tags": record.meta.tags})
+    return jsonify(queries.tags_view(cluster(), vm))
 
 
 @group.route(
@@ -196,16 +154,12 @@ def vm_get_tags(vm: str):
     responses=OK_400_404,
 )
 def vm_change_tag(vm: str, action: str, tag: str, protected: bool):
-    context = ctx()
-    message = vms.change_tag(context.store, context.cache, vm, action, tag, protected)
-    _settled(context, vms.resolve(context.cache, vm).uuid)
-    return jsonify(message=message)
+    return jsonify(message=meta.change_tag(cluster(), vm, action, tag, protected))
 
 
 @group.route("/vm/<vm>/state", summary="A VM's state", responses={"200": "OK", "404": "Not found"})
 def vm_get_state(vm: str):
-    record = vms.resolve(ctx().cache, vm)
-    return jsonify({"name": record.meta.name, "state": record.placement.state})
+    return jsonify(queries.state_view(cluster(), vm))
 
 
 @group.route(
@@ -214,36 +168,21 @@ def vm_get_state(vm: str):
     summary="Start, restart, shut down, stop or disable a VM",
     role=OPERATOR,
     args=[
-        Arg("state", required=True, choices=tuple(VM_REQUESTABLE)),
+        Arg("state", required=True, choices=REQUESTABLE_STATES),
         Arg("force", kind=bool, default=False),
         Arg("wait", kind=bool, default=False),
     ],
     responses=OK_400_404,
 )
 def vm_set_state(vm: str, state: str, force: bool, wait: bool):
-    context = ctx()
-    record = vms.resolve(context.cache, vm)
-    message = vm_actions.request_state(context.store, context.cache, record.uuid, state, force=force)
-    _settled(context, record.uuid)
-    if wait:
-        vm_actions.wait_for(
-            context.cache,
-            record.uuid,
-            vm_actions.state_done(state),
-            what=f"VM '{record.meta.name}' to {state}",
-        )
-        message += ": done"
-    return jsonify(message=message)
+    return jsonify(message=actions.request_state(cluster(), vm, state, force=force, wait=wait))
 
 
 @group.route(
     "/vm/<vm>/node", summary="A VM's node and last node", responses={"200": "OK", "404": "Not found"}
 )
 def vm_get_node(vm: str):
-    record = vms.resolve(ctx().cache, vm)
-    return jsonify(
-        {"name": record.meta.name, "node": record.placement.node, "last_node": record.placement.last_node}
-    )
+    return jsonify(queries.node_view(cluster(), vm))
 
 
 @group.route(
@@ -262,26 +201,16 @@ def vm_get_node(vm: str):
 )
 def vm_set_node(vm: str, action: str, node: str | None, force: bool, wait: bool, force_live: bool):
     context = ctx()
-    record = vms.resolve(context.cache, vm)
-    message, target = vm_actions.request_node(
-        context.store,
-        context.cache,
-        record.uuid,
+    message = actions.request_node(
+        context.cluster,
+        vm,
         action,
         node=node,
         force=force,
         force_live=force_live,
+        wait=wait,
         default_selector=context.vm_selector,
     )
-    _settled(context, record.uuid)
-    if wait:
-        vm_actions.wait_for(
-            context.cache,
-            record.uuid,
-            vm_actions.node_done(target),
-            what=f"VM '{record.meta.name}' to arrive on node '{target}'",
-        )
-        message += ": done"
     return jsonify(message=message)
 
 
@@ -292,7 +221,7 @@ def vm_set_node(vm: str, action: str, node: str | None, force: bool, wait: bool,
     responses={"200": "OK", "404": "Not found"},
 )
 def vm_console(vm: str, lines: int | None):
-    return jsonify(vms.console(ctx().cache, vm, lines))
+    return jsonify(queries.console(cluster(), vm, lines))
 
 
 @group.route(
@@ -304,17 +233,12 @@ def vm_console(vm: str, lines: int | None):
     responses=OK_400_404,
 )
 def vm_rename(vm: str, new_name: str):
-    context = ctx()
-    record = vms.resolve(context.cache, vm)
-    message = vms.rename(context.store, context.cache, record.uuid, new_name)
-    _settled(context, record.uuid, record.meta.name, new_name)
-    return jsonify(message=message)
+    return jsonify(message=define.rename(cluster(), vm, new_name))
 
 
 def _device_task(vm: str, xml: str, *, attach: bool):
-    context = ctx()
-    record = vm_devices.submit_change(context.store, context.cache, vm, xml, attach=attach)
-    return jsonify(tasks.accepted_view(record)), 202
+    record = devices.submit_change(cluster(), vm, xml, attach=attach)
+    return task_accepted(record)
 
 
 DEVICE_ARGS = [Arg("xml", required=True, help="one <disk> or <interface> element")]
@@ -353,6 +277,4 @@ def vm_detach_device(vm: str, xml: str):
     responses={"202": "Accepted (a task)", "400": "Bad request", "404": "Not found"},
 )
 def vm_flush_locks(vm: str):
-    context = ctx()
-    record = vm_locks.submit_flush(context.store, context.cache, vm)
-    return jsonify(tasks.accepted_view(record)), 202
+    return task_accepted(locks.submit_flush(cluster(), vm))

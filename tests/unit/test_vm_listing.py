@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pvc.api.vm_views import VmViews
+from pvc.cluster.vm.listing import VmListing
 from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.records import Keepalive, encode
@@ -14,7 +14,7 @@ UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 
 class FakeCache:
-    """The few ClusterCache calls VmViews makes, over a dict; ``change`` fires listeners."""
+    """The few ClusterCache calls VmListing makes, over a dict; ``change`` fires listeners."""
 
     def __init__(self) -> None:
         self.vms: dict[str, VmRecord] = {}
@@ -55,7 +55,7 @@ def test_a_changed_xml_is_rendered_again_while_the_keepalive_stays_the_same():
     keepalive = Keepalive(timestamp=1.0, vm_stats={UUID: {"disks": {"vda": {"rd_req": 7}}}})
     cache.znodes[paths.node_keepalive("hv1")] = (encode(keepalive), 100)
     cache.vms[UUID] = vm_with_disks("vda")
-    views = VmViews(cache)
+    views = VmListing(cache)
     first = json.loads(views.render_one(UUID))[0]
     assert [d["dev"] for d in first["disks"]] == ["vda"] and first["disks"][0]["rd_req"] == 7
 

@@ -13,18 +13,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pvc.cluster.errors import ClusterError, WaitTimeout
-from pvc.cluster.placement import accepts_vms, choose_node, effective_selector
-from pvc.cluster.storage_access import mapped_errors
-from pvc.cluster.vm_locks import rbd_disks
-from pvc.cluster.vms import resolve
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage.access import mapped_errors
+from pvc.cluster.vm.placement import accepts_vms, choose_node, effective_selector
+from pvc.cluster.vm.queries import resolve
+from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
-from pvc.state.store import Store
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
 from pvc.storage import disk_locks
 
 if TYPE_CHECKING:
-    from pvc.cluster.storage_ops import StorageOps
+    from pvc.cluster.storage.actions import StorageOps
 
 #: How long ``wait`` requests wait for a node to act before giving up, in seconds.
 DEFAULT_WAIT_TIMEOUT = 300.0
@@ -38,9 +38,19 @@ def _is_running(placement: VmPlacement) -> bool:
     return placement.state in VM_RUNNING
 
 
-def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, force: bool = False) -> str:
-    """Ask for a VM to start, restart, shut down, stop (power off) or be disabled."""
-    record = resolve(cache, vm)
+def _change(cluster: Cluster, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
+    """Change a VM's placement and wait until the cache shows it."""
+    _, commit = update_placement(cluster.store, uuid, change)
+    cluster.settle(commit)
+
+
+def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False, wait: bool = False) -> str:
+    """Ask for a VM to start, restart, shut down, stop (power off) or be disabled.
+
+    With ``wait``, return once its node has done it (WaitTimeout after DEFAULT_WAIT_TIMEOUT).
+    """
+    record = resolve(cluster, vm)
+    cache = cluster.cache
     name, current = record.meta.name, record.placement
     if state in (VMState.START, VMState.RESTART) and current.state == VMState.MIRROR:
         raise ClusterError(f"VM '{name}' is a mirror; promote it before starting it")
@@ -57,7 +67,7 @@ def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, for
             return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
         return replace(placement, state=state, hard=force and state == VMState.DISABLE)
 
-    update_placement(store, record.uuid, change, settle=cache)
+    _change(cluster, record.uuid, change)
     verbs = {
         VMState.START: "Starting",
         VMState.RESTART: "Restarting",
@@ -65,23 +75,30 @@ def request_state(store: Store, cache: ClusterCache, vm: str, state: str, *, for
         VMState.STOP: "Forcibly stopping",
         VMState.DISABLE: "Disabling",
     }
-    return f"{verbs[VMState(state)]} VM '{name}'"
+    message = f"{verbs[VMState(state)]} VM '{name}'"
+    if not wait:
+        return message
+    wait_for(cache, record.uuid, state_done(state), what=f"VM '{name}' to {state}")
+    return message + ": done"
 
 
 def request_node(
-    store: Store,
-    cache: ClusterCache,
+    cluster: Cluster,
     vm: str,
     action: str,
     *,
     node: str | None = None,
     force: bool = False,
     force_live: bool = False,
+    wait: bool = False,
     default_selector: str = Selector.MEM,
-) -> tuple[str, str]:
-    """Migrate (temporarily), unmigrate (back) or move (permanently) a VM; returns the reply
-    message and the target node."""
-    record = resolve(cache, vm)
+) -> str:
+    """Migrate (temporarily), unmigrate (back) or move (permanently) a VM; returns the reply.
+
+    With ``wait``, return once the VM has arrived (WaitTimeout after DEFAULT_WAIT_TIMEOUT).
+    """
+    record = resolve(cluster, vm)
+    cache = cluster.cache
     name, current = record.meta.name, record.placement
     if current.state == VMState.MIRROR:
         raise ClusterError(f"VM '{name}' is a mirror; it cannot be migrated")
@@ -118,9 +135,13 @@ def request_node(
             state = VMState.MIGRATE_LIVE if force_live else VMState.MIGRATE
         return replace(placement, node=target, last_node=last, state=state)
 
-    update_placement(store, record.uuid, change, settle=cache)
+    _change(cluster, record.uuid, change)
     verb = {"migrate": "Migrating", "unmigrate": "Unmigrating", "move": "Moving"}[action]
-    return f"{verb} VM '{name}' to node '{target}'", target
+    message = f"{verb} VM '{name}' to node '{target}'"
+    if not wait:
+        return message
+    wait_for(cache, record.uuid, node_done(target), what=f"VM '{name}' to arrive on node '{target}'")
+    return message + ": done"
 
 
 def _check_target(cache: ClusterCache, record: VmRecord, target: str, *, check_limit: bool) -> None:
@@ -139,8 +160,7 @@ def _check_target(cache: ClusterCache, record: VmRecord, target: str, *, check_l
 
 
 def remove(
-    store: Store,
-    cache: ClusterCache,
+    cluster: Cluster,
     vm: str,
     *,
     delete_disks: bool = False,
@@ -152,18 +172,19 @@ def remove(
     gone (refused up front when no storage is configured); a volume that cannot be
     deleted is named in the returned message, with the reason. Other disks are kept.
     """
-    record = resolve(cache, vm)
+    record = resolve(cluster, vm)
+    cache = cluster.cache
     name = record.meta.name
     disks: list[tuple[str, str]] = []
     if delete_disks:
-        disks = rbd_disks(record.xml)
+        disks = rbd_volumes(record.xml)
         if disks and (storage is None or not storage.access.configured):
             raise ClusterError(
                 f"VM '{name}' has RBD volumes ({', '.join(f'{p}/{v}' for p, v in disks)}); "
                 "no Ceph storage is configured here to delete them; remove the VM without delete_disks"
             )
     if record.placement.running_on or _is_running(record.placement):
-        update_placement(store, record.uuid, lambda p: replace(p, state=VMState.STOP), settle=cache)
+        _change(cluster, record.uuid, lambda p: replace(p, state=VMState.STOP))
         wait_for(
             cache,
             record.uuid,
@@ -171,15 +192,12 @@ def remove(
             timeout=REMOVE_STOP_TIMEOUT,
             what=f"node '{record.placement.running_on or record.placement.node}' to stop VM '{name}'",
         )
-    delete_vm(store, record.uuid, name)
+    # The volume checks look for VMs using a volume in the cache: it must forget this one.
+    cluster.settle(delete_vm(cluster.store, record.uuid, name), REMOVE_SETTLE_TIMEOUT)
     message = f"Removed VM '{name}' from the cluster"
     if not disks:
         return message
     assert storage is not None
-    # The volume checks look for VMs using a volume in the cache: let it forget this one.
-    deadline = time.monotonic() + REMOVE_SETTLE_TIMEOUT
-    while cache.vm(record.uuid) is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
     deleted, failed = _delete_volumes(storage, disks)
     if deleted:
         message += f" and deleted its RBD volumes {', '.join(deleted)}"

@@ -2,19 +2,21 @@
 
 Everything here reads the watch-maintained cache (the primary refreshes the mirror
 every ``storage.stats_interval``; the API refreshes what it changes at once). Lists
-take PVC's ``limit`` (a regular expression, see :func:`pvc.cluster.nodes.limit_pattern`).
+take PVC's ``limit`` (a regular expression, see :func:`pvc.cluster.filters.limit_pattern`).
+The text reports of ``/storage/ceph/status`` and ``/utilization`` are in :mod:`.reports`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from pvc.cluster.errors import NotFoundError
-from pvc.cluster.nodes import limit_pattern
-from pvc.state import paths
+from pvc.cluster.filters import matcher
+from pvc.cluster.session import Cluster
+from pvc.state import osd_devices, paths
 from pvc.state.cache import ClusterCache
+from pvc.state.osd_devices import OsdDevice
 from pvc.state.records import decode_json
 from pvc.storage.units import format_size
 
@@ -26,11 +28,6 @@ def _record(cache: ClusterCache, path: str) -> Json | None:
     return value if isinstance(value, dict) else None
 
 
-def _matcher(limit: str | None):
-    pattern = limit_pattern(limit) if limit else None
-    return lambda name: pattern is None or bool(pattern.fullmatch(name))
-
-
 def _size(value: int | float) -> str:
     return format_size(int(value))
 
@@ -38,13 +35,9 @@ def _size(value: int | float) -> str:
 # --- OSDs -------------------------------------------------------------------------------
 
 
-def osd_placement(read: Callable[[str], bytes | None], osd_id: int | str) -> Json:
-    """Where an OSD lives ({node, device, db_device, kind, weight}), as its add task recorded it.
-
-    ``read`` is a cache's ``data`` or, in tasks, a store's ``get``.
-    """
-    value = decode_json(read(paths.ceph_osd_device(osd_id)))
-    return value if isinstance(value, dict) else {}
+def _placement(cache: ClusterCache, osd_id: int | str) -> OsdDevice:
+    """Where an OSD lives, as its add task recorded it (empty for an OSD PVC did not make)."""
+    return osd_devices.read(cache.data, osd_id) or OsdDevice()
 
 
 def _osd_io(cache: ClusterCache) -> Json:
@@ -52,14 +45,14 @@ def _osd_io(cache: ClusterCache) -> Json:
     return _record(cache, paths.CEPH_OSD_IO) or {}
 
 
-def _osd_view(osd: Json, placement: Json, io: Json) -> Json:
-    node = placement.get("node") or osd.get("host") or ""
+def _osd_view(osd: Json, placement: OsdDevice, io: Json) -> Json:
+    node = placement.node or osd.get("host") or ""
     state = osd.get("state") or []
     return {
         "id": str(osd["id"]),
         "node": node,
-        "device": placement.get("device", ""),
-        "db_device": placement.get("db_device", ""),
+        "device": placement.device,
+        "db_device": placement.db_device,
         "stats": {
             "uuid": osd.get("uuid", ""),
             "up": int(bool(osd.get("up"))),
@@ -83,29 +76,31 @@ def _osd_view(osd: Json, placement: Json, io: Json) -> Json:
     }
 
 
-def osd_ids(cache: ClusterCache) -> list[int]:
+def osd_ids(cluster: Cluster) -> list[int]:
     """The OSD ids in the mirror, ascending."""
-    return sorted(int(name) for name in cache.children(paths.CEPH_OSDS) if name.isdigit())
+    return sorted(int(name) for name in cluster.cache.children(paths.CEPH_OSDS) if name.isdigit())
 
 
-def list_osds(cache: ClusterCache, limit: str | None = None) -> list[Json]:
+def list_osds(cluster: Cluster, limit: str | None = None) -> list[Json]:
     """OSDs in the v1 shape, by id; ``limit`` matches the id."""
-    matches = _matcher(limit)
+    cache = cluster.cache
+    matches = matcher(limit)
     io = _osd_io(cache)
     result = []
-    for osd_id in osd_ids(cache):
+    for osd_id in osd_ids(cluster):
         osd = _record(cache, paths.ceph_osd(osd_id))
         if osd is not None and matches(str(osd_id)):
-            result.append(_osd_view(osd, osd_placement(cache.data, osd_id), io.get(str(osd_id), {})))
+            result.append(_osd_view(osd, _placement(cache, osd_id), io.get(str(osd_id), {})))
     return result
 
 
-def get_osd(cache: ClusterCache, osd_id: str) -> Json:
+def get_osd(cluster: Cluster, osd_id: str) -> Json:
     """One OSD in the v1 shape; NotFoundError if Ceph has no such OSD."""
+    cache = cluster.cache
     osd = _record(cache, paths.ceph_osd(osd_id)) if osd_id.isdigit() else None
     if osd is None:
         raise NotFoundError(f"OSD {osd_id} not found")
-    return _osd_view(osd, osd_placement(cache.data, osd_id), _osd_io(cache).get(str(osd_id), {}))
+    return _osd_view(osd, _placement(cache, osd_id), _osd_io(cache).get(str(osd_id), {}))
 
 
 # --- pools --------------------------------------------------------------------------------
@@ -139,24 +134,26 @@ def _pool_view(cache: ClusterCache, pool: Json) -> Json:
     }
 
 
-def pool_names(cache: ClusterCache) -> list[str]:
+def pool_names(cluster: Cluster) -> list[str]:
     """Pools in the mirror, by name."""
-    return sorted(cache.children(paths.CEPH_POOLS))
+    return sorted(cluster.cache.children(paths.CEPH_POOLS))
 
 
-def list_pools(cache: ClusterCache, limit: str | None = None) -> list[Json]:
+def list_pools(cluster: Cluster, limit: str | None = None) -> list[Json]:
     """Pools in the v1 shape; ``limit`` matches the name."""
-    matches = _matcher(limit)
+    cache = cluster.cache
+    matches = matcher(limit)
     result = []
-    for name in pool_names(cache):
+    for name in pool_names(cluster):
         pool = _record(cache, paths.ceph_pool(name))
         if pool is not None and matches(name):
             result.append(_pool_view(cache, pool))
     return result
 
 
-def get_pool(cache: ClusterCache, name: str) -> Json:
+def get_pool(cluster: Cluster, name: str) -> Json:
     """One pool in the v1 shape; NotFoundError if there is none of that name."""
+    cache = cluster.cache
     pool = _record(cache, paths.ceph_pool(name))
     if pool is None:
         raise NotFoundError(f"Pool '{name}' not found")
@@ -193,9 +190,10 @@ def _volume_view(volume: Json) -> Json:
     }
 
 
-def list_volumes(cache: ClusterCache, limit: str | None = None, pool: str | None = None) -> list[Json]:
+def list_volumes(cluster: Cluster, limit: str | None = None, pool: str | None = None) -> list[Json]:
     """Volumes in the v1 shape, by pool and name; ``limit`` matches the name."""
-    matches = _matcher(limit)
+    cache = cluster.cache
+    matches = matcher(limit)
     result = []
     for pool_name in [pool] if pool else sorted(cache.children(paths.CEPH_VOLUMES)):
         for name in sorted(cache.children(paths.ceph_pool_volumes(pool_name))):
@@ -205,14 +203,14 @@ def list_volumes(cache: ClusterCache, limit: str | None = None, pool: str | None
     return result
 
 
-def volume_record(cache: ClusterCache, pool: str, name: str) -> Json | None:
+def volume_record(cluster: Cluster, pool: str, name: str) -> Json | None:
     """A volume's mirror record, or None."""
-    return _record(cache, paths.ceph_volume(pool, name))
+    return _record(cluster.cache, paths.ceph_volume(pool, name))
 
 
-def get_volume(cache: ClusterCache, pool: str, name: str) -> Json:
+def get_volume(cluster: Cluster, pool: str, name: str) -> Json:
     """One volume in the v1 shape; NotFoundError if there is none."""
-    volume = volume_record(cache, pool, name)
+    volume = volume_record(cluster, pool, name)
     if volume is None:
         raise NotFoundError(f"Volume '{name}' not found in pool '{pool}'")
     return _volume_view(volume)
@@ -230,10 +228,11 @@ def _snapshot_view(snapshot: Json) -> Json:
 
 
 def list_snapshots(
-    cache: ClusterCache, limit: str | None = None, pool: str | None = None, volume: str | None = None
+    cluster: Cluster, limit: str | None = None, pool: str | None = None, volume: str | None = None
 ) -> list[Json]:
     """Snapshots in the v1 shape; ``limit`` matches the snapshot name."""
-    matches = _matcher(limit)
+    cache = cluster.cache
+    matches = matcher(limit)
     result = []
     for pool_name in [pool] if pool else sorted(cache.children(paths.CEPH_SNAPSHOTS)):
         parent = paths.ceph_pool_snapshots(pool_name)
@@ -245,8 +244,9 @@ def list_snapshots(
     return result
 
 
-def get_snapshot(cache: ClusterCache, pool: str, volume: str, name: str) -> Json:
+def get_snapshot(cluster: Cluster, pool: str, volume: str, name: str) -> Json:
     """One snapshot in the v1 shape; NotFoundError if there is none."""
+    cache = cluster.cache
     snapshot = _record(cache, paths.ceph_snapshot(pool, volume, name))
     if snapshot is None:
         raise NotFoundError(f"Snapshot '{name}' of volume '{pool}/{volume}' not found")
@@ -256,104 +256,17 @@ def get_snapshot(cache: ClusterCache, pool: str, volume: str, name: str) -> Json
 # --- status and utilization ------------------------------------------------------------------
 
 
-def status_record(cache: ClusterCache) -> Json:
+def status_record(cluster: Cluster) -> Json:
     """The mirrored ``ceph status`` summary (NotFoundError before the first refresh)."""
-    record = _record(cache, paths.CEPH_STATUS)
+    record = _record(cluster.cache, paths.CEPH_STATUS)
     if record is None:
         raise NotFoundError("No storage status yet: Ceph is not configured or not yet reached by the primary")
     return record
 
 
-def utilization_record(cache: ClusterCache) -> Json:
+def utilization_record(cluster: Cluster) -> Json:
     """The mirrored ``ceph df`` summary (NotFoundError before the first refresh)."""
-    record = _record(cache, paths.CEPH_UTIL)
+    record = _record(cluster.cache, paths.CEPH_UTIL)
     if record is None:
         raise NotFoundError("No storage utilization yet: Ceph is not configured or not yet reached")
     return record
-
-
-def status_text(record: Json) -> str:
-    """A ``ceph status``-like report of the summary."""
-    lines = ["  cluster:", f"    id:     {record.get('fsid', '')}", f"    health: {record.get('health', '')}"]
-    for name, message in sorted(record.get("checks", {}).items()):
-        lines.append(f"            {name}: {message}")
-    quorum = ",".join(record.get("quorum", []))
-    lines += [
-        "",
-        "  services:",
-        f"    mon: {record.get('mons', 0)} daemons, quorum {quorum or '-'}",
-        f"    mgr: {'available' if record.get('mgr_available') else 'NOT available'}",
-        f"    osd: {record.get('osds', 0)} osds: {record.get('osds_up', 0)} up, "
-        f"{record.get('osds_in', 0)} in",
-        "",
-        "  data:",
-        f"    pools:   {record.get('pools', 0)} pools, {record.get('pgs', 0)} pgs",
-        f"    objects: {record.get('objects', 0)} objects, {_size(record.get('data_bytes', 0))}",
-        f"    usage:   {_size(record.get('used_bytes', 0))} used, "
-        f"{_size(record.get('avail_bytes', 0))} / {_size(record.get('total_bytes', 0))} avail",
-    ]
-    by_state = record.get("pgs_by_state", {})
-    states = [f"{count} {state}" for state, count in sorted(by_state.items())] or ["none"]
-    lines.append(f"    pgs:     {states[0]}")
-    lines += [f"             {entry}" for entry in states[1:]]
-    lines += [
-        "",
-        "  io:",
-        f"    client:   {_size(record.get('read_bytes_sec', 0))}/s rd, "
-        f"{_size(record.get('write_bytes_sec', 0))}/s wr, {record.get('read_ops_sec', 0)} op/s rd, "
-        f"{record.get('write_ops_sec', 0)} op/s wr",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        lines.append("  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-    return lines
-
-
-def utilization_text(record: Json) -> str:
-    """A ``ceph df``-like report of raw capacity by device class and usage per pool."""
-    raw_rows = [
-        [
-            name,
-            _size(c.get("total_bytes", 0)),
-            _size(c.get("avail_bytes", 0)),
-            _size(c.get("used_bytes", 0)),
-            f"{100.0 * c.get('used_bytes', 0) / c['total_bytes']:.2f}" if c.get("total_bytes") else "0.00",
-        ]
-        for name, c in sorted(record.get("by_class", {}).items())
-    ]
-    raw_rows.append(
-        [
-            "TOTAL",
-            _size(record.get("total_bytes", 0)),
-            _size(record.get("avail_bytes", 0)),
-            _size(record.get("used_bytes", 0)),
-            f"{record.get('used_percent', 0.0):.2f}",
-        ]
-    )
-    pool_rows = [
-        [
-            p["name"],
-            str(p.get("id", "")),
-            _size(p.get("stored_bytes", 0)),
-            str(p.get("objects", 0)),
-            _size(p.get("used_bytes", 0)),
-            f"{p.get('used_percent', 0.0):.2f}",
-            _size(p.get("free_bytes", 0)),
-        ]
-        for p in record.get("pools", [])
-    ]
-    lines = ["--- RAW STORAGE ---", *_table(["CLASS", "SIZE", "AVAIL", "USED", "%USED"], raw_rows), ""]
-    lines += ["--- POOLS ---"]
-    lines += _table(["POOL", "ID", "STORED", "OBJECTS", "USED", "%USED", "MAX AVAIL"], pool_rows)
-    return "\n".join(lines) + "\n"
-
-
-def report(kind: str, primary_node: str, record: Json) -> Json:
-    """The v1 body of /storage/ceph/status or /utilization (``details`` holds the figures)."""
-    text = status_text(record) if kind == "status" else utilization_text(record)
-    return {"type": kind, "primary_node": primary_node, "ceph_data": text, "details": record}

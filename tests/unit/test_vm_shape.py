@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from pvc.cluster.vm_view import (
+from pvc.cluster.vm.shape import (
     DISK_COUNTERS,
     MEMORY_STATS,
     NIC_COUNTERS,

@@ -12,17 +12,17 @@ import time
 from typing import Any
 
 from pvc import tasks
-from pvc.cluster import storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.cluster.storage_access import StorageAccess, mapped_errors
+from pvc.cluster.node.queries import primary
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage.access import mapped_errors
+from pvc.cluster.tasks.services import NodeTaskContext, need_storage
 from pvc.state import paths
-from pvc.state.cache import ClusterCache
 from pvc.state.records import decode_json, encode
-from pvc.state.store import Store
 from pvc.storage import benchmark
-from pvc.tasks import TaskContext, TaskError, task
+from pvc.tasks import TaskError, task_type
 
-TASK = "storage.benchmark"
 #: The result format of this module's jobs.
 TEST_FORMAT = 2
 RUNNING = "Running"
@@ -32,8 +32,9 @@ SEQ_REGION = benchmark.DEFAULT_SEQ_REGION
 JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
-def list_jobs(cache: ClusterCache, job: str | None = None) -> list[dict[str, Any]]:
+def list_jobs(cluster: Cluster, job: str | None = None) -> list[dict[str, Any]]:
     """Benchmark jobs, oldest first (``job``: only that one; NotFoundError if unknown)."""
+    cache = cluster.cache
     names = sorted(cache.children(paths.CEPH_BENCHMARKS))
     if job is not None:
         if job not in names:
@@ -43,16 +44,17 @@ def list_jobs(cache: ClusterCache, job: str | None = None) -> list[dict[str, Any
     return sorted((j for j in jobs if isinstance(j, dict)), key=lambda j: j.get("id", 0))
 
 
-def submit(store: Store, cache: ClusterCache, pool: str, name: str | None = None) -> tasks.TaskRecord:
+def submit(cluster: Cluster, pool: str, name: str | None = None) -> tasks.TaskRecord:
     """Record a new job for ``pool`` and queue its task on the primary."""
-    storage_view.get_pool(cache, pool)
+    store = cluster.store
+    storage_view.get_pool(cluster, pool)
     job = name or f"{time.strftime('%Y%m%d%H%M%S')}_{pool}"
     if not JOB_NAME.fullmatch(job):
         raise ClusterError("name must be letters, digits, '.', '_' or '-' (up to 128)")
     if store.get(paths.ceph_benchmark(job)) is not None:
         raise ClusterError(f"Benchmark job '{job}' exists already")
-    primary = cache.cluster_config().primary_node
-    if not cache.node(primary):
+    node = primary(cluster)
+    if node is None:
         raise ClusterError("No primary coordinator is running to run the benchmark")
     existing = [
         decode_json(store.get(paths.ceph_benchmark(n))) or {} for n in store.children(paths.CEPH_BENCHMARKS)
@@ -60,24 +62,21 @@ def submit(store: Store, cache: ClusterCache, pool: str, name: str | None = None
     number = max((int(j.get("id", 0)) for j in existing if isinstance(j, dict)), default=0) + 1
     record = {"id": number, "job": job, "pool": pool, "test_format": TEST_FORMAT, "benchmark_result": RUNNING}
     store.ensure(paths.CEPH_BENCHMARKS)
-    store.set(paths.ceph_benchmark(job), encode(record), create=True)
+    cluster.settle(store.set(paths.ceph_benchmark(job), encode(record), create=True))
     try:
-        return tasks.submit(store, TASK, primary, {"pool": pool, "job": job})
-    except tasks.InvalidTaskError as error:
-        store.delete(paths.ceph_benchmark(job))
-        raise ClusterError(str(error)) from None
+        return tasks.submit(store, run_benchmark, node, {"pool": pool, "job": job})
+    except tasks.InvalidTaskError:
+        cluster.settle(store.delete(paths.ceph_benchmark(job)))
+        raise
 
 
-@task(TASK)
-def run_benchmark(ctx: TaskContext, *, pool: str, job: str) -> dict[str, Any]:
+@task_type("storage.benchmark")
+def run_benchmark(ctx: NodeTaskContext, *, pool: str, job: str) -> dict[str, Any]:
     """Measure ``pool`` and keep the result in the job's record."""
     path = paths.ceph_benchmark(job)
     record = decode_json(ctx.store.get(path)) or {"id": 0, "job": job, "test_format": TEST_FORMAT}
     try:
-        access: StorageAccess = ctx.service("storage")
-    except KeyError:
-        raise TaskError(f"node {ctx.run_on} has no Ceph storage configured") from None
-    try:
+        access = need_storage(ctx)
         with mapped_errors(access):
             result = benchmark.run(
                 access.client(), pool, rand_region=RAND_REGION, seq_region=SEQ_REGION, progress=ctx.progress

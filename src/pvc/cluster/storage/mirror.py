@@ -1,11 +1,12 @@
 """The storage cluster's state mirrored into ZooKeeper, so the API answers from its cache.
 
 Ceph is the source of truth; the primary coordinator refreshes the mirror on a timer
-(:mod:`pvc.node.storage_stats`). :func:`collect` reads everything from Ceph into
-records keyed by path (see :mod:`pvc.state.paths`: ``/ceph/status``, ``/ceph/util``,
-``/ceph/osds/<id>``, ``/ceph/pools/<pool>``, ``/ceph/volumes/<pool>/<volume>``,
-``/ceph/snapshots/<pool>/<volume>/<snapshot>``, ``/ceph/osd_io``); :class:`Mirror` writes only the
-differences from what it last wrote, in batched transactions.
+(:mod:`pvc.node.storage_stats`); the API refreshes what it changes at once
+(:func:`publish_scope`). :func:`collect` reads everything from Ceph into records keyed by
+path (see :mod:`pvc.state.paths`: ``/ceph/status``, ``/ceph/util``, ``/ceph/osds/<id>``,
+``/ceph/pools/<pool>``, ``/ceph/volumes/<pool>/<volume>``,
+``/ceph/snapshots/<pool>/<volume>/<snapshot>``, ``/ceph/osd_io``); :class:`Mirror` writes
+only the differences from what it last wrote, in batched transactions.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pvc.state import paths
 from pvc.state.errors import ConflictError
 from pvc.state.records import encode
-from pvc.state.store import Store
+from pvc.state.store import NOTHING, Commit, Store, Transaction
 from pvc.storage import inventory, osds, pools, snapshots, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
@@ -115,8 +116,8 @@ def osd_scope(client: CephClient) -> Scope:
     return Scope((paths.CEPH_OSDS,), {paths.CEPH_OSDS: b"", **_osd_records(osds.list_osds(client))})
 
 
-def publish_scope(store: Store, scope: Scope) -> Changes:
-    """Make the mirror under ``scope.roots`` equal ``scope.records`` now.
+def publish_scope(store: Store, scope: Scope) -> Commit:
+    """Make the mirror under ``scope.roots`` equal ``scope.records`` now; returns what it wrote.
 
     Used right after a change made through the API, so the cache shows it at once; the
     primary's refresher reconciles anything else on its next pass.
@@ -127,7 +128,7 @@ def publish_scope(store: Store, scope: Scope) -> Changes:
     known: Records = {}
     for root in scope.roots:
         known.update(_walk(store, root))
-    return _write(store, known, scope.records, keep=())
+    return _write(store, known, scope.records, keep=())[1]
 
 
 @dataclass
@@ -175,9 +176,9 @@ class Mirror:
         known = self._known if self._known is not None else self._load()
         self._known = None  # until this publish has fully succeeded
         try:
-            changes = _write(self.store, known, records, keep=SINGLE)
+            changes, _ = _write(self.store, known, records, keep=SINGLE)
         except ConflictError:
-            changes = _write(self.store, self._load(), records, keep=SINGLE)
+            changes, _ = _write(self.store, self._load(), records, keep=SINGLE)
         self._known = dict(records)
         return changes
 
@@ -191,7 +192,9 @@ def _walk(store: Store, path: str) -> Iterator[tuple[str, bytes]]:
         yield from _walk(store, f"{path}/{child}")
 
 
-def _write(store: Store, known: Records, records: Records, *, keep: tuple[str, ...]) -> Changes:
+def _write(
+    store: Store, known: Records, records: Records, *, keep: tuple[str, ...]
+) -> tuple[Changes, Commit]:
     """Turn ``known`` into ``records``: creates parents first, deletes children first.
 
     Paths in ``keep`` are never deleted. ConflictError if someone else changed a path
@@ -209,16 +212,18 @@ def _write(store: Store, known: Records, records: Records, *, keep: tuple[str, .
     for path in sorted((p for p in known if p not in records and p not in keep), key=_depth, reverse=True):
         ops.append(("delete", path, b""))
         changes.deleted += 1
+    written = NOTHING
     for start in range(0, len(ops), BATCH):
-        with store.transaction() as txn:
-            for action, path, value in ops[start : start + BATCH]:
-                if action == "create":
-                    txn.create(path, value)
-                elif action == "set":
-                    txn.set(path, value)
-                else:
-                    txn.delete(path)
-    return changes
+        txn = Transaction()
+        for action, path, value in ops[start : start + BATCH]:
+            if action == "create":
+                txn.create(path, value)
+            elif action == "set":
+                txn.set(path, value)
+            else:
+                txn.delete(path)
+        written += store.commit(txn)
+    return changes, written
 
 
 def _depth(path: str) -> tuple[int, str]:

@@ -1,7 +1,7 @@
-"""The API's VM list, kept ready to serve from memory.
+"""The VM list, kept ready to serve from memory.
 
 Building a VM's API object means decoding its records and parsing its XML; doing that
-for thousands of VMs per request would be slow. :class:`VmViews` keeps, per VM, the
+for thousands of VMs per request would be slow. :class:`VmListing` keeps, per VM, the
 decoded record and its static fields already serialised to JSON, dropped whenever a
 znode of that VM changes (the cache tells it). Live statistics come from the nodes'
 keepalives and are serialised once per keepalive. A request then only filters and
@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from operator import attrgetter
 
-from pvc.cluster.vm_view import XmlFacts, static_view, stats_view, xml_facts
-from pvc.cluster.vms import vm_filter
+from pvc.cluster.vm.queries import vm_filter
+from pvc.cluster.vm.shape import XmlFacts, static_view, stats_view, xml_facts
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.records import Keepalive
@@ -50,7 +50,7 @@ def _dumps(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-class VmViews:
+class VmListing:
     """Per-VM serialised API objects, invalidated by cache events."""
 
     def __init__(self, cache: ClusterCache) -> None:
@@ -126,7 +126,7 @@ class VmViews:
     # -- queries ------------------------------------------------------------------------
 
     def records(self, **filters: str | bool | None) -> list[_Entry]:
-        """Entries of the VMs that pass :func:`pvc.cluster.vms.vm_filter`, sorted by name."""
+        """Entries of the VMs that pass :func:`pvc.cluster.vm.queries.vm_filter`, sorted by name."""
         passes = vm_filter(**filters)
         entries = (self._entry(uuid) for uuid in self._cache.vm_uuids())
         result = [entry for entry in entries if entry is not None and passes(entry.record)]

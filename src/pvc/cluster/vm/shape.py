@@ -1,4 +1,8 @@
-"""A VM in the PVC v1 API shape, from its record, its XML and its node's statistics."""
+"""A VM in the PVC v1 API shape, from its record, its XML and its node's statistics.
+
+The API serves these through :class:`pvc.cluster.vm.listing.VmListing`, which keeps them
+serialised per VM.
+"""
 
 from __future__ import annotations
 
@@ -171,6 +175,6 @@ def stats_view(facts: XmlFacts, stats: dict | None) -> dict:
 
 
 def to_api(record: VmRecord, stats: dict | None = None) -> dict:
-    """A VM in the PVC v1 shape (uncached; the API uses :mod:`pvc.api.vm_views`)."""
+    """A VM in the PVC v1 shape (uncached; the API serves :mod:`pvc.cluster.vm.listing`)."""
     facts = xml_facts(record.xml)
     return {**static_view(record, facts), **stats_view(facts, stats)}

@@ -7,7 +7,8 @@ OSDs with it, as a real server would. The kernel ties that signal to the *thread
 started the child, so every start happens on the keeper's own thread (see
 :func:`pvc.storage.daemons.start_daemon`); callers hand work to it with :meth:`call`.
 
-At daemon start :meth:`start_recorded` brings up the OSDs recorded for this node.
+The node daemon starts the OSDs recorded for its node at start (:meth:`start_osd`), and
+its OSD tasks create, stop and forget them through the keeper.
 """
 
 from __future__ import annotations
@@ -21,25 +22,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pvc import processes
-from pvc.cluster.storage_access import StorageAccess
 from pvc.processes import ProcessRef
-from pvc.state import paths
-from pvc.state.records import decode_json
-from pvc.state.store import Store
 from pvc.storage import daemons
+from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
 
 log = logging.getLogger("pvc.node")
 T = TypeVar("T")
-#: The ``kind`` of a file-backed OSD in its placement record.
-FILE_KIND = "file"
 
 
 class OsdKeeper:
-    """Runs this node's file-backed OSDs; data in ``data_dir/osd.<id>``, logs in ``log_dir``."""
+    """Runs this node's file-backed OSDs; data in ``data_dir/osd.<id>``, logs in ``log_dir``.
 
-    def __init__(self, access: StorageAccess, data_dir: Path, log_dir: Path) -> None:
-        self.access = access
+    ``conf_path`` is the node's ceph.conf; ``client`` gives the node's (connected) Ceph client.
+    """
+
+    def __init__(
+        self, conf_path: str, client: Callable[[], CephClient], data_dir: Path, log_dir: Path
+    ) -> None:
+        self.conf_path = conf_path
+        self.client = client
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.processes: dict[int, ProcessRef] = {}
@@ -92,9 +94,9 @@ class OsdKeeper:
 
         def create() -> daemons.OsdProcess:
             osd = daemons.create_file_osd(
-                self.access.conf_path,
+                self.conf_path,
                 self.data_dir,
-                client=self.access.client(),
+                client=self.client(),
                 log_dir=self.log_dir,
                 die_with_parent=True,
                 osd_id=osd_id,
@@ -110,8 +112,8 @@ class OsdKeeper:
         ref = self.processes.get(osd_id)
         if ref is not None and processes.is_alive(ref):
             return True
-        pid_path = daemons.pid_file(self.access.conf_path, f"osd.{osd_id}")
-        found = daemons.process_from_pid_file(pid_path, self.access.conf_path) if pid_path else None
+        pid_path = daemons.pid_file(self.conf_path, f"osd.{osd_id}")
+        found = daemons.process_from_pid_file(pid_path, self.conf_path) if pid_path else None
         return found is not None and processes.is_alive(found)
 
     def start_osd(self, osd_id: int) -> bool:
@@ -121,7 +123,7 @@ class OsdKeeper:
 
         def start() -> None:
             self.processes[osd_id] = daemons.start_osd(
-                self.access.conf_path, osd_id, self.data_dir, self.log_dir, die_with_parent=True
+                self.conf_path, osd_id, self.data_dir, self.log_dir, die_with_parent=True
             )
 
         self.call(start)
@@ -131,8 +133,8 @@ class OsdKeeper:
         """Stop an OSD's daemon if it runs."""
         ref = self.processes.pop(osd_id, None)
         if ref is None:
-            pid_path = daemons.pid_file(self.access.conf_path, f"osd.{osd_id}")
-            ref = daemons.process_from_pid_file(pid_path, self.access.conf_path) if pid_path else None
+            pid_path = daemons.pid_file(self.conf_path, f"osd.{osd_id}")
+            ref = daemons.process_from_pid_file(pid_path, self.conf_path) if pid_path else None
         if ref is not None:
             daemons.stop([ref], grace)
 
@@ -140,20 +142,6 @@ class OsdKeeper:
         """Our process of an OSD, if we started it."""
         return self.processes.get(osd_id)
 
-    def start_recorded(self, store: Store, node: str) -> list[int]:
-        """Start the file-backed OSDs recorded for ``node`` that are not running."""
-        started = []
-        for name in store.children(paths.CEPH_OSD_DEVICES):
-            placement = decode_json(store.get(paths.ceph_osd_device(name)))
-            if not isinstance(placement, dict) or placement.get("node") != node:
-                continue
-            if placement.get("kind") != FILE_KIND or not name.isdigit():
-                continue
-            try:
-                if self.start_osd(int(name)):
-                    started.append(int(name))
-            except StorageError as error:
-                log.error("cannot start osd.%s: %s", name, error)
-        if started:
-            log.info("started OSD daemons %s", ", ".join(f"osd.{i}" for i in started))
-        return started
+    def forget(self, osd_id: int) -> None:
+        """Drop our record of an OSD's process (it was removed)."""
+        self.processes.pop(osd_id, None)

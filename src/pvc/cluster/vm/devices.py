@@ -13,19 +13,16 @@ from typing import Any
 
 from pvc import tasks
 from pvc.cluster.errors import ClusterError
-from pvc.cluster.vms import resolve
+from pvc.cluster.session import Cluster
+from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor
+from pvc.cluster.vm.queries import resolve
 from pvc.domain_xml import parse as domain_xml
 from pvc.domain_xml.errors import DomainXMLError
-from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
-from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_RUNNING
-from pvc.state.store import Store
 from pvc.state.vms import read_vm
-from pvc.tasks import InvalidTaskError, TaskContext, TaskError, task
+from pvc.tasks import InvalidTaskError, TaskError, task_type
 
-ATTACH = "vm.device_attach"
-DETACH = "vm.device_detach"
 #: Seconds a detach waits for the guest to release a device before the task fails.
 DETACH_TIMEOUT = 15.0
 
@@ -40,7 +37,7 @@ def _parse(xml: object, error: type[Exception]) -> domain_xml.Device:
         raise error(str(problem)) from None
 
 
-def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attach: bool) -> tasks.TaskRecord:
+def submit_change(cluster: Cluster, vm: str, xml: str, *, attach: bool) -> tasks.TaskRecord:
     """Queue a hot attach (or detach) of device ``xml`` on the node running VM ``vm``.
 
     ClusterError (400) for bad XML or a VM that is not running; NotFoundError (404) for
@@ -48,18 +45,15 @@ def submit_change(store: Store, cache: ClusterCache, vm: str, xml: str, *, attac
     harmless.
     """
     device = _parse(xml, ClusterError)
-    record = resolve(cache, vm)
+    record = resolve(cluster, vm)
     placement = record.placement
     if placement.state not in VM_RUNNING or not placement.running_on:
         raise ClusterError(
             f"VM '{record.meta.name}' is not running (state {placement.state}); "
             "change its XML instead, the change applies when it next starts"
         )
-    name = ATTACH if attach else DETACH
-    try:
-        return tasks.submit(store, name, placement.running_on, {"domain": record.uuid, "xml": device.xml})
-    except tasks.InvalidTaskError as error:
-        raise ClusterError(str(error)) from None
+    kind = device_attach if attach else device_detach
+    return tasks.submit(cluster.store, kind, placement.running_on, {"domain": record.uuid, "xml": device.xml})
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +64,7 @@ def _check_args(args: dict[str, Any]) -> dict[str, Any]:
     return {"domain": domain, "xml": device.xml}
 
 
-def _running_here(ctx: TaskContext, domain: str) -> str:
+def _running_here(ctx: NodeTaskContext, domain: str) -> str:
     """The VM's name, after checking that it is meant to run on this task's node."""
     record = read_vm(ctx.store.get, domain)
     if record is None:
@@ -81,12 +75,12 @@ def _running_here(ctx: TaskContext, domain: str) -> str:
     return record.meta.name
 
 
-def _change(ctx: TaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
+def _change(ctx: NodeTaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
     device = domain_xml.parse_device(xml)
     name = _running_here(ctx, domain)
     verb = "Attaching" if attach else "Detaching"
     ctx.progress(0, 1, f"{verb} {device.label} {'to' if attach else 'from'} VM {name}")
-    hypervisor: Hypervisor = ctx.service("hypervisor")
+    hypervisor = need_hypervisor(ctx)
     try:
         if attach:
             hypervisor.attach_device(domain, device)
@@ -100,13 +94,13 @@ def _change(ctx: TaskContext, domain: str, xml: str, *, attach: bool) -> dict[st
     return {"message": message}
 
 
-@task(ATTACH, validate=_check_args)
-def device_attach(ctx: TaskContext, *, domain: str, xml: str) -> dict[str, str]:
+@task_type("vm.device_attach", validate=_check_args)
+def device_attach(ctx: NodeTaskContext, *, domain: str, xml: str) -> dict[str, str]:
     """Hot-plug the device ``xml`` into running VM ``domain`` (a UUID) on this node."""
     return _change(ctx, domain, xml, attach=True)
 
 
-@task(DETACH, validate=_check_args)
-def device_detach(ctx: TaskContext, *, domain: str, xml: str) -> dict[str, str]:
+@task_type("vm.device_detach", validate=_check_args)
+def device_detach(ctx: NodeTaskContext, *, domain: str, xml: str) -> dict[str, str]:
     """Hot-unplug the device ``xml`` from running VM ``domain`` (a UUID) on this node."""
     return _change(ctx, domain, xml, attach=False)

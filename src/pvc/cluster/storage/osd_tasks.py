@@ -1,7 +1,7 @@
 """OSD work as tasks on the OSD's node: add, remove, replace, refresh, and the OSD DB volume group.
 
 The API checks the request and queues the task on the node that owns the device; that
-node's task worker does the work through its :class:`~pvc.node.osd_keeper.OsdKeeper`
+node's task worker does the work through its :class:`~pvc.storage.osd_keeper.OsdKeeper`
 (file-backed lab OSDs) or ``ceph-volume`` (block devices), records where the OSD lives
 under ``/ceph/osd_devices/<id>`` and refreshes the OSD mirror.
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import stat
 import subprocess
@@ -20,18 +21,23 @@ import uuid
 from typing import Any
 
 from pvc import tasks
-from pvc.cluster import storage_mirror, storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.cluster.storage_access import StorageAccess, mapped_errors
-from pvc.state import paths
-from pvc.state.cache import ClusterCache
-from pvc.state.records import encode
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage import mirror as storage_mirror
+from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage.access import StorageAccess, mapped_errors
+from pvc.cluster.tasks.services import NodeTaskContext, need_osds
+from pvc.state import osd_devices
+from pvc.state.osd_devices import OsdDevice
 from pvc.state.store import Store
 from pvc.storage import daemons, osds
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
+from pvc.storage.osd_keeper import OsdKeeper
 from pvc.storage.units import parse_size
-from pvc.tasks import InvalidTaskError, TaskContext, TaskError, task
+from pvc.tasks import InvalidTaskError, TaskError, task_type
+
+log = logging.getLogger("pvc.node")
 
 ADD, REMOVE, REPLACE, REFRESH, DB_VG = (
     "storage.osd_add",
@@ -73,21 +79,13 @@ def _db_bytes(size: str, error: type[Exception]) -> int:
     return value
 
 
-def _known_node(cache: ClusterCache, node: str) -> None:
-    if cache.node(node) is None:
+def _known_node(cluster: Cluster, node: str) -> None:
+    if cluster.cache.node(node) is None:
         raise NotFoundError(f"Node '{node}' not found")
 
 
-def _submit(store: Store, name: str, node: str, args: dict[str, Any]) -> tasks.TaskRecord:
-    try:
-        return tasks.submit(store, name, node, args)
-    except tasks.InvalidTaskError as error:
-        raise ClusterError(str(error)) from None
-
-
 def submit_add(
-    store: Store,
-    cache: ClusterCache,
+    cluster: Cluster,
     node: str,
     device: str,
     weight: float,
@@ -97,7 +95,7 @@ def submit_add(
     osd_count: int | None = None,
 ) -> tasks.TaskRecord:
     """Queue the creation of ``osd_count`` OSDs on ``device`` of ``node``."""
-    _known_node(cache, node)
+    _known_node(cluster, node)
     kind = device_kind(device)
     if weight <= 0:
         raise ClusterError("weight must be positive")
@@ -117,68 +115,80 @@ def submit_add(
         args["ext_db_ratio"] = ext_db_ratio
     if ext_db_size is not None:
         args["ext_db_size"] = ext_db_size
-    return _submit(store, ADD, node, args)
+    return tasks.submit(cluster.store, osd_add, node, args)
 
 
-def _placement_node(cache: ClusterCache, osd_id: str) -> str:
-    storage_view.get_osd(cache, osd_id)  # 404 for unknown OSDs
-    node = storage_view.osd_placement(cache.data, osd_id).get("node")
+def _placement_node(cluster: Cluster, osd_id: str) -> str:
+    storage_view.get_osd(cluster, osd_id)  # 404 for unknown OSDs
+    recorded = osd_devices.read(cluster.cache.data, osd_id)
+    node = recorded.node if recorded is not None else ""
     if not node:
         raise ClusterError(f"OSD {osd_id} was not created by PVC: no node is recorded for it")
     return node
 
 
-def submit_remove(store: Store, cache: ClusterCache, osd_id: str, *, force: bool, confirmed: bool):
+def submit_remove(cluster: Cluster, osd_id: str, *, force: bool, confirmed: bool) -> tasks.TaskRecord:
     """Queue the removal of an OSD on its node (drain, stop, purge); needs confirmation."""
     if not confirmed:
         raise ClusterError(
             "Removing an OSD moves its data away and purges it: confirm with yes-i-really-mean-it"
         )
-    return _submit(store, REMOVE, _placement_node(cache, osd_id), {"osd_id": int(osd_id), "force": force})
+    node = _placement_node(cluster, osd_id)
+    return tasks.submit(cluster.store, osd_remove, node, {"osd_id": int(osd_id), "force": force})
 
 
 def submit_replace(
-    store: Store, cache: ClusterCache, osd_id: str, new_device: str, *, weight: float | None, confirmed: bool
-):
+    cluster: Cluster, osd_id: str, new_device: str, *, weight: float | None, confirmed: bool
+) -> tasks.TaskRecord:
     """Queue the replacement of an OSD's device, keeping its id; needs confirmation."""
     if not confirmed:
         raise ClusterError("Replacing an OSD destroys its data: confirm with yes-i-really-mean-it")
     device_kind(new_device)
     if weight is not None and weight <= 0:
         raise ClusterError("weight must be positive")
-    node = _placement_node(cache, osd_id)
+    node = _placement_node(cluster, osd_id)
     args: dict[str, Any] = {"osd_id": int(osd_id), "device": new_device}
     if weight is not None:
         args["weight"] = weight
-    return _submit(store, REPLACE, node, args)
+    return tasks.submit(cluster.store, osd_replace, node, args)
 
 
-def submit_refresh(store: Store, cache: ClusterCache, osd_id: str, device: str):
+def submit_refresh(cluster: Cluster, osd_id: str, device: str) -> tasks.TaskRecord:
     """Queue bringing an existing OSD back up from its device on its node."""
     device_kind(device)
-    return _submit(store, REFRESH, _placement_node(cache, osd_id), {"osd_id": int(osd_id), "device": device})
+    node = _placement_node(cluster, osd_id)
+    return tasks.submit(cluster.store, osd_refresh, node, {"osd_id": int(osd_id), "device": device})
 
 
-def submit_db_vg(store: Store, cache: ClusterCache, node: str, device: str):
+def submit_db_vg(cluster: Cluster, node: str, device: str) -> tasks.TaskRecord:
     """Queue the creation of the OSD DB volume group on a block device of ``node``."""
-    _known_node(cache, node)
+    _known_node(cluster, node)
     if device_kind(device) != BLOCK_KIND:
         raise ClusterError("the OSD DB volume group needs a block device (/dev/...)")
-    return _submit(store, DB_VG, node, {"device": device})
+    return tasks.submit(cluster.store, osd_db_vg, node, {"device": device})
 
 
 # --- the node side ---------------------------------------------------------------------------
 
 
-def _services(ctx: TaskContext) -> tuple[StorageAccess, Any]:
-    try:
-        return ctx.service("storage"), ctx.service("osds")
-    except KeyError:
-        raise TaskError(f"node {ctx.run_on} has no Ceph storage configured (storage.ceph_conf)") from None
+def start_recorded_osds(store: Store, keeper: OsdKeeper, node: str) -> list[int]:
+    """Start the file-backed OSDs recorded for ``node`` that are not running (at daemon start)."""
+    started = []
+    for osd_id, device in osd_devices.read_all(store).items():
+        if device.node != node or device.kind != FILE_KIND:
+            continue
+        try:
+            if keeper.start_osd(osd_id):
+                started.append(osd_id)
+        except StorageError as error:
+            log.error("cannot start osd.%s: %s", osd_id, error)
+    if started:
+        log.info("started OSD daemons %s", ", ".join(f"osd.{i}" for i in started))
+    return started
 
 
 def _record(
-    ctx: TaskContext,
+    ctx: NodeTaskContext,
     osd_id: int,
     device: str,
     kind: str,
@@ -186,18 +196,18 @@ def _record(
     db_device: str = "",
     db_size: int = 0,
 ) -> None:
-    placement = {
-        "node": ctx.run_on,
-        "device": device,
-        "db_device": db_device,
-        "db_size": db_size,
-        "kind": kind,
-        "weight": weight,
-    }
-    ctx.store.set(paths.ceph_osd_device(osd_id), encode(placement), create=True)
+    recorded = OsdDevice(
+        node=ctx.run_on, device=device, db_device=db_device, db_size=db_size, kind=kind, weight=weight
+    )
+    osd_devices.write(ctx.store, osd_id, recorded)
 
 
-def _publish_osds(ctx: TaskContext, access: StorageAccess) -> None:
+def _recorded(ctx: NodeTaskContext, osd_id: int) -> OsdDevice:
+    """What is recorded about an OSD (defaults for one PVC did not make)."""
+    return osd_devices.read(ctx.store.get, osd_id) or OsdDevice()
+
+
+def _publish_osds(ctx: NodeTaskContext, access: StorageAccess) -> None:
     storage_mirror.publish_scope(ctx.store, storage_mirror.osd_scope(access.client()))
 
 
@@ -279,7 +289,7 @@ def _create_on_block(
 
 
 def _create(
-    ctx: TaskContext,
+    ctx: NodeTaskContext,
     device: str,
     weight: float,
     count: int,
@@ -287,7 +297,7 @@ def _create(
     db_size: int | None = None,
 ) -> list[int]:
     """Create OSDs on ``device`` here (with an external DB of ``db_size`` bytes); their ids once up."""
-    access, keeper = _services(ctx)
+    access, keeper = need_osds(ctx)
     kind = device_kind(device)
     created: list[int] = []
     with mapped_errors(access):
@@ -323,9 +333,9 @@ def _check_add(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-@task(ADD, validate=_check_add)
+@task_type(ADD, validate=_check_add)
 def osd_add(
-    ctx: TaskContext,
+    ctx: NodeTaskContext,
     *,
     device: str,
     weight: float = 1.0,
@@ -339,15 +349,15 @@ def osd_add(
     OSD gets a dedicated DB device: a logical volume in the OSD DB volume group
     (``osddb``) for block devices, a file beside the OSD's for the lab's file device.
     """
-    access, _ = _services(ctx)
+    access, _ = need_osds(ctx)
     db_size = _db_size(access, device, int(osd_count), ext_db_ratio, ext_db_size)
     created = _create(ctx, device, float(weight), int(osd_count), db_size=db_size)
     names = ", ".join(f"osd.{i}" for i in created)
     return {"message": f"Created {names} on {ctx.run_on} ({device})", "osd_ids": created}
 
 
-def _drain_and_stop(ctx: TaskContext, osd_id: int, *, force: bool) -> None:
-    access, keeper = _services(ctx)
+def _drain_and_stop(ctx: NodeTaskContext, osd_id: int, *, force: bool) -> None:
+    access, keeper = need_osds(ctx)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -366,26 +376,28 @@ def _drain_and_stop(ctx: TaskContext, osd_id: int, *, force: bool) -> None:
                 raise
             keeper.stop_osd(osd_id)
             osds.purge(client, osd_id, force=True)
-        keeper.processes.pop(osd_id, None)
+        keeper.forget(osd_id)
 
 
-@task(REMOVE)
-def osd_remove(ctx: TaskContext, *, osd_id: int, force: bool = False) -> dict[str, Any]:
+@task_type(REMOVE)
+def osd_remove(ctx: NodeTaskContext, *, osd_id: int, force: bool = False) -> dict[str, Any]:
     """Drain, stop and purge an OSD of this node (``force``: without waiting for the drain)."""
-    access, _ = _services(ctx)
+    access, _ = need_osds(ctx)
     _drain_and_stop(ctx, int(osd_id), force=force)
     ctx.progress(2, 3, f"Forgetting osd.{osd_id}")
-    ctx.store.delete(paths.ceph_osd_device(osd_id))
+    osd_devices.forget(ctx.store, int(osd_id))
     _publish_osds(ctx, access)
     return {"message": f"Removed osd.{osd_id} from {ctx.run_on}"}
 
 
-@task(REPLACE)
-def osd_replace(ctx: TaskContext, *, osd_id: int, device: str, weight: float | None = None) -> dict[str, Any]:
+@task_type(REPLACE)
+def osd_replace(
+    ctx: NodeTaskContext, *, osd_id: int, device: str, weight: float | None = None
+) -> dict[str, Any]:
     """Replace an OSD's device, keeping its id: drain and destroy the old, create on ``device``."""
-    access, keeper = _services(ctx)
+    access, keeper = need_osds(ctx)
     osd_id = int(osd_id)
-    previous = storage_view.osd_placement(ctx.store.get, osd_id)
+    previous = _recorded(ctx, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -395,18 +407,18 @@ def osd_replace(ctx: TaskContext, *, osd_id: int, device: str, weight: float | N
         keeper.stop_osd(osd_id)
         osds.destroy(client, osd_id, force=True)  # seen safe to destroy just now
     # the new device gets a DB device of the same size as the old one had
-    db_size = int(previous.get("db_size") or 0) or None
-    _create(ctx, device, float(weight or previous.get("weight") or 1.0), 1, osd_id=osd_id, db_size=db_size)
+    db_size = previous.db_size or None
+    _create(ctx, device, float(weight or previous.weight or 1.0), 1, osd_id=osd_id, db_size=db_size)
     return {"message": f"Replaced the device of osd.{osd_id} on {ctx.run_on} with {device}"}
 
 
-@task(REFRESH)
-def osd_refresh(ctx: TaskContext, *, osd_id: int, device: str) -> dict[str, Any]:
+@task_type(REFRESH)
+def osd_refresh(ctx: NodeTaskContext, *, osd_id: int, device: str) -> dict[str, Any]:
     """Bring an existing OSD of this node up again from its data (after a restart or reinstall)."""
-    access, keeper = _services(ctx)
+    access, keeper = need_osds(ctx)
     osd_id = int(osd_id)
     kind = device_kind(device)
-    previous = storage_view.osd_placement(ctx.store.get, osd_id)
+    previous = _recorded(ctx, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -415,16 +427,15 @@ def osd_refresh(ctx: TaskContext, *, osd_id: int, device: str) -> dict[str, Any]
         else:
             _block_device(device)
             _run(["ceph-volume", "lvm", "activate", "--all"])
-        weight = float(previous.get("weight") or 1.0)
-        db_device, db_size = previous.get("db_device") or "", int(previous.get("db_size") or 0)
-        _record(ctx, osd_id, device, kind, weight, db_device, db_size)
+        weight = float(previous.weight or 1.0)
+        _record(ctx, osd_id, device, kind, weight, previous.db_device, previous.db_size)
         osds.wait_up(client, [osd_id], UP_TIMEOUT, require_in=False)
     _publish_osds(ctx, access)
     return {"message": f"Refreshed osd.{osd_id} on {ctx.run_on} ({device})"}
 
 
-@task(DB_VG)
-def osd_db_vg(ctx: TaskContext, *, device: str) -> dict[str, Any]:
+@task_type(DB_VG)
+def osd_db_vg(ctx: NodeTaskContext, *, device: str) -> dict[str, Any]:
     """Create the OSD DB volume group on a block device of this node."""
     _block_device(device)
     ctx.progress(0, 2, f"Creating LVM physical volume on {device}")
@@ -432,3 +443,7 @@ def osd_db_vg(ctx: TaskContext, *, device: str) -> dict[str, Any]:
     ctx.progress(1, 2, f"Creating volume group {DB_VG_NAME}")
     _run(["vgcreate", DB_VG_NAME, device])
     return {"message": f"Created OSD DB volume group {DB_VG_NAME} on {device} of {ctx.run_on}"}
+
+
+#: The OSD task types, for the node daemon's registry.
+OSD_TASKS = (osd_add, osd_remove, osd_replace, osd_refresh, osd_db_vg)

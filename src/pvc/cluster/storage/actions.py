@@ -2,26 +2,28 @@
 OSD in/out and cluster flags.
 
 Each call checks its input, makes the change through :mod:`pvc.storage`, then refreshes
-the changed part of the ZooKeeper mirror so the cache (and the next read) shows it.
-Adapter errors become domain errors (:func:`pvc.cluster.storage_access.mapped_errors`).
-Long operations (OSDs, benchmarks) are tasks: see :mod:`pvc.cluster.storage_tasks`.
+the changed part of the ZooKeeper mirror and waits until the cache (and so the next
+read) shows it. Adapter errors become domain errors
+(:func:`pvc.cluster.storage.access.mapped_errors`). Long operations (OSDs, benchmarks)
+are tasks: see :mod:`pvc.cluster.storage.osd_tasks` and :mod:`pvc.cluster.storage.benchmark`.
 """
 
 from __future__ import annotations
 
-from pvc.cluster import storage_mirror, storage_view
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.cluster.storage_access import StorageAccess, StorageConflict, mapped_errors
-from pvc.cluster.vm_locks import rbd_disks
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage import mirror as storage_mirror
+from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage.access import StorageAccess, StorageConflict, mapped_errors
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.cache import ClusterCache
-from pvc.state.store import Store
 from pvc.storage import disk_locks, osds, pools, snapshots, volumes
-from pvc.storage.tiers import DEFAULT_TIER
+from pvc.storage.tiers import DEFAULT_TIER, TIERS
 from pvc.storage.units import parse_size
 
-#: Seconds a change waits for the API's cache to show the refreshed mirror.
-SETTLE_TIMEOUT = 2.0
+#: The tiers a pool may be put on.
+POOL_TIERS = TIERS
 
 
 def _size(text: str) -> int:
@@ -36,7 +38,7 @@ def vms_using_volume(cache: ClusterCache, pool: str, volume: str) -> list[str]:
     users = []
     for record in cache.vms():
         try:
-            disks = rbd_disks(record.xml)
+            disks = rbd_volumes(record.xml)
         except DomainXMLError:
             continue
         if (pool, volume) in disks:
@@ -47,16 +49,14 @@ def vms_using_volume(cache: ClusterCache, pool: str, volume: str) -> list[str]:
 class StorageOps:
     """The immediate storage changes, over one :class:`StorageAccess` and the state store."""
 
-    def __init__(self, store: Store, cache: ClusterCache, access: StorageAccess) -> None:
-        self.store = store
-        self.cache = cache
+    def __init__(self, cluster: Cluster, access: StorageAccess) -> None:
+        self.cluster = cluster
+        self.cache = cluster.cache
         self.access = access
 
     def _publish(self, scope: storage_mirror.Scope) -> None:
         """Write ``scope`` to the mirror and wait (briefly) until the cache shows it."""
-        storage_mirror.publish_scope(self.store, scope)
-        gone = {root: None for root in scope.roots if root not in scope.records}
-        self.cache.wait_shows({**scope.records, **gone}, SETTLE_TIMEOUT)
+        self.cluster.settle(storage_mirror.publish_scope(self.cluster.store, scope))
 
     def _refresh_volume(self, pool: str, volume: str) -> None:
         with mapped_errors(self.access):
@@ -92,7 +92,7 @@ class StorageOps:
             )
         used = [
             f"{vm} ({volume['name']})"
-            for volume in storage_view.list_volumes(self.cache, pool=name)
+            for volume in storage_view.list_volumes(self.cluster, pool=name)
             for vm in vms_using_volume(self.cache, name, volume["name"])
         ]
         if used:

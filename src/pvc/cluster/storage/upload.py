@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from pvc.cluster.storage_access import mapped_errors
-from pvc.cluster.storage_ops import StorageOps
+from pvc.cluster.storage.access import mapped_errors
+from pvc.cluster.storage.actions import StorageOps
 from pvc.storage import upload as image_upload
 
+#: Image formats an upload may be in (raw is streamed, the others converted by qemu-img).
+IMAGE_FORMATS = ("raw", "vmdk", "qcow2", "qed", "vdi", "vpc")
 #: Bytes read from the request per chunk.
 CHUNK = 4 * 1024 * 1024
 #: Seconds a conversion may take.

@@ -1,0 +1,1 @@
+"""Faults: persistent problems that lower the cluster's health until acknowledged."""

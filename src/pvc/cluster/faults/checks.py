@@ -1,0 +1,75 @@
+"""The faults the primary coordinator raises itself, found from the cluster's records.
+
+:func:`find` is pure (records in, findings out); :func:`raise_found` writes them. The
+primary's daemon runs both after each keepalive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pvc.cluster.faults.actions import report
+from pvc.cluster.session import Cluster
+from pvc.cluster.vm.placement import overprovisioned
+from pvc.state.records import NodeRecord
+from pvc.state.states import DaemonState, VMState
+from pvc.state.vms import VmRecord
+
+#: Health deltas of the faults PVC raises itself.
+DELTA_DEAD_NODE = 50
+DELTA_DAEMON_NOT_RUNNING = 25
+DELTA_VM_FAILED = 10
+DELTA_MEMORY_OVERPROVISIONED = 25
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A condition that is a fault: its kind and subject (which make its id), delta, message."""
+
+    kind: str
+    subject: str
+    delta: int
+    message: str
+
+
+def find(nodes: Iterable[NodeRecord], vms: Iterable[VmRecord], dead_after: float) -> list[Finding]:
+    """Dead or stopped nodes, failed VMs, and memory that would not fit if a node were lost."""
+    nodes, vms = list(nodes), list(vms)
+    found = []
+    for node in nodes:
+        if node.daemon_state == DaemonState.DEAD:
+            message = f"Node {node.name} is dead: no keepalive for over {dead_after:g} s"
+            found.append(Finding("dead_node", node.name, DELTA_DEAD_NODE, message))
+        elif node.daemon_state in (DaemonState.STOP, DaemonState.SHUTDOWN):
+            message = f"Node {node.name}'s daemon is not running (state {node.daemon_state})"
+            found.append(Finding("daemon_not_running", node.name, DELTA_DAEMON_NOT_RUNNING, message))
+    for vm in vms:
+        if vm.placement.state == VMState.FAIL:
+            message = f"VM {vm.meta.name} failed: {vm.placement.failed_reason}"
+            found.append(Finding("vm_failed", vm.uuid, DELTA_VM_FAILED, message))
+    over = overprovisioned(nodes, vms)
+    if over is not None:
+        message = (
+            f"VMs are provisioned {over[0]} MiB of memory but the cluster less its largest node "
+            f"has {over[1]} MiB: losing a node would leave VMs without memory"
+        )
+        found.append(Finding("memory_overprovisioned", "cluster", DELTA_MEMORY_OVERPROVISIONED, message))
+    return found
+
+
+def raise_found(cluster: Cluster, dead_after: float) -> list[str]:
+    """Raise or refresh a fault for every finding; returns a sentence per fault newly raised.
+
+    In maintenance mode new faults are not raised.
+    """
+    cache = cluster.cache
+    maintenance = cache.cluster_config().maintenance
+    done = []
+    for finding in find(cache.nodes(), cache.vms(), dead_after):
+        sentence = report(
+            cluster, finding.kind, finding.subject, finding.delta, finding.message, maintenance=maintenance
+        )
+        if sentence:
+            done.append(sentence)
+    return done

@@ -1,0 +1,106 @@
+"""The cluster's Prometheus metrics (text format, ``pvc_`` prefix), from the cache.
+
+Two sets: ``health`` (cluster health, maintenance, faults) and ``resource`` (node states,
+load and memory); :func:`exposition` renders either or both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.session import Cluster
+from pvc.state.states import CoordinatorState, DaemonState, DomainState
+
+#: The media type of the exposition format.
+CONTENT_TYPE = CONTENT_TYPE_LATEST.split(";")[0]
+
+
+class _Health(Collector):
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.cache = cluster.cache
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        faults = faults_mod.list_faults(self.cluster)
+        yield GaugeMetricFamily(
+            "pvc_cluster_health", "Cluster health, 0-100", value=faults_mod.cluster_health(faults)
+        )
+        yield GaugeMetricFamily(
+            "pvc_cluster_maintenance",
+            "1 in maintenance mode",
+            value=int(self.cache.cluster_config().maintenance),
+        )
+        by_status = GaugeMetricFamily("pvc_faults", "Faults by status", labels=["status"])
+        for status in (faults_mod.STATUS_NEW, faults_mod.STATUS_ACK):
+            by_status.add_metric([status], sum(1 for f in faults if f.status == status))
+        yield by_status
+        delta = GaugeMetricFamily(
+            "pvc_fault_health_delta", "Health delta of each fault", labels=["id", "status"]
+        )
+        for fault in faults:
+            delta.add_metric([fault.id, fault.status], fault.health_delta)
+        yield delta
+
+
+class _Nodes(Collector):
+    def __init__(self, cluster: Cluster) -> None:
+        self.cache = cluster.cache
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        nodes = self.cache.nodes()
+        families = {
+            "daemon": (
+                GaugeMetricFamily(
+                    "pvc_node_daemon_state", "1 for the node's daemon state", labels=["node", "state"]
+                ),
+                DaemonState,
+            ),
+            "coordinator": (
+                GaugeMetricFamily(
+                    "pvc_node_coordinator_state", "1 for the coordinator state", labels=["node", "state"]
+                ),
+                CoordinatorState,
+            ),
+            "domain": (
+                GaugeMetricFamily(
+                    "pvc_node_domain_state", "1 for the domain state", labels=["node", "state"]
+                ),
+                DomainState,
+            ),
+        }
+        load = GaugeMetricFamily("pvc_node_load", "1-minute load average", labels=["node"])
+        memory = GaugeMetricFamily("pvc_node_memory_bytes", "Host memory", labels=["node", "kind"])
+        for node in nodes:
+            current = {
+                "daemon": node.daemon_state,
+                "coordinator": node.coordinator_state,
+                "domain": node.domain_state,
+            }
+            for key, (family, states) in families.items():
+                for state in states:
+                    family.add_metric([node.name, state.value], int(current[key] == state.value))
+            if node.keepalive:
+                load.add_metric([node.name], node.keepalive.load)
+                for kind, mib in vars(node.keepalive.memory_mib).items():
+                    memory.add_metric([node.name, kind], mib * 2**20)
+        yield GaugeMetricFamily("pvc_nodes", "Registered nodes", value=len(nodes))
+        for family, _ in families.values():
+            yield family
+        yield load
+        yield memory
+
+
+SETS = {"health": _Health, "resource": _Nodes}
+
+
+def exposition(cluster: Cluster, *sets: str) -> bytes:
+    """The metrics of ``sets`` (default: all of them) in Prometheus' text format."""
+    registry = CollectorRegistry(auto_describe=False)
+    for name in sets or tuple(SETS):
+        registry.register(SETS[name](cluster))
+    return generate_latest(registry)

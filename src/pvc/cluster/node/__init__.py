@@ -1,0 +1,1 @@
+"""Nodes: their v1 API shape, state requests (primary, flush, ready) and their logs."""

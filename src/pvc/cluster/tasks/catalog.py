@@ -1,0 +1,21 @@
+"""Every task type of the domain library, for the node daemon's task registry.
+
+A new subsystem that runs work as tasks defines its task types beside its other code
+(``@task_type`` in its package) and lists them here.
+"""
+
+from __future__ import annotations
+
+from pvc.cluster import backup
+from pvc.cluster.storage import benchmark, osd_tasks
+from pvc.cluster.vm import devices, locks
+from pvc.tasks import TaskType
+
+DOMAIN_TASKS: tuple[TaskType, ...] = (
+    backup.backup_to_file,
+    devices.device_attach,
+    devices.device_detach,
+    locks.flush_locks,
+    *osd_tasks.OSD_TASKS,
+    benchmark.run_benchmark,
+)

@@ -1,0 +1,59 @@
+"""What a node daemon offers the tasks it runs, besides its ZooKeeper store.
+
+The node daemon builds one :class:`NodeServices` and hands it to its task workers; a task
+reaches it as ``ctx.services`` and asks for what it needs through the ``need_*``
+functions, which fail the task with a clear message on a node that lacks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pvc.cluster.storage.access import StorageAccess
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.storage.osd_keeper import OsdKeeper
+from pvc.tasks import TaskContext, TaskError
+
+
+@dataclass(frozen=True)
+class NodeServices:
+    """The node's libvirt connection, Ceph client and OSD keeper (None where it has none)."""
+
+    hypervisor: Hypervisor | None = None
+    storage: StorageAccess | None = None
+    osds: OsdKeeper | None = None
+
+
+NodeTaskContext = TaskContext[NodeServices]
+
+
+def _services(ctx: NodeTaskContext) -> NodeServices:
+    return ctx.services if isinstance(ctx.services, NodeServices) else NodeServices()
+
+
+def need_hypervisor(ctx: NodeTaskContext) -> Hypervisor:
+    """The node's libvirt connection; TaskError on a node without a hypervisor."""
+    hypervisor = _services(ctx).hypervisor
+    if hypervisor is None:
+        raise TaskError(f"node {ctx.run_on} offers no hypervisor to its tasks")
+    return hypervisor
+
+
+def _no_storage(ctx: NodeTaskContext) -> TaskError:
+    return TaskError(f"node {ctx.run_on} has no Ceph storage configured (storage.ceph_conf)")
+
+
+def need_storage(ctx: NodeTaskContext) -> StorageAccess:
+    """The node's Ceph client; TaskError on a node without Ceph configured."""
+    storage = _services(ctx).storage
+    if storage is None:
+        raise _no_storage(ctx)
+    return storage
+
+
+def need_osds(ctx: NodeTaskContext) -> tuple[StorageAccess, OsdKeeper]:
+    """The node's Ceph client and OSD keeper; TaskError on a node without Ceph configured."""
+    keeper = _services(ctx).osds
+    if keeper is None:
+        raise _no_storage(ctx)
+    return need_storage(ctx), keeper
