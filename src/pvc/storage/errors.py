@@ -47,11 +47,18 @@ class StorageToolTimeout(StorageToolError, StorageTimeout):
     """An external tool did not finish within its timeout (it was killed)."""
 
 
-def tool_error(error: CommandError, message: str | None = None) -> StorageToolError:
-    """The storage error for a tool's :class:`~pvc.commands.CommandError`: StorageToolTimeout when
-    it did not finish in time, else StorageToolError; ``message`` replaces the runner's own."""
-    kind = StorageToolTimeout if error.timed_out else StorageToolError
-    return kind(message or str(error))
+def tool_error(
+    error: CommandError, *, failed: str = "", timed_out: str = "", cannot_run: str = ""
+) -> StorageToolError:
+    """The storage error for a tool's :class:`~pvc.commands.CommandError`.
+
+    StorageToolTimeout if the tool did not finish in time, else StorageToolError. The
+    message is the one given for what happened (an exit status it should not have, the
+    timeout, a tool that could not be started), the runner's own where none is given.
+    """
+    if error.timed_out:
+        return StorageToolTimeout(timed_out or str(error))
+    return StorageToolError((cannot_run if error.reason is not None else failed) or str(error))
 
 
 _BY_ERRNO: dict[int, type[StorageError]] = {
