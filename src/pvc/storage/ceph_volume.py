@@ -27,18 +27,8 @@ def create(device: str, *, osd_id: int | None = None, block_db: str | None = Non
 
 def batch(device: str, osds_per_device: int) -> None:
     """Create ``osds_per_device`` OSDs on ``device`` (``lvm batch``)."""
-    tools.run(
-        [
-            "ceph-volume",
-            "lvm",
-            "batch",
-            "--yes",
-            "--bluestore",
-            "--osds-per-device",
-            str(osds_per_device),
-            device,
-        ]
-    )
+    argv = ["ceph-volume", "lvm", "batch", "--yes", "--bluestore"]
+    tools.run([*argv, "--osds-per-device", str(osds_per_device), device])
 
 
 def activate_all() -> None:
