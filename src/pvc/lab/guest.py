@@ -13,10 +13,12 @@ import lzma
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from pvc import commands
+from pvc.commands import CommandError
 
 BOOT_MARKER = "LAB-MARKER booted"
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -66,6 +68,8 @@ DISK_HEARTBEAT = re.compile(rb"GUEST-HB (\d+)")
 #: The first line of the lab's guest disk image (the guest prints it as LAB-DISK <dev> <label>).
 DISK_LABEL = "PVC-LAB-DISK"
 DISK_SIZE = 16 * 2**20
+#: Seconds a build step may take (downloading the kernel package is the slow one).
+TOOL_TIMEOUT = 1800.0
 
 
 def heartbeats(console: str) -> list[int]:
@@ -85,16 +89,18 @@ class GuestImage:
         return f"console=ttyS0 quiet panic=-1 hb_us={heartbeat_us}{extra}"
 
 
-def _run(*argv: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result.stdout
+def _run(*argv: str, cwd: Path | None = None, stdin: bytes | None = None) -> bytes:
+    """Run a build step; its stdout. RuntimeError ``<argv>: <its stderr>`` if it fails."""
+    try:
+        return commands.run(argv, timeout=TOOL_TIMEOUT, cwd=cwd, input=stdin, text=False).stdout
+    except CommandError as error:
+        detail = str(error) if error.returncode is None else f"{' '.join(argv)}: {error.stderr.strip()}"
+        raise RuntimeError(detail) from None
 
 
 def kernel_package() -> str:
     """The versioned kernel package behind Debian's linux-image-amd64."""
-    for line in _run("apt-cache", "depends", "linux-image-amd64").splitlines():
+    for line in _run("apt-cache", "depends", "linux-image-amd64").decode().splitlines():
         line = line.strip()
         if line.startswith("Depends: linux-image-"):
             return line.split(":", 1)[1].strip()
@@ -146,13 +152,7 @@ def _build_initrd(cache: Path, modules: Path) -> Path:
         (root / "init").chmod(0o755)
         os.mknod(root / "dev" / "console", 0o600 | 0o020000, os.makedev(5, 1))
         files = "\n".join(str(p.relative_to(root)) for p in sorted(root.rglob("*"))) + "\n"
-        archive = subprocess.run(
-            ["/bin/busybox", "cpio", "-o", "-H", "newc"],
-            cwd=root,
-            input=files.encode(),
-            capture_output=True,
-            check=True,
-        ).stdout
+        archive = _run("/bin/busybox", "cpio", "-o", "-H", "newc", cwd=root, stdin=files.encode())
         partial = initrd.with_suffix(".partial")
         partial.write_bytes(gzip.compress(archive, compresslevel=1))
         partial.replace(initrd)

@@ -1,24 +1,23 @@
-"""Network namespaces, the lab bridge and veth links, through iproute2."""
+"""Network namespaces, the lab bridge and veth links, through iproute2 (:mod:`pvc.net.iproute`)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from pvc.errors import PVCError
+from pvc.net.iproute import NetError, ip
 
-
-class NetError(PVCError):
-    """An ip(8) command failed."""
-
-
-def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    argv = ["ip", *(["-n", netns] if netns else []), *args]
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise NetError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result
+__all__ = [
+    "NetError",
+    "create_bridge",
+    "create_node_netns",
+    "delete_link",
+    "delete_netns",
+    "ip",
+    "link_exists",
+    "netns_exists",
+    "netns_pids",
+]
 
 
 def link_exists(name: str) -> bool:

@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from pvc import processes
 from pvc.config import NodeConfig
-from pvc.net import arp
+from pvc.net import addresses, arp
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
 from pvc.state.store import Store
 
 API_START_TIMEOUT = 20.0
-
-
-def _ip(*args: str) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
-    if result.returncode != 0 and "File exists" not in result.stderr and "Cannot assign" not in result.stderr:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
 def floating_addresses_phase(config: NodeConfig) -> Phase:
@@ -42,12 +35,12 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
 
     def take_over() -> None:
         for address, device in pairs:
-            _ip("addr", "add", address, "dev", device)
+            addresses.add(address, device)
             arp.announce(device, address.split("/")[0])
 
     def relinquish() -> None:
         for address, device in pairs:
-            _ip("addr", "del", address, "dev", device)
+            addresses.remove(address, device)
 
     return Phase("floating-addresses", take_over, relinquish)
 

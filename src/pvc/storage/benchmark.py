@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import random
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -35,9 +34,18 @@ from typing import Any
 import rados
 import rbd
 
+from pvc import commands
+from pvc.commands import CommandError
 from pvc.storage import volumes
 from pvc.storage.client import CephClient
-from pvc.storage.errors import StorageBusy, StorageError, StorageNotFound, StorageTimeout, translated
+from pvc.storage.errors import (
+    StorageBusy,
+    StorageError,
+    StorageNotFound,
+    StorageTimeout,
+    tool_error,
+    translated,
+)
 from pvc.storage.images import open_image
 
 KIB = 1024
@@ -466,17 +474,15 @@ def _raw(
         argv += ["--keyring", keyring]
     argv.append(f"{pool}/{name}")
     try:
-        result = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StorageTimeout(f"rbd bench on {pool}/{name} did not finish within {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise StorageError(f"cannot run {rbd_tool}: {exc}") from exc
+        result = commands.run(argv, timeout=timeout, accept=None)
+    except CommandError as exc:
+        raise tool_error(
+            exc, timed_out=f"rbd bench on {pool}/{name} did not finish within {timeout:.0f} s"
+        ) from exc
     match = _SUMMARY.search(result.stdout)
     if result.returncode != 0 or match is None:
-        output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-3:]
-        raise StorageError(f"rbd bench on {pool}/{name} failed ({result.returncode}): {' | '.join(output)}")
+        output = commands.output_tail(result.stderr, result.stdout, 3)
+        raise StorageError(f"rbd bench on {pool}/{name} failed ({result.returncode}): {output}")
     ops, per_second = int(match[1]), float(match[2])
     return Figures(ops, test.io_size, ops / per_second if per_second > 0 else 0.0)
 

@@ -10,18 +10,18 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import time
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvc import processes
+from pvc import commands, processes
+from pvc.commands import CommandError
 from pvc.processes import ProcessRef
 from pvc.storage import osds, status
 from pvc.storage.client import CephClient
-from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout
+from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout, tool_error
 
 #: Seconds ``ceph-osd --mkfs`` / ``ceph-mon --mkfs`` may take (a file OSD needs ~2.5 s).
 MKFS_TIMEOUT = 120.0
@@ -76,23 +76,13 @@ def run_tool(argv: Sequence[str], conf_path: str | Path, timeout: float = MKFS_T
     """Run a Ceph tool to completion with ``CEPH_CONF`` set; StorageError with its output on failure."""
     env = {**os.environ, "CEPH_CONF": str(conf_path)}
     try:
-        result = subprocess.run(
-            list(argv),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StorageTimeout(f"{argv[0]} did not finish within {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise StorageError(f"cannot run {argv[0]}: {exc}") from exc
-    if result.returncode != 0:
-        output = (result.stderr.strip() or result.stdout.strip()).splitlines()[-5:]
-        raise StorageError(f"{' '.join(argv[:4])} failed ({result.returncode}): {' | '.join(output)}")
-    return result.stdout
+        return commands.run(argv, timeout=timeout, env=env).stdout
+    except CommandError as exc:
+        raise tool_error(
+            exc,
+            failed=f"{' '.join(argv[:4])} failed ({exc.returncode}): {exc.tail(5)}",
+            timed_out=f"{argv[0]} did not finish within {timeout:.0f} s",
+        ) from exc
 
 
 def pid_file(conf_path: str | Path, name: str) -> Path | None:

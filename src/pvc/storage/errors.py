@@ -1,4 +1,4 @@
-"""Errors raised by the Ceph adapter, and the translation of librados/librbd errors into them."""
+"""Errors raised by the Ceph adapter, and the translation of librados/librbd and tool errors into them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import errno
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from pvc.commands import CommandError
 from pvc.errors import PVCError
 
 
@@ -32,6 +33,32 @@ class StorageTimeout(StorageError):
 
 class StorageBusy(StorageError):
     """The object is in use: an image with watchers, snapshots or children, a pool in use."""
+
+
+class StorageDeviceError(StorageError):
+    """A device given for OSD work is missing, unreadable or not a block device."""
+
+
+class StorageToolError(StorageError):
+    """An external tool (ceph-volume, LVM, qemu-img, rbd, ceph-osd, ...) failed or could not be started."""
+
+
+class StorageToolTimeout(StorageToolError, StorageTimeout):
+    """An external tool did not finish within its timeout (it was killed)."""
+
+
+def tool_error(
+    error: CommandError, *, failed: str = "", timed_out: str = "", cannot_run: str = ""
+) -> StorageToolError:
+    """The storage error for a tool's :class:`~pvc.commands.CommandError`.
+
+    StorageToolTimeout if the tool did not finish in time, else StorageToolError. The
+    message is the one given for what happened (an exit status it should not have, the
+    timeout, a tool that could not be started), the runner's own where none is given.
+    """
+    if error.timed_out:
+        return StorageToolTimeout(timed_out or str(error))
+    return StorageToolError((cannot_run if error.reason is not None else failed) or str(error))
 
 
 _BY_ERRNO: dict[int, type[StorageError]] = {

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -24,9 +23,11 @@ from typing import Any
 
 import rbd
 
+from pvc import commands
+from pvc.commands import CommandError, CommandResult
 from pvc.storage import volumes
 from pvc.storage.client import CephClient
-from pvc.storage.errors import StorageBusy, StorageError, StorageTimeout, translated
+from pvc.storage.errors import StorageBusy, StorageError, tool_error, translated
 from pvc.storage.images import open_image
 from pvc.storage.units import format_size
 
@@ -85,25 +86,20 @@ def _client_target(client: CephClient, pool: str, volume: str) -> str:
     return rbd_target(pool, volume, client.conffile, user=client.name, keyring=keyring)
 
 
-def _run(argv: list[str], timeout: float, what: str) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], timeout: float, what: str) -> CommandResult[str]:
+    """Run qemu-img for ``what``; any exit status is returned, the caller judges it."""
     try:
-        return subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StorageTimeout(f"{what} did not finish within {timeout:.0f} s") from exc
-    except OSError as exc:
-        raise StorageError(f"cannot run {argv[0]} to {what}: {exc}") from exc
+        return commands.run(argv, timeout=timeout, accept=None)
+    except CommandError as exc:
+        raise tool_error(
+            exc,
+            timed_out=f"{what} did not finish within {timeout:.0f} s",
+            cannot_run=f"cannot run {argv[0]} to {what}: {exc.reason}",
+        ) from exc
 
 
-def _stderr(result: subprocess.CompletedProcess[str]) -> str:
-    text = (result.stderr or result.stdout or "").strip()
-    return " | ".join(text.splitlines()[-5:]) or f"exit status {result.returncode}"
+def _stderr(result: CommandResult[str]) -> str:
+    return commands.output_tail(result.stderr, result.stdout, 5) or f"exit status {result.returncode}"
 
 
 def image_info(source: Path, image_format: str, *, timeout: float = INFO_TIMEOUT) -> dict[str, Any]:

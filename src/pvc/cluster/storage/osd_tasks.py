@@ -11,13 +11,9 @@ state directory; an absolute path must be a block device on that node.
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
-import os
-import stat
-import subprocess
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pvc import tasks
@@ -30,9 +26,9 @@ from pvc.cluster.tasks.services import NodeTaskContext, need_osds
 from pvc.state import osd_devices
 from pvc.state.osd_devices import OsdDevice
 from pvc.state.store import Store
-from pvc.storage import daemons, osds
-from pvc.storage.client import CephClient
-from pvc.storage.errors import StorageError
+from pvc.storage import ceph_volume, daemons, devices, lvm, osds
+from pvc.storage.errors import StorageDeviceError, StorageError, StorageToolError
+from pvc.storage.lvm import DB_VG_NAME
 from pvc.storage.osd_keeper import OsdKeeper
 from pvc.storage.units import parse_size
 from pvc.tasks import InvalidTaskError, TaskError, task_type
@@ -51,8 +47,6 @@ UP_TIMEOUT = 60.0
 #: Seconds a removal waits for the OSD's data to move elsewhere.
 DRAIN_TIMEOUT = 900.0
 MAX_OSDS_PER_DEVICE = 8
-#: The LVM volume group holding OSD DB logical volumes (``create-db-vg``).
-DB_VG_NAME = "osd-db"
 FILE_KIND, BLOCK_KIND = "file", "block"
 MIB = 1024**2
 #: The smallest external OSD DB device accepted (BlueFS needs room for RocksDB and its WAL).
@@ -211,32 +205,13 @@ def _publish_osds(ctx: NodeTaskContext, access: StorageAccess) -> None:
     storage_mirror.publish_scope(ctx.store, storage_mirror.osd_scope(access.client()))
 
 
-def _block_device(device: str) -> None:
+@contextmanager
+def _host_errors() -> Iterator[None]:
+    """A device that is no block device, or a failed ceph-volume/LVM run, fails the task with its reason."""
     try:
-        mode = os.stat(device).st_mode
-    except OSError as error:
-        raise TaskError(f"device {device}: {error.strerror}") from None
-    if not stat.S_ISBLK(mode):
-        raise TaskError(f"{device} is not a block device")
-
-
-def _run(argv: list[str], timeout: float = 600.0) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise TaskError(f"{argv[0]}: {error}") from None
-    if done.returncode != 0:
-        command = " ".join(itertools.takewhile(lambda word: not word.startswith("-"), argv[:3]))
-        raise TaskError(f"{command} failed: {done.stderr.strip()[-500:]}")
-    return done.stdout
-
-
-def _device_bytes(device: str) -> int:
-    try:
-        with open(device, "rb") as handle:
-            return handle.seek(0, os.SEEK_END)
-    except OSError as error:
-        raise TaskError(f"device {device}: {error.strerror}") from None
+        yield
+    except (StorageDeviceError, StorageToolError) as error:
+        raise TaskError(str(error)) from None
 
 
 def _db_size(
@@ -250,42 +225,13 @@ def _db_size(
     if device_kind(device) == FILE_KIND:
         data = daemons.block_size(access.conf_path)
     else:
-        data = _device_bytes(device) // count
+        with _host_errors():
+            data = devices.size_bytes(device) // count
     wanted = int(data * float(ratio))
     if wanted < MIN_DB_SIZE:
         minimum = MIN_DB_SIZE // MIB
         raise TaskError(f"ext_db_ratio {ratio} gives a DB of {wanted // MIB}M: at least {minimum}M")
     return wanted
-
-
-def _create_on_block(
-    client: CephClient, device: str, count: int, osd_id: int | None, db_size: int | None
-) -> list[tuple[int, str]]:
-    """Create OSDs on a block device with ceph-volume; ``(id, DB volume)`` of each new one."""
-    _block_device(device)
-    before = set(osds.ids(client))
-    db = ""
-    if count > 1:
-        _run(["ceph-volume", "lvm", "batch", "--yes", "--bluestore", "--osds-per-device", str(count), device])
-    else:
-        argv = ["ceph-volume", "lvm", "create", "--bluestore", "--data", device]
-        if osd_id is not None:
-            argv += ["--osd-id", str(osd_id)]
-        if db_size is not None:
-            db = f"{DB_VG_NAME}/osd-db-{uuid.uuid4().hex[:12]}"
-            _run(["lvcreate", "--yes", "-L", f"{db_size}b", "-n", db.split("/")[1], DB_VG_NAME])
-            argv += ["--block.db", db]
-        try:
-            _run(argv)
-        except TaskError:
-            if db:
-                with contextlib.suppress(TaskError):
-                    _run(["lvremove", "--yes", db])
-            raise
-    new = [osd_id] if osd_id is not None else sorted(set(osds.ids(client)) - before)
-    if not new:
-        raise TaskError(f"ceph-volume finished but no new OSD appeared for {device}")
-    return [(new_id, db) for new_id in new]
 
 
 def _create(
@@ -311,7 +257,9 @@ def _create(
                 _record(ctx, osd.osd_id, device, kind, weight, db, db_size or 0)
         else:
             ctx.progress(0, count + 1, f"Creating {count} OSD(s) on {device}")
-            for new_id, db in _create_on_block(client, device, count, osd_id, db_size):
+            with _host_errors():
+                made = ceph_volume.create_osds(client, device, count, osd_id, db_size)
+            for new_id, db in made:
                 created.append(new_id)
                 _record(ctx, new_id, device, kind, weight, db, db_size or 0)
         ctx.progress(count, count + 1, f"Waiting for OSD(s) {', '.join(map(str, created))} to come up")
@@ -425,8 +373,9 @@ def osd_refresh(ctx: NodeTaskContext, *, osd_id: int, device: str) -> dict[str, 
         if kind == FILE_KIND:
             keeper.start_osd(osd_id)
         else:
-            _block_device(device)
-            _run(["ceph-volume", "lvm", "activate", "--all"])
+            with _host_errors():
+                devices.require_block_device(device)
+                ceph_volume.activate_all()
         weight = float(previous.weight or 1.0)
         _record(ctx, osd_id, device, kind, weight, previous.db_device, previous.db_size)
         osds.wait_up(client, [osd_id], UP_TIMEOUT, require_in=False)
@@ -437,11 +386,12 @@ def osd_refresh(ctx: NodeTaskContext, *, osd_id: int, device: str) -> dict[str, 
 @task_type(DB_VG)
 def osd_db_vg(ctx: NodeTaskContext, *, device: str) -> dict[str, Any]:
     """Create the OSD DB volume group on a block device of this node."""
-    _block_device(device)
-    ctx.progress(0, 2, f"Creating LVM physical volume on {device}")
-    _run(["pvcreate", "--yes", device])
-    ctx.progress(1, 2, f"Creating volume group {DB_VG_NAME}")
-    _run(["vgcreate", DB_VG_NAME, device])
+    with _host_errors():
+        devices.require_block_device(device)
+        ctx.progress(0, 2, f"Creating LVM physical volume on {device}")
+        lvm.create_physical_volume(device)
+        ctx.progress(1, 2, f"Creating volume group {DB_VG_NAME}")
+        lvm.create_db_volume_group(device)
     return {"message": f"Created OSD DB volume group {DB_VG_NAME} on {device} of {ctx.run_on}"}
 
 
