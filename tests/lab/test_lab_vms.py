@@ -17,7 +17,7 @@ import rbd
 import requests
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import demo, lab_ceph, libvirt
+from pvc.lab import cluster_ceph, demo, libvirtd
 from pvc.lab.guest import (
     BOOT_MARKER,
     DISK_HEARTBEAT,
@@ -82,8 +82,8 @@ class HeartbeatWatch(threading.Thread):
 def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
     xml = demo.guest_xml(lab, "vm1", heartbeat_us=200_000, memory_mib=128)
     serial = demo.serial_log(lab, "vm1")
-    source = Hypervisor(libvirt.uri(lab, "hv1")).connect()
-    target = Hypervisor(libvirt.uri(lab, "hv2")).connect()
+    source = Hypervisor(libvirtd.uri(lab, "hv1")).connect()
+    target = Hypervisor(libvirtd.uri(lab, "hv2")).connect()
     source.define(xml)
     source.start("vm1")
     assert source.state("vm1") == "running"
@@ -92,7 +92,7 @@ def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
     watch = HeartbeatWatch(serial)
     watch.start()
     wait_for(lambda: len(watch.arrivals) >= 5, timeout=30)
-    result = source.migrate("vm1", libvirt.uri(lab, "hv2"), migration_uri=libvirt.migration_uri(lab, "hv2"))
+    result = source.migrate("vm1", libvirtd.uri(lab, "hv2"), migration_uri=libvirtd.migration_uri(lab, "hv2"))
     after = len(watch.arrivals)
     wait_for(lambda: len(watch.arrivals) >= after + 5, timeout=30)
     watch.stop.set()
@@ -265,7 +265,7 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
 
 def _disk_heartbeat(layout: LabLayout, volume: str) -> tuple[int, bytes]:
     """(the guest's last disk heartbeat in the RBD volume, the volume's first line)."""
-    with CephClient(lab_ceph.conf_path(layout)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+    with CephClient(cluster_ceph.conf_path(layout)) as client, client.ioctx(cluster_ceph.POOL) as ioctx:
         image = rbd.Image(ioctx, volume, read_only=True)
         try:
             beat = DISK_HEARTBEAT.search(image.read(DISK_HEARTBEAT_OFFSET, 64))
@@ -284,14 +284,14 @@ def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
     osd_list = session.get(f"{base}/storage/ceph/osd").json()
     assert sorted(o["node"] for o in osd_list) == lab.node_names and all(o["stats"]["up"] for o in osd_list)
     created = session.post(
-        f"{base}/storage/ceph/volume", data={"volume": volume, "pool": lab_ceph.POOL, "size": "64M"}
+        f"{base}/storage/ceph/volume", data={"volume": volume, "pool": cluster_ceph.POOL, "size": "64M"}
     )
     assert created.status_code == 200, created.json()
-    with CephClient(lab_ceph.conf_path(lab)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+    with CephClient(cluster_ceph.conf_path(lab)) as client, client.ioctx(cluster_ceph.POOL) as ioctx:
         image = rbd.Image(ioctx, volume)
         image.write(marker + b"\n", 0)
         image.close()
-    xml = demo.guest_xml(lab, "rbdvm", heartbeat_us=200_000, rbd_volume=f"{lab_ceph.POOL}/{volume}")
+    xml = demo.guest_xml(lab, "rbdvm", heartbeat_us=200_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}")
     assert session.post(f"{base}/vm", data={"xml": xml, "node": "hv1"}).status_code == 200
     started = session.post(f"{base}/vm/rbdvm/state", data={"state": "start", "wait": "true"})
     assert started.status_code == 200, started.json()
@@ -299,7 +299,7 @@ def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
     wait_for(lambda: serial.exists() and f"LAB-DISK vda {marker.decode()}" in serial.read_text(), timeout=90)
     wait_for(lambda: _disk_heartbeat(lab, volume)[0] > 2, timeout=30)
 
-    in_use = session.delete(f"{base}/storage/ceph/volume/{lab_ceph.POOL}/{volume}")
+    in_use = session.delete(f"{base}/storage/ceph/volume/{cluster_ceph.POOL}/{volume}")
     assert in_use.status_code == 409 and "rbdvm" in in_use.json()["message"]
 
     moved = session.post(

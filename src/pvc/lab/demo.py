@@ -17,7 +17,7 @@ import requests
 
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import lab_ceph, libvirt
+from pvc.lab import cluster_ceph, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
@@ -63,7 +63,7 @@ def guest_xml(
     rbd_disks = []
     if rbd_volume:
         pool, _, volume = rbd_volume.partition("/")
-        rbd_disks = [RbdDisk(pool, volume, lab_ceph.mon_v1_endpoints(layout))]
+        rbd_disks = [RbdDisk(pool, volume, cluster_ceph.mon_v1_endpoints(layout))]
     spec = DomainSpec(
         name=name,
         memory_mib=memory_mib or GUEST_MEMORY_MIB,
@@ -152,7 +152,7 @@ def running_on(layout: LabLayout) -> dict[str, list[str]]:
     """Every running guest by name -> the nodes whose libvirtd runs it (asked directly)."""
     where: dict[str, list[str]] = {}
     for node in layout.node_names:
-        hypervisor = Hypervisor(libvirt.uri(layout, node)).connect()
+        hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
         try:
             for name in hypervisor.active().values():
                 where.setdefault(name, []).append(node)

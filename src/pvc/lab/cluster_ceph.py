@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.lab.layout import LabLayout
 from pvc.storage import daemons, status
 from pvc.storage.client import CephClient
@@ -28,7 +28,7 @@ from pvc.storage.errors import StorageError
 #: The RBD pool the lab creates for VM disks.
 POOL = "vms"
 POOL_PGS = 32
-PORTS = ceph.Ports()
+PORTS = standalone_ceph.Ports()
 
 
 class LabCephError(StorageError):
@@ -76,15 +76,15 @@ def prepare(layout: LabLayout) -> str:
     first = monitors[0][1]
     subnet = str(layout.addresses(mon_nodes(layout)[0])["storage"].network)
     conf = conf_path(layout)
-    conf.write_text(ceph.conf_text(d, fsid, first, PORTS, network=subnet, monitors=monitors))
+    conf.write_text(standalone_ceph.conf_text(d, fsid, first, PORTS, network=subnet, monitors=monitors))
     monmap = d / "monmap"
     create = ["monmaptool", "--create", "--fsid", fsid]
     for mon_id, address in monitors:
-        create += ["--addv", mon_id, ceph.mon_addrs(address, PORTS)]
+        create += ["--addv", mon_id, standalone_ceph.mon_addrs(address, PORTS)]
     daemons.run_tool([*create, str(monmap)], conf)
     for mon_id, _ in monitors:
         daemons.run_tool(["ceph-mon", "-c", str(conf), "--mkfs", "-i", mon_id, "--monmap", str(monmap)], conf)
-    (d / "data" / f"mgr.{ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
+    (d / "data" / f"mgr.{standalone_ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
     return fsid
 
 
@@ -92,7 +92,9 @@ def daemon_commands(layout: LabLayout) -> list[tuple[str, str, list[str]]]:
     """``(node, role, argv)`` of every monitor and the manager (each run inside its node)."""
     conf = conf_path(layout)
     commands = [(node, "ceph-mon", daemons.daemon_command("mon", node, conf)) for node in mon_nodes(layout)]
-    commands.append((mgr_node(layout), "ceph-mgr", daemons.daemon_command("mgr", ceph.MGR_ID, conf)))
+    commands.append(
+        (mgr_node(layout), "ceph-mgr", daemons.daemon_command("mgr", standalone_ceph.MGR_ID, conf))
+    )
     return commands
 
 
