@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc import processes
-from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
+from pvc.client.connections import load_connections, register_connection, remove_connection
+from pvc.client.errors import ConnectionStoreError
 from pvc.errors import PVCError
 from pvc.lab import cluster_ceph, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
@@ -171,7 +172,7 @@ class Lab:
             entry = load_connections().get(LAB_CONNECTION, {})
             if entry.get("host") == str(layout.floating("upstream").ip):
                 remove_connection(LAB_CONNECTION)
-        except (StoreError, OSError):
+        except (ConnectionStoreError, OSError):
             pass
 
     def _create_network(self, state: LabState) -> None:
