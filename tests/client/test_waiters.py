@@ -9,7 +9,7 @@ import pytest
 
 from pvc.client import waiters
 from pvc.client.connections import Connection
-from pvc.client.errors import ApiError, TaskTimeout
+from pvc.client.errors import ApiError, ApiUnreachable, TaskTimeout
 from pvc.client.http import ApiClient
 from pvc.client.waiters import unseen_lines
 from tests.cli.fakeapi import API_KEY, FakeApi, serve
@@ -26,6 +26,17 @@ def client(fake_api: FakeApi) -> Iterator[ApiClient]:
     """A client of the served fake API."""
     with serve(fake_api) as port:
         yield ApiClient(Connection(name="test", host="127.0.0.1", port=port, api_key=API_KEY))
+
+
+def test_api_wait_until_it_answers(client: ApiClient, fake_api: FakeApi) -> None:
+    fake_api.fail_with = [503, 503, 503]  # a first GET (tried three times) is refused, a second answers
+    waiters.wait_for_api(client, 5)
+    assert len(fake_api.calls("GET", "/")) == 4
+    down = ApiClient(Connection(name="down", host="127.0.0.1", port=1))
+    with pytest.raises(
+        ApiUnreachable, match=r"The API at http://127\.0\.0\.1:1/api/v1 did not answer within 0\.1 s"
+    ):
+        waiters.wait_for_api(down, 0.1)
 
 
 def _running(current: int, status: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Nothing here displays anything: callers pass callbacks to show progress as they 
 
 Tunables (module attributes, read at each call, so tests may shorten them):
 
+* ``API_POLL_INTERVAL`` (0.2 s) between ``GET /`` polls of an API that is not answering yet;
 * ``TASK_POLL_INTERVAL`` (0.5 s) between ``GET /tasks/{id}`` polls;
 * ``NODE_POLL_INTERVAL`` (1 s) between ``GET /node/{node}`` polls;
 * ``NODE_GRACE_POLLS`` (5) polls after which a node still in its old state counts as settled;
@@ -19,6 +20,7 @@ from typing import Any
 from pvc.client.errors import ApiError, ApiUnreachable, TaskTimeout
 from pvc.client.http import ApiClient, segment
 
+API_POLL_INTERVAL = 0.2
 TASK_POLL_INTERVAL = 0.5
 NODE_POLL_INTERVAL = 1.0
 # Polls after which a node still in its old state counts as settled (the daemon may never have
@@ -30,6 +32,24 @@ FOLLOW_WINDOW = 200
 TASK_WAITING = "PENDING"
 TASK_RUNNING = "RUNNING"
 TASK_SUCCESS = "SUCCESS"
+
+
+def wait_for_api(client: ApiClient, timeout: float) -> None:
+    """Poll ``GET /`` every ``API_POLL_INTERVAL`` until the API answers 200 (it may still be starting,
+    or moving between coordinators); :class:`ApiUnreachable` once ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if client.get("/").status == 200:
+                return
+        except ApiUnreachable:
+            pass
+        if time.monotonic() >= deadline:
+            raise ApiUnreachable(
+                f"The API at {client.connection.base_url} did not answer within {timeout:g} s"
+            )
+        time.sleep(API_POLL_INTERVAL)
 
 
 def get_task(client: ApiClient, task_id: str) -> dict[str, Any]:

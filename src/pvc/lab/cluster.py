@@ -24,9 +24,8 @@ from pvc import processes
 from pvc.client.connections import load_connections, register_connection, remove_connection
 from pvc.client.errors import ConnectionStoreError
 from pvc.errors import PVCError
-from pvc.lab import cluster_ceph, libvirtd, netns, zookeeper
+from pvc.lab import api, cluster_ceph, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
-from pvc.lab.demo import api_base
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
 from pvc.processes import ProcessRef
@@ -34,7 +33,6 @@ from pvc.state import paths
 from pvc.state.store import Store
 
 ROLES = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
-LAB_CONNECTION = "lab"
 Say = Callable[[str], None]
 
 
@@ -147,7 +145,7 @@ class Lab:
             self._start_daemons(state)
             self._wait_cluster(state, timeout)
             if layout.ceph:
-                cluster_ceph.add_osds_and_pool(layout, api_base(layout), say=self.say, timeout=timeout)
+                cluster_ceph.add_osds_and_pool(layout, say=self.say, timeout=timeout)
         except BaseException:
             self.say("lab start failed; removing what was created")
             self._teardown(state, keep_logs=True)
@@ -158,20 +156,17 @@ class Lab:
 
     def _register_connection(self, layout: LabLayout) -> None:
         """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
+        lab = api.connection(layout)
         path = register_connection(
-            LAB_CONNECTION,
-            str(layout.floating("upstream").ip),
-            port=layout.api_port,
-            description=f"PVC lab in {layout.directory}",
-            make_default=True,
+            lab.name, lab.host, port=lab.port, description=lab.description, make_default=True
         )
-        self.say(f"registered connection '{LAB_CONNECTION}' as the default in {path}")
+        self.say(f"registered connection '{lab.name}' as the default in {path}")
 
     def _forget_connection(self, layout: LabLayout) -> None:
         try:
-            entry = load_connections().get(LAB_CONNECTION, {})
-            if entry.get("host") == str(layout.floating("upstream").ip):
-                remove_connection(LAB_CONNECTION)
+            lab = api.connection(layout)
+            if load_connections().get(lab.name, {}).get("host") == lab.host:
+                remove_connection(lab.name)
         except (ConnectionStoreError, OSError):
             pass
 

@@ -17,9 +17,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-
-from pvc.lab import standalone_ceph
+from pvc.client import waiters
+from pvc.lab import api, standalone_ceph
 from pvc.lab.layout import LabLayout
 from pvc.storage import daemons, status
 from pvc.storage.client import CephClient
@@ -29,6 +28,8 @@ from pvc.storage.errors import StorageError
 POOL = "vms"
 POOL_PGS = 32
 PORTS = standalone_ceph.Ports()
+#: Seconds between polls of an OSD task.
+TASK_POLL_INTERVAL = 0.2
 
 
 class LabCephError(StorageError):
@@ -98,60 +99,29 @@ def daemon_commands(layout: LabLayout) -> list[tuple[str, str, list[str]]]:
     return commands
 
 
-def _check(response: requests.Response, what: str) -> dict:
-    if response.status_code not in (200, 202):
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise LabCephError(f"{what}: {response.status_code} {message}")
-    return response.json()
-
-
-def _wait_task(session: requests.Session, base: str, task_id: str, deadline: float) -> dict:
-    while time.monotonic() < deadline:
-        task = _check(session.get(f"{base}/tasks/{task_id}", timeout=10), "task status")
-        if task["state"] in ("SUCCESS", "FAILURE"):
-            return task
-        time.sleep(0.2)
-    raise LabCephError(f"task {task_id} did not finish in time")
-
-
-def _wait_api(session: requests.Session, base: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if session.get(f"{base}/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise LabCephError("the lab API did not answer")
-
-
 def add_osds_and_pool(
-    layout: LabLayout, api_base: str, *, say: Callable[[str], None] = print, timeout: float = 120.0
+    layout: LabLayout, *, say: Callable[[str], None] = print, timeout: float = 120.0
 ) -> None:
     """Add one file-backed OSD per node and the lab's pool through the API; wait until ready."""
     deadline = time.monotonic() + timeout
-    session = requests.Session()
-    _wait_api(session, api_base, deadline)
+    client = api.client(layout)
+    waiters.wait_for_api(client, timeout)
     submitted = {}
     for node in layout.node_names:
         body = {"node": node, "device": "file", "weight": "1.0"}
-        accepted = _check(
-            session.post(f"{api_base}/storage/ceph/osd", data=body, timeout=30), f"add OSD on {node}"
-        )
-        submitted[node] = accepted["task_id"]
+        queued = api.accepted(client.post("/storage/ceph/osd", data=body), f"add OSD on {node}")
+        submitted[node] = queued["task_id"]
     for node, task_id in submitted.items():
-        task = _wait_task(session, api_base, task_id, deadline)
-        if task["state"] != "SUCCESS":
+        remaining = max(0.0, deadline - time.monotonic())
+        task = waiters.wait_for_task(client, task_id, poll_interval=TASK_POLL_INTERVAL, timeout=remaining)
+        if task["state"] != waiters.TASK_SUCCESS:
             raise LabCephError(f"adding the OSD of {node} failed: {task.get('status')}")
     copies = min(3, len(layout.node_names))
     replication = f"copies={copies},mincopies={max(1, copies - 1)}"
     body = {"pool": POOL, "pgs": str(POOL_PGS), "replcfg": replication}
-    _check(session.post(f"{api_base}/storage/ceph/pool", data=body, timeout=60), f"create pool {POOL}")
-    with CephClient(conf_path(layout), timeout=20) as client:
+    api.accepted(client.post("/storage/ceph/pool", data=body), f"create pool {POOL}")
+    with CephClient(conf_path(layout), timeout=20) as ceph:
         status.wait_ready(
-            client, len(layout.node_names), max(5.0, deadline - time.monotonic()), after_change=True
+            ceph, len(layout.node_names), max(5.0, deadline - time.monotonic()), after_change=True
         )
     say(f"ceph: {len(layout.node_names)} OSDs up, pool {POOL} ({replication}) active+clean")
