@@ -11,11 +11,15 @@ from click.testing import CliRunner, Result
 from pvc.cli.main import cli
 from pvc.client import connections
 from tests.cli.fakeapi import API_KEY, FakeApi, serve
-from tests.client.conftest import CLIENT_ENV, isolate_store, shorten_polls
+from tests.client import conftest as client_fixtures
+
+# The store and poll fixtures are the client tests'; only the environment cleared is wider.
+store_dir = client_fixtures.store_dir
+fast_polls = client_fixtures.fast_polls
 
 # Environment variables the CLI reads, cleared so the caller's environment cannot leak into tests.
 CLEARED_ENV = [
-    *CLIENT_ENV,
+    *client_fixtures.CLIENT_ENV,
     "PVC_DEBUG",
     "PVC_QUIET",
     "PVC_SILENT",
@@ -28,15 +32,9 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty store directory in $PVC_CLIENT_DIR; the local cfgfile points at a missing file."""
-    return isolate_store(tmp_path, monkeypatch, CLEARED_ENV)
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorten every poll interval and retry pause so the tests run quickly."""
-    shorten_polls(monkeypatch)
+def cleared_env() -> list[str]:
+    """The environment variables ``store_dir`` clears: the client's and the CLI's."""
+    return CLEARED_ENV
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""Fixtures for the client tests: an isolated connection store and short poll intervals."""
+"""Fixtures for the client tests (the CLI tests use them too): an isolated connection store and
+short poll intervals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -23,32 +23,27 @@ CLIENT_ENV = [
 ]
 
 
-def isolate_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cleared: Iterable[str]) -> Path:
-    """Point ``$PVC_CLIENT_DIR`` at an empty directory and the local cfgfile at a missing file;
-    clear ``cleared`` from the environment. Returns the store directory."""
+@pytest.fixture
+def cleared_env() -> list[str]:
+    """The environment variables :func:`store_dir` clears."""
+    return CLIENT_ENV
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cleared_env: list[str]) -> Path:
+    """An empty store directory in $PVC_CLIENT_DIR; the local cfgfile points at a missing file."""
     directory = tmp_path / "client"
     monkeypatch.setenv("PVC_CLIENT_DIR", str(directory))
-    for name in cleared:
+    for name in cleared_env:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(connections, "LOCAL_CFGFILE", str(tmp_path / "etc-pvc" / "pvc.conf"))
     return directory
 
 
-def shorten_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorten every poll interval and retry pause of the client so tests run quickly."""
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shorten every poll interval and retry pause so the tests run quickly."""
     monkeypatch.setattr(waiters, "TASK_POLL_INTERVAL", 0.02)
     monkeypatch.setattr(waiters, "NODE_POLL_INTERVAL", 0.02)
     monkeypatch.setattr(waiters, "FOLLOW_INTERVAL", 0.02)
     monkeypatch.setattr(http, "RETRY_BACKOFF", 0.01)
-
-
-@pytest.fixture
-def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty store directory in $PVC_CLIENT_DIR; the local cfgfile points at a missing file."""
-    return isolate_store(tmp_path, monkeypatch, CLIENT_ENV)
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorten every poll interval and retry pause so the tests run quickly."""
-    shorten_polls(monkeypatch)
