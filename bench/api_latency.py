@@ -20,9 +20,11 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
-from pvc import processes
+from pvc import __version__, processes
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
+from pvc.client.connections import Connection
+from pvc.client.http import ApiClient
 from pvc.cluster.session import Cluster
 from pvc.lab import zookeeper
 from pvc.state import paths
@@ -30,6 +32,8 @@ from pvc.state.cache import ClusterCache
 from pvc.state.records import Keepalive, NodeStatic, encode
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store, Transaction
+
+USER_AGENT = f"pvc-bench/{__version__}"
 
 
 def populate(store: Store, count: int) -> None:
@@ -47,12 +51,25 @@ def populate(store: Store, count: int) -> None:
         store.commit(txn)
 
 
-def timed(session: requests.Session, url: str, count: int) -> list[float]:
+def local_client(port: int) -> ApiClient:
+    """A client (one keep-alive session) of the API served on loopback ``port``."""
+    return ApiClient(Connection(name="bench", host="127.0.0.1", port=port), user_agent=USER_AGENT)
+
+
+def raw_get(client: ApiClient, path: str, stream: bool = False) -> requests.Response:
+    """``GET path`` with the client's URL, headers and keep-alive session, the reply left undecoded:
+    the benches time the HTTP exchange alone, without the client's JSON decoding."""
+    response = client.session.get(client.url(path), headers=client.headers(), stream=stream)
+    response.raise_for_status()
+    return response
+
+
+def timed(client: ApiClient, path: str, count: int) -> list[float]:
+    """Milliseconds per ``GET path`` (the whole body received), ``count`` times."""
     samples = []
     for _ in range(count):
         started = time.perf_counter()
-        response = session.get(url)
-        response.raise_for_status()
+        raw_get(client, path)
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
@@ -85,13 +102,12 @@ def main() -> None:
             app = create_app(ApiContext(cluster=Cluster(store, cache)))
             server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
-            base = f"http://127.0.0.1:{server.server_port}/api/v1"
-            session = requests.Session()
-            assert len(session.get(f"{base}/node").json()) == args.nodes
+            client = local_client(server.server_port)
+            assert len(client.get("/node").expect(200)) == args.nodes
             ops_before = store.operations
-            timed(session, f"{base}/status", 20)  # warm up
-            report("GET /status", timed(session, f"{base}/status", args.requests))
-            report(f"GET /node ({args.nodes} nodes)", timed(session, f"{base}/node", args.requests))
+            timed(client, "/status", 20)  # warm up
+            report("GET /status", timed(client, "/status", args.requests))
+            report(f"GET /node ({args.nodes} nodes)", timed(client, "/node", args.requests))
             print(f"ZooKeeper requests made by these reads: {store.operations - ops_before}")
             server.shutdown()
             cache.close()

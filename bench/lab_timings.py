@@ -23,8 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import requests
-
+from pvc.client.errors import ApiError, ApiUnreachable
+from pvc.lab import api
+from pvc.lab.layout import LabLayout
 from pvc.processes import ProcessRef, is_alive
 from pvc.state import paths
 from pvc.state.store import Store
@@ -94,20 +95,23 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.01):
     raise TimeoutError("condition not met")
 
 
-def measure_api_move(api: str, nodes: list[str]) -> None:
+def measure_api_move(layout: LabLayout, nodes: list[str]) -> None:
     """Move the primary through the API; time until the API answers from the new primary."""
+    client = api.client(layout, read_timeout=5)
+    # One quick try per probe: the API is away while it moves, and the probes measure when it is back.
+    probe = api.client(layout, read_timeout=0.5, connect_timeout=0.5, get_attempts=1)
     for _ in range(3):
-        primary = requests.get(f"{api}/status/primary_node", timeout=5).json()["primary_node"]
+        primary = client.get("/status/primary_node").expect(200)["primary_node"]
         target = next(node for node in nodes if node != primary)
         started = time.monotonic()
-        requests.post(f"{api}/node/{target}/coordinator-state", params={"state": "primary"}, timeout=5)
+        client.post(f"/node/{target}/coordinator-state", params={"state": "primary"})
 
         def answered(target: str = target) -> bool:
             try:
-                node = requests.get(f"{api}/node/{target}", timeout=0.5).json()[0]
-            except (requests.RequestException, ValueError, KeyError, IndexError):
+                node = probe.get(f"/node/{target}").expect_one(f"Node {target}")
+            except (ApiError, ApiUnreachable):
                 return False
-            return node["coordinator_state"] == "primary"
+            return node.get("coordinator_state") == "primary"
 
         wait_until(answered, 60, interval=0.02)
         print(f"API answering on the new primary ({primary} -> {target}): {time.monotonic() - started:.2f} s")
@@ -146,7 +150,7 @@ def report(lab_dir: Path, up_seconds: float, peak_rss: int, idle_seconds: float)
         print(f"idle pvcnoded on {node}: {share:.2f} % of one core over {idle_seconds:g} s")
 
     layout = json.loads((lab_dir / "lab.json").read_text())["layout"]
-    measure_api_move(f"http://10.100.{NET_INDEX}.250:7370/api/v1", list(daemons))
+    measure_api_move(LabLayout.from_json(layout), list(daemons))
     hosts = ",".join(f"10.110.{NET_INDEX}.{i}:2181" for i in range(1, layout["coordinators"] + 1))
     store = Store(hosts, timeout=5)
     store.start()

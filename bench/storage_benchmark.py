@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage import benchmark
 from pvc.storage.units import parse_size
 
 #: apart from the lab's, the storage tests' and bench.storage_clone's ports
-PORTS = ceph.Ports(mon_v2=13610, mon_v1=16699, bind_min=18300, bind_max=18500)
+PORTS = standalone_ceph.Ports(mon_v2=13610, mon_v1=16699, bind_min=18300, bind_max=18500)
 POOL = "rbd"
 
 
@@ -43,7 +43,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "ceph"
         started = time.monotonic()
-        lab = ceph.start(directory, args.osds, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True)
+        lab = standalone_ceph.start(
+            directory, args.osds, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True
+        )
         print(f"Ceph with {args.osds} OSD(s) ready in {time.monotonic() - started:.1f} s", flush=True)
         try:
             with lab.client(timeout=30) as client:

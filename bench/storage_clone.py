@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage import osds, snapshots, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.images import open_image
 from pvc.storage.units import parse_size
 
 #: apart from the lab's, the storage tests' and bench.storage_benchmark's ports
-PORTS = ceph.Ports(mon_v2=13710, mon_v1=16599, bind_min=18600, bind_max=18800)
+PORTS = standalone_ceph.Ports(mon_v2=13710, mon_v1=16599, bind_min=18600, bind_max=18800)
 POOL = "rbd"
 GIB = parse_size("1G")
 
@@ -57,7 +57,7 @@ def clone_times(client: CephClient, count: int) -> None:
     )
 
 
-def osd_add_times(lab: ceph.LabCeph, client: CephClient, count: int) -> None:
+def osd_add_times(lab: standalone_ceph.LabCeph, client: CephClient, count: int) -> None:
     for _ in range(count):
         started = time.monotonic()
         osd_id = lab.add_osd()
@@ -92,7 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "ceph"
         started = time.monotonic()
-        lab = ceph.start(directory, 1, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True)
+        lab = standalone_ceph.start(directory, 1, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True)
         print(f"Ceph with 1 OSD ready in {time.monotonic() - started:.1f} s", flush=True)
         try:
             with lab.client(timeout=30) as client:

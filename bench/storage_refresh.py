@@ -19,13 +19,13 @@ import time
 from pathlib import Path
 
 from pvc.cluster.storage.mirror import collect
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage import snapshots, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.osd_io import OsdIoRates
 
 #: apart from the lab's, the storage tests' and the other storage benchmarks' ports
-PORTS = ceph.Ports(mon_v2=13810, mon_v1=16499, bind_min=18900, bind_max=19100)
+PORTS = standalone_ceph.Ports(mon_v2=13810, mon_v1=16499, bind_min=18900, bind_max=19100)
 POOL = "rbd"
 
 
@@ -57,7 +57,7 @@ def main() -> None:
     counts = sorted(int(count) for count in args.counts.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp) / "ceph"
-        lab = ceph.start(directory, 1, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True)
+        lab = standalone_ceph.start(directory, 1, ports=PORTS, pool=POOL, pool_pgs=32, die_with_parent=True)
         try:
             with lab.client(timeout=30) as client:
                 for count in counts:

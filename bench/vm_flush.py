@@ -16,13 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
-from pvc.lab import demo
+from pvc.client.http import ApiClient
+from pvc.lab import api, demo
 from pvc.lab.guest import heartbeats
 from pvc.lab.layout import LabLayout
 
 PREFIX, NET_INDEX = "pvcf", 81
+#: Seconds a flush or ready of the node (``wait=true``) may take.
+STATE_TIMEOUT = 900.0
 
 
 def pvc_lab(directory: Path, *args: str) -> None:
@@ -38,14 +39,15 @@ def beats(layout: LabLayout, name: str) -> list[int]:
     return heartbeats(demo.serial_log(layout, name).read_text(errors="replace"))
 
 
-def check_alive(layout: LabLayout, names: list[str], before: dict[str, list[int]]) -> list[str]:
+def check_alive(
+    layout: LabLayout, client: ApiClient, names: list[str], before: dict[str, list[int]]
+) -> list[str]:
     """Problems found: guests not running exactly where recorded, restarted or silent."""
     time.sleep(3)  # a few heartbeats
-    base = demo.api_base(layout)
     where = demo.running_on(layout)
     problems = []
     for name in names:
-        node = requests.get(f"{base}/vm/{name}", timeout=30).json()[0]["node"]
+        node = client.get(f"/vm/{name}").expect_one(f"VM {name}")["node"]
         if where.get(name) != [node]:
             problems.append(f"{name}: recorded on {node}, running on {where.get(name)}")
         now = beats(layout, name)
@@ -55,12 +57,9 @@ def check_alive(layout: LabLayout, names: list[str], before: dict[str, list[int]
     return problems
 
 
-def timed(layout: LabLayout, state: str) -> float:
+def timed(client: ApiClient, state: str) -> float:
     started = time.monotonic()
-    response = requests.post(
-        f"{demo.api_base(layout)}/node/hv1/domain-state", data={"state": state, "wait": "true"}, timeout=900
-    )
-    response.raise_for_status()
+    client.post("/node/hv1/domain-state", data={"state": state, "wait": "true"}).expect(200)
     return time.monotonic() - started
 
 
@@ -69,10 +68,11 @@ def run(layout: LabLayout, count: int) -> None:
     started = time.monotonic()
     demo.start_guests(layout, names, node="hv1", heartbeat_us=1_000_000, say=lambda _: None, timeout=600)
     print(f"{count} guests booted on hv1 in {time.monotonic() - started:.1f} s")
+    client = api.client(layout, read_timeout=STATE_TIMEOUT)
     for state in ("flush", "ready"):
         before = {name: beats(layout, name) for name in names}
-        seconds = timed(layout, state)
-        problems = check_alive(layout, names, before)
+        seconds = timed(client, state)
+        problems = check_alive(layout, client, names, before)
         spread = sorted({node for nodes in demo.running_on(layout).values() for node in nodes})
         verdict = "every VM alive" if not problems else "; ".join(problems)
         print(

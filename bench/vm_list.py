@@ -26,13 +26,13 @@ import uuid as uuid_mod
 from dataclasses import replace
 from pathlib import Path
 
-import requests
 from werkzeug.serving import make_server
 
-from bench.api_latency import populate, report, timed
+from bench.api_latency import local_client, populate, raw_get, report, timed
 from pvc import processes
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
+from pvc.client.http import ApiClient
 from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import DEFAULT_KEEPALIVE_INTERVAL
 from pvc.domain_xml.build import DomainSpec, build
@@ -286,11 +286,10 @@ def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:
         app = create_app(ApiContext(cluster=Cluster(store, cache)))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        base = f"http://127.0.0.1:{server.server_port}/api/v1"
-        session = requests.Session()
-        steady = measure(store, session, base, uuids, count)
-        churn = measure_churn(store, hosts, session, base, keepalives, count)
-        measure_change(store, cache, session, base, uuids)
+        client = local_client(server.server_port)
+        steady = measure(store, client, uuids, count)
+        churn = measure_churn(store, hosts, client, keepalives, count)
+        measure_change(store, cache, client, uuids)
     finally:
         if server is not None:
             server.shutdown()
@@ -303,31 +302,29 @@ def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:
     )
 
 
-def timed_full(session: requests.Session, url: str, count: int) -> tuple[list[float], list[float]]:
+def timed_full(client: ApiClient, path: str, count: int) -> tuple[list[float], list[float]]:
     """Milliseconds to the response headers (the server's work) and to the whole body, per request."""
     headers, full = [], []
     for _ in range(count):
         started = time.perf_counter()
-        response = session.get(url, stream=True)
-        response.raise_for_status()
+        response = raw_get(client, path, stream=True)
         headers.append((time.perf_counter() - started) * 1000)
         response.content  # noqa: B018 (reads the body)
         full.append((time.perf_counter() - started) * 1000)
     return headers, full
 
 
-def measure(store: Store, session: requests.Session, base: str, uuids: dict[str, str], count: int) -> float:
+def measure(store: Store, client: ApiClient, uuids: dict[str, str], count: int) -> float:
     """Time the list, two filtered lists and one VM, all served from the cache; returns the list's p50."""
     one = sorted(uuids)[len(uuids) // 2]
-    urls = [
-        ("GET /vm?node=node007", f"{base}/vm?node=node007"),
-        ("GET /vm?state=stop&limit=vm-01", f"{base}/vm?state=stop&limit=vm-01"),
-        (f"GET /vm/{one}", f"{base}/vm/{one}"),
+    targets = [
+        ("GET /vm?node=node007", "/vm?node=node007"),
+        ("GET /vm?state=stop&limit=vm-01", "/vm?state=stop&limit=vm-01"),
+        (f"GET /vm/{one}", f"/vm/{one}"),
     ]
     ops_before = store.operations
     started = time.perf_counter()
-    response = session.get(f"{base}/vm")
-    response.raise_for_status()
+    response = raw_get(client, "/vm")
     cold_ms = (time.perf_counter() - started) * 1000
     body = response.content
     listed = response.json()
@@ -338,26 +335,19 @@ def measure(store: Store, session: requests.Session, base: str, uuids: dict[str,
     print(f"GET /vm cold (first request, builds every entry): {cold_ms:.0f} ms")
     print(f"GET /vm body: {len(body) / 1e6:.2f} MB ({len(body) // len(listed)} bytes per VM)")
     matched = []
-    for _, url in urls:  # warm them, and count what they answer
-        response = session.get(url)
-        response.raise_for_status()
-        matched.append(len(response.json()))
-    headers, full = timed_full(session, f"{base}/vm", count)
+    for _, path in targets:  # warm them, and count what they answer
+        matched.append(len(client.get(path).expect(200)))
+    headers, full = timed_full(client, "/vm", count)
     report(f"GET /vm ({len(uuids)} VMs)", full)
     report("  of which to the response headers (server work)", headers)
-    for (label, url), vms in zip(urls, matched, strict=True):
-        report(f"{label} ({vms} VMs)", timed(session, url, count))
+    for (label, path), vms in zip(targets, matched, strict=True):
+        report(f"{label} ({vms} VMs)", timed(client, path, count))
     print(f"ZooKeeper requests made by these reads: {store.operations - ops_before}")
     return statistics.median(full)
 
 
 def measure_churn(
-    store: Store,
-    hosts: str,
-    session: requests.Session,
-    base: str,
-    keepalives: dict[str, Keepalive],
-    count: int,
+    store: Store, hosts: str, client: ApiClient, keepalives: dict[str, Keepalive], count: int
 ) -> float:
     """Time the list while each node sends a keepalive every KEEPALIVE_INTERVAL; returns its p50."""
     writer = KeepaliveWriter(hosts, keepalives)
@@ -365,7 +355,7 @@ def measure_churn(
     try:
         time.sleep(KEEPALIVE_INTERVAL)  # let every node's keepalive change once
         ops_before = store.operations
-        headers, full = timed_full(session, f"{base}/vm", count)
+        headers, full = timed_full(client, "/vm", count)
         ops = store.operations - ops_before
     finally:
         writer.stop()
@@ -376,13 +366,9 @@ def measure_churn(
     return statistics.median(full)
 
 
-def measure_change(
-    store: Store, cache: ClusterCache, session: requests.Session, base: str, uuids: dict[str, str]
-) -> None:
+def measure_change(store: Store, cache: ClusterCache, client: ApiClient, uuids: dict[str, str]) -> None:
     """One VM's state changes: the next list must show it, rebuilding only that VM's entry."""
-    response = session.get(f"{base}/vm")
-    response.raise_for_status()
-    listed = response.json()
+    listed = client.get("/vm").expect(200)
     changed = next(name for name in sorted(uuids) if listed_state(listed, name) == VMState.START)
     uuid = uuids[changed]
     started = time.perf_counter()
@@ -392,8 +378,7 @@ def measure_change(
     if not cache.wait_for(commit, 10):
         raise SystemExit("the cache did not see the change within 10 s")
     seen = time.perf_counter()
-    response = session.get(f"{base}/vm")
-    response.raise_for_status()
+    response = raw_get(client, "/vm")
     after = time.perf_counter()
     state = listed_state(response.json(), changed)
     assert state == VMState.SHUTDOWN, f"{changed} is listed as '{state}' after the change"

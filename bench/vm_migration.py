@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import demo, libvirt
+from pvc.lab import demo, libvirtd
 from pvc.lab.guest import BOOT_MARKER
 from pvc.lab.layout import LabLayout
 
@@ -60,7 +60,7 @@ def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:
     xml = demo.guest_xml(layout, "bench-vm", heartbeat_us=200_000, memory_mib=128)
     serial = demo.serial_log(layout, "bench-vm")
     nodes = layout.node_names
-    current = Hypervisor(libvirt.uri(layout, nodes[0])).connect()
+    current = Hypervisor(libvirtd.uri(layout, nodes[0])).connect()
     started = time.monotonic()
     current.define(xml)
     current.start("bench-vm")
@@ -76,15 +76,15 @@ def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:
             target = nodes[position % len(nodes)]
             result = current.migrate(
                 "bench-vm",
-                libvirt.uri(layout, target),
+                libvirtd.uri(layout, target),
                 max_downtime_ms=max_downtime,
-                migration_uri=libvirt.migration_uri(layout, target),
+                migration_uri=libvirtd.migration_uri(layout, target),
             )
             totals.append(result.seconds)
             if result.downtime_ms is not None:
                 downtimes.append(result.downtime_ms)
             current.close()
-            current = Hypervisor(libvirt.uri(layout, target)).connect()
+            current = Hypervisor(libvirtd.uri(layout, target)).connect()
         print(
             f"{rounds} live migrations (max downtime {max_downtime} ms): "
             f"downtime p50 {statistics.median(downtimes):.0f} ms, max {max(downtimes)} ms; "

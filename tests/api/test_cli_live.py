@@ -12,8 +12,8 @@ from werkzeug.serving import make_server
 
 from pvc import tasks
 from pvc.api.app import create_app
-from pvc.cli import store as cli_store
 from pvc.cli.main import cli
+from pvc.client import connections
 from pvc.tasks.builtin import sleep
 from tests.api.conftest import TOKENS
 from tests.helpers import wait_for
@@ -33,7 +33,7 @@ def live(api_factory, cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("PVC_CLIENT_DIR", str(tmp_path / "client"))
     for name in ("PVC_CONNECTION", "PVC_UNSAFE", "PVC_QUIET"):
         monkeypatch.delenv(name, raising=False)
-    cli_store.register_connection(
+    connections.register_connection(
         "live", "127.0.0.1", port=server.server_port, api_key=TOKENS["admin"], make_default=True
     )
     runner = CliRunner()
@@ -94,6 +94,6 @@ def test_waiting_on_a_task_and_errors(live):
 
 def test_wrong_key_is_refused(live, tmp_path):
     pvc, _ = live
-    port = cli_store.load_connections()["live"]["port"]
-    cli_store.register_connection("badkey", "127.0.0.1", port=port, api_key="guess")
+    port = connections.load_connections()["live"]["port"]
+    connections.register_connection("badkey", "127.0.0.1", port=port, api_key="guess")
     assert "not valid" in pvc("-q", "-c", "badkey", "cluster", "status", expect=1)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ import requests
 import yaml
 
 from pvc import processes
+from pvc.client.connections import Connection
+from pvc.client.errors import ApiUnreachable
+from pvc.client.http import ApiClient
 from pvc.lab import zookeeper
 from pvc.state.schema import ensure_schema
 from tests.helpers import node_config_data
@@ -65,31 +69,36 @@ def pvcapid(tmp_path, zk_hosts, store):
         tmp_path / "pvcapid.log",
         env={**os.environ, "PVC_CONFIG_FILE": str(config)},
     )
-    base = f"https://127.0.0.1:{port}/api/v1"
+    endpoint = Connection(name="pvcapid", host="127.0.0.1", port=port, scheme="https")
+    probe = ApiClient(endpoint, verify=str(cert), timeout=(1, 1), get_attempts=1)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{base}/", verify=str(cert), timeout=1)
+            probe.get("/")
             break
-        except requests.ConnectionError:
+        except ApiUnreachable:
             assert processes.is_alive(ref), (tmp_path / "pvcapid.log").read_text()
             time.sleep(0.1)
-    yield base, cert
+    yield endpoint, cert
     processes.terminate([ref])
 
 
 def test_tls_and_keys_through_gunicorn(pvcapid):
-    base, cert = pvcapid
-    assert requests.get(f"{base}/", verify=str(cert), timeout=5).json() == {"message": "PVC API version 1.0"}
-    refused = requests.get(f"{base}/status", verify=str(cert), timeout=5)
-    assert refused.status_code == 401
-    ok = requests.get(f"{base}/status", verify=str(cert), headers={"X-Api-Key": "secret-key"}, timeout=5)
-    assert ok.status_code == 200 and ok.json()["maintenance"] == "false"
-    with pytest.raises(requests.exceptions.SSLError):
-        requests.get(f"{base}/", timeout=5)  # not trusted without the certificate
-    plain = base.replace("https://", "http://")
-    with pytest.raises(requests.ConnectionError):
-        requests.get(f"{plain}/", timeout=5)
+    endpoint, cert = pvcapid
+
+    def client(connection: Connection, verify: bool | str = str(cert)) -> ApiClient:
+        return ApiClient(connection, verify=verify, timeout=(5, 5), get_attempts=1)
+
+    assert client(endpoint).get("/").data == {"message": "PVC API version 1.0"}
+    refused = client(endpoint).get("/status")
+    assert refused.status == 401
+    ok = client(replace(endpoint, api_key="secret-key")).get("/status")
+    assert ok.status == 200 and ok.data["maintenance"] == "false"
+    with pytest.raises(ApiUnreachable, match="TLS error"):  # only an SSLError reads so
+        client(endpoint, verify=True).get("/")  # not trusted without the certificate
+    with pytest.raises(ApiUnreachable) as plain:
+        client(replace(endpoint, scheme="http")).get("/")
+    assert isinstance(plain.value.__cause__, requests.ConnectionError)
 
 
 def test_bad_config_exits_2_with_one_line(tmp_path):

@@ -8,50 +8,33 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from pvc.cli import http, store, waiters
 from pvc.cli.main import cli
+from pvc.client import connections
 from tests.cli.fakeapi import API_KEY, FakeApi, serve
+from tests.client import conftest as client_fixtures
+
+# The store and poll fixtures are the client tests'; only the environment cleared is wider.
+store_dir = client_fixtures.store_dir
+fast_polls = client_fixtures.fast_polls
 
 # Environment variables the CLI reads, cleared so the caller's environment cannot leak into tests.
 CLEARED_ENV = [
-    "PVC_CONNECTION",
+    *client_fixtures.CLIENT_ENV,
     "PVC_DEBUG",
     "PVC_QUIET",
     "PVC_SILENT",
     "PVC_UNSAFE",
     "PVC_COLOUR",
-    "PVC_CLIENT_VERIFY_SSL",
-    "PVC_CLIENT_DB_PERMS",
     "PVC_CLI_FOLLOW_MAX_POLLS",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "ALL_PROXY",
-    "all_proxy",
 ]
 
 Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty store directory in $PVC_CLIENT_DIR; the local cfgfile points at a missing file."""
-    directory = tmp_path / "client"
-    monkeypatch.setenv("PVC_CLIENT_DIR", str(directory))
-    for name in CLEARED_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(store, "LOCAL_CFGFILE", str(tmp_path / "etc-pvc" / "pvc.conf"))
-    return directory
-
-
-@pytest.fixture(autouse=True)
-def fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shorten every poll interval and retry pause so the tests run quickly."""
-    monkeypatch.setattr(waiters, "TASK_POLL_INTERVAL", 0.02)
-    monkeypatch.setattr(waiters, "NODE_POLL_INTERVAL", 0.02)
-    monkeypatch.setattr(waiters, "FOLLOW_INTERVAL", 0.02)
-    monkeypatch.setattr(http, "RETRY_BACKOFF", 0.01)
+def cleared_env() -> list[str]:
+    """The environment variables ``store_dir`` clears: the client's and the CLI's."""
+    return CLEARED_ENV
 
 
 @pytest.fixture
@@ -70,7 +53,7 @@ def api_port(fake_api: FakeApi) -> Iterator[int]:
 @pytest.fixture
 def connected(store_dir: Path, api_port: int) -> int:
     """A default connection ``test`` to the served fake API; returns its port."""
-    store.register_connection("test", "127.0.0.1", port=api_port, api_key=API_KEY, make_default=True)
+    connections.register_connection("test", "127.0.0.1", port=api_port, api_key=API_KEY, make_default=True)
     return api_port
 
 

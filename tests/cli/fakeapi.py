@@ -197,6 +197,10 @@ def build_app(api: FakeApi) -> Flask:
             return error("Authentication required", 401)
         return None
 
+    @app.get("/api/v1/")
+    def root() -> Any:
+        return jsonify({"message": "PVC API version 1.0"})
+
     @app.get("/api/v1/status")
     def status_get() -> Any:
         return jsonify(api.status())

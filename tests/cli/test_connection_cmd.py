@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pvc.cli import store
+from pvc.client import connections
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import API_KEY, FakeApi
 
@@ -22,7 +22,7 @@ def test_add_writes_store_without_api_call(pvc: Invoke, store_dir: Path) -> None
         "scheme": "https",
         "api_key": "Abc-123",
     }
-    assert data["local"] == {"cfgfile": store.LOCAL_CFGFILE}
+    assert data["local"] == {"cfgfile": connections.LOCAL_CFGFILE}
     assert not (store_dir / "default").exists()
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from pvc import __version__
-from pvc.cli import store
+from pvc.client import connections
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import API_KEY, FakeApi
 
@@ -52,20 +52,20 @@ def test_request_headers(pvc: Invoke, connected: int, fake_api: FakeApi) -> None
 
 def test_no_key_header_without_key(pvc: Invoke, store_dir: Path, api_port: int, fake_api: FakeApi) -> None:
     fake_api.api_key = None
-    store.register_connection("open", "127.0.0.1", port=api_port)
+    connections.register_connection("open", "127.0.0.1", port=api_port)
     assert pvc("-c", "open", "node", "list").exit_code == 0
     assert "X-Api-Key" not in fake_api.calls("GET", "/node")[0].headers
 
 
 def test_wrong_key_passes_api_message(pvc: Invoke, store_dir: Path, api_port: int) -> None:
-    store.register_connection("bad", "127.0.0.1", port=api_port, api_key="wrong")
+    connections.register_connection("bad", "127.0.0.1", port=api_port, api_key="wrong")
     result = pvc("-c", "bad", "node", "list")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == "Error: Authentication required"
 
 
 def test_connection_from_env_and_option(pvc: Invoke, store_dir: Path, api_port: int) -> None:
-    store.register_connection("one", "127.0.0.1", port=api_port, api_key=API_KEY)
+    connections.register_connection("one", "127.0.0.1", port=api_port, api_key=API_KEY)
     result = pvc("node", "list", "-f", "raw", env={"PVC_CONNECTION": "one"})
     assert result.exit_code == 0
     assert 'Using connection "one"' in result.stderr
@@ -115,7 +115,7 @@ def test_post_not_retried(pvc: Invoke, connected: int, fake_api: FakeApi) -> Non
 
 
 def test_unreachable_api_is_one_line(pvc: Invoke, store_dir: Path) -> None:
-    store.register_connection("down", "127.0.0.1", port=1, make_default=True)
+    connections.register_connection("down", "127.0.0.1", port=1, make_default=True)
     result = pvc("-v", "node", "list")
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
@@ -132,7 +132,7 @@ def test_colour_forced(pvc: Invoke, connected: int) -> None:
 
 def test_console_script_error_has_no_traceback(store_dir: Path) -> None:
     script = Path(sys.executable).with_name("pvc")
-    store.register_connection("down", "127.0.0.1", port=1, make_default=True)
+    connections.register_connection("down", "127.0.0.1", port=1, make_default=True)
     env = {**os.environ, "PVC_CLIENT_DIR": str(store_dir)}
     done = subprocess.run([str(script), "-q", "node", "list"], capture_output=True, text=True, env=env)
     assert done.returncode == 1

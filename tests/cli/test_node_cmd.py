@@ -7,7 +7,6 @@ import json
 import pytest
 
 from pvc.cli import node as node_module
-from pvc.cli.waiters import unseen_lines
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import FakeApi
 
@@ -124,12 +123,3 @@ def test_log_follow_prints_only_new_lines(pvc: Invoke, connected: int, fake_api:
     calls = fake_api.calls("GET", "/node/hv1/log")
     assert len(calls) == 5
     assert calls[0].args == {"lines": ["10"]}
-
-
-def test_unseen_lines() -> None:
-    assert unseen_lines(["a", "b"], ["a", "b", "c"]) == ["c"]
-    assert unseen_lines(["a", "b"], ["x", "a", "b"]) == []
-    assert unseen_lines(["b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
-    assert unseen_lines([], ["a"]) == ["a"]
-    assert unseen_lines(["q"], ["a", "b"]) == ["a", "b"]
-    assert unseen_lines(["a", "b", "c"], ["b", "c", "d"]) == ["d"]

@@ -9,9 +9,9 @@ from pathlib import Path
 import click
 import pytest
 
-from pvc.cli import storage_volume
 from pvc.cli.main import cli
 from pvc.cli.storage_views import human_bytes, number
+from pvc.client import multipart
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import serve
 from tests.cli.fakeapi_storage import STATUS_TEXT, UTILIZATION_TEXT, FakeStorageApi, build_storage_app
@@ -451,13 +451,13 @@ def test_upload_streams_the_exact_bytes(
 ) -> None:
     image = _image(tmp_path, 300_000)
     requested: list[int] = []
-    original_read = storage_volume.MultipartFileBody.read
+    original_read = multipart.MultipartFileBody.read
 
-    def spy(self: storage_volume.MultipartFileBody, size: int | None = -1) -> bytes:
+    def spy(self: multipart.MultipartFileBody, size: int | None = -1) -> bytes:
         requested.append(-1 if size is None else size)
         return original_read(self, size)
 
-    monkeypatch.setattr(storage_volume.MultipartFileBody, "read", spy)
+    monkeypatch.setattr(multipart.MultipartFileBody, "read", spy)
     result = pvc("storage", "volume", "upload", "vms", "vm1_disk0", str(image), "-f", "qcow2")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "Wrote uploaded file to volume vm1_disk0 in pool vms"
@@ -486,25 +486,6 @@ def test_upload_errors(pvc: Invoke, connected: int, fake_api: FakeStorageApi, tm
     missing = pvc("storage", "volume", "upload", "vms", "vm1_disk0", str(tmp_path / "nothing.img"))
     assert missing.exit_code == 1 and "nothing.img is not a file" in missing.stderr
     assert fake_api.uploads == [] and len(fake_api.calls("POST")) == 2
-
-
-def test_multipart_body_reads_in_bounded_pieces(tmp_path: Path) -> None:
-    image = _image(tmp_path, 10_000)
-    seen: list[int] = []
-    with storage_volume.MultipartFileBody(image, on_read=seen.append) as body:
-        total = len(body)
-        pieces = []
-        while piece := body.read(777):
-            assert len(piece) <= 777
-            pieces.append(piece)
-    data = b"".join(pieces)
-    assert len(data) == total and sum(seen) == 10_000
-    head, rest = data.split(b"\r\n\r\n", 1)
-    assert head.startswith(f"--{body.boundary}\r\n".encode())
-    assert b'name="file"; filename="disk image.qcow2"' in head
-    assert rest == image.read_bytes() + f"\r\n--{body.boundary}--\r\n".encode()
-    with storage_volume.MultipartFileBody(image) as again:
-        assert b"".join(again) == data.replace(body.boundary.encode(), again.boundary.encode())
 
 
 # Snapshots.

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import rbd
-import requests
 
+from pvc.client.errors import ApiUnreachable
+from pvc.client.http import ApiResponse
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import demo, lab_ceph, libvirt
+from pvc.lab import api as lab_api
+from pvc.lab import cluster_ceph, demo, libvirtd
 from pvc.lab.guest import (
     BOOT_MARKER,
     DISK_HEARTBEAT,
@@ -33,6 +35,8 @@ from tests.helpers import wait_for
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
 PREFIX, NET_INDEX = "pvct", 77
+#: Seconds a GET may take, and a change (some wait for a migration, a flush or a forced shutdown).
+READ_TIMEOUT, CHANGE_TIMEOUT = 30.0, 600.0
 DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 
@@ -82,8 +86,8 @@ class HeartbeatWatch(threading.Thread):
 def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
     xml = demo.guest_xml(lab, "vm1", heartbeat_us=200_000, memory_mib=128)
     serial = demo.serial_log(lab, "vm1")
-    source = Hypervisor(libvirt.uri(lab, "hv1")).connect()
-    target = Hypervisor(libvirt.uri(lab, "hv2")).connect()
+    source = Hypervisor(libvirtd.uri(lab, "hv1")).connect()
+    target = Hypervisor(libvirtd.uri(lab, "hv2")).connect()
     source.define(xml)
     source.start("vm1")
     assert source.state("vm1") == "running"
@@ -92,7 +96,7 @@ def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
     watch = HeartbeatWatch(serial)
     watch.start()
     wait_for(lambda: len(watch.arrivals) >= 5, timeout=30)
-    result = source.migrate("vm1", libvirt.uri(lab, "hv2"), migration_uri=libvirt.migration_uri(lab, "hv2"))
+    result = source.migrate("vm1", libvirtd.uri(lab, "hv2"), migration_uri=libvirtd.migration_uri(lab, "hv2"))
     after = len(watch.arrivals)
     wait_for(lambda: len(watch.arrivals) >= after + 5, timeout=30)
     watch.stop.set()
@@ -118,28 +122,28 @@ class Api:
     """The lab's API on the primary's floating address."""
 
     def __init__(self, layout: LabLayout) -> None:
-        self.base = f"http://{layout.floating('upstream').ip}:{layout.api_port}/api/v1"
-        self.session = requests.Session()
+        self.reader = lab_api.client(layout, read_timeout=READ_TIMEOUT)
+        self.client = lab_api.client(layout, read_timeout=CHANGE_TIMEOUT)
 
-    def get(self, path: str, **params) -> requests.Response:
-        return self.session.get(self.base + path, params=params, timeout=30)
+    def get(self, path: str, **params) -> ApiResponse:
+        return self.reader.get(path, params=params)
 
-    def post(self, path: str, **data) -> requests.Response:
-        response = self.session.post(self.base + path, data=data, timeout=600)
-        assert response.status_code == 200, (path, data, response.text)
-        return response
+    def post(self, path: str, **data) -> ApiResponse:
+        reply = self.client.post(path, data=data)
+        assert reply.status == 200, (path, data, reply.text)
+        return reply
 
     def reachable(self, path: str, check: Callable[[Any], bool]) -> bool:
         """Whether GET ``path`` answers 200 with a body passing ``check`` (False while the
         API is moving between coordinators and refuses connections)."""
         try:
-            response = self.get(path)
-        except requests.ConnectionError:
+            reply = self.get(path)
+        except ApiUnreachable:
             return False
-        return response.status_code == 200 and check(response.json())
+        return reply.status == 200 and check(reply.data)
 
     def vm(self, name: str) -> dict:
-        return self.get(f"/vm/{name}").json()[0]
+        return self.get(f"/vm/{name}").data[0]
 
 
 def guest_xml(lab: LabLayout, name: str) -> tuple[str, Path]:
@@ -154,7 +158,7 @@ def qemu_pid(name: str) -> int:
 
 
 def node_log(api: Api, node: str) -> str:
-    return api.get(f"/node/{node}/log", lines=500).json()["data"]
+    return api.get(f"/node/{node}/log", lines=500).data["data"]
 
 
 def lab_cli(layout: LabLayout, *args: str) -> None:
@@ -183,7 +187,7 @@ def running_where(lab: LabLayout, name: str) -> list[str]:
 
 def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     api = Api(lab)
-    wait_for(lambda: api.get("/status").status_code == 200, timeout=30)
+    wait_for(lambda: api.get("/status").status == 200, timeout=30)
     names = ["g1", "g2", "g3"]
     serials = {}
 
@@ -191,7 +195,7 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
         xml, serials[name] = guest_xml(lab, name)
         api.post("/vm", xml=xml, node="hv1")
         api.post(f"/vm/{name}/state", state="start", wait="true")
-        wait_for(lambda: BOOT_MARKER in api.get(f"/vm/{name}/console").json()["data"], timeout=120)
+        wait_for(lambda: BOOT_MARKER in api.get(f"/vm/{name}/console").data["data"], timeout=120)
         assert running_where(lab, name) == ["hv1"]
 
     # one guest first: with two cores and TCG, more guests would starve its heartbeat
@@ -259,13 +263,13 @@ def test_vm_lifecycle_migration_flush_crash_and_daemon_restart(lab: LabLayout):
     assert lab.shutdown_timeout <= time.monotonic() - started < lab.shutdown_timeout + 10
     assert running_where(lab, "g3") == [] and api.vm("g3")["state"] == "stop"
     for name in names:
-        assert api.session.delete(f"{api.base}/vm/{name}", timeout=120).status_code == 200
-    assert api.get("/vm").json() == []
+        assert api.client.delete(f"/vm/{name}").status == 200
+    assert api.get("/vm").data == []
 
 
 def _disk_heartbeat(layout: LabLayout, volume: str) -> tuple[int, bytes]:
     """(the guest's last disk heartbeat in the RBD volume, the volume's first line)."""
-    with CephClient(lab_ceph.conf_path(layout)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+    with CephClient(cluster_ceph.conf_path(layout)) as client, client.ioctx(cluster_ceph.POOL) as ioctx:
         image = rbd.Image(ioctx, volume, read_only=True)
         try:
             beat = DISK_HEARTBEAT.search(image.read(DISK_HEARTBEAT_OFFSET, 64))
@@ -279,34 +283,34 @@ def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
     """A guest on an RBD volume of the lab's Ceph (3 OSDs, one per node) keeps its disk
     across a live migration: the marker written before boot is intact and the guest's
     writes into the volume continue from the new node."""
-    session, base = requests.Session(), demo.api_base(lab)
+    client = lab_api.client(lab, read_timeout=CHANGE_TIMEOUT)
     volume, marker = "rbdvm-disk", b"PVC-RBD-MARKER-42"
-    osd_list = session.get(f"{base}/storage/ceph/osd").json()
+    osd_list = client.get("/storage/ceph/osd").data
     assert sorted(o["node"] for o in osd_list) == lab.node_names and all(o["stats"]["up"] for o in osd_list)
-    created = session.post(
-        f"{base}/storage/ceph/volume", data={"volume": volume, "pool": lab_ceph.POOL, "size": "64M"}
+    created = client.post(
+        "/storage/ceph/volume", data={"volume": volume, "pool": cluster_ceph.POOL, "size": "64M"}
     )
-    assert created.status_code == 200, created.json()
-    with CephClient(lab_ceph.conf_path(lab)) as client, client.ioctx(lab_ceph.POOL) as ioctx:
+    assert created.status == 200, created.data
+    with CephClient(cluster_ceph.conf_path(lab)) as ceph, ceph.ioctx(cluster_ceph.POOL) as ioctx:
         image = rbd.Image(ioctx, volume)
         image.write(marker + b"\n", 0)
         image.close()
-    xml = demo.guest_xml(lab, "rbdvm", heartbeat_us=200_000, rbd_volume=f"{lab_ceph.POOL}/{volume}")
-    assert session.post(f"{base}/vm", data={"xml": xml, "node": "hv1"}).status_code == 200
-    started = session.post(f"{base}/vm/rbdvm/state", data={"state": "start", "wait": "true"})
-    assert started.status_code == 200, started.json()
+    xml = demo.guest_xml(lab, "rbdvm", heartbeat_us=200_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}")
+    assert client.post("/vm", data={"xml": xml, "node": "hv1"}).status == 200
+    started = client.post("/vm/rbdvm/state", data={"state": "start", "wait": "true"})
+    assert started.status == 200, started.data
     serial = demo.serial_log(lab, "rbdvm")
     wait_for(lambda: serial.exists() and f"LAB-DISK vda {marker.decode()}" in serial.read_text(), timeout=90)
     wait_for(lambda: _disk_heartbeat(lab, volume)[0] > 2, timeout=30)
 
-    in_use = session.delete(f"{base}/storage/ceph/volume/{lab_ceph.POOL}/{volume}")
-    assert in_use.status_code == 409 and "rbdvm" in in_use.json()["message"]
+    in_use = client.delete(f"/storage/ceph/volume/{cluster_ceph.POOL}/{volume}")
+    assert in_use.status == 409 and "rbdvm" in in_use.data["message"]
 
-    moved = session.post(
-        f"{base}/vm/rbdvm/node",
+    moved = client.post(
+        "/vm/rbdvm/node",
         data={"action": "migrate", "node": "hv2", "wait": "true", "force_live": "true"},
     )
-    assert moved.status_code == 200, moved.json()
+    assert moved.status == 200, moved.data
     assert demo.running_on(lab)["rbdvm"] == ["hv2"]
     beat_after_move, first_line = _disk_heartbeat(lab, volume)
     assert first_line == marker

@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage.client import CephClient
 
 #: Ports of the test cluster, apart from the lab's defaults (3310/6799, 7400-7600).
-TEST_PORTS = ceph.Ports(mon_v2=13310, mon_v1=16799, bind_min=17400, bind_max=17600)
+TEST_PORTS = standalone_ceph.Ports(mon_v2=13310, mon_v1=16799, bind_min=17400, bind_max=17600)
 #: The RBD pool the lab creates for volume and snapshot tests (8 PGs, one copy).
 POOL = "rbd"
 
@@ -29,7 +29,7 @@ def _port_taken(port: int) -> bool:
 
 
 @pytest.fixture(scope="session")
-def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ceph.LabCeph]:
+def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[standalone_ceph.LabCeph]:
     missing = [tool for tool in ("ceph-mon", "ceph-mgr", "ceph-osd", "monmaptool") if not shutil.which(tool)]
     if missing:
         pytest.fail(
@@ -39,7 +39,7 @@ def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ceph.LabCeph]
     if taken:
         pytest.fail(f"test Ceph monitor port(s) {taken} already in use on 127.0.0.1", pytrace=False)
     directory = tmp_path_factory.mktemp("ceph")
-    lab = ceph.start(directory, 1, ports=TEST_PORTS, pool=POOL, pool_pgs=8, die_with_parent=True)
+    lab = standalone_ceph.start(directory, 1, ports=TEST_PORTS, pool=POOL, pool_pgs=8, die_with_parent=True)
     try:
         yield lab
     finally:
@@ -49,7 +49,7 @@ def ceph_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ceph.LabCeph]
 
 
 @pytest.fixture(scope="session")
-def ceph_client(ceph_lab: ceph.LabCeph) -> Iterator[CephClient]:
+def ceph_client(ceph_lab: standalone_ceph.LabCeph) -> Iterator[CephClient]:
     """One client shared by the tests, as a node daemon shares one."""
     with ceph_lab.client(timeout=20) as client:
         yield client

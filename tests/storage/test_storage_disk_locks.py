@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 import rbd
 
-from pvc.lab.ceph import LabCeph
+from pvc.lab.standalone_ceph import LabCeph
 from pvc.storage import disk_locks, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound

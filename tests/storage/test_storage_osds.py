@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvc import processes
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage import daemons, osd_io, osds, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageNotFound
@@ -68,7 +68,7 @@ def test_flags(ceph_client: CephClient) -> None:
         osds.unset_flag(ceph_client, "sortbitwise")
 
 
-def test_add_and_remove_file_osd(ceph_lab: ceph.LabCeph, ceph_client: CephClient) -> None:
+def test_add_and_remove_file_osd(ceph_lab: standalone_ceph.LabCeph, ceph_client: CephClient) -> None:
     """Added "out", the new OSD takes no data, so it can be removed again at once."""
     osd_id = ceph_lab.add_osd(start_out=True)
     process = ceph_lab.processes[f"osd.{osd_id}"]

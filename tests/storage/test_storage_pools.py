@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from pvc.lab.ceph import LabCeph
+from pvc.lab.standalone_ceph import LabCeph
 from pvc.storage import osds, pools, status, tiers
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageExists, StorageNotFound, StorageTimeout

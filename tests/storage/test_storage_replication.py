@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pvc.lab import ceph
+from pvc.lab import standalone_ceph
 from pvc.storage import daemons, osds, pools, status, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.images import open_image
@@ -19,7 +19,7 @@ from tests.storage.conftest import _port_taken
 pytestmark = pytest.mark.storage_replication
 
 #: apart from the session cluster's ports (13310/16799, 17400-17600) and the lab's
-PORTS = ceph.Ports(mon_v2=13410, mon_v1=16899, bind_min=17700, bind_max=17900)
+PORTS = standalone_ceph.Ports(mon_v2=13410, mon_v1=16899, bind_min=17700, bind_max=17900)
 POOL = "replicated"
 MIB = parse_size("1M")
 
@@ -58,9 +58,9 @@ def test_io_with_one_of_three_osds_down(tmp_path: Path) -> None:
     taken = [port for port in (PORTS.mon_v2, PORTS.mon_v1) if _port_taken(port)]
     if taken:
         pytest.fail(f"replication test monitor port(s) {taken} already in use on 127.0.0.1", pytrace=False)
-    lab: ceph.LabCeph | None = None
+    lab: standalone_ceph.LabCeph | None = None
     try:
-        lab = ceph.start(tmp_path / "ceph", 3, ports=PORTS, pool=None, die_with_parent=True)
+        lab = standalone_ceph.start(tmp_path / "ceph", 3, ports=PORTS, pool=None, die_with_parent=True)
         with lab.client(timeout=20) as client:
             created = pools.create(client, POOL, 16, "copies=3,mincopies=2")
             assert (created.copies, created.mincopies) == (3, 2)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pvc.lab.ceph import LabCeph
+from pvc.lab.standalone_ceph import LabCeph
 from pvc.storage import status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import rbd
 
-from pvc.lab.ceph import LabCeph
+from pvc.lab.standalone_ceph import LabCeph
 from pvc.storage import upload, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageBusy, StorageNotFound

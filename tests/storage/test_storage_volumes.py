@@ -7,7 +7,7 @@ import time
 import pytest
 import rbd
 
-from pvc.lab.ceph import LabCeph
+from pvc.lab.standalone_ceph import LabCeph
 from pvc.storage import inventory, snapshots, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageBusy, StorageError, StorageExists, StorageNotFound

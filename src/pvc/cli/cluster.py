@@ -10,10 +10,11 @@ import click
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
 from pvc.cli.fault import fault
-from pvc.cli.http import segment
 from pvc.cli.output import emit_data, emit_json, emit_lines, format_option
+from pvc.cli.progress import wait_for_task
 from pvc.cli.views import cluster_status_pretty, cluster_status_short, task_list_pretty, task_pretty
-from pvc.cli.waiters import TASK_SUCCESS, wait_for_task
+from pvc.client.http import segment
+from pvc.client.waiters import TASK_SUCCESS
 
 SERVER_CONFIRMATION = {"yes-i-really-mean-it": "yes"}
 

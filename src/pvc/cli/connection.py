@@ -8,10 +8,11 @@ from typing import Any
 import click
 from rich.text import Text
 
-from pvc.cli import store
 from pvc.cli.context import CliError, options
-from pvc.cli.http import ApiClient, ApiError, ApiUnreachable
 from pvc.cli.output import NOT_AVAILABLE, emit_data, emit_lines, format_option, health_text, table
+from pvc.client import connections
+from pvc.client.errors import ApiError, ApiUnreachable, ConnectionStoreError
+from pvc.client.http import ApiClient
 
 
 def mask_key(key: str | None) -> str | None:
@@ -23,13 +24,13 @@ def mask_key(key: str | None) -> str | None:
 
 def connection_records(show_keys: bool = False) -> list[dict[str, Any]]:
     """Every stored connection as a flat record (cfgfile entries resolved where readable)."""
-    data = store.load_connections()
-    default = store.get_default_connection()
+    data = connections.load_connections()
+    default = connections.get_default_connection()
     records = []
     for name in sorted(data):
         entry = data[name]
         try:
-            conn = store.entry_to_connection(name, entry)
+            conn = connections.entry_to_connection(name, entry)
             record = {
                 "name": name,
                 "description": conn.description,
@@ -38,7 +39,7 @@ def connection_records(show_keys: bool = False) -> list[dict[str, Any]]:
                 "scheme": conn.scheme,
                 "api_key": conn.api_key if show_keys else mask_key(conn.api_key),
             }
-        except store.StoreError:
+        except ConnectionStoreError:
             record = {
                 "name": name,
                 "description": str(entry.get("cfgfile", entry.get("description", ""))),
@@ -69,7 +70,13 @@ def connection() -> None:
 )
 @click.option("-a", "--address", "address", required=True, help="API host name or IP address.")
 @click.option(
-    "-p", "--port", "port", type=int, default=store.DEFAULT_PORT, show_default=True, help="API TCP port."
+    "-p",
+    "--port",
+    "port",
+    type=int,
+    default=connections.DEFAULT_PORT,
+    show_default=True,
+    help="API TCP port.",
 )
 @click.option("-k", "--api-key", "api_key", default=None, help="API key (X-Api-Key) of the cluster.")
 @click.option("-s/-S", "--ssl/--no-ssl", "ssl_flag", default=False, help="Use HTTPS (default: HTTP).")
@@ -91,7 +98,7 @@ def connection_add(
 ) -> None:
     """Add connection NAME to the store, replacing any of that name."""
     scheme = "https" if ssl_flag else "http"
-    store.register_connection(
+    connections.register_connection(
         name,
         address,
         port=port,
@@ -108,8 +115,8 @@ def connection_add(
 @click.argument("name")
 def connection_remove(name: str) -> None:
     """Remove connection NAME from the store."""
-    was_default = store.get_default_connection() == name
-    store.remove_connection(name)
+    was_default = connections.get_default_connection() == name
+    connections.remove_connection(name)
     suffix = "; there is no default connection now" if was_default else ""
     options().emit(f'Removed connection "{name}"{suffix}.')
 
@@ -232,11 +239,11 @@ def connection_detail(output_format: str) -> None:
     """Show the status of every stored cluster (GET /status on each connection)."""
     cli = options()
     records = []
-    data = store.load_connections()
+    data = connections.load_connections()
     for name in sorted(data):
         try:
-            conn = store.entry_to_connection(name, data[name])
-        except store.StoreError:
+            conn = connections.entry_to_connection(name, data[name])
+        except ConnectionStoreError:
             continue
         client = ApiClient(conn, debug_log=cli.debug_log())
         try:

@@ -8,8 +8,9 @@ from typing import IO, Any
 
 import click
 
-from pvc.cli import store
-from pvc.cli.http import ApiClient
+from pvc.client import connections
+from pvc.client.errors import ConnectionStoreError
+from pvc.client.http import ApiClient
 
 
 class CliError(click.ClickException):
@@ -43,13 +44,13 @@ class CliContext:
         """The API client of the selected connection; prints the banner the first time."""
         if self._client is None:
             try:
-                connection = store.resolve_connection(self.connection_name)
-            except store.StoreError as exc:
+                connection = connections.resolve_connection(self.connection_name)
+            except ConnectionStoreError as exc:
                 raise CliError(str(exc)) from exc
             self._client = ApiClient(connection, debug_log=self.debug_log())
             self.note(
                 f'Using connection "{connection.name}" - Host: "{connection.api_host}"  '
-                f'Scheme: "{connection.scheme}"  Prefix: "{store.API_PREFIX}"'
+                f'Scheme: "{connection.scheme}"  Prefix: "{connections.API_PREFIX}"'
             )
         return self._client
 

@@ -10,8 +10,8 @@ from rich.text import Text
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
-from pvc.cli.http import segment
 from pvc.cli.output import emit_data, format_option, table
+from pvc.client.http import segment
 
 DEFAULT_SORT_KEY = "last_reported"
 

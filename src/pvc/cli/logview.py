@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from pvc.cli.context import options
-from pvc.cli.waiters import follow_log
+from pvc.cli.progress import follow_log
 
 DEFAULT_LOG_LINES = 1000
 DEFAULT_FOLLOW_LINES = 10

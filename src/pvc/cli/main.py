@@ -8,23 +8,23 @@ from pvc import __version__
 from pvc.cli.cluster import cluster
 from pvc.cli.connection import connection
 from pvc.cli.context import CliContext, CliError
-from pvc.cli.http import ApiError, ApiUnreachable
 from pvc.cli.node import node
 from pvc.cli.storage import storage
-from pvc.cli.store import StoreError
 from pvc.cli.vm import vm
+from pvc.client.errors import ClientError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 class PvcGroup(click.Group):
-    """The root group: turns API and store failures anywhere below it into one-line errors."""
+    """The root group: turns client failures (API, connection store) anywhere below it into one-line
+    errors."""
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command, converting expected failures into :class:`CliError`."""
         try:
             return super().invoke(ctx)
-        except (ApiError, ApiUnreachable, StoreError) as exc:
+        except ClientError as exc:
             raise CliError(str(exc)) from exc
 
 

@@ -11,7 +11,6 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from pvc.cli.context import CliError, options
-from pvc.cli.http import segment
 from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import (
     details,
@@ -23,7 +22,8 @@ from pvc.cli.output import (
     state_text,
     table,
 )
-from pvc.cli.waiters import wait_for_node_state
+from pvc.cli.progress import wait_for_node_state
+from pvc.client.http import segment
 
 PRIMARY_POLL_INTERVAL = 1.0
 PRIMARY_POLL_ATTEMPTS = 30

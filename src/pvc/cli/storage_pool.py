@@ -12,10 +12,10 @@ import click
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
-from pvc.cli.http import Params, segment
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.storage_views import pool_list_pretty
 from pvc.cli.vm_common import emit_reply
+from pvc.client.http import Params, segment
 from pvc.storage.tiers import TIERS
 
 # The literal argument the API wants before it destroys pools and OSDs.

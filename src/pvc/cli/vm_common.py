@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from pvc.cli.context import CliContext
-from pvc.cli.http import ApiClient, ApiResponse, segment
-from pvc.cli.waiters import TASK_SUCCESS, wait_for_task
+from pvc.cli.progress import wait_for_task
+from pvc.client.http import ApiClient, ApiResponse, segment
+from pvc.client.waiters import TASK_SUCCESS
 
 domain_argument = click.argument("domain")
 

@@ -18,11 +18,11 @@ import click
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliContext, CliError, options
-from pvc.cli.http import ApiClient
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, reply_message, task_result, vm_path
 from pvc.cli.vm_views import memory_pretty, network_id, networks_pretty, vcpus_pretty, volumes_pretty
-from pvc.cli.waiters import TASK_SUCCESS
+from pvc.client.http import ApiClient
+from pvc.client.waiters import TASK_SUCCESS
 from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.edit import (
     DEFAULT_NIC_MODEL,

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import click
-import requests
 from rich.console import Console
 from rich.table import Table
 
 from pvc import processes
+from pvc.client.errors import ClientError
 from pvc.lab import demo
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.layout import LabLayout
@@ -108,12 +108,12 @@ def up(
         if not vms:
             return
         layout = lab.state().layout
-    except (LabError, NetError, StorageError, requests.RequestException) as error:
+    except (LabError, NetError, StorageError, ClientError) as error:
         raise click.ClickException(str(error)) from None
     if vms:
         try:
             demo.create_demo_vms(layout, vms, say=lambda line: click.echo(line, err=True))
-        except (demo.DemoError, requests.RequestException) as error:
+        except (demo.DemoError, ClientError) as error:
             raise click.ClickException(f"the lab is up, but its demo VMs are not: {error}") from None
     _print_status(lab.status())
     click.echo(

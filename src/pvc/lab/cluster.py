@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc import processes
-from pvc.cli.store import StoreError, load_connections, register_connection, remove_connection
+from pvc.client.connections import load_connections, register_connection, remove_connection
+from pvc.client.errors import ConnectionStoreError
 from pvc.errors import PVCError
-from pvc.lab import lab_ceph, libvirt, netns, zookeeper
+from pvc.lab import api, cluster_ceph, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
-from pvc.lab.demo import api_base
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
 from pvc.processes import ProcessRef
@@ -33,7 +33,6 @@ from pvc.state import paths
 from pvc.state.store import Store
 
 ROLES = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
-LAB_CONNECTION = "lab"
 Say = Callable[[str], None]
 
 
@@ -87,7 +86,7 @@ class LabState:
 
 def _anchor_argv(layout: LabLayout, node: str) -> list[str]:
     """The node's anchor: own mount and UTS namespaces, hostname, private /run and libvirt dirs."""
-    mounts = [(layout.node_dir(node) / "run", "/run"), *libvirt.binds(layout, node)]
+    mounts = [(layout.node_dir(node) / "run", "/run"), *libvirtd.binds(layout, node)]
     binds = " && ".join(f'mount --bind "{source}" "{target}"' for source, target in mounts)
     script = f'hostname "$0" && {binds} && exec sleep infinity'
     return [
@@ -146,7 +145,7 @@ class Lab:
             self._start_daemons(state)
             self._wait_cluster(state, timeout)
             if layout.ceph:
-                lab_ceph.add_osds_and_pool(layout, api_base(layout), say=self.say, timeout=timeout)
+                cluster_ceph.add_osds_and_pool(layout, say=self.say, timeout=timeout)
         except BaseException:
             self.say("lab start failed; removing what was created")
             self._teardown(state, keep_logs=True)
@@ -157,21 +156,18 @@ class Lab:
 
     def _register_connection(self, layout: LabLayout) -> None:
         """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
+        lab = api.connection(layout)
         path = register_connection(
-            LAB_CONNECTION,
-            str(layout.floating("upstream").ip),
-            port=layout.api_port,
-            description=f"PVC lab in {layout.directory}",
-            make_default=True,
+            lab.name, lab.host, port=lab.port, description=lab.description, make_default=True
         )
-        self.say(f"registered connection '{LAB_CONNECTION}' as the default in {path}")
+        self.say(f"registered connection '{lab.name}' as the default in {path}")
 
     def _forget_connection(self, layout: LabLayout) -> None:
         try:
-            entry = load_connections().get(LAB_CONNECTION, {})
-            if entry.get("host") == str(layout.floating("upstream").ip):
-                remove_connection(LAB_CONNECTION)
-        except (StoreError, OSError):
+            lab = api.connection(layout)
+            if load_connections().get(lab.name, {}).get("host") == lab.host:
+                remove_connection(lab.name)
+        except (ConnectionStoreError, OSError):
             pass
 
     def _create_network(self, state: LabState) -> None:
@@ -195,7 +191,7 @@ class Lab:
         layout = state.layout
         for node in layout.node_names:
             (layout.node_dir(node) / "run").mkdir(parents=True, exist_ok=True)
-            libvirt.prepare(layout, node)
+            libvirtd.prepare(layout, node)
             ref = processes.spawn(
                 f"{node}/anchor", _anchor_argv(layout, node), layout.log_file(node, "anchor")
             )
@@ -208,16 +204,16 @@ class Lab:
         layout = state.layout
         seed = cache_dir() / "libvirt-capabilities"
         for node in layout.node_names:
-            libvirt.seed_capabilities(layout, node, seed)
+            libvirtd.seed_capabilities(layout, node, seed)
             anchor = state.processes[f"{node}/anchor"]
             ref = processes.spawn(
-                f"{node}/libvirtd", _in_node(anchor, libvirt.command()), layout.log_file(node, "libvirtd")
+                f"{node}/libvirtd", _in_node(anchor, libvirtd.command()), layout.log_file(node, "libvirtd")
             )
             state.processes[ref.name] = ref
             state.save()
         for node in layout.node_names:
             deadline = time.monotonic() + 20
-            while not libvirt.socket_path(layout, node).exists():
+            while not libvirtd.socket_path(layout, node).exists():
                 if time.monotonic() > deadline or not processes.is_alive(state.processes[f"{node}/libvirtd"]):
                     raise LabError(
                         f"libvirtd on {node} did not start; see {layout.log_file(node, 'libvirtd')}"
@@ -225,14 +221,14 @@ class Lab:
                 time.sleep(0.05)
         # load QEMU's capabilities now (from the seed, or probe them once and keep them)
         warmers = [
-            threading.Thread(target=libvirt.warm_up, args=(libvirt.uri(layout, node),), daemon=True)
+            threading.Thread(target=libvirtd.warm_up, args=(libvirtd.uri(layout, node),), daemon=True)
             for node in layout.node_names
         ]
         for thread in warmers:
             thread.start()
         for thread in warmers:
             thread.join(60)
-        libvirt.save_capabilities(layout, layout.node_names[0], seed)
+        libvirtd.save_capabilities(layout, layout.node_names[0], seed)
 
     def _members(self, layout: LabLayout) -> list[zookeeper.Member]:
         return [
@@ -257,9 +253,9 @@ class Lab:
     def _start_ceph(self, state: LabState) -> None:
         """Create the lab's Ceph; start a monitor on every coordinator and the manager."""
         layout = state.layout
-        lab_ceph.prepare(layout)
-        env = {**os.environ, "CEPH_CONF": str(lab_ceph.conf_path(layout))}
-        for node, role, argv in lab_ceph.daemon_commands(layout):
+        cluster_ceph.prepare(layout)
+        env = {**os.environ, "CEPH_CONF": str(cluster_ceph.conf_path(layout))}
+        for node, role, argv in cluster_ceph.daemon_commands(layout):
             anchor = state.processes[f"{node}/anchor"]
             ref = processes.spawn(
                 f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env

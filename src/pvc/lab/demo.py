@@ -13,11 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-
+from pvc.client.http import segment
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import lab_ceph, libvirt
+from pvc.lab import api, cluster_ceph, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
@@ -63,7 +62,7 @@ def guest_xml(
     rbd_disks = []
     if rbd_volume:
         pool, _, volume = rbd_volume.partition("/")
-        rbd_disks = [RbdDisk(pool, volume, lab_ceph.mon_v1_endpoints(layout))]
+        rbd_disks = [RbdDisk(pool, volume, cluster_ceph.mon_v1_endpoints(layout))]
     spec = DomainSpec(
         name=name,
         memory_mib=memory_mib or GUEST_MEMORY_MIB,
@@ -75,21 +74,6 @@ def guest_xml(
         rbd_disks=rbd_disks,
     )
     return build(spec)
-
-
-def api_base(layout: LabLayout) -> str:
-    """The lab API's base URL (on the primary's floating upstream address)."""
-    return f"http://{layout.floating('upstream').ip}:{layout.api_port}/api/v1"
-
-
-def _check(response: requests.Response, what: str) -> dict | list:
-    if response.status_code not in (200, 202):
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise DemoError(f"{what}: {response.status_code} {message}")
-    return response.json()
 
 
 def create_demo_vms(
@@ -119,22 +103,21 @@ def start_guests(
     """
     if not names:
         return {}
-    session = requests.Session()
-    base = api_base(layout)
-    existing = {vm["name"] for vm in _check(session.get(f"{base}/vm", timeout=30), "list VMs")}
+    client = api.client(layout)
+    existing = {vm["name"] for vm in api.accepted(client.get("/vm"), "list VMs")}
     for name in names:
         if name not in existing:
             xml = guest_xml(layout, name, heartbeat_us=heartbeat_us)
             options = {"node": node} if node else {"selector": "vms"}
-            _check(session.post(f"{base}/vm", data={"xml": xml, **options}, timeout=30), f"define {name}")
-        _check(session.post(f"{base}/vm/{name}/state", data={"state": "start"}, timeout=30), f"start {name}")
+            api.accepted(client.post("/vm", data={"xml": xml, **options}), f"define {name}")
+        api.accepted(client.post(f"/vm/{segment(name)}/state", data={"state": "start"}), f"start {name}")
     deadline = time.monotonic() + timeout
     booted: dict[str, str] = {}
     while True:
         for name in names:
             if name in booted:
                 continue
-            vm = _check(session.get(f"{base}/vm/{name}", timeout=30), f"read {name}")[0]
+            vm = api.accepted(client.get(f"/vm/{segment(name)}"), f"read {name}")[0]
             if vm["state"] == "fail":
                 raise DemoError(f"{name} failed to start: {vm.get('failed_reason') or 'no reason given'}")
             if vm["state"] == "start" and BOOT_MARKER in _console(serial_log(layout, name)):
@@ -152,7 +135,7 @@ def running_on(layout: LabLayout) -> dict[str, list[str]]:
     """Every running guest by name -> the nodes whose libvirtd runs it (asked directly)."""
     where: dict[str, list[str]] = {}
     for node in layout.node_names:
-        hypervisor = Hypervisor(libvirt.uri(layout, node)).connect()
+        hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
         try:
             for name in hypervisor.active().values():
                 where.setdefault(name, []).append(node)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from pvc.config import parse_config
-from pvc.lab import lab_ceph, libvirt
+from pvc.lab import cluster_ceph, libvirtd
 from pvc.lab.layout import LabLayout
 
 
@@ -29,7 +29,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "networks": networks,
         "hypervisor": {  # the node's own libvirtd (its /run is private); peers reach it over TCP
             "uri": "qemu:///system",
-            "peer_uri": libvirt.uri(layout, node),
+            "peer_uri": libvirtd.uri(layout, node),
             "migration_address": layout.cluster_ip(node),
             "shutdown_timeout": layout.shutdown_timeout,
         },
@@ -46,7 +46,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         },
     }
     if layout.ceph:
-        data["storage"] = {"ceph_conf": str(lab_ceph.conf_path(layout)), "stats_interval": 2.0}
+        data["storage"] = {"ceph_conf": str(cluster_ceph.conf_path(layout)), "stats_interval": 2.0}
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
     return data
 

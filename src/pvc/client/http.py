@@ -1,13 +1,16 @@
 """HTTP calls to the PVC API, the way PVC v1 clients make them.
 
-* URL ``{scheme}://{host}:{port}/api/v1{path}``; headers ``User-Agent: pvc-client-cli/<version>`` and
-  ``X-Api-Key`` when the connection has a key.
+* URL ``{scheme}://{host}:{port}/api/v1{path}``; headers ``User-Agent`` (``pvc-client-cli/<version>``
+  unless the caller names another agent) and ``X-Api-Key`` when the connection has a key.
 * Arguments go in the query string; bulky values (documents, XML) go as a form-encoded body. A list
-  value becomes a repeated key.
+  value becomes a repeated key. A file is uploaded as a streamed ``multipart/form-data`` body.
 * GET is tried up to three times on connection errors or a 429/500/502/503/504 reply; other methods
   are tried once. Connecting times out after about two seconds; reading may take up to 48 hours
   (some calls block until a cluster operation finishes).
 * A failure to reach the API raises :class:`ApiUnreachable` with a short, single-line reason.
+
+The module attributes below are the defaults (tests may shorten them); a client may be given its
+own timeouts and GET attempts.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +29,9 @@ import requests
 import urllib3
 
 from pvc import __version__
-from pvc.cli.store import Connection
+from pvc.client.connections import Connection
+from pvc.client.errors import ApiError, ApiUnreachable
+from pvc.client.multipart import UPLOAD_FIELD, MultipartFileBody
 
 USER_AGENT = f"pvc-client-cli/{__version__}"
 CONNECT_TIMEOUT = 2.05
@@ -35,18 +41,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_BACKOFF = 0.25  # seconds, multiplied by the attempt number
 
 Params = Mapping[str, Any] | None
-
-
-class ApiUnreachable(Exception):
-    """The API could not be reached (refused, timed out, TLS or DNS failure)."""
-
-
-class ApiError(Exception):
-    """The API answered with a status the command does not accept; ``str()`` is the API's message."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -140,18 +134,32 @@ def describe_failure(exc: BaseException) -> str:
 
 
 class ApiClient:
-    """Sends requests to one connection's API."""
+    """Sends requests to one connection's API.
+
+    ``debug_log`` receives a line per call (endpoint, status, headers); ``user_agent`` replaces the
+    CLI's agent string; ``verify`` overrides the connection's TLS check (False, True, or the path of
+    a CA bundle); ``timeout`` is ``(connect, read)`` in seconds and ``get_attempts`` how often a GET
+    is tried (both default to the module's settings).
+    """
 
     def __init__(
         self,
         connection: Connection,
         debug_log: Callable[[str], None] | None = None,
         session: requests.Session | None = None,
+        *,
+        user_agent: str = USER_AGENT,
+        verify: bool | str | None = None,
+        timeout: tuple[float, float] | None = None,
+        get_attempts: int | None = None,
     ) -> None:
         self.connection = connection
         self.debug_log = debug_log
         self.session = session or requests.Session()
-        self.verify = connection.verify_ssl
+        self.user_agent = user_agent
+        self.verify = connection.verify_ssl if verify is None else verify
+        self.timeout = timeout
+        self.get_attempts = get_attempts
 
     def url(self, path: str) -> str:
         """Full URL of an API path such as ``/node/hv1``."""
@@ -159,7 +167,7 @@ class ApiClient:
 
     def headers(self) -> dict[str, str]:
         """Headers sent with every request."""
-        headers = {"User-Agent": USER_AGENT}
+        headers = {"User-Agent": self.user_agent}
         if self.connection.api_key:
             headers["X-Api-Key"] = self.connection.api_key
         return headers
@@ -167,40 +175,19 @@ class ApiClient:
     def request(self, method: str, path: str, params: Params = None, data: Params = None) -> ApiResponse:
         """Send one call; returns the reply whatever its status, or raises :class:`ApiUnreachable`."""
         method = method.upper()
-        url = self.url(path)
-        attempts = GET_ATTEMPTS if method == "GET" else 1
+        attempts = (self.get_attempts or GET_ATTEMPTS) if method == "GET" else 1
         for attempt in range(1, attempts + 1):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-                    reply = self.session.request(
-                        method,
-                        url,
-                        params=_clean_params(params),
-                        data=_clean_params(data),
-                        headers=self.headers(),
-                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                        verify=self.verify,
-                    )
-            except requests.exceptions.RequestException as exc:
-                self._debug(f"API endpoint: {method} {url} failed: {describe_failure(exc)}")
-                if attempt < attempts:
-                    time.sleep(RETRY_BACKOFF * attempt)
-                    continue
-                raise ApiUnreachable(
-                    f"Failed to connect to the API at {self.connection.base_url}: {describe_failure(exc)}"
-                ) from exc
-            self._debug(f"API endpoint: {method} {reply.url}")
-            self._debug(f"Response code: {reply.status_code}")
-            self._debug(f"Response headers: {dict(reply.headers)}")
-            if reply.status_code in RETRY_STATUSES and attempt < attempts:
+                reply = self._send(method, path, params=_clean_params(params), data=_clean_params(data))
+            except ApiUnreachable:
+                if attempt == attempts:
+                    raise
                 time.sleep(RETRY_BACKOFF * attempt)
                 continue
-            try:
-                body = reply.json()
-            except (ValueError, json.JSONDecodeError):
-                body = None
-            return ApiResponse(reply.status_code, body, reply.text)
+            if reply.status in RETRY_STATUSES and attempt < attempts:
+                time.sleep(RETRY_BACKOFF * attempt)
+                continue
+            return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
     def get(self, path: str, params: Params = None) -> ApiResponse:
@@ -218,6 +205,64 @@ class ApiClient:
     def delete(self, path: str, params: Params = None) -> ApiResponse:
         """DELETE ``path``."""
         return self.request("DELETE", path, params=params)
+
+    def upload(
+        self,
+        path: str,
+        file: Path,
+        params: Params = None,
+        *,
+        field: str = UPLOAD_FIELD,
+        on_read: Callable[[int], None] | None = None,
+    ) -> ApiResponse:
+        """POST ``file`` to ``path`` once, streamed from disk as a ``multipart/form-data`` field.
+
+        ``on_read`` is called with the number of file bytes in each block as it is sent.
+        """
+        with MultipartFileBody(file, field, on_read) as body:
+            return self._send(
+                "POST", path, params=_clean_params(params), data=body, content_type=body.content_type
+            )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        data: dict[str, Any] | MultipartFileBody | None,
+        content_type: str | None = None,
+    ) -> ApiResponse:
+        """Send one request (no retries); the reply, or :class:`ApiUnreachable`."""
+        url = self.url(path)
+        headers = self.headers()
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                reply = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout or (CONNECT_TIMEOUT, READ_TIMEOUT),
+                    verify=self.verify,
+                )
+        except requests.exceptions.RequestException as exc:
+            self._debug(f"API endpoint: {method} {url} failed: {describe_failure(exc)}")
+            raise ApiUnreachable(
+                f"Failed to connect to the API at {self.connection.base_url}: {describe_failure(exc)}"
+            ) from exc
+        self._debug(f"API endpoint: {method} {reply.url}")
+        self._debug(f"Response code: {reply.status_code}")
+        self._debug(f"Response headers: {dict(reply.headers)}")
+        try:
+            body = reply.json()
+        except (ValueError, json.JSONDecodeError):
+            body = None
+        return ApiResponse(reply.status_code, body, reply.text)
 
     def _debug(self, text: str) -> None:
         if self.debug_log is not None:

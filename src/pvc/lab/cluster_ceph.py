@@ -17,9 +17,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import requests
-
-from pvc.lab import ceph
+from pvc.client import waiters
+from pvc.lab import api, standalone_ceph
 from pvc.lab.layout import LabLayout
 from pvc.storage import daemons, status
 from pvc.storage.client import CephClient
@@ -28,7 +27,9 @@ from pvc.storage.errors import StorageError
 #: The RBD pool the lab creates for VM disks.
 POOL = "vms"
 POOL_PGS = 32
-PORTS = ceph.Ports()
+PORTS = standalone_ceph.Ports()
+#: Seconds between polls of an OSD task.
+TASK_POLL_INTERVAL = 0.2
 
 
 class LabCephError(StorageError):
@@ -76,15 +77,15 @@ def prepare(layout: LabLayout) -> str:
     first = monitors[0][1]
     subnet = str(layout.addresses(mon_nodes(layout)[0])["storage"].network)
     conf = conf_path(layout)
-    conf.write_text(ceph.conf_text(d, fsid, first, PORTS, network=subnet, monitors=monitors))
+    conf.write_text(standalone_ceph.conf_text(d, fsid, first, PORTS, network=subnet, monitors=monitors))
     monmap = d / "monmap"
     create = ["monmaptool", "--create", "--fsid", fsid]
     for mon_id, address in monitors:
-        create += ["--addv", mon_id, ceph.mon_addrs(address, PORTS)]
+        create += ["--addv", mon_id, standalone_ceph.mon_addrs(address, PORTS)]
     daemons.run_tool([*create, str(monmap)], conf)
     for mon_id, _ in monitors:
         daemons.run_tool(["ceph-mon", "-c", str(conf), "--mkfs", "-i", mon_id, "--monmap", str(monmap)], conf)
-    (d / "data" / f"mgr.{ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
+    (d / "data" / f"mgr.{standalone_ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
     return fsid
 
 
@@ -92,64 +93,35 @@ def daemon_commands(layout: LabLayout) -> list[tuple[str, str, list[str]]]:
     """``(node, role, argv)`` of every monitor and the manager (each run inside its node)."""
     conf = conf_path(layout)
     commands = [(node, "ceph-mon", daemons.daemon_command("mon", node, conf)) for node in mon_nodes(layout)]
-    commands.append((mgr_node(layout), "ceph-mgr", daemons.daemon_command("mgr", ceph.MGR_ID, conf)))
+    commands.append(
+        (mgr_node(layout), "ceph-mgr", daemons.daemon_command("mgr", standalone_ceph.MGR_ID, conf))
+    )
     return commands
 
 
-def _check(response: requests.Response, what: str) -> dict:
-    if response.status_code not in (200, 202):
-        try:
-            message = response.json().get("message", response.text)
-        except ValueError:
-            message = response.text
-        raise LabCephError(f"{what}: {response.status_code} {message}")
-    return response.json()
-
-
-def _wait_task(session: requests.Session, base: str, task_id: str, deadline: float) -> dict:
-    while time.monotonic() < deadline:
-        task = _check(session.get(f"{base}/tasks/{task_id}", timeout=10), "task status")
-        if task["state"] in ("SUCCESS", "FAILURE"):
-            return task
-        time.sleep(0.2)
-    raise LabCephError(f"task {task_id} did not finish in time")
-
-
-def _wait_api(session: requests.Session, base: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if session.get(f"{base}/", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise LabCephError("the lab API did not answer")
-
-
 def add_osds_and_pool(
-    layout: LabLayout, api_base: str, *, say: Callable[[str], None] = print, timeout: float = 120.0
+    layout: LabLayout, *, say: Callable[[str], None] = print, timeout: float = 120.0
 ) -> None:
     """Add one file-backed OSD per node and the lab's pool through the API; wait until ready."""
     deadline = time.monotonic() + timeout
-    session = requests.Session()
-    _wait_api(session, api_base, deadline)
+    client = api.client(layout)
+    waiters.wait_for_api(client, timeout)
     submitted = {}
     for node in layout.node_names:
         body = {"node": node, "device": "file", "weight": "1.0"}
-        accepted = _check(
-            session.post(f"{api_base}/storage/ceph/osd", data=body, timeout=30), f"add OSD on {node}"
-        )
-        submitted[node] = accepted["task_id"]
+        queued = api.accepted(client.post("/storage/ceph/osd", data=body), f"add OSD on {node}")
+        submitted[node] = queued["task_id"]
     for node, task_id in submitted.items():
-        task = _wait_task(session, api_base, task_id, deadline)
-        if task["state"] != "SUCCESS":
+        remaining = max(0.0, deadline - time.monotonic())
+        task = waiters.wait_for_task(client, task_id, poll_interval=TASK_POLL_INTERVAL, timeout=remaining)
+        if task["state"] != waiters.TASK_SUCCESS:
             raise LabCephError(f"adding the OSD of {node} failed: {task.get('status')}")
     copies = min(3, len(layout.node_names))
     replication = f"copies={copies},mincopies={max(1, copies - 1)}"
     body = {"pool": POOL, "pgs": str(POOL_PGS), "replcfg": replication}
-    _check(session.post(f"{api_base}/storage/ceph/pool", data=body, timeout=60), f"create pool {POOL}")
-    with CephClient(conf_path(layout), timeout=20) as client:
+    api.accepted(client.post("/storage/ceph/pool", data=body), f"create pool {POOL}")
+    with CephClient(conf_path(layout), timeout=20) as ceph:
         status.wait_ready(
-            client, len(layout.node_names), max(5.0, deadline - time.monotonic()), after_change=True
+            ceph, len(layout.node_names), max(5.0, deadline - time.monotonic()), after_change=True
         )
     say(f"ceph: {len(layout.node_names)} OSDs up, pool {POOL} ({replication}) active+clean")

@@ -1,4 +1,4 @@
-"""The client's connection store: ``pvc.json`` plus our ``default`` file.
+"""The client's connection store: ``pvc.json`` plus our ``default`` file, and :class:`Connection`.
 
 Layout of the store directory (``$PVC_CLIENT_DIR``, else ``$HOME/.config/pvc``, else ``/tmp/pvc``):
 
@@ -14,6 +14,9 @@ Layout of the store directory (``$PVC_CLIENT_DIR``, else ``$HOME/.config/pvc``, 
     A plain-text file naming the connection to use when neither ``-c/--connection`` nor
     ``$PVC_CONNECTION`` is given. Without it the client falls back to the built-in ``local``
     connection, which reads ``/etc/pvc/pvc.conf`` directly, as PVC does.
+
+Every failure raises :class:`~pvc.client.errors.ConnectionStoreError` with a message fit to show
+the user.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any
 
 import yaml
 
+from pvc.client.errors import ConnectionStoreError
+
 API_PREFIX = "/api/v1"
 DEFAULT_PORT = 7370
 STORE_FILENAME = "pvc.json"
@@ -36,10 +41,6 @@ LOCAL_NAME = "local"
 # elsewhere).
 LOCAL_CFGFILE = "/etc/pvc/pvc.conf"
 DEFAULT_PERMS = "600"
-
-
-class StoreError(Exception):
-    """A connection cannot be found, read or saved; the message is fit to show the user."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def store_directory(directory: str | os.PathLike[str] | None = None) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise StoreError(f"Cannot create the connection store directory {path}: {exc.strerror}") from exc
+        raise ConnectionStoreError(
+            f"Cannot create the connection store directory {path}: {exc.strerror}"
+        ) from exc
     return path
 
 
@@ -100,7 +103,7 @@ def _file_mode() -> int:
     try:
         return int(raw, 8)
     except ValueError as exc:
-        raise StoreError(f"PVC_CLIENT_DB_PERMS must be an octal file mode, not {raw!r}") from exc
+        raise ConnectionStoreError(f"PVC_CLIENT_DB_PERMS must be an octal file mode, not {raw!r}") from exc
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -120,7 +123,7 @@ def _write_text(path: Path, text: str) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise StoreError(f"Cannot write {path}: {exc.strerror}") from exc
+        raise ConnectionStoreError(f"Cannot write {path}: {exc.strerror}") from exc
 
 
 def save_connections(
@@ -140,11 +143,11 @@ def load_connections(directory: str | os.PathLike[str] | None = None) -> dict[st
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise StoreError(f"Cannot read the connection store {path}: {exc.strerror}") from exc
+        raise ConnectionStoreError(f"Cannot read the connection store {path}: {exc.strerror}") from exc
     except ValueError as exc:
-        raise StoreError(f"The connection store {path} is not valid JSON: {exc}") from exc
+        raise ConnectionStoreError(f"The connection store {path} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise StoreError(f"The connection store {path} does not hold a JSON object")
+        raise ConnectionStoreError(f"The connection store {path} does not hold a JSON object")
     if Path(LOCAL_CFGFILE).exists():
         data[LOCAL_NAME] = {"cfgfile": LOCAL_CFGFILE}
     return data
@@ -156,15 +159,15 @@ def read_cfgfile(name: str, cfgfile: str) -> Connection:
         with open(cfgfile, encoding="utf-8") as handle:
             config = yaml.safe_load(handle) or {}
     except OSError as exc:
-        raise StoreError(f'Connection "{name}": cannot read {cfgfile}: {exc.strerror}') from exc
+        raise ConnectionStoreError(f'Connection "{name}": cannot read {cfgfile}: {exc.strerror}') from exc
     except yaml.YAMLError as exc:
-        raise StoreError(f'Connection "{name}": {cfgfile} is not valid YAML') from exc
+        raise ConnectionStoreError(f'Connection "{name}": {cfgfile} is not valid YAML') from exc
     try:
         api = config["api"]
         address = str(api["listen"]["address"])
         port = int(api["listen"]["port"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise StoreError(
+        raise ConnectionStoreError(
             f'Connection "{name}": {cfgfile} lacks api.listen.address and api.listen.port'
         ) from exc
     ssl = bool((api.get("ssl") or {}).get("enabled", False))
@@ -201,7 +204,7 @@ def entry_to_connection(name: str, entry: dict[str, Any]) -> Connection:
             description=str(entry.get("description", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise StoreError(f'Connection "{name}" in the store is malformed') from exc
+        raise ConnectionStoreError(f'Connection "{name}" in the store is malformed') from exc
 
 
 def default_file(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -217,14 +220,14 @@ def get_default_connection(directory: str | os.PathLike[str] | None = None) -> s
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreError(f"Cannot read {path}: {exc.strerror}") from exc
+        raise ConnectionStoreError(f"Cannot read {path}: {exc.strerror}") from exc
     return name or None
 
 
 def set_default_connection(name: str, directory: str | os.PathLike[str] | None = None) -> None:
     """Make ``name`` (which must be stored) the connection used when none is given."""
     if name not in load_connections(directory):
-        raise StoreError(f'No connection "{name}" in the store')
+        raise ConnectionStoreError(f'No connection "{name}" in the store')
     _write_text(default_file(directory), name + "\n")
 
 
@@ -234,7 +237,7 @@ def clear_default_connection(directory: str | os.PathLike[str] | None = None) ->
     try:
         path.unlink(missing_ok=True)
     except OSError as exc:
-        raise StoreError(f"Cannot remove {path}: {exc.strerror}") from exc
+        raise ConnectionStoreError(f"Cannot remove {path}: {exc.strerror}") from exc
 
 
 def register_connection(
@@ -253,9 +256,9 @@ def register_connection(
     made. Returns the path of the store file.
     """
     if not name or "/" in name:
-        raise StoreError(f"Invalid connection name {name!r}")
+        raise ConnectionStoreError(f"Invalid connection name {name!r}")
     if scheme not in ("http", "https"):
-        raise StoreError(f"Invalid scheme {scheme!r}: use http or https")
+        raise ConnectionStoreError(f"Invalid scheme {scheme!r}: use http or https")
     data = load_connections(directory)
     data[name] = {
         "description": description,
@@ -274,7 +277,7 @@ def remove_connection(name: str, directory: str | os.PathLike[str] | None = None
     """Delete a stored connection; if it was the default, the default file is removed too."""
     data = load_connections(directory)
     if name not in data:
-        raise StoreError(f'No connection "{name}" in the store')
+        raise ConnectionStoreError(f'No connection "{name}" in the store')
     del data[name]
     save_connections(data, directory)
     if get_default_connection(directory) == name:
@@ -286,18 +289,20 @@ def resolve_connection(name: str | None, directory: str | os.PathLike[str] | Non
     if name:
         data = load_connections(directory)
         if name not in data:
-            raise StoreError(f'Connection "{name}" is not in the store; add it with "pvc connection add"')
+            raise ConnectionStoreError(
+                f'Connection "{name}" is not in the store; add it with "pvc connection add"'
+            )
         return entry_to_connection(name, data[name])
     default = get_default_connection(directory)
     if default:
         data = load_connections(directory)
         if default not in data:
-            raise StoreError(
+            raise ConnectionStoreError(
                 f'The default connection "{default}" (from {default_file(directory)}) is not in the store'
             )
         return entry_to_connection(default, data[default])
     if not Path(LOCAL_CFGFILE).exists():
-        raise StoreError(
+        raise ConnectionStoreError(
             "No connection given (-c/--connection or PVC_CONNECTION), no default connection set, "
             f"and no local configuration at {LOCAL_CFGFILE}"
         )

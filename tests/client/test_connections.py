@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pvc.cli import store
+from pvc.client import connections
+from pvc.client.errors import ConnectionStoreError
 
 
 def _mode(path: Path) -> int:
@@ -16,23 +17,23 @@ def _mode(path: Path) -> int:
 
 
 def test_first_load_creates_store_with_local_entry(store_dir: Path) -> None:
-    data = store.load_connections()
+    data = connections.load_connections()
     path = store_dir / "pvc.json"
-    assert data == {"local": {"cfgfile": store.LOCAL_CFGFILE}}
+    assert data == {"local": {"cfgfile": connections.LOCAL_CFGFILE}}
     assert path.read_text() == json.dumps(data, sort_keys=True, indent=4) + "\n"
     assert _mode(path) == 0o600
 
 
 def test_file_mode_from_environment(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PVC_CLIENT_DB_PERMS", "640")
-    store.load_connections()
+    connections.load_connections()
     assert _mode(store_dir / "pvc.json") == 0o640
 
 
 def test_register_writes_pvc_form_and_keeps_mode(store_dir: Path) -> None:
-    store.load_connections()
+    connections.load_connections()
     (store_dir / "pvc.json").chmod(0o600)
-    path = store.register_connection("lab", "10.100.0.250", port=7371, scheme="https", api_key="k1")
+    path = connections.register_connection("lab", "10.100.0.250", port=7371, scheme="https", api_key="k1")
     written = json.loads(path.read_text())
     assert written["lab"] == {
         "description": "",
@@ -47,50 +48,50 @@ def test_register_writes_pvc_form_and_keeps_mode(store_dir: Path) -> None:
 
 
 def test_register_default_and_resolution(store_dir: Path) -> None:
-    store.register_connection("lab", "10.100.0.250", make_default=True)
+    connections.register_connection("lab", "10.100.0.250", make_default=True)
     assert (store_dir / "default").read_text().strip() == "lab"
-    assert store.get_default_connection() == "lab"
-    conn = store.resolve_connection(None)
+    assert connections.get_default_connection() == "lab"
+    conn = connections.resolve_connection(None)
     assert (conn.name, conn.host, conn.port, conn.scheme) == ("lab", "10.100.0.250", 7370, "http")
     assert conn.base_url == "http://10.100.0.250:7370/api/v1"
-    store.register_connection("other", "10.0.0.9")
-    assert store.resolve_connection("other").host == "10.0.0.9"
-    assert store.resolve_connection(None).name == "lab"
+    connections.register_connection("other", "10.0.0.9")
+    assert connections.resolve_connection("other").host == "10.0.0.9"
+    assert connections.resolve_connection(None).name == "lab"
 
 
 def test_register_in_explicit_directory(tmp_path: Path, store_dir: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
-    store.register_connection("lab", "10.1.1.1", make_default=True, directory=elsewhere)
+    connections.register_connection("lab", "10.1.1.1", make_default=True, directory=elsewhere)
     assert json.loads((elsewhere / "pvc.json").read_text())["lab"]["host"] == "10.1.1.1"
-    assert store.get_default_connection(elsewhere) == "lab"
+    assert connections.get_default_connection(elsewhere) == "lab"
     assert not (store_dir / "pvc.json").exists()
 
 
 def test_removing_default_clears_default_file(store_dir: Path) -> None:
-    store.register_connection("lab", "10.100.0.250", make_default=True)
-    store.register_connection("other", "10.0.0.9")
-    store.remove_connection("other")
-    assert store.get_default_connection() == "lab"
-    store.remove_connection("lab")
+    connections.register_connection("lab", "10.100.0.250", make_default=True)
+    connections.register_connection("other", "10.0.0.9")
+    connections.remove_connection("other")
+    assert connections.get_default_connection() == "lab"
+    connections.remove_connection("lab")
     assert not (store_dir / "default").exists()
-    assert "lab" not in store.load_connections()
+    assert "lab" not in connections.load_connections()
 
 
 def test_remove_unknown_fails(store_dir: Path) -> None:
-    with pytest.raises(store.StoreError, match='No connection "nope"'):
-        store.remove_connection("nope")
+    with pytest.raises(ConnectionStoreError, match='No connection "nope"'):
+        connections.remove_connection("nope")
 
 
 def test_no_connection_and_no_local_config(store_dir: Path) -> None:
-    with pytest.raises(store.StoreError, match="no default connection set"):
-        store.resolve_connection(None)
+    with pytest.raises(ConnectionStoreError, match="no default connection set"):
+        connections.resolve_connection(None)
 
 
 def test_default_naming_missing_connection(store_dir: Path) -> None:
-    store.load_connections()
+    connections.load_connections()
     (store_dir / "default").write_text("gone\n")
-    with pytest.raises(store.StoreError, match='default connection "gone"'):
-        store.resolve_connection(None)
+    with pytest.raises(ConnectionStoreError, match='default connection "gone"'):
+        connections.resolve_connection(None)
 
 
 def _write_conf(path: Path, *, auth: bool, source: str = "token", ssl: bool = False) -> None:
@@ -113,41 +114,41 @@ def _write_conf(path: Path, *, auth: bool, source: str = "token", ssl: bool = Fa
 def test_cfgfile_entry_parsing(tmp_path: Path, store_dir: Path) -> None:
     conf = tmp_path / "node.conf"
     _write_conf(conf, auth=True, ssl=True)
-    conn = store.read_cfgfile("x", str(conf))
+    conn = connections.read_cfgfile("x", str(conf))
     assert (conn.host, conn.port, conn.scheme, conn.api_key) == ("127.0.0.1", 7399, "https", "tok-one")
     assert conn.description == str(conf)
     _write_conf(conf, auth=False)
-    conn = store.read_cfgfile("x", str(conf))
+    conn = connections.read_cfgfile("x", str(conf))
     assert (conn.scheme, conn.api_key) == ("http", None)
     _write_conf(conf, auth=True, source="other")
-    assert store.read_cfgfile("x", str(conf)).api_key is None
+    assert connections.read_cfgfile("x", str(conf)).api_key is None
 
 
 def test_builtin_local_reads_local_cfgfile(store_dir: Path) -> None:
-    _write_conf(Path(store.LOCAL_CFGFILE), auth=True)
-    conn = store.resolve_connection(None)
+    _write_conf(Path(connections.LOCAL_CFGFILE), auth=True)
+    conn = connections.resolve_connection(None)
     assert (conn.name, conn.host, conn.port, conn.api_key) == ("local", "127.0.0.1", 7399, "tok-one")
     assert conn.verify_ssl is False
 
 
 def test_local_entry_forced_back_when_local_config_exists(store_dir: Path) -> None:
-    store.register_connection("local", "10.9.9.9")
-    assert store.load_connections()["local"]["host"] == "10.9.9.9"
-    _write_conf(Path(store.LOCAL_CFGFILE), auth=False)
-    assert store.load_connections()["local"] == {"cfgfile": store.LOCAL_CFGFILE}
+    connections.register_connection("local", "10.9.9.9")
+    assert connections.load_connections()["local"]["host"] == "10.9.9.9"
+    _write_conf(Path(connections.LOCAL_CFGFILE), auth=False)
+    assert connections.load_connections()["local"] == {"cfgfile": connections.LOCAL_CFGFILE}
 
 
 def test_unreadable_cfgfile_is_a_clear_error(tmp_path: Path, store_dir: Path) -> None:
-    with pytest.raises(store.StoreError, match="cannot read"):
-        store.read_cfgfile("x", str(tmp_path / "missing.conf"))
+    with pytest.raises(ConnectionStoreError, match="cannot read"):
+        connections.read_cfgfile("x", str(tmp_path / "missing.conf"))
     bad = tmp_path / "bad.conf"
     bad.write_text("api: {}\n")
-    with pytest.raises(store.StoreError, match=r"api\.listen\.address"):
-        store.read_cfgfile("x", str(bad))
+    with pytest.raises(ConnectionStoreError, match=r"api\.listen\.address"):
+        connections.read_cfgfile("x", str(bad))
 
 
 def test_tls_verification_setting(store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = store.Connection(name="lab", host="h", port=1, scheme="https")
+    conn = connections.Connection(name="lab", host="h", port=1, scheme="https")
     assert conn.verify_ssl is True
     monkeypatch.setenv("PVC_CLIENT_VERIFY_SSL", "False")
     assert conn.verify_ssl is False
@@ -155,4 +156,4 @@ def test_tls_verification_setting(store_dir: Path, monkeypatch: pytest.MonkeyPat
     assert conn.verify_ssl is False
     monkeypatch.setenv("PVC_CLIENT_VERIFY_SSL", "True")
     assert conn.verify_ssl is True
-    assert store.Connection(name="local", host="h", port=1).verify_ssl is False
+    assert connections.Connection(name="local", host="h", port=1).verify_ssl is False
