@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from pvc.client.errors import ApiError, ApiUnreachable
-from pvc.lab import api
+from pvc.lab import endpoint
 from pvc.lab.layout import LabLayout
 from pvc.processes import ProcessRef, is_alive
 from pvc.state import paths
@@ -97,9 +97,9 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.01):
 
 def measure_api_move(layout: LabLayout, nodes: list[str]) -> None:
     """Move the primary through the API; time until the API answers from the new primary."""
-    client = api.client(layout, read_timeout=5)
+    client = endpoint.client(layout, read_timeout=5)
     # One quick try per probe: the API is away while it moves, and the probes measure when it is back.
-    probe = api.client(layout, read_timeout=0.5, connect_timeout=0.5, get_attempts=1)
+    probe = endpoint.client(layout, read_timeout=0.5, connect_timeout=0.5, get_attempts=1)
     for _ in range(3):
         primary = client.get("/status/primary_node").expect(200)["primary_node"]
         target = next(node for node in nodes if node != primary)

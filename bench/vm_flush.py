@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from pvc.client.http import ApiClient
-from pvc.lab import api, demo
+from pvc.lab import demo, endpoint
 from pvc.lab.guest import heartbeats
 from pvc.lab.layout import LabLayout
 
@@ -68,7 +68,7 @@ def run(layout: LabLayout, count: int) -> None:
     started = time.monotonic()
     demo.start_guests(layout, names, node="hv1", heartbeat_us=1_000_000, say=lambda _: None, timeout=600)
     print(f"{count} guests booted on hv1 in {time.monotonic() - started:.1f} s")
-    client = api.client(layout, read_timeout=STATE_TIMEOUT)
+    client = endpoint.client(layout, read_timeout=STATE_TIMEOUT)
     for state in ("flush", "ready"):
         before = {name: beats(layout, name) for name in names}
         seconds = timed(client, state)

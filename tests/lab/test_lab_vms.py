@@ -18,8 +18,7 @@ import rbd
 from pvc.client.errors import ApiUnreachable
 from pvc.client.http import ApiResponse
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import api as lab_api
-from pvc.lab import cluster_ceph, demo, libvirtd
+from pvc.lab import cluster_ceph, demo, endpoint, libvirtd
 from pvc.lab.guest import (
     BOOT_MARKER,
     DISK_HEARTBEAT,
@@ -122,8 +121,8 @@ class Api:
     """The lab's API on the primary's floating address."""
 
     def __init__(self, layout: LabLayout) -> None:
-        self.reader = lab_api.client(layout, read_timeout=READ_TIMEOUT)
-        self.client = lab_api.client(layout, read_timeout=CHANGE_TIMEOUT)
+        self.reader = endpoint.client(layout, read_timeout=READ_TIMEOUT)
+        self.client = endpoint.client(layout, read_timeout=CHANGE_TIMEOUT)
 
     def get(self, path: str, **params) -> ApiResponse:
         return self.reader.get(path, params=params)
@@ -283,7 +282,7 @@ def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
     """A guest on an RBD volume of the lab's Ceph (3 OSDs, one per node) keeps its disk
     across a live migration: the marker written before boot is intact and the guest's
     writes into the volume continue from the new node."""
-    client = lab_api.client(lab, read_timeout=CHANGE_TIMEOUT)
+    client = endpoint.client(lab, read_timeout=CHANGE_TIMEOUT)
     volume, marker = "rbdvm-disk", b"PVC-RBD-MARKER-42"
     osd_list = client.get("/storage/ceph/osd").data
     assert sorted(o["node"] for o in osd_list) == lab.node_names and all(o["stats"]["up"] for o in osd_list)

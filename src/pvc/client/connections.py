@@ -284,23 +284,23 @@ def remove_connection(name: str, directory: str | os.PathLike[str] | None = None
         clear_default_connection(directory)
 
 
+def _stored(name: str, directory: str | os.PathLike[str] | None, missing: str) -> Connection:
+    """Connection ``name`` from the store; ConnectionStoreError(``missing``) if it is not there."""
+    data = load_connections(directory)
+    if name not in data:
+        raise ConnectionStoreError(missing)
+    return entry_to_connection(name, data[name])
+
+
 def resolve_connection(name: str | None, directory: str | os.PathLike[str] | None = None) -> Connection:
     """The connection to use: ``name`` from the store, else the default file's, else built-in ``local``."""
     if name:
-        data = load_connections(directory)
-        if name not in data:
-            raise ConnectionStoreError(
-                f'Connection "{name}" is not in the store; add it with "pvc connection add"'
-            )
-        return entry_to_connection(name, data[name])
+        missing = f'Connection "{name}" is not in the store; add it with "pvc connection add"'
+        return _stored(name, directory, missing)
     default = get_default_connection(directory)
     if default:
-        data = load_connections(directory)
-        if default not in data:
-            raise ConnectionStoreError(
-                f'The default connection "{default}" (from {default_file(directory)}) is not in the store'
-            )
-        return entry_to_connection(default, data[default])
+        missing = f'The default connection "{default}" (from {default_file(directory)}) is not in the store'
+        return _stored(default, directory, missing)
     if not Path(LOCAL_CFGFILE).exists():
         raise ConnectionStoreError(
             "No connection given (-c/--connection or PVC_CONNECTION), no default connection set, "

@@ -24,7 +24,7 @@ from pvc import processes
 from pvc.client.connections import load_connections, register_connection, remove_connection
 from pvc.client.errors import ConnectionStoreError
 from pvc.errors import PVCError
-from pvc.lab import api, cluster_ceph, libvirtd, netns, zookeeper
+from pvc.lab import cluster_ceph, endpoint, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
@@ -156,7 +156,7 @@ class Lab:
 
     def _register_connection(self, layout: LabLayout) -> None:
         """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
-        lab = api.connection(layout)
+        lab = endpoint.connection(layout)
         path = register_connection(
             lab.name, lab.host, port=lab.port, description=lab.description, make_default=True
         )
@@ -164,7 +164,7 @@ class Lab:
 
     def _forget_connection(self, layout: LabLayout) -> None:
         try:
-            lab = api.connection(layout)
+            lab = endpoint.connection(layout)
             if load_connections().get(lab.name, {}).get("host") == lab.host:
                 remove_connection(lab.name)
         except (ConnectionStoreError, OSError):

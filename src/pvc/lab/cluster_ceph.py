@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pvc.client import waiters
-from pvc.lab import api, standalone_ceph
+from pvc.lab import endpoint, standalone_ceph
 from pvc.lab.layout import LabLayout
 from pvc.storage import daemons, status
 from pvc.storage.client import CephClient
@@ -104,12 +104,12 @@ def add_osds_and_pool(
 ) -> None:
     """Add one file-backed OSD per node and the lab's pool through the API; wait until ready."""
     deadline = time.monotonic() + timeout
-    client = api.client(layout)
+    client = endpoint.client(layout)
     waiters.wait_for_api(client, timeout)
     submitted = {}
     for node in layout.node_names:
         body = {"node": node, "device": "file", "weight": "1.0"}
-        queued = api.accepted(client.post("/storage/ceph/osd", data=body), f"add OSD on {node}")
+        queued = endpoint.accepted(client.post("/storage/ceph/osd", data=body), f"add OSD on {node}")
         submitted[node] = queued["task_id"]
     for node, task_id in submitted.items():
         remaining = max(0.0, deadline - time.monotonic())
@@ -119,7 +119,7 @@ def add_osds_and_pool(
     copies = min(3, len(layout.node_names))
     replication = f"copies={copies},mincopies={max(1, copies - 1)}"
     body = {"pool": POOL, "pgs": str(POOL_PGS), "replcfg": replication}
-    api.accepted(client.post("/storage/ceph/pool", data=body), f"create pool {POOL}")
+    endpoint.accepted(client.post("/storage/ceph/pool", data=body), f"create pool {POOL}")
     with CephClient(conf_path(layout), timeout=20) as ceph:
         status.wait_ready(
             ceph, len(layout.node_names), max(5.0, deadline - time.monotonic()), after_change=True

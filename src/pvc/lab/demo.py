@@ -16,7 +16,7 @@ from pathlib import Path
 from pvc.client.http import segment
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.lab import api, cluster_ceph, libvirtd
+from pvc.lab import cluster_ceph, endpoint, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
@@ -103,21 +103,21 @@ def start_guests(
     """
     if not names:
         return {}
-    client = api.client(layout)
-    existing = {vm["name"] for vm in api.accepted(client.get("/vm"), "list VMs")}
+    client = endpoint.client(layout)
+    existing = {vm["name"] for vm in endpoint.accepted(client.get("/vm"), "list VMs")}
     for name in names:
         if name not in existing:
             xml = guest_xml(layout, name, heartbeat_us=heartbeat_us)
             options = {"node": node} if node else {"selector": "vms"}
-            api.accepted(client.post("/vm", data={"xml": xml, **options}), f"define {name}")
-        api.accepted(client.post(f"/vm/{segment(name)}/state", data={"state": "start"}), f"start {name}")
+            endpoint.accepted(client.post("/vm", data={"xml": xml, **options}), f"define {name}")
+        endpoint.accepted(client.post(f"/vm/{segment(name)}/state", data={"state": "start"}), f"start {name}")
     deadline = time.monotonic() + timeout
     booted: dict[str, str] = {}
     while True:
         for name in names:
             if name in booted:
                 continue
-            vm = api.accepted(client.get(f"/vm/{segment(name)}"), f"read {name}")[0]
+            vm = endpoint.accepted(client.get(f"/vm/{segment(name)}"), f"read {name}")[0]
             if vm["state"] == "fail":
                 raise DemoError(f"{name} failed to start: {vm.get('failed_reason') or 'no reason given'}")
             if vm["state"] == "start" and BOOT_MARKER in _console(serial_log(layout, name)):
