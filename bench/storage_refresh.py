@@ -2,7 +2,7 @@
 
 Starts its own Ceph (own directory and ports, one file-backed OSD), then for each volume
 count in ``--counts`` creates volumes (each with one snapshot) up to that count and times
-``storage_mirror.collect`` — everything the primary reads from Ceph for the ZooKeeper mirror
+``pvc.cluster.storage.mirror.collect`` — everything the primary reads from Ceph for the ZooKeeper mirror
 in one pass — ``--passes`` times. Prints p50 and max per pass and per volume, to compare
 with the refresh interval (``storage.stats_interval``, 5 s by default).
 

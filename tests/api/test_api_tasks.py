@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pvc import tasks
+from pvc.cluster.tasks import actions as task_actions
 from pvc.tasks.builtin import sleep
 from tests.helpers import wait_for
 
@@ -50,7 +50,7 @@ def test_progress_listing_and_cancel(api, cluster):
     client, context = api
     cluster("n1", ["n1"])
     wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "n1")
-    record = tasks.submit(context.cluster.store, sleep, "n1", {"seconds": 30, "steps": 60})
+    record = task_actions.submit(context.cluster, sleep, "n1", {"seconds": 30, "steps": 60})
     task_id = record.id
     running = wait_for(
         lambda: (

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from pvc import tasks
 from pvc.api.app import create_app
 from pvc.cli.main import cli
 from pvc.client import connections
+from pvc.cluster.tasks import actions as task_actions
 from pvc.tasks.builtin import sleep
 from tests.api.conftest import TOKENS
 from tests.helpers import wait_for
@@ -85,7 +85,7 @@ def test_maintenance_flush_ready_and_faults(live):
 
 def test_waiting_on_a_task_and_errors(live):
     pvc, context = live
-    record = tasks.submit(context.cluster.store, sleep, "n1", {"seconds": 1, "steps": 4})
+    record = task_actions.submit(context.cluster, sleep, "n1", {"seconds": 1, "steps": 4})
     output = pvc("-q", "cluster", "task", record.id)
     assert "SUCCESS" in output
     missing = pvc("-q", "node", "info", "nosuch", expect=1)

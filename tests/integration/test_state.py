@@ -6,7 +6,7 @@ from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, SchemaError
 from pvc.state.logring import LogRingWriter, read_log
-from pvc.state.records import NodeStatic, encode
+from pvc.state.records import NO_PRIMARY, NodeStatic, encode
 from pvc.state.schema import CURRENT_VERSION, STEPS, ensure_schema, read_version
 from pvc.state.store import Commit, Transaction
 from tests.helpers import wait_for
@@ -17,7 +17,7 @@ def test_fresh_cluster_gets_schema_and_roots(store):
     assert ensure_schema(store) == (0, CURRENT_VERSION)
     for root in paths.ROOTS:
         assert store.exists(root)
-    assert store.get_text(paths.PRIMARY_NODE) == paths.NO_PRIMARY
+    assert store.get_text(paths.PRIMARY_NODE) == NO_PRIMARY
     assert store.get_text(paths.MAINTENANCE) == "false"
     assert ensure_schema(store) == (CURRENT_VERSION, CURRENT_VERSION)
 

@@ -30,11 +30,11 @@ class FakeCache:
     def vm_uuids(self) -> list[str]:
         return list(self.vms)
 
-    def mzxid(self, path: str) -> int:
-        return self.znodes.get(path, (b"", 0))[1]
+    def keepalive_zxid(self, node: str) -> int:
+        return self.znodes.get(paths.node_keepalive(node), (b"", 0))[1]
 
-    def data(self, path: str) -> bytes | None:
-        return self.znodes.get(path, (None, 0))[0]
+    def keepalive(self, node: str) -> Keepalive | None:
+        return Keepalive.from_bytes(self.znodes.get(paths.node_keepalive(node), (None, 0))[0])
 
     def change(self, path: str) -> None:
         for callback in self.listeners:

@@ -13,11 +13,11 @@ from pvc.cluster.vm.shape import (
     NIC_COUNTERS,
     VCPU_STATS,
     XmlFacts,
-    normalised_xml,
     stats_view,
     to_api,
     xml_facts,
 )
+from pvc.domain_xml.parse import pretty
 from pvc.state.states import MigrationMethod, Selector, VMState
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord
 
@@ -306,20 +306,20 @@ def test_invalid_xml_still_gives_the_whole_shape():
 def test_rejected_xml_gives_empty_facts():
     rejected = XML.replace("type='kvm'", "type='xen'", 1)
     facts = xml_facts(rejected)
-    assert facts == XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=normalised_xml(rejected))
+    assert facts == XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=pretty(rejected))
 
 
 def test_xml_is_normalised():
     view = to_api(record())
-    assert view["xml"] == normalised_xml(XML)
+    assert view["xml"] == pretty(XML)
     assert "a comment is not a feature" not in view["xml"]
     root = etree.fromstring(view["xml"].encode())
     assert root.findtext("name") == "web1"
     assert root.find("devices/interface/source").get("bridge") == "vmbr100"
     # normalising is stable
-    assert normalised_xml(view["xml"]) == view["xml"]
+    assert pretty(view["xml"]) == view["xml"]
     compact = etree.tostring(etree.fromstring(XML.encode()), encoding="unicode")
-    assert normalised_xml(compact).splitlines()[0] == '<domain type="kvm">'
+    assert pretty(compact).splitlines()[0] == '<domain type="kvm">'
 
 
 def test_xml_facts_are_not_shared_between_views():

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,14 @@ from typing import Any
 
 from pvc import tasks
 from pvc.cluster.errors import ClusterError, Conflict
-from pvc.cluster.node.queries import primary
+from pvc.cluster.filters import PLAIN_NAME
+from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
+from pvc.cluster.tasks import actions as task_actions
 from pvc.state import paths
 from pvc.state.errors import StateError
-from pvc.state.schema import CURRENT_VERSION, ensure_schema
-from pvc.state.store import Store, Transaction
+from pvc.state.schema import CURRENT_VERSION, has_schema, upgrade
+from pvc.state.store import NOTHING, Commit, Store, Transaction
 from pvc.tasks import InvalidTaskError, TaskContext, task_type
 
 #: Trees that hold live coordination state, never backed up or restored.
@@ -98,12 +99,14 @@ def _valid_path(path: str) -> bool:
 
 def restore(cluster: Cluster, cluster_data: str, progress: Progress | None = None) -> str:
     """Restore a backup given as JSON text (validated completely before anything is written)."""
-    written = _restore(cluster.store, parse_cluster_data(cluster_data), progress)
-    return f"Restored {written} keys of cluster state"
+    count, written = _restore(cluster.store, parse_cluster_data(cluster_data), progress)
+    cluster.settle(written)
+    return f"Restored {count} keys of cluster state"
 
 
-def _restore(store: Store, data: dict[str, str], progress: Progress | None = None) -> int:
-    """Write every key of a validated backup, parents before children; returns keys written.
+def _restore(store: Store, data: dict[str, str], progress: Progress | None = None) -> tuple[int, Commit]:
+    """Write every key of a validated backup, parents before children; returns how many keys
+    and what was written.
 
     Missing parents that the backup itself does not contain are created empty first.
     """
@@ -112,7 +115,7 @@ def _restore(store: Store, data: dict[str, str], progress: Progress | None = Non
         parent = path.rsplit("/", 1)[0]
         if parent and parent not in data:
             store.ensure(parent)
-    txn, size, written = Transaction(), 0, 0
+    txn, size, count, written = Transaction(), 0, 0, NOTHING
     for path in ordered:
         value = data[path]
         if store.exists(path):
@@ -121,22 +124,20 @@ def _restore(store: Store, data: dict[str, str], progress: Progress | None = Non
             txn.create(path, value)
         size += len(path) + len(value)
         if size >= BATCH_BYTES:
-            store.commit(txn)
-            written += len(txn)
+            written += store.commit(txn)
+            count += len(txn)
             txn, size = Transaction(), 0
             if progress:
-                progress(written, len(ordered), "restoring")
-    store.commit(txn)
-    return written + len(txn)
+                progress(count, len(ordered), "restoring")
+    written += store.commit(txn)
+    return count + len(txn), written
 
-
-def _wipe(store: Store, root: str, timeout: float = 10.0) -> None:
+def _wipe(store: Store, root: str, timeout: float = 10.0) -> Commit:
     """Delete a tree that running daemons may still be writing into while it goes."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            store.delete(root, recursive=True)
-            return
+            return store.delete(root, recursive=True)
         except StateError:  # a daemon added a child meanwhile: go again
             if time.monotonic() > deadline:
                 raise
@@ -146,32 +147,30 @@ def _wipe(store: Store, root: str, timeout: float = 10.0) -> None:
 def initialize(cluster: Cluster, *, overwrite: bool) -> str:
     """Create an empty cluster tree; with ``overwrite``, delete the existing one first."""
     store = cluster.store
-    if store.exists(paths.SCHEMA_VERSION) and not overwrite:
+    if has_schema(store) and not overwrite:
         raise ClusterError("The cluster is already initialized; pass overwrite to wipe it")
+    written = NOTHING
     if overwrite:
         for root in paths.ROOTS:
             if root != paths.LOCKS:
-                _wipe(store, root)
-    ensure_schema(store, identifier="initialize")
+                written += _wipe(store, root)
+    _, _, created = upgrade(store, identifier="initialize")
+    cluster.settle(written + created)
     return "Successfully initialized a new cluster"
 
 
 # -- the backup file task ------------------------------------------------------------------
 
-#: What a backup file may be called (a plain name in the primary's ``<state_dir>/backups``).
-BACKUP_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
 def submit_backup(cluster: Cluster, state_dir: Path, name: str | None) -> tasks.TaskRecord:
     """Queue a backup file ``name`` (default timestamped) on the primary coordinator."""
-    node = primary(cluster)
+    node = running_primary(cluster)
     if node is None:
         raise Conflict("No primary coordinator is running to take the backup")
     name = name or f"pvc-backup-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    if not BACKUP_NAME.fullmatch(name):
+    if not PLAIN_NAME.fullmatch(name):
         raise ClusterError("name must be a plain file name (letters, digits, '.', '_', '-'), not a path")
     target = Path(state_dir) / "backups" / name
-    return tasks.submit(cluster.store, backup_to_file, node, {"path": str(target)})
+    return task_actions.submit(cluster, backup_to_file, node, {"path": str(target)})
 
 
 def _absolute_path(args: dict) -> dict:

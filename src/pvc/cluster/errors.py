@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pvc.errors import PVCError
 from pvc.state.errors import ConflictError, StateError
-from pvc.tasks.errors import InvalidTaskError
+from pvc.tasks.errors import InvalidTaskError, TaskNotFoundError
 
 
 class ClusterError(PVCError):
@@ -46,4 +46,6 @@ def client_reply(error: PVCError) -> tuple[int, str] | None:
         return 503, f"The cluster state store is unavailable: {error}"
     if isinstance(error, InvalidTaskError):
         return 400, str(error)
+    if isinstance(error, TaskNotFoundError):
+        return 404, str(error)
     return None

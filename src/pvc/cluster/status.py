@@ -17,7 +17,7 @@ def set_maintenance(cluster: Cluster, on: bool) -> str:
     return f"Set cluster maintenance mode to {'true' if on else 'false'}"
 
 
-def primary_node(cluster: Cluster) -> str:
+def requested_primary(cluster: Cluster) -> str:
     """The coordinator recorded as primary (``none`` while there is none)."""
     return cluster.cache.cluster_config().primary_node
 

@@ -1,1 +1,2 @@
-"""The libvirt/QEMU adapter: domain XML and domain lifecycle. Knows nothing of ZooKeeper."""
+"""The libvirt/QEMU adapter: domain lifecycle, migration, stats and events (domain XML itself is
+:mod:`pvc.domain_xml`). Knows nothing of ZooKeeper."""

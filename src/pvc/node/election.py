@@ -16,7 +16,7 @@ from enum import StrEnum
 from pvc.node.phases import PhaseError, PrimaryPhases
 from pvc.state import nodes, settings
 from pvc.state.locks import primary_lease
-from pvc.state.settings import NO_PRIMARY
+from pvc.state.records import NO_PRIMARY
 from pvc.state.states import CoordinatorState, DaemonState
 from pvc.state.store import Store, Transaction
 

@@ -13,27 +13,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from pvc.cluster.session import Cluster
+from pvc.cluster.vm.actions import change_placement
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.state import nodes
-from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_RUNNING, DomainState, VMState
-from pvc.state.store import Store
-from pvc.state.vms import VmPlacement, VmRecord, update_placement
+from pvc.state.vms import VmPlacement, VmRecord
 
 
 class FlushDriver:
     """Moves VMs off this node (flush) and back (unflush), one step per call."""
 
-    def __init__(self, store: Store, cache: ClusterCache, node: str, default_selector: str) -> None:
-        self.store = store
-        self.cache = cache
+    def __init__(self, cluster: Cluster, node: str, default_selector: str) -> None:
+        self.cluster = cluster
+        self.store = cluster.store
+        self.cache = cluster.cache
         self.node = node
         self.default_selector = default_selector
 
     def step(self, active: dict[str, str], busy: Callable[[str], bool]) -> str | None:
         """Advance a flush or unflush by at most one VM; returns what it did, if anything."""
-        own = self.cache.node(self.node)
-        state = own.domain_state if own is not None else ""
+        state, _ = self.cache.domain_state(self.node)
         if state not in (DomainState.FLUSH, DomainState.UNFLUSH):
             return None
         vms = self.cache.vms()
@@ -108,18 +108,15 @@ class FlushDriver:
             ]
             if remaining:
                 return None  # still shutting down those that could not move
-        own = self.cache.node(self.node)
-        version = own.domain_state_version if own is not None else -1
+        _, version = self.cache.domain_state(self.node)
         if nodes.finish_domain_state(self.store, self.node, version, final) is None:
             return None  # changed meanwhile (e.g. ready asked for during a flush)
         return f"domain state {state} -> {final.value}"
 
 
     def _update(self, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]) -> VmPlacement | None:
-        """Change a VM's placement and wait until the cache shows it (the next step reads it)."""
-        placement, commit = update_placement(self.store, uuid, change)
-        self.cache.wait_for(commit)
-        return placement
+        """Change a VM's placement; the next step reads it, so this waits for the cache."""
+        return change_placement(self.cluster, uuid, change)
 
 
 def _shutdown(placement: VmPlacement) -> VmPlacement:

@@ -17,7 +17,7 @@ import pvc
 from pvc.cluster.faults import checks
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
-from pvc.cluster.storage.osd_tasks import start_recorded_osds
+from pvc.cluster.storage.osd_tasks import FILE_KIND
 from pvc.cluster.tasks.catalog import DOMAIN_TASKS
 from pvc.cluster.tasks.services import NodeServices
 from pvc.config import NodeConfig
@@ -30,11 +30,11 @@ from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
-from pvc.state import nodes, settings
+from pvc.state import nodes, osd_devices
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.logring import LogRingWriter
-from pvc.state.records import Keepalive, NodeStatic
+from pvc.state.records import NO_PRIMARY, Keepalive, NodeStatic
 from pvc.state.schema import ensure_schema, has_schema
 from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
 from pvc.state.store import LOST, Store, Transaction
@@ -90,8 +90,7 @@ class NodeLoop:
         self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
         self.vms = (
             VmManager(
-                store,
-                self.cache,
+                self.cluster,
                 self.name,
                 self.hypervisor,
                 VmSettings(
@@ -127,10 +126,20 @@ class NodeLoop:
     def _start_osds(self) -> None:
         """Start this node's recorded file-backed OSDs (in the background: Ceph may be slow)."""
         assert self.osds is not None
+        started = []
         try:
-            start_recorded_osds(self.store, self.osds, self.name)
-        except (StateError, PVCError) as error:
-            log.error("cannot start this node's OSDs: %s", error)
+            for osd_id, device in osd_devices.read_all(self.store).items():
+                if device.node != self.name or device.kind != FILE_KIND:
+                    continue
+                try:
+                    if self.osds.start_osd(osd_id):
+                        started.append(osd_id)
+                except PVCError as error:
+                    log.error("cannot start osd.%s: %s", osd_id, error)
+        except StateError as error:
+            log.error("cannot read this node's OSDs: %s", error)
+        if started:
+            log.info("started OSD daemons %s", ", ".join(f"osd.{i}" for i in started))
 
     def start(self) -> None:
         """Upgrade the schema, register, load the cache and enter ``run``."""
@@ -263,7 +272,7 @@ class NodeLoop:
         self._next_keepalive = sent_at + self.config.timers.keepalive_interval
         txn = Transaction()
         nodes.add_keepalive(txn, self.name, self._sample_keepalive())
-        if self._own_daemon_state() == DaemonState.DEAD:
+        if self.cache.daemon_state(self.name) == DaemonState.DEAD:
             log.warning("peers declared this node dead; it is alive, back to run")
             nodes.add_daemon_state(txn, self.name, DaemonState.RUN)
         self.ring.add_to(txn)
@@ -282,12 +291,8 @@ class NodeLoop:
         figures = self.vms.figures if self.vms is not None else None
         return sysinfo.sample_keepalive(self.clock(), figures)
 
-    def _own_daemon_state(self) -> str:
-        own = self.cache.node(self.name)
-        return own.daemon_state if own is not None else ""
-
     def _mark_dead_peers(self) -> list[str]:
-        if self._own_daemon_state() != DaemonState.RUN:
+        if self.cache.daemon_state(self.name) != DaemonState.RUN:
             return []
         done = []
         dead_after = self.config.timers.dead_after
@@ -301,12 +306,11 @@ class NodeLoop:
         move, so they complete at once); with one, the VM manager does this."""
         if self.vms is not None:
             return []
-        own = self.cache.node(self.name)
-        state = own.domain_state if own is not None else ""
+        state, version = self.cache.domain_state(self.name)
         target = {DomainState.FLUSH: DomainState.FLUSHED, DomainState.UNFLUSH: DomainState.READY}.get(state)
-        if own is None or target is None:
+        if target is None:
             return []
-        if nodes.finish_domain_state(self.store, self.name, own.domain_state_version, target) is None:
+        if nodes.finish_domain_state(self.store, self.name, version, target) is None:
             raise ConflictError(f"domain state of {self.name} changed while finishing {state}")
         return [f"domain state {state} -> {target.value}"]
 
@@ -381,7 +385,7 @@ class NodeLoop:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
                 if self.role.acting:
                     log.info(
-                        self.role.relinquish(settings.NO_PRIMARY, "relinquishing primary: daemon is stopping")
+                        self.role.relinquish(NO_PRIMARY, "relinquishing primary: daemon is stopping")
                     )
                 final = CoordinatorState.SECONDARY if self.config.is_coordinator else CoordinatorState.CLIENT
                 log.info("daemon state stop")

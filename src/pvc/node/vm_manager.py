@@ -20,18 +20,18 @@ from dataclasses import dataclass, replace
 
 import libvirt
 
-from pvc.domain_xml import parse as domain_xml
+from pvc.cluster.session import Cluster
+from pvc.cluster.vm.actions import change_placement
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse as parse_domain
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
 from pvc.node.vm_decide import Act, Decision, decide
 from pvc.node.vm_disks import DiskGuard
-from pvc.state.cache import ClusterCache
 from pvc.state.errors import StateError
 from pvc.state.states import VM_MIGRATING, DaemonState, MigrationMethod, VMState
-from pvc.state.store import Store
-from pvc.state.vms import VmPlacement, VmRecord, affects_vms, update_placement, write_console
+from pvc.state.vms import VmPlacement, VmRecord, affects_vms, write_console
 
 log = logging.getLogger("pvc.node.vms")
 
@@ -68,8 +68,7 @@ class VmManager:
 
     def __init__(
         self,
-        store: Store,
-        cache: ClusterCache,
+        cluster: Cluster,
         node: str,
         hypervisor: Hypervisor,
         settings: VmSettings = VmSettings(),
@@ -77,15 +76,16 @@ class VmManager:
         clock: Callable[[], float] = time.monotonic,
         disks: DiskGuard | None = None,
     ) -> None:
-        self.store = store
-        self.cache = cache
+        self.cluster = cluster
+        self.store = cluster.store
+        self.cache = cluster.cache
         self.node = node
         self.hypervisor = hypervisor
         self.settings = settings
         self.clock = clock
         #: RBD disk lock checks around starts and stops (a no-op without Ceph).
         self.disks = disks if disks is not None else DiskGuard(None)
-        self.flush = FlushDriver(store, cache, node, settings.default_selector)
+        self.flush = FlushDriver(cluster, node, settings.default_selector)
         self._busy: set[str] = set()
         self._busy_lock = threading.Lock()
         self._guest_stopped: set[str] = set()
@@ -248,8 +248,7 @@ class VmManager:
     # -- placement writes -------------------------------------------------------------------
 
     def _update(self, vm: VmRecord, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
-        _, commit = update_placement(self.store, vm.uuid, change)
-        self.cache.wait_for(commit)
+        change_placement(self.cluster, vm.uuid, change)
 
     def _mark_running_here(self, vm: VmRecord, **fields: object) -> None:
         self._update(vm, lambda p: replace(p, running_on=self.node, **fields))
@@ -437,7 +436,7 @@ class VmManager:
         known = self._serial_paths.get(vm.uuid)
         if known is None or known[0] != vm.xml:
             try:
-                path = domain_xml.parse(vm.xml)[1].serial_log
+                path = parse_domain(vm.xml)[1].serial_log
             except DomainXMLError:
                 path = ""
             known = (vm.xml, path)

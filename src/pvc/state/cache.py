@@ -15,6 +15,7 @@ from kazoo.recipe.cache import TreeCache, TreeEvent
 
 from pvc.state import paths
 from pvc.state.records import (
+    NO_PRIMARY,
     ClusterConfig,
     Keepalive,
     NodeRecord,
@@ -147,10 +148,27 @@ class ClusterCache:
 
     def cluster_config(self) -> ClusterConfig:
         return ClusterConfig(
-            primary_node=self.text(paths.PRIMARY_NODE, paths.NO_PRIMARY),
+            primary_node=self.text(paths.PRIMARY_NODE, NO_PRIMARY),
             maintenance=parse_bool(self.text(paths.MAINTENANCE, "false")),
             cluster_name=self.text(paths.CLUSTER_NAME),
         )
+
+    def daemon_state(self, node: str) -> str:
+        """A node's daemon state as recorded ("" while it has none)."""
+        return self.text(paths.node_daemon_state(node))
+
+    def domain_state(self, node: str) -> tuple[str, int]:
+        """A node's domain state as recorded ("" while it has none) and its data version."""
+        path = paths.node_domain_state(node)
+        return self.text(path), self.version(path)
+
+    def keepalive(self, node: str) -> Keepalive | None:
+        """A node's last keepalive, or None."""
+        return Keepalive.from_bytes(self.data(paths.node_keepalive(node)))
+
+    def keepalive_zxid(self, node: str) -> int:
+        """The zxid of a node's last keepalive (changes with every keepalive), or -1."""
+        return self.mzxid(paths.node_keepalive(node))
 
     def primary_request_zxid(self) -> int:
         """The zxid of the last change of the requested primary (orders it against one's own takeover)."""
@@ -170,7 +188,7 @@ class ClusterCache:
             daemon_state=self.text(paths.node_daemon_state(name), DaemonState.INIT),
             coordinator_state=self.text(paths.node_coordinator_state(name), CoordinatorState.CLIENT),
             domain_state=self.text(paths.node_domain_state(name), DomainState.READY),
-            keepalive=Keepalive.from_bytes(self.data(paths.node_keepalive(name))),
+            keepalive=self.keepalive(name),
             present=self.data(paths.node_presence(name)) is not None,
             daemon_state_version=self.version(paths.node_daemon_state(name)),
             domain_state_version=self.version(paths.node_domain_state(name)),

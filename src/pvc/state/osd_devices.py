@@ -30,19 +30,17 @@ class OsdDevice(_Record):
     weight: float = 1.0
 
 
-def read(reader: Reader, osd_id: int | str) -> OsdDevice | None:
-    """The record of OSD ``osd_id`` through ``reader`` (a cache's ``data`` or a store's ``get``)."""
-    return OsdDevice.from_bytes(reader(paths.ceph_osd_device(osd_id)))
+def read(reader: Reader, osd_id: int | str) -> OsdDevice:
+    """The record of OSD ``osd_id`` through ``reader`` (a cache's ``data`` or a store's ``get``);
+    an empty one (no node) for an OSD PVC did not make."""
+    return OsdDevice.from_bytes(reader(paths.ceph_osd_device(osd_id))) or OsdDevice()
 
 
 def read_all(store: Store) -> dict[int, OsdDevice]:
     """Every recorded OSD by id (fresh reads)."""
-    found = {}
-    for name in store.children(paths.CEPH_OSD_DEVICES):
-        device = read(store.get, name) if name.isdigit() else None
-        if device is not None:
-            found[int(name)] = device
-    return found
+    return {
+        int(name): read(store.get, name) for name in store.children(paths.CEPH_OSD_DEVICES) if name.isdigit()
+    }
 
 
 def write(store: Store, osd_id: int, device: OsdDevice) -> Commit:

@@ -29,9 +29,6 @@ SCHEMA_LOCK = "/locks/schema"
 #: Top-level trees every cluster has; created by the first schema step.
 ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, DOMAIN_NAMES, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
 
-#: Value of PRIMARY_NODE while no coordinator is primary.
-NO_PRIMARY = "none"
-
 #: Number of slots in a node's log ring (see pvc.state.logring).
 LOG_RING_SLOTS = 32
 

@@ -10,8 +10,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Self
 
-from pvc.state import paths
 from pvc.state.states import CoordinatorState, DaemonState, DomainState, NodeMode
+
+#: The requested primary (``/config/primary_node``) while no coordinator is primary.
+NO_PRIMARY = "none"
 
 
 def encode(value: Any) -> bytes:
@@ -129,13 +131,13 @@ class NodeRecord:
 class ClusterConfig:
     """Cluster-wide settings kept under /config."""
 
-    primary_node: str = paths.NO_PRIMARY
+    primary_node: str = NO_PRIMARY
     maintenance: bool = False
     cluster_name: str = ""
 
     @property
     def has_primary(self) -> bool:
-        return self.primary_node not in ("", paths.NO_PRIMARY)
+        return self.primary_node not in ("", NO_PRIMARY)
 
 
 def parse_bool(text: str) -> bool:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Mapping
 from pvc.state import paths
 from pvc.state.errors import SchemaError
 from pvc.state.locks import held
-from pvc.state.store import Store, Transaction
+from pvc.state.records import NO_PRIMARY
+from pvc.state.store import NOTHING, Commit, Store, Transaction
 
 Step = Callable[[Store, Transaction], None]
 
@@ -23,7 +24,7 @@ def _initial_tree(store: Store, txn: Transaction) -> None:
         if root != paths.LOCKS and not store.exists(root):  # /locks exists: we hold a lock in it
             txn.create(root)
     defaults = {
-        paths.PRIMARY_NODE: paths.NO_PRIMARY,
+        paths.PRIMARY_NODE: NO_PRIMARY,
         paths.MAINTENANCE: "false",
         paths.CLUSTER_NAME: "",
     }
@@ -64,7 +65,16 @@ def ensure_schema(
 
     Returns ``(found, now)``. Raises SchemaError if the cluster is newer than the code.
     """
+    found, now, _ = upgrade(store, steps=steps, identifier=identifier)
+    return found, now
+
+
+def upgrade(
+    store: Store, *, steps: Mapping[int, Step] = STEPS, identifier: str = "pvc"
+) -> tuple[int, int, Commit]:
+    """:func:`ensure_schema`, also returning what the upgrade steps wrote."""
     target = max(steps)
+    written = NOTHING
     with held(store, paths.SCHEMA_LOCK, identifier):
         found = read_version(store)
         if found > target:
@@ -82,5 +92,5 @@ def ensure_schema(
                 txn.create(paths.SCHEMA_VERSION, str(version))
             else:
                 txn.set(paths.SCHEMA_VERSION, str(version))
-            store.commit(txn)
-        return found, max(found, target)
+            written += store.commit(txn)
+        return found, max(found, target), written

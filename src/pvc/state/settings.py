@@ -10,9 +10,6 @@ from __future__ import annotations
 from pvc.state import paths
 from pvc.state.store import Commit, Store, Transaction
 
-#: Value of the requested primary while no coordinator is primary.
-NO_PRIMARY = paths.NO_PRIMARY
-
 
 def request_primary(store: Store, name: str) -> Commit:
     """Ask for ``name`` to become the primary coordinator (``none``: no preference)."""

@@ -111,7 +111,7 @@ class Commit:
     """
 
     zxid: int = 0
-    changed: Mapping[str, int] = field(default_factory=dict)
+    changed: Mapping[str, int] = field(default_factory=dict, hash=False)
     deleted: frozenset[str] = frozenset()
 
     def __add__(self, other: Commit) -> Commit:
@@ -120,11 +120,6 @@ class Commit:
         changed.update(other.changed)
         deleted = (self.deleted - other.changed.keys()) | other.deleted
         return Commit(max(self.zxid, other.zxid), changed, frozenset(deleted))
-
-    @property
-    def empty(self) -> bool:
-        """True when nothing was written."""
-        return not self.changed and not self.deleted
 
 
 #: The commit of a write that wrote nothing.
@@ -249,14 +244,17 @@ class Store:
     # -- writes -------------------------------------------------------------------------
 
     def set(self, path: str, value: Value, *, create: bool = True) -> Commit:
-        """Write a znode, creating it (and its parents) when ``create`` and missing."""
+        """Write a znode, creating it (and its parents) when ``create`` and missing.
+
+        Without ``create``, a missing znode is a StateError (nothing is written).
+        """
         data = to_bytes(value)
         self.operations += 1
         try:
             stat = self._call(self.client.set, path, data)
         except NoNodeError:
             if not create:
-                raise
+                raise StateError(f"{path} does not exist") from None
             self.operations += 1
             try:
                 self._call(self.client.create, path, data, makepath=True)

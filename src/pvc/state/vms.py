@@ -170,6 +170,13 @@ def write_console(store: Store, uuid: str, text: str) -> Commit:
     return store.set(paths.domain_console(uuid), text, create=False)
 
 
+def vm_of_path(path: str) -> str | None:
+    """The UUID of the VM a znode belongs to (``/domains/<uuid>/...``), or None."""
+    if not path.startswith(paths.DOMAINS + "/"):
+        return None
+    return path[len(paths.DOMAINS) + 1 :].split("/", 1)[0]
+
+
 def affects_vms(path: str) -> bool:
     """Whether a change at ``path`` can change what a node's VM manager does: any VM record
     or node state, but not the frequent keepalives and console copies."""

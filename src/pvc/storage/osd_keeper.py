@@ -7,8 +7,8 @@ OSDs with it, as a real server would. The kernel ties that signal to the *thread
 started the child, so every start happens on the keeper's own thread (see
 :func:`pvc.storage.daemons.start_daemon`); callers hand work to it with :meth:`call`.
 
-The node daemon starts the OSDs recorded for its node at start (:meth:`start_osd`), and
-its OSD tasks create, stop and forget them through the keeper.
+At start the node daemon starts the OSDs recorded for its node (:meth:`start_osd`), and
+its OSD tasks create, stop and forget OSDs through the keeper.
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ T = TypeVar("T")
 class OsdKeeper:
     """Runs this node's file-backed OSDs; data in ``data_dir/osd.<id>``, logs in ``log_dir``.
 
-    ``conf_path`` is the node's ceph.conf; ``client`` gives the node's (connected) Ceph client.
+    ``conf_path`` is the node's ceph.conf; ``connect`` gives the node's (connected) Ceph client.
     """
 
     def __init__(
-        self, conf_path: str, client: Callable[[], CephClient], data_dir: Path, log_dir: Path
+        self, conf_path: str, connect: Callable[[], CephClient], data_dir: Path, log_dir: Path
     ) -> None:
         self.conf_path = conf_path
-        self.client = client
+        self.connect = connect
         self.data_dir = Path(data_dir)
         self.log_dir = Path(log_dir)
         self.processes: dict[int, ProcessRef] = {}
@@ -96,7 +96,7 @@ class OsdKeeper:
             osd = daemons.create_file_osd(
                 self.conf_path,
                 self.data_dir,
-                client=self.client(),
+                client=self.connect(),
                 log_dir=self.log_dir,
                 die_with_parent=True,
                 osd_id=osd_id,

@@ -3,7 +3,7 @@
 ``test.sleep`` exists for the tests and for checking a cluster's task plumbing end to
 end (``pvc`` → API → a node's workers → progress → result). Task types of the domain
 library (cluster backup, OSD work...) are defined beside the code they serve and listed
-in :data:`pvc.cluster.tasks.DOMAIN_TASKS`.
+in :data:`pvc.cluster.tasks.catalog.DOMAIN_TASKS`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 
 from pvc.state import paths
 from pvc.state.errors import ConflictError, StateError
-from pvc.state.store import Store, Transaction
+from pvc.state.store import Commit, Store, Transaction
 from pvc.tasks import transitions
 from pvc.tasks.errors import InvalidTaskError, TaskNotFoundError
 from pvc.tasks.records import TaskRecord, valid_task_id
@@ -27,6 +27,13 @@ UPDATE_ATTEMPTS = 50
 ID_ATTEMPTS = 5
 
 Change = Callable[[TaskRecord], TaskRecord | None]
+#: Called with each write's Commit; the domain library passes Cluster.settle, so that its
+#: callers read their own writes.
+Settle = Callable[[Commit], object]
+
+
+def _ignore(_commit: Commit) -> None:
+    return None
 
 
 def new_task_id() -> str:
@@ -41,6 +48,7 @@ def submit(
     args: Mapping[str, Any] | None = None,
     *,
     now: float | None = None,
+    settle: Settle = _ignore,
 ) -> TaskRecord:
     """Queue a task of type ``kind`` to run on node ``run_on`` with keyword arguments ``args``.
 
@@ -64,11 +72,12 @@ def submit(
         txn = Transaction()
         txn.create(paths.task(candidate.id), candidate.to_bytes())
         try:
-            store.commit(txn)
+            commit = store.commit(txn)
         except ConflictError:
             if not store.exists(paths.TASKS):
                 raise StateError(f"{paths.TASKS} does not exist: the cluster schema is not set up") from None
             continue  # the id is taken: draw another
+        settle(commit)
         return candidate
     raise StateError(f"could not find a free task id in {ID_ATTEMPTS} attempts")
 
@@ -85,7 +94,7 @@ def read(store: Store, task_id: str) -> tuple[TaskRecord, int] | None:
 
 
 def update(
-    store: Store, task_id: str, change: Change, *, attempts: int = UPDATE_ATTEMPTS
+    store: Store, task_id: str, change: Change, *, attempts: int = UPDATE_ATTEMPTS, settle: Settle = _ignore
 ) -> tuple[TaskRecord | None, bool]:
     """Apply ``change`` to the record with a version check, retrying on a lost race.
 
@@ -104,14 +113,17 @@ def update(
         txn = Transaction()
         txn.set(paths.task(task_id), changed.to_bytes(), version=version)
         try:
-            store.commit(txn)
+            commit = store.commit(txn)
         except ConflictError:
             continue  # someone else wrote in between: look again
+        settle(commit)
         return changed, True
     raise StateError(f"task {task_id} kept changing; gave up after {attempts} attempts")
 
 
-def request_cancel(store: Store, task_id: str, *, now: float | None = None) -> TaskRecord:
+def request_cancel(
+    store: Store, task_id: str, *, now: float | None = None, settle: Settle = _ignore
+) -> TaskRecord:
     """Ask for a task to stop; returns the record after the request.
 
     A PENDING task becomes FAILURE (status "cancelled") at once and will never start; a
@@ -119,7 +131,9 @@ def request_cancel(store: Store, task_id: str, *, now: float | None = None) -> T
     ``ctx.cancelled``; a finished task is left as it is. Raises TaskNotFoundError.
     """
     stamp = time.time() if now is None else now
-    record, _ = update(store, task_id, lambda current: transitions.request_cancel(current, stamp))
+    record, _ = update(
+        store, task_id, lambda current: transitions.request_cancel(current, stamp), settle=settle
+    )
     if record is None:
         raise TaskNotFoundError(f"no task {task_id}")
     return record

@@ -68,11 +68,7 @@ def set_coordinator_state(node: str, state: str):
     args=[Arg("state", required=True, choices=("flush", "ready")), Arg("wait", kind=bool, default=False)],
 )
 def set_domain_state(node: str, state: str, wait: bool):
-    message = actions.request_domain_state(cluster(), node, state)
-    if wait:
-        actions.wait_for_domain_state(cluster(), node, state)
-        message += ": done"
-    return jsonify(message=message)
+    return jsonify(message=actions.request_domain_state(cluster(), node, state, wait=wait))
 
 
 @group.route(

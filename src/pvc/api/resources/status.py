@@ -34,4 +34,4 @@ def set_maintenance(state: str):
 
 @group.route("/status/primary_node", summary="The primary coordinator", role=None)
 def primary_node():
-    return jsonify(primary_node=cluster_status.primary_node(cluster()))
+    return jsonify(primary_node=cluster_status.requested_primary(cluster()))

@@ -5,10 +5,8 @@ from __future__ import annotations
 from flask import jsonify
 
 from pvc.api.context import cluster, ctx
-from pvc.api.replies import task_accepted as accepted
+from pvc.api.replies import task_accepted
 from pvc.api.routes import ADMIN, OPERATOR, Arg, RouteGroup
-from pvc.cluster.errors import NotFoundError
-from pvc.cluster.status import primary_node
 from pvc.cluster.storage import benchmark, osd_tasks, queries, reports
 
 group = RouteGroup("storage")
@@ -35,15 +33,9 @@ def ceph_root():
     )
 
 
-def _report(kind: str):
-    current = cluster()
-    record = queries.status_record(current) if kind == "status" else queries.utilization_record(current)
-    return jsonify(reports.report(kind, primary_node(current), record))
-
-
 @group.route("/storage/ceph/status", summary="Ceph cluster status", responses={"200": "OK", "404": "No data"})
 def ceph_status():
-    return _report("status")
+    return jsonify(reports.report(cluster(), "status"))
 
 
 @group.route(
@@ -52,7 +44,7 @@ def ceph_status():
     responses={"200": "OK", "404": "No data"},
 )
 def ceph_utilization():
-    return _report("utilization")
+    return jsonify(reports.report(cluster(), "utilization"))
 
 
 @group.route("/storage/ceph/benchmark", summary="Storage benchmark results", args=[Arg("job")])
@@ -69,7 +61,7 @@ def benchmark_list(job: str | None):
     responses=TASK_RESPONSES,
 )
 def benchmark_run(pool: str, name: str | None):
-    return accepted(benchmark.submit(cluster(), pool, name))
+    return task_accepted(benchmark.submit(cluster(), pool, name))
 
 
 @group.route(
@@ -93,7 +85,7 @@ def ceph_option(option: str, action: str):
     responses=TASK_RESPONSES,
 )
 def osd_db_vg(node: str, device: str):
-    return accepted(osd_tasks.submit_db_vg(cluster(), node, device))
+    return task_accepted(osd_tasks.submit_db_vg(cluster(), node, device))
 
 
 @group.route("/storage/ceph/osd", summary="List OSDs", args=[Arg("limit", help="regular expression on ids")])
@@ -117,12 +109,10 @@ def osd_list(limit: str | None):
     responses=TASK_RESPONSES,
 )
 def osd_add(node: str, device: str, weight: float, **options):
-    return accepted(osd_tasks.submit_add(cluster(), node, device, weight, **options))
+    return task_accepted(osd_tasks.submit_add(cluster(), node, device, weight, **options))
 
 
 def _osd(osd_id: str) -> dict:
-    if not osd_id.isdigit():
-        raise NotFoundError(f"OSD {osd_id} not found")
     return queries.get_osd(cluster(), osd_id)
 
 
@@ -148,7 +138,7 @@ def osd_get(osdid: str):
 )
 def osd_replace(osdid: str, new_device: str, weight: float | None, **values):
     _osd(osdid)
-    return accepted(
+    return task_accepted(
         osd_tasks.submit_replace(cluster(), osdid, new_device, weight=weight, confirmed=confirmed(values))
     )
 
@@ -163,7 +153,7 @@ def osd_replace(osdid: str, new_device: str, weight: float | None, **values):
 )
 def osd_refresh(osdid: str, device: str):
     _osd(osdid)
-    return accepted(osd_tasks.submit_refresh(cluster(), osdid, device))
+    return task_accepted(osd_tasks.submit_refresh(cluster(), osdid, device))
 
 
 @group.route(
@@ -176,7 +166,7 @@ def osd_refresh(osdid: str, device: str):
 )
 def osd_remove(osdid: str, force: bool, **values):
     _osd(osdid)
-    return accepted(osd_tasks.submit_remove(cluster(), osdid, force=force, confirmed=confirmed(values)))
+    return task_accepted(osd_tasks.submit_remove(cluster(), osdid, force=force, confirmed=confirmed(values)))
 
 
 @group.route("/storage/ceph/osd/<osdid>/state", summary="An OSD's state", responses=OK_400_404)

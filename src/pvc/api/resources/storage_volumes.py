@@ -143,15 +143,7 @@ def volume_add_named(pool: str, volume: str, size: str, force: bool):
     responses=OK_400_404,
 )
 def volume_modify(pool: str, volume: str, new_size: str | None, new_name: str | None, force: bool):
-    ops = ctx().storage_ops
-    if not new_size and not new_name:
-        raise ApiError("Nothing to change: give new_size and/or new_name")
-    messages = []
-    if new_size:
-        messages.append(ops.resize_volume(pool, volume, new_size, force))
-    if new_name:
-        messages.append(ops.rename_volume(pool, volume, new_name))
-    return jsonify(message="; ".join(messages))
+    return jsonify(message=ctx().storage_ops.modify_volume(pool, volume, new_size, new_name, force))
 
 
 @group.route(

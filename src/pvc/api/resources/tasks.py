@@ -8,7 +8,7 @@ from pvc.api.context import cluster, ctx
 from pvc.api.replies import task_accepted
 from pvc.api.routes import ADMIN, OPERATOR, Arg, RouteGroup
 from pvc.cluster import backup
-from pvc.cluster.tasks import queries
+from pvc.cluster.tasks import actions, queries
 
 group = RouteGroup("tasks")
 
@@ -27,7 +27,7 @@ def get_task(task_id: str):
 
 @group.route("/tasks/<task_id>", "DELETE", summary="Cancel a task", role=OPERATOR)
 def cancel_task(task_id: str):
-    return jsonify(message=queries.cancel_task(cluster(), task_id))
+    return jsonify(message=actions.cancel_task(cluster(), task_id))
 
 
 @group.route(

@@ -7,7 +7,7 @@ from flask import Response, jsonify
 from pvc.api.context import cluster, ctx
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.errors import NotFoundError
 from pvc.cluster.vm import actions, define, devices, locks, meta, queries
 from pvc.cluster.vm.rules import MIGRATION_METHODS as METHODS
 from pvc.cluster.vm.rules import REQUESTABLE_STATES, SELECTORS
@@ -80,10 +80,7 @@ def vm_get(vm: str):
     responses=OK_400_404,
 )
 def vm_define_named(vm: str, xml: str, **options):
-    _, summary = define.parse_xml(xml)
-    if summary.name != vm:
-        raise ClusterError(f"the XML names the VM '{summary.name}', not '{vm}'")
-    return _define(xml, **options)
+    return _define(xml, name=vm, **options)
 
 
 @group.route(

@@ -27,7 +27,7 @@ def report(
     In maintenance mode new faults are not raised (existing ones are still refreshed).
     """
     fid = fault_id(kind, subject)
-    existing = get_fault(cluster.cache, fid)
+    existing = get_fault(cluster, fid)
     stamp = now_text()
     if existing is None:
         if maintenance:

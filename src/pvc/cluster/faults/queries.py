@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.session import Cluster
 from pvc.state import paths
-from pvc.state.cache import ClusterCache
 from pvc.state.records import decode_json
 
 STATUS_NEW = "new"
@@ -63,14 +62,14 @@ def list_faults(cluster: Cluster, sort_key: str = "last_reported") -> list[Fault
     return sorted(faults, key=lambda fault: getattr(fault, sort_key), reverse=True)
 
 
-def get_fault(cache: ClusterCache, fid: str) -> Fault | None:
+def get_fault(cluster: Cluster, fid: str) -> Fault | None:
     """One fault, or None."""
-    return _decode(cache.data(paths.fault(fid)))
+    return _decode(cluster.cache.data(paths.fault(fid)))
 
 
 def existing_fault(cluster: Cluster, fid: str) -> Fault:
     """One fault; NotFoundError if there is none with that id."""
-    fault = get_fault(cluster.cache, fid)
+    fault = get_fault(cluster, fid)
     if fault is None:
         raise NotFoundError(f"Fault '{fid}' not found")
     return fault

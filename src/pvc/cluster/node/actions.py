@@ -47,8 +47,19 @@ def request_coordinator_state(cluster: Cluster, name: str, state: str) -> str:
     return f"Setting node '{name}' to secondary state; '{others[0]}' takes over as primary"
 
 
-def request_domain_state(cluster: Cluster, name: str, state: str) -> str:
-    """Ask a node to flush its VMs away (``flush``) or accept VMs again (``ready``)."""
+def request_domain_state(cluster: Cluster, name: str, state: str, *, wait: bool = False) -> str:
+    """Ask a node to flush its VMs away (``flush``) or accept VMs again (``ready``).
+
+    With ``wait``, return once the node has finished (WaitTimeout after DOMAIN_STATE_WAIT).
+    """
+    message = _request_domain_state(cluster, name, state)
+    if not wait:
+        return message
+    wait_for_domain_state(cluster, name, state)
+    return message + ": done"
+
+
+def _request_domain_state(cluster: Cluster, name: str, state: str) -> str:
     node = _existing(cluster, name)
     if state == "flush":
         if node.domain_state in (DomainState.FLUSH, DomainState.FLUSHED):
@@ -65,18 +76,13 @@ def request_domain_state(cluster: Cluster, name: str, state: str) -> str:
 DOMAIN_STATE_WAIT = 900.0
 
 
-def _domain_state(cluster: Cluster, name: str) -> str:
-    node = cluster.cache.node(name)
-    return node.domain_state if node is not None else ""
-
-
 def wait_for_domain_state(
     cluster: Cluster, name: str, requested: str, timeout: float = DOMAIN_STATE_WAIT
 ) -> None:
     """Block until a node has finished a flush (``flushed``) or ready (``ready``)."""
     final = DomainState.FLUSHED if requested == "flush" else DomainState.READY
     deadline = time.monotonic() + timeout
-    while _domain_state(cluster, name) != final:
+    while cluster.cache.domain_state(name)[0] != final:
         if time.monotonic() > deadline:
             raise WaitTimeout(f"Node '{name}' did not reach domain state {final} within {timeout:g} s")
         time.sleep(0.05)

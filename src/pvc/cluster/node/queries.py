@@ -74,7 +74,7 @@ def get_node(cluster: Cluster, name: str) -> NodeRecord:
     return node
 
 
-def primary(cluster: Cluster) -> str | None:
+def running_primary(cluster: Cluster) -> str | None:
     """The primary coordinator, if one is recorded and registered (where primary-only tasks run)."""
     name = cluster.cache.cluster_config().primary_node
     return name if name and cluster.cache.node(name) is not None else None

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.errors import ClusterError, Conflict, NotFoundError
 from pvc.config import StorageSection
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageBusy, StorageError, StorageExists, StorageNotFound, StorageTimeout
@@ -24,10 +24,8 @@ class StorageUnavailable(ClusterError):
     status = 503
 
 
-class StorageConflict(ClusterError):
+class StorageConflict(Conflict):
     """The storage object is in use (HTTP 409)."""
-
-    status = 409
 
 
 class StorageAccess:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.session import Cluster
-from pvc.cluster.storage import mirror as storage_mirror
-from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage import mirror, queries
 from pvc.cluster.storage.access import StorageAccess, StorageConflict, mapped_errors
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import rbd_volumes
-from pvc.state.cache import ClusterCache
 from pvc.storage import disk_locks, osds, pools, snapshots, volumes
 from pvc.storage.tiers import DEFAULT_TIER, TIERS
 from pvc.storage.units import parse_size
@@ -33,10 +31,10 @@ def _size(text: str) -> int:
         raise ClusterError(str(error)) from None
 
 
-def vms_using_volume(cache: ClusterCache, pool: str, volume: str) -> list[str]:
+def vms_using_volume(cluster: Cluster, pool: str, volume: str) -> list[str]:
     """Names of the VMs whose XML has ``pool/volume`` as an RBD disk."""
     users = []
-    for record in cache.vms():
+    for record in cluster.cache.vms():
         try:
             disks = rbd_volumes(record.xml)
         except DomainXMLError:
@@ -51,27 +49,26 @@ class StorageOps:
 
     def __init__(self, cluster: Cluster, access: StorageAccess) -> None:
         self.cluster = cluster
-        self.cache = cluster.cache
         self.access = access
 
-    def _publish(self, scope: storage_mirror.Scope) -> None:
+    def _publish(self, scope: mirror.Scope) -> None:
         """Write ``scope`` to the mirror and wait (briefly) until the cache shows it."""
-        self.cluster.settle(storage_mirror.publish_scope(self.cluster.store, scope))
+        self.cluster.settle(mirror.publish_scope(self.cluster.store, scope))
 
     def _refresh_volume(self, pool: str, volume: str) -> None:
         with mapped_errors(self.access):
-            scope = storage_mirror.volume_scope(self.access.client(), pool, volume)
+            scope = mirror.volume_scope(self.access.client(), pool, volume)
         self._publish(scope)
 
     def _refresh_pool(self, pool: str) -> None:
         with mapped_errors(self.access):
-            scope = storage_mirror.pool_scope(self.access.client(), pool)
+            scope = mirror.pool_scope(self.access.client(), pool)
         self._publish(scope)
 
     def refresh_osds(self) -> None:
         """Refresh every OSD's mirror record now."""
         with mapped_errors(self.access):
-            scope = storage_mirror.osd_scope(self.access.client())
+            scope = mirror.osd_scope(self.access.client())
         self._publish(scope)
 
     # --- pools ------------------------------------------------------------------------------
@@ -92,8 +89,8 @@ class StorageOps:
             )
         used = [
             f"{vm} ({volume['name']})"
-            for volume in storage_view.list_volumes(self.cluster, pool=name)
-            for vm in vms_using_volume(self.cache, name, volume["name"])
+            for volume in queries.list_volumes(self.cluster, pool=name)
+            for vm in vms_using_volume(self.cluster, name, volume["name"])
         ]
         if used:
             raise StorageConflict(f"Pool '{name}' holds disks of VMs: {', '.join(used)}")
@@ -128,9 +125,22 @@ class StorageOps:
         self._refresh_volume(pool, name)
         return f"Resized RBD volume '{pool}/{name}' to {resized.size_human}"
 
+    def modify_volume(
+        self, pool: str, name: str, new_size: str | None, new_name: str | None, force: bool = False
+    ) -> str:
+        """Resize and/or rename a volume (resize first); at least one of the two is needed."""
+        if not new_size and not new_name:
+            raise ClusterError("Nothing to change: give new_size and/or new_name")
+        messages = []
+        if new_size:
+            messages.append(self.resize_volume(pool, name, new_size, force))
+        if new_name:
+            messages.append(self.rename_volume(pool, name, new_name))
+        return "; ".join(messages)
+
     def rename_volume(self, pool: str, name: str, new_name: str) -> str:
         """Rename a volume that no VM uses."""
-        users = vms_using_volume(self.cache, pool, name)
+        users = vms_using_volume(self.cluster, pool, name)
         if users:
             raise StorageConflict(
                 f"Volume '{pool}/{name}' is a disk of VM {', '.join(users)}; a rename would break it"
@@ -152,7 +162,7 @@ class StorageOps:
 
     def remove_volume(self, pool: str, name: str) -> str:
         """Delete a volume that no VM has as a disk and no client has open."""
-        users = vms_using_volume(self.cache, pool, name)
+        users = vms_using_volume(self.cluster, pool, name)
         if users:
             raise StorageConflict(
                 f"Volume '{pool}/{name}' is a disk of VM {', '.join(users)}; remove it from the VM first"
@@ -168,7 +178,7 @@ class StorageOps:
     def scan_volume(self, pool: str, name: str) -> str:
         """Refresh one volume's record from Ceph now."""
         with mapped_errors(self.access):
-            scope = storage_mirror.volume_scope(self.access.client(), pool, name)
+            scope = mirror.volume_scope(self.access.client(), pool, name)
         self._publish(scope)
         if not scope.records:
             raise NotFoundError(f"Volume '{name}' not found in pool '{pool}'")

@@ -7,16 +7,17 @@ and holds the figures when done: for each test our librbd client's figure beside
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
 from pvc import tasks
 from pvc.cluster.errors import ClusterError, NotFoundError
-from pvc.cluster.node.queries import primary
+from pvc.cluster.filters import PLAIN_NAME
+from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
-from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage import queries
 from pvc.cluster.storage.access import mapped_errors
+from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_storage
 from pvc.state import paths
 from pvc.state.records import decode_json, encode
@@ -29,7 +30,6 @@ RUNNING = "Running"
 #: Bytes of the images the 4K random and 4M sequential tests work on.
 RAND_REGION = benchmark.DEFAULT_RAND_REGION
 SEQ_REGION = benchmark.DEFAULT_SEQ_REGION
-JOB_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def list_jobs(cluster: Cluster, job: str | None = None) -> list[dict[str, Any]]:
@@ -47,13 +47,13 @@ def list_jobs(cluster: Cluster, job: str | None = None) -> list[dict[str, Any]]:
 def submit(cluster: Cluster, pool: str, name: str | None = None) -> tasks.TaskRecord:
     """Record a new job for ``pool`` and queue its task on the primary."""
     store = cluster.store
-    storage_view.get_pool(cluster, pool)
+    queries.get_pool(cluster, pool)
     job = name or f"{time.strftime('%Y%m%d%H%M%S')}_{pool}"
-    if not JOB_NAME.fullmatch(job):
+    if not PLAIN_NAME.fullmatch(job):
         raise ClusterError("name must be letters, digits, '.', '_' or '-' (up to 128)")
     if store.get(paths.ceph_benchmark(job)) is not None:
         raise ClusterError(f"Benchmark job '{job}' exists already")
-    node = primary(cluster)
+    node = running_primary(cluster)
     if node is None:
         raise ClusterError("No primary coordinator is running to run the benchmark")
     existing = [
@@ -64,7 +64,7 @@ def submit(cluster: Cluster, pool: str, name: str | None = None) -> tasks.TaskRe
     store.ensure(paths.CEPH_BENCHMARKS)
     cluster.settle(store.set(paths.ceph_benchmark(job), encode(record), create=True))
     try:
-        return tasks.submit(store, run_benchmark, node, {"pool": pool, "job": job})
+        return task_actions.submit(cluster, run_benchmark, node, {"pool": pool, "job": job})
     except tasks.InvalidTaskError:
         cluster.settle(store.delete(paths.ceph_benchmark(job)))
         raise

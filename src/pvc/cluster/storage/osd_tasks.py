@@ -11,37 +11,26 @@ state directory; an absolute path must be a block device on that node.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from pvc import tasks
-from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.errors import ClusterError
+from pvc.cluster.node.queries import get_node
 from pvc.cluster.session import Cluster
-from pvc.cluster.storage import mirror as storage_mirror
-from pvc.cluster.storage import queries as storage_view
+from pvc.cluster.storage import mirror, queries
 from pvc.cluster.storage.access import StorageAccess, mapped_errors
+from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_osds
 from pvc.state import osd_devices
 from pvc.state.osd_devices import OsdDevice
-from pvc.state.store import Store
 from pvc.storage import ceph_volume, daemons, devices, lvm, osds
 from pvc.storage.errors import StorageDeviceError, StorageError, StorageToolError
 from pvc.storage.lvm import DB_VG_NAME
-from pvc.storage.osd_keeper import OsdKeeper
 from pvc.storage.units import parse_size
 from pvc.tasks import InvalidTaskError, TaskError, task_type
 
-log = logging.getLogger("pvc.node")
-
-ADD, REMOVE, REPLACE, REFRESH, DB_VG = (
-    "storage.osd_add",
-    "storage.osd_remove",
-    "storage.osd_replace",
-    "storage.osd_refresh",
-    "storage.osd_db_vg",
-)
 #: Seconds an OSD may take from start to ``up``.
 UP_TIMEOUT = 60.0
 #: Seconds a removal waits for the OSD's data to move elsewhere.
@@ -73,11 +62,6 @@ def _db_bytes(size: str, error: type[Exception]) -> int:
     return value
 
 
-def _known_node(cluster: Cluster, node: str) -> None:
-    if cluster.cache.node(node) is None:
-        raise NotFoundError(f"Node '{node}' not found")
-
-
 def submit_add(
     cluster: Cluster,
     node: str,
@@ -89,7 +73,7 @@ def submit_add(
     osd_count: int | None = None,
 ) -> tasks.TaskRecord:
     """Queue the creation of ``osd_count`` OSDs on ``device`` of ``node``."""
-    _known_node(cluster, node)
+    get_node(cluster, node)  # 404 for an unknown node
     kind = device_kind(device)
     if weight <= 0:
         raise ClusterError("weight must be positive")
@@ -109,13 +93,12 @@ def submit_add(
         args["ext_db_ratio"] = ext_db_ratio
     if ext_db_size is not None:
         args["ext_db_size"] = ext_db_size
-    return tasks.submit(cluster.store, osd_add, node, args)
+    return task_actions.submit(cluster, osd_add, node, args)
 
 
 def _placement_node(cluster: Cluster, osd_id: str) -> str:
-    storage_view.get_osd(cluster, osd_id)  # 404 for unknown OSDs
-    recorded = osd_devices.read(cluster.cache.data, osd_id)
-    node = recorded.node if recorded is not None else ""
+    queries.get_osd(cluster, osd_id)  # 404 for unknown OSDs
+    node = osd_devices.read(cluster.cache.data, osd_id).node
     if not node:
         raise ClusterError(f"OSD {osd_id} was not created by PVC: no node is recorded for it")
     return node
@@ -128,7 +111,7 @@ def submit_remove(cluster: Cluster, osd_id: str, *, force: bool, confirmed: bool
             "Removing an OSD moves its data away and purges it: confirm with yes-i-really-mean-it"
         )
     node = _placement_node(cluster, osd_id)
-    return tasks.submit(cluster.store, osd_remove, node, {"osd_id": int(osd_id), "force": force})
+    return task_actions.submit(cluster, osd_remove, node, {"osd_id": int(osd_id), "force": force})
 
 
 def submit_replace(
@@ -144,44 +127,28 @@ def submit_replace(
     args: dict[str, Any] = {"osd_id": int(osd_id), "device": new_device}
     if weight is not None:
         args["weight"] = weight
-    return tasks.submit(cluster.store, osd_replace, node, args)
+    return task_actions.submit(cluster, osd_replace, node, args)
 
 
 def submit_refresh(cluster: Cluster, osd_id: str, device: str) -> tasks.TaskRecord:
     """Queue bringing an existing OSD back up from its device on its node."""
     device_kind(device)
     node = _placement_node(cluster, osd_id)
-    return tasks.submit(cluster.store, osd_refresh, node, {"osd_id": int(osd_id), "device": device})
+    return task_actions.submit(cluster, osd_refresh, node, {"osd_id": int(osd_id), "device": device})
 
 
 def submit_db_vg(cluster: Cluster, node: str, device: str) -> tasks.TaskRecord:
     """Queue the creation of the OSD DB volume group on a block device of ``node``."""
-    _known_node(cluster, node)
+    get_node(cluster, node)  # 404 for an unknown node
     if device_kind(device) != BLOCK_KIND:
         raise ClusterError("the OSD DB volume group needs a block device (/dev/...)")
-    return tasks.submit(cluster.store, osd_db_vg, node, {"device": device})
+    return task_actions.submit(cluster, osd_db_vg, node, {"device": device})
 
 
 # --- the node side ---------------------------------------------------------------------------
 
 
-def start_recorded_osds(store: Store, keeper: OsdKeeper, node: str) -> list[int]:
-    """Start the file-backed OSDs recorded for ``node`` that are not running (at daemon start)."""
-    started = []
-    for osd_id, device in osd_devices.read_all(store).items():
-        if device.node != node or device.kind != FILE_KIND:
-            continue
-        try:
-            if keeper.start_osd(osd_id):
-                started.append(osd_id)
-        except StorageError as error:
-            log.error("cannot start osd.%s: %s", osd_id, error)
-    if started:
-        log.info("started OSD daemons %s", ", ".join(f"osd.{i}" for i in started))
-    return started
-
-
-def _record(
+def _remember_device(
     ctx: NodeTaskContext,
     osd_id: int,
     device: str,
@@ -196,13 +163,8 @@ def _record(
     osd_devices.write(ctx.store, osd_id, recorded)
 
 
-def _recorded(ctx: NodeTaskContext, osd_id: int) -> OsdDevice:
-    """What is recorded about an OSD (defaults for one PVC did not make)."""
-    return osd_devices.read(ctx.store.get, osd_id) or OsdDevice()
-
-
 def _publish_osds(ctx: NodeTaskContext, access: StorageAccess) -> None:
-    storage_mirror.publish_scope(ctx.store, storage_mirror.osd_scope(access.client()))
+    mirror.publish_scope(ctx.store, mirror.osd_scope(access.client()))
 
 
 @contextmanager
@@ -254,14 +216,14 @@ def _create(
                 osd = keeper.create_file_osd(osd_id=osd_id, db_size=db_size)
                 db = str(daemons.db_file(keeper.data_dir / f"osd.{osd.osd_id}")) if db_size else ""
                 created.append(osd.osd_id)
-                _record(ctx, osd.osd_id, device, kind, weight, db, db_size or 0)
+                _remember_device(ctx, osd.osd_id, device, kind, weight, db, db_size or 0)
         else:
             ctx.progress(0, count + 1, f"Creating {count} OSD(s) on {device}")
             with _host_errors():
                 made = ceph_volume.create_osds(client, device, count, osd_id, db_size)
             for new_id, db in made:
                 created.append(new_id)
-                _record(ctx, new_id, device, kind, weight, db, db_size or 0)
+                _remember_device(ctx, new_id, device, kind, weight, db, db_size or 0)
         ctx.progress(count, count + 1, f"Waiting for OSD(s) {', '.join(map(str, created))} to come up")
         osds.wait_up(client, created, UP_TIMEOUT)
         for new_id in created:  # an OSD enters the CRUSH map when it first boots
@@ -281,7 +243,7 @@ def _check_add(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-@task_type(ADD, validate=_check_add)
+@task_type("storage.osd_add", validate=_check_add)
 def osd_add(
     ctx: NodeTaskContext,
     *,
@@ -327,7 +289,7 @@ def _drain_and_stop(ctx: NodeTaskContext, osd_id: int, *, force: bool) -> None:
         keeper.forget(osd_id)
 
 
-@task_type(REMOVE)
+@task_type("storage.osd_remove")
 def osd_remove(ctx: NodeTaskContext, *, osd_id: int, force: bool = False) -> dict[str, Any]:
     """Drain, stop and purge an OSD of this node (``force``: without waiting for the drain)."""
     access, _ = need_osds(ctx)
@@ -338,14 +300,14 @@ def osd_remove(ctx: NodeTaskContext, *, osd_id: int, force: bool = False) -> dic
     return {"message": f"Removed osd.{osd_id} from {ctx.run_on}"}
 
 
-@task_type(REPLACE)
+@task_type("storage.osd_replace")
 def osd_replace(
     ctx: NodeTaskContext, *, osd_id: int, device: str, weight: float | None = None
 ) -> dict[str, Any]:
     """Replace an OSD's device, keeping its id: drain and destroy the old, create on ``device``."""
     access, keeper = need_osds(ctx)
     osd_id = int(osd_id)
-    previous = _recorded(ctx, osd_id)
+    previous = osd_devices.read(ctx.store.get, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -360,13 +322,13 @@ def osd_replace(
     return {"message": f"Replaced the device of osd.{osd_id} on {ctx.run_on} with {device}"}
 
 
-@task_type(REFRESH)
+@task_type("storage.osd_refresh")
 def osd_refresh(ctx: NodeTaskContext, *, osd_id: int, device: str) -> dict[str, Any]:
     """Bring an existing OSD of this node up again from its data (after a restart or reinstall)."""
     access, keeper = need_osds(ctx)
     osd_id = int(osd_id)
     kind = device_kind(device)
-    previous = _recorded(ctx, osd_id)
+    previous = osd_devices.read(ctx.store.get, osd_id)
     with mapped_errors(access):
         client = access.client()
         osds.get(client, osd_id)
@@ -377,13 +339,13 @@ def osd_refresh(ctx: NodeTaskContext, *, osd_id: int, device: str) -> dict[str, 
                 devices.require_block_device(device)
                 ceph_volume.activate_all()
         weight = float(previous.weight or 1.0)
-        _record(ctx, osd_id, device, kind, weight, previous.db_device, previous.db_size)
+        _remember_device(ctx, osd_id, device, kind, weight, previous.db_device, previous.db_size)
         osds.wait_up(client, [osd_id], UP_TIMEOUT, require_in=False)
     _publish_osds(ctx, access)
     return {"message": f"Refreshed osd.{osd_id} on {ctx.run_on} ({device})"}
 
 
-@task_type(DB_VG)
+@task_type("storage.osd_db_vg")
 def osd_db_vg(ctx: NodeTaskContext, *, device: str) -> dict[str, Any]:
     """Create the OSD DB volume group on a block device of this node."""
     with _host_errors():

@@ -35,11 +35,6 @@ def _size(value: int | float) -> str:
 # --- OSDs -------------------------------------------------------------------------------
 
 
-def _placement(cache: ClusterCache, osd_id: int | str) -> OsdDevice:
-    """Where an OSD lives, as its add task recorded it (empty for an OSD PVC did not make)."""
-    return osd_devices.read(cache.data, osd_id) or OsdDevice()
-
-
 def _osd_io(cache: ClusterCache) -> Json:
     """Every OSD's client I/O rates by id (as text), as the primary last measured them."""
     return _record(cache, paths.CEPH_OSD_IO) or {}
@@ -90,7 +85,7 @@ def list_osds(cluster: Cluster, limit: str | None = None) -> list[Json]:
     for osd_id in osd_ids(cluster):
         osd = _record(cache, paths.ceph_osd(osd_id))
         if osd is not None and matches(str(osd_id)):
-            result.append(_osd_view(osd, _placement(cache, osd_id), io.get(str(osd_id), {})))
+            result.append(_osd_view(osd, osd_devices.read(cache.data, osd_id), io.get(str(osd_id), {})))
     return result
 
 
@@ -100,7 +95,7 @@ def get_osd(cluster: Cluster, osd_id: str) -> Json:
     osd = _record(cache, paths.ceph_osd(osd_id)) if osd_id.isdigit() else None
     if osd is None:
         raise NotFoundError(f"OSD {osd_id} not found")
-    return _osd_view(osd, _placement(cache, osd_id), _osd_io(cache).get(str(osd_id), {}))
+    return _osd_view(osd, osd_devices.read(cache.data, osd_id), _osd_io(cache).get(str(osd_id), {}))
 
 
 # --- pools --------------------------------------------------------------------------------

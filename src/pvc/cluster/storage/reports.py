@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pvc.cluster.session import Cluster
+from pvc.cluster.status import requested_primary
+from pvc.cluster.storage import queries
 from pvc.storage.units import format_size
 
 Json = dict[str, Any]
@@ -94,7 +97,13 @@ def utilization_text(record: Json) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(kind: str, primary_node: str, record: Json) -> Json:
-    """The v1 body of /storage/ceph/status or /utilization (``details`` holds the figures)."""
-    text = status_text(record) if kind == "status" else utilization_text(record)
-    return {"type": kind, "primary_node": primary_node, "ceph_data": text, "details": record}
+def report(cluster: Cluster, kind: str) -> Json:
+    """The v1 body of /storage/ceph/status (``kind`` status) or /utilization (``details`` holds the
+    figures); NotFoundError before the primary first reached Ceph."""
+    if kind == "status":
+        record = queries.status_record(cluster)
+        text = status_text(record)
+    else:
+        record = queries.utilization_record(cluster)
+        text = utilization_text(record)
+    return {"type": kind, "primary_node": requested_primary(cluster), "ceph_data": text, "details": record}

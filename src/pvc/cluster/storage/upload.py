@@ -16,7 +16,7 @@ from pvc.cluster.storage.actions import StorageOps
 from pvc.storage import upload as image_upload
 
 #: Image formats an upload may be in (raw is streamed, the others converted by qemu-img).
-IMAGE_FORMATS = ("raw", "vmdk", "qcow2", "qed", "vdi", "vpc")
+IMAGE_FORMATS = image_upload.FORMATS
 #: Bytes read from the request per chunk.
 CHUNK = 4 * 1024 * 1024
 #: Seconds a conversion may take.

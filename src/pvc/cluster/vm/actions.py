@@ -1,8 +1,9 @@
 """Requests that change what a VM does or where it runs: state, migrate/unmigrate/move, remove.
 
 Each request validates against the cache, then changes the VM's placement by
-compare-and-set. With ``wait`` the caller then blocks in :func:`wait_for` until the
-VM's node reports the result through ``running_on`` and ``state``.
+compare-and-set and returns once the cache shows the change. With ``wait`` it then
+blocks in :func:`wait_for_vm` until the VM's node reports the result through
+``running_on`` and ``state``.
 """
 
 from __future__ import annotations
@@ -38,10 +39,16 @@ def _is_running(placement: VmPlacement) -> bool:
     return placement.state in VM_RUNNING
 
 
-def _change(cluster: Cluster, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]) -> None:
-    """Change a VM's placement and wait until the cache shows it."""
-    _, commit = update_placement(cluster.store, uuid, change)
+def change_placement(
+    cluster: Cluster, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]
+) -> VmPlacement | None:
+    """Change a VM's placement by compare-and-set and wait until the cache shows it.
+
+    Returns the placement written (None when ``change`` declined).
+    """
+    placement, commit = update_placement(cluster.store, uuid, change)
     cluster.settle(commit)
+    return placement
 
 
 def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False, wait: bool = False) -> str:
@@ -67,7 +74,7 @@ def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False,
             return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
         return replace(placement, state=state, hard=force and state == VMState.DISABLE)
 
-    _change(cluster, record.uuid, change)
+    change_placement(cluster, record.uuid, change)
     verbs = {
         VMState.START: "Starting",
         VMState.RESTART: "Restarting",
@@ -78,7 +85,7 @@ def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False,
     message = f"{verbs[VMState(state)]} VM '{name}'"
     if not wait:
         return message
-    wait_for(cache, record.uuid, state_done(state), what=f"VM '{name}' to {state}")
+    wait_for_vm(cluster, record.uuid, state_done(state), what=f"VM '{name}' to {state}")
     return message + ": done"
 
 
@@ -135,12 +142,12 @@ def request_node(
             state = VMState.MIGRATE_LIVE if force_live else VMState.MIGRATE
         return replace(placement, node=target, last_node=last, state=state)
 
-    _change(cluster, record.uuid, change)
+    change_placement(cluster, record.uuid, change)
     verb = {"migrate": "Migrating", "unmigrate": "Unmigrating", "move": "Moving"}[action]
     message = f"{verb} VM '{name}' to node '{target}'"
     if not wait:
         return message
-    wait_for(cache, record.uuid, node_done(target), what=f"VM '{name}' to arrive on node '{target}'")
+    wait_for_vm(cluster, record.uuid, node_done(target), what=f"VM '{name}' to arrive on node '{target}'")
     return message + ": done"
 
 
@@ -173,7 +180,6 @@ def remove(
     deleted is named in the returned message, with the reason. Other disks are kept.
     """
     record = resolve(cluster, vm)
-    cache = cluster.cache
     name = record.meta.name
     disks: list[tuple[str, str]] = []
     if delete_disks:
@@ -184,9 +190,9 @@ def remove(
                 "no Ceph storage is configured here to delete them; remove the VM without delete_disks"
             )
     if record.placement.running_on or _is_running(record.placement):
-        _change(cluster, record.uuid, lambda p: replace(p, state=VMState.STOP))
-        wait_for(
-            cache,
+        change_placement(cluster, record.uuid, lambda p: replace(p, state=VMState.STOP))
+        wait_for_vm(
+            cluster,
             record.uuid,
             lambda r: not r.placement.running_on,
             timeout=REMOVE_STOP_TIMEOUT,
@@ -229,8 +235,8 @@ def _delete_volumes(storage: StorageOps, disks: list[tuple[str, str]]) -> tuple[
 # -- waiting -------------------------------------------------------------------------------
 
 
-def wait_for(
-    cache: ClusterCache,
+def wait_for_vm(
+    cluster: Cluster,
     uuid: str,
     done: Callable[[VmRecord], bool],
     *,
@@ -240,7 +246,7 @@ def wait_for(
     """Poll the cache until ``done(record)``; fails when the VM fails, vanishes or time runs out."""
     deadline = time.monotonic() + timeout
     while True:
-        record = cache.vm(uuid)
+        record = cluster.cache.vm(uuid)
         if record is None:
             raise ClusterError(f"VM {uuid} was removed while waiting")
         if done(record):

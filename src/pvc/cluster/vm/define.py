@@ -19,17 +19,17 @@ from pvc.cluster.vm.meta import user_tags_of
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.rules import check_placement
-from pvc.domain_xml import parse as domain_xml
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import NAME, DomainSummary, parse
 from pvc.state.errors import ConflictError
 from pvc.state.states import Selector, VMState
 from pvc.state.vms import VmMeta, VmPlacement, create_vm, rename_vm, replace_definition
 
 
-def parse_xml(xml: str, *, uuid: str = "") -> tuple[str, domain_xml.DomainSummary]:
+def parse_xml(xml: str, *, uuid: str = "") -> tuple[str, DomainSummary]:
     """Validate client XML; returns it (with a UUID added when it had none) and its summary."""
     try:
-        root, summary = domain_xml.parse(xml)
+        root, summary = parse(xml)
     except DomainXMLError as error:
         raise ClusterError(str(error)) from None
     if uuid and summary.uuid and summary.uuid != uuid:
@@ -50,6 +50,7 @@ def define(
     cluster: Cluster,
     xml: str,
     *,
+    name: str | None = None,
     node: str | None = None,
     limit: str | Iterable[str] | None = None,
     selector: str | None = None,
@@ -60,15 +61,20 @@ def define(
     protected_tags: Iterable[str] = (),
     default_selector: str = Selector.MEM,
 ) -> tuple[str, str]:
-    """Add a VM (stopped) from client XML; returns its UUID and the reply message."""
+    """Add a VM (stopped) from client XML; returns its UUID and the reply message.
+
+    With ``name``, the XML must name the VM so.
+    """
     cache = cluster.cache
     xml, summary = parse_xml(xml)
+    if name is not None and summary.name != name:
+        raise ClusterError(f"the XML names the VM '{summary.name}', not '{name}'")
     if cache.vm_uuid_by_name(summary.name):
         raise ClusterError(f"A VM named '{summary.name}' already exists")
     if cache.vm(summary.uuid):
         raise ClusterError(f"A VM with UUID '{summary.uuid}' already exists")
     rules = check_placement(
-        cache,
+        cluster,
         limit=limit,
         selector=selector,
         autostart=autostart,
@@ -136,13 +142,13 @@ def modify(cluster: Cluster, vm: str, xml: str, *, restart: bool = False) -> str
 def rename(cluster: Cluster, vm: str, new_name: str) -> str:
     """Rename a stopped VM: its name index entry, metadata and XML change together."""
     record = resolve(cluster, vm)
-    if not domain_xml.NAME.fullmatch(new_name or ""):
+    if not NAME.fullmatch(new_name or ""):
         raise ClusterError(f"VM name '{new_name}' is invalid: 1-63 letters, digits, '.', '_', '-'")
     if cluster.cache.vm_uuid_by_name(new_name):
         raise ClusterError(f"A VM named '{new_name}' already exists")
     if record.placement.state not in (VMState.STOP, VMState.DISABLE) or record.placement.running_on:
         raise ClusterError(f"VM '{record.meta.name}' must be stopped or disabled before it is renamed")
-    root, _ = domain_xml.parse(record.xml)
+    root, _ = parse(record.xml)
     root.find("name").text = new_name
     xml = etree.tostring(root, pretty_print=True, encoding="unicode")
     version = cluster.cache.vm_meta_version(record.uuid)

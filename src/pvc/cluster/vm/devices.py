@@ -14,10 +14,11 @@ from typing import Any
 from pvc import tasks
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.session import Cluster
+from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor
 from pvc.cluster.vm.queries import resolve
-from pvc.domain_xml import parse as domain_xml
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import Device, parse_device
 from pvc.hypervisor.errors import HypervisorError
 from pvc.state.states import VM_RUNNING
 from pvc.state.vms import read_vm
@@ -27,12 +28,12 @@ from pvc.tasks import InvalidTaskError, TaskError, task_type
 DETACH_TIMEOUT = 15.0
 
 
-def _parse(xml: object, error: type[Exception]) -> domain_xml.Device:
+def _parse(xml: object, error: type[Exception]) -> Device:
     """The validated device, or ``error`` (ClusterError at the API, InvalidTaskError for tasks)."""
     if not isinstance(xml, str | bytes):
         raise error("xml must be a <disk> or <interface> element")
     try:
-        return domain_xml.parse_device(xml)
+        return parse_device(xml)
     except DomainXMLError as problem:
         raise error(str(problem)) from None
 
@@ -53,7 +54,8 @@ def submit_change(cluster: Cluster, vm: str, xml: str, *, attach: bool) -> tasks
             "change its XML instead, the change applies when it next starts"
         )
     kind = device_attach if attach else device_detach
-    return tasks.submit(cluster.store, kind, placement.running_on, {"domain": record.uuid, "xml": device.xml})
+    args = {"domain": record.uuid, "xml": device.xml}
+    return task_actions.submit(cluster, kind, placement.running_on, args)
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def _running_here(ctx: NodeTaskContext, domain: str) -> str:
 
 
 def _change(ctx: NodeTaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
-    device = domain_xml.parse_device(xml)
+    device = parse_device(xml)
     name = _running_here(ctx, domain)
     verb = "Attaching" if attach else "Detaching"
     ctx.progress(0, 1, f"{verb} {device.label} {'to' if attach else 'from'} VM {name}")

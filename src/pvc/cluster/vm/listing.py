@@ -17,12 +17,8 @@ from operator import attrgetter
 
 from pvc.cluster.vm.queries import vm_filter
 from pvc.cluster.vm.shape import XmlFacts, static_view, stats_view, xml_facts
-from pvc.state import paths
 from pvc.state.cache import ClusterCache
-from pvc.state.records import Keepalive
-from pvc.state.vms import VmRecord
-
-_DOMAINS_PREFIX = paths.DOMAINS + "/"
+from pvc.state.vms import VmRecord, vm_of_path
 
 
 @dataclass(frozen=True)
@@ -62,9 +58,9 @@ class VmListing:
         cache.listen(self._on_change)
 
     def _on_change(self, path: str) -> None:
-        if not path.startswith(_DOMAINS_PREFIX):
+        uuid = vm_of_path(path)
+        if uuid is None:
             return
-        uuid = path[len(_DOMAINS_PREFIX) :].split("/", 1)[0]
         with self._lock:
             self._generations[uuid] = self._generations.get(uuid, 0) + 1
             self._entries.pop(uuid, None)
@@ -91,7 +87,7 @@ class VmListing:
 
     def _node(self, node: str) -> _NodeStats:
         """The fragments of ``node``'s VMs for its current keepalive (emptied when it changes)."""
-        zxid = self._cache.mzxid(paths.node_keepalive(node))
+        zxid = self._cache.keepalive_zxid(node)
         known = self._node_stats.get(node)
         if known is None or known.zxid != zxid:
             known = _NodeStats(zxid)
@@ -113,7 +109,7 @@ class VmListing:
         fragment = cached[1] if cached is not None and cached[0] is entry else None
         if fragment is None:
             if known.vm_stats is None:
-                keepalive = Keepalive.from_bytes(self._cache.data(paths.node_keepalive(node)))
+                keepalive = self._cache.keepalive(node)
                 known.vm_stats = keepalive.vm_stats if keepalive else {}
             stats = known.vm_stats.get(uuid)
             if stats is None:

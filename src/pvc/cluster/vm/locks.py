@@ -14,9 +14,10 @@ from typing import Any
 
 from pvc import tasks
 from pvc.cluster.errors import ClusterError, Conflict
-from pvc.cluster.node.queries import primary
+from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import mapped_errors
+from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_storage
 from pvc.cluster.vm.queries import resolve
 from pvc.domain_xml.errors import DomainXMLError
@@ -45,10 +46,10 @@ def submit_flush(cluster: Cluster, vm: str) -> tasks.TaskRecord:
             f"VM '{record.meta.name}' is running{where} (state {placement.state}): "
             "its disk locks are in use; stop it before freeing them"
         )
-    node = primary(cluster)
+    node = running_primary(cluster)
     if node is None:
         raise Conflict("No primary coordinator is running to free the locks")
-    return tasks.submit(cluster.store, flush_locks, node, {"domain": record.uuid})
+    return task_actions.submit(cluster, flush_locks, node, {"domain": record.uuid})
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def set_meta(
     """Change a VM's placement rules and profile; unset arguments keep their values."""
     record = resolve(cluster, vm)
     rules = check_placement(
-        cluster.cache,
+        cluster,
         limit=limit,
         selector=selector,
         autostart=autostart,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pvc.cluster.errors import ClusterError
-from pvc.state.cache import ClusterCache
+from pvc.cluster.session import Cluster
 from pvc.state.states import VM_REQUESTABLE, MigrationMethod, Selector
 from pvc.state.vms import DEFAULT_MAX_DOWNTIME_MS, VmMeta
 
@@ -38,7 +38,7 @@ def _split(value: str | Iterable[str] | None) -> list[str]:
 
 
 def check_placement(
-    cache: ClusterCache,
+    cluster: Cluster,
     *,
     limit: str | Iterable[str] | None,
     selector: str | None,
@@ -50,7 +50,7 @@ def check_placement(
     """Validate placement rules; unset values keep ``current``'s (or the defaults)."""
     node_limit = current.node_limit if current and limit is None else _split(limit)
     for name in node_limit:
-        if cache.node(name) is None:
+        if cluster.cache.node(name) is None:
             raise ClusterError(f"Node '{name}' in the node limit does not exist")
     selector = selector or (current.node_selector if current else Selector.NONE)
     if selector not in set(Selector):

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from pvc.domain_xml import parse as domain_xml
 from pvc.domain_xml.bridges import vni_of_bridge
 from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse, pretty
 from pvc.state.vms import VmRecord
 
 
@@ -32,16 +32,16 @@ class XmlFacts:
     networks: list[dict]
     disks: list[dict]
     controllers: list[dict]
-    #: The XML as the API returns it (see :func:`normalised_xml`).
+    #: The XML as the API returns it (see :func:`pvc.domain_xml.parse.pretty`).
     xml: str = ""
 
 
 def xml_facts(xml: str) -> XmlFacts:
     """Read the displayed facts from stored (already validated) XML."""
     try:
-        root, summary = domain_xml.parse(xml)
+        root, summary = parse(xml)
     except DomainXMLError:
-        return XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=normalised_xml(xml))
+        return XmlFacts("", "", "", "", "", [], "", "", "", [], [], [], xml=pretty(xml))
     os_type = root.find("os/type")
     serial = root.find("devices/serial")
     topology = root.find("cpu/topology")
@@ -83,11 +83,6 @@ def xml_facts(xml: str) -> XmlFacts:
         ],
         xml=etree.tostring(root, pretty_print=True, encoding="unicode"),  # parsed once: no second pass
     )
-
-
-def normalised_xml(xml: str) -> str:
-    """The XML as the API returns it (re-serialised, so formatting is uniform)."""
-    return domain_xml.pretty(xml)
 
 
 NIC_COUNTERS = (
