@@ -10,7 +10,6 @@ from rich.text import Text
 from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, is_number, table, text_or_na
 
 BYTE_UNITS = ("K", "M", "G", "T", "P", "E")
-BENCHMARK_RUNNING = "Running"
 
 
 def human_bytes(value: Any) -> str:

@@ -132,6 +132,7 @@ def _restore(store: Store, data: dict[str, str], progress: Progress | None = Non
     written += store.commit(txn)
     return count + len(txn), written
 
+
 def _wipe(store: Store, root: str, timeout: float = 10.0) -> Commit:
     """Delete a tree that running daemons may still be writing into while it goes."""
     deadline = time.monotonic() + timeout
@@ -160,6 +161,7 @@ def initialize(cluster: Cluster, *, overwrite: bool) -> str:
 
 
 # -- the backup file task ------------------------------------------------------------------
+
 
 def submit_backup(cluster: Cluster, state_dir: Path, name: str | None) -> tasks.TaskRecord:
     """Queue a backup file ``name`` (default timestamped) on the primary coordinator."""

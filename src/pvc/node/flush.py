@@ -113,7 +113,6 @@ class FlushDriver:
             return None  # changed meanwhile (e.g. ready asked for during a flush)
         return f"domain state {state} -> {final.value}"
 
-
     def _update(self, uuid: str, change: Callable[[VmPlacement], VmPlacement | None]) -> VmPlacement | None:
         """Change a VM's placement; the next step reads it, so this waits for the cache."""
         return change_placement(self.cluster, uuid, change)

@@ -384,9 +384,7 @@ class NodeLoop:
             if self.store.connected:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
                 if self.role.acting:
-                    log.info(
-                        self.role.relinquish(NO_PRIMARY, "relinquishing primary: daemon is stopping")
-                    )
+                    log.info(self.role.relinquish(NO_PRIMARY, "relinquishing primary: daemon is stopping"))
                 final = CoordinatorState.SECONDARY if self.config.is_coordinator else CoordinatorState.CLIENT
                 log.info("daemon state stop")
                 txn = Transaction()

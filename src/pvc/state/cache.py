@@ -191,7 +191,6 @@ class ClusterCache:
             keepalive=self.keepalive(name),
             present=self.data(paths.node_presence(name)) is not None,
             daemon_state_version=self.version(paths.node_daemon_state(name)),
-            domain_state_version=self.version(paths.node_domain_state(name)),
         )
 
     def nodes(self) -> list[NodeRecord]:

@@ -40,9 +40,6 @@ class LogRingWriter:
         with self._lock:
             self._pending.append(line)
 
-    def has_pending(self) -> bool:
-        return bool(self._pending)
-
     def resume(self, store: Store) -> None:
         """Continue after the newest slot already in ZooKeeper; create missing slots."""
         newest_seq, newest_lines = -1, []

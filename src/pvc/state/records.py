@@ -114,17 +114,12 @@ class NodeRecord:
     domain_state: str = DomainState.READY
     keepalive: Keepalive | None = None
     present: bool = False
-    #: Data versions of the daemon and domain states, for compare-and-set changes.
+    #: Data version of the daemon state, for compare-and-set changes.
     daemon_state_version: int = -1
-    domain_state_version: int = -1
 
     @property
     def is_coordinator(self) -> bool:
         return self.static.mode == NodeMode.COORDINATOR
-
-    def keepalive_age(self, now: float) -> float | None:
-        """Seconds since the last keepalive, or None if it never sent one."""
-        return None if self.keepalive is None else max(0.0, now - self.keepalive.timestamp)
 
 
 @dataclass(frozen=True)
@@ -134,10 +129,6 @@ class ClusterConfig:
     primary_node: str = NO_PRIMARY
     maintenance: bool = False
     cluster_name: str = ""
-
-    @property
-    def has_primary(self) -> bool:
-        return self.primary_node not in ("", NO_PRIMARY)
 
 
 def parse_bool(text: str) -> bool:

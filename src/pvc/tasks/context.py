@@ -151,8 +151,3 @@ class TaskContext(Generic[S]):
         if not self._cancel.is_set():
             self.cancel_reason = reason
             self._cancel.set()
-
-    @property
-    def cancel_pending(self) -> bool:
-        """Whether a cancel was signalled, without marking it as seen (for the pool)."""
-        return self._cancel.is_set()

@@ -82,5 +82,3 @@ def change_tag(cluster: Cluster, vm: str, action: str, tag: str, protected: bool
     cluster.settle(commit)
     verb = "Added tag" if action == "add" else "Removed tag"
     return f"{verb} '{tag}' {'to' if action == 'add' else 'from'} VM '{record.meta.name}'"
-
-

@@ -71,5 +71,3 @@ def check_placement(
         migration_method=method,
         migration_max_downtime=downtime,
     )
-
-
