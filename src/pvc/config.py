@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
 from pvc.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
@@ -25,6 +26,7 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_ZOOKEEPER_PORT = 2181
 DEFAULT_API_PORT = 7370
 DEFAULT_LOG_LINES = 2000
+DEFAULT_CONSOLE_LOG_DIR = Path("/var/log/pvc/console")
 
 
 class _Section(BaseModel):
@@ -96,6 +98,12 @@ class HypervisorSection(_Section):
     ``peer_uri`` is how other nodes' libvirt daemons reach this one for migrations
     (default ``qemu+tcp://<cluster address>/system``); ``migration_address`` is where
     QEMU's migration stream arrives (default the cluster address).
+
+    What VM definitions may use of the node: direct-boot kernels and (admin-only) raw
+    file disks under ``image_dirs``; firmware under ``firmware_dirs``; the host devices
+    in ``assignable_devices`` (PCI ``0000:01:00.0`` or USB ``vendor:product``), admin-only.
+    The node writes each VM's serial console to ``console_log_dir/<name>.log`` (the same
+    path on every node, as a migrating VM keeps it).
     """
 
     uri: str | None = None
@@ -104,6 +112,24 @@ class HypervisorSection(_Section):
     shutdown_timeout: float = Field(180.0, gt=0, le=3600)
     target_selector: Literal["mem", "memprov", "vcpus", "load", "vms"] = "mem"
     console_log_lines: int = Field(1000, ge=10, le=100_000)
+    console_log_dir: Path = DEFAULT_CONSOLE_LOG_DIR
+    image_dirs: list[Path] = []
+    firmware_dirs: list[Path] = [Path(path) for path in DEFAULT_FIRMWARE_DIRS]
+    assignable_devices: list[str] = []
+
+    @field_validator("image_dirs", "firmware_dirs", "console_log_dir")
+    @classmethod
+    def _absolute(cls, value: Path | list[Path]) -> Path | list[Path]:
+        for path in value if isinstance(value, list) else [value]:
+            if not path.is_absolute() or ".." in path.parts or path == Path("/"):
+                raise ValueError(f"'{path}' must be an absolute directory path other than /")
+        return value
+
+    @field_validator("assignable_devices")
+    @classmethod
+    def _devices(cls, devices: list[str]) -> list[str]:
+        split_assignable(devices)
+        return [device.strip().lower() for device in devices]
 
 
 class StorageSection(_Section):

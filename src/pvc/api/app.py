@@ -6,7 +6,7 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from pvc.api import args as arg_parser
@@ -24,7 +24,7 @@ log = logging.getLogger("pvc.api")
 
 def _view(route: Route, context: ApiContext):
     def view(**path_args: Any) -> Any:
-        auth.authorise(context.settings, route)
+        g.pvc_role = auth.authorise(context.settings, route)
         values = arg_parser.parse(route.args, request.args, request.form)
         return route.handler(**path_args, **values)
 

@@ -12,7 +12,7 @@ import hmac
 from flask import request, session
 
 from pvc.api.errors import ApiError
-from pvc.api.routes import ROLE_RANK, Route
+from pvc.api.routes import ADMIN, ROLE_RANK, Route
 from pvc.config import ApiSection
 
 HEADER = "X-Api-Key"
@@ -28,10 +28,16 @@ def role_of_token(settings: ApiSection, token: str | None) -> str | None:
     return None
 
 
-def authorise(settings: ApiSection, route: Route) -> None:
-    """Raise ApiError(401/403) unless the request may use ``route``."""
-    if route.role is None or not settings.authentication.enabled:
-        return
+def authorise(settings: ApiSection, route: Route) -> str | None:
+    """The caller's role; ApiError(401/403) unless the request may use ``route``.
+
+    With authentication off every caller is ``admin``; a route open to all (no role)
+    gives None.
+    """
+    if route.role is None:
+        return None
+    if not settings.authentication.enabled:
+        return ADMIN
     token = request.headers.get(HEADER) or session.get("token")
     role = role_of_token(settings, token)
     if role is None:
@@ -43,3 +49,4 @@ def authorise(settings: ApiSection, route: Route) -> None:
         )
     if ROLE_RANK[role] < ROLE_RANK[route.role]:
         raise ApiError(f"The API key's role '{role}' may not do this (needs '{route.role}')", 403)
+    return role

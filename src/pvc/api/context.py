@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g
 
+from pvc.api.routes import ADMIN
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
+from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
 
 
@@ -26,6 +28,8 @@ class ApiContext:
     vm_selector: str = "mem"
     #: The primary's Ceph client (storage.ceph_conf); unconfigured answers writes with 503.
     storage: StorageAccess = field(default_factory=StorageAccess)
+    #: What VM definitions may use of the nodes (the allowlist's settings, without a role).
+    xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     _vm_listing: VmListing | None = field(default=None, repr=False)
 
     @property
@@ -49,3 +53,8 @@ def ctx() -> ApiContext:
 def cluster() -> Cluster:
     """The cluster handle of the running app."""
     return ctx().cluster
+
+
+def caller_xml_policy() -> XmlPolicy:
+    """The allowlist's settings with the privilege of the request's API key (admin or not)."""
+    return ctx().xml_policy.as_role(admin=g.get("pvc_role") == ADMIN)

@@ -11,6 +11,7 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster import session
 from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig, load_config
 from pvc.errors import ConfigError, PVCError
 
@@ -36,6 +37,7 @@ def build_app(config: NodeConfig):
         state_dir=config.paths.state_dir,
         vm_selector=config.hypervisor.target_selector,
         storage=StorageAccess(config.storage),
+        xml_policy=node_policy(config),
     )
     return create_app(context)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from pvc.api.context import cluster, ctx
+from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
 from pvc.cluster.errors import NotFoundError
@@ -50,7 +50,9 @@ def vm_list_vms(**filters: str | bool | None):
 
 def _define(xml: str, **options):
     context = ctx()
-    _, message = define.define(context.cluster, xml, default_selector=context.vm_selector, **options)
+    _, message = define.define(
+        context.cluster, xml, policy=caller_xml_policy(), default_selector=context.vm_selector, **options
+    )
     return jsonify(message=message)
 
 
@@ -92,7 +94,7 @@ def vm_define_named(vm: str, xml: str, **options):
     responses=OK_400_404,
 )
 def vm_modify(vm: str, xml: str, restart: bool):
-    return jsonify(message=define.modify(cluster(), vm, xml, restart=restart))
+    return jsonify(message=define.modify(cluster(), vm, xml, policy=caller_xml_policy(), restart=restart))
 
 
 @group.route(
@@ -234,7 +236,7 @@ def vm_rename(vm: str, new_name: str):
 
 
 def _device_task(vm: str, xml: str, *, attach: bool):
-    record = devices.submit_change(cluster(), vm, xml, attach=attach)
+    record = devices.submit_change(cluster(), vm, xml, policy=caller_xml_policy(), attach=attach)
     return task_accepted(record)
 
 
