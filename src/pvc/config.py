@@ -26,7 +26,6 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_ZOOKEEPER_PORT = 2181
 DEFAULT_API_PORT = 7370
 DEFAULT_LOG_LINES = 2000
-DEFAULT_CONSOLE_LOG_DIR = Path("/var/log/pvc/console")
 
 
 class _Section(BaseModel):
@@ -102,8 +101,8 @@ class HypervisorSection(_Section):
     What VM definitions may use of the node: direct-boot kernels and (admin-only) raw
     file disks under ``image_dirs``; firmware under ``firmware_dirs``; the host devices
     in ``assignable_devices`` (PCI ``0000:01:00.0`` or USB ``vendor:product``), admin-only.
-    The node writes each VM's serial console to ``console_log_dir/<name>.log`` (the same
-    path on every node, as a migrating VM keeps it).
+    The node writes each VM's serial console to ``console_log_dir/<name>.log`` (default
+    ``<paths.log_dir>/console``; the same path on every node, as a migrating VM keeps it).
     """
 
     uri: str | None = None
@@ -112,15 +111,15 @@ class HypervisorSection(_Section):
     shutdown_timeout: float = Field(180.0, gt=0, le=3600)
     target_selector: Literal["mem", "memprov", "vcpus", "load", "vms"] = "mem"
     console_log_lines: int = Field(1000, ge=10, le=100_000)
-    console_log_dir: Path = DEFAULT_CONSOLE_LOG_DIR
+    console_log_dir: Path | None = None
     image_dirs: list[Path] = []
     firmware_dirs: list[Path] = [Path(path) for path in DEFAULT_FIRMWARE_DIRS]
     assignable_devices: list[str] = []
 
     @field_validator("image_dirs", "firmware_dirs", "console_log_dir")
     @classmethod
-    def _absolute(cls, value: Path | list[Path]) -> Path | list[Path]:
-        for path in value if isinstance(value, list) else [value]:
+    def _absolute(cls, value: Path | list[Path] | None) -> Path | list[Path] | None:
+        for path in value if isinstance(value, list) else [value] if value else []:
             if not path.is_absolute() or ".." in path.parts or path == Path("/"):
                 raise ValueError(f"'{path}' must be an absolute directory path other than /")
         return value
@@ -230,6 +229,11 @@ class NodeConfig(_Section):
         if self.hypervisor.peer_uri:
             return self.hypervisor.peer_uri
         return f"qemu+tcp://{self.networks.cluster.address.ip}/system"
+
+    @property
+    def console_log_dir(self) -> Path:
+        """Where the node writes its VMs' serial consoles."""
+        return self.hypervisor.console_log_dir or self.paths.log_dir / "console"
 
     @property
     def migration_uri(self) -> str:

@@ -16,6 +16,7 @@ from pvc.cluster.errors import ClusterError
 from pvc.cluster.vm import actions as vm_actions
 from pvc.cluster.vm import define as vms
 from pvc.domain_xml import build as domain_xml
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
 from pvc.state.states import DomainState, VMState
 from pvc.state.vms import update_placement
@@ -41,7 +42,7 @@ def vm_cluster(cluster, test_driver_uri):
 def define(node, name: str, *, target: str = "hv1", **options) -> str:
     xml = domain_xml.build(domain_xml.DomainSpec(name=name, memory_mib=64))
     loop = node.loop
-    uuid, _ = vms.define(loop.cluster, xml, node=target, **options)
+    uuid, _ = vms.define(loop.cluster, xml, node=target, policy=XmlPolicy(), **options)
     wait_for(lambda: loop.cache.vm(uuid) is not None)
     return uuid
 
@@ -233,7 +234,7 @@ def test_a_flushed_node_gets_no_new_vms(vm_cluster):
     for i in range(4):
         xml_i = xml.replace("<name>placed</name>", f"<name>placed{i}</name>")
         xml_i = xml_i.replace(f"<uuid>{domain_xml.parse(xml)[1].uuid}</uuid>", "")
-        uuid, _ = vms.define(loop.cluster, xml_i)
+        uuid, _ = vms.define(loop.cluster, xml_i, policy=XmlPolicy())
         wait_for(lambda uuid=uuid: loop.cache.vm(uuid) is not None)
         assert loop.cache.vm(uuid).placement.node in ("hv1", "hv3")
     with pytest.raises(ClusterError, match="cannot take VMs"):

@@ -2,7 +2,8 @@
 
 Demo VMs go through the cluster's own API like any client's: defined with a placement
 selector, started, and reported once libvirt runs them on their node. Each guest's
-serial console is written to ``<lab>/serial/<name>.log``; a disk-backed guest's disk is
+serial console is written by its node to ``<lab>/serial/<name>.log`` (the lab nodes'
+``hypervisor.console_log_dir``); a disk-backed guest's disk is
 ``<lab>/disks/<name>.img``.
 """
 
@@ -69,7 +70,6 @@ def guest_xml(
         kernel=str(image.kernel),
         initrd=str(image.initrd),
         cmdline=image.cmdline(heartbeat_us=heartbeat_us, heartbeat_disk="vda" if rbd_volume else ""),
-        serial_log=str(serial_log(layout, name)),
         disks=[str(guest_disk(layout, name))] if disk else [],
         rbd_disks=rbd_disks,
     )

@@ -6,6 +6,7 @@ import yaml
 
 from pvc.config import parse_config
 from pvc.lab import cluster_ceph, libvirtd
+from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 
 
@@ -32,6 +33,10 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "peer_uri": libvirtd.uri(layout, node),
             "migration_address": layout.cluster_ip(node),
             "shutdown_timeout": layout.shutdown_timeout,
+            # The guests' consoles go where the lab's tools read them, the same for all nodes.
+            "console_log_dir": str(layout.directory / "serial"),
+            # The guests' kernel and initramfs (the lab's cache) and their file disks.
+            "image_dirs": [str(cache_dir()), str(layout.directory / "disks")],
         },
         "timers": {
             "keepalive_interval": layout.keepalive_interval,

@@ -100,7 +100,7 @@ class NodeLoop:
                     console_lines=config.hypervisor.console_log_lines,
                     default_selector=config.hypervisor.target_selector,
                     xml_policy=self.xml_policy,
-                    console_dir=config.hypervisor.console_log_dir,
+                    console_dir=config.console_log_dir,
                 ),
                 disks=DiskGuard(self.storage),
             )

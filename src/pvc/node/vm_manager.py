@@ -23,7 +23,7 @@ import libvirt
 
 from pvc.cluster.session import Cluster
 from pvc.cluster.vm.actions import change_placement
-from pvc.config import DEFAULT_CONSOLE_LOG_DIR
+from pvc.config import PathsSection
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.adapter import Hypervisor
@@ -67,7 +67,7 @@ class VmSettings:
     #: What VM definitions may use of this node (checked as admin before starts and migrations).
     xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     #: Where the node writes its VMs' serial consoles (the same path on every node).
-    console_dir: Path = DEFAULT_CONSOLE_LOG_DIR
+    console_dir: Path = PathsSection().log_dir / "console"
 
 
 class VmManager:
