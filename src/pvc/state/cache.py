@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
@@ -28,11 +29,14 @@ from pvc.state.store import Commit, Store
 from pvc.state.vms import VmRecord, read_vm
 
 Listener = Callable[[str], None]
+T = TypeVar("T")
 
 #: Trees cached by default.
 DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES)
 #: Longest wait for a cache to show a write (see :meth:`ClusterCache.wait_for`).
 SETTLE_TIMEOUT = 2.0
+#: Longest a :meth:`ClusterCache.wait_until` waiter sleeps without a change before looking again.
+WAIT_RECHECK = 1.0
 
 
 class ClusterCache:
@@ -45,6 +49,8 @@ class ClusterCache:
         self._ready = threading.Event()
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._changes = 0
         self.errors: list[Exception] = []
         for root, tree in self._trees.items():
             tree.listen(self._make_listener(root))
@@ -78,6 +84,9 @@ class ClusterCache:
                 return
             if event.event_data is None:
                 return
+            with self._changed:
+                self._changes += 1
+                self._changed.notify_all()
             for listener in self._listeners:
                 listener(event.event_data.path)
 
@@ -116,6 +125,25 @@ class ClusterCache:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.002)
+
+    def wait_until(self, check: Callable[[], T], timeout: float) -> T | None:
+        """``check()``'s first truthy result, evaluated now and after each change the cache
+        sees, or None once ``timeout`` seconds pass. A waiter sleeps between changes (it
+        costs no CPU), so many requests can wait at once; exceptions from ``check`` propagate.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._changed:
+                seen = self._changes
+            result = check()
+            if result:
+                return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with self._changed:
+                if self._changes == seen:
+                    self._changed.wait(min(left, WAIT_RECHECK))
 
     def _holds_tree(self, path: str) -> bool:
         try:
