@@ -91,8 +91,8 @@ def create_app(context: ApiContext) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         if isinstance(error, RequestEntityTooLarge):
-            limit = context.settings.limits.max_body
-            return jsonify(message=f"The request body is larger than the {limit} bytes allowed"), 413
+            allowed = (request.max_content_length or 1) - 1  # set one above the limit
+            return jsonify(message=f"The request body is larger than the {allowed} bytes allowed"), 413
         return jsonify(message=error.description or error.name), error.code or 500
 
     @app.errorhandler(Exception)
