@@ -426,16 +426,27 @@ class _Endless(io.RawIOBase):
     """A body of ``size`` bytes of 0x01 that counts what the server reads of it."""
 
     def __init__(self, head: bytes, size: int) -> None:
-        self.head, self.size, self.served = head, size, 0
+        self.head, self.size, self.served, self.position = head, size, 0, 0
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = {0: 0, 1: self.position, 2: self.size}[whence] + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
     def readinto(self, buffer) -> int:
-        count = min(len(buffer), self.size - self.served)
-        data = (self.head[self.served : self.served + count] + b"\x01" * count)[:count]
-        buffer[:count] = data
+        count = max(0, min(len(buffer), self.size - self.position))
+        start = self.position
+        buffer[:count] = (self.head[start : start + count] + b"\x01" * count)[:count]
         self.served += count
+        self.position += count
         return count
 
 

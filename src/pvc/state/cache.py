@@ -49,8 +49,9 @@ class ClusterCache:
         self._ready = threading.Event()
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
-        self._changed = threading.Condition()
-        self._changes = 0
+        self._decoded: dict[str, tuple[int, object]] = {}
+        self._waiters: dict[threading.Event, str] = {}
+        self._waiters_lock = threading.Lock()
         self.errors: list[Exception] = []
         for root, tree in self._trees.items():
             tree.listen(self._make_listener(root))
@@ -84,9 +85,7 @@ class ClusterCache:
                 return
             if event.event_data is None:
                 return
-            with self._changed:
-                self._changes += 1
-                self._changed.notify_all()
+            self._wake(event.event_data.path)
             for listener in self._listeners:
                 listener(event.event_data.path)
 
@@ -116,34 +115,43 @@ class ClusterCache:
         """
         changed = {path: zxid for path, zxid in commit.changed.items() if self._holds_tree(path)}
         deleted = [path for path in commit.deleted if self._holds_tree(path)]
-        deadline = time.monotonic() + timeout
-        while True:
-            if all(self.mzxid(path) >= zxid for path, zxid in changed.items()) and all(
-                self._gone_since(path, commit.zxid) for path in deleted
-            ):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.002)
 
-    def wait_until(self, check: Callable[[], T], timeout: float) -> T | None:
+        def shown() -> bool:
+            return all(self.mzxid(path) >= zxid for path, zxid in changed.items()) and all(
+                self._gone_since(path, commit.zxid) for path in deleted
+            )
+
+        return bool(self.wait_until(shown, timeout))
+
+    def _wake(self, path: str) -> None:
+        with self._waiters_lock:
+            for woken, under in self._waiters.items():
+                if path == under or path.startswith(under + "/") or not under:
+                    woken.set()
+
+    def wait_until(self, check: Callable[[], T], timeout: float, under: str = "") -> T | None:
         """``check()``'s first truthy result, evaluated now and after each change the cache
-        sees, or None once ``timeout`` seconds pass. A waiter sleeps between changes (it
-        costs no CPU), so many requests can wait at once; exceptions from ``check`` propagate.
+        sees at or below ``under`` (anywhere by default), or None once ``timeout`` seconds
+        pass. A waiter sleeps between changes (it costs no CPU and is not woken by unrelated
+        ones), so many requests can wait at once; exceptions from ``check`` propagate.
         """
         deadline = time.monotonic() + timeout
-        while True:
-            with self._changed:
-                seen = self._changes
-            result = check()
-            if result:
-                return result
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            with self._changed:
-                if self._changes == seen:
-                    self._changed.wait(min(left, WAIT_RECHECK))
+        changed = threading.Event()
+        with self._waiters_lock:
+            self._waiters[changed] = under.rstrip("/")
+        try:
+            while True:
+                changed.clear()
+                result = check()
+                if result:
+                    return result
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                changed.wait(min(left, WAIT_RECHECK))
+        finally:
+            with self._waiters_lock:
+                del self._waiters[changed]
 
     def _holds_tree(self, path: str) -> bool:
         try:
@@ -190,9 +198,22 @@ class ClusterCache:
         path = paths.node_domain_state(node)
         return self.text(path), self.version(path)
 
+    def _parsed(self, path: str, parse: Callable[[bytes | None], T]) -> T:
+        """``parse(data)`` of a cached znode, parsed once per change of it: the records read on
+        every request (keepalives, node facts) are not decoded again until they change."""
+        node = self._tree_for(path).get_data(path)
+        if node is None or node.stat is None:
+            return parse(None if node is None else node.data)
+        seen = self._decoded.get(path)
+        if seen is not None and seen[0] == node.stat.mzxid:
+            return seen[1]  # type: ignore[return-value]
+        value = parse(node.data)
+        self._decoded[path] = (node.stat.mzxid, value)
+        return value
+
     def keepalive(self, node: str) -> Keepalive | None:
         """A node's last keepalive, or None."""
-        return Keepalive.from_bytes(self.data(paths.node_keepalive(node)))
+        return self._parsed(paths.node_keepalive(node), Keepalive.from_bytes)
 
     def keepalive_zxid(self, node: str) -> int:
         """The zxid of a node's last keepalive (changes with every keepalive), or -1."""
@@ -209,7 +230,7 @@ class ClusterCache:
         """The cached record of one node, or None if it never registered."""
         if self._tree_for(paths.NODES).get_data(paths.node(name)) is None:
             return None
-        static = NodeStatic.from_bytes(self.data(paths.node(name))) or NodeStatic(name=name)
+        static = self._parsed(paths.node(name), NodeStatic.from_bytes) or NodeStatic(name=name)
         return NodeRecord(
             name=name,
             static=static,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pvc.cluster.errors import ClusterError, NotYetDone, WaitTimeout
 from pvc.cluster.session import Cluster
-from pvc.state import nodes, settings
+from pvc.state import nodes, paths, settings
 from pvc.state.records import NodeRecord
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 
@@ -86,5 +86,8 @@ def wait_for_domain_state(
 ) -> None:
     """Block until a node has finished a flush (``flushed``) or ready (``ready``)."""
     final = DomainState.FLUSHED if requested == "flush" else DomainState.READY
-    if not cluster.cache.wait_until(lambda: cluster.cache.domain_state(name)[0] == final, timeout):
+    path = paths.node_domain_state(name)
+    if not cluster.cache.wait_until(
+        lambda: cluster.cache.domain_state(name)[0] == final, timeout, under=path
+    ):
         raise WaitTimeout(f"Node '{name}' did not reach domain state {final} within {timeout:g} s")

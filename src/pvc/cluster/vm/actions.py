@@ -19,6 +19,7 @@ from pvc.cluster.storage.access import mapped_errors
 from pvc.cluster.vm.placement import accepts_vms, choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
 from pvc.domain_xml.parse import rbd_volumes
+from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
@@ -273,7 +274,7 @@ def wait_for_vm(
             raise ClusterError(f"VM '{record.meta.name}' failed: {record.placement.failed_reason}")
         return None
 
-    record = cluster.cache.wait_until(check, timeout)
+    record = cluster.cache.wait_until(check, timeout, under=paths.domain(uuid))
     if record is None:
         raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
     return record
