@@ -16,6 +16,9 @@ from flask import Response, jsonify
 
 from pvc.cluster.errors import NotYetDone
 
+#: The reply a route taking ``wait`` adds to its documented ones.
+WAIT_RESPONSES = {"202": "Accepted: the wait ended before the change did; it goes on (poll)"}
+
 
 class WaitGate:
     """Counts the requests being held by ``wait=true`` and bounds how long each is held."""

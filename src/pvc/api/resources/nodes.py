@@ -6,7 +6,7 @@ from flask import jsonify
 
 from pvc.api.context import cluster, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.api.waiting import waited
+from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.node import actions, logs, queries
 
 group = RouteGroup("node")
@@ -67,6 +67,7 @@ def set_coordinator_state(node: str, state: str):
     summary="Flush a node or make it ready",
     role=OPERATOR,
     args=[Arg("state", required=True, choices=("flush", "ready")), Arg("wait", kind=bool, default=False)],
+    responses={"200": "OK", "400": "Bad request", **WAIT_RESPONSES},
 )
 def set_domain_state(node: str, state: str, wait: bool):
     def change(wait: bool, timeout: float) -> str:

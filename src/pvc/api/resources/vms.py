@@ -7,7 +7,7 @@ from flask import Response, jsonify
 from pvc.api.context import cluster, ctx
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.api.waiting import waited
+from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.vm import actions, define, devices, locks, meta, queries
 from pvc.cluster.vm.rules import MIGRATION_METHODS as METHODS
@@ -170,7 +170,7 @@ def vm_get_state(vm: str):
         Arg("force", kind=bool, default=False),
         Arg("wait", kind=bool, default=False),
     ],
-    responses=OK_400_404,
+    responses={**OK_400_404, **WAIT_RESPONSES},
 )
 def vm_set_state(vm: str, state: str, force: bool, wait: bool):
     def change(wait: bool, timeout: float) -> str:
@@ -198,7 +198,7 @@ def vm_get_node(vm: str):
         Arg("wait", kind=bool, default=False),
         Arg("force_live", kind=bool, default=False, help="live migration only; never shut the VM down"),
     ],
-    responses=OK_400_404,
+    responses={**OK_400_404, **WAIT_RESPONSES},
 )
 def vm_set_node(vm: str, action: str, node: str | None, force: bool, wait: bool, force_live: bool):
     context = ctx()
