@@ -26,6 +26,9 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_ZOOKEEPER_PORT = 2181
 DEFAULT_API_PORT = 7370
 DEFAULT_LOG_LINES = 2000
+DEFAULT_API_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_API_WAIT_TIMEOUT = 30.0
+DEFAULT_API_THREADS = 128
 
 
 class _Section(BaseModel):
@@ -195,8 +198,37 @@ class ApiAuthentication(_Section):
     source: Literal["token"] = "token"
 
 
+class ApiLimits(_Section):
+    """What one request may cost the API daemon.
+
+    ``max_body``: bytes a request body may have (uploads are bounded by their volume
+    instead); ``wait_timeout``: seconds a ``wait=true`` request is held before it is
+    answered 202 (the change goes on); ``threads``: requests served at once, of which
+    at most ``max_waiting`` may be held by ``wait=true``.
+    """
+
+    max_body: int = Field(DEFAULT_API_MAX_BODY, ge=64 * 1024, le=1024**3)
+    wait_timeout: float = Field(DEFAULT_API_WAIT_TIMEOUT, gt=0, le=3600)
+    threads: int = Field(DEFAULT_API_THREADS, ge=4, le=1024)
+    max_waiting: int | None = Field(None, ge=0)
+
+    @property
+    def waiting_slots(self) -> int:
+        """Requests that may wait at once: ``max_waiting``, or all threads but a quarter."""
+        if self.max_waiting is not None:
+            return self.max_waiting
+        return self.threads - max(2, self.threads // 4)
+
+    @model_validator(mode="after")
+    def _threads_left_to_serve(self) -> ApiLimits:
+        if self.waiting_slots > self.threads - 2:
+            raise ValueError("max_waiting must leave at least 2 of the threads for other requests")
+        return self
+
+
 class ApiSection(_Section):
     listen: ApiListen = ApiListen()
+    limits: ApiLimits = ApiLimits()
     ssl: ApiSsl = ApiSsl()
     authentication: ApiAuthentication = ApiAuthentication()
     token: list[ApiToken] = []

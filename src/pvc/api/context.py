@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import current_app, g
 
 from pvc.api.routes import ADMIN
+from pvc.api.waiting import WaitGate
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
@@ -31,6 +32,15 @@ class ApiContext:
     #: What VM definitions may use of the nodes (the allowlist's settings, without a role).
     xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     _vm_listing: VmListing | None = field(default=None, repr=False)
+    _wait_gate: WaitGate | None = field(default=None, repr=False)
+
+    @property
+    def wait_gate(self) -> WaitGate:
+        """Bounds ``wait=true`` requests (``api.limits``); built on first use."""
+        if self._wait_gate is None:
+            limits = self.settings.limits
+            self._wait_gate = WaitGate(limits.waiting_slots, limits.wait_timeout)
+        return self._wait_gate
 
     @property
     def storage_ops(self) -> StorageOps:

@@ -16,8 +16,6 @@ from pvc.config import NodeConfig, load_config
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
-#: Worker threads; requests are served from the in-memory cache, so a few suffice.
-THREADS = 8
 
 
 def build_app(config: NodeConfig):
@@ -49,11 +47,13 @@ class _Server(BaseApplication):
 
     def load_config(self) -> None:
         api = self.node_config.api
+        # One process (it holds the cache); api.limits.threads threads serve requests at once,
+        # of which wait=true requests may hold only api.limits.max_waiting (see pvc.api.waiting).
         options = {
             "bind": f"{api.listen.address}:{api.listen.port}",
             "workers": 1,
             "worker_class": "gthread",
-            "threads": THREADS,
+            "threads": api.limits.threads,
             "graceful_timeout": 5,
             "timeout": 120,
             "errorlog": "-",

@@ -50,6 +50,8 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "authentication": {"enabled": False, "source": "token"},
         },
     }
+    # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
+    data["api"]["limits"] = {"wait_timeout": 600}
     if layout.ceph:
         data["storage"] = {"ceph_conf": str(cluster_ceph.conf_path(layout)), "stats_interval": 2.0}
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
