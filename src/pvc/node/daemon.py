@@ -31,7 +31,7 @@ def main() -> int:
     try:
         credential = config.zookeeper.load_credential()
     except ConfigError as error:
-        log.error("%s", error)
+        print(f"pvcnoded: {error}", file=sys.stderr)
         return EXIT_CONFIG
     stop = threading.Event()
     loop: NodeLoop | None = None
