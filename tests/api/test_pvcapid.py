@@ -132,5 +132,6 @@ def test_a_credential_file_others_can_read_stops_pvcapid_before_it_serves(tmp_pa
     )
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"pvcapid: zookeeper.auth_file: {auth_file} is accessible to every user (mode 0644); make it 0600 or 0640"
+        f"pvcapid: zookeeper.auth_file: {auth_file} is accessible to every user (mode 0644); "
+        "make it 0600 or 0640"
     )
