@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import statistics
 import tempfile
 import threading
@@ -34,6 +35,9 @@ from pvc.state.schema import ensure_schema
 from pvc.state.store import Store, Transaction
 
 USER_AGENT = f"pvc-bench/{__version__}"
+
+#: The benches authenticate as the daemons do (digest credential, ACLs on every znode).
+CREDENTIAL = ("bench", secrets.token_urlsafe(16))
 
 
 def populate(store: Store, count: int) -> None:
@@ -92,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ref, member = zookeeper.start_standalone(Path(tmp))
         try:
-            store = Store(f"127.0.0.1:{member.client_port}", timeout=5)
+            store = Store(f"127.0.0.1:{member.client_port}", timeout=5, credential=CREDENTIAL)
             store.start()
             ensure_schema(store)
             populate(store, args.nodes)

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.api_latency import CREDENTIAL
 from pvc import processes
 from pvc.config import parse_config
 from pvc.lab import zookeeper
@@ -55,7 +56,7 @@ def measure(seconds: float, interval: float) -> dict:
             hosts = f"127.0.0.1:{member.client_port}"
             loops, counters, threads = [], [], []
             for i, name in enumerate(("n1", "n2", "n3"), start=1):
-                store = Store(hosts, timeout=3)
+                store = Store(hosts, timeout=3, credential=CREDENTIAL)
                 store.start()
                 loop = NodeLoop(_config(name, hosts, interval, i), store)
                 loop.start()

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from pvc.client.errors import ApiError, ApiUnreachable
+from pvc.config import read_credential_file
 from pvc.lab import endpoint
 from pvc.lab.layout import LabLayout
 from pvc.processes import ProcessRef, is_alive
@@ -152,7 +153,8 @@ def report(lab_dir: Path, up_seconds: float, peak_rss: int, idle_seconds: float)
     layout = json.loads((lab_dir / "lab.json").read_text())["layout"]
     measure_api_move(LabLayout.from_json(layout), list(daemons))
     hosts = ",".join(f"10.110.{NET_INDEX}.{i}:2181" for i in range(1, layout["coordinators"] + 1))
-    store = Store(hosts, timeout=5)
+    credential = read_credential_file(LabLayout.from_json(layout).zookeeper_auth_file)
+    store = Store(hosts, timeout=5, credential=credential)
     store.start()
     try:
         primary = store.get_text(paths.PRIMARY_NODE)

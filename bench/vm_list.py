@@ -28,7 +28,7 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from bench.api_latency import local_client, populate, raw_get, report, timed
+from bench.api_latency import CREDENTIAL, local_client, populate, raw_get, report, timed
 from pvc import processes
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
@@ -226,7 +226,7 @@ class KeepaliveWriter(threading.Thread):
 
     def __init__(self, hosts: str, keepalives: dict[str, Keepalive]) -> None:
         super().__init__(daemon=True)
-        self.store = Store(hosts, timeout=10)
+        self.store = Store(hosts, timeout=10, credential=CREDENTIAL)
         self.keepalives = keepalives
         self.stopping = threading.Event()
         self.sent = 0
@@ -267,7 +267,7 @@ def main() -> None:
 
 
 def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:
-    store = Store(hosts, timeout=10)
+    store = Store(hosts, timeout=10, credential=CREDENTIAL)
     store.start()
     ensure_schema(store)
     started = time.perf_counter()

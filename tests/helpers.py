@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from pvc.config import NodeConfig, parse_config
+from pvc.config import NodeConfig, ZookeeperCredential, parse_config, read_credential_file
+from pvc.lab import zookeeper
+
+
+@functools.cache
+def zk_auth_file() -> Path:
+    """The credential file (mode 0600, made once per test process) of every test daemon."""
+    directory = Path(tempfile.mkdtemp(prefix="pvc-test-zk-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "zookeeper.auth"
+    zookeeper.write_credential(path)
+    return path
+
+
+@functools.cache
+def zk_credential() -> ZookeeperCredential:
+    """The tests' ZooKeeper credential: what the test stores authenticate with."""
+    return read_credential_file(zk_auth_file())
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -45,6 +67,7 @@ def node_config_data(
             "hosts": [server],
             "chroot": f"/{chroot}" if chroot else "",
             "session_timeout": session_timeout,
+            "auth_file": str(zk_auth_file()),
         },
         "networks": {
             "upstream": {"address": f"10.100.0.{index}/24", "floating_address": "10.100.0.250/24"},

@@ -7,15 +7,20 @@ Every node has one YAML file. It is validated at start; a bad or missing key rai
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import re
+import stat
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
 from pvc.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
 CONFIG_FILE_ENV = "PVC_CONFIG_FILE"
@@ -24,6 +29,7 @@ DEFAULT_KEEPALIVE_INTERVAL = 5.0
 DEFAULT_FENCE_INTERVALS = 6
 DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_ZOOKEEPER_PORT = 2181
+DEFAULT_ZOOKEEPER_AUTH_FILE = "/etc/pvc/zookeeper.auth"
 DEFAULT_API_PORT = 7370
 DEFAULT_LOG_LINES = 2000
 DEFAULT_API_MAX_BODY = 16 * 1024 * 1024
@@ -48,11 +54,93 @@ class NodeSection(_Section):
     name: NodeName
 
 
+#: A ZooKeeper user name: what the digest scheme puts before the first ':'.
+_ZOOKEEPER_USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class ZookeeperCredential(NamedTuple):
+    """The digest user and password PVC's daemons authenticate to ZooKeeper with.
+
+    A plain ``(user, password)`` pair for the state layer; its repr hides the password so
+    that it never reaches a log.
+    """
+
+    user: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"ZookeeperCredential(user={self.user!r}, password=<hidden>)"
+
+    __str__ = __repr__
+
+
+def read_credential_file(path: Path, key: str = "zookeeper.auth_file") -> ZookeeperCredential:
+    """Read a ``user:password`` file; ConfigError (naming ``key``) if it is unsafe or unusable.
+
+    The file must not be readable or writable by other users (mode 0600 or 0640). The
+    message never contains the file's content.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{key}: {path} does not exist; write one 'user:password' line to it (mode 0600), "
+            "or set zookeeper.auth: none"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{key}: {path} is not a regular file")
+    if info.st_mode & 0o007:
+        raise ConfigError(
+            f"{key}: {path} is accessible to every user (mode {stat.S_IMODE(info.st_mode):04o}); "
+            "make it 0600 or 0640"
+        )
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{key}: cannot read {path}: {reason}") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    user, sep, password = (lines[0].strip() if len(lines) == 1 else "").partition(":")
+    if not sep or not _ZOOKEEPER_USER.fullmatch(user) or not password:
+        raise ConfigError(
+            f"{key}: {path} must hold exactly one line 'user:password' "
+            "(user: letters, digits, '_', '.', '-'; a non-empty password)"
+        )
+    return ZookeeperCredential(user, password)
+
+
 class ZookeeperSection(_Section):
+    """How the daemons reach ZooKeeper.
+
+    ``auth: digest`` (the default) makes every daemon authenticate with the credential
+    in ``auth_file`` and restricts every znode PVC creates to that credential (see
+    :func:`load_credential`); ``auth: none`` leaves the tree open to anyone who can reach
+    the ensemble and is only logged as a warning.
+    """
+
     hosts: list[str] = Field(min_length=1)
     # ZooKeeper grants at most 20 x tickTime (40 s with its default tickTime of 2 s).
     session_timeout: float = Field(DEFAULT_SESSION_TIMEOUT, ge=1, le=40)
     chroot: str = Field("", pattern=r"^(/[A-Za-z0-9_.-]+)*$")
+    auth: Literal["digest", "none"] = "digest"
+    auth_file: Path = Path(DEFAULT_ZOOKEEPER_AUTH_FILE)
+
+    def load_credential(self) -> ZookeeperCredential | None:
+        """The credential from ``auth_file``; None (with a warning) when ``auth`` is none.
+
+        Read it at start, while the process may still read the file: pvcapid reads it
+        before it serves (and before it gives up any privileges). ConfigError when the
+        file is missing, readable by every user, or malformed.
+        """
+        if self.auth == "none":
+            log.warning(
+                "ZooKeeper authentication is off (zookeeper.auth: none): anyone who can "
+                "reach the ensemble can read and change this cluster's state"
+            )
+            return None
+        return read_credential_file(self.auth_file)
 
     @field_validator("hosts")
     @classmethod

@@ -19,6 +19,7 @@ from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store
 from tests.api.conftest import settings as api_settings
+from tests.helpers import zk_credential
 
 
 def _app():
@@ -32,14 +33,14 @@ _FUZZ: dict = {}
 def fuzz_app(zk_server):
     import uuid
 
-    from kazoo.client import KazooClient
+    from tests.integration.conftest import authenticated_client
 
     chroot = f"/fuzz-{uuid.uuid4().hex[:8]}"
-    client = KazooClient(hosts=zk_server)
+    client = authenticated_client(zk_server)
     client.start(timeout=10)
     client.ensure_path(chroot)
     client.stop()
-    store = Store(zk_server + chroot, timeout=5)
+    store = Store(zk_server + chroot, timeout=5, credential=zk_credential())
     assert store.start(give_up_after=10)
     ensure_schema(store)
     cache = ClusterCache(store, API_ROOTS)

@@ -152,3 +152,25 @@ def test_bad_config_exits_2_with_one_line(tmp_path):
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "required key is missing" in result.stderr
+
+
+def test_a_credential_file_others_can_read_stops_pvcapid_before_it_serves(tmp_path):
+    auth_file = tmp_path / "zookeeper.auth"
+    auth_file.write_text("pvc:a-secret-password\n")
+    auth_file.chmod(0o644)
+    data = node_config_data("n1", ["n1"], "127.0.0.1:9")
+    data["zookeeper"]["auth_file"] = str(auth_file)
+    config = tmp_path / "pvc.conf"
+    config.write_text(yaml.safe_dump(data))
+    result = subprocess.run(
+        [sys.executable, "-m", "pvc.api.daemon"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PVC_CONFIG_FILE": str(config)},
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"pvcapid: zookeeper.auth_file: {auth_file} is accessible to every user (mode 0644); "
+        "make it 0600 or 0640"
+    )

@@ -1,4 +1,8 @@
-"""A real ZooKeeper for the integration tests: one server per session, a chroot per test."""
+"""A real ZooKeeper for the integration tests: one server per session, a chroot per test.
+
+Every store and daemon authenticates with the tests' credential (``tests.helpers``); the
+server's root and each test's chroot are restricted to it, as PVC restricts its own tree.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,35 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from kazoo.client import KazooClient
+from kazoo.security import make_digest_acl
 
 from pvc import processes
 from pvc.config import NodeConfig
 from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
-from tests.helpers import node_config
+from tests.helpers import node_config, zk_credential
+
+
+def authenticated_client(hosts: str) -> KazooClient:
+    """A raw kazoo client with the tests' credential (for what a Store does not do)."""
+    user, password = zk_credential()
+    client = KazooClient(hosts=hosts, auth_data=[("digest", f"{user}:{password}")])
+    client.default_acl = [make_digest_acl(user, password, all=True)]
+    return client
 
 
 @pytest.fixture(scope="session")
 def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ref, member = zookeeper.start_standalone(tmp_path_factory.mktemp("zookeeper"))
+    hosts = f"127.0.0.1:{member.client_port}"
+    client = authenticated_client(hosts)
+    client.start(timeout=10)
+    client.set_acls("/", client.default_acl)  # nobody else may create (or list) under the root
+    client.stop()
+    client.close()
     try:
-        yield f"127.0.0.1:{member.client_port}"
+        yield hosts
     finally:
         processes.terminate([ref])
 
@@ -30,7 +49,7 @@ def zk_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def zk_hosts(zk_server: str) -> str:
     """A connect string with a fresh chroot for this test."""
     chroot = f"/t-{uuid.uuid4().hex[:12]}"
-    client = KazooClient(hosts=zk_server)
+    client = authenticated_client(zk_server)
     client.start(timeout=10)
     client.ensure_path(chroot)
     client.stop()
@@ -43,7 +62,7 @@ def make_store(zk_hosts: str) -> Iterator[Callable[..., Store]]:
     stores: list[Store] = []
 
     def make(timeout: float = 5.0) -> Store:
-        store = Store(zk_hosts, timeout=timeout)
+        store = Store(zk_hosts, timeout=timeout, credential=zk_credential())
         assert store.start(give_up_after=10)
         stores.append(store)
         return store
@@ -62,7 +81,9 @@ class RunningNode:
     """A NodeLoop running in a thread, as pvcnoded would run it."""
 
     def __init__(self, config: NodeConfig, zk_hosts: str, **loop_kwargs) -> None:
-        self.store = Store(zk_hosts, timeout=config.zookeeper.session_timeout)
+        self.store = Store(
+            zk_hosts, timeout=config.zookeeper.session_timeout, credential=config.zookeeper.load_credential()
+        )
         assert self.store.start(give_up_after=10)
         self.loop = NodeLoop(config, self.store, **loop_kwargs)
         self.loop.start()

@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 
 from pvc import tasks
+from pvc.config import read_credential_file
 from pvc.lab.netns import netns_pids
 from pvc.processes import ProcessRef, is_alive
 from pvc.state.store import Store
 from pvc.tasks.builtin import sleep
 from tests.helpers import wait_for
+from tests.lab.zookeeper_access import assert_only_pvc_gets_in
 
 pytestmark = [
     pytest.mark.lab,
@@ -106,6 +108,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert {n["domain_state"] for n in report["nodes"]} == {"ready"}
     primary = primary_of(lab_dir)
     assert primary and report["primary_node"] == primary
+    assert_only_pvc_gets_in(report, lab_dir)
     pids = {n["name"]: n["pids"] for n in report["nodes"]}
     base = {"anchor", "libvirtd", "zookeeper", "pvcnoded"}
     # the lab's Ceph: a monitor on every coordinator, the manager on the first
@@ -125,7 +128,11 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
 
     # a task keeps running, and stays visible, while the primary (and the API) moves
     worker = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
-    zk = Store(",".join(report["zookeeper"]), timeout=5)
+    zk = Store(
+        ",".join(report["zookeeper"]),
+        timeout=5,
+        credential=read_credential_file(Path(report["zookeeper_auth_file"])),
+    )
     assert zk.start(give_up_after=10)
     try:
         record = tasks.submit(zk, sleep, worker, {"seconds": 6, "steps": 12})

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -84,6 +85,11 @@ def test_missing_and_malformed_files(tmp_path):
         load_config(scalar)
 
 
+def _pythonpath() -> dict[str, str]:
+    """The test run's PYTHONPATH (a worktree's sources), if it has one."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
+
+
 def test_pvcnoded_exits_2_with_one_line(tmp_path):
     data = valid()
     data["timers"]["fence_intervals"] = "many"
@@ -91,7 +97,7 @@ def test_pvcnoded_exits_2_with_one_line(tmp_path):
     path.write_text(yaml.safe_dump(data))
     result = subprocess.run(
         [sys.executable, "-m", "pvc.node.daemon"],
-        env={"PVC_CONFIG_FILE": str(path), "PATH": "/usr/bin:/bin"},
+        env={"PVC_CONFIG_FILE": str(path), "PATH": "/usr/bin:/bin", **_pythonpath()},
         capture_output=True,
         text=True,
         timeout=30,

@@ -12,17 +12,19 @@ from pvc.api.context import ApiContext
 from pvc.cluster import session
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm.xml_policy import node_policy
-from pvc.config import NodeConfig, load_config
+from pvc.config import NodeConfig, ZookeeperCredential, load_config
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
 
 
-def build_app(config: NodeConfig):
-    """Connect to ZooKeeper, load the cache and return the Flask app."""
+def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
+    """Connect to ZooKeeper (with ``credential``), load the cache and return the Flask app."""
     try:
         cluster = session.connect(
-            config.zookeeper.connect_string, session_timeout=config.zookeeper.session_timeout
+            config.zookeeper.connect_string,
+            session_timeout=config.zookeeper.session_timeout,
+            credential=credential,
         )
     except PVCError as error:
         raise SystemExit(f"pvcapid: {error}") from None
@@ -41,8 +43,9 @@ def build_app(config: NodeConfig):
 
 
 class _Server(BaseApplication):
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, credential: ZookeeperCredential | None) -> None:
         self.node_config = config
+        self.credential = credential
         super().__init__()
 
     def load_config(self) -> None:
@@ -67,17 +70,19 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return build_app(self.node_config)
+        return build_app(self.node_config, self.credential)
 
 
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config()
+        # read now, in the process that starts as root: the workers may run with fewer rights
+        credential = config.zookeeper.load_credential()
     except ConfigError as error:
         print(f"pvcapid: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _Server(config).run()
+    _Server(config, credential).run()
     return 0
 
 

@@ -35,15 +35,16 @@ def connect(
     connect_string: str,
     *,
     session_timeout: float,
+    credential: tuple[str, str] | None = None,
     roots: Iterable[str] = API_ROOTS,
     give_up_after: float = 30.0,
 ) -> Cluster:
-    """Open a session, load the cache of ``roots`` and return the handle.
+    """Open a session (authenticated with ``credential``), load the cache of ``roots``.
 
     NotConnectedError when ZooKeeper cannot be reached within ``give_up_after`` seconds;
     StateError when the cache does not load.
     """
-    store = Store(connect_string, timeout=session_timeout)
+    store = Store(connect_string, timeout=session_timeout, credential=credential)
     if not store.start(attempt_timeout=3.0, give_up_after=give_up_after):
         raise NotConnectedError(f"cannot reach ZooKeeper at {connect_string}")
     cache = ClusterCache(store, tuple(roots))

@@ -23,6 +23,7 @@ from pathlib import Path
 from pvc import processes
 from pvc.client.connections import load_connections, register_connection, remove_connection
 from pvc.client.errors import ConnectionStoreError
+from pvc.config import read_credential_file
 from pvc.errors import PVCError
 from pvc.lab import cluster_ceph, endpoint, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
@@ -238,6 +239,7 @@ class Lab:
 
     def _start_zookeeper(self, state: LabState) -> None:
         layout = state.layout
+        zookeeper.write_credential(layout.zookeeper_auth_file)  # a new one for every lab
         members = self._members(layout)
         for node, member in zip(layout.coordinator_names, members, strict=True):
             directory = zookeeper.write_config(layout.node_dir(node) / "zookeeper", member, members)
@@ -318,7 +320,11 @@ class Lab:
 
     @staticmethod
     def _store(layout: LabLayout, give_up_after: float = 3.0) -> Store:
-        store = Store(",".join(layout.zookeeper_hosts), timeout=layout.session_timeout)
+        try:
+            credential = read_credential_file(layout.zookeeper_auth_file, "the lab's ZooKeeper credential")
+        except PVCError as error:
+            raise LabError(str(error)) from None
+        store = Store(",".join(layout.zookeeper_hosts), timeout=layout.session_timeout, credential=credential)
         if not store.start(attempt_timeout=2.0, give_up_after=give_up_after):
             store.stop()
             raise LabError("cannot reach the lab's ZooKeeper ensemble")
@@ -364,6 +370,7 @@ class Lab:
             "healthy": all(alive.values()),
             "primary_node": primary if node_states else "unknown",
             "zookeeper": layout.zookeeper_hosts,
+            "zookeeper_auth_file": str(layout.zookeeper_auth_file),
             "nodes": nodes,
         }
 
@@ -397,6 +404,7 @@ class Lab:
             # node files, guests' consoles and disks, the Ceph monitor's and manager's files
             for created in ("nodes", "serial", "disks", "ceph"):
                 shutil.rmtree(self.directory / created, ignore_errors=True)
+            state.layout.zookeeper_auth_file.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self.directory.rmdir()
 

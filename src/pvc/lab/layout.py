@@ -131,6 +131,11 @@ class LabLayout:
     def node_dir(self, node: str) -> Path:
         return self.directory / "nodes" / node
 
+    @property
+    def zookeeper_auth_file(self) -> Path:
+        """The ``user:password`` every lab daemon (and lab tool) authenticates to ZooKeeper with."""
+        return self.directory / "zookeeper.auth"
+
     def config_file(self, node: str) -> Path:
         return self.node_dir(node) / "pvc.conf"
 

@@ -26,7 +26,12 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "cluster": {"name": f"lab{layout.net_index}"},
         "node": {"name": node},
         "coordinators": layout.coordinator_names,
-        "zookeeper": {"hosts": layout.zookeeper_hosts, "session_timeout": layout.session_timeout},
+        "zookeeper": {
+            "hosts": layout.zookeeper_hosts,
+            "session_timeout": layout.session_timeout,
+            "auth": "digest",
+            "auth_file": str(layout.zookeeper_auth_file),
+        },
         "networks": networks,
         "hypervisor": {  # the node's own libvirtd (its /run is private); peers reach it over TCP
             "uri": "qemu:///system",

@@ -6,6 +6,8 @@ standalone server on loopback).
 
 from __future__ import annotations
 
+import os
+import secrets
 import socket
 import time
 from collections.abc import Sequence
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pvc import processes
+from pvc.config import ZookeeperCredential
 from pvc.processes import ProcessRef
 
 ZOOKEEPER_JARS = (
@@ -46,6 +49,11 @@ JVM_FLAGS = (
 TICK_TIME_MS = 500
 PEER_PORT = 2888
 ELECTION_PORT = 3888
+#: The four-letter commands the lab and the tests use (``srvr`` for a member's mode); the
+#: others (``dump``, ``cons``, ``envi``, ``wchp``...) describe sessions, paths and the host.
+FOUR_LETTER_WORDS = ("srvr", "ruok")
+#: The digest user of the credential the lab generates.
+LAB_USER = "pvc"
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,16 @@ class Member:
     client_port: int = 2181
 
 
-def write_config(directory: Path, me: Member, members: Sequence[Member]) -> Path:
-    """Write zoo.cfg, log4j.properties and myid for ``me``; returns the directory."""
+def write_config(
+    directory: Path, me: Member, members: Sequence[Member], *, require_auth: bool = True
+) -> Path:
+    """Write zoo.cfg, log4j.properties and myid for ``me``; returns the directory.
+
+    With ``require_auth`` the server closes every session that has not authenticated
+    (digest scheme) at its first request; the ACLs on PVC's znodes protect the data in
+    any case, this also keeps anonymous clients from everything else (``/zookeeper``,
+    creating znodes under an open root, holding sessions).
+    """
     data = directory / "data"
     data.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -69,10 +85,12 @@ def write_config(directory: Path, me: Member, members: Sequence[Member]) -> Path
         f"clientPort={me.client_port}",
         f"clientPortAddress={me.address}",
         "admin.enableServer=false",
-        "4lw.commands.whitelist=*",
+        f"4lw.commands.whitelist={','.join(FOUR_LETTER_WORDS)}",
         "maxClientCnxns=0",
         "autopurge.purgeInterval=1",
     ]
+    if require_auth:
+        lines += ["enforce.auth.enabled=true", "enforce.auth.schemes=digest"]
     if len(members) > 1:
         lines += [f"server.{m.myid}={m.address}:{PEER_PORT}:{ELECTION_PORT}" for m in members]
         (data / "myid").write_text(f"{me.myid}\n")
@@ -150,12 +168,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def write_credential(path: Path, user: str = LAB_USER) -> ZookeeperCredential:
+    """Generate a random password for ``user`` and write ``user:password`` to ``path`` (0600)."""
+    credential = ZookeeperCredential(user, secrets.token_urlsafe(32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(f"{credential.user}:{credential.password}\n")
+    return credential
+
+
 def start_standalone(
-    directory: Path, timeout: float = 60.0, heap_mb: int = DEFAULT_HEAP_MB
+    directory: Path,
+    timeout: float = 60.0,
+    heap_mb: int = DEFAULT_HEAP_MB,
+    *,
+    require_auth: bool = False,
 ) -> tuple[ProcessRef, Member]:
-    """Start one ZooKeeper server on loopback (tests, benchmarks); stop it with terminate()."""
+    """Start one ZooKeeper server on loopback (tests, benchmarks); stop it with terminate().
+
+    By default it admits anonymous sessions, so that only the ACLs stand between a client
+    without PVC's credential and PVC's znodes (as on an ensemble PVC does not configure).
+    """
     member = Member(1, "127.0.0.1", free_port())
-    write_config(directory, member, [member])
+    write_config(directory, member, [member], require_auth=require_auth)
     ref = processes.spawn("zookeeper", command(directory, heap_mb), directory / "stdout.log")
     if not wait_serving([member], timeout=timeout):
         processes.terminate([ref])

@@ -28,6 +28,11 @@ def main() -> int:
         return EXIT_CONFIG
 
     log = setup_stderr(config.logging.level, config.node.name)
+    try:
+        credential = config.zookeeper.load_credential()
+    except ConfigError as error:
+        print(f"pvcnoded: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     stop = threading.Event()
     loop: NodeLoop | None = None
 
@@ -40,7 +45,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    store = Store(config.zookeeper.connect_string, timeout=config.zookeeper.session_timeout)
+    store = Store(
+        config.zookeeper.connect_string,
+        timeout=config.zookeeper.session_timeout,
+        credential=credential,
+    )
     log.info("connecting to ZooKeeper at %s", config.zookeeper.connect_string)
 
     def on_retry(attempt: int, delay: float) -> None:

@@ -19,3 +19,14 @@ class SchemaError(StateError):
 
 class ConflictError(StateError):
     """A compare-and-set or transaction lost a race with another writer."""
+
+
+class AccessDeniedError(StateError):
+    """ZooKeeper's ACL refused an operation: a missing or different credential."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"ZooKeeper refused access to {path or 'a znode'}: this session lacks the credential "
+            "the cluster's tree is restricted to (check zookeeper.auth and zookeeper.auth_file)"
+        )
+        self.path = path

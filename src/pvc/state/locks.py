@@ -10,14 +10,21 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, NoAuthError
 from kazoo.recipe.lock import Lock
 
 from pvc.state import paths
-from pvc.state.errors import StateError
+from pvc.state.errors import AccessDeniedError, StateError
 from pvc.state.store import Store
 
 log = logging.getLogger(__name__)
+
+
+def _failed(what: str, path: str, error: KazooException) -> StateError:
+    """The StateError for a failed lock operation (AccessDeniedError when the ACL refused it)."""
+    if isinstance(error, NoAuthError):
+        return AccessDeniedError(path)
+    return StateError(f"{what} {path}: {type(error).__name__}: {error}")
 
 
 def make_lock(store: Store, path: str, identifier: str) -> Lock:
@@ -32,7 +39,7 @@ def held(store: Store, path: str, identifier: str, *, timeout: float = 30.0) -> 
     try:
         acquired = lock.acquire(timeout=timeout)
     except KazooException as error:
-        raise StateError(f"could not acquire lock {path}: {type(error).__name__}: {error}") from error
+        raise _failed("could not acquire lock", path, error) from error
     if not acquired:  # pragma: no cover - acquire raises on timeout
         raise StateError(f"could not acquire lock {path} within {timeout:g} s")
     try:
@@ -60,14 +67,14 @@ class Lease:
         try:
             return bool(self._lock.acquire(blocking=False))
         except KazooException as error:
-            raise StateError(f"lease {self.path}: {type(error).__name__}: {error}") from error
+            raise _failed("lease", self.path, error) from error
 
     def holder(self) -> str | None:
         """Identifier of the current holder (a fresh read), or None."""
         try:
             contenders = self._lock.contenders()
         except KazooException as error:
-            raise StateError(f"lease {self.path}: {type(error).__name__}: {error}") from error
+            raise _failed("lease", self.path, error) from error
         return contenders[0] if contenders else None
 
     def watch(self, callback: Callable[[], None]) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 SCHEMA = "/schema"
 SCHEMA_VERSION = "/schema/version"
+#: Fingerprint of the credential the whole tree was last restricted to (see pvc.state.acl).
+SCHEMA_ACL = "/schema/acl"
 
 CONFIG = "/config"
 PRIMARY_NODE = "/config/primary_node"

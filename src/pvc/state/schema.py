@@ -3,13 +3,17 @@
 Each step brings the tree from version N-1 to N. A step only adds operations to a
 transaction; the version bump goes into the same transaction, so a step is applied
 entirely or not at all. Steps run under the schema lock at daemon start.
+
+After the steps, a store with a credential restricts the tree to it
+(:func:`pvc.state.acl.protect`): this upgrades a tree created without ACLs, and
+costs a check of the top-level znodes once that has been done.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from pvc.state import paths
+from pvc.state import acl, paths
 from pvc.state.errors import SchemaError
 from pvc.state.locks import held
 from pvc.state.records import NO_PRIMARY
@@ -93,4 +97,5 @@ def upgrade(
             else:
                 txn.set(paths.SCHEMA_VERSION, str(version))
             written += store.commit(txn)
+        acl.protect(store)
         return found, max(found, target), written

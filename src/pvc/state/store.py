@@ -26,6 +26,10 @@ The contract the rest of PVC relies on (the spirit of Patroni's DCS interface):
   zxid order per znode, but may coalesce changes: a reader sees the latest value, not
   every intermediate one. A cache may lag a write by a few milliseconds; writers that
   must read their own write wait for its :class:`Commit`.
+* **Access.** A store made with a credential authenticates with it (ZooKeeper's
+  digest scheme) and creates every znode with the ACL of that credential alone
+  (:mod:`pvc.state.acl`); an operation the ACL refuses raises
+  :class:`~pvc.state.errors.AccessDeniedError`.
 * **Sessions.** Ephemeral znodes (a node's presence, lock contenders) vanish when the
   session that made them ends, whether it was closed or expired; listeners added with
   :meth:`Store.add_listener` hear ``SUSPENDED`` and ``LOST``.
@@ -44,14 +48,16 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import (
     BadVersionError,
     KazooException,
+    NoAuthError,
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
     RolledBackError,
 )
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.security import ACL, make_digest_acl
 
-from pvc.state.errors import ConflictError, NotConnectedError, StateError
+from pvc.state.errors import AccessDeniedError, ConflictError, NotConnectedError, StateError
 from pvc.state.records import encode
 
 log = logging.getLogger(__name__)
@@ -127,17 +133,37 @@ NOTHING = Commit()
 
 
 class Store:
-    """A ZooKeeper session with PVC's conventions (hosts may carry a chroot)."""
+    """A ZooKeeper session with PVC's conventions (hosts may carry a chroot).
 
-    def __init__(self, hosts: str, *, timeout: float = 10.0, client: KazooClient | None = None):
+    ``credential`` is a ``(user, password)`` pair: the session authenticates with it and
+    every znode it creates is restricted to it (``acl``). Without one, znodes are open to
+    every client (ZooKeeper's default).
+    """
+
+    def __init__(
+        self,
+        hosts: str,
+        *,
+        timeout: float = 10.0,
+        credential: tuple[str, str] | None = None,
+        client: KazooClient | None = None,
+    ):
         self.hosts = hosts
         self.timeout = timeout
+        self.acl: list[ACL] | None = None
+        auth_data = None
+        if credential is not None:
+            user, password = credential
+            self.acl = [make_digest_acl(user, password, all=True)]
+            auth_data = [("digest", f"{user}:{password}")]
         self.client = client or KazooClient(
             hosts=hosts,
             timeout=timeout,
             randomize_hosts=True,
             connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5},
             command_retry={"max_tries": 3, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5},
+            auth_data=auth_data,
+            default_acl=self.acl,
         )
         self.operations = 0  # requests issued through this store; bench/ reads it
 
@@ -301,6 +327,8 @@ class Store:
         ]
         if failures:
             (name, args, _), error = failures[0]
+            if isinstance(error, NoAuthError):
+                raise AccessDeniedError(args[0])
             raise ConflictError(f"transaction failed at {name} {args[0]}: {type(error).__name__}")
         return _committed(txn, results, answered_at)
 
@@ -318,6 +346,8 @@ class Store:
             return func(*args, **kwargs)
         except (NoNodeError, NodeExistsError, NotEmptyError, BadVersionError):
             raise
+        except NoAuthError as error:
+            raise AccessDeniedError(args[0] if args and isinstance(args[0], str) else "") from error
         except KazooTimeoutError as error:
             raise NotConnectedError(f"ZooKeeper did not answer: {error}") from error
         except KazooException as error:
