@@ -46,7 +46,11 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         },
     }
     if layout.ceph:
-        data["storage"] = {"ceph_conf": str(cluster_ceph.conf_path(layout)), "stats_interval": 2.0}
+        data["storage"] = {
+            "ceph_conf": str(cluster_ceph.conf_path(layout)),
+            **cluster_ceph.storage_keys(layout),
+            "stats_interval": 2.0,
+        }
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
     return data
 
