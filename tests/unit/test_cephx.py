@@ -7,6 +7,7 @@ import grp
 import os
 import stat
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,9 @@ def test_the_vm_secret_is_private_and_persistent():
     xml = ceph_secret_xml("5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01", "client.pvc-vm")
     assert "ephemeral='no' private='yes'" in xml and "<usage type='ceph'>" in xml
     assert "<uuid>5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01</uuid>" in xml
+
+
+def test_the_storage_docs_show_the_roles_caps_as_the_code_has_them():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "storage.md").read_text()
+    for role in cephx.ROLES:
+        assert cephx.auth_command(role) in docs, f"docs/storage.md: the {role} user's command is stale"
