@@ -14,9 +14,12 @@ import pytest
 from pvc.config import StorageSection, parse_config
 from pvc.errors import ConfigError
 from pvc.hypervisor.secrets import ceph_secret_xml
+from pvc.node.ceph_secret import define_vm_secret
 from pvc.storage import cephx
 from pvc.storage.errors import StorageError
 from tests.unit.test_config import valid
+
+SECRET = "5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01"
 
 
 def test_a_new_key_is_an_aes_key_of_16_random_bytes():
@@ -100,12 +103,19 @@ def test_bad_storage_keys_are_config_errors(storage, message):
 
 
 def test_the_vm_secret_is_private_and_persistent():
-    xml = ceph_secret_xml("5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01", "client.pvc-vm")
+    xml = ceph_secret_xml(SECRET, "client.pvc-vm")
     assert "ephemeral='no' private='yes'" in xml and "<usage type='ceph'>" in xml
-    assert "<uuid>5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01</uuid>" in xml
+    assert f"<uuid>{SECRET}</uuid>" in xml
 
 
 def test_the_storage_docs_show_the_roles_caps_as_the_code_has_them():
     docs = (Path(__file__).resolve().parents[2] / "docs" / "storage.md").read_text()
     for role in cephx.ROLES:
         assert cephx.auth_command(role) in docs, f"docs/storage.md: the {role} user's command is stale"
+
+
+def test_the_node_reports_a_vm_secret_it_cannot_set(tmp_path, caplog):
+    missing = StorageSection(vm_user="client.pvc-vm", vm_keyring=tmp_path / "nope", vm_secret_uuid=SECRET)
+    assert define_vm_secret(None, missing) is False  # the key is read before libvirt is asked
+    assert "cannot set the VM disks' ceph secret" in caplog.text and "nope" in caplog.text
+    assert define_vm_secret(None, StorageSection()) is True  # no vm_user: nothing to do
