@@ -19,7 +19,7 @@ import rbd
 from pvc.client.errors import ApiUnreachable
 from pvc.client.http import ApiResponse
 from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.secrets import has_secret
+from pvc.hypervisor.secrets import has_ceph_secret
 from pvc.lab import cluster_ceph, demo, endpoint, libvirtd
 from pvc.lab.guest import (
     BOOT_MARKER,
@@ -344,7 +344,7 @@ def test_lab_ceph_refuses_clients_without_a_key_and_nodes_hold_the_vm_secret(lab
     for node in lab.node_names:
         hypervisor = Hypervisor(libvirtd.uri(lab, node)).connect()
         try:
-            assert has_secret(hypervisor, cluster_ceph.VM_SECRET_UUID), node
+            assert has_ceph_secret(hypervisor, cluster_ceph.VM_SECRET_UUID), node
         finally:
             hypervisor.close()
     xml = demo.guest_xml(lab, "authvm", rbd_volume=f"{cluster_ceph.POOL}/authvm")

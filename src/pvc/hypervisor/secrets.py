@@ -41,15 +41,10 @@ def define_ceph_secret(hypervisor: Hypervisor, uuid: str, user: str, key: str) -
         raise HypervisorError(f"cannot define the ceph secret {uuid}: {error.get_error_message()}") from None
 
 
-def has_secret(hypervisor: Hypervisor, uuid: str) -> bool:
-    """True if libvirt has secret ``uuid`` with a value."""
+def has_ceph_secret(hypervisor: Hypervisor, uuid: str) -> bool:
+    """True if libvirt has a ceph secret ``uuid`` (its value, private, cannot be read back)."""
     try:
         secret = hypervisor.conn.secretLookupByUUIDString(uuid)
+        return secret.usageType() == libvirt.VIR_SECRET_USAGE_TYPE_CEPH
     except libvirt.libvirtError:
         return False
-    try:
-        secret.value(0)
-    except libvirt.libvirtError as error:
-        # a private secret's value is not readable, which proves it is set
-        return error.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED
-    return True
