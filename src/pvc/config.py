@@ -13,6 +13,7 @@ import re
 import stat
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
+from uuid import UUID
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -222,20 +223,45 @@ class HypervisorSection(_Section):
         return [device.strip().lower() for device in devices]
 
 
+CephUser = Annotated[str, Field(pattern=r"^client\.[A-Za-z0-9_.-]{1,64}$")]
+
+
 class StorageSection(_Section):
     """How this node reaches the Ceph cluster (none: the node has no storage role).
 
-    ``ceph_conf`` is the cluster's ceph.conf; ``ceph_user``/``ceph_keyring`` a cephx
-    client when authentication is on. The primary refreshes the cluster's figures into
-    ZooKeeper every ``stats_interval`` seconds; every Ceph call gives up after
-    ``command_timeout`` seconds.
+    ``ceph_conf`` is the cluster's ceph.conf. With cephx each PVC role has its own user
+    (see :mod:`pvc.storage.cephx`): ``ceph_user``/``ceph_keyring`` the node daemon's,
+    ``api_user``/``api_keyring`` the API daemon's (default: the node daemon's), and
+    ``vm_user`` the one VMs' QEMU opens their disks as; the node daemon puts its key (read
+    from ``vm_keyring``) into the libvirt secret ``vm_secret_uuid``. The primary refreshes
+    the cluster's figures into ZooKeeper every ``stats_interval`` seconds; every Ceph call
+    gives up after ``command_timeout`` seconds.
     """
 
     ceph_conf: Path | None = None
-    ceph_user: str | None = None
+    ceph_user: CephUser | None = None
     ceph_keyring: Path | None = None
+    api_user: CephUser | None = None
+    api_keyring: Path | None = None
+    vm_user: CephUser | None = None
+    vm_keyring: Path | None = None
+    vm_secret_uuid: UUID | None = None
     stats_interval: float = Field(5.0, gt=0, le=300)
     command_timeout: float = Field(20.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _vm_key_complete(self) -> StorageSection:
+        if self.vm_user and not (self.vm_keyring and self.vm_secret_uuid):
+            raise ValueError("vm_user needs vm_keyring and vm_secret_uuid")
+        if self.api_keyring and not self.api_user:
+            raise ValueError("api_keyring needs api_user")
+        return self
+
+    def for_api(self) -> StorageSection:
+        """The settings the API daemon reaches Ceph with: its own user when one is configured."""
+        if not self.api_user:
+            return self
+        return self.model_copy(update={"ceph_user": self.api_user, "ceph_keyring": self.api_keyring})
 
 
 class TimersSection(_Section):

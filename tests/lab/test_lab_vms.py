@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -18,6 +19,7 @@ import rbd
 from pvc.client.errors import ApiUnreachable
 from pvc.client.http import ApiResponse
 from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.secrets import has_ceph_secret
 from pvc.lab import cluster_ceph, demo, endpoint, libvirtd
 from pvc.lab.guest import (
     BOOT_MARKER,
@@ -28,7 +30,9 @@ from pvc.lab.guest import (
     heartbeats,
 )
 from pvc.lab.layout import LabLayout
+from pvc.storage import cephx
 from pvc.storage.client import CephClient
+from pvc.storage.errors import StorageError
 from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
@@ -315,3 +319,33 @@ def test_vm_on_rbd_live_migrates_with_its_disk(lab: LabLayout):
     assert first_line == marker
     wait_for(lambda: _disk_heartbeat(lab, volume)[0] >= beat_after_move + 5, timeout=30)
     assert "LAB-MARKER booted" in serial.read_text() and serial.read_text().count("LAB-MARKER booted") == 1
+
+
+def test_lab_ceph_refuses_clients_without_a_key_and_nodes_hold_the_vm_secret(lab: LabLayout, tmp_path):
+    """cephx in the lab: no key or a wrong key is refused on the storage network, the API's
+    key cannot change the monitors' configuration, and every node's libvirtd holds the
+    secret its VMs' RBD disks name."""
+    conf = cluster_ceph.conf_path(lab)
+    forged = cephx.write_keyring(tmp_path / "forged", [cephx.Entry("client.admin", cephx.new_key())])
+    for keyring in ("/dev/null", forged):
+        with pytest.raises(StorageError) as caught:
+            CephClient(conf, keyring=keyring, timeout=5)
+        assert caught.value.code == errno.EACCES
+    with CephClient(conf, name=cluster_ceph.user("api"), keyring=cluster_ceph.keyring(lab, "api")) as api:
+        assert api.mon_command("status")["health"]["status"]
+        for command, args in (
+            ("config set", {"who": "mon", "name": "mon_allow_pool_delete", "value": "false"}),
+            ("mon remove", {"name": lab.coordinator_names[-1]}),
+            ("auth get", {"entity": "client.admin"}),
+        ):
+            with pytest.raises(StorageError) as caught:
+                api.mon_command(command, **args)
+            assert caught.value.code == errno.EACCES, command
+    for node in lab.node_names:
+        hypervisor = Hypervisor(libvirtd.uri(lab, node)).connect()
+        try:
+            assert has_ceph_secret(hypervisor, cluster_ceph.VM_SECRET_UUID), node
+        finally:
+            hypervisor.close()
+    xml = demo.guest_xml(lab, "authvm", rbd_volume=f"{cluster_ceph.POOL}/authvm")
+    assert f'<secret type="ceph" uuid="{cluster_ceph.VM_SECRET_UUID}"/>' in xml.replace("'", '"')

@@ -25,10 +25,9 @@ from tests.storage.conftest import POOL
 @pytest.fixture
 def storage_api(make_store, cluster, ceph_lab, ceph_client, tmp_path):  # noqa: F811
     """(test client, context, node): an API with Ceph access, node hv1 primary with storage."""
-    settings = StorageSection(ceph_conf=ceph_lab.conf_path, command_timeout=20)
-    node = cluster(
-        "hv1", ["hv1"], storage={"ceph_conf": str(ceph_lab.conf_path)}, state_dir=str(tmp_path / "hv1")
-    )
+    # each with its own least-privilege cephx key, as pvcapid and pvcnoded have
+    settings = StorageSection(**ceph_lab.storage_config("api"), command_timeout=20)
+    node = cluster("hv1", ["hv1"], storage=ceph_lab.storage_config("node"), state_dir=str(tmp_path / "hv1"))
     access = StorageAccess(settings)
     try:
         with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):

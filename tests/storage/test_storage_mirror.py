@@ -46,7 +46,7 @@ def test_mirror_follows_ceph_and_writes_only_what_changed(store, ceph_client, un
 
 
 def test_the_refresher_publishes_on_its_interval_and_stops(store, ceph_lab):  # noqa: F811
-    settings = StorageSection(ceph_conf=ceph_lab.conf_path, stats_interval=0.3, command_timeout=10)
+    settings = StorageSection(**ceph_lab.storage_config("node"), stats_interval=0.3, command_timeout=10)
     refresher = StorageStats(store, settings)
     refresher.start()
     try:

@@ -49,7 +49,7 @@ def cookies(ceph_client, volume: str) -> list[str]:
 
 @pytest.fixture
 def access(ceph_lab):
-    shared = StorageAccess(StorageSection(ceph_conf=ceph_lab.conf_path, command_timeout=20))
+    shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
     yield shared
     shared.close()
 
@@ -79,7 +79,7 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         ["hv1"],
         hypervisor_uri=test_driver_uri,
         shutdown_timeout=1.0,
-        storage={"ceph_conf": str(ceph_lab.conf_path)},
+        storage=ceph_lab.storage_config("node"),
         state_dir=str(tmp_path / "hv1"),
     )
     with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as api:

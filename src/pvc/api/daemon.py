@@ -36,7 +36,7 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
         upstream_ip=str(floating.ip) if floating else str(config.networks.upstream.address.ip),
         state_dir=config.paths.state_dir,
         vm_selector=config.hypervisor.target_selector,
-        storage=StorageAccess(config.storage),
+        storage=StorageAccess(config.storage.for_api()),
         xml_policy=node_policy(config),
     )
     return create_app(context)

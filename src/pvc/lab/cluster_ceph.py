@@ -7,6 +7,11 @@ the lab's ``file`` device type), which queues a task on each node; each node dae
 keeper creates and runs its file-backed OSD. Then the
 lab's RBD pool is created through the API and the cluster is ready when the manager is
 available and every PG is active+clean.
+
+cephx is on: the monitors start with every key (see
+:func:`pvc.lab.standalone_ceph.create_keys`); the nodes reach Ceph as the ``node`` role's
+user, their API as the ``api`` role's, VMs' QEMU as the ``vm`` role's through a libvirt
+secret each node daemon defines; the lab itself (``pvc-lab``, tests) as ``client.admin``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from pvc.client import waiters
 from pvc.lab import endpoint, standalone_ceph
 from pvc.lab.layout import LabLayout
-from pvc.storage import daemons, status
+from pvc.storage import cephx, daemons, status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
 
@@ -30,6 +35,8 @@ POOL_PGS = 32
 PORTS = standalone_ceph.Ports()
 #: Seconds between polls of an OSD task.
 TASK_POLL_INTERVAL = 0.2
+#: The libvirt secret that holds the VM user's key on every lab node.
+VM_SECRET_UUID = "5c2f0b57-8f3e-4f43-9a43-0c6b1e1d7a01"
 
 
 class LabCephError(StorageError):
@@ -83,10 +90,31 @@ def prepare(layout: LabLayout) -> str:
     for mon_id, address in monitors:
         create += ["--addv", mon_id, standalone_ceph.mon_addrs(address, PORTS)]
     daemons.run_tool([*create, str(monmap)], conf)
-    for mon_id, _ in monitors:
-        daemons.run_tool(["ceph-mon", "-c", str(conf), "--mkfs", "-i", mon_id, "--monmap", str(monmap)], conf)
-    (d / "data" / f"mgr.{standalone_ceph.MGR_ID}").mkdir(parents=True, exist_ok=True)
+    standalone_ceph.make_monitors(d, conf, monmap, [mon_id for mon_id, _ in monitors])
     return fsid
+
+
+def user(role: str) -> str:
+    """The cephx user of PVC role ``role`` (``node``, ``api``, ``vm``) in the lab."""
+    return cephx.DEFAULT_USERS[role]
+
+
+def keyring(layout: LabLayout, role: str) -> Path:
+    """The keyring of PVC role ``role``'s user (one file shared by the lab's nodes)."""
+    return standalone_ceph.client_keyring(directory(layout), user(role))
+
+
+def storage_keys(layout: LabLayout) -> dict[str, str]:
+    """The cephx part of a lab node's ``storage`` config section."""
+    return {
+        "ceph_user": user("node"),
+        "ceph_keyring": str(keyring(layout, "node")),
+        "api_user": user("api"),
+        "api_keyring": str(keyring(layout, "api")),
+        "vm_user": user("vm"),
+        "vm_keyring": str(keyring(layout, "vm")),
+        "vm_secret_uuid": VM_SECRET_UUID,
+    }
 
 
 def daemon_commands(layout: LabLayout) -> list[tuple[str, str, list[str]]]:

@@ -25,6 +25,7 @@ from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import node_config_data
 from pvc.node.vm_runtime import runtime_xml
+from pvc.storage.cephx import bare_user
 
 #: Memory of a lab guest: enough for the busybox initramfs and the guest kernel.
 GUEST_MEMORY_MIB = 96
@@ -62,12 +63,21 @@ def guest_xml(
 ) -> str:
     """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs), with
     its own copy of the small disk image as ``vda`` if ``disk``, or the RBD volume
-    ``pool/volume`` of the lab's Ceph as ``vda`` (the guest writes its heartbeat into it)."""
+    ``pool/volume`` of the lab's Ceph as ``vda`` (the guest writes its heartbeat into it),
+    opened as the lab's ``vm`` cephx user through the nodes' libvirt secret."""
     image = ensure_image(cache_dir())
     rbd_disks = []
     if rbd_volume:
         pool, _, volume = rbd_volume.partition("/")
-        rbd_disks = [RbdDisk(pool, volume, cluster_ceph.mon_v1_endpoints(layout))]
+        rbd_disks = [
+            RbdDisk(
+                pool,
+                volume,
+                cluster_ceph.mon_v1_endpoints(layout),
+                auth_user=bare_user(cluster_ceph.user("vm")),
+                secret_uuid=cluster_ceph.VM_SECRET_UUID,
+            )
+        ]
     spec = DomainSpec(
         name=name,
         memory_mib=memory_mib or GUEST_MEMORY_MIB,

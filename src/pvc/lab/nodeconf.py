@@ -58,7 +58,11 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
     # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
     data["api"]["limits"] = {"wait_timeout": 600}
     if layout.ceph:
-        data["storage"] = {"ceph_conf": str(cluster_ceph.conf_path(layout)), "stats_interval": 2.0}
+        data["storage"] = {
+            "ceph_conf": str(cluster_ceph.conf_path(layout)),
+            **cluster_ceph.storage_keys(layout),
+            "stats_interval": 2.0,
+        }
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
     return data
 

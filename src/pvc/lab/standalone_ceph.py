@@ -18,13 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc.processes import ProcessRef
-from pvc.storage import daemons, osds, pools, status
+from pvc.storage import cephx, daemons, osds, pools, status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageTimeout
 
 MON_ID = "a"
 MGR_ID = "x"
 STATE_FILE = "lab-ceph.json"
+#: Where the clients' keyrings live, one per user (``ceph.<user>.keyring``).
+KEYS_DIR = "keys"
+#: The monitors' initial keyring (every key, with its caps): removed after ``--mkfs``.
+MON_KEYRING = "mon.keyring"
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,10 @@ def conf_text(
         "ms bind ipv6 = false",
         f"ms bind port min = {ports.bind_min}",
         f"ms bind port max = {ports.bind_max}",
-        "auth cluster required = none",
-        "auth service required = none",
-        "auth client required = none",
-        "keyring = /dev/null",
+        # cephx everywhere, as in production: no key, no access
+        "auth cluster required = cephx",
+        "auth service required = cephx",
+        "auth client required = cephx",
         # daemons get $run_dir/ceph-$name.asok; "admin socket" stays unset (CLI clients would collide)
         f"run dir = {d}/run",
         f"pid file = {d}/run/$name.pid",
@@ -123,7 +127,16 @@ def conf_text(
         # commit map changes at once instead of batching them for 1 s, which makes snapshot
         # create/remove and pool create/init ~20x faster (1 s -> 0.05 s each)
         "paxos propose interval = 0.05",
+        # each daemon's key in its data directory; a client's (client.admin unless it
+        # names another user) in keys/
+        "[mon]",
+        "keyring = $mon_data/keyring",
+        "[mgr]",
+        "keyring = $mgr_data/keyring",
+        "[client]",
+        f"keyring = {d}/{KEYS_DIR}/$cluster.$name.keyring",
         "[osd]",
+        "keyring = $osd_data/keyring",
         "osd objectstore = bluestore",
         "bluestore block create = true",
         f"bluestore block size = {block_size}",
@@ -132,6 +145,46 @@ def conf_text(
     for mon_id, mon_address in monitors or ():
         lines += [f"[mon.{mon_id}]", f"public addr = {mon_address}"]
     return "\n".join(lines) + "\n"
+
+
+def client_keyring(directory: Path, user: str) -> Path:
+    """Where the keyring of client ``user`` (``client.admin``, ``client.pvc-api`` ...) is kept."""
+    return directory / KEYS_DIR / f"ceph.{user}.keyring"
+
+
+def create_keys(directory: Path, mgr_id: str = MGR_ID) -> Path:
+    """Make the cluster's keys; returns the monitors' initial keyring (for ``ceph-mon --mkfs``).
+
+    Every client (``client.admin`` and the PVC roles' users, see
+    :data:`pvc.storage.cephx.ROLE_CAPS`) gets its keyring in ``keys/``, the manager in its
+    data directory; all 0600, the API's 0640 with group ``pvcapi`` where that group exists.
+    The initial keyring holds every key with its caps.
+    """
+    admin, mon, mgr = cephx.new_key(), cephx.new_key(), cephx.new_key()
+    entries = [
+        cephx.Entry("mon.", mon, cephx.MON_CAPS),
+        cephx.Entry("client.admin", admin, cephx.ADMIN_CAPS),
+        cephx.Entry(f"mgr.{mgr_id}", mgr, cephx.MGR_CAPS),
+    ]
+    cephx.write_keyring(client_keyring(directory, "client.admin"), [cephx.Entry("client.admin", admin)])
+    cephx.write_keyring(directory / "data" / f"mgr.{mgr_id}" / "keyring", [cephx.Entry(f"mgr.{mgr_id}", mgr)])
+    for role in cephx.ROLES:
+        user, key = cephx.DEFAULT_USERS[role], cephx.new_key()
+        entries.append(cephx.Entry(user, key, dict(cephx.ROLE_CAPS[role].items())))
+        group = cephx.API_GROUP if role == "api" else None
+        cephx.write_keyring(client_keyring(directory, user), [cephx.Entry(user, key)], group=group)
+    return cephx.write_keyring(directory / MON_KEYRING, entries)
+
+
+def make_monitors(directory: Path, conf: Path, monmap: Path, mon_ids: Sequence[str]) -> None:
+    """Create each monitor's store from ``monmap`` and the keys of :func:`create_keys`."""
+    keyring = create_keys(directory)
+    try:
+        for mon_id in mon_ids:
+            argv = ["ceph-mon", "-c", str(conf), "--mkfs", "-i", mon_id, "--monmap", str(monmap)]
+            daemons.run_tool([*argv, "--keyring", str(keyring)], conf)
+    finally:
+        keyring.unlink(missing_ok=True)
 
 
 @dataclass
@@ -157,8 +210,28 @@ class LabCeph:
         return {name: ref.pid for name, ref in self.processes.items()}
 
     def client(self, timeout: float = 20.0) -> CephClient:
-        """A new connected client; the caller closes it."""
+        """A new connected client (``client.admin``); the caller closes it."""
         return CephClient(self.conf_path, timeout=timeout)
+
+    def user(self, role: str) -> str:
+        """The cephx user of PVC role ``role`` (``node``, ``api``, ``vm``)."""
+        return cephx.DEFAULT_USERS[role]
+
+    def keyring(self, role: str) -> Path:
+        """The keyring of PVC role ``role``'s user."""
+        return client_keyring(self.directory, self.user(role))
+
+    def storage_config(self, role: str) -> dict[str, str]:
+        """The ``storage`` config keys that make a node reach this cluster as role ``role``."""
+        return {
+            "ceph_conf": str(self.conf_path),
+            "ceph_user": self.user(role),
+            "ceph_keyring": str(self.keyring(role)),
+        }
+
+    def role_client(self, role: str, timeout: float = 20.0) -> CephClient:
+        """A new client connected as PVC role ``role``'s user; the caller closes it."""
+        return CephClient(self.conf_path, name=self.user(role), keyring=self.keyring(role), timeout=timeout)
 
     def stop(self, grace: float = 15.0) -> None:
         """Stop every daemon we started, OSDs first so the monitor records them down.
@@ -279,10 +352,7 @@ def start(
             ],
             lab.conf_path,
         )
-        daemons.run_tool(
-            ["ceph-mon", "-c", str(lab.conf_path), "--mkfs", "-i", MON_ID, "--monmap", str(monmap)],
-            lab.conf_path,
-        )
+        make_monitors(directory, lab.conf_path, monmap, [MON_ID])
         _start_mon(lab, die_with_parent)
         _start_mgr(lab, die_with_parent)
         with lab.client() as client:

@@ -25,6 +25,7 @@ from pvc.config import NodeConfig
 from pvc.errors import PVCError
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
+from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
 from pvc.node.peers import overdue_peers
@@ -182,6 +183,8 @@ class NodeLoop:
             threading.Thread(target=self._start_osds, name="osd-start", daemon=True).start()
         self.tasks.start()
         if self.vms is not None:
+            if self.hypervisor is not None:
+                define_vm_secret(self.hypervisor, self.config.storage)
             self.vms.start()
 
     def _static_info(self) -> NodeStatic:

@@ -19,7 +19,7 @@ from pathlib import Path
 from pvc import commands, processes
 from pvc.commands import CommandError
 from pvc.processes import ProcessRef
-from pvc.storage import osds, status
+from pvc.storage import cephx, osds, status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout, tool_error
 
@@ -213,13 +213,17 @@ def prepare_file_osd(
     :func:`pvc.storage.osds.keep_out`), so it takes no data until marked in. Safe to run in
     a worker thread (nothing is started). On failure the id is purged and the data removed
     again. With ``osd_id`` a destroyed OSD's id is reused (a replacement); with ``db_size``
-    it gets a dedicated DB device (see :func:`mkfs_osd`).
+    it gets a dedicated DB device (see :func:`mkfs_osd`). The OSD gets a new cephx key,
+    registered with ``osd new`` and written to ``osd.<id>/keyring`` (mode 0600).
     """
     osd_uuid = str(uuidlib.uuid4())
-    osd_id = osds.new_id(client, osd_uuid, osd_id)
+    secret = cephx.new_key()
+    osd_id = osds.new_id(client, osd_uuid, osd_id, secret=secret)
     osd_data = Path(data_dir) / f"osd.{osd_id}"
     remove_osd_files(osd_data)  # a replaced OSD's old data
     try:
+        # the OSD's own key, where ceph.conf's "keyring = $osd_data/keyring" finds it
+        cephx.write_keyring(osd_data / "keyring", [cephx.Entry(f"osd.{osd_id}", secret)])
         if start_out:
             osds.keep_out(client, osd_id)
         mkfs_osd(conf_path, osd_id, osd_uuid, osd_data, db_size=db_size)

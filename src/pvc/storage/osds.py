@@ -5,6 +5,7 @@ Starting and stopping OSD daemons is in :mod:`pvc.storage.daemons`.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -198,15 +199,14 @@ def flags(client: CephClient) -> list[str]:
     return [flag for flag in dump.get("flags_set", []) if flag in FLAGS]
 
 
-def new_id(client: CephClient, osd_uuid: str, osd_id: int | None = None) -> int:
+def new_id(client: CephClient, osd_uuid: str, osd_id: int | None = None, *, secret: str | None = None) -> int:
     """Register an OSD with ``osd_uuid`` and return its id (the same id again for a known uuid).
 
-    With ``osd_id`` a destroyed OSD's id is taken over (see :func:`destroy`).
+    With ``osd_id`` a destroyed OSD's id is taken over (see :func:`destroy`); with
+    ``secret`` (a cephx key) the monitors create the OSD's ``osd.<id>`` user with that key.
     """
-    if osd_id is None:
-        result = client.mon_command("osd new", uuid=osd_uuid)
-    else:
-        result = client.mon_command("osd new", uuid=osd_uuid, id=osd_id)
+    inbuf = json.dumps({"cephx_secret": secret}).encode() if secret else b""
+    result = client.mon_command("osd new", inbuf=inbuf, uuid=osd_uuid, id=osd_id)
     try:
         return int(result["osdid"])
     except (TypeError, KeyError, ValueError) as exc:

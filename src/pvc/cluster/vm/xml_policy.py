@@ -16,6 +16,7 @@ from pvc.domain_xml.allowlist import check_device, check_domain
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.policy import XmlPolicy, split_assignable
 from pvc.domain_xml.rules import canonical
+from pvc.storage.cephx import bare_user
 from pvc.storage.monitors import read_monitor_hosts
 
 
@@ -24,7 +25,7 @@ def node_policy(config: NodeConfig) -> XmlPolicy:
     hypervisor, storage = config.hypervisor, config.storage
     pci, usb = split_assignable(hypervisor.assignable_devices)
     monitors = read_monitor_hosts(storage.ceph_conf) if storage.ceph_conf else frozenset()
-    users = {storage.ceph_user.removeprefix("client.")} if storage.ceph_user else set()
+    users = {bare_user(storage.vm_user)} if storage.vm_user else set()
     return XmlPolicy(
         image_dirs=tuple(str(path) for path in hypervisor.image_dirs),
         firmware_dirs=tuple(str(path) for path in hypervisor.firmware_dirs),
