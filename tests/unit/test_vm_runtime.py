@@ -43,3 +43,19 @@ def test_a_link_in_the_image_directory_cannot_point_outside(tmp_path):
     disk = build(DomainSpec(name="vm1", disks=[str(images / "initrd")]))
     with pytest.raises(DomainXMLError, match="outside the image directory"):
         runtime_xml(disk, policy, tmp_path)
+
+
+def test_rbd_disks_without_a_user_get_the_vm_user(tmp_path):
+    from pvc.domain_xml.build import RbdDisk
+
+    secret = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    xml = build(
+        DomainSpec(name="vm1", rbd_disks=[RbdDisk("vms", "a"), RbdDisk("vms", "b", [], "pvc-vm", secret)])
+    )
+    policy = XmlPolicy(ceph_users=frozenset({"pvc-vm"}))
+    out = etree.fromstring(runtime_xml(xml, policy, tmp_path, ("pvc-vm", secret)))
+    auths = [disk.find("auth") for disk in out.findall("devices/disk")]
+    assert [(a.get("username"), a.find("secret").get("uuid")) for a in auths] == [("pvc-vm", secret)] * 2
+    assert (
+        etree.fromstring(runtime_xml(xml, policy, tmp_path)).findall("devices/disk")[0].find("auth") is None
+    )

@@ -20,7 +20,7 @@ from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.osd_tasks import FILE_KIND
 from pvc.cluster.tasks.catalog import DOMAIN_TASKS
 from pvc.cluster.tasks.services import NodeServices
-from pvc.cluster.vm.xml_policy import node_policy
+from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig
 from pvc.errors import PVCError
 from pvc.hypervisor.adapter import Hypervisor
@@ -102,6 +102,7 @@ class NodeLoop:
                     default_selector=config.hypervisor.target_selector,
                     xml_policy=self.xml_policy,
                     console_dir=config.console_log_dir,
+                    rbd_auth=vm_rbd_auth(config.storage),
                 ),
                 disks=DiskGuard(self.storage),
             )

@@ -68,6 +68,8 @@ class VmSettings:
     xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     #: Where the node writes its VMs' serial consoles (the same path on every node).
     console_dir: Path = PathsSection().log_dir / "console"
+    #: The VMs' cephx user and the libvirt secret with its key, for RBD disks naming no user.
+    rbd_auth: tuple[str, str] | None = None
 
 
 class VmManager:
@@ -454,7 +456,8 @@ class VmManager:
     def _runtime_xml(self, vm: VmRecord) -> str:
         """The VM's XML as this node runs it (DomainXMLError when the node refuses it)."""
         self.settings.console_dir.mkdir(parents=True, exist_ok=True)
-        return runtime_xml(vm.xml, self.settings.xml_policy, self.settings.console_dir)
+        settings = self.settings
+        return runtime_xml(vm.xml, settings.xml_policy, settings.console_dir, settings.rbd_auth)
 
 
 def read_tail(path: str, lines: int) -> str:

@@ -29,13 +29,30 @@ def console_log(console_dir: Path, name: str) -> Path:
     return console_dir / f"{name}.log"
 
 
-def runtime_xml(xml: str, policy: XmlPolicy, console_dir: Path) -> str:
-    """The XML to start (or migrate) a VM with; DomainXMLError saying why the node refuses it."""
+def runtime_xml(
+    xml: str, policy: XmlPolicy, console_dir: Path, rbd_auth: tuple[str, str] | None = None
+) -> str:
+    """The XML to start (or migrate) a VM with; DomainXMLError saying why the node refuses it.
+
+    With ``rbd_auth`` (the VMs' cephx user and the uuid of the libvirt secret holding its
+    key), RBD disks that name no user are given that one, so clients need not know it.
+    """
     root, summary = parse(xml)
     check_domain(root, policy.as_admin())
     _check_real_paths(root, policy)
     _add_console_log(root, console_log(console_dir, summary.name))
+    if rbd_auth is not None:
+        _add_rbd_auth(root, *rbd_auth)
     return etree.tostring(root, encoding="unicode")
+
+
+def _add_rbd_auth(root: etree._Element, user: str, secret_uuid: str) -> None:
+    for disk in root.findall("devices/disk[@type='network']"):
+        source = disk.find("source[@protocol='rbd']")
+        if source is None or disk.find("auth") is not None or source.find("auth") is not None:
+            continue
+        auth = etree.SubElement(disk, "auth", username=user)
+        etree.SubElement(auth, "secret", type="ceph", uuid=secret_uuid)
 
 
 def _check_real_paths(root: etree._Element, policy: XmlPolicy) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from lxml import etree
 
 from pvc.cluster.errors import ClusterError
-from pvc.config import NodeConfig
+from pvc.config import NodeConfig, StorageSection
 from pvc.domain_xml.allowlist import check_device, check_domain
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.policy import XmlPolicy, split_assignable
@@ -34,6 +34,13 @@ def node_policy(config: NodeConfig) -> XmlPolicy:
         ceph_monitors=monitors,
         ceph_users=frozenset(users),
     )
+
+
+def vm_rbd_auth(storage: StorageSection) -> tuple[str, str] | None:
+    """The VMs' cephx user (as libvirt names it) and its libvirt secret, when configured."""
+    if not storage.vm_user or storage.vm_secret_uuid is None:
+        return None
+    return bare_user(storage.vm_user), str(storage.vm_secret_uuid)
 
 
 def devices_of(xml: str) -> frozenset[str]:
