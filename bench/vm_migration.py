@@ -76,7 +76,7 @@ def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:
             target = nodes[position % len(nodes)]
             result = current.migrate(
                 "bench-vm",
-                libvirtd.uri(layout, target),
+                libvirtd.peer_uri(layout, target),
                 max_downtime_ms=max_downtime,
                 migration_uri=libvirtd.migration_uri(layout, target),
             )

@@ -187,8 +187,9 @@ class HypervisorSection(_Section):
     """The node's libvirt daemon; without a URI the node runs no VMs.
 
     ``peer_uri`` is how other nodes' libvirt daemons reach this one for migrations
-    (default ``qemu+tcp://<cluster address>/system``); ``migration_address`` is where
-    QEMU's migration stream arrives (default the cluster address).
+    (default ``qemu+tls://<cluster address>/system``: x509 certificates on both ends);
+    ``migration_address`` is where QEMU's migration stream arrives (default the cluster
+    address), TLS-encrypted unless ``migration_tls`` is off.
 
     What VM definitions may use of the node: direct-boot kernels and (admin-only) raw
     file disks under ``image_dirs``; firmware under ``firmware_dirs``; the host devices
@@ -200,6 +201,7 @@ class HypervisorSection(_Section):
     uri: str | None = None
     peer_uri: str | None = None
     migration_address: str | None = None
+    migration_tls: bool = True
     shutdown_timeout: float = Field(180.0, gt=0, le=3600)
     target_selector: Literal["mem", "memprov", "vcpus", "load", "vms"] = "mem"
     console_log_lines: int = Field(1000, ge=10, le=100_000)
@@ -374,7 +376,7 @@ class NodeConfig(_Section):
         """How other nodes' libvirt daemons reach this node's (for migrations)."""
         if self.hypervisor.peer_uri:
             return self.hypervisor.peer_uri
-        return f"qemu+tcp://{self.networks.cluster.address.ip}/system"
+        return f"qemu+tls://{self.networks.cluster.address.ip}/system"
 
     @property
     def console_log_dir(self) -> Path:

@@ -99,7 +99,10 @@ def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
     watch = HeartbeatWatch(serial)
     watch.start()
     wait_for(lambda: len(watch.arrivals) >= 5, timeout=30)
-    result = source.migrate("vm1", libvirtd.uri(lab, "hv2"), migration_uri=libvirtd.migration_uri(lab, "hv2"))
+    # hv1's libvirtd opens hv2's over TLS with its own client certificate
+    result = source.migrate(
+        "vm1", libvirtd.peer_uri(lab, "hv2"), migration_uri=libvirtd.migration_uri(lab, "hv2")
+    )
     after = len(watch.arrivals)
     wait_for(lambda: len(watch.arrivals) >= after + 5, timeout=30)
     watch.stop.set()

@@ -114,3 +114,16 @@ def test_session_timeout_must_cover_two_keepalives():
     data["zookeeper"]["session_timeout"] = 8
     with pytest.raises(ConfigError, match=r"zookeeper.session_timeout: must be at least twice"):
         parse_config(data)
+
+
+def test_peers_reach_libvirt_over_tls_by_default():
+    data = valid()
+    data.pop("hypervisor", None)
+    config = parse_config(data)
+    address = config.networks.cluster.address.ip
+    assert config.peer_uri == f"qemu+tls://{address}/system"
+    assert config.migration_uri == f"tcp://{address}"
+    assert config.hypervisor.migration_tls is True
+    data["hypervisor"] = {"peer_uri": "qemu+tls://hv1.example/system", "migration_tls": False}
+    config = parse_config(data)
+    assert config.peer_uri == "qemu+tls://hv1.example/system" and not config.hypervisor.migration_tls

@@ -318,9 +318,20 @@ class Hypervisor:
             time.sleep(0.2)
 
     def migrate(
-        self, name: str, destination_uri: str, *, max_downtime_ms: int = 300, migration_uri: str | None = None
+        self,
+        name: str,
+        destination_uri: str,
+        *,
+        max_downtime_ms: int = 300,
+        migration_uri: str | None = None,
+        tls: bool = True,
     ) -> MigrationResult:
-        """Live peer-to-peer migration; the definition moves with the domain."""
+        """Live peer-to-peer migration; the definition moves with the domain.
+
+        This node's libvirtd opens ``destination_uri`` itself (peer to peer). With
+        ``tls`` the memory stream between the two QEMUs is TLS with both ends' x509
+        certificates (qemu.conf ``migrate_tls_x509_cert_dir`` on both nodes).
+        """
         domain = self._domain(name)
         with contextlib.suppress(libvirt.libvirtError):  # older QEMUs only accept it during a job
             domain.migrateSetMaxDowntime(max_downtime_ms, 0)
@@ -328,6 +339,8 @@ class Hypervisor:
         if migration_uri:
             params[libvirt.VIR_MIGRATE_PARAM_URI] = migration_uri
         flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+        if tls:
+            flags |= libvirt.VIR_MIGRATE_TLS
         if self._call(f"persistence of {name}", domain.isPersistent):
             flags |= libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
         completed: dict[str, int] = {}

@@ -190,6 +190,7 @@ class Lab:
 
     def _start_anchors(self, state: LabState) -> None:
         layout = state.layout
+        libvirtd.make_certificates(layout)
         for node in layout.node_names:
             (layout.node_dir(node) / "run").mkdir(parents=True, exist_ok=True)
             libvirtd.prepare(layout, node)
@@ -401,8 +402,8 @@ class Lab:
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
-            # node files, guests' consoles and disks, the Ceph monitor's and manager's files
-            for created in ("nodes", "serial", "disks", "ceph"):
+            # node files, guests' consoles and disks, the Ceph monitor's and manager's files, the CA
+            for created in ("nodes", "serial", "disks", "ceph", "pki"):
                 shutil.rmtree(self.directory / created, ignore_errors=True)
             state.layout.zookeeper_auth_file.unlink(missing_ok=True)
             with contextlib.suppress(OSError):

@@ -63,6 +63,11 @@ class LabLayout:
     # -- nodes --------------------------------------------------------------------------
 
     @property
+    def cluster_name(self) -> str:
+        """The cluster's name in the nodes' configuration and certificates."""
+        return f"lab{self.net_index}"
+
+    @property
     def node_names(self) -> list[str]:
         return [f"hv{i}" for i in range(1, self.nodes + 1)]
 

@@ -1,8 +1,12 @@
 """One libvirtd per lab node, in the node's own namespaces.
 
-libvirtd reads fixed paths (/etc/libvirt, /var/lib/libvirt, ...), so each node's anchor
-bind-mounts the node's own directories over them; /run is already private. The daemon
-listens on the node's cluster address; migrations go QEMU to QEMU on that address.
+libvirtd reads fixed paths (/etc/libvirt, /var/lib/libvirt, /etc/pki, ...), so each
+node's anchor bind-mounts the node's own directories over them; /run is already private.
+
+The daemon listens on the node's cluster address with TLS only: peers must present a
+client certificate of the lab's CA whose subject names one of the lab's nodes. Live
+migrations go QEMU to QEMU on that address, over TLS with the same certificates. The
+host's tools reach a node's libvirtd through its unix socket (root only).
 """
 
 from __future__ import annotations
@@ -11,16 +15,21 @@ import shutil
 import uuid
 from pathlib import Path
 
+from pvc.hypervisor import pki
 from pvc.lab.layout import LabLayout
 
-TCP_PORT = 16509
+#: libvirt's default TLS port, so peer URIs need none.
+TLS_PORT = 16514
 MIGRATION_PORTS = (49152, 49215)
+#: Where the nodes' /etc/pki is mounted: the mount point must exist on the host.
+PKI_MOUNT = "/etc/pki"
 #: Node directory -> the path it stands in for inside the node.
 BIND_MOUNTS = {
     "libvirt/etc": "/etc/libvirt",
     "libvirt/lib": "/var/lib/libvirt",
     "libvirt/log": "/var/log/libvirt",
     "libvirt/cache": "/var/cache/libvirt",
+    "pki": PKI_MOUNT,
 }
 
 
@@ -29,23 +38,51 @@ def binds(layout: LabLayout, node: str) -> list[tuple[Path, str]]:
     return [(layout.node_dir(node) / source, target) for source, target in BIND_MOUNTS.items()]
 
 
+def ca_dir(layout: LabLayout) -> Path:
+    """The lab's certificate authority (certificate and key)."""
+    return layout.directory / "pki"
+
+
+def pki_dir(layout: LabLayout, node: str) -> Path:
+    """The node's /etc/pki as seen from the host."""
+    return layout.node_dir(node) / "pki"
+
+
+def make_certificates(layout: LabLayout) -> None:
+    """A new CA for the lab, and every node's server and client certificates."""
+    Path(PKI_MOUNT).mkdir(mode=0o755, exist_ok=True)  # an empty mount point, left in place
+    ca = pki.make_ca(layout.cluster_name)
+    pki.save_ca(ca, ca_dir(layout))
+    for node in layout.node_names:
+        shutil.rmtree(pki_dir(layout, node), ignore_errors=True)
+        pki.write_node_files(pki_dir(layout, node), ca, layout.cluster_name, node, [layout.cluster_ip(node)])
+
+
 def prepare(layout: LabLayout, node: str) -> None:
-    """Create the node's libvirt directories and write libvirtd.conf and qemu.conf."""
+    """Create the node's libvirt directories and write libvirtd.conf and qemu.conf.
+
+    The node's certificates (:func:`make_certificates`) must exist already.
+    """
     for source, _ in binds(layout, node):
         source.mkdir(parents=True, exist_ok=True)
     etc = layout.node_dir(node) / "libvirt" / "etc"
     address = layout.cluster_ip(node)
     host_uuid = uuid.uuid5(uuid.NAMESPACE_URL, f"pvc-lab:{layout.directory}:{node}")
     (etc / "libvirtd.conf").write_text("\n".join([
-        "listen_tls = 0",
-        "listen_tcp = 1",
+        "listen_tls = 1",
+        "listen_tcp = 0",
         f'listen_addr = "{address}"',
-        f'tcp_port = "{TCP_PORT}"',
-        'auth_tcp = "none"',
+        f'tls_port = "{TLS_PORT}"',
+        # the client certificate is the authentication: signed by the lab's CA, naming a node
+        'auth_tls = "none"',
+        "tls_no_verify_certificate = 0",
+        "tls_no_sanity_certificate = 0",
+        f"tls_allowed_dn_list = {pki.allowed_dn_list(layout.cluster_name, layout.node_names)}",
         'auth_unix_rw = "none"',
         'auth_unix_ro = "none"',
         'unix_sock_group = "root"',
-        'unix_sock_rw_perms = "0770"',
+        'unix_sock_rw_perms = "0700"',
+        'unix_sock_ro_perms = "0700"',
         f'host_uuid = "{host_uuid}"',
         'log_outputs = "2:file:/var/log/libvirt/libvirtd.log"',
     ]) + "\n")  # fmt: skip
@@ -62,6 +99,12 @@ def prepare(layout: LabLayout, node: str) -> None:
         f'migration_host = "{address}"',
         f"migration_port_min = {MIGRATION_PORTS[0]}",
         f"migration_port_max = {MIGRATION_PORTS[1]}",
+        # migration streams: TLS with the node's certificates, both ends verified
+        f'default_tls_x509_cert_dir = "{PKI_MOUNT}/qemu"',
+        f'migrate_tls_x509_cert_dir = "{PKI_MOUNT}/qemu"',
+        "default_tls_x509_verify = 1",
+        "migrate_tls_x509_verify = 1",
+        "migrate_tls_force = 1",
     ]) + "\n")  # fmt: skip
 
 
@@ -113,8 +156,13 @@ def socket_path(layout: LabLayout, node: str) -> Path:
 
 
 def uri(layout: LabLayout, node: str) -> str:
-    """The node's libvirtd from the host or any other node (TCP on the cluster network)."""
-    return f"qemu+tcp://{layout.cluster_ip(node)}:{TCP_PORT}/system"
+    """The node's libvirtd from the host (its unix socket)."""
+    return f"qemu+unix:///system?socket={socket_path(layout, node)}"
+
+
+def peer_uri(layout: LabLayout, node: str) -> str:
+    """The node's libvirtd from the other nodes (TLS on the cluster network), for migrations."""
+    return f"qemu+tls://{layout.cluster_ip(node)}/system"
 
 
 def migration_uri(layout: LabLayout, node: str) -> str:

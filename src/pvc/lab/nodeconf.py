@@ -23,7 +23,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
     }
     node_dir = layout.node_dir(node)
     data = {
-        "cluster": {"name": f"lab{layout.net_index}"},
+        "cluster": {"name": layout.cluster_name},
         "node": {"name": node},
         "coordinators": layout.coordinator_names,
         "zookeeper": {
@@ -33,9 +33,9 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "auth_file": str(layout.zookeeper_auth_file),
         },
         "networks": networks,
-        "hypervisor": {  # the node's own libvirtd (its /run is private); peers reach it over TCP
+        "hypervisor": {  # the node's own libvirtd (its /run is private); peers reach it over TLS
             "uri": "qemu:///system",
-            "peer_uri": libvirtd.uri(layout, node),
+            "peer_uri": libvirtd.peer_uri(layout, node),
             "migration_address": layout.cluster_ip(node),
             "shutdown_timeout": layout.shutdown_timeout,
             # The guests' consoles go where the lab's tools read them, the same for all nodes.

@@ -103,6 +103,7 @@ class NodeLoop:
                     xml_policy=self.xml_policy,
                     console_dir=config.console_log_dir,
                     rbd_auth=vm_rbd_auth(config.storage),
+                    migration_tls=config.hypervisor.migration_tls,
                 ),
                 disks=DiskGuard(self.storage),
             )

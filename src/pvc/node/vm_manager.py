@@ -70,6 +70,8 @@ class VmSettings:
     console_dir: Path = PathsSection().log_dir / "console"
     #: The VMs' cephx user and the libvirt secret with its key, for RBD disks naming no user.
     rbd_auth: tuple[str, str] | None = None
+    #: Live migration streams over TLS (VIR_MIGRATE_TLS).
+    migration_tls: bool = True
 
 
 class VmManager:
@@ -391,6 +393,7 @@ class VmManager:
                 peer.static.peer_uri,
                 max_downtime_ms=vm.meta.migration_max_downtime,
                 migration_uri=peer.static.migration_uri or None,
+                tls=self.settings.migration_tls,
             )
         except HypervisorError as error:
             return self._migration_failed(vm, target, live_only, str(error))
