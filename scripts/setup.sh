@@ -13,6 +13,8 @@ PACKAGES=(
   iproute2 util-linux procps openssl
   # VMs: libvirt + QEMU (guests run under TCG in the lab), Debian's libvirt bindings
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils python3-libvirt busybox-static
+  # certificates for libvirt TLS between nodes (pvc.hypervisor.pki)
+  python3-cryptography
   # QEMU's and qemu-img's rbd driver (VM disks on Ceph, image uploads)
   qemu-block-extra
   # storage: Ceph (mon, mgr, file-backed OSDs), its CLI and Debian's librados/librbd bindings
