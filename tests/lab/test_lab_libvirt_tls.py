@@ -141,6 +141,7 @@ def test_peer_listener_is_tls_only_and_admits_only_the_cluster_nodes(lab: LabLay
 def test_migration_streams_must_be_tls(lab: LabLayout):
     source = Hypervisor(libvirtd.uri(lab, "hv1")).connect()
     target = Hypervisor(libvirtd.uri(lab, "hv2")).connect()
+    demo.serial_log(lab, "tlsvm")  # makes the console directory
     source.define(demo.direct_guest_xml(lab, "tlsvm"))
     source.start("tlsvm")
     try:
