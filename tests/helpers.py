@@ -8,6 +8,9 @@ from typing import Any
 
 from pvc.config import NodeConfig, parse_config
 
+#: The admin API key of test node configurations (keys must be at least 32 characters).
+TEST_API_KEY = "test-admin-key-0123456789abcdef0123"
+
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail the test after timeout."""
@@ -54,6 +57,7 @@ def node_config_data(
         "hypervisor": {"uri": hypervisor_uri, "shutdown_timeout": shutdown_timeout},
         "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
         "logging": {"level": "debug", "zookeeper_lines": 200},
+        "api": {"token": [{"description": "tests", "token": TEST_API_KEY}]},
     }
     if storage is not None:
         data["storage"] = storage

@@ -21,6 +21,8 @@ from pvc.lab import zookeeper
 from pvc.state.schema import ensure_schema
 from tests.helpers import node_config_data
 
+API_KEY = "pvcapid-test-key-0123456789abcdef0123"
+
 
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "api.crt", directory / "api.key"
@@ -59,7 +61,7 @@ def pvcapid(tmp_path, zk_hosts, store):
         "listen": {"address": "127.0.0.1", "port": port},
         "ssl": {"enabled": True, "certificate": str(cert), "private_key": str(key)},
         "authentication": {"enabled": True, "source": "token"},
-        "token": [{"token": "secret-key", "description": "test"}],
+        "token": [{"token": API_KEY, "description": "test"}],
     }
     config = tmp_path / "pvc.conf"
     config.write_text(yaml.safe_dump(data))
@@ -92,7 +94,7 @@ def test_tls_and_keys_through_gunicorn(pvcapid):
     assert client(endpoint).get("/").data == {"message": "PVC API version 1.0"}
     refused = client(endpoint).get("/status")
     assert refused.status == 401
-    ok = client(replace(endpoint, api_key="secret-key")).get("/status")
+    ok = client(replace(endpoint, api_key=API_KEY)).get("/status")
     assert ok.status == 200 and ok.data["maintenance"] == "false"
     with pytest.raises(ApiUnreachable, match="TLS error"):  # only an SSLError reads so
         client(endpoint, verify=True).get("/")  # not trusted without the certificate

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -24,7 +23,7 @@ log = logging.getLogger("pvc.api")
 
 def _view(route: Route, context: ApiContext):
     def view(**path_args: Any) -> Any:
-        auth.authorise(context.settings, route)
+        auth.authorise(context.settings, context.sessions, context.logins, route)
         values = arg_parser.parse(route.args, request.args, request.form)
         return route.handler(**path_args, **values)
 
@@ -35,14 +34,16 @@ def _view(route: Route, context: ApiContext):
 def create_app(context: ApiContext) -> Flask:
     """A Flask app serving the PVC v1 API from ``context``."""
     app = Flask("pvc.api")
-    app.secret_key = secrets.token_hex(32)
     app.json.sort_keys = False
     app.extensions["pvc"] = context
     routes = [route for group in GROUPS for route in group.routes]
     for route in routes:
         app.add_url_rule(PREFIX + route.path, view_func=_view(route, context), methods=[route.method])
     spec = openapi.document(routes, PREFIX)
-    app.add_url_rule(PREFIX + "/openapi.json", "openapi", lambda: jsonify(spec))
+    spec_route = Route(
+        "/openapi.json", "GET", lambda: jsonify(spec), "This API", role=None, guard=openapi.GUARD
+    )
+    app.add_url_rule(PREFIX + spec_route.path, view_func=_view(spec_route, context), methods=["GET"])
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> tuple[Response, int]:

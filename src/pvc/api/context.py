@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import current_app
 
+from pvc.api.sessions import LoginLimiter, SessionStore
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
@@ -26,6 +27,9 @@ class ApiContext:
     vm_selector: str = "mem"
     #: The primary's Ceph client (storage.ceph_conf); unconfigured answers writes with 503.
     storage: StorageAccess = field(default_factory=StorageAccess)
+    #: Login sessions and failed-attempt counts (this process's memory).
+    sessions: SessionStore = field(default_factory=SessionStore)
+    logins: LoginLimiter = field(default_factory=LoginLimiter)
     _vm_listing: VmListing | None = field(default=None, repr=False)
 
     @property
