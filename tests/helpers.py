@@ -37,8 +37,9 @@ def node_config_data(
     shutdown_timeout: float = 2.0,
     storage: dict | None = None,
     state_dir: str | None = None,
+    api: dict | None = None,
 ) -> dict:
-    """A minimal valid configuration mapping for a test node (``storage``: its storage section)."""
+    """A minimal valid configuration mapping for a test node (``storage``, ``api``: those sections)."""
     server, _, chroot = zk_hosts.partition("/")
     data = {
         "cluster": {"name": "test"},
@@ -61,6 +62,8 @@ def node_config_data(
     }
     if storage is not None:
         data["storage"] = storage
+    if api is not None:
+        data["api"] = api
     if state_dir is not None:
         data["paths"] = {"state_dir": state_dir, "log_dir": f"{state_dir}/log"}
     return data

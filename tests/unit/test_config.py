@@ -115,7 +115,7 @@ def test_session_timeout_must_cover_two_keepalives():
 def test_api_authentication_is_on_by_default():
     data = valid()
     data.pop("api")
-    with pytest.raises(ConfigError, match="api.token: authentication is enabled"):
+    with pytest.raises(ConfigError, match=r"api\.token: authentication is enabled"):
         parse_config(data)  # on by default, so a key is required
     data["api"] = {"token": [{"token": "k" * 32}]}
     api = parse_config(data).api
