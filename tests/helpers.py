@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pvc.config import NodeConfig, parse_config
@@ -22,6 +26,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)
+
+
+@contextmanager
+def reachable_dir(prefix: str = "pvc-test-") -> Iterator[Path]:
+    """A fresh directory under /tmp that every account may enter (mode 0755), removed after.
+
+    pvcapid runs as ``pvcapi``, which cannot enter pytest's root-only ``tmp_path``.
+    """
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def node_config_data(
