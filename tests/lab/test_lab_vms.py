@@ -29,7 +29,7 @@ from pvc.lab.guest import (
 )
 from pvc.lab.layout import LabLayout
 from pvc.storage.client import CephClient
-from tests.helpers import wait_for
+from tests.helpers import reachable_dir, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
@@ -40,8 +40,12 @@ DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("vmlab") / "lab"
+def lab():
+    with reachable_dir("pvc-lab-vms-") as reachable:  # the nodes' APIs run unprivileged
+        yield from _lab(reachable / "lab")
+
+
+def _lab(directory: Path):
     env = {**os.environ, "PVC_CLIENT_DIR": str(directory.parent / "client")}
 
     def pvc_lab(*args: str) -> None:
