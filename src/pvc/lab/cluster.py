@@ -412,6 +412,7 @@ class Lab:
             netns.delete_netns(name)
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
+        state.layout.api_key_file.unlink(missing_ok=True)  # the key dies with its lab
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
             # node files, guests' consoles and disks, the Ceph monitor's and manager's files
             for created in ("nodes", "serial", "disks", "ceph"):
