@@ -9,6 +9,7 @@ BENCHES = [
     "bench.lab_timings",
     "bench.keepalive_ops",
     "bench.api_latency",
+    "bench.api_bounds",
     "bench.vm_list",
     "bench.vm_migration",
     "bench.vm_flush",

@@ -164,7 +164,6 @@ def populate_vms(store: Store, vm_count: int, node_count: int) -> tuple[dict[str
                 domain_type="kvm",
                 disks=[f"/var/lib/pvc/vms/{name}/disk0.raw"],
                 bridges=[f"vmbr{100 + i % 8}"],
-                serial_log=f"/var/log/pvc/console/{name}.log",
             )
         )
         tags = [

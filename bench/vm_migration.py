@@ -58,7 +58,7 @@ def main() -> None:
 
 
 def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:
-    xml = demo.guest_xml(layout, "bench-vm", heartbeat_us=200_000, memory_mib=128)
+    xml = demo.direct_guest_xml(layout, "bench-vm", heartbeat_us=200_000, memory_mib=128)
     serial = demo.serial_log(layout, "bench-vm")
     nodes = layout.node_names
     current = Hypervisor(libvirtd.uri(layout, nodes[0])).connect()

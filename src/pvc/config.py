@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
 from pvc.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
@@ -33,6 +34,9 @@ DEFAULT_SESSION_LIFETIME = 8 * 3600.0
 #: Failed logins allowed per client address per minute.
 DEFAULT_LOGIN_ATTEMPTS = 5
 DEFAULT_LOG_LINES = 2000
+DEFAULT_API_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_API_WAIT_TIMEOUT = 30.0
+DEFAULT_API_THREADS = 128
 
 
 class _Section(BaseModel):
@@ -104,6 +108,12 @@ class HypervisorSection(_Section):
     ``peer_uri`` is how other nodes' libvirt daemons reach this one for migrations
     (default ``qemu+tcp://<cluster address>/system``); ``migration_address`` is where
     QEMU's migration stream arrives (default the cluster address).
+
+    What VM definitions may use of the node: direct-boot kernels and (admin-only) raw
+    file disks under ``image_dirs``; firmware under ``firmware_dirs``; the host devices
+    in ``assignable_devices`` (PCI ``0000:01:00.0`` or USB ``vendor:product``), admin-only.
+    The node writes each VM's serial console to ``console_log_dir/<name>.log`` (default
+    ``<paths.log_dir>/console``; the same path on every node, as a migrating VM keeps it).
     """
 
     uri: str | None = None
@@ -112,6 +122,24 @@ class HypervisorSection(_Section):
     shutdown_timeout: float = Field(180.0, gt=0, le=3600)
     target_selector: Literal["mem", "memprov", "vcpus", "load", "vms"] = "mem"
     console_log_lines: int = Field(1000, ge=10, le=100_000)
+    console_log_dir: Path | None = None
+    image_dirs: list[Path] = []
+    firmware_dirs: list[Path] = [Path(path) for path in DEFAULT_FIRMWARE_DIRS]
+    assignable_devices: list[str] = []
+
+    @field_validator("image_dirs", "firmware_dirs", "console_log_dir")
+    @classmethod
+    def _absolute(cls, value: Path | list[Path] | None) -> Path | list[Path] | None:
+        for path in value if isinstance(value, list) else [value] if value else []:
+            if not path.is_absolute() or ".." in path.parts or path == Path("/"):
+                raise ValueError(f"'{path}' must be an absolute directory path other than /")
+        return value
+
+    @field_validator("assignable_devices")
+    @classmethod
+    def _devices(cls, devices: list[str]) -> list[str]:
+        split_assignable(devices)
+        return [device.strip().lower() for device in devices]
 
 
 class StorageSection(_Section):
@@ -201,6 +229,34 @@ class ApiAuthentication(_Section):
     protect_openapi: bool = False
 
 
+class ApiLimits(_Section):
+    """What one request may cost the API daemon.
+
+    ``max_body``: bytes a request body may have (uploads are bounded by their volume
+    instead); ``wait_timeout``: seconds a ``wait=true`` request is held before it is
+    answered 202 (the change goes on); ``threads``: requests served at once, of which
+    at most ``max_waiting`` may be held by ``wait=true``.
+    """
+
+    max_body: int = Field(DEFAULT_API_MAX_BODY, ge=64 * 1024, le=1024**3)
+    wait_timeout: float = Field(DEFAULT_API_WAIT_TIMEOUT, gt=0, le=3600)
+    threads: int = Field(DEFAULT_API_THREADS, ge=4, le=1024)
+    max_waiting: int | None = Field(None, ge=0)
+
+    @property
+    def waiting_slots(self) -> int:
+        """Requests that may wait at once: ``max_waiting``, or all threads but a quarter."""
+        if self.max_waiting is not None:
+            return self.max_waiting
+        return self.threads - max(2, self.threads // 4)
+
+    @model_validator(mode="after")
+    def _threads_left_to_serve(self) -> ApiLimits:
+        if self.waiting_slots > self.threads - 2:
+            raise ValueError("max_waiting must leave at least 2 of the threads for other requests")
+        return self
+
+
 class ApiSection(_Section):
     """The API daemon: where it listens, TLS, keys, and the account it runs as.
 
@@ -209,6 +265,7 @@ class ApiSection(_Section):
     """
 
     listen: ApiListen = ApiListen()
+    limits: ApiLimits = ApiLimits()
     ssl: ApiSsl = ApiSsl()
     authentication: ApiAuthentication = ApiAuthentication()
     token: list[ApiToken] = []
@@ -259,6 +316,11 @@ class NodeConfig(_Section):
             return self.api.listen.address
         upstream = self.networks.upstream
         return str((upstream.floating_address or upstream.address).ip)
+
+    @property
+    def console_log_dir(self) -> Path:
+        """Where the node writes its VMs' serial consoles."""
+        return self.hypervisor.console_log_dir or self.paths.log_dir / "console"
 
     @property
     def migration_uri(self) -> str:

@@ -8,6 +8,7 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import ApiSection
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
 from tests.integration.conftest import (  # noqa: F401
@@ -42,7 +43,9 @@ def settings(auth: bool, ssl: bool = False, **authentication: object) -> ApiSect
 def api_factory(make_store, tmp_path):  # noqa: F811
     caches = []
 
-    def build(auth: bool = False, ssl: bool = False, **authentication: object):
+    def build(
+        auth: bool = False, ssl: bool = False, xml_policy: XmlPolicy | None = None, **authentication: object
+    ):
         api_store = make_store()
         ensure_schema(api_store)
         cache = ClusterCache(api_store, API_ROOTS)
@@ -54,6 +57,7 @@ def api_factory(make_store, tmp_path):  # noqa: F811
             settings=settings(auth, ssl, **authentication),
             cluster_name="test",
             upstream_ip="10.100.0.250",
+            xml_policy=xml_policy or XmlPolicy(),
         )
         return create_app(context).test_client(), context
 

@@ -291,12 +291,13 @@ def test_node_limit_is_a_regular_expression(api, cluster):
 def test_node_reports_its_hypervisor_allocation(api, cluster, test_driver_uri):
     from pvc.cluster.vm import actions, define
     from pvc.domain_xml import build as domain_xml
+    from pvc.domain_xml.policy import XmlPolicy
 
     client, context = api
     cluster("n1", ["n1"], hypervisor_uri=test_driver_uri)
     wait_for(lambda: get(client, "/node/n1").status_code == 200, 10)
     xml = domain_xml.build(domain_xml.DomainSpec(name="alloc1", vcpus=2, memory_mib=96))
-    uuid, _ = define.define(context.cluster, xml, node="n1")
+    uuid, _ = define.define(context.cluster, xml, node="n1", policy=XmlPolicy())
     assert context.cluster.cache.vm(uuid) is not None  # read-your-writes
     actions.request_state(context.cluster, uuid, "start")
     node = wait_for(lambda: (n := get(client, "/node/n1").json) and n[0]["running_domains"] and n[0], 10)

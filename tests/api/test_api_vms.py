@@ -220,7 +220,7 @@ def test_node_flush_with_wait_moves_vms_and_ready_returns_them(vm_api):
 
 
 DISK = (
-    "<disk type='file' device='disk'><source file='/var/lib/pvc/extra.img'/>"
+    "<disk type='network' device='disk'><source protocol='rbd' name='vms/extra'/>"
     "<target dev='vdb' bus='virtio'/></disk>"
 )
 

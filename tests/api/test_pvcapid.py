@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -121,6 +124,42 @@ def test_tls_and_keys_through_gunicorn(pvcapid):
     with pytest.raises(ApiUnreachable) as plain:
         client(replace(endpoint, scheme="http")).get("/")
     assert isinstance(plain.value.__cause__, requests.ConnectionError)
+
+
+def test_a_huge_body_is_refused_unread_and_the_connection_closed(pvcapid):
+    """A 300 MB POST to a route without arguments: 413 at once, and the server stops reading."""
+    endpoint, cert, _ = pvcapid
+    context = ssl.create_default_context(cafile=str(cert))
+    size = 300 * 1024 * 1024
+    head = (
+        "POST /api/v1/logout HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: {size}\r\n\r\n"
+    )
+    with (
+        socket.create_connection(("127.0.0.1", endpoint.port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+    ):
+        sock.sendall(head.encode() + b"a" * 65536)
+        started = time.monotonic()
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(65536)
+        headers, _, body = reply.partition(b"\r\n\r\n")
+        length = int(
+            next(line for line in headers.split(b"\r\n") if line.lower().startswith(b"content-length")).split(
+                b":"
+            )[1]
+        )
+        while len(body) < length:
+            body += sock.recv(65536)
+        assert time.monotonic() - started < 5
+        assert headers.startswith(b"HTTP/1.1 413") and "larger than" in json.loads(body)["message"]
+        sent = 65536
+        with pytest.raises(OSError):  # the server closes the connection instead of reading on
+            while sent < size:
+                sock.sendall(b"a" * 1024 * 1024)
+                sent += 1024 * 1024
+        assert sent < 64 * 1024 * 1024
 
 
 def test_bad_config_exits_2_with_one_line(tmp_path):

@@ -329,7 +329,10 @@ def build_vm_app(api: FakeVmApi) -> Flask:
         if record is None:
             return error(f"VM {name} not found", 400)
         record["state"] = state
-        return jsonify({"message": f'Set VM "{name}" state to "{state}"'})
+        message = f'Set VM "{name}" state to "{state}"'
+        if request.args.get("wait") == "true" and name == "vm2":  # the server's wait ran out
+            return jsonify({"message": f"{message}; not finished after 30 s; it goes on"}), 202
+        return jsonify({"message": message})
 
     @app.post("/api/v1/vm/<name>/node")
     def vm_node(name: str) -> Any:

@@ -319,6 +319,12 @@ def test_confirmed_state_changes(
     assert len(fake_api.calls("POST", "/vm/vm1/state")) == 3
 
 
+def test_a_wait_the_server_cut_short_is_not_an_error(pvc: Invoke, connected: int) -> None:
+    result = pvc("vm", "shutdown", "vm2", "-w", "-y")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == 'Set VM "vm2" state to "shutdown"; not finished after 30 s; it goes on'
+
+
 def test_disable_without_force_does_not_ask(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
     result = pvc("vm", "disable", "vm2")
     assert result.exit_code == 0 and "?" not in result.stderr

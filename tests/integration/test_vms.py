@@ -16,9 +16,10 @@ from pvc.cluster.errors import ClusterError
 from pvc.cluster.vm import actions as vm_actions
 from pvc.cluster.vm import define as vms
 from pvc.domain_xml import build as domain_xml
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
 from pvc.state.states import DomainState, VMState
-from pvc.state.vms import update_placement
+from pvc.state.vms import VmMeta, VmPlacement, create_vm, update_placement
 from tests.helpers import wait_for
 
 NODES = ["hv1", "hv2", "hv3"]
@@ -41,7 +42,7 @@ def vm_cluster(cluster, test_driver_uri):
 def define(node, name: str, *, target: str = "hv1", **options) -> str:
     xml = domain_xml.build(domain_xml.DomainSpec(name=name, memory_mib=64))
     loop = node.loop
-    uuid, _ = vms.define(loop.cluster, xml, node=target, **options)
+    uuid, _ = vms.define(loop.cluster, xml, node=target, policy=XmlPolicy(), **options)
     wait_for(lambda: loop.cache.vm(uuid) is not None)
     return uuid
 
@@ -233,7 +234,7 @@ def test_a_flushed_node_gets_no_new_vms(vm_cluster):
     for i in range(4):
         xml_i = xml.replace("<name>placed</name>", f"<name>placed{i}</name>")
         xml_i = xml_i.replace(f"<uuid>{domain_xml.parse(xml)[1].uuid}</uuid>", "")
-        uuid, _ = vms.define(loop.cluster, xml_i)
+        uuid, _ = vms.define(loop.cluster, xml_i, policy=XmlPolicy())
         wait_for(lambda uuid=uuid: loop.cache.vm(uuid) is not None)
         assert loop.cache.vm(uuid).placement.node in ("hv1", "hv3")
     with pytest.raises(ClusterError, match="cannot take VMs"):
@@ -251,3 +252,22 @@ def test_removing_a_running_vm_stops_it_first(vm_cluster):
     assert "Removed VM 'gone'" in message
     assert running_on(nodes, uuid) == []
     assert not loop.store.exists(paths.domain(uuid)) and not loop.store.exists(paths.domain_name("gone"))
+
+
+def test_the_node_refuses_a_definition_that_bypassed_the_api(vm_cluster):
+    """A definition written straight into the cluster state (an old backup, a bug) is checked
+    by the node before libvirt sees it: the VM fails with the reason and never runs."""
+    nodes = vm_cluster
+    loop = nodes["hv1"].loop
+    xml = domain_xml.build(domain_xml.DomainSpec(name="sneaky", memory_mib=64)).replace(
+        '<serial type="pty">', "<serial type='file'><source path='/etc/shadow'/>"
+    )
+    uuid = domain_xml.parse(xml)[1].uuid
+    meta = VmMeta(name="sneaky", uuid=uuid, vcpus=1, memory_mib=64)
+    loop.cluster.settle(create_vm(loop.store, meta, VmPlacement(state=VMState.STOP, node="hv2"), xml))
+    request(nodes, uuid, "start")
+    wait_for(lambda: loop.cache.vm(uuid).placement.state == VMState.FAIL)
+    placement = loop.cache.vm(uuid).placement
+    assert "not allowed" in placement.failed_reason and "'pty'" in placement.failed_reason
+    assert not placement.running_on
+    assert uuid not in nodes["hv2"].loop.hypervisor.active()

@@ -87,7 +87,7 @@ class HeartbeatWatch(threading.Thread):
 
 
 def test_guest_boots_migrates_live_and_is_forced_off(lab: LabLayout):
-    xml = demo.guest_xml(lab, "vm1", heartbeat_us=200_000, memory_mib=128)
+    xml = demo.direct_guest_xml(lab, "vm1", heartbeat_us=200_000, memory_mib=128)
     serial = demo.serial_log(lab, "vm1")
     source = Hypervisor(libvirtd.uri(lab, "hv1")).connect()
     target = Hypervisor(libvirtd.uri(lab, "hv2")).connect()

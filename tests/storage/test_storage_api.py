@@ -420,3 +420,77 @@ def test_block_device_osd_work_on_a_loop_device(storage_api, ceph_client, loop_d
         assert failed["state"] == "FAILURE" and tool in str(failed), failed
         assert set(osds.ids(ceph_client)) == before
         assert _lvm("lvs", "--noheadings", DB_VG_NAME).stdout.strip() == ""
+
+
+class _Endless(io.RawIOBase):
+    """A body of ``size`` bytes of 0x01 that counts what the server reads of it."""
+
+    def __init__(self, head: bytes, size: int) -> None:
+        self.head, self.size, self.served, self.position = head, size, 0, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.position = {0: 0, 1: self.position, 2: self.size}[whence] + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        count = max(0, min(len(buffer), self.size - self.position))
+        start = self.position
+        buffer[:count] = (self.head[start : start + count] + b"\x01" * count)[:count]
+        self.served += count
+        self.position += count
+        return count
+
+
+def test_uploads_are_bounded_by_the_volume(storage_api, unique, tmp_path):
+    client, context, _ = storage_api
+    vol = unique("bnd")
+    assert call(client, "POST", "/storage/ceph/volume", volume=vol, pool=POOL, size="4M").status_code == 200
+    path = f"{PREFIX}/storage/ceph/volume/{POOL}/{vol}/upload"
+    spool = Path(context.state_dir) / "uploads"
+    head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="d"\r\n\r\n'
+    chunked = {"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+
+    # declared too long: refused before a byte is read
+    huge = _Endless(head, 300 * 1024 * 1024)
+    refused = client.post(
+        path,
+        query_string={"image_format": "qcow2"},
+        input_stream=huge,
+        content_length=huge.size,
+        content_type="multipart/form-data; boundary=xyz",
+    )
+    assert refused.status_code == 413 and f"{POOL}/{vol}" in refused.json["message"]
+    assert huge.served == 0
+
+    # no declared length, raw of unknown size and qcow2: the spool stops at the bound
+    for image_format, limit in (("raw", 4 * 1024**2), ("qcow2", 4 * 1024**2 + 65536 + 16 * 1024**2)):
+        endless = _Endless(head, 64 * 1024**2)
+        cut = client.post(
+            path,
+            query_string={"image_format": image_format},
+            input_stream=endless,
+            content_type="multipart/form-data; boundary=xyz",
+            environ_overrides=chunked,
+        )
+        assert cut.status_code == 413 and str(limit) in cut.json["message"], cut.json
+        assert endless.served <= limit + 2 * 1024**2
+        assert not any(spool.iterdir())  # the partial spool file is gone
+
+    # raw of declared size bigger than the volume: 400 before anything is read or written
+    declared = client.post(
+        path,
+        query_string={"image_format": "raw", "file_size": 5 * 1024**2},
+        input_stream=_Endless(head, 5 * 1024**2),
+        content_type="multipart/form-data; boundary=xyz",
+        environ_overrides=chunked,
+    )
+    assert declared.status_code == 400 and "larger than volume" in declared.json["message"]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.wsgi import LimitedStream
 
 from pvc.api import args as arg_parser
 from pvc.api import auth, openapi
@@ -21,10 +23,35 @@ PREFIX = "/api/v1"
 log = logging.getLogger("pvc.api")
 
 
+def refuse_large_body(limit: int) -> None:
+    """ApiError 413 when the request declares a body longer than ``limit`` bytes (nothing is read)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ApiError(f"The request body ({length} bytes) is larger than the {limit} bytes allowed", 413)
+
+
+def _read_form(limit: int) -> MultiDict:
+    """The form in the body. A body without a declared length (chunked) is read through a
+    stream capped one byte above ``limit`` (MAX_CONTENT_LENGTH): if the cap was reached, the
+    body was longer than allowed and what was parsed is a truncated form: 413."""
+    form = request.form
+    stream = request.stream
+    if request.content_length is None and isinstance(stream, LimitedStream) and stream.is_exhausted:
+        raise ApiError(f"The request body is larger than the {limit} bytes allowed", 413)
+    return form
+
+
 def _view(route: Route, context: ApiContext):
+    no_form: MultiDict = MultiDict()
+    max_body = context.settings.limits.max_body
+
     def view(**path_args: Any) -> Any:
-        auth.authorise(context.settings, context.sessions, context.logins, route)
-        values = arg_parser.parse(route.args, request.args, request.form)
+        if not route.streams_body:
+            refuse_large_body(max_body)
+        g.pvc_role = auth.authorise(context.settings, context.sessions, context.logins, route)
+        # A route without arguments never reads its body; the others parse it as a form.
+        form = _read_form(max_body) if route.reads_form else no_form
+        values = arg_parser.parse(route.args, request.args, form)
         return route.handler(**path_args, **values)
 
     view.__name__ = f"{route.method.lower()}_{route.handler.__name__}"
@@ -35,6 +62,9 @@ def create_app(context: ApiContext) -> Flask:
     """A Flask app serving the PVC v1 API from ``context``."""
     app = Flask("pvc.api")
     app.json.sort_keys = False
+    max_body = context.settings.limits.max_body
+    # One byte over the limit, so that a chunked body that reaches the cap is known to be too long.
+    app.config.update(MAX_CONTENT_LENGTH=max_body + 1, MAX_FORM_MEMORY_SIZE=max_body)
     app.extensions["pvc"] = context
     routes = [route for group in GROUPS for route in group.routes]
     for route in routes:
@@ -61,6 +91,9 @@ def create_app(context: ApiContext) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
+        if isinstance(error, RequestEntityTooLarge):
+            allowed = (request.max_content_length or 1) - 1  # set one above the limit
+            return jsonify(message=f"The request body is larger than the {allowed} bytes allowed"), 413
         return jsonify(message=error.description or error.name), error.code or 500
 
     @app.errorhandler(Exception)

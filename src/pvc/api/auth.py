@@ -19,7 +19,7 @@ import math
 from flask import Response, request
 
 from pvc.api.errors import ApiError
-from pvc.api.routes import READ_ONLY, ROLE_RANK, Route
+from pvc.api.routes import ADMIN, READ_ONLY, ROLE_RANK, Route
 from pvc.api.sessions import LoginLimiter, Session, SessionStore
 from pvc.config import ApiSection
 
@@ -77,11 +77,17 @@ def current_session(sessions: SessionStore) -> Session | None:
     return sessions.get(request.cookies.get(COOKIE))
 
 
-def authorise(settings: ApiSection, sessions: SessionStore, limiter: LoginLimiter, route: Route) -> None:
-    """Raise ApiError (401/403/429) unless the request may use ``route``."""
+def authorise(
+    settings: ApiSection, sessions: SessionStore, limiter: LoginLimiter, route: Route
+) -> str | None:
+    """The caller's role; ApiError (401/403/429) unless the request may use ``route``.
+
+    With authentication off every caller of a route that names a role is ``admin``; a
+    route open to all gives None.
+    """
     needed = needed_role(settings, route)
     if needed is None:
-        return
+        return ADMIN if route.role is not None and not settings.authentication.enabled else None
     key = request.headers.get(HEADER)
     if key:
         role = check_key(settings, limiter, key)
@@ -100,6 +106,7 @@ def authorise(settings: ApiSection, sessions: SessionStore, limiter: LoginLimite
         role = session.role
     if ROLE_RANK[role] < ROLE_RANK[needed]:
         raise ApiError(f"The API key's role '{role}' may not do this (needs '{needed}')", 403)
+    return role
 
 
 def set_session_cookie(reply: Response, session_id: str, lifetime: float, secure: bool) -> None:

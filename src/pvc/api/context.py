@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, g
 
+from pvc.api.routes import ADMIN
 from pvc.api.sessions import LoginLimiter, SessionStore
+from pvc.api.waiting import WaitGate
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
+from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
 
 
@@ -30,7 +33,18 @@ class ApiContext:
     #: Login sessions and failed-attempt counts (this process's memory).
     sessions: SessionStore = field(default_factory=SessionStore)
     logins: LoginLimiter = field(default_factory=LoginLimiter)
+    #: What VM definitions may use of the nodes (the allowlist's settings, without a role).
+    xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     _vm_listing: VmListing | None = field(default=None, repr=False)
+    _wait_gate: WaitGate | None = field(default=None, repr=False)
+
+    @property
+    def wait_gate(self) -> WaitGate:
+        """Bounds ``wait=true`` requests (``api.limits``); built on first use."""
+        if self._wait_gate is None:
+            limits = self.settings.limits
+            self._wait_gate = WaitGate(limits.waiting_slots, limits.wait_timeout)
+        return self._wait_gate
 
     @property
     def storage_ops(self) -> StorageOps:
@@ -53,3 +67,8 @@ def ctx() -> ApiContext:
 def cluster() -> Cluster:
     """The cluster handle of the running app."""
     return ctx().cluster
+
+
+def caller_xml_policy() -> XmlPolicy:
+    """The allowlist's settings with the privilege of the request's API key (admin or not)."""
+    return ctx().xml_policy.as_role(admin=g.get("pvc_role") == ADMIN)

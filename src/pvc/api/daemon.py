@@ -19,12 +19,11 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster import session
 from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig, load_config
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
-#: Worker threads; requests are served from the in-memory cache, so a few suffice.
-THREADS = 8
 
 
 def build_app(config: NodeConfig):
@@ -44,6 +43,7 @@ def build_app(config: NodeConfig):
         state_dir=config.paths.state_dir,
         vm_selector=config.hypervisor.target_selector,
         storage=StorageAccess(config.storage),
+        xml_policy=node_policy(config),
     )
     return create_app(context)
 
@@ -56,11 +56,13 @@ class _Server(BaseApplication):
 
     def load_config(self) -> None:
         api = self.node_config.api
+        # One process (it holds the cache); api.limits.threads threads serve requests at once,
+        # of which wait=true requests may hold only api.limits.max_waiting (see pvc.api.waiting).
         options = {
             "bind": f"{self.node_config.api_listen_address}:{api.listen.port}",
             "workers": 1,
             "worker_class": "gthread",
-            "threads": THREADS,
+            "threads": api.limits.threads,
             "graceful_timeout": 5,
             "timeout": 120,
             "errorlog": "-",

@@ -57,6 +57,10 @@ def document(routes: list[Route], prefix: str) -> dict:
         }
         for code, text in (("400", "Bad request"), ("404", "Not found")):
             responses.setdefault(code, {"description": text, "content": _message()})
+        if route.method != "GET":
+            responses.setdefault(
+                "413", {"description": "The request body is too large", "content": _message()}
+            )
         if route.role is not None:
             responses.setdefault("401", {"description": "Missing or invalid API key", "content": _message()})
             responses.setdefault("403", {"description": "The key's role is too low", "content": _message()})

@@ -47,6 +47,14 @@ class Route:
     responses: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     tag: str = ""
+    #: The handler reads the request body itself (an upload) and bounds it: the arguments
+    #: come from the query string only and the generic body limit does not apply.
+    streams_body: bool = False
+
+    @property
+    def reads_form(self) -> bool:
+        """Whether the body is parsed as a form: only for routes that declare arguments."""
+        return bool(self.args) and not self.streams_body
 
 
 class RouteGroup:
@@ -67,6 +75,7 @@ class RouteGroup:
         responses: dict[str, str] | None = None,
         content_type: str = "application/json",
         guard: str = "",
+        streams_body: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             self.routes.append(
@@ -81,6 +90,7 @@ class RouteGroup:
                     responses=responses or {"200": "OK"},
                     content_type=content_type,
                     tag=self.tag,
+                    streams_body=streams_body,
                 )
             )
             return handler

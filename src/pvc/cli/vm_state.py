@@ -2,7 +2,8 @@
 
 State changes ``POST /vm/{vm}/state`` (``state``, ``force``, ``wait``); placement changes
 ``POST /vm/{vm}/node`` (``action``, ``node``, ``force``, ``wait``, ``force_live``). With ``-w/--wait`` the
-API answers only once the node daemon has finished the change.
+API answers once the node daemon has finished the change, or once its wait limit has passed
+(202, printed like a 200: the change goes on).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def _set_state(
     if question:
         confirm(question, confirm_flag)
     params = {"state": state, "force": force_flag, "wait": wait_flag}
-    emit_reply(cli, client.post(vm_path(domain, "state"), params=params))
+    # 202: the server stopped waiting (api.limits.wait_timeout); the change goes on.
+    emit_reply(cli, client.post(vm_path(domain, "state"), params=params), 200, 202)
 
 
 def _place(
@@ -68,7 +70,7 @@ def _place(
         "wait": wait_flag,
         "force_live": force_live_flag,
     }
-    emit_reply(cli, cli.client().post(vm_path(domain, "node"), params=params))
+    emit_reply(cli, cli.client().post(vm_path(domain, "node"), params=params), 200, 202)
 
 
 @click.command(name="start")

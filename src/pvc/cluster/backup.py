@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,10 @@ from pvc.cluster.filters import PLAIN_NAME
 from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.tasks import actions as task_actions
+from pvc.domain_xml.allowlist import check_domain
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
 from pvc.state.errors import StateError
 from pvc.state.schema import CURRENT_VERSION, has_schema, upgrade
@@ -31,6 +36,8 @@ EPHEMERAL_SUFFIXES = ("/presence",)
 BATCH_BYTES = 256 * 1024
 #: Largest single value accepted in a restore (ZooKeeper refuses znodes over 1 MB).
 MAX_VALUE_BYTES = 512 * 1024
+#: The keys of a backup that hold a VM's domain XML.
+_DOMAIN_XML = re.compile(re.escape(paths.domain_xml("UUID")).replace("UUID", "[^/]+"))
 
 Progress = Callable[[int, int, str], None]
 
@@ -61,8 +68,11 @@ def _backup(store: Store) -> dict[str, str]:
     return out
 
 
-def parse_cluster_data(text: str) -> dict[str, str]:
-    """Validate restore input completely before anything is written."""
+def parse_cluster_data(text: str, policy: XmlPolicy) -> dict[str, str]:
+    """Validate restore input completely before anything is written.
+
+    Every VM definition in it must pass the allowlist with ``policy``, as if defined anew.
+    """
     try:
         data = json.loads(text)
     except ValueError as error:
@@ -80,6 +90,8 @@ def parse_cluster_data(text: str) -> dict[str, str]:
             raise ClusterError(f"cluster_data path {path} is outside PVC's trees")
         if path.startswith(EXCLUDED) or path.endswith(EPHEMERAL_SUFFIXES):
             raise ClusterError(f"cluster_data path {path} holds live state and cannot be restored")
+        if _DOMAIN_XML.fullmatch(path):
+            _check_definition(path, value, policy)
     if paths.SCHEMA_VERSION not in data:
         raise ClusterError(f"cluster_data has no {paths.SCHEMA_VERSION}: not a PVC backup")
     version = data[paths.SCHEMA_VERSION]
@@ -90,6 +102,14 @@ def parse_cluster_data(text: str) -> dict[str, str]:
     return data
 
 
+def _check_definition(path: str, xml: str, policy: XmlPolicy) -> None:
+    try:
+        root, _ = parse(xml)
+        check_domain(root, policy)
+    except DomainXMLError as error:
+        raise ClusterError(f"cluster_data VM definition {path} is not allowed: {error}") from None
+
+
 def _valid_path(path: str) -> bool:
     if not path.startswith("/") or path.endswith("/"):
         return False
@@ -97,9 +117,10 @@ def _valid_path(path: str) -> bool:
     return all(part and part not in (".", "..") and part.isprintable() for part in parts)
 
 
-def restore(cluster: Cluster, cluster_data: str, progress: Progress | None = None) -> str:
-    """Restore a backup given as JSON text (validated completely before anything is written)."""
-    count, written = _restore(cluster.store, parse_cluster_data(cluster_data), progress)
+def restore(cluster: Cluster, cluster_data: str, policy: XmlPolicy, progress: Progress | None = None) -> str:
+    """Restore a backup given as JSON text (validated completely before anything is written;
+    VM definitions against the allowlist with ``policy``)."""
+    count, written = _restore(cluster.store, parse_cluster_data(cluster_data, policy), progress)
     cluster.settle(written)
     return f"Restored {count} keys of cluster state"
 

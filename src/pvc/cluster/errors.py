@@ -25,6 +25,21 @@ class WaitTimeout(ClusterError):
     status = 409
 
 
+class NotYetDone(ClusterError):
+    """A ``wait`` request's time ran out; the change was accepted and goes on (HTTP 202).
+
+    ``request`` is the reply the change had without ``wait``; ``waited`` the seconds waited.
+    """
+
+    status = 202
+
+    def __init__(self, request: str, waited: float, what: str) -> None:
+        super().__init__(f"{request}; not finished after {waited:g} s waiting for {what}; it goes on")
+        self.request = request
+        self.waited = waited
+        self.what = what
+
+
 class Conflict(ClusterError):
     """The request collides with the cluster's current state (HTTP 409)."""
 

@@ -40,7 +40,7 @@ class DomainSpec:
     disks: list[str] = field(default_factory=list)  # file paths
     rbd_disks: list[RbdDisk] = field(default_factory=list)  # after the file disks
     bridges: list[str] = field(default_factory=list)
-    serial_log: str = ""
+    serial: bool = True  # a pty serial console (the node chooses where its log goes)
     tb_cache_mib: int = 32
 
 
@@ -93,9 +93,8 @@ def build(spec: DomainSpec) -> str:
         nic = etree.SubElement(devices, "interface", type="bridge")
         etree.SubElement(nic, "source", bridge=bridge)
         etree.SubElement(nic, "model", type="virtio")
-    if spec.serial_log:
-        serial = etree.SubElement(devices, "serial", type="file")
-        etree.SubElement(serial, "source", path=spec.serial_log, append="on")
+    if spec.serial:
+        serial = etree.SubElement(devices, "serial", type="pty")
         etree.SubElement(serial, "target", port="0")
     text = etree.tostring(domain, pretty_print=True, encoding="unicode")
     parse(text)

@@ -2,7 +2,8 @@
 
 Demo VMs go through the cluster's own API like any client's: defined with a placement
 selector, started, and reported once libvirt runs them on their node. Each guest's
-serial console is written to ``<lab>/serial/<name>.log``; a disk-backed guest's disk is
+serial console is written by its node to ``<lab>/serial/<name>.log`` (the lab nodes'
+``hypervisor.console_log_dir``); a disk-backed guest's disk is
 ``<lab>/disks/<name>.img``.
 """
 
@@ -14,12 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pvc.client.http import segment
+from pvc.cluster.vm.xml_policy import node_policy
+from pvc.config import parse_config
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.lab import cluster_ceph, endpoint, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
+from pvc.lab.nodeconf import node_config_data
+from pvc.node.vm_runtime import runtime_xml
 
 #: Memory of a lab guest: enough for the busybox initramfs and the guest kernel.
 GUEST_MEMORY_MIB = 96
@@ -69,11 +74,17 @@ def guest_xml(
         kernel=str(image.kernel),
         initrd=str(image.initrd),
         cmdline=image.cmdline(heartbeat_us=heartbeat_us, heartbeat_disk="vda" if rbd_volume else ""),
-        serial_log=str(serial_log(layout, name)),
         disks=[str(guest_disk(layout, name))] if disk else [],
         rbd_disks=rbd_disks,
     )
     return build(spec)
+
+
+def direct_guest_xml(layout: LabLayout, name: str, **options: object) -> str:
+    """:func:`guest_xml` as a lab node would hand it to libvirt (checked, console log added),
+    for tools that drive a node's libvirtd directly rather than through the cluster."""
+    config = parse_config(node_config_data(layout, layout.node_names[0]))
+    return runtime_xml(guest_xml(layout, name, **options), node_policy(config), config.console_log_dir)
 
 
 def create_demo_vms(

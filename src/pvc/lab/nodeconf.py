@@ -6,6 +6,7 @@ import yaml
 
 from pvc.config import parse_config
 from pvc.lab import cluster_ceph, endpoint, libvirtd
+from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 
 
@@ -36,6 +37,10 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "peer_uri": libvirtd.uri(layout, node),
             "migration_address": layout.cluster_ip(node),
             "shutdown_timeout": layout.shutdown_timeout,
+            # The guests' consoles go where the lab's tools read them, the same for all nodes.
+            "console_log_dir": str(layout.directory / "serial"),
+            # The guests' kernel and initramfs (the lab's cache) and their file disks.
+            "image_dirs": [str(cache_dir()), str(layout.directory / "disks")],
         },
         "timers": {
             "keepalive_interval": layout.keepalive_interval,
@@ -49,6 +54,8 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "token": [{"description": "pvc-lab admin", "token": endpoint.api_key(layout) or ""}],
         },
     }
+    # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
+    data["api"]["limits"] = {"wait_timeout": 600}
     if layout.ceph:
         data["storage"] = {"ceph_conf": str(cluster_ceph.conf_path(layout)), "stats_interval": 2.0}
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects

@@ -20,6 +20,7 @@ from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.osd_tasks import FILE_KIND
 from pvc.cluster.tasks.catalog import DOMAIN_TASKS
 from pvc.cluster.tasks.services import NodeServices
+from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig
 from pvc.errors import PVCError
 from pvc.hypervisor.adapter import Hypervisor
@@ -88,6 +89,7 @@ class NodeLoop:
         self.hypervisor = Hypervisor(uri) if uri else None
         # One Ceph client for storage tasks and the VM manager's disk lock checks.
         self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
+        self.xml_policy = node_policy(config)
         self.vms = (
             VmManager(
                 self.cluster,
@@ -97,6 +99,8 @@ class NodeLoop:
                     shutdown_timeout=config.hypervisor.shutdown_timeout,
                     console_lines=config.hypervisor.console_log_lines,
                     default_selector=config.hypervisor.target_selector,
+                    xml_policy=self.xml_policy,
+                    console_dir=config.console_log_dir,
                 ),
                 disks=DiskGuard(self.storage),
             )
@@ -118,7 +122,9 @@ class NodeLoop:
             store,
             self.name,
             TaskRegistry([*BUILTIN_TASKS, *DOMAIN_TASKS]),
-            services=NodeServices(hypervisor=self.hypervisor, storage=self.storage, osds=self.osds),
+            services=NodeServices(
+                hypervisor=self.hypervisor, storage=self.storage, osds=self.osds, xml_policy=self.xml_policy
+            ),
         )
 
     # -- start-up ----------------------------------------------------------------------

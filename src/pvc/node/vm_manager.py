@@ -16,19 +16,22 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import libvirt
 
 from pvc.cluster.session import Cluster
 from pvc.cluster.vm.actions import change_placement
+from pvc.config import PathsSection
 from pvc.domain_xml.errors import DomainXMLError
-from pvc.domain_xml.parse import parse as parse_domain
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
 from pvc.node.vm_decide import Act, Decision, decide
 from pvc.node.vm_disks import DiskGuard
+from pvc.node.vm_runtime import console_log, runtime_xml
 from pvc.state.errors import StateError
 from pvc.state.states import VM_MIGRATING, DaemonState, MigrationMethod, VMState
 from pvc.state.vms import VmPlacement, VmRecord, affects_vms, write_console
@@ -61,6 +64,10 @@ class VmSettings:
     shutdown_timeout: float = 180.0
     console_lines: int = 1000
     default_selector: str = "mem"
+    #: What VM definitions may use of this node (checked as admin before starts and migrations).
+    xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
+    #: Where the node writes its VMs' serial consoles (the same path on every node).
+    console_dir: Path = PathsSection().log_dir / "console"
 
 
 class VmManager:
@@ -92,7 +99,6 @@ class VmManager:
         self._migrations: set[str] = set()
         self._crashes: dict[str, list[float]] = {}
         self._console_seen: dict[str, tuple[int, int]] = {}
-        self._serial_paths: dict[str, tuple[str, str]] = {}
         self._next_console = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -265,6 +271,12 @@ class VmManager:
     def _start(self, vm: VmRecord, *, counted: bool = False, lock_wait: float = 0.0) -> str:
         self._guest_stopped.discard(vm.uuid)
         fresh = self.cache.vm(vm.uuid) or vm
+        try:
+            xml = self._runtime_xml(fresh)
+        except DomainXMLError as error:
+            reason = f"start on node {self.node} refused: the VM definition is not allowed: {error}"
+            self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
+            return f"marked failed: {reason}"
         refusal = self.disks.before_start(fresh.xml, wait=lock_wait)
         if refusal is not None:
             if vm.uuid in self.hypervisor.active():  # the live lock is its own: adopt it
@@ -274,7 +286,7 @@ class VmManager:
             self._update(vm, lambda p: replace(p, state=VMState.FAIL, failed_reason=reason, running_on=""))
             return f"marked failed: {reason}"
         try:
-            self.hypervisor.create(fresh.xml)
+            self.hypervisor.create(xml)
         except HypervisorError as error:
             if vm.uuid in self.hypervisor.active():  # it was running after all: adopt it
                 self._mark_running_here(vm)
@@ -361,6 +373,10 @@ class VmManager:
         live_only = vm.placement.state == VMState.MIGRATE_LIVE
         if vm.meta.migration_method == MigrationMethod.SHUTDOWN and not live_only:
             return self._migrate_by_shutdown(vm, target, "its migration method is shutdown")
+        try:
+            self._runtime_xml(self.cache.vm(vm.uuid) or vm)
+        except DomainXMLError as error:
+            return self._migration_failed(vm, target, True, f"the VM definition is not allowed: {error}")
         peer = self.cache.node(target)
         if peer is None or not peer.static.peer_uri:
             return self._migration_failed(vm, target, live_only, "the target publishes no libvirt address")
@@ -432,16 +448,13 @@ class VmManager:
                 log.debug("console of %s not copied: %s", vm.meta.name, error)
 
     def _serial_log(self, vm: VmRecord) -> str:
-        """The VM's serial log file from its XML (parsed once per XML)."""
-        known = self._serial_paths.get(vm.uuid)
-        if known is None or known[0] != vm.xml:
-            try:
-                path = parse_domain(vm.xml)[1].serial_log
-            except DomainXMLError:
-                path = ""
-            known = (vm.xml, path)
-            self._serial_paths[vm.uuid] = known
-        return known[1]
+        """The file the node logs the VM's serial console to."""
+        return str(console_log(self.settings.console_dir, vm.meta.name))
+
+    def _runtime_xml(self, vm: VmRecord) -> str:
+        """The VM's XML as this node runs it (DomainXMLError when the node refuses it)."""
+        self.settings.console_dir.mkdir(parents=True, exist_ok=True)
+        return runtime_xml(vm.xml, self.settings.xml_policy, self.settings.console_dir)
 
 
 def read_tail(path: str, lines: int) -> str:

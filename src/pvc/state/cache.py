@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kazoo.recipe.cache import TreeCache, TreeEvent
 
@@ -28,11 +29,14 @@ from pvc.state.store import Commit, Store
 from pvc.state.vms import VmRecord, read_vm
 
 Listener = Callable[[str], None]
+T = TypeVar("T")
 
 #: Trees cached by default.
 DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES)
 #: Longest wait for a cache to show a write (see :meth:`ClusterCache.wait_for`).
 SETTLE_TIMEOUT = 2.0
+#: Longest a :meth:`ClusterCache.wait_until` waiter sleeps without a change before looking again.
+WAIT_RECHECK = 1.0
 
 
 class ClusterCache:
@@ -45,6 +49,9 @@ class ClusterCache:
         self._ready = threading.Event()
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        self._decoded: dict[str, tuple[int, object]] = {}
+        self._waiters: dict[threading.Event, str] = {}
+        self._waiters_lock = threading.Lock()
         self.errors: list[Exception] = []
         for root, tree in self._trees.items():
             tree.listen(self._make_listener(root))
@@ -78,6 +85,7 @@ class ClusterCache:
                 return
             if event.event_data is None:
                 return
+            self._wake(event.event_data.path)
             for listener in self._listeners:
                 listener(event.event_data.path)
 
@@ -107,15 +115,43 @@ class ClusterCache:
         """
         changed = {path: zxid for path, zxid in commit.changed.items() if self._holds_tree(path)}
         deleted = [path for path in commit.deleted if self._holds_tree(path)]
-        deadline = time.monotonic() + timeout
-        while True:
-            if all(self.mzxid(path) >= zxid for path, zxid in changed.items()) and all(
+
+        def shown() -> bool:
+            return all(self.mzxid(path) >= zxid for path, zxid in changed.items()) and all(
                 self._gone_since(path, commit.zxid) for path in deleted
-            ):
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.002)
+            )
+
+        return bool(self.wait_until(shown, timeout))
+
+    def _wake(self, path: str) -> None:
+        with self._waiters_lock:
+            for woken, under in self._waiters.items():
+                if path == under or path.startswith(under + "/") or not under:
+                    woken.set()
+
+    def wait_until(self, check: Callable[[], T], timeout: float, under: str = "") -> T | None:
+        """``check()``'s first truthy result, evaluated now and after each change the cache
+        sees at or below ``under`` (anywhere by default), or None once ``timeout`` seconds
+        pass. A waiter sleeps between changes (it costs no CPU and is not woken by unrelated
+        ones), so many requests can wait at once; exceptions from ``check`` propagate.
+        """
+        deadline = time.monotonic() + timeout
+        changed = threading.Event()
+        with self._waiters_lock:
+            self._waiters[changed] = under.rstrip("/")
+        try:
+            while True:
+                changed.clear()
+                result = check()
+                if result:
+                    return result
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                changed.wait(min(left, WAIT_RECHECK))
+        finally:
+            with self._waiters_lock:
+                del self._waiters[changed]
 
     def _holds_tree(self, path: str) -> bool:
         try:
@@ -162,9 +198,22 @@ class ClusterCache:
         path = paths.node_domain_state(node)
         return self.text(path), self.version(path)
 
+    def _parsed(self, path: str, parse: Callable[[bytes | None], T]) -> T:
+        """``parse(data)`` of a cached znode, parsed once per change of it: the records read on
+        every request (keepalives, node facts) are not decoded again until they change."""
+        node = self._tree_for(path).get_data(path)
+        if node is None or node.stat is None:
+            return parse(None if node is None else node.data)
+        seen = self._decoded.get(path)
+        if seen is not None and seen[0] == node.stat.mzxid:
+            return seen[1]  # type: ignore[return-value]
+        value = parse(node.data)
+        self._decoded[path] = (node.stat.mzxid, value)
+        return value
+
     def keepalive(self, node: str) -> Keepalive | None:
         """A node's last keepalive, or None."""
-        return Keepalive.from_bytes(self.data(paths.node_keepalive(node)))
+        return self._parsed(paths.node_keepalive(node), Keepalive.from_bytes)
 
     def keepalive_zxid(self, node: str) -> int:
         """The zxid of a node's last keepalive (changes with every keepalive), or -1."""
@@ -181,7 +230,7 @@ class ClusterCache:
         """The cached record of one node, or None if it never registered."""
         if self._tree_for(paths.NODES).get_data(paths.node(name)) is None:
             return None
-        static = NodeStatic.from_bytes(self.data(paths.node(name))) or NodeStatic(name=name)
+        static = self._parsed(paths.node(name), NodeStatic.from_bytes) or NodeStatic(name=name)
         return NodeRecord(
             name=name,
             static=static,

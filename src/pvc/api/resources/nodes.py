@@ -6,6 +6,7 @@ from flask import jsonify
 
 from pvc.api.context import cluster, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.node import actions, logs, queries
 
 group = RouteGroup("node")
@@ -66,9 +67,13 @@ def set_coordinator_state(node: str, state: str):
     summary="Flush a node or make it ready",
     role=OPERATOR,
     args=[Arg("state", required=True, choices=("flush", "ready")), Arg("wait", kind=bool, default=False)],
+    responses={"200": "OK", "400": "Bad request", **WAIT_RESPONSES},
 )
 def set_domain_state(node: str, state: str, wait: bool):
-    return jsonify(message=actions.request_domain_state(cluster(), node, state, wait=wait))
+    def change(wait: bool, timeout: float) -> str:
+        return actions.request_domain_state(cluster(), node, state, wait=wait, timeout=timeout)
+
+    return waited(ctx().wait_gate, wait, change, poll=f"/node/{node}/domain-state")
 
 
 @group.route(

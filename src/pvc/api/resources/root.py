@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from pvc.api import auth
-from pvc.api.context import cluster, ctx
+from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.routes import ADMIN, Arg, RouteGroup
 from pvc.cluster import backup as backup_mod
@@ -78,4 +78,4 @@ def backup():
     args=[CONFIRM, Arg("cluster_data", required=True, help="the JSON text of a backup")],
 )
 def restore(cluster_data: str, **_confirm: str):
-    return jsonify(message=backup_mod.restore(cluster(), cluster_data))
+    return jsonify(message=backup_mod.restore(cluster(), cluster_data, caller_xml_policy()))

@@ -8,9 +8,10 @@ from pvc.api.context import cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.resources.storage import CONFIRM, OK_400_404, confirmed
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.api.uploads import MULTIPART_SLACK, file_chunks
 from pvc.cluster.storage import queries
 from pvc.cluster.storage.actions import POOL_TIERS
-from pvc.cluster.storage.upload import IMAGE_FORMATS, upload
+from pvc.cluster.storage.upload import IMAGE_FORMATS, size_limit, upload
 
 group = RouteGroup("storage")
 
@@ -186,16 +187,32 @@ def volume_clone(pool: str, volume: str, new_volume: str, force: bool):
     summary="Write a disk image (multipart field 'file') into a volume, converting it to raw",
     role=OPERATOR,
     args=[Arg("image_format", required=True, choices=IMAGE_FORMATS), Arg("file_size", kind=int, minimum=0)],
-    responses=OK_400_404,
+    responses={**OK_400_404, "413": "The image is larger than the volume allows"},
+    streams_body=True,
 )
 def volume_upload(pool: str, volume: str, image_format: str, file_size: int | None):
     context = ctx()
-    image = request.files.get("file")
-    if image is None:
-        raise ApiError("The image must be sent as a multipart/form-data field named 'file'")
-    message = upload(
-        context.storage_ops, context.state_dir, pool, volume, image_format, image.stream, file_size
-    )
+    ops = context.storage_ops
+    volume_size = ops.volume_size(pool, volume)  # 404 for an unknown volume
+    limit = size_limit(volume_size, image_format)
+    if file_size is not None and file_size > limit:
+        raise ApiError(
+            f"The image ({file_size} bytes) is larger than volume {pool}/{volume} "
+            f"({volume_size} bytes) allows"
+        )
+    if image_format == "raw" and file_size is not None:
+        limit = file_size
+    body_limit = limit + MULTIPART_SLACK
+    declared = request.content_length
+    if declared is not None and declared > body_limit:
+        raise ApiError(
+            f"The request body ({declared} bytes) is larger than an image for volume {pool}/{volume} "
+            f"({volume_size} bytes) can be",
+            413,
+        )
+    request.max_content_length = body_limit + 1  # a chunked body is cut off there too
+    chunks = file_chunks(request.stream, request.content_type, "file", limit)
+    message = upload(ops, context.state_dir, pool, volume, image_format, chunks, file_size, limit)
     return jsonify(message=message)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from pvc.api.context import cluster, ctx
+from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.vm import actions, define, devices, locks, meta, queries
 from pvc.cluster.vm.rules import MIGRATION_METHODS as METHODS
@@ -50,7 +51,9 @@ def vm_list_vms(**filters: str | bool | None):
 
 def _define(xml: str, **options):
     context = ctx()
-    _, message = define.define(context.cluster, xml, default_selector=context.vm_selector, **options)
+    _, message = define.define(
+        context.cluster, xml, policy=caller_xml_policy(), default_selector=context.vm_selector, **options
+    )
     return jsonify(message=message)
 
 
@@ -92,7 +95,7 @@ def vm_define_named(vm: str, xml: str, **options):
     responses=OK_400_404,
 )
 def vm_modify(vm: str, xml: str, restart: bool):
-    return jsonify(message=define.modify(cluster(), vm, xml, restart=restart))
+    return jsonify(message=define.modify(cluster(), vm, xml, policy=caller_xml_policy(), restart=restart))
 
 
 @group.route(
@@ -169,10 +172,13 @@ def vm_get_state(vm: str):
         Arg("force", kind=bool, default=False),
         Arg("wait", kind=bool, default=False),
     ],
-    responses=OK_400_404,
+    responses={**OK_400_404, **WAIT_RESPONSES},
 )
 def vm_set_state(vm: str, state: str, force: bool, wait: bool):
-    return jsonify(message=actions.request_state(cluster(), vm, state, force=force, wait=wait))
+    def change(wait: bool, timeout: float) -> str:
+        return actions.request_state(cluster(), vm, state, force=force, wait=wait, timeout=timeout)
+
+    return waited(ctx().wait_gate, wait, change, poll=f"/vm/{vm}/state")
 
 
 @group.route(
@@ -194,21 +200,25 @@ def vm_get_node(vm: str):
         Arg("wait", kind=bool, default=False),
         Arg("force_live", kind=bool, default=False, help="live migration only; never shut the VM down"),
     ],
-    responses=OK_400_404,
+    responses={**OK_400_404, **WAIT_RESPONSES},
 )
 def vm_set_node(vm: str, action: str, node: str | None, force: bool, wait: bool, force_live: bool):
     context = ctx()
-    message = actions.request_node(
-        context.cluster,
-        vm,
-        action,
-        node=node,
-        force=force,
-        force_live=force_live,
-        wait=wait,
-        default_selector=context.vm_selector,
-    )
-    return jsonify(message=message)
+
+    def change(wait: bool, timeout: float) -> str:
+        return actions.request_node(
+            context.cluster,
+            vm,
+            action,
+            node=node,
+            force=force,
+            force_live=force_live,
+            wait=wait,
+            timeout=timeout,
+            default_selector=context.vm_selector,
+        )
+
+    return waited(context.wait_gate, wait, change, poll=f"/vm/{vm}/node")
 
 
 @group.route(
@@ -234,7 +244,7 @@ def vm_rename(vm: str, new_name: str):
 
 
 def _device_task(vm: str, xml: str, *, attach: bool):
-    record = devices.submit_change(cluster(), vm, xml, attach=attach)
+    record = devices.submit_change(cluster(), vm, xml, policy=caller_xml_policy(), attach=attach)
     return task_accepted(record)
 
 

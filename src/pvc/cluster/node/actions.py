@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
-from pvc.cluster.errors import ClusterError, WaitTimeout
+from pvc.cluster.errors import ClusterError, NotYetDone, WaitTimeout
 from pvc.cluster.session import Cluster
-from pvc.state import nodes, settings
+from pvc.state import nodes, paths, settings
 from pvc.state.records import NodeRecord
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 
@@ -47,15 +45,22 @@ def request_coordinator_state(cluster: Cluster, name: str, state: str) -> str:
     return f"Setting node '{name}' to secondary state; '{others[0]}' takes over as primary"
 
 
-def request_domain_state(cluster: Cluster, name: str, state: str, *, wait: bool = False) -> str:
+def request_domain_state(
+    cluster: Cluster, name: str, state: str, *, wait: bool = False, timeout: float | None = None
+) -> str:
     """Ask a node to flush its VMs away (``flush``) or accept VMs again (``ready``).
 
-    With ``wait``, return once the node has finished (WaitTimeout after DOMAIN_STATE_WAIT).
+    With ``wait``, return once the node has finished (NotYetDone after ``timeout`` seconds,
+    default DOMAIN_STATE_WAIT).
     """
     message = _request_domain_state(cluster, name, state)
     if not wait:
         return message
-    wait_for_domain_state(cluster, name, state)
+    timeout = DOMAIN_STATE_WAIT if timeout is None else timeout
+    try:
+        wait_for_domain_state(cluster, name, state, timeout)
+    except WaitTimeout:
+        raise NotYetDone(message, timeout, f"node '{name}' to {state}") from None
     return message + ": done"
 
 
@@ -81,8 +86,8 @@ def wait_for_domain_state(
 ) -> None:
     """Block until a node has finished a flush (``flushed``) or ready (``ready``)."""
     final = DomainState.FLUSHED if requested == "flush" else DomainState.READY
-    deadline = time.monotonic() + timeout
-    while cluster.cache.domain_state(name)[0] != final:
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"Node '{name}' did not reach domain state {final} within {timeout:g} s")
-        time.sleep(0.05)
+    path = paths.node_domain_state(name)
+    if not cluster.cache.wait_until(
+        lambda: cluster.cache.domain_state(name)[0] == final, timeout, under=path
+    ):
+        raise WaitTimeout(f"Node '{name}' did not reach domain state {final} within {timeout:g} s")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pvc.cluster.storage.access import StorageAccess
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.storage.osd_keeper import OsdKeeper
 from pvc.tasks import TaskContext, TaskError
@@ -22,6 +23,8 @@ class NodeServices:
     hypervisor: Hypervisor | None = None
     storage: StorageAccess | None = None
     osds: OsdKeeper | None = None
+    #: The node's allowlist settings for VM definitions (see pvc.cluster.vm.xml_policy).
+    xml_policy: XmlPolicy | None = None
 
 
 NodeTaskContext = TaskContext[NodeServices]
@@ -57,3 +60,9 @@ def need_osds(ctx: NodeTaskContext) -> tuple[StorageAccess, OsdKeeper]:
     if keeper is None:
         raise _no_storage(ctx)
     return need_storage(ctx), keeper
+
+
+def node_xml_policy(ctx: NodeTaskContext) -> XmlPolicy:
+    """The node's allowlist settings, as admin; the strictest settings when it gave none."""
+    policy = _services(ctx).xml_policy
+    return (policy or XmlPolicy()).as_admin()

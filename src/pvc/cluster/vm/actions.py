@@ -3,22 +3,23 @@
 Each request validates against the cache, then changes the VM's placement by
 compare-and-set and returns once the cache shows the change. With ``wait`` it then
 blocks in :func:`wait_for_vm` until the VM's node reports the result through
-``running_on`` and ``state``.
+``running_on`` and ``state``, for at most ``timeout`` seconds; then :class:`NotYetDone`
+says the change goes on.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pvc.cluster.errors import ClusterError, WaitTimeout
+from pvc.cluster.errors import ClusterError, NotYetDone, WaitTimeout
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import mapped_errors
 from pvc.cluster.vm.placement import accepts_vms, choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
 from pvc.domain_xml.parse import rbd_volumes
+from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
@@ -51,10 +52,18 @@ def change_placement(
     return placement
 
 
-def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False, wait: bool = False) -> str:
+def request_state(
+    cluster: Cluster,
+    vm: str,
+    state: str,
+    *,
+    force: bool = False,
+    wait: bool = False,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
+) -> str:
     """Ask for a VM to start, restart, shut down, stop (power off) or be disabled.
 
-    With ``wait``, return once its node has done it (WaitTimeout after DEFAULT_WAIT_TIMEOUT).
+    With ``wait``, return once its node has done it (NotYetDone after ``timeout`` seconds).
     """
     record = resolve(cluster, vm)
     cache = cluster.cache
@@ -85,7 +94,11 @@ def request_state(cluster: Cluster, vm: str, state: str, *, force: bool = False,
     message = f"{verbs[VMState(state)]} VM '{name}'"
     if not wait:
         return message
-    wait_for_vm(cluster, record.uuid, state_done(state), what=f"VM '{name}' to {state}")
+    what = f"VM '{name}' to {state}"
+    try:
+        wait_for_vm(cluster, record.uuid, state_done(state), timeout=timeout, what=what)
+    except WaitTimeout:
+        raise NotYetDone(message, timeout, what) from None
     return message + ": done"
 
 
@@ -98,11 +111,12 @@ def request_node(
     force: bool = False,
     force_live: bool = False,
     wait: bool = False,
+    timeout: float = DEFAULT_WAIT_TIMEOUT,
     default_selector: str = Selector.MEM,
 ) -> str:
     """Migrate (temporarily), unmigrate (back) or move (permanently) a VM; returns the reply.
 
-    With ``wait``, return once the VM has arrived (WaitTimeout after DEFAULT_WAIT_TIMEOUT).
+    With ``wait``, return once the VM has arrived (NotYetDone after ``timeout`` seconds).
     """
     record = resolve(cluster, vm)
     cache = cluster.cache
@@ -147,7 +161,11 @@ def request_node(
     message = f"{verb} VM '{name}' to node '{target}'"
     if not wait:
         return message
-    wait_for_vm(cluster, record.uuid, node_done(target), what=f"VM '{name}' to arrive on node '{target}'")
+    what = f"VM '{name}' to arrive on node '{target}'"
+    try:
+        wait_for_vm(cluster, record.uuid, node_done(target), timeout=timeout, what=what)
+    except WaitTimeout:
+        raise NotYetDone(message, timeout, what) from None
     return message + ": done"
 
 
@@ -243,9 +261,10 @@ def wait_for_vm(
     timeout: float = DEFAULT_WAIT_TIMEOUT,
     what: str = "the VM's node",
 ) -> VmRecord:
-    """Poll the cache until ``done(record)``; fails when the VM fails, vanishes or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Wait on the cache until ``done(record)``; fails when the VM fails or vanishes, WaitTimeout
+    when time runs out. The check runs only when the cache changes (see ClusterCache.wait_until)."""
+
+    def check() -> VmRecord | None:
         record = cluster.cache.vm(uuid)
         if record is None:
             raise ClusterError(f"VM {uuid} was removed while waiting")
@@ -253,9 +272,12 @@ def wait_for_vm(
             return record
         if record.placement.state == VMState.FAIL:
             raise ClusterError(f"VM '{record.meta.name}' failed: {record.placement.failed_reason}")
-        if time.monotonic() > deadline:
-            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
+        return None
+
+    record = cluster.cache.wait_until(check, timeout, under=paths.domain(uuid))
+    if record is None:
+        raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}")
+    return record
 
 
 def state_done(state: str) -> Callable[[VmRecord], bool]:

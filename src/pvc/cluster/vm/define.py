@@ -19,19 +19,23 @@ from pvc.cluster.vm.meta import user_tags_of
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.rules import check_placement
+from pvc.cluster.vm.xml_policy import check_xml, devices_of
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import NAME, DomainSummary, parse
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.state.errors import ConflictError
 from pvc.state.states import Selector, VMState
 from pvc.state.vms import VmMeta, VmPlacement, create_vm, rename_vm, replace_definition
 
 
-def parse_xml(xml: str, *, uuid: str = "") -> tuple[str, DomainSummary]:
-    """Validate client XML; returns it (with a UUID added when it had none) and its summary."""
+def parse_xml(xml: str, policy: XmlPolicy, *, uuid: str = "") -> tuple[str, DomainSummary]:
+    """Validate client XML against the allowlist with ``policy``; returns it (with a UUID
+    added when it had none) and its summary."""
     try:
         root, summary = parse(xml)
     except DomainXMLError as error:
         raise ClusterError(str(error)) from None
+    check_xml(root, policy)
     if uuid and summary.uuid and summary.uuid != uuid:
         raise ClusterError(f"the XML's UUID '{summary.uuid}' differs from the VM's UUID '{uuid}'")
     if summary.uuid:
@@ -50,6 +54,7 @@ def define(
     cluster: Cluster,
     xml: str,
     *,
+    policy: XmlPolicy,
     name: str | None = None,
     node: str | None = None,
     limit: str | Iterable[str] | None = None,
@@ -63,10 +68,11 @@ def define(
 ) -> tuple[str, str]:
     """Add a VM (stopped) from client XML; returns its UUID and the reply message.
 
-    With ``name``, the XML must name the VM so.
+    With ``name``, the XML must name the VM so. ``policy`` is the allowlist's settings with
+    the caller's role (see :mod:`pvc.cluster.vm.xml_policy`).
     """
     cache = cluster.cache
-    xml, summary = parse_xml(xml)
+    xml, summary = parse_xml(xml, policy)
     if name is not None and summary.name != name:
         raise ClusterError(f"the XML names the VM '{summary.name}', not '{name}'")
     if cache.vm_uuid_by_name(summary.name):
@@ -113,13 +119,14 @@ def define(
     return summary.uuid, f"Added new VM with Name '{summary.name}' and UUID '{summary.uuid}' on node '{node}'"
 
 
-def modify(cluster: Cluster, vm: str, xml: str, *, restart: bool = False) -> str:
+def modify(cluster: Cluster, vm: str, xml: str, *, policy: XmlPolicy, restart: bool = False) -> str:
     """Replace a VM's XML (same name and UUID); with ``restart``, restart it if it runs.
 
-    A running VM that is not restarted gets the change at its next start.
+    A running VM that is not restarted gets the change at its next start. Devices only an
+    admin may add (file disks, host devices) may be kept unchanged by any caller.
     """
     record = resolve(cluster, vm)
-    xml, summary = parse_xml(xml, uuid=record.uuid)
+    xml, summary = parse_xml(xml, policy.as_role(policy.admin, devices_of(record.xml)), uuid=record.uuid)
     if summary.name != record.meta.name:
         raise ClusterError(
             f"the XML names the VM '{summary.name}' but it is '{record.meta.name}'; use rename to change it"

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from lxml import etree
+
 from pvc import tasks
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.session import Cluster
 from pvc.cluster.tasks import actions as task_actions
-from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor
+from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor, node_xml_policy
 from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.xml_policy import devices_of
+from pvc.domain_xml.allowlist import check_device
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import Device, parse_device
+from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.errors import HypervisorError
 from pvc.state.states import VM_RUNNING
 from pvc.state.vms import read_vm
@@ -28,25 +33,31 @@ from pvc.tasks import InvalidTaskError, TaskError, task_type
 DETACH_TIMEOUT = 15.0
 
 
-def _parse(xml: object, error: type[Exception]) -> Device:
-    """The validated device, or ``error`` (ClusterError at the API, InvalidTaskError for tasks)."""
+def _parse(xml: object, error: type[Exception], policy: XmlPolicy) -> Device:
+    """The device checked against the allowlist with ``policy``, or ``error`` (ClusterError
+    at the API, InvalidTaskError or TaskError on the node)."""
     if not isinstance(xml, str | bytes):
         raise error("xml must be a <disk> or <interface> element")
     try:
-        return parse_device(xml)
+        device = parse_device(xml)
+        check_device(etree.fromstring(device.xml), policy)
     except DomainXMLError as problem:
-        raise error(str(problem)) from None
+        raise error(f"The device is not allowed: {problem}") from None
+    return device
 
 
-def submit_change(cluster: Cluster, vm: str, xml: str, *, attach: bool) -> tasks.TaskRecord:
+def submit_change(
+    cluster: Cluster, vm: str, xml: str, *, policy: XmlPolicy, attach: bool
+) -> tasks.TaskRecord:
     """Queue a hot attach (or detach) of device ``xml`` on the node running VM ``vm``.
 
-    ClusterError (400) for bad XML or a VM that is not running; NotFoundError (404) for
-    an unknown VM. The task's arguments name the VM by UUID, so a rename meanwhile is
-    harmless.
+    ClusterError (400) for bad XML, a device the allowlist refuses with ``policy`` (the
+    caller's role), or a VM that is not running; NotFoundError (404) for an unknown VM.
+    The task's arguments name the VM by UUID, so a rename meanwhile is harmless. The node
+    checks the device again against its own configuration before it changes the VM.
     """
-    device = _parse(xml, ClusterError)
     record = resolve(cluster, vm)
+    device = _parse(xml, ClusterError, policy.as_role(policy.admin, devices_of(record.xml)))
     placement = record.placement
     if placement.state not in VM_RUNNING or not placement.running_on:
         raise ClusterError(
@@ -59,7 +70,12 @@ def submit_change(cluster: Cluster, vm: str, xml: str, *, attach: bool) -> tasks
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
-    device = _parse(args.get("xml"), InvalidTaskError)
+    if not isinstance(args.get("xml"), str | bytes):
+        raise InvalidTaskError("xml must be a <disk> or <interface> element")
+    try:
+        device = parse_device(args["xml"])
+    except DomainXMLError as problem:
+        raise InvalidTaskError(str(problem)) from None
     domain = args.get("domain")
     if not isinstance(domain, str) or not domain:
         raise InvalidTaskError("domain must name a VM")
@@ -78,7 +94,7 @@ def _running_here(ctx: NodeTaskContext, domain: str) -> str:
 
 
 def _change(ctx: NodeTaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
-    device = parse_device(xml)
+    device = _parse(xml, TaskError, node_xml_policy(ctx)) if attach else parse_device(xml)
     name = _running_here(ctx, domain)
     verb = "Attaching" if attach else "Detaching"
     ctx.progress(0, 1, f"{verb} {device.label} {'to' if attach else 'from'} VM {name}")

@@ -1,0 +1,63 @@
+"""The allowlist settings of this node's configuration, and the checks define/modify/hot-plug share.
+
+The API checks client XML with the caller's role; the node daemon checks again, as admin,
+before every start, migration and hot-plug (the role was checked when the XML was
+accepted, but the node's own configuration — its image directory, its assignable
+devices — is what decides what it will run).
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from pvc.cluster.errors import ClusterError
+from pvc.config import NodeConfig
+from pvc.domain_xml.allowlist import check_device, check_domain
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.policy import XmlPolicy, split_assignable
+from pvc.domain_xml.rules import canonical
+from pvc.storage.monitors import read_monitor_hosts
+
+
+def node_policy(config: NodeConfig) -> XmlPolicy:
+    """The allowlist settings of a node's configuration (without admin privilege)."""
+    hypervisor, storage = config.hypervisor, config.storage
+    pci, usb = split_assignable(hypervisor.assignable_devices)
+    monitors = read_monitor_hosts(storage.ceph_conf) if storage.ceph_conf else frozenset()
+    users = {storage.ceph_user.removeprefix("client.")} if storage.ceph_user else set()
+    return XmlPolicy(
+        image_dirs=tuple(str(path) for path in hypervisor.image_dirs),
+        firmware_dirs=tuple(str(path) for path in hypervisor.firmware_dirs),
+        assignable_pci=pci,
+        assignable_usb=usb,
+        ceph_monitors=monitors,
+        ceph_users=frozenset(users),
+    )
+
+
+def devices_of(xml: str) -> frozenset[str]:
+    """The canonical text of every device of stored domain XML (what a change may keep)."""
+    try:
+        root = etree.fromstring(xml.encode())
+    except etree.XMLSyntaxError:
+        return frozenset()
+    devices = root.find("devices")
+    if devices is None:
+        return frozenset()
+    return frozenset(canonical(device) for device in devices if isinstance(device.tag, str))
+
+
+def check_xml(root: etree._Element, policy: XmlPolicy) -> None:
+    """ClusterError (400) naming what the allowlist refuses in a domain."""
+    try:
+        check_domain(root, policy)
+    except DomainXMLError as error:
+        raise ClusterError(f"The VM definition is not allowed: {error}") from None
+
+
+def check_device_xml(element: etree._Element, policy: XmlPolicy) -> None:
+    """ClusterError (400) naming what the allowlist refuses in a hot-plug device."""
+    try:
+        check_device(element, policy)
+    except DomainXMLError as error:
+        raise ClusterError(f"The device is not allowed: {error}") from None
