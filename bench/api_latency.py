@@ -27,6 +27,7 @@ from pvc.api.context import ApiContext
 from pvc.client.connections import Connection
 from pvc.client.http import ApiClient
 from pvc.cluster.session import Cluster
+from pvc.config import ApiSection
 from pvc.lab import zookeeper
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
@@ -35,6 +36,8 @@ from pvc.state.schema import ensure_schema
 from pvc.state.store import Store, Transaction
 
 USER_AGENT = f"pvc-bench/{__version__}"
+#: The API key the benches' in-process APIs require.
+BENCH_KEY = "bench-admin-key-0123456789abcdef0123"
 
 #: The benches authenticate as the daemons do (digest credential, ACLs on every znode).
 CREDENTIAL = ("bench", secrets.token_urlsafe(16))
@@ -55,9 +58,15 @@ def populate(store: Store, count: int) -> None:
         store.commit(txn)
 
 
+def bench_context(cluster: Cluster) -> ApiContext:
+    """An API context that requires :data:`BENCH_KEY`, as a production API does."""
+    return ApiContext(cluster=cluster, settings=ApiSection.model_validate({"token": [{"token": BENCH_KEY}]}))
+
+
 def local_client(port: int) -> ApiClient:
-    """A client (one keep-alive session) of the API served on loopback ``port``."""
-    return ApiClient(Connection(name="bench", host="127.0.0.1", port=port), user_agent=USER_AGENT)
+    """A client (one keep-alive session, the bench key) of the API served on loopback ``port``."""
+    connection = Connection(name="bench", host="127.0.0.1", port=port, api_key=BENCH_KEY)
+    return ApiClient(connection, user_agent=USER_AGENT)
 
 
 def raw_get(client: ApiClient, path: str, stream: bool = False) -> requests.Response:
@@ -103,7 +112,7 @@ def main() -> None:
             cache = ClusterCache(store)
             cache.start()
             cache.wait_ready(30)
-            app = create_app(ApiContext(cluster=Cluster(store, cache)))
+            app = create_app(bench_context(Cluster(store, cache)))
             server = make_server("127.0.0.1", 0, app, threaded=True)
             threading.Thread(target=server.serve_forever, daemon=True).start()
             client = local_client(server.server_port)

@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
         lab_dir = Path(tmp) / "lab"
         sampler = RssSampler(lab_dir)
         sampler.start()

@@ -28,10 +28,9 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from bench.api_latency import CREDENTIAL, local_client, populate, raw_get, report, timed
+from bench.api_latency import CREDENTIAL, bench_context, local_client, populate, raw_get, report, timed
 from pvc import processes
 from pvc.api.app import create_app
-from pvc.api.context import ApiContext
 from pvc.client.http import ApiClient
 from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import DEFAULT_KEEPALIVE_INTERVAL
@@ -282,7 +281,7 @@ def run(hosts: str, vm_count: int, node_count: int, count: int) -> None:
     print(f"cache load: {time.perf_counter() - started:.1f} s")
     server = None
     try:
-        app = create_app(ApiContext(cluster=Cluster(store, cache)))
+        app = create_app(bench_context(Cluster(store, cache)))
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         client = local_client(server.server_port)

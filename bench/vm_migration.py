@@ -44,6 +44,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
         directory = Path(tmp) / "lab"
         pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
         try:

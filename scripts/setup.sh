@@ -44,3 +44,13 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
   .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
+
+# the unprivileged account pvcapid runs as (api.user / api.group default to pvcapi)
+if ! getent group pvcapi >/dev/null; then
+  echo "setup: creating system group pvcapi"
+  groupadd --system pvcapi
+fi
+if ! getent passwd pvcapi >/dev/null; then
+  echo "setup: creating system user pvcapi"
+  useradd --system --gid pvcapi --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin pvcapi
+fi

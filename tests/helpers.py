@@ -7,7 +7,8 @@ import functools
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ def zk_credential() -> ZookeeperCredential:
     return read_credential_file(zk_auth_file())
 
 
+#: The admin API key of test node configurations (keys must be at least 32 characters).
+TEST_API_KEY = "test-admin-key-0123456789abcdef0123"
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail the test after timeout."""
     deadline = time.monotonic() + timeout
@@ -41,6 +46,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {predicate}")
         time.sleep(interval)
+
+
+@contextmanager
+def reachable_dir(prefix: str = "pvc-test-") -> Iterator[Path]:
+    """A fresh directory under /tmp that every account may enter (mode 0755), removed after.
+
+    pvcapid runs as ``pvcapi``, which cannot enter pytest's root-only ``tmp_path``.
+    """
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    directory.chmod(0o755)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def node_config_data(
@@ -56,8 +75,9 @@ def node_config_data(
     shutdown_timeout: float = 2.0,
     storage: dict | None = None,
     state_dir: str | None = None,
+    api: dict | None = None,
 ) -> dict:
-    """A minimal valid configuration mapping for a test node (``storage``: its storage section)."""
+    """A minimal valid configuration mapping for a test node (``storage``, ``api``: those sections)."""
     server, _, chroot = zk_hosts.partition("/")
     data = {
         "cluster": {"name": "test"},
@@ -77,9 +97,12 @@ def node_config_data(
         "hypervisor": {"uri": hypervisor_uri, "shutdown_timeout": shutdown_timeout},
         "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
         "logging": {"level": "debug", "zookeeper_lines": 200},
+        "api": {"token": [{"description": "tests", "token": TEST_API_KEY}]},
     }
     if storage is not None:
         data["storage"] = storage
+    if api is not None:
+        data["api"] = api
     if state_dir is not None:
         data["paths"] = {"state_dir": state_dir, "log_dir": f"{state_dir}/log"}
     return data

@@ -32,6 +32,14 @@ DEFAULT_SESSION_TIMEOUT = 10.0
 DEFAULT_ZOOKEEPER_PORT = 2181
 DEFAULT_ZOOKEEPER_AUTH_FILE = "/etc/pvc/zookeeper.auth"
 DEFAULT_API_PORT = 7370
+#: The unprivileged account pvcapid runs as (scripts/setup.sh creates it).
+DEFAULT_API_USER = "pvcapi"
+#: Shortest API key accepted (characters).
+MIN_API_KEY_LENGTH = 32
+#: Seconds a login session lasts without being used (8 hours).
+DEFAULT_SESSION_LIFETIME = 8 * 3600.0
+#: Failed logins allowed per client address per minute.
+DEFAULT_LOGIN_ATTEMPTS = 5
 DEFAULT_LOG_LINES = 2000
 DEFAULT_API_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_API_WAIT_TIMEOUT = 30.0
@@ -287,7 +295,10 @@ class LoggingSection(_Section):
 
 
 class ApiListen(_Section):
-    address: str = "0.0.0.0"
+    """Where pvcapid listens; without ``address``, on the upstream floating address
+    (else the node's upstream address), see :attr:`NodeConfig.api_listen_address`."""
+
+    address: str | None = None
     port: int = Field(DEFAULT_API_PORT, ge=1, le=65535)
 
 
@@ -305,13 +316,33 @@ class ApiSsl(_Section):
 
 class ApiToken(_Section):
     description: str = ""
-    token: str = Field(min_length=1)
+    token: str
     role: Literal["read-only", "operator", "admin"] = "admin"
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, token: str) -> str:
+        if len(token) < MIN_API_KEY_LENGTH:
+            raise ValueError(
+                f"an API key must be at least {MIN_API_KEY_LENGTH} characters (e.g. `openssl rand -hex 24`)"
+            )
+        return token
 
 
 class ApiAuthentication(_Section):
-    enabled: bool = False
+    """API keys are required unless ``enabled`` is explicitly false (which raises a fault).
+
+    ``session_lifetime``: seconds a ``/login`` session lasts without use;
+    ``login_attempts``: failed logins a client address may make per minute;
+    ``protect_metrics``/``protect_openapi``: require a key for ``/metrics*``/``/openapi.json``.
+    """
+
+    enabled: bool = True
     source: Literal["token"] = "token"
+    session_lifetime: float = Field(DEFAULT_SESSION_LIFETIME, ge=60, le=7 * 86400)
+    login_attempts: int = Field(DEFAULT_LOGIN_ATTEMPTS, ge=1, le=1000)
+    protect_metrics: bool = False
+    protect_openapi: bool = False
 
 
 class ApiLimits(_Section):
@@ -343,17 +374,32 @@ class ApiLimits(_Section):
 
 
 class ApiSection(_Section):
+    """The API daemon: where it listens, TLS, keys, and the account it runs as.
+
+    pvcapid starts as root, reads what it needs, then runs as ``user``/``group``;
+    ``user: root`` is refused unless ``allow_root`` is true.
+    """
+
     listen: ApiListen = ApiListen()
     limits: ApiLimits = ApiLimits()
     ssl: ApiSsl = ApiSsl()
     authentication: ApiAuthentication = ApiAuthentication()
     token: list[ApiToken] = []
+    user: str = Field(DEFAULT_API_USER, min_length=1)
+    group: str | None = None
+    allow_root: bool = False
 
-    @model_validator(mode="after")
-    def _tokens_when_enabled(self) -> ApiSection:
+    def problem(self) -> tuple[str, str] | None:
+        """(key, message) of what keeps pvcapid from starting with these settings, or None."""
         if self.authentication.enabled and not self.token:
-            raise ValueError("authentication is enabled but no token is configured")
-        return self
+            return (
+                "api.token",
+                "authentication is enabled (the default) but no API key is configured; "
+                "add api.token entries or set api.authentication.enabled: false",
+            )
+        if self.user == "root" and not self.allow_root:
+            return "api.user", "running the API as root needs api.allow_root: true"
+        return None
 
 
 class NodeConfig(_Section):
@@ -377,6 +423,15 @@ class NodeConfig(_Section):
         if self.hypervisor.peer_uri:
             return self.hypervisor.peer_uri
         return f"qemu+tls://{self.networks.cluster.address.ip}/system"
+
+    @property
+    def api_listen_address(self) -> str:
+        """Where pvcapid binds: ``api.listen.address``, else the upstream floating address,
+        else the node's upstream address (never all addresses unless configured)."""
+        if self.api.listen.address:
+            return self.api.listen.address
+        upstream = self.networks.upstream
+        return str((upstream.floating_address or upstream.address).ip)
 
     @property
     def console_log_dir(self) -> Path:
@@ -407,6 +462,9 @@ class NodeConfig(_Section):
             )
         if len(set(self.coordinators)) != len(self.coordinators):
             raise _KeyedError("coordinators", "a coordinator is listed twice")
+        api_problem = self.api.problem()
+        if api_problem is not None:
+            raise _KeyedError(*api_problem)
         return self
 
     @property

@@ -20,14 +20,21 @@ from tests.integration.conftest import (  # noqa: F401
     zk_server,
 )
 
-TOKENS = {"admin": "admin-key", "operator": "operator-key", "read-only": "reader-key"}
+TOKENS = {
+    "admin": "admin-key-0123456789abcdef0123456789",
+    "operator": "operator-key-0123456789abcdef01234567",
+    "read-only": "reader-key-0123456789abcdef0123456789",
+}
 
 
-def settings(auth: bool) -> ApiSection:
+def settings(auth: bool, ssl: bool = False, **authentication: object) -> ApiSection:
+    """API settings with the three test keys (``authentication``: more of that section's keys)."""
+    tls = {"enabled": True, "certificate": "/dev/null", "private_key": "/dev/null"} if ssl else {}
     return ApiSection.model_validate(
         {
-            "authentication": {"enabled": auth, "source": "token"},
+            "authentication": {"enabled": auth, "source": "token", **authentication},
             "token": [{"token": token, "role": role} for role, token in TOKENS.items()],
+            "ssl": tls,
         }
     )
 
@@ -36,7 +43,9 @@ def settings(auth: bool) -> ApiSection:
 def api_factory(make_store, tmp_path):  # noqa: F811
     caches = []
 
-    def build(auth: bool = False, xml_policy: XmlPolicy | None = None):
+    def build(
+        auth: bool = False, ssl: bool = False, xml_policy: XmlPolicy | None = None, **authentication: object
+    ):
         api_store = make_store()
         ensure_schema(api_store)
         cache = ClusterCache(api_store, API_ROOTS)
@@ -45,7 +54,7 @@ def api_factory(make_store, tmp_path):  # noqa: F811
         caches.append(cache)
         context = ApiContext(
             cluster=Cluster(api_store, cache),
-            settings=settings(auth),
+            settings=settings(auth, ssl, **authentication),
             cluster_name="test",
             upstream_ip="10.100.0.250",
             xml_policy=xml_policy or XmlPolicy(),

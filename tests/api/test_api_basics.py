@@ -78,8 +78,8 @@ def test_keys_and_roles(api_factory):
 
 def test_session_login_and_logout(api_factory):
     client, _ = api_factory(auth=True)
-    assert client.post(f"{PREFIX}/login", query_string={"token": "nope"}).status_code == 401
-    assert client.post(f"{PREFIX}/login", query_string={"token": TOKENS["read-only"]}).status_code == 200
+    assert client.post(f"{PREFIX}/login", data={"token": "nope"}).status_code == 401
+    assert client.post(f"{PREFIX}/login", data={"token": TOKENS["read-only"]}).status_code == 200
     assert client.get(f"{PREFIX}/status").status_code == 200
     assert client.post(f"{PREFIX}/logout").status_code == 200
     assert client.get(f"{PREFIX}/status").status_code == 401

@@ -6,6 +6,7 @@ import json
 
 from pvc.cluster.faults import actions as faults
 from pvc.cluster.faults import checks
+from pvc.cluster.faults.queries import fault_id
 from pvc.state import paths
 from pvc.state.schema import CURRENT_VERSION
 from tests.helpers import wait_for
@@ -304,3 +305,15 @@ def test_node_reports_its_hypervisor_allocation(api, cluster, test_driver_uri):
     assert node["vcpu"]["allocated"] == 2 and node["memory"]["allocated"] == 96
     assert node["memory"]["provisioned"] >= node["memory"]["allocated"]
     assert get(client, "/status").json["resources"]["cpu"]["allocated"] == 2
+
+
+def test_a_primary_without_api_authentication_raises_a_fault_until_it_is_back_on(api, cluster):
+    client, _ = api
+    fid = fault_id(*checks.API_AUTH_DISABLED)
+    open_node = cluster("n1", ["n1"], api={"authentication": {"enabled": False}})
+    listed = wait_for(lambda: [f for f in get(client, "/faults").json if f["id"] == fid], 10)
+    assert "without an API key" in listed[0]["message"]
+    assert listed[0]["health_delta"] == checks.DELTA_API_AUTH_DISABLED
+    open_node.stop()
+    cluster("n1", ["n1"])  # the same node, its API authenticated again
+    wait_for(lambda: not [f for f in get(client, "/faults").json if f["id"] == fid], 10)

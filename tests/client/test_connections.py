@@ -157,3 +157,19 @@ def test_tls_verification_setting(store_dir: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PVC_CLIENT_VERIFY_SSL", "True")
     assert conn.verify_ssl is True
     assert connections.Connection(name="local", host="h", port=1).verify_ssl is False
+
+
+def test_cfgfile_defaults_follow_pvcapid(tmp_path: Path, store_dir: Path) -> None:
+    """No listen address: the upstream floating address; no authentication key: keys are on."""
+    conf = tmp_path / "node.conf"
+    conf.write_text(
+        "networks:\n"
+        "  upstream: {address: 10.100.0.1/24, floating_address: 10.100.0.250/24}\n"
+        "api:\n"
+        "  token:\n"
+        "    - token: tok-one\n"
+    )
+    conn = connections.read_cfgfile("x", str(conf))
+    assert (conn.host, conn.port, conn.api_key) == ("10.100.0.250", 7370, "tok-one")
+    conf.write_text("networks:\n  upstream: {address: 10.100.0.1/24}\napi: {}\n")
+    assert connections.read_cfgfile("x", str(conf)).host == "10.100.0.1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import requests
 
 from pvc import tasks
 from pvc.config import read_credential_file
@@ -19,7 +21,7 @@ from pvc.lab.netns import netns_pids
 from pvc.processes import ProcessRef, is_alive
 from pvc.state.store import Store
 from pvc.tasks.builtin import sleep
-from tests.helpers import wait_for
+from tests.helpers import reachable_dir, wait_for
 from tests.lab.zookeeper_access import assert_only_pvc_gets_in
 
 pytestmark = [
@@ -90,12 +92,30 @@ def leftovers() -> list[str]:
 
 @pytest.fixture
 def lab_dir(tmp_path: Path):
-    directory = tmp_path / "lab"
-    yield directory
-    if (directory / "lab.json").exists():
-        for log_dir in (directory / "nodes").glob("*/log"):  # kept for diagnosis
-            shutil.copytree(log_dir, tmp_path / "logs" / log_dir.parent.name)
-        pvc_lab(directory, "down", check=False)
+    with reachable_dir("pvc-lab-test-") as base:  # the nodes' APIs run unprivileged
+        directory = base / "lab"
+        yield directory
+        if (directory / "lab.json").exists():
+            for log_dir in (directory / "nodes").glob("*/log"):  # kept for diagnosis
+                shutil.copytree(log_dir, tmp_path / "logs" / log_dir.parent.name)
+            pvc_lab(directory, "down", check=False)
+
+
+def api_processes(netns: str) -> list[int]:
+    """PIDs of pvcapid (its gunicorn arbiter and worker) in a node's namespace."""
+    found = []
+    for pid in netns_pids(netns):
+        try:
+            if b"pvc.api.daemon" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
+def uid_of(pid: int) -> int:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("Uid:"))
+    return int(line.split()[1])
 
 
 def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
@@ -119,6 +139,14 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     # moving the primary moves the API with it, and the CLI follows
     cli_status = pvc(lab_dir, "cluster", "status", "-f", "json")
     assert cli_status["primary_node"] == primary and cli_status["nodes"]["total"] == 3
+    # ... with the lab's key: the API refuses a request without one, and runs unprivileged
+    api_url = f"http://10.100.{NET_INDEX}.250:7370/api/v1"
+    refused = requests.get(f"{api_url}/status", timeout=10)
+    assert refused.status_code == 401 and "X-Api-Key" in refused.json()["message"]
+    key = (lab_dir / "api-key").read_text().strip()
+    assert requests.get(f"{api_url}/status", headers={"X-Api-Key": key}, timeout=10).status_code == 200
+    api_pids = api_processes(f"{PREFIX}{NET_INDEX}-{primary}")
+    assert api_pids and {uid_of(pid) for pid in api_pids} == {pwd.getpwnam("pvcapi").pw_uid}
     target = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
     moved = pvc_run(lab_dir, "node", "primary", target, "--wait")
     assert moved.returncode == 0, moved.stderr

@@ -33,7 +33,7 @@ from pvc.lab.layout import LabLayout
 from pvc.storage import cephx
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
-from tests.helpers import wait_for
+from tests.helpers import reachable_dir, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
@@ -44,8 +44,12 @@ DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("vmlab") / "lab"
+def lab():
+    with reachable_dir("pvc-lab-vms-") as reachable:  # the nodes' APIs run unprivileged
+        yield from _lab(reachable / "lab")
+
+
+def _lab(directory: Path):
     env = {**os.environ, "PVC_CLIENT_DIR": str(directory.parent / "client")}
 
     def pvc_lab(*args: str) -> None:

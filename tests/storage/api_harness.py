@@ -19,7 +19,7 @@ from pvc.state.cache import ClusterCache
 from pvc.state.schema import ensure_schema
 from pvc.state.store import Store
 from pvc.storage.client import CephClient
-from tests.helpers import wait_for
+from tests.helpers import TEST_API_KEY, wait_for
 
 PREFIX = "/api/v1"
 
@@ -37,12 +37,13 @@ def api_over_ceph(
     assert cache.wait_ready(10)
     context = ApiContext(
         cluster=Cluster(api_store, cache),
-        settings=ApiSection(),
+        settings=ApiSection.model_validate({"token": [{"token": TEST_API_KEY}]}),
         cluster_name="test",
         state_dir=state_dir,
         storage=access,
     )
     client = create_app(context).test_client()
+    client.environ_base["HTTP_X_API_KEY"] = TEST_API_KEY  # every request sends the key
     try:
         wait_for(lambda: client.get(f"{PREFIX}/status/primary_node").json["primary_node"] == "hv1", 15)
         yield client, context

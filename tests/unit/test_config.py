@@ -43,7 +43,9 @@ def test_port_defaults_and_chroot():
         (lambda d: d.update(colour="blue"), "colour: unknown key"),
         (lambda d: d["networks"]["cluster"].update(address="10.1.2.300/24"), "networks.cluster.address:"),
         (lambda d: d["api"].update(listen={"port": 99999}), "api.listen.port:"),
-        (lambda d: d["api"].update(authentication={"enabled": True}), "api: authentication is enabled"),
+        (lambda d: d["api"].pop("token"), "api.token: authentication is enabled (the default)"),
+        (lambda d: d["api"].update(token=[{"token": "short"}]), "api.token.0.token: an API key must be"),
+        (lambda d: d["api"].update(user="root"), "api.user: running the API as root needs api.allow_root"),
         (lambda d: d["api"].update(ssl={"enabled": True}), "api.ssl: certificate and private_key"),
         (lambda d: d["timers"].update(fence_intervals=1), "timers.fence_intervals:"),
         (
@@ -127,3 +129,34 @@ def test_peers_reach_libvirt_over_tls_by_default():
     data["hypervisor"] = {"peer_uri": "qemu+tls://hv1.example/system", "migration_tls": False}
     config = parse_config(data)
     assert config.peer_uri == "qemu+tls://hv1.example/system" and not config.hypervisor.migration_tls
+
+
+def test_api_authentication_is_on_by_default():
+    data = valid()
+    data.pop("api")
+    with pytest.raises(ConfigError, match=r"api\.token: authentication is enabled"):
+        parse_config(data)  # on by default, so a key is required
+    data["api"] = {"token": [{"token": "k" * 32}]}
+    api = parse_config(data).api
+    assert api.authentication.enabled is True
+    assert (api.user, api.allow_root) == ("pvcapi", False)
+    data["api"] = {"authentication": {"enabled": False}}
+    assert parse_config(data).api.authentication.enabled is False  # only when said explicitly
+
+
+def test_api_keys_shorter_than_32_characters_are_refused():
+    data = valid()
+    data["api"] = {"token": [{"token": "k" * 31}]}
+    with pytest.raises(ConfigError, match=r"api\.token\.0\.token: an API key must be at least 32"):
+        parse_config(data)
+
+
+def test_api_binds_the_upstream_floating_address_by_default():
+    data = valid()
+    config = parse_config(data)
+    assert config.api.listen.address is None
+    assert config.api_listen_address == "10.100.0.250"
+    del data["networks"]["upstream"]["floating_address"]
+    assert parse_config(data).api_listen_address == "10.100.0.1"
+    data["api"]["listen"] = {"address": "0.0.0.0"}
+    assert parse_config(data).api_listen_address == "0.0.0.0"  # only when configured

@@ -1,6 +1,9 @@
 from pathlib import Path
 
+import pytest
+
 from pvc.config import parse_config
+from pvc.lab import endpoint
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import node_config_data
 from pvc.node.peers import overdue_peers
@@ -75,9 +78,16 @@ def test_lab_layout_names_and_configs_validate(tmp_path: Path):
     assert all(len(name) <= 15 for name in (layout.bridge, layout.host_link("hv4"), layout.node_link("hv4")))
     assert layout.cluster_ip("hv4") == "10.110.7.4"
     assert layout.zookeeper_hosts == ["10.110.7.1:2181", "10.110.7.2:2181", "10.110.7.3:2181"]
+    key = endpoint.new_api_key(layout)
+    assert len(key) >= 32 and layout.api_key_file.stat().st_mode & 0o777 == 0o600
     config = parse_config(node_config_data(layout, "hv4"))
     assert not config.is_coordinator
     assert str(config.networks.upstream.floating_address) == "10.100.7.250/24"
+    # the lab runs like production: keys required, the lab's key, bound to the floating address
+    assert config.api.authentication.enabled and [t.token for t in config.api.token] == [key]
+    assert config.api_listen_address == "10.100.7.250" and config.api.user == "pvcapi"
+    assert endpoint.connection(layout).api_key == key
+    assert endpoint.new_api_key(layout) != key  # a new one each time
     assert LabLayout.from_json(layout.to_json()) == layout
 
 
@@ -90,3 +100,13 @@ def test_gratuitous_arp_frame_layout():
     assert frame[:6] == b"\xff" * 6 and frame[6:12] == mac and frame[12:14] == b"\x08\x06"
     assert frame[20:22] == b"\x00\x02"  # reply
     assert frame[22:28] == mac and frame[28:32] == bytes([10, 100, 0, 250]) == frame[38:42]
+
+
+def test_lab_refuses_a_directory_the_api_user_cannot_enter(tmp_path: Path):
+    from pvc.lab.cluster import LabError, _check_api_can_enter
+
+    closed = tmp_path / "closed"
+    (closed / "lab").mkdir(parents=True)
+    closed.chmod(0o700)
+    with pytest.raises(LabError, match=f"cannot enter {closed}"):
+        _check_api_can_enter(closed / "lab")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -49,7 +48,7 @@ def _view(route: Route, context: ApiContext):
     def view(**path_args: Any) -> Any:
         if not route.streams_body:
             refuse_large_body(max_body)
-        g.pvc_role = auth.authorise(context.settings, route)
+        g.pvc_role = auth.authorise(context.settings, context.sessions, context.logins, route)
         # A route without arguments never reads its body; the others parse it as a form.
         form = _read_form(max_body) if route.reads_form else no_form
         values = arg_parser.parse(route.args, request.args, form)
@@ -62,7 +61,6 @@ def _view(route: Route, context: ApiContext):
 def create_app(context: ApiContext) -> Flask:
     """A Flask app serving the PVC v1 API from ``context``."""
     app = Flask("pvc.api")
-    app.secret_key = secrets.token_hex(32)
     app.json.sort_keys = False
     max_body = context.settings.limits.max_body
     # One byte over the limit, so that a chunked body that reaches the cap is known to be too long.
@@ -72,7 +70,10 @@ def create_app(context: ApiContext) -> Flask:
     for route in routes:
         app.add_url_rule(PREFIX + route.path, view_func=_view(route, context), methods=[route.method])
     spec = openapi.document(routes, PREFIX)
-    app.add_url_rule(PREFIX + "/openapi.json", "openapi", lambda: jsonify(spec))
+    spec_route = Route(
+        "/openapi.json", "GET", lambda: jsonify(spec), "This API", role=None, guard=openapi.GUARD
+    )
+    app.add_url_rule(PREFIX + spec_route.path, view_func=_view(spec_route, context), methods=["GET"])
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> tuple[Response, int]:

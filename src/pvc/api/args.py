@@ -42,10 +42,13 @@ def _convert(arg: Arg, raw: str) -> Any:
 
 
 def parse(args: tuple[Arg, ...] | list[Arg], query: MultiDict, form: MultiDict) -> dict[str, Any]:
-    """Values of the declared arguments (query string first, then form body)."""
+    """Values of the declared arguments (query string first, then form body; body-only
+    arguments from the form body alone)."""
     values: dict[str, Any] = {}
     for arg in args:
-        raw = query.getlist(arg.name) + form.getlist(arg.name)
+        if arg.body_only and arg.name in query:
+            raise ApiError(f"Argument '{arg.name}' must be sent in the request body, never in the URL")
+        raw = form.getlist(arg.name) if arg.body_only else query.getlist(arg.name) + form.getlist(arg.name)
         if not raw:
             if arg.required:
                 raise ApiError(f"Argument '{arg.name}' is required" + (f": {arg.help}" if arg.help else ""))

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import current_app, g
 
 from pvc.api.routes import ADMIN
+from pvc.api.sessions import LoginLimiter, SessionStore
 from pvc.api.waiting import WaitGate
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
@@ -29,6 +30,9 @@ class ApiContext:
     vm_selector: str = "mem"
     #: The primary's Ceph client (storage.ceph_conf); unconfigured answers writes with 503.
     storage: StorageAccess = field(default_factory=StorageAccess)
+    #: Login sessions and failed-attempt counts (this process's memory).
+    sessions: SessionStore = field(default_factory=SessionStore)
+    logins: LoginLimiter = field(default_factory=LoginLimiter)
     #: What VM definitions may use of the nodes (the allowlist's settings, without a role).
     xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
     _vm_listing: VmListing | None = field(default=None, repr=False)

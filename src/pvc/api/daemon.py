@@ -1,12 +1,20 @@
-"""``pvcapid``: the API daemon, served by gunicorn on the primary coordinator."""
+"""``pvcapid``: the API daemon, served by gunicorn on the primary coordinator.
+
+It starts as root, loads what needs root (see :mod:`pvc.api.privileges`), switches to
+``api.user`` and only then serves; it warns at start when keys are not required or TLS
+is off.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import ssl
 import sys
 
 from gunicorn.app.base import BaseApplication
 
+from pvc.api import privileges
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster import session
@@ -43,9 +51,12 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
 
 
 class _Server(BaseApplication):
-    def __init__(self, config: NodeConfig, credential: ZookeeperCredential | None) -> None:
+    def __init__(
+        self, config: NodeConfig, credential: ZookeeperCredential | None, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.node_config = config
         self.credential = credential
+        self.tls = tls
         super().__init__()
 
     def load_config(self) -> None:
@@ -53,7 +64,7 @@ class _Server(BaseApplication):
         # One process (it holds the cache); api.limits.threads threads serve requests at once,
         # of which wait=true requests may hold only api.limits.max_waiting (see pvc.api.waiting).
         options = {
-            "bind": f"{api.listen.address}:{api.listen.port}",
+            "bind": f"{self.node_config.api_listen_address}:{api.listen.port}",
             "workers": 1,
             "worker_class": "gthread",
             "threads": api.limits.threads,
@@ -62,10 +73,14 @@ class _Server(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": f"pvcapid[{self.node_config.node.name}]",
+            # the account pvcapid already runs as (gunicorn's default is the euid at its import)
+            "user": os.getuid(),
+            "group": os.getgid(),
         }
-        if api.ssl.enabled:
+        if self.tls is not None:  # loaded before giving up root: the key may stay root-only
             options["certfile"] = str(api.ssl.certificate)
             options["keyfile"] = str(api.ssl.private_key)
+            options["ssl_context"] = lambda _conf, _default: self.tls
         for key, value in options.items():
             self.cfg.set(key, value)
 
@@ -73,16 +88,39 @@ class _Server(BaseApplication):
         return build_app(self.node_config, self.credential)
 
 
+def start_warnings(config: NodeConfig) -> list[str]:
+    """What an operator must hear at start about an API left open."""
+    api = config.api
+    warnings = []
+    if not api.authentication.enabled:
+        warnings.append(
+            "API authentication is DISABLED (api.authentication.enabled: false): anyone who "
+            f"reaches {config.api_listen_address}:{api.listen.port} controls the cluster"
+        )
+    if not api.ssl.enabled:
+        warnings.append(
+            "TLS is off (api.ssl.enabled: false): API keys and session cookies cross the network "
+            "in clear text"
+        )
+    return warnings
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Load the configuration, give up root, serve; 2 with one line on a configuration error."""
     try:
         config = load_config()
-        # read now, in the process that starts as root: the workers may run with fewer rights
+        # read now, in the process that starts as root: the workers run with fewer rights
         credential = config.zookeeper.load_credential()
+        tls = privileges.tls_context(config)
+        became = privileges.become_unprivileged(config)
     except ConfigError as error:
         print(f"pvcapid: {error}", file=sys.stderr)
         return 2
-    _Server(config, credential).run()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("pvcapid %s", became)
+    for warning in start_warnings(config):
+        log.warning(warning)
+    _Server(config, credential, tls).run()
     return 0
 
 

@@ -7,6 +7,8 @@ import re
 import pvc
 from pvc.api.routes import Route
 
+#: The ``api.authentication`` flag that makes ``/openapi.json`` need a key.
+GUARD = "protect_openapi"
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 _TYPES = {str: "string", int: "integer", bool: "boolean", float: "number"}
 
@@ -24,6 +26,7 @@ def document(routes: list[Route], prefix: str) -> dict:
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in _PATH_PARAM.findall(route.path)
         ]
+        body: dict[str, dict] = {}
         for arg in route.args:
             schema: dict = {"type": _TYPES[arg.kind]}
             if arg.choices is not None:
@@ -32,6 +35,9 @@ def document(routes: list[Route], prefix: str) -> dict:
                 schema["minimum"] = arg.minimum
             if arg.many:
                 schema = {"type": "array", "items": schema}
+            if arg.body_only:
+                body[arg.name] = {**schema, "description": arg.help}
+                continue
             parameters.append(
                 {
                     "name": arg.name,
@@ -65,6 +71,10 @@ def document(routes: list[Route], prefix: str) -> dict:
             "responses": responses,
             "operationId": f"{route.method.lower()}_{route.handler.__name__}",
         }
+        if body:
+            required = [arg.name for arg in route.args if arg.body_only and arg.required]
+            form = {"type": "object", "properties": body, "required": required}
+            operation["requestBody"] = {"content": {"application/x-www-form-urlencoded": {"schema": form}}}
         if route.role is None:
             operation["security"] = []
         paths.setdefault(path, {})[route.method.lower()] = operation

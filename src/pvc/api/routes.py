@@ -28,6 +28,8 @@ class Arg:
     many: bool = False  # repeated keys give a list
     help: str = ""
     minimum: int | None = None
+    #: Read from the form body only (a secret must never travel in the URL).
+    body_only: bool = False
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Route:
     summary: str
     args: Sequence[Arg] = ()
     role: str | None = READ_ONLY  # None: no authentication
+    #: For an open route: the ``api.authentication`` flag that makes it need ``read-only``.
+    guard: str = ""
     responses: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     tag: str = ""
@@ -70,6 +74,7 @@ class RouteGroup:
         role: str | None = READ_ONLY,
         responses: dict[str, str] | None = None,
         content_type: str = "application/json",
+        guard: str = "",
         streams_body: bool = False,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,6 +86,7 @@ class RouteGroup:
                     summary=summary,
                     args=args,
                     role=role,
+                    guard=guard,
                     responses=responses or {"200": "OK"},
                     content_type=content_type,
                     tag=self.tag,

@@ -153,6 +153,12 @@ def load_connections(directory: str | os.PathLike[str] | None = None) -> dict[st
     return data
 
 
+def _upstream_address(config: dict[str, Any]) -> str:
+    """The address pvcapid binds by default: the upstream floating address, else the node's."""
+    upstream = config["networks"]["upstream"]
+    return str(upstream.get("floating_address") or upstream["address"]).split("/")[0]
+
+
 def read_cfgfile(name: str, cfgfile: str) -> Connection:
     """Build a connection from a PVC daemon configuration file (its ``api`` section)."""
     try:
@@ -163,17 +169,19 @@ def read_cfgfile(name: str, cfgfile: str) -> Connection:
     except yaml.YAMLError as exc:
         raise ConnectionStoreError(f'Connection "{name}": {cfgfile} is not valid YAML') from exc
     try:
-        api = config["api"]
-        address = str(api["listen"]["address"])
-        port = int(api["listen"]["port"])
-    except (KeyError, TypeError, ValueError) as exc:
+        api = config.get("api") or {}
+        listen = api.get("listen") or {}
+        address = listen.get("address") or _upstream_address(config)
+        port = int(listen.get("port", DEFAULT_PORT))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ConnectionStoreError(
-            f'Connection "{name}": {cfgfile} lacks api.listen.address and api.listen.port'
+            f'Connection "{name}": {cfgfile} names no API address '
+            "(api.listen.address or networks.upstream) or a bad api.listen.port"
         ) from exc
     ssl = bool((api.get("ssl") or {}).get("enabled", False))
     auth = api.get("authentication") or {}
     api_key = None
-    if auth.get("enabled") and auth.get("source") == "token":
+    if auth.get("enabled", True) is not False and auth.get("source", "token") == "token":
         tokens = api.get("token") or []
         if tokens and isinstance(tokens[0], dict) and tokens[0].get("token"):
             api_key = str(tokens[0]["token"])

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import threading
 import time
@@ -101,6 +102,17 @@ def _in_node(anchor: ProcessRef, argv: list[str]) -> list[str]:
     return ["nsenter", "-t", str(anchor.pid), "-n", "-m", "-u", "--", *argv]
 
 
+def _check_api_can_enter(directory: Path) -> None:
+    """LabError unless every account may enter ``directory``'s parents: the nodes' APIs run
+    unprivileged and read the lab's ceph.conf and their state directories under it."""
+    for parent in directory.resolve().parents:
+        if parent.exists() and not parent.stat().st_mode & stat.S_IXOTH:
+            raise LabError(
+                f"the lab's APIs run as an unprivileged user, which cannot enter {parent}; "
+                f"put the lab elsewhere (--dir) or allow it (chmod o+x {parent})"
+            )
+
+
 def _wait_anchor(ref: ProcessRef, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -134,8 +146,10 @@ class Lab:
             self.say("cleaning up what a previous lab left behind")
             self._teardown(existing)
         self._remove_stray(layout)
+        _check_api_can_enter(layout.directory)
         started = time.monotonic()
         state = LabState(layout=layout, started=time.time())
+        endpoint.new_api_key(layout)
         try:
             self._create_network(state)
             self._start_anchors(state)
@@ -159,7 +173,12 @@ class Lab:
         """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
         lab = endpoint.connection(layout)
         path = register_connection(
-            lab.name, lab.host, port=lab.port, description=lab.description, make_default=True
+            lab.name,
+            lab.host,
+            port=lab.port,
+            api_key=lab.api_key,
+            description=lab.description,
+            make_default=True,
         )
         self.say(f"registered connection '{lab.name}' as the default in {path}")
 
@@ -401,6 +420,7 @@ class Lab:
             netns.delete_netns(name)
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
+        state.layout.api_key_file.unlink(missing_ok=True)  # the key dies with its lab
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
             # node files, guests' consoles and disks, the Ceph monitor's and manager's files, the CA
             for created in ("nodes", "serial", "disks", "ceph", "pki"):

@@ -133,6 +133,11 @@ class LabLayout:
     def state_file(self) -> Path:
         return self.directory / "lab.json"
 
+    @property
+    def api_key_file(self) -> Path:
+        """The lab's admin API key (mode 0600), made anew by every ``up``."""
+        return self.directory / "api-key"
+
     def node_dir(self, node: str) -> Path:
         return self.directory / "nodes" / node
 

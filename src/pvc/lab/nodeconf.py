@@ -5,13 +5,17 @@ from __future__ import annotations
 import yaml
 
 from pvc.config import parse_config
-from pvc.lab import cluster_ceph, libvirtd
+from pvc.lab import cluster_ceph, endpoint, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 
 
 def node_config_data(layout: LabLayout, node: str) -> dict:
-    """The configuration mapping of one lab node (validated by the same schema)."""
+    """The configuration mapping of one lab node (validated by the same schema).
+
+    Its API requires the lab's admin key and runs as the default unprivileged account,
+    like a production node's; TLS stays off (the lab's bridge is local to this machine).
+    """
     addresses = layout.addresses(node)
     networks = {
         name: {
@@ -50,9 +54,9 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         "paths": {"state_dir": str(node_dir / "state"), "log_dir": str(node_dir / "log")},
         "logging": {"level": "info", "zookeeper_lines": 2000},
         "api": {
-            "listen": {"address": str(layout.floating("upstream").ip), "port": layout.api_port},
+            "listen": {"port": layout.api_port},  # the upstream floating address
             "ssl": {"enabled": False},
-            "authentication": {"enabled": False, "source": "token"},
+            "token": [{"description": "pvc-lab admin", "token": endpoint.api_key(layout) or ""}],
         },
     }
     # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.

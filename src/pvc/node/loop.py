@@ -252,7 +252,13 @@ class NodeLoop:
                 self._keepalive()
                 done.extend(self._mark_dead_peers())
                 if self.role.acting:
-                    done.extend(checks.raise_found(self.cluster, self.config.timers.dead_after))
+                    done.extend(
+                        checks.raise_found(
+                            self.cluster,
+                            self.config.timers.dead_after,
+                            api_authentication=self.config.api.authentication.enabled,
+                        )
+                    )
             done.extend(self._reconcile_domain_state())
             done.append(self._election_step())
         except StateError as error:

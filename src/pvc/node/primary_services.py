@@ -61,8 +61,8 @@ class ApiService:
             env=dict(os.environ),
             die_with_parent=True,
         )
-        address = self.config.api.listen.address
-        host = "127.0.0.1" if address in ("0.0.0.0", "") else address
+        address = self.config.api_listen_address
+        host = "127.0.0.1" if address == "0.0.0.0" else address
         deadline = time.monotonic() + API_START_TIMEOUT
         while time.monotonic() < deadline:
             if not processes.is_alive(self.ref):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import jsonify, session
+from flask import jsonify, request
 
-from pvc.api.auth import role_of_token
+from pvc.api import auth
 from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.routes import ADMIN, Arg, RouteGroup
@@ -22,21 +22,36 @@ def root():
 @group.route(
     "/login",
     "POST",
-    summary="Log in with an API key (session cookie)",
+    summary="Log in with an API key: a session cookie and the CSRF token its writes must send",
     role=None,
-    args=[Arg("token", required=True, help="an API key")],
+    args=[Arg("token", body_only=True, help="an API key (or send it in X-Api-Key)")],
+    responses={
+        "200": "Logged in: {message, csrf_token}",
+        "401": "Not a valid key",
+        "429": "Too many failures",
+    },
 )
-def login(token: str):
-    if role_of_token(ctx().settings, token) is None:
-        raise ApiError("The API key is not valid", 401)
-    session["token"] = token
-    return jsonify(message="Logged in")
+def login(token: str | None):
+    context = ctx()
+    settings = context.settings
+    key = token or request.headers.get(auth.HEADER)
+    if not key:
+        raise ApiError(f"Send an API key as 'token' in the request body or in {auth.HEADER}")
+    role = auth.check_key(settings, context.logins, key)
+    lifetime = settings.authentication.session_lifetime
+    session_id, session = context.sessions.create(role, lifetime)
+    reply = jsonify(message="Logged in", csrf_token=session.csrf_token)
+    auth.set_session_cookie(reply, session_id, lifetime, secure=settings.ssl.enabled)
+    return reply
 
 
-@group.route("/logout", "POST", summary="Log out (drop the session)", role=None)
+@group.route("/logout", "POST", summary="Log out (the session ends on the server)", role=None)
 def logout():
-    session.pop("token", None)
-    return jsonify(message="Logged out")
+    context = ctx()
+    context.sessions.revoke(request.cookies.get(auth.COOKIE))
+    reply = jsonify(message="Logged out")
+    auth.clear_session_cookie(reply, secure=context.settings.ssl.enabled)
+    return reply
 
 
 @group.route(

@@ -39,6 +39,15 @@ def report(
     return None
 
 
+def clear(cluster: Cluster, kind: str, subject: str) -> str | None:
+    """Delete the fault of a condition that has gone; returns a sentence if there was one."""
+    fid = fault_id(kind, subject)
+    if get_fault(cluster, fid) is None:
+        return None
+    cluster.store.delete(paths.fault(fid))
+    return f"cleared fault {fid}: the condition is gone"
+
+
 def _acknowledge(cluster: Cluster, faults: list[Fault]) -> tuple[int, Commit]:
     txn = Transaction()
     stamp = now_text()

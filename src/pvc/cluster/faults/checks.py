@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pvc.cluster.faults.actions import report
+from pvc.cluster.faults.actions import clear, report
 from pvc.cluster.session import Cluster
 from pvc.cluster.vm.placement import overprovisioned
 from pvc.state.records import NodeRecord
@@ -21,6 +21,9 @@ DELTA_DEAD_NODE = 50
 DELTA_DAEMON_NOT_RUNNING = 25
 DELTA_VM_FAILED = 10
 DELTA_MEMORY_OVERPROVISIONED = 25
+DELTA_API_AUTH_DISABLED = 10
+#: The fault raised while the primary's API runs without authentication.
+API_AUTH_DISABLED = ("api_auth_disabled", "api")
 
 
 @dataclass(frozen=True)
@@ -58,15 +61,34 @@ def find(nodes: Iterable[NodeRecord], vms: Iterable[VmRecord], dead_after: float
     return found
 
 
-def raise_found(cluster: Cluster, dead_after: float) -> list[str]:
-    """Raise or refresh a fault for every finding; returns a sentence per fault newly raised.
+def api_findings(api_authentication: bool) -> list[Finding]:
+    """A fault while the primary's API answers without asking for a key."""
+    if api_authentication:
+        return []
+    message = (
+        "The API accepts requests without an API key (api.authentication.enabled is false "
+        "on the primary): anyone who reaches it controls the cluster"
+    )
+    return [Finding(*API_AUTH_DISABLED, DELTA_API_AUTH_DISABLED, message)]
 
-    In maintenance mode new faults are not raised.
+
+def raise_found(cluster: Cluster, dead_after: float, *, api_authentication: bool = True) -> list[str]:
+    """Raise or refresh a fault for every finding; returns a sentence per fault newly raised
+    or cleared.
+
+    ``api_authentication`` is the primary's ``api.authentication.enabled``; the fault it
+    raises when false is deleted once it is true again. In maintenance mode new faults are
+    not raised.
     """
     cache = cluster.cache
     maintenance = cache.cluster_config().maintenance
     done = []
-    for finding in find(cache.nodes(), cache.vms(), dead_after):
+    if api_authentication:
+        cleared = clear(cluster, *API_AUTH_DISABLED)
+        if cleared:
+            done.append(cleared)
+    findings = find(cache.nodes(), cache.vms(), dead_after) + api_findings(api_authentication)
+    for finding in findings:
         sentence = report(
             cluster, finding.kind, finding.subject, finding.delta, finding.message, maintenance=maintenance
         )
