@@ -113,9 +113,11 @@ def drop_to(account: Account) -> None:
 
 def unreadable_files(config: NodeConfig) -> list[str]:
     """Files pvcapid reads after the switch that the current account cannot (key: path)."""
+    storage = config.storage
+    keyring_key = "storage.api_keyring" if storage.api_keyring else "storage.ceph_keyring"
     wanted = {
-        "storage.ceph_conf": config.storage.ceph_conf,
-        "storage.ceph_keyring": config.storage.ceph_keyring,
+        "storage.ceph_conf": storage.ceph_conf,
+        keyring_key: storage.for_api().ceph_keyring,  # the key the API connects with
     }
     found = [f"{key}: {path}" for key, path in wanted.items() if path and not os.access(path, os.R_OK)]
     uploads = Path(config.paths.state_dir) / UPLOADS
