@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pvc.config import DEFAULT_API_USER
 from pvc.processes import ProcessRef
 from pvc.storage import cephx, daemons, osds, pools, status
 from pvc.storage.client import CephClient
@@ -171,7 +172,7 @@ def create_keys(directory: Path, mgr_id: str = MGR_ID) -> Path:
     for role in cephx.ROLES:
         user, key = cephx.DEFAULT_USERS[role], cephx.new_key()
         entries.append(cephx.Entry(user, key, dict(cephx.ROLE_CAPS[role].items())))
-        group = cephx.API_GROUP if role == "api" else None
+        group = DEFAULT_API_USER if role == "api" else None  # the API account's group
         cephx.write_keyring(client_keyring(directory, user), [cephx.Entry(user, key)], group=group)
     return cephx.write_keyring(directory / MON_KEYRING, entries)
 

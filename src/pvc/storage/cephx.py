@@ -37,8 +37,6 @@ from pvc.storage.errors import StorageError
 ROLES = ("node", "api", "vm")
 #: Each role's usual cephx user (what the lab and the deployment examples use).
 DEFAULT_USERS = {"node": "client.pvc-node", "api": "client.pvc-api", "vm": "client.pvc-vm"}
-#: The group of the unprivileged API daemon, which may read the API's keyring.
-API_GROUP = "pvcapi"
 
 _CRYPTO_AES = 1
 _SECRET_BYTES = 16
