@@ -258,3 +258,23 @@ def test_device_hotplug_is_a_task_on_the_vms_node_and_bad_requests_are_refused(v
     assert detach.status_code == 202 and detach.json["task_name"] == "vm.device_detach"
     wait_for(lambda: get(client, f"/tasks/{detach.json['task_id']}").json["state"] == "FAILURE", timeout=20)
     assert "no such device" in get(client, f"/tasks/{detach.json['task_id']}").json["status"]
+
+
+def test_status_counts_vms_by_state_and_disk_is_not_known_without_storage(vm_api):
+    client, _ = vm_api
+    for name in ("count1", "count2", "count3"):
+        define(client, name)
+    for name in ("count1", "count2"):
+        assert post(client, f"/vm/{name}/state", state="start", wait="true").status_code == 200
+    listed = [vm["state"] for vm in get(client, "/vm").json]
+    status = get(client, "/status").json
+    assert (
+        status["vms"]
+        == {"total": 3, "start": 2, "stop": 1}
+        == {
+            "total": len(listed),
+            **{state: listed.count(state) for state in set(listed)},
+        }
+    )
+    assert status["osds"] == {"total": 0} and status["pools"] == status["volumes"] == 0
+    assert set(status["resources"]["disk"].values()) == {"N/A"}  # no Ceph here: not known, not 0

@@ -66,6 +66,29 @@ def test_status_and_utilization_are_text_reports_of_the_mirror(storage_api):
     assert "--- POOLS ---" in util["ceph_data"] and f"\n{POOL} " in util["ceph_data"]
 
 
+def test_cluster_status_counts_what_the_storage_lists_show(storage_api, unique, ceph_client):
+    client, _, _ = storage_api
+    volume = unique("st")
+    assert call(client, "POST", f"/storage/ceph/volume/{POOL}/{volume}", size="8M").status_code == 200
+    assert call(client, "POST", f"/storage/ceph/snapshot/{POOL}/{volume}/s1").status_code == 200
+    util = ceph_client.mon_command("df")["stats"]
+
+    def consistent(status):
+        osds = call(client, "GET", "/storage/ceph/osd").json
+        return (
+            status["pools"] == len(call(client, "GET", "/storage/ceph/pool").json)
+            and status["volumes"] == len(call(client, "GET", "/storage/ceph/volume").json) >= 1
+            and status["snapshots"] == len(call(client, "GET", "/storage/ceph/snapshot").json) >= 1
+            and status["osds"] == {"total": len(osds), "up,in": len(osds)}
+            and [o["id"] for o in status["detail"]["osd"]] == [o["id"] for o in osds]
+            and status["resources"]["disk"]["total"] == util["total_bytes"]
+        )
+
+    status = settled(client, "/status", consistent)
+    disk = status["resources"]["disk"]
+    assert 0 < disk["used"] < disk["total"] and disk["free"] > 0 and 0 < disk["utilization"] < 100
+
+
 def test_pool_volume_snapshot_lifecycle_and_bad_input(storage_api, unique, ceph_client):
     client, _, _ = storage_api
     pool = unique("apipool")

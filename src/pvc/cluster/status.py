@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 import pvc
+from pvc.cluster.errors import NotFoundError
 from pvc.cluster.faults import queries as faults_mod
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
+from pvc.cluster.storage import queries as storage_mod
 from pvc.state import settings
+
+#: What a figure the cluster cannot know yet reads as (never a plausible 0).
+NOT_KNOWN = "N/A"
 
 
 def set_maintenance(cluster: Cluster, on: bool) -> str:
@@ -35,6 +40,7 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
     mem_used = sum(m.used for m in memory)
     cpu_total = sum(n.static.cpu_count for n in nodes)
     load = round(sum(n.keepalive.load for n in nodes if n.keepalive), 2)
+    osds = storage_mod.list_osds(cluster)
     return {
         "cluster_name": cluster_name or config.cluster_name,
         "cluster_health": {
@@ -49,12 +55,12 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
         "pvc_version": pvc.__version__,
         "upstream_ip": upstream_ip,
         "nodes": {"total": len(nodes), **dict(sorted(node_counts.items()))},
-        "vms": {"total": 0},
-        "networks": 0,
-        "osds": {"total": 0},
-        "pools": 0,
-        "volumes": 0,
-        "snapshots": 0,
+        "vms": _vm_counts(cluster),
+        "networks": 0,  # client networks do not exist yet: none is the true count
+        "osds": _osd_counts(osds),
+        "pools": len(storage_mod.pool_names(cluster)),
+        "volumes": len(storage_mod.list_volumes(cluster)),
+        "snapshots": len(storage_mod.list_snapshots(cluster)),
         "resources": {
             "memory": {
                 "total": mem_total,
@@ -70,12 +76,40 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
                 "allocated": sum(n.keepalive.vcpu_allocated for n in nodes if n.keepalive),
                 "utilization": round(100 * load / cpu_total, 2) if cpu_total else 0.0,
             },
-            "disk": {"total": 0, "used": 0, "free": 0, "utilization": 0.0},
+            "disk": _disk(cluster),
         },
         "detail": {
             "node": [nodes_mod.to_api(n) for n in nodes],
             "vm": [],
-            "osd": [],
+            "osd": osds,
             "faults": [f.to_api() for f in faults],
         },
+    }
+
+
+def _vm_counts(cluster: Cluster) -> dict[str, int]:
+    """VMs by state plus ``total`` (v1: ``{"start": 3, "total": 3}``)."""
+    states = Counter(str(vm.placement.state) for vm in cluster.cache.vms())
+    return {"total": sum(states.values()), **dict(sorted(states.items()))}
+
+
+def _osd_counts(osds: list[dict]) -> dict[str, int]:
+    """OSDs by ``up|down,in|out`` plus ``total`` (v1: ``{"up,in": 3, "total": 3}``)."""
+    states = Counter(
+        f"{'up' if osd['stats']['up'] else 'down'},{'in' if osd['stats']['in'] else 'out'}" for osd in osds
+    )
+    return {"total": len(osds), **dict(sorted(states.items()))}
+
+
+def _disk(cluster: Cluster) -> dict[str, int | float | str]:
+    """Raw Ceph capacity in bytes from the mirrored ``ceph df``; N/A before it is known."""
+    try:
+        util = storage_mod.utilization_record(cluster)
+    except NotFoundError:
+        return dict.fromkeys(("total", "used", "free", "utilization"), NOT_KNOWN)
+    return {
+        "total": util["total_bytes"],
+        "used": util["used_bytes"],
+        "free": util["avail_bytes"],
+        "utilization": util["used_percent"],
     }
