@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from bench.api_latency import populate
+from bench.api_latency import CREDENTIAL, populate
 from bench.vm_list import ZOOKEEPER_HEAP_MB, populate_vms
 from pvc import processes
 from pvc.lab import zookeeper
@@ -41,17 +42,22 @@ from pvc.state.store import Store
 PATHOLOGICAL = "^(?:[0-9a-f-]|[0-9a-f-]){0,24}#$"
 LIMIT_TARGET_MS = 50.0
 STATUS_P99_TARGET_MS = 20.0
-KEYS = {"read-only": "bench-reader", "operator": "bench-operator"}
+KEYS = {role: f"bench-{role}-{secrets.token_hex(16)}" for role in ("read-only", "operator")}
 
 
-def node_config(zk_port: int, api_port: int, wait_timeout: float) -> dict:
+def node_config(zk_port: int, api_port: int, wait_timeout: float, directory: Path) -> dict:
     """A minimal node configuration for pvcapid on loopback (default api.limits but the wait)."""
     net = {"address": "10.100.0.1/24", "floating_address": "10.100.0.250/24"}
     return {
         "cluster": {"name": "bench"},
         "node": {"name": "node000"},
         "coordinators": ["node000"],
-        "zookeeper": {"hosts": [f"127.0.0.1:{zk_port}"], "session_timeout": 10},
+        "zookeeper": {
+            "hosts": [f"127.0.0.1:{zk_port}"],
+            "session_timeout": 10,
+            "auth_file": str(directory / "zookeeper.auth"),
+        },
+        "paths": {"state_dir": str(directory / "state"), "log_dir": str(directory / "log")},
         "networks": {
             "upstream": net,
             "cluster": {"address": "10.110.0.1/24"},
@@ -218,10 +224,14 @@ def main() -> None:
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[0]} on {os.cpu_count()} CPUs")
     print(f"Python re rejecting one UUID with that limit (the old engine): {python_re_reference():.2f} s")
     with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp).chmod(0o755)  # pvcapid runs as its unprivileged account
+        auth_file = Path(tmp) / "zookeeper.auth"
+        auth_file.write_text(":".join(CREDENTIAL) + "\n")
+        auth_file.chmod(0o600)
         ref, member = zookeeper.start_standalone(Path(tmp), heap_mb=ZOOKEEPER_HEAP_MB)
         api = None
         try:
-            store = Store(f"127.0.0.1:{member.client_port}", timeout=10)
+            store = Store(f"127.0.0.1:{member.client_port}", timeout=10, credential=CREDENTIAL)
             store.start()
             ensure_schema(store)
             populate(store, args.nodes)
@@ -229,7 +239,8 @@ def main() -> None:
             store.stop()
             port = zookeeper.free_port()
             config = Path(tmp) / "pvc.conf"
-            config.write_text(yaml.safe_dump(node_config(member.client_port, port, args.wait_timeout)))
+            data = node_config(member.client_port, port, args.wait_timeout, Path(tmp))
+            config.write_text(yaml.safe_dump(data))
             api = processes.spawn(
                 "pvcapid",
                 [sys.executable, "-m", "pvc.api.daemon"],

@@ -89,7 +89,9 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
 
 def _vm_counts(cluster: Cluster) -> dict[str, int]:
     """VMs by state plus ``total`` (v1: ``{"start": 3, "total": 3}``)."""
-    states = Counter(str(vm.placement.state) for vm in cluster.cache.vms())
+    cache = cluster.cache
+    placements = (cache.vm_placement(uuid) for uuid in cache.vm_uuids())
+    states = Counter(str(placement.state) for placement in placements if placement is not None)
     return {"total": sum(states.values()), **dict(sorted(states.items()))}
 
 

@@ -26,7 +26,7 @@ from pvc.state.records import (
 )
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 from pvc.state.store import Commit, Store
-from pvc.state.vms import VmRecord, read_vm
+from pvc.state.vms import VmPlacement, VmRecord, read_vm
 
 Listener = Callable[[str], None]
 T = TypeVar("T")
@@ -261,6 +261,10 @@ class ClusterCache:
         """Cached records of every VM."""
         records = (self.vm(uuid) for uuid in self.vm_uuids())
         return [record for record in records if record is not None]
+
+    def vm_placement(self, uuid: str) -> VmPlacement | None:
+        """A VM's cached placement (desired state, node), decoded once per change of it."""
+        return self._parsed(paths.domain_state(uuid), VmPlacement.from_bytes)
 
     def vm_meta_version(self, uuid: str) -> int:
         """Data version of a VM's metadata znode (for compare-and-set), or -1."""
