@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -14,35 +13,8 @@ from pvc.cli.main import cli
 from pvc.cli.storage_views import human_bytes, number
 from pvc.client import multipart
 from tests.cli.conftest import Invoke
-from tests.cli.fakeapi import serve
-from tests.cli.fakeapi_storage import STATUS_TEXT, UTILIZATION_TEXT, FakeStorageApi, build_storage_app
-
-YES = {"yes-i-really-mean-it": ["yes"]}
-
-
-@pytest.fixture
-def fake_api() -> FakeStorageApi:
-    """The fake API with OSDs 0-2, pools vms and ssdpool, three volumes, a snapshot, two benchmarks."""
-    return FakeStorageApi()
-
-
-@pytest.fixture
-def api_port(fake_api: FakeStorageApi) -> Iterator[int]:
-    """Serve the fake API with its storage endpoints."""
-    with serve(fake_api, build_storage_app) as port:
-        yield port
-
-
-def _rows(text: str) -> list[list[str]]:
-    """The rows of a table (after its header and dashed rule), split on whitespace."""
-    _header, rule, *rows = text.splitlines()
-    assert set(rule.replace(" ", "")) == {"-"}, rule
-    return [row.split() for row in rows]
-
-
-def _writes(fake_api: FakeStorageApi) -> list[str]:
-    """Every request that could change something (anything but GET)."""
-    return [f"{r.method} {r.path}" for r in fake_api.requests if r.method != "GET"]
+from tests.cli.fakeapi_storage import STATUS_TEXT, UTILIZATION_TEXT, FakeStorageApi
+from tests.cli.storage_fixtures import YES, api_port_fixture, fake_api_fixture, table_rows, writes  # noqa: F401
 
 
 def _option(path: str, name: str) -> click.Option:
@@ -84,7 +56,7 @@ def test_status_and_util_print_the_report(pvc: Invoke, connected: int, fake_api:
 def test_pool_list_formats(pvc: Invoke, connected: int, fake_api: FakeStorageApi) -> None:
     pretty = pvc("storage", "pool", "list")
     assert pretty.exit_code == 0, pretty.output
-    rows = _rows(pretty.stdout)
+    rows = table_rows(pretty.stdout)
     assert rows[1][:10] == [
         "vms",
         "1",
@@ -137,7 +109,7 @@ def test_pool_remove_and_set_pgs(pvc: Invoke, connected: int, fake_api: FakeStor
     assert refused.stdout.strip() == "Aborted."
     declined = pvc("storage", "pool", "set-pgs", "vms", "128", input="n\n")
     assert declined.exit_code == 0 and "Change the placement groups of pool vms to 128" in declined.stderr
-    assert _writes(fake_api) == [] and fake_api.pools["vms"]["pgs"] == 64
+    assert writes(fake_api) == [] and fake_api.pools["vms"]["pgs"] == 64
     changed = pvc("storage", "pool", "set-pgs", "vms", "128", "-y")
     assert changed.stdout.strip() == 'Set PGs count to 128 for RBD pool "vms"'
     assert fake_api.calls("PUT", "/storage/ceph/pool/vms")[0].args == {"pgs": ["128"]}
@@ -158,7 +130,7 @@ def test_volume_list_formats(pvc: Invoke, connected: int, fake_api: FakeStorageA
     pretty = pvc("storage", "volume", "list")
     assert pretty.exit_code == 0, pretty.output
     assert pretty.stdout.splitlines()[0].split()[:4] == ["Name", "Pool", "Size", "Objects"]
-    rows = _rows(pretty.stdout)
+    rows = table_rows(pretty.stdout)
     assert [row[:3] for row in rows] == [
         ["scratch", "ssdpool", "512M"],
         ["vm1_disk0", "vms", "10G"],
@@ -209,7 +181,7 @@ def test_volume_resize_rename_remove(pvc: Invoke, connected: int, fake_api: Fake
         refused = pvc("storage", "volume", *args)
         assert refused.exit_code == 0 and question in refused.stderr, refused.stderr
         assert refused.stdout.strip() == "Aborted."
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     resized = pvc("storage", "volume", "resize", "vms", "vm1_disk0", "20G", "-y")
     assert resized.stdout.strip() == 'Resized RBD volume "vm1_disk0" to size "20G"'
     pvc("storage", "volume", "resize", "vms", "vm1_disk0", "5G", "-f", "-y")
@@ -302,7 +274,7 @@ def test_snapshot_add_list_rename(pvc: Invoke, connected: int, fake_api: FakeSto
     }
     pretty = pvc("storage", "volume", "snapshot", "list")
     assert pretty.stdout.splitlines()[0].split() == ["Name", "Volume", "Pool", "Size", "Protected", "Created"]
-    assert _rows(pretty.stdout) == [
+    assert table_rows(pretty.stdout) == [
         ["before-upgrade", "vm1_disk0", "vms", "10G", "No", "2026-11-22", "12:00:00"],
         ["nightly", "vm2_disk0", "vms", "20G", "No", "2026-11-22", "12:00:00"],
     ]
@@ -338,7 +310,7 @@ def test_snapshot_remove_and_rollback(pvc: Invoke, connected: int, fake_api: Fak
     assert "Roll volume vms/vm1_disk0 back to snapshot before-upgrade" in refused.stderr
     refused = pvc("storage", "volume", "snapshot", "remove", *args, input="n\n")
     assert "Remove snapshot before-upgrade of volume vms/vm1_disk0? [y/N]" in refused.stderr
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     rolled = pvc("storage", "volume", "snapshot", "rollback", *args, "-y")
     assert rolled.exit_code == 0, rolled.output
     assert (
@@ -363,7 +335,7 @@ def test_snapshot_remove_and_rollback(pvc: Invoke, connected: int, fake_api: Fak
 def test_benchmark_run(pvc: Invoke, connected: int, fake_api: FakeStorageApi) -> None:
     refused = pvc("storage", "benchmark", "run", "vms")
     assert refused.exit_code == 0 and "Run a storage benchmark in pool vms" in refused.stderr
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     done = pvc("storage", "benchmark", "run", "vms", "-y")
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "SUCCESS: Benchmark 20261122-140000-vms finished"
@@ -387,7 +359,7 @@ def test_benchmark_list_and_info(pvc: Invoke, connected: int, fake_api: FakeStor
     header = listed.stdout.splitlines()[0]
     for title in ("Job", "Pool", "rand_write_4K IOPS", "rand_write_4K MiB/s", "seq_write_4M IOPS"):
         assert title in header, title
-    rows = _rows(listed.stdout)
+    rows = table_rows(listed.stdout)
     assert rows[0] == ["20261122-120000-vms", "Finished", "vms", "12.5s", "1234.5", "4.82", "28", "112"]
     assert rows[1][:2] == ["20261122-130000-ssdpool", "Running"]
     data = json.loads(pvc("storage", "benchmark", "list", "-f", "json").stdout)

@@ -3,41 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
 from tests.cli.conftest import Invoke
-from tests.cli.fakeapi import serve
-from tests.cli.fakeapi_storage import FakeStorageApi, build_storage_app
-
-YES = {"yes-i-really-mean-it": ["yes"]}
-
-
-@pytest.fixture
-def fake_api() -> FakeStorageApi:
-    """The fake API with OSDs 0-2, pools vms and ssdpool, three volumes, a snapshot, two benchmarks."""
-    return FakeStorageApi()
-
-
-@pytest.fixture
-def api_port(fake_api: FakeStorageApi) -> Iterator[int]:
-    """Serve the fake API with its storage endpoints."""
-    with serve(fake_api, build_storage_app) as port:
-        yield port
-
-
-def _rows(text: str) -> list[list[str]]:
-    """The rows of a table (after its header and dashed rule), split on whitespace."""
-    _header, rule, *rows = text.splitlines()
-    assert set(rule.replace(" ", "")) == {"-"}, rule
-    return [row.split() for row in rows]
-
-
-def _writes(fake_api: FakeStorageApi) -> list[str]:
-    """Every request that could change something (anything but GET)."""
-    return [f"{r.method} {r.path}" for r in fake_api.requests if r.method != "GET"]
-
+from tests.cli.fakeapi_storage import FakeStorageApi
+from tests.cli.storage_fixtures import YES, api_port_fixture, fake_api_fixture, table_rows, writes  # noqa: F401
 
 # OSDs.
 
@@ -47,7 +18,7 @@ def test_osd_list_formats(pvc: Invoke, connected: int, fake_api: FakeStorageApi)
     assert pretty.exit_code == 0, pretty.output
     header = pretty.stdout.splitlines()[0].split()
     assert header[:8] == ["ID", "Node", "Up", "In", "Weight", "Reweight", "PGs", "Size"]
-    rows = _rows(pretty.stdout)
+    rows = table_rows(pretty.stdout)
     assert rows[0] == [
         "0",
         "hv1",
@@ -86,7 +57,7 @@ def test_osd_add_confirms_sends_and_waits(pvc: Invoke, connected: int, fake_api:
     assert refused.exit_code == 0
     assert "Destroy all data on hv1:/dev/sdd and create a new OSD on it? [y/N]" in refused.stderr
     assert refused.stdout.strip() == "Aborted."
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     done = pvc("storage", "osd", "add", "hv1", "/dev/sdd", "-y")
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "SUCCESS: Created new OSD 3 on hv1:/dev/sdd"
@@ -145,7 +116,7 @@ def test_osd_task_progress_and_failure(pvc: Invoke, connected: int, fake_api: Fa
 def test_osd_remove(pvc: Invoke, connected: int, fake_api: FakeStorageApi) -> None:
     refused = pvc("storage", "osd", "remove", "2")
     assert refused.exit_code == 0 and "Remove OSD 2 and destroy all its data? [y/N]" in refused.stderr
-    assert _writes(fake_api) == [] and "2" in fake_api.osds
+    assert writes(fake_api) == [] and "2" in fake_api.osds
     done = pvc("storage", "osd", "remove", "2", "-y")
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "SUCCESS: Removed OSD 2"
@@ -162,7 +133,7 @@ def test_osd_remove(pvc: Invoke, connected: int, fake_api: FakeStorageApi) -> No
 def test_osd_replace_and_refresh(pvc: Invoke, connected: int, fake_api: FakeStorageApi) -> None:
     refused = pvc("storage", "osd", "replace", "1", "/dev/sdx")
     assert refused.exit_code == 0 and "Replace OSD 1 with a new OSD on /dev/sdx" in refused.stderr
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     done = pvc("storage", "osd", "replace", "1", "/dev/sdx", "-y")
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "SUCCESS: Replaced OSD 1 with /dev/sdx"
@@ -203,7 +174,7 @@ def test_osd_replace_and_refresh(pvc: Invoke, connected: int, fake_api: FakeStor
 def test_create_db_vg(pvc: Invoke, connected: int, fake_api: FakeStorageApi, where: list[str]) -> None:
     refused = pvc(*where, "create-db-vg", "hv1", "/dev/nvme0n1")
     assert refused.exit_code == 0 and "Destroy all data on hv1:/dev/nvme0n1" in refused.stderr
-    assert _writes(fake_api) == []
+    assert writes(fake_api) == []
     done = pvc(*where, "create-db-vg", "hv1", "/dev/nvme0n1", "-y")
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "SUCCESS: Created OSD database volume group on hv1:/dev/nvme0n1"

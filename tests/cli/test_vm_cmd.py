@@ -4,42 +4,16 @@ and flush-locks (the XML edits are in test_vm_xml_cmd)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 
-from pvc.domain_xml import edit as vm_xml
-from pvc.domain_xml.parse import load
 from tests.cli.conftest import Invoke
-from tests.cli.fakeapi import serve
-from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app, domain_xml
+from tests.cli.fakeapi_vm import FakeVmApi, domain_xml
+from tests.cli.vm_fixtures import api_port_fixture, fake_api_fixture, last_put, stored_xml  # noqa: F401
 
 NEW_XML = domain_xml("vm3", "12345678-1234-1234-1234-123456789abc", nics=(("vmbr100", "52:54:00:00:00:33"),))
-
-
-@pytest.fixture
-def fake_api() -> FakeVmApi:
-    """The fake API with VMs vm1 (running on hv1) and vm2 (stopped on hv2, migrated from hv1)."""
-    return FakeVmApi()
-
-
-@pytest.fixture
-def api_port(fake_api: FakeVmApi) -> Iterator[int]:
-    """Serve the fake API with its VM endpoints."""
-    with serve(fake_api, build_vm_app) as port:
-        yield port
-
-
-def _xml(fake_api: FakeVmApi, name: str) -> vm_xml.Element:
-    return load(fake_api.vms[name]["xml"])
-
-
-def _put(fake_api: FakeVmApi, name: str) -> tuple[dict[str, list[str]], vm_xml.Element]:
-    """The query and the parsed XML of the last ``PUT /vm/{name}``."""
-    call = fake_api.calls("PUT", f"/vm/{name}")[-1]
-    return call.args, load(call.form["xml"][0])
 
 
 # Listing and reading.
@@ -234,7 +208,7 @@ def test_modify_with_editor(
     result = pvc("vm", "modify", "vm1", "--editor", "--yes")
     assert result.exit_code == 0, result.output
     assert seen == [original]
-    assert _xml(fake_api, "vm1").findtext("vcpu") == "3"
+    assert stored_xml(fake_api, "vm1").findtext("vcpu") == "3"
     monkeypatch.setattr(click, "edit", lambda text, **kwargs: None)
     unchanged = pvc("vm", "modify", "vm1", "-e")
     assert unchanged.stdout.strip() == "No changes to VM vm1."

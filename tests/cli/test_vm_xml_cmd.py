@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from lxml import etree
 
 from pvc.domain_xml import edit as vm_xml
-from pvc.domain_xml.parse import load
 from tests.cli.conftest import Invoke
-from tests.cli.fakeapi import serve
-from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app, domain_xml
-
-
-@pytest.fixture
-def fake_api() -> FakeVmApi:
-    """The fake API with VMs vm1 (running on hv1) and vm2 (stopped on hv2, migrated from hv1)."""
-    return FakeVmApi()
-
-
-@pytest.fixture
-def api_port(fake_api: FakeVmApi) -> Iterator[int]:
-    """Serve the fake API with its VM endpoints."""
-    with serve(fake_api, build_vm_app) as port:
-        yield port
-
-
-def _xml(fake_api: FakeVmApi, name: str) -> vm_xml.Element:
-    return load(fake_api.vms[name]["xml"])
-
-
-def _put(fake_api: FakeVmApi, name: str) -> tuple[dict[str, list[str]], vm_xml.Element]:
-    """The query and the parsed XML of the last ``PUT /vm/{name}``."""
-    call = fake_api.calls("PUT", f"/vm/{name}")[-1]
-    return call.args, load(call.form["xml"][0])
+from tests.cli.fakeapi_vm import FakeVmApi, domain_xml
+from tests.cli.vm_fixtures import api_port_fixture, fake_api_fixture, last_put, stored_xml  # noqa: F401
 
 
 def test_vcpu_get(pvc: Invoke, connected: int) -> None:
@@ -56,7 +30,7 @@ def test_vcpu_set_no_restart(pvc: Invoke, connected: int, fake_api: FakeVmApi) -
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "Modified VM vm1"
     assert "takes effect when VM vm1 next restarts" in result.stderr
-    args, root = _put(fake_api, "vm1")
+    args, root = last_put(fake_api, "vm1")
     assert args == {"restart": ["false"]}
     assert vm_xml.read_vcpus(root) == (4, vm_xml.Topology(1, 2, 2))
     assert fake_api.calls("POST", "/vm/vm1/state") == []
@@ -68,21 +42,21 @@ def test_vcpu_set_restart_choices(pvc: Invoke, connected: int, fake_api: FakeVmA
     assert fake_api.calls("PUT") == []
     restarted = pvc("vm", "vcpu", "set", "vm1", "3", "-r", "-y")
     assert restarted.stdout.strip() == "Modified VM vm1 and restarted"
-    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+    assert last_put(fake_api, "vm1")[0] == {"restart": ["true"]}
     asked = pvc("vm", "vcpu", "set", "vm1", "5", input="y\n")
     assert "Restart VM vm1 to apply the change? [y/N]" in asked.stderr
-    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+    assert last_put(fake_api, "vm1")[0] == {"restart": ["true"]}
     declined = pvc("vm", "vcpu", "set", "vm1", "6", input="n\n")
-    assert declined.exit_code == 0 and _put(fake_api, "vm1")[0] == {"restart": ["false"]}
-    assert _xml(fake_api, "vm1").findtext("vcpu") == "6"
+    assert declined.exit_code == 0 and last_put(fake_api, "vm1")[0] == {"restart": ["false"]}
+    assert stored_xml(fake_api, "vm1").findtext("vcpu") == "6"
     for quiet in (["vm", "vcpu", "set", "vm1", "7", "-y"], ["-u", "vm", "vcpu", "set", "vm1", "7"]):
         result = pvc(*quiet)
         assert result.exit_code == 0 and "[y/N]" not in result.stderr
-        assert _put(fake_api, "vm1")[0] == {"restart": ["false"]}
+        assert last_put(fake_api, "vm1")[0] == {"restart": ["false"]}
     stopped = pvc("vm", "vcpu", "set", "vm2", "2")
     assert stopped.exit_code == 0 and "[y/N]" not in stopped.stderr and "next restarts" not in stopped.stderr
-    assert _put(fake_api, "vm2")[0] == {"restart": ["false"]}
-    assert vm_xml.read_vcpus(_xml(fake_api, "vm2")) == (2, None)
+    assert last_put(fake_api, "vm2")[0] == {"restart": ["false"]}
+    assert vm_xml.read_vcpus(stored_xml(fake_api, "vm2")) == (2, None)
 
 
 def test_vcpu_set_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
@@ -106,7 +80,7 @@ def test_memory_get_and_set(pvc: Invoke, connected: int, fake_api: FakeVmApi) ->
     }
     result = pvc("vm", "memory", "set", "vm1", "4G", "-R")
     assert result.exit_code == 0, result.output
-    args, root = _put(fake_api, "vm1")
+    args, root = last_put(fake_api, "vm1")
     assert args == {"restart": ["false"]}
     assert vm_xml.read_memory(root) == 4096
     assert root.find("currentMemory").text == "4096"
@@ -140,7 +114,7 @@ def test_network_add_live(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> N
         '<model type="e1000"/></interface>'
     ]
     assert fake_api.calls("GET", "/tasks/cafe0001")
-    args, root = _put(fake_api, "vm1")
+    args, root = last_put(fake_api, "vm1")
     assert args == {"restart": ["false"]}
     assert [vm_xml.interface_mac(i) for i in vm_xml.find_interfaces(root, bridge="vmbr200")] == [
         "52:54:00:ab:cd:ef"
@@ -153,16 +127,16 @@ def test_network_add_not_live(pvc: Invoke, connected: int, fake_api: FakeVmApi) 
     stopped = pvc("vm", "network", "add", "vm2", "300")
     assert stopped.exit_code == 0, stopped.output
     assert fake_api.calls("POST", "/vm/vm2/device") == []
-    interfaces = vm_xml.find_interfaces(_put(fake_api, "vm2")[1], bridge="vmbr300")
+    interfaces = vm_xml.find_interfaces(last_put(fake_api, "vm2")[1], bridge="vmbr300")
     assert len(interfaces) == 1 and vm_xml.interface_mac(interfaces[0]).startswith("52:54:00:")
     config_only = pvc("vm", "network", "add", "vm1", "300", "-L", "-R")
     assert config_only.exit_code == 0
     assert fake_api.calls("POST", "/vm/vm1/device") == []
-    assert _put(fake_api, "vm1")[0] == {"restart": ["false"]}
+    assert last_put(fake_api, "vm1")[0] == {"restart": ["false"]}
     restart = pvc("vm", "network", "add", "vm1", "400", "-r", "-y")
     assert restart.exit_code == 0
     assert fake_api.calls("POST", "/vm/vm1/device") == []
-    assert _put(fake_api, "vm1")[0] == {"restart": ["true"]}
+    assert last_put(fake_api, "vm1")[0] == {"restart": ["true"]}
 
 
 def test_network_add_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
@@ -196,7 +170,7 @@ def test_network_add_failed_hotplug_changes_nothing(pvc: Invoke, connected: int,
 def test_network_remove(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
     single = pvc("vm", "network", "remove", "vm2", "100", "-R")
     assert single.exit_code == 0, single.output
-    assert vm_xml.find_interfaces(_put(fake_api, "vm2")[1], bridge="vmbr100") == []
+    assert vm_xml.find_interfaces(last_put(fake_api, "vm2")[1], bridge="vmbr100") == []
     fake_api.vms["vm1"]["xml"] = domain_xml(
         "vm1", "u", nics=(("vmbr100", "52:54:00:00:00:01"), ("vmbr100", "52:54:00:00:00:05"))
     )
@@ -208,7 +182,7 @@ def test_network_remove(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> Non
     device = fake_api.calls("DELETE", "/vm/vm1/device")[0]
     assert device.args == {}
     assert etree.fromstring(device.form["xml"][0]).find("mac").get("address") == "52:54:00:00:00:05"
-    root = _put(fake_api, "vm1")[1]
+    root = last_put(fake_api, "vm1")[1]
     assert [vm_xml.interface_mac(i) for i in vm_xml.find_interfaces(root)] == ["52:54:00:00:00:01"]
     nothing = pvc("vm", "network", "remove", "vm1")
     assert nothing.exit_code == 2 and "Give NET, -m/--mac-address or both" in nothing.stderr
@@ -233,15 +207,15 @@ def test_volume_add(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
         '<disk type="network" device="disk"><driver name="qemu" type="raw" cache="none"/>'
         '<source protocol="rbd" name="vms/data"/><target dev="sdb" bus="scsi"/></disk>'
     ]
-    args, root = _put(fake_api, "vm1")
+    args, root = last_put(fake_api, "vm1")
     assert args == {"restart": ["false"]} and vm_xml.disk_targets(root) == ["sda", "sdb"]
     virtio = pvc("vm", "volume", "add", "vm2", "vms/more", "-b", "virtio")
     assert virtio.exit_code == 0
     assert fake_api.calls("POST", "/vm/vm2/device") == []
-    assert vm_xml.disk_targets(_put(fake_api, "vm2")[1]) == ["vda", "vdb"]
+    assert vm_xml.disk_targets(last_put(fake_api, "vm2")[1]) == ["vda", "vdb"]
     chosen = pvc("vm", "volume", "add", "vm2", "/srv/scratch.img", "-t", "file", "-d", "sdz", "-R")
     assert chosen.exit_code == 0
-    disk = _put(fake_api, "vm2")[1].findall("devices/disk")[-1]
+    disk = last_put(fake_api, "vm2")[1].findall("devices/disk")[-1]
     assert disk.find("source").get("file") == "/srv/scratch.img" and disk.find("target").get("dev") == "sdz"
     again = pvc("vm", "volume", "add", "vm1", "vms/data")
     assert again.exit_code == 1 and "volume vms/data is already attached to the VM" in again.stderr
@@ -254,7 +228,7 @@ def test_volume_remove(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None
     assert result.exit_code == 0, result.output
     device = fake_api.calls("DELETE", "/vm/vm1/device")[0]
     assert etree.fromstring(device.form["xml"][0]).find("source").get("name") == "vms/vm1_disk0"
-    assert vm_xml.disk_targets(_put(fake_api, "vm1")[1]) == []
+    assert vm_xml.disk_targets(last_put(fake_api, "vm1")[1]) == []
     missing = pvc("vm", "volume", "remove", "vm2", "vms/nothing")
     assert missing.exit_code == 1
     assert missing.stderr.splitlines()[-1] == "Error: VM vm2: volume vms/nothing is not attached to the VM"

@@ -94,12 +94,7 @@ def request_state(
     message = f"{verbs[VMState(state)]} VM '{name}'"
     if not wait:
         return message
-    what = f"VM '{name}' to {state}"
-    try:
-        wait_for_vm(cluster, record.uuid, state_done(state), timeout=timeout, what=what)
-    except WaitTimeout:
-        raise NotYetDone(message, timeout, what) from None
-    return message + ": done"
+    return _waited(cluster, record.uuid, message, state_done(state), timeout, f"VM '{name}' to {state}")
 
 
 def request_node(
@@ -162,11 +157,7 @@ def request_node(
     if not wait:
         return message
     what = f"VM '{name}' to arrive on node '{target}'"
-    try:
-        wait_for_vm(cluster, record.uuid, node_done(target), timeout=timeout, what=what)
-    except WaitTimeout:
-        raise NotYetDone(message, timeout, what) from None
-    return message + ": done"
+    return _waited(cluster, record.uuid, message, node_done(target), timeout, what)
 
 
 def _check_target(cache: ClusterCache, record: VmRecord, target: str, *, check_limit: bool) -> None:
@@ -251,6 +242,17 @@ def _delete_volumes(storage: StorageOps, disks: list[tuple[str, str]]) -> tuple[
 
 
 # -- waiting -------------------------------------------------------------------------------
+
+
+def _waited(
+    cluster: Cluster, uuid: str, message: str, done: Callable[[VmRecord], bool], timeout: float, what: str
+) -> str:
+    """``message`` + ": done" once ``done`` holds; NotYetDone (202) when the wait limit passes first."""
+    try:
+        wait_for_vm(cluster, uuid, done, timeout=timeout, what=what)
+    except WaitTimeout:
+        raise NotYetDone(message, timeout, what) from None
+    return message + ": done"
 
 
 def wait_for_vm(
