@@ -225,6 +225,53 @@ def test_flush_moves_every_vm_away_one_at_a_time_and_ready_brings_them_back(vm_c
     assert record(nodes, stopped).placement.node == "hv1"
 
 
+def _flush_and_ready(loop, name: str, check_flushed) -> None:
+    loop.store.set(paths.node_domain_state(name), DomainState.FLUSH.value)
+    wait_for(lambda: loop.cache.text(paths.node_domain_state(name)) == DomainState.FLUSHED, timeout=30)
+    check_flushed()
+    loop.store.set(paths.node_domain_state(name), DomainState.UNFLUSH.value)
+    wait_for(lambda: loop.cache.text(paths.node_domain_state(name)) == DomainState.READY, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"limit": "hv1"}, {"migration_method": "live"}],
+    ids=["limited-to-its-node", "live-only-migration-fails"],
+)
+def test_a_vm_that_cannot_leave_a_flushed_node_stops_with_autostart_and_starts_at_ready(vm_cluster, options):
+    """Its node limit leaves no other node, or (the test driver cannot live-migrate) its
+    live-only migration fails: the flush shuts it down with node_autostart set rather than
+    stopping it for good, and ready starts it there again, clearing the flag."""
+    nodes = vm_cluster
+    loop = nodes["hv1"].loop
+    pinned = define(nodes["hv1"], "pinned", target="hv1", **options)
+    mobile = define(nodes["hv1"], "mobile", target="hv1")
+    for uuid in (pinned, mobile):
+        request(nodes, uuid, "start")
+        wait_for(lambda uuid=uuid: settled(nodes, uuid, node="hv1", state="start", running=True))
+    assert not record(nodes, pinned).meta.node_autostart
+
+    def flushed() -> None:
+        assert settled(nodes, pinned, node="hv1", state="stop", running=False)
+        assert record(nodes, pinned).meta.node_autostart
+        assert record(nodes, mobile).placement.node != "hv1" and running_on(nodes, mobile) != ["hv1"]
+        assert not record(nodes, mobile).meta.node_autostart
+
+    _flush_and_ready(loop, "hv1", flushed)
+    wait_for(lambda: settled(nodes, pinned, node="hv1", state="start", running=True))
+    wait_for(lambda: settled(nodes, mobile, node="hv1", state="start", running=True))
+    assert not record(nodes, pinned).meta.node_autostart  # used once
+
+
+def test_ready_leaves_stopped_vms_without_autostart_alone(vm_cluster):
+    nodes = vm_cluster
+    loop = nodes["hv1"].loop
+    stopped = define(nodes["hv1"], "idle", target="hv1", limit="hv1")
+    _flush_and_ready(loop, "hv1", lambda: None)
+    assert settled(nodes, stopped, node="hv1", state="stop", running=False)
+    assert not record(nodes, stopped).meta.node_autostart
+
+
 def test_a_flushed_node_gets_no_new_vms(vm_cluster):
     nodes = vm_cluster
     loop = nodes["hv1"].loop

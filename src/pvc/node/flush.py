@@ -4,8 +4,12 @@
 selector picks, remembering this node as its ``last_node``; running VMs migrate, and
 the next VM goes only once the previous one has arrived. With nothing left here the
 node becomes ``flushed``. ``unflush``: VMs whose ``last_node`` is this node come back
-the same way, then the node is ``ready``. A VM that no other node can take is shut
-down (it stays assigned here).
+the same way, then the node is ``ready``.
+
+A running VM that cannot leave (its node limit or the selector leaves no other ready node,
+or its move failed, e.g. a live-only migration) is shut down where it is with
+``node_autostart`` set. ``unflush`` starts such VMs here again before bringing the
+others back, clearing the flag: like in PVC, ``node_autostart`` is used once.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pvc.cluster.vm.actions import change_placement
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.state import nodes
 from pvc.state.states import VM_RUNNING, DomainState, VMState
-from pvc.state.vms import VmPlacement, VmRecord
+from pvc.state.vms import VmMeta, VmPlacement, VmRecord, update_meta
 
 
 class FlushDriver:
@@ -30,10 +34,14 @@ class FlushDriver:
         self.cache = cluster.cache
         self.node = node
         self.default_selector = default_selector
+        #: VMs this flush has tried to move: one found here again could not leave.
+        self._tried: set[str] = set()
 
     def step(self, active: dict[str, str], busy: Callable[[str], bool]) -> str | None:
         """Advance a flush or unflush by at most one VM; returns what it did, if anything."""
         state, _ = self.cache.domain_state(self.node)
+        if state != DomainState.FLUSH:
+            self._tried.clear()
         if state not in (DomainState.FLUSH, DomainState.UNFLUSH):
             return None
         vms = self.cache.vms()
@@ -41,7 +49,13 @@ class FlushDriver:
             return None
         if state == DomainState.FLUSH:
             return self._flush_one(vms, active) or self._finish(state, DomainState.FLUSHED, vms, active)
-        return self._unflush_one(vms) or self._finish(state, DomainState.READY, vms, active)
+        if any(self._autostart_pending(vm) for vm in vms):
+            return None  # let the shutdowns of a flush it interrupts finish first
+        return (
+            self._autostart_one(vms)
+            or self._unflush_one(vms)
+            or self._finish(state, DomainState.READY, vms, active)
+        )
 
     def _in_flight(self, vm: VmRecord, active: dict[str, str], busy: Callable[[str], bool]) -> bool:
         """A VM still on its way to or from this node (or being acted on here)."""
@@ -66,11 +80,11 @@ class FlushDriver:
                 node_limit=vm.meta.node_limit,
                 exclude=[self.node],
             )
-            if target is None:
-                if placement.state in VM_RUNNING:
-                    self._update(vm.uuid, _shutdown)
-                    return f"flush: no other node can take VM {vm.meta.name}; shutting it down"
-                continue
+            if target is None or vm.uuid in self._tried:
+                if placement.state not in VM_RUNNING:
+                    continue
+                why = "no other node can take it" if target is None else "it could not move"
+                return self._stay_down(vm, why)
 
             def move(p: VmPlacement, target: str = target) -> VmPlacement | None:
                 if p.node != self.node:
@@ -80,7 +94,38 @@ class FlushDriver:
 
             if self._update(vm.uuid, move) is None:
                 return None
+            self._tried.add(vm.uuid)
             return f"flush: VM {vm.meta.name} -> node {target}"
+        return None
+
+    def _stay_down(self, vm: VmRecord, why: str) -> str | None:
+        """Shut down a VM that cannot leave, marked to start here again at ``ready``."""
+        self.cluster.settle(update_meta(self.store, vm.uuid, _with_autostart(True))[1])
+        if self._update(vm.uuid, _shutdown) is None:
+            return None
+        return f"flush: {why}: shutting down VM {vm.meta.name}; it starts here again when the node is ready"
+
+    def _autostart_pending(self, vm: VmRecord) -> bool:
+        """A VM marked to start here whose shutdown has not finished yet."""
+        placement = vm.placement
+        return placement.node == self.node and vm.meta.node_autostart and placement.state == VMState.SHUTDOWN
+
+    def _autostart_one(self, vms: list[VmRecord]) -> str | None:
+        """Start one stopped VM of this node marked ``node_autostart``, clearing the mark."""
+        for vm in vms:
+            placement = vm.placement
+            if placement.node != self.node or not vm.meta.node_autostart or placement.state != VMState.STOP:
+                continue
+            self.cluster.settle(update_meta(self.store, vm.uuid, _with_autostart(False))[1])
+
+            def start(p: VmPlacement) -> VmPlacement | None:
+                if p.node != self.node or p.state != VMState.STOP:
+                    return None
+                return replace(p, state=VMState.START)
+
+            if self._update(vm.uuid, start) is None:
+                return None
+            return f"unflush: starting VM {vm.meta.name} (autostart)"
         return None
 
     def _unflush_one(self, vms: list[VmRecord]) -> str | None:
@@ -118,5 +163,11 @@ class FlushDriver:
         return change_placement(self.cluster, uuid, change)
 
 
-def _shutdown(placement: VmPlacement) -> VmPlacement:
+def _shutdown(placement: VmPlacement) -> VmPlacement | None:
+    if placement.state not in VM_RUNNING:
+        return None
     return replace(placement, state=VMState.SHUTDOWN)
+
+
+def _with_autostart(on: bool) -> Callable[[VmMeta], VmMeta]:
+    return lambda meta: replace(meta, node_autostart=on)
