@@ -110,3 +110,19 @@ def node_config_data(
 
 def node_config(name: str, coordinators: list[str], zk_hosts: str, **kwargs: Any) -> NodeConfig:
     return parse_config(node_config_data(name, coordinators, zk_hosts, **kwargs))
+
+
+def metric_samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Prometheus text as ``{sample name: {sorted label pairs: value}}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def by_label(samples: dict[tuple[tuple[str, str], ...], float], label: str) -> dict[str, int]:
+    """One metric's samples keyed by one label's value, as integers."""
+    return {dict(labels)[label]: int(value) for labels, value in samples.items()}

@@ -11,7 +11,7 @@ from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import VMState
 from pvc.state.vms import update_placement
-from tests.helpers import wait_for
+from tests.helpers import by_label, metric_samples, wait_for
 
 PREFIX = "/api/v1"
 NODES = ["hv1", "hv2", "hv3"]
@@ -278,3 +278,12 @@ def test_status_counts_vms_by_state_and_disk_is_not_known_without_storage(vm_api
     )
     assert status["osds"] == {"total": 0} and status["pools"] == status["volumes"] == 0
     assert set(status["resources"]["disk"].values()) == {"N/A"}  # no Ceph here: not known, not 0
+    # detail.vm is the full VM list, as GET /vm serves it; detail.node the node list
+    assert status["detail"]["vm"] == get(client, "/vm").json
+    assert [vm["name"] for vm in status["detail"]["vm"]] == ["count1", "count2", "count3"]
+    assert [n["name"] for n in status["detail"]["node"]] == [n["name"] for n in get(client, "/node").json]
+    # /metrics counts the same, and has no disk sample while Ceph's capacity is not known
+    metrics = metric_samples(get(client, "/metrics/resource").get_data(as_text=True))
+    assert by_label(metrics["pvc_vms"], "state") == {"start": 2, "stop": 1}
+    assert metrics["pvc_pools"] == metrics["pvc_volumes"] == {(): 0.0}
+    assert "pvc_osds" not in metrics and "pvc_cluster_disk_bytes" not in metrics

@@ -16,7 +16,7 @@ from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.osd_tasks import DB_VG_NAME
 from pvc.config import StorageSection
 from pvc.storage import osds, volumes
-from tests.helpers import wait_for
+from tests.helpers import by_label, metric_samples, wait_for
 from tests.integration.conftest import cluster, make_store, store, zk_hosts, zk_server  # noqa: F401
 from tests.storage.api_harness import PREFIX, api_over_ceph
 from tests.storage.conftest import POOL
@@ -87,6 +87,24 @@ def test_cluster_status_counts_what_the_storage_lists_show(storage_api, unique, 
     status = settled(client, "/status", consistent)
     disk = status["resources"]["disk"]
     assert 0 < disk["used"] < disk["total"] and disk["free"] > 0 and 0 < disk["utilization"] < 100
+
+    # /metrics shows the same figures as /status (read until no mirror pass falls between)
+    def metrics_agree() -> bool:
+        before = call(client, "GET", "/status").json
+        metrics = metric_samples(call(client, "GET", "/metrics/resource").get_data(as_text=True))
+        if call(client, "GET", "/status").json["resources"]["disk"] != before["resources"]["disk"]:
+            return False
+        disk = before["resources"]["disk"]
+        assert by_label(metrics["pvc_cluster_disk_bytes"], "kind") == {
+            kind: disk[kind] for kind in ("total", "used", "free")
+        }
+        for key in ("pools", "volumes", "snapshots"):
+            assert metrics[f"pvc_{key}"] == {(): float(before[key])}, key
+        osds = {key: value for key, value in before["osds"].items() if key != "total"}
+        assert by_label(metrics["pvc_osds"], "state") == osds
+        return True
+
+    wait_for(metrics_agree, timeout=30)
 
 
 def test_pool_volume_snapshot_lifecycle_and_bad_input(storage_api, unique, ceph_client):

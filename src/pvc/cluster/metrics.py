@@ -1,7 +1,10 @@
 """The cluster's Prometheus metrics (text format, ``pvc_`` prefix), from the cache.
 
 Two sets: ``health`` (cluster health, maintenance, faults) and ``resource`` (node states,
-load and memory); :func:`exposition` renders either or both.
+load and memory; VMs by state, OSDs by state, pools, volumes, snapshots and Ceph's raw
+capacity, the same figures as ``/status``); :func:`exposition` renders either or both.
+A figure the cluster does not know yet (Ceph's capacity before the first report) has no
+sample rather than a made-up one.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from pvc.cluster import status as status_mod
 from pvc.cluster.faults import queries as faults_mod
 from pvc.cluster.session import Cluster
+from pvc.cluster.storage import queries as storage_mod
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 
 #: The media type of the exposition format.
@@ -95,7 +100,45 @@ class _Nodes(Collector):
         yield memory
 
 
-SETS = {"health": _Health, "resource": _Nodes}
+class _Inventory(Collector):
+    """What ``/status`` counts: VMs and OSDs by state, pools, volumes, snapshots, raw disk."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield _by_state("pvc_vms", "VMs by state", status_mod.vm_counts(self.cluster))
+        osds = status_mod.osd_counts(storage_mod.list_osds(self.cluster))
+        yield _by_state("pvc_osds", "Ceph OSDs by up|down,in|out", osds)
+        for key, value in status_mod.storage_counts(self.cluster).items():
+            yield GaugeMetricFamily(f"pvc_{key}", f"Ceph {key}", value=value)
+        disk = GaugeMetricFamily("pvc_cluster_disk_bytes", "Ceph raw capacity", labels=["kind"])
+        for kind, value in status_mod.disk_figures(self.cluster).items():
+            if kind != "utilization" and isinstance(value, int):
+                disk.add_metric([kind], value)
+        yield disk
+
+
+def _by_state(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=["state"])
+    for state, count in counts.items():
+        if state != "total":
+            family.add_metric([state], count)
+    return family
+
+
+class _Resources(Collector):
+    """The ``resource`` set: nodes and inventory."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.parts = (_Nodes(cluster), _Inventory(cluster))
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        for part in self.parts:
+            yield from part.collect()
+
+
+SETS = {"health": _Health, "resource": _Resources}
 
 
 def exposition(cluster: Cluster, *sets: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pvc
@@ -10,6 +11,7 @@ from pvc.cluster.faults import queries as faults_mod
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
+from pvc.cluster.vm.listing import VmListing
 from pvc.state import settings
 
 #: What a figure the cluster cannot know yet reads as (never a plausible 0).
@@ -27,8 +29,23 @@ def requested_primary(cluster: Cluster) -> str:
     return cluster.cache.cluster_config().primary_node
 
 
+def status_json(cluster: Cluster, listing: VmListing, *, upstream_ip: str, cluster_name: str) -> bytes:
+    """``GET /status`` as JSON: :func:`cluster_status` with ``detail.vm``, the full VM list.
+
+    The VM list is joined in as the bytes ``listing`` keeps serialised (``GET /vm``'s body),
+    so a large cluster's status costs no more than its VM list.
+    """
+    document = cluster_status(cluster, upstream_ip=upstream_ip, cluster_name=cluster_name)
+    detail = document.pop("detail")
+    head = json.dumps(document, separators=(",", ":")).encode()
+    detail_head = json.dumps(detail, separators=(",", ":")).encode()
+    vms = listing.render(listing.records())
+    return b"".join((head[:-1], b',"detail":', detail_head[:-1], b',"vm":', vms, b"}}"))
+
+
 def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> dict:
-    """Everything ``pvc cluster status`` shows, in the PVC v1 shape."""
+    """Everything ``pvc cluster status`` shows, in the PVC v1 shape, except ``detail.vm``
+    (the full VM list, which :func:`status_json` adds)."""
     cache = cluster.cache
     config = cache.cluster_config()
     nodes = cache.nodes()
@@ -55,12 +72,10 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
         "pvc_version": pvc.__version__,
         "upstream_ip": upstream_ip,
         "nodes": {"total": len(nodes), **dict(sorted(node_counts.items()))},
-        "vms": _vm_counts(cluster),
+        "vms": vm_counts(cluster),
         "networks": 0,  # client networks do not exist yet: none is the true count
-        "osds": _osd_counts(osds),
-        "pools": len(storage_mod.pool_names(cluster)),
-        "volumes": len(storage_mod.list_volumes(cluster)),
-        "snapshots": len(storage_mod.list_snapshots(cluster)),
+        "osds": osd_counts(osds),
+        **storage_counts(cluster),
         "resources": {
             "memory": {
                 "total": mem_total,
@@ -76,18 +91,17 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
                 "allocated": sum(n.keepalive.vcpu_allocated for n in nodes if n.keepalive),
                 "utilization": round(100 * load / cpu_total, 2) if cpu_total else 0.0,
             },
-            "disk": _disk(cluster),
+            "disk": disk_figures(cluster),
         },
         "detail": {
             "node": [nodes_mod.to_api(n) for n in nodes],
-            "vm": [],
             "osd": osds,
             "faults": [f.to_api() for f in faults],
         },
     }
 
 
-def _vm_counts(cluster: Cluster) -> dict[str, int]:
+def vm_counts(cluster: Cluster) -> dict[str, int]:
     """VMs by state plus ``total`` (v1: ``{"start": 3, "total": 3}``)."""
     cache = cluster.cache
     placements = (cache.vm_placement(uuid) for uuid in cache.vm_uuids())
@@ -95,7 +109,16 @@ def _vm_counts(cluster: Cluster) -> dict[str, int]:
     return {"total": sum(states.values()), **dict(sorted(states.items()))}
 
 
-def _osd_counts(osds: list[dict]) -> dict[str, int]:
+def storage_counts(cluster: Cluster) -> dict[str, int]:
+    """How many pools, volumes and snapshots the cluster has (``/status`` keys)."""
+    return {
+        "pools": len(storage_mod.pool_names(cluster)),
+        "volumes": len(storage_mod.list_volumes(cluster)),
+        "snapshots": len(storage_mod.list_snapshots(cluster)),
+    }
+
+
+def osd_counts(osds: list[dict]) -> dict[str, int]:
     """OSDs by ``up|down,in|out`` plus ``total`` (v1: ``{"up,in": 3, "total": 3}``)."""
     states = Counter(
         f"{'up' if osd['stats']['up'] else 'down'},{'in' if osd['stats']['in'] else 'out'}" for osd in osds
@@ -103,7 +126,7 @@ def _osd_counts(osds: list[dict]) -> dict[str, int]:
     return {"total": len(osds), **dict(sorted(states.items()))}
 
 
-def _disk(cluster: Cluster) -> dict[str, int | float | str]:
+def disk_figures(cluster: Cluster) -> dict[str, int | float | str]:
     """Raw Ceph capacity in bytes from the mirrored ``ceph df``; N/A before it is known."""
     try:
         util = storage_mod.utilization_record(cluster)

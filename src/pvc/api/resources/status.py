@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import Response, jsonify
 
 from pvc.api.context import cluster, ctx
 from pvc.api.routes import OPERATOR, Arg, RouteGroup
@@ -14,11 +14,13 @@ group = RouteGroup("cluster")
 @group.route("/status", summary="Cluster status")
 def status():
     context = ctx()
-    return jsonify(
-        cluster_status.cluster_status(
-            context.cluster, upstream_ip=context.upstream_ip, cluster_name=context.cluster_name
-        )
+    body = cluster_status.status_json(
+        context.cluster,
+        context.vm_listing,
+        upstream_ip=context.upstream_ip,
+        cluster_name=context.cluster_name,
     )
+    return Response(body, mimetype="application/json")
 
 
 @group.route(
