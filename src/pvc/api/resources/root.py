@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import jsonify, request
 
 from pvc.api import auth
@@ -65,9 +67,15 @@ def initialize(overwrite: str, **_confirm: str):
     return jsonify(message=backup_mod.initialize(cluster(), overwrite=overwrite == "True"))
 
 
-@group.route("/backup", summary="Back up the cluster's state", role=ADMIN)
+@group.route(
+    "/backup",
+    summary="Back up the cluster's state: a JSON string whose content is the JSON dump (decode twice)",
+    role=ADMIN,
+)
 def backup():
-    return jsonify(backup_mod.backup(cluster()))
+    # PVC v1 answers the dump already encoded as JSON text, so the body is a JSON string and
+    # its clients decode it a second time; the text is what POST /restore takes as cluster_data.
+    return jsonify(json.dumps(backup_mod.backup(cluster())))
 
 
 @group.route(
