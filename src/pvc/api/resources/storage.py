@@ -116,9 +116,13 @@ def _osd(osd_id: str) -> dict:
     return queries.get_osd(cluster(), osd_id)
 
 
-@group.route("/storage/ceph/osd/<osdid>", summary="One OSD", responses={"200": "OK", "404": "Not found"})
+@group.route(
+    "/storage/ceph/osd/<osdid>",
+    summary="One OSD (a list of one, as every element GET)",
+    responses={"200": "OK", "404": "Not found"},
+)
 def osd_get(osdid: str):
-    return jsonify(_osd(osdid))
+    return jsonify([_osd(osdid)])
 
 
 @group.route(
