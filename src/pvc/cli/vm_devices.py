@@ -87,15 +87,17 @@ def _load(client: ApiClient, domain: str) -> tuple[dict[str, Any], Element]:
         return vm, load(str(vm.get("xml") or ""))
 
 
-def _decide_restart(
+def decide_restart(
     cli: CliContext,
     domain: str,
     vm: dict[str, Any],
     restart_flag: bool | None,
     confirm_flag: bool,
-    live: bool,
+    live: bool = False,
 ) -> bool:
-    """Whether to restart the VM to apply the change (asking when that is the user's call)."""
+    """Whether to restart the VM to apply the change (asking when that is the user's call): yes
+    with ``-r`` (confirmed unless ``confirm_flag``/``--unsafe``); no with ``-R``, a live change, a
+    VM that is not running, ``confirm_flag`` or ``--unsafe``; otherwise the answer to a question."""
     if restart_flag:
         confirm(f"Restart VM {domain}", confirm_flag)
         return True
@@ -147,7 +149,7 @@ def _edit(
     with _xml_errors(domain):
         hotplug = change(root)
     live = hotplug is not None and live_flag and vm.get("state") == RUNNING and restart_flag is not True
-    restart = _decide_restart(cli, domain, vm, restart_flag, confirm_flag, live)
+    restart = decide_restart(cli, domain, vm, restart_flag, confirm_flag, live)
     if live:
         _hotplug(cli, client, domain, *hotplug)
     reply = client.put(vm_path(domain), params={"restart": restart}, data={"xml": serialize(root)})
