@@ -31,6 +31,7 @@ from pvc.domain_xml.edit import (
     add_disk,
     add_interface,
     disk_element,
+    effective_vcpus,
     interface_element,
     next_target,
     normalize_mac,
@@ -40,7 +41,6 @@ from pvc.domain_xml.edit import (
     parse_vni,
     random_mac,
     read_memory,
-    read_vcpus,
     remove_disk,
     remove_interface,
     serialize,
@@ -170,9 +170,10 @@ def vm_vcpu() -> None:
 @domain_argument
 @get_format_option
 def vm_vcpu_get(domain: str, output_format: str) -> None:
-    """Show the vCPU count and topology of VM DOMAIN."""
+    """Show the vCPU count and topology of VM DOMAIN (1 socket, VCPUS cores, 1 thread when its
+    XML states none)."""
     vm, root = _load(options().client(), domain)
-    count, topology = read_vcpus(root)
+    count, topology = effective_vcpus(root)
     data = {
         "name": vm.get("name", domain),
         "vcpus": count if count is not None else vm.get("vcpu"),
@@ -201,7 +202,10 @@ def vm_vcpu_get(domain: str, output_format: str) -> None:
 def vm_vcpu_set(
     domain: str, vcpus: str, topology: str | None, restart_flag: bool | None, confirm_flag: bool
 ) -> None:
-    """Set the vCPU count of VM DOMAIN to VCPUS."""
+    """Set the vCPU count of VM DOMAIN to VCPUS.
+
+    The topology is -t's, else the current one if it still fits, else 1 socket of VCPUS cores
+    with 1 thread each."""
     with _xml_errors():
         count = parse_count(vcpus, "VCPUS")
         layout = parse_topology(topology) if topology else None
