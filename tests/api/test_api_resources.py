@@ -175,7 +175,7 @@ def test_primary_raises_a_fault_for_a_stopped_node(api, cluster):
 def test_backup_restore_initialize(api):
     client, context = api
     context.cluster.store.set("/config/cluster_name", "before")
-    dump = get(client, "/backup").json
+    dump = json.loads(get(client, "/backup").json)
     assert dump["/config/cluster_name"] == "before" and "/schema/version" in dump
     assert not any(key.startswith("/locks") for key in dump)
     context.cluster.store.set("/config/cluster_name", "after")
@@ -236,7 +236,7 @@ def test_backup_initialize_restore_round_trip(api):
     client, context = api
     context.cluster.store.set("/config/cluster_name", "precious")
     context.cluster.store.set("/nodes/hv9", "{}")
-    dump = get(client, "/backup").json
+    dump = json.loads(get(client, "/backup").json)
     assert all(
         any(
             k == r or k.startswith(r + "/")

@@ -7,6 +7,7 @@ in-memory state that the calls change, and records every request it receives.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -227,7 +228,7 @@ def build_app(api: FakeApi) -> Flask:
 
     @app.get("/api/v1/backup")
     def backup() -> Any:
-        return jsonify(api.backup_data)
+        return jsonify(json.dumps(api.backup_data))
 
     @app.post("/api/v1/restore")
     def restore() -> Any:

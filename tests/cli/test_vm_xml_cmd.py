@@ -56,7 +56,7 @@ def test_vcpu_set_restart_choices(pvc: Invoke, connected: int, fake_api: FakeVmA
     stopped = pvc("vm", "vcpu", "set", "vm2", "2")
     assert stopped.exit_code == 0 and "[y/N]" not in stopped.stderr and "next restarts" not in stopped.stderr
     assert last_put(fake_api, "vm2")[0] == {"restart": ["false"]}
-    assert vm_xml.read_vcpus(stored_xml(fake_api, "vm2")) == (2, None)
+    assert vm_xml.read_vcpus(stored_xml(fake_api, "vm2")) == (2, vm_xml.Topology(1, 2, 1))
 
 
 def test_vcpu_set_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:

@@ -47,6 +47,11 @@ def settled(client, path: str, check, timeout: float = 5.0):
     )
 
 
+def osd_up(body) -> bool:
+    """Whether a ``GET /storage/ceph/osd/<id>`` body (a one-element list) shows the OSD up."""
+    return isinstance(body, list) and len(body) == 1 and body[0]["stats"]["up"] == 1
+
+
 def wait_task(client, task_id: str, timeout: float = 90.0) -> dict:
     return wait_for(
         lambda: (s := call(client, "GET", f"/tasks/{task_id}").json)["state"] in ("SUCCESS", "FAILURE") and s,
@@ -242,7 +247,7 @@ def test_osd_list_state_and_cluster_options(storage_api, ceph_client):
     listed = call(client, "GET", "/storage/ceph/osd").json
     first = listed[0]
     assert first["id"] == "0" and first["stats"]["up"] == 1 and "kb" in first["stats"]
-    assert call(client, "GET", "/storage/ceph/osd/0").json["id"] == "0"
+    assert [osd["id"] for osd in call(client, "GET", "/storage/ceph/osd/0").json] == ["0"]  # a list, as v1
     assert call(client, "GET", "/storage/ceph/osd/99").status_code == 404
     assert call(client, "GET", "/storage/ceph/osd/abc").status_code == 404
     assert call(client, "POST", "/storage/ceph/osd/99/state", state="out").status_code == 404
@@ -282,7 +287,7 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
     done = wait_task(client, accepted.json["task_id"])
     assert done["state"] == "SUCCESS", done
     (new_id,) = set(osds.ids(ceph_client)) - before
-    shown = settled(client, f"/storage/ceph/osd/{new_id}", lambda b: b.get("stats", {}).get("up") == 1)
+    (shown,) = settled(client, f"/storage/ceph/osd/{new_id}", osd_up)
     assert shown["node"] == "hv1" and shown["device"] == "file"
     assert node.loop.osds is not None and node.loop.osds.running(new_id)
     # its RocksDB lives on a dedicated DB device of the asked size
@@ -304,7 +309,7 @@ def test_osd_add_and_remove_run_as_tasks_on_the_node(storage_api, ceph_client):
     assert osds.get(ceph_client, new_id).uuid != shown["stats"]["uuid"]  # a new OSD under the old id
     replaced = ceph_client.mon_command("osd metadata", id=new_id)
     assert int(replaced["bluefs_db_size"]) == 300 * 2**20 and db_device.exists()
-    settled(client, f"/storage/ceph/osd/{new_id}", lambda b: b.get("stats", {}).get("up") == 1)
+    settled(client, f"/storage/ceph/osd/{new_id}", osd_up)
 
     refused = call(client, "DELETE", f"/storage/ceph/osd/{new_id}")
     assert refused.status_code == 400

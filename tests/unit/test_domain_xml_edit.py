@@ -91,9 +91,9 @@ def test_vcpus(root: vm_xml.Element) -> None:
     assert vm_xml.read_vcpus(root) == (4, Topology(2, 2, 1))
     assert root.find("vcpu").get("current") is None
     assert root.find("cpu").get("mode") == "host-passthrough"
-    # A topology that no longer fits is dropped; one that still fits is kept.
+    # A topology that no longer fits becomes 1 socket of N cores (as PVC v1 sets); one that fits stays.
     vm_xml.set_vcpus(root, 3)
-    assert vm_xml.read_vcpus(root) == (3, None)
+    assert vm_xml.read_vcpus(root) == (3, Topology(1, 3, 1))
     with pytest.raises(DomainXMLError, match="topology 1,2,2 gives 4 vCPUs, not 3"):
         vm_xml.set_vcpus(root, 3, Topology(1, 2, 2))
     bare = load("<domain><name>x</name></domain>")
@@ -237,3 +237,22 @@ def test_first_device_of_its_kind_and_empty_devices() -> None:
     assert bare.find("devices/interface/model").get("type") == "e1000"
     vm_xml.remove_interface(bare, mac="52:54:00:00:00:09")
     assert vm_xml.serialize(bare) == "<domain><name>x</name><devices/></domain>"
+
+
+NO_TOPOLOGY = "<domain><name>x</name><vcpu>3</vcpu><cpu mode='host-passthrough'/></domain>"
+
+
+@pytest.mark.parametrize("xml", [NO_TOPOLOGY, NO_TOPOLOGY.replace("<cpu mode='host-passthrough'/>", "")])
+def test_vcpus_without_a_topology(xml: str) -> None:
+    root = load(xml)
+    assert vm_xml.read_vcpus(root) == (3, None)
+    assert vm_xml.effective_vcpus(root) == (3, Topology(1, 3, 1))
+    vm_xml.set_vcpus(root, 4)
+    assert vm_xml.read_vcpus(root) == (4, Topology(1, 4, 1))
+    assert len(root.findall("cpu")) == 1 and len(root.findall("cpu/topology")) == 1
+    assert ("mode" in root.find("cpu").attrib) == ("host-passthrough" in xml)
+    # a topology that fits is kept when none is given
+    vm_xml.set_vcpus(root, 4, Topology(2, 2, 1))
+    vm_xml.set_vcpus(root, 4)
+    assert vm_xml.read_vcpus(root) == (4, Topology(2, 2, 1))
+    assert vm_xml.effective_vcpus(load("<domain><name>x</name></domain>")) == (None, None)

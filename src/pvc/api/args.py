@@ -7,17 +7,31 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from pvc.api.errors import ApiError
-from pvc.api.routes import FALSE_WORDS, TRUE_WORDS, Arg
+from pvc.api.routes import CONFIRM, FALSE_WORDS, TRUE_WORDS, Arg
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """A boolean argument's value: true/t/yes/y/1/on or false/f/no/n/0/off, in any case.
+
+    The one parser of boolean arguments; anything else is a 400 naming the argument."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ApiError(
+        f"Argument '{name}' must be true or false (or t/f, yes/no, y/n, 1/0, on/off; any case), not '{raw}'"
+    )
+
+
+def confirmed(values: dict[str, Any]) -> bool:
+    """Whether the parsed arguments of a request confirm it (``yes-i-really-mean-it`` true)."""
+    return values.get(CONFIRM.name) is True
 
 
 def _convert(arg: Arg, raw: str) -> Any:
     if arg.kind is bool:
-        word = raw.strip().lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise ApiError(f"Argument '{arg.name}' must be true or false, not '{raw}'")
+        return parse_bool(arg.name, raw)
     if arg.kind is int:
         try:
             value = int(raw)

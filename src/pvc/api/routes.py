@@ -12,8 +12,9 @@ from typing import Any
 
 READ_ONLY, OPERATOR, ADMIN = "read-only", "operator", "admin"
 ROLE_RANK = {READ_ONLY: 0, OPERATOR: 1, ADMIN: 2}
-TRUE_WORDS = {"true", "yes", "y", "1", "on"}
-FALSE_WORDS = {"false", "no", "n", "0", "off"}
+#: The words a boolean argument may be (compared lower-case): strtobool's, as PVC v1 parses them.
+TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "on"})
+FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "off"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class Arg:
     minimum: int | None = None
     #: Read from the form body only (a secret must never travel in the URL).
     body_only: bool = False
+
+
+#: The confirmation of a destructive request: a boolean; false refuses the request.
+CONFIRM = Arg("yes-i-really-mean-it", kind=bool, required=True, help="confirms a destructive operation")
 
 
 @dataclass

@@ -87,6 +87,22 @@ def cluster_init(overwrite_flag: bool, confirm_flag: bool) -> None:
     cli.emit(_message(client.post("/initialize", params=params).expect(200)))
 
 
+def backup_dump(body: Any, source: str) -> dict[str, Any]:
+    """The dump in a ``GET /backup`` body or a backup file.
+
+    The API answers the dump as JSON text inside a JSON string (PVC v1 clients decode it twice);
+    a file written by ``pvc cluster backup`` holds the dump itself. Either is accepted.
+    """
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise CliError(f"{source} is not a JSON cluster backup: {exc}") from exc
+    if not isinstance(body, dict):
+        raise CliError(f"{source} is not a JSON cluster backup: not an object of path: value")
+    return body
+
+
 @cluster.command(name="backup")
 @click.option(
     "-f",
@@ -99,7 +115,7 @@ def cluster_init(overwrite_flag: bool, confirm_flag: bool) -> None:
 def cluster_backup(filename: IO[str] | None) -> None:
     """Dump the cluster's coordinator data as JSON."""
     cli = options()
-    data = cli.client().get("/backup").expect(200)
+    data = backup_dump(cli.client().get("/backup").expect(200), "the API's backup")
     if filename is None:
         emit_json(data)
         return
@@ -125,6 +141,7 @@ def cluster_restore(filename: IO[str], confirm_flag: bool) -> None:
         backup = json.load(filename)
     except ValueError as exc:
         raise CliError(f"{filename.name} is not a JSON cluster backup: {exc}") from exc
+    backup = backup_dump(backup, filename.name)
     client = cli.client()
     confirm(f"Replace all existing cluster data with the backup in {filename.name}", confirm_flag)
     reply = client.post("/restore", params=SERVER_CONFIRMATION, data={"cluster_data": json.dumps(backup)})

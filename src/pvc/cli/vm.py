@@ -17,7 +17,7 @@ from pvc.cli.context import CliError, options
 from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, run_task, vm_path
-from pvc.cli.vm_devices import vm_memory, vm_network, vm_vcpu, vm_volume
+from pvc.cli.vm_devices import RUNNING, decide_restart, vm_memory, vm_network, vm_vcpu, vm_volume
 from pvc.cli.vm_state import (
     vm_disable,
     vm_migrate,
@@ -236,10 +236,15 @@ def _show_diff(old: str, new: str, domain: str) -> None:
 @domain_argument
 @click.argument("cfgfile", type=click.File("r"), required=False, default=None)
 @click.option(
-    "-e", "--editor", "editor_flag", is_flag=True, default=False, help="Edit the current XML in $EDITOR."
+    "-e", "--editor", "editor_flag", is_flag=True, default=None, help="Edit the current XML in $EDITOR."
 )
 @click.option(
-    "-r", "--restart", "restart_flag", is_flag=True, default=False, help="Restart the VM to apply the change."
+    "-r",
+    "--restart",
+    "restart_flag",
+    is_flag=True,
+    default=None,
+    help="Restart the VM to apply the change [default: ask when it is running].",
 )
 @click.option(
     "-d",
@@ -261,8 +266,8 @@ def _show_diff(old: str, new: str, domain: str) -> None:
 def vm_modify(
     domain: str,
     cfgfile: IO[str] | None,
-    editor_flag: bool,
-    restart_flag: bool,
+    editor_flag: bool | None,
+    restart_flag: bool | None,
     confirm_diff_flag: bool,
     confirm_restart_flag: bool,
     confirm_flag: bool,
@@ -272,7 +277,8 @@ def vm_modify(
         raise click.UsageError("Give either CFGFILE or -e/--editor.")
     cli = options()
     client = cli.client()
-    current = str(fetch_vm(client, domain).get("xml") or "")
+    vm = fetch_vm(client, domain)
+    current = str(vm.get("xml") or "")
     if editor_flag:
         edited = click.edit(text=current, extension=".xml", require_save=True)
         if edited is None:
@@ -289,10 +295,11 @@ def vm_modify(
     if not (confirm_diff_flag or confirm_flag or cli.unsafe):
         _show_diff(current, new, domain)
         confirm(f"Write these changes to VM {domain}", False)
-    if restart_flag:
-        confirm(f"Restart VM {domain}", confirm_restart_flag or confirm_flag)
-    reply = client.put(vm_path(domain), params={"restart": restart_flag}, data={"xml": new})
+    restart = decide_restart(cli, domain, vm, restart_flag, confirm_restart_flag or confirm_flag)
+    reply = client.put(vm_path(domain), params={"restart": restart}, data={"xml": new})
     emit_reply(cli, reply)
+    if not restart and vm.get("state") == RUNNING:
+        cli.note(f"The change takes effect when VM {domain} next restarts.")
 
 
 @vm.command(name="meta")
@@ -312,8 +319,9 @@ def vm_modify(
     "--method",
     "migration_method",
     type=click.Choice(MIGRATION_METHODS),
-    default=None,
-    help="How to migrate the VM (none: the cluster's default).",
+    default="none",
+    show_default=True,
+    help="How to migrate the VM (none: the cluster's default); always sent, as PVC v1 does.",
 )
 @click.option(
     "-d",
@@ -329,11 +337,12 @@ def vm_meta(
     node_limit: str | None,
     node_selector: str | None,
     node_autostart: bool | None,
-    migration_method: str | None,
+    migration_method: str,
     migration_max_downtime: int | None,
     provisioner_profile: str | None,
 ) -> None:
-    """Change the PVC metadata of VM DOMAIN (only the options given)."""
+    """Change the PVC metadata of VM DOMAIN: the options given, and the migration method, which
+    -m sets and which is otherwise reset to none (the cluster's default), as PVC v1 does."""
     params: dict[str, Any] = {
         "limit": node_limit,
         "selector": node_selector,
@@ -342,8 +351,6 @@ def vm_meta(
         "migration_max_downtime": migration_max_downtime,
         "profile": provisioner_profile,
     }
-    if all(value is None for value in params.values()):
-        raise click.UsageError("Give at least one option to change.")
     cli = options()
     emit_reply(cli, cli.client().post(vm_path(domain, "meta"), params=params))
 

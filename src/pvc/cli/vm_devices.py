@@ -31,6 +31,7 @@ from pvc.domain_xml.edit import (
     add_disk,
     add_interface,
     disk_element,
+    effective_vcpus,
     interface_element,
     next_target,
     normalize_mac,
@@ -40,7 +41,6 @@ from pvc.domain_xml.edit import (
     parse_vni,
     random_mac,
     read_memory,
-    read_vcpus,
     remove_disk,
     remove_interface,
     serialize,
@@ -87,15 +87,17 @@ def _load(client: ApiClient, domain: str) -> tuple[dict[str, Any], Element]:
         return vm, load(str(vm.get("xml") or ""))
 
 
-def _decide_restart(
+def decide_restart(
     cli: CliContext,
     domain: str,
     vm: dict[str, Any],
     restart_flag: bool | None,
     confirm_flag: bool,
-    live: bool,
+    live: bool = False,
 ) -> bool:
-    """Whether to restart the VM to apply the change (asking when that is the user's call)."""
+    """Whether to restart the VM to apply the change (asking when that is the user's call): yes
+    with ``-r`` (confirmed unless ``confirm_flag``/``--unsafe``); no with ``-R``, a live change, a
+    VM that is not running, ``confirm_flag`` or ``--unsafe``; otherwise the answer to a question."""
     if restart_flag:
         confirm(f"Restart VM {domain}", confirm_flag)
         return True
@@ -147,7 +149,7 @@ def _edit(
     with _xml_errors(domain):
         hotplug = change(root)
     live = hotplug is not None and live_flag and vm.get("state") == RUNNING and restart_flag is not True
-    restart = _decide_restart(cli, domain, vm, restart_flag, confirm_flag, live)
+    restart = decide_restart(cli, domain, vm, restart_flag, confirm_flag, live)
     if live:
         _hotplug(cli, client, domain, *hotplug)
     reply = client.put(vm_path(domain), params={"restart": restart}, data={"xml": serialize(root)})
@@ -168,9 +170,10 @@ def vm_vcpu() -> None:
 @domain_argument
 @get_format_option
 def vm_vcpu_get(domain: str, output_format: str) -> None:
-    """Show the vCPU count and topology of VM DOMAIN."""
+    """Show the vCPU count and topology of VM DOMAIN (1 socket, VCPUS cores, 1 thread when its
+    XML states none)."""
     vm, root = _load(options().client(), domain)
-    count, topology = read_vcpus(root)
+    count, topology = effective_vcpus(root)
     data = {
         "name": vm.get("name", domain),
         "vcpus": count if count is not None else vm.get("vcpu"),
@@ -199,7 +202,10 @@ def vm_vcpu_get(domain: str, output_format: str) -> None:
 def vm_vcpu_set(
     domain: str, vcpus: str, topology: str | None, restart_flag: bool | None, confirm_flag: bool
 ) -> None:
-    """Set the vCPU count of VM DOMAIN to VCPUS."""
+    """Set the vCPU count of VM DOMAIN to VCPUS.
+
+    The topology is -t's, else the current one if it still fits, else 1 socket of VCPUS cores
+    with 1 thread each."""
     with _xml_errors():
         count = parse_count(vcpus, "VCPUS")
         layout = parse_topology(topology) if topology else None

@@ -112,31 +112,44 @@ def read_vcpus(root: Element) -> tuple[int | None, Topology | None]:
     return count, topology
 
 
+def default_topology(vcpus: int) -> Topology:
+    """PVC's topology for ``vcpus`` vCPUs when none is given: one socket of ``vcpus`` single-thread
+    cores (what a domain without ``<cpu><topology>`` gets from QEMU too)."""
+    return Topology(1, vcpus, 1)
+
+
+def effective_vcpus(root: Element) -> tuple[int | None, Topology | None]:
+    """:func:`read_vcpus`, with :func:`default_topology` for a domain that states no topology."""
+    count, topology = read_vcpus(root)
+    if topology is None and count is not None and count > 0:
+        topology = default_topology(count)
+    return count, topology
+
+
 def set_vcpus(root: Element, vcpus: int, topology: Topology | None = None) -> None:
-    """Set the vCPU count and, if given, the topology; drop an old topology that no longer fits."""
+    """Set the vCPU count and the ``<cpu><topology>``: ``topology`` if given, else the current one
+    if it still fits, else :func:`default_topology` (the elements are added when missing)."""
     if vcpus < 1:
         raise DomainXMLError("a VM needs at least one vCPU")
     if topology is not None and topology.vcpus != vcpus:
         raise DomainXMLError(f"topology {topology} gives {topology.vcpus} vCPUs, not {vcpus}")
+    if topology is None:
+        _, current = read_vcpus(root)
+        topology = current if current is not None and current.vcpus == vcpus else default_topology(vcpus)
     vcpu = root.find("vcpu")
     if vcpu is None:
         vcpu = etree.SubElement(root, "vcpu")
     vcpu.text = str(vcpus)
     vcpu.attrib.pop("current", None)
     cpu = root.find("cpu")
-    existing = cpu.find("topology") if cpu is not None else None
-    if topology is not None:
-        if cpu is None:
-            cpu = etree.SubElement(root, "cpu")
-        if existing is None:
-            existing = etree.SubElement(cpu, "topology")
-        existing.set("sockets", str(topology.sockets))
-        existing.set("cores", str(topology.cores))
-        existing.set("threads", str(topology.threads))
-    elif cpu is not None and existing is not None:
-        _, current = read_vcpus(root)
-        if current is None or current.vcpus != vcpus:
-            _remove(existing)
+    if cpu is None:
+        cpu = etree.SubElement(root, "cpu")
+    element = cpu.find("topology")
+    if element is None:
+        element = etree.SubElement(cpu, "topology")
+    element.set("sockets", str(topology.sockets))
+    element.set("cores", str(topology.cores))
+    element.set("threads", str(topology.threads))
 
 
 def read_memory(root: Element) -> int | None:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import jsonify, request
 
 from pvc.api import auth
+from pvc.api.args import confirmed
 from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.errors import ApiError
-from pvc.api.routes import ADMIN, Arg, RouteGroup
+from pvc.api.routes import ADMIN, CONFIRM, Arg, RouteGroup
 from pvc.cluster import backup as backup_mod
 
 group = RouteGroup("root")
-CONFIRM = Arg("yes-i-really-mean-it", required=True, help="confirms a destructive operation")
+
+
+def _require_confirmation(values: dict[str, bool], what: str) -> None:
+    if not confirmed(values):
+        raise ApiError(f"{what}: confirm with {CONFIRM.name}=yes")
 
 
 @group.route("/", summary="API version", role=None)
@@ -59,15 +66,22 @@ def logout():
     "POST",
     summary="Initialise a new cluster",
     role=ADMIN,
-    args=[Arg("overwrite", default="False", help="'True' wipes an existing cluster"), CONFIRM],
+    args=[Arg("overwrite", kind=bool, default=False, help="true wipes an existing cluster"), CONFIRM],
 )
-def initialize(overwrite: str, **_confirm: str):
-    return jsonify(message=backup_mod.initialize(cluster(), overwrite=overwrite == "True"))
+def initialize(overwrite: bool, **values: bool):
+    _require_confirmation(values, "Initializing a cluster")
+    return jsonify(message=backup_mod.initialize(cluster(), overwrite=overwrite))
 
 
-@group.route("/backup", summary="Back up the cluster's state", role=ADMIN)
+@group.route(
+    "/backup",
+    summary="Back up the cluster's state: a JSON string whose content is the JSON dump (decode twice)",
+    role=ADMIN,
+)
 def backup():
-    return jsonify(backup_mod.backup(cluster()))
+    # PVC v1 answers the dump already encoded as JSON text, so the body is a JSON string and
+    # its clients decode it a second time; the text is what POST /restore takes as cluster_data.
+    return jsonify(json.dumps(backup_mod.backup(cluster())))
 
 
 @group.route(
@@ -77,5 +91,6 @@ def backup():
     role=ADMIN,
     args=[CONFIRM, Arg("cluster_data", required=True, help="the JSON text of a backup")],
 )
-def restore(cluster_data: str, **_confirm: str):
+def restore(cluster_data: str, **values: bool):
+    _require_confirmation(values, "Restoring a backup replaces all cluster data")
     return jsonify(message=backup_mod.restore(cluster(), cluster_data, caller_xml_policy()))

@@ -28,10 +28,10 @@ def status():
     "POST",
     summary="Set maintenance mode",
     role=OPERATOR,
-    args=[Arg("state", required=True, choices=("true", "false"), help="true or false")],
+    args=[Arg("state", kind=bool, required=True, help="true turns maintenance mode on, false off")],
 )
-def set_maintenance(state: str):
-    return jsonify(message=cluster_status.set_maintenance(cluster(), state == "true"))
+def set_maintenance(state: bool):
+    return jsonify(message=cluster_status.set_maintenance(cluster(), state))
 
 
 @group.route("/status/primary_node", summary="The primary coordinator", role=None)

@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from flask import jsonify
 
+from pvc.api.args import confirmed
 from pvc.api.context import cluster, ctx
 from pvc.api.replies import task_accepted
-from pvc.api.routes import ADMIN, OPERATOR, Arg, RouteGroup
+from pvc.api.routes import ADMIN, CONFIRM, OPERATOR, Arg, RouteGroup
 from pvc.cluster.storage import benchmark, osd_tasks, queries, reports
 
 group = RouteGroup("storage")
 
-CONFIRM = Arg("yes-i-really-mean-it", required=True, help="confirms a destructive operation")
 TASK_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not found"}
 OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
-
-
-def confirmed(values: dict[str, str]) -> bool:
-    """True if the request carries ``yes-i-really-mean-it`` with a yes-like value."""
-    return str(values.get("yes-i-really-mean-it", "")).strip().lower() not in ("", "no", "false", "n", "0")
 
 
 @group.route("/storage", summary="Storage root (no content)")
@@ -116,9 +111,13 @@ def _osd(osd_id: str) -> dict:
     return queries.get_osd(cluster(), osd_id)
 
 
-@group.route("/storage/ceph/osd/<osdid>", summary="One OSD", responses={"200": "OK", "404": "Not found"})
+@group.route(
+    "/storage/ceph/osd/<osdid>",
+    summary="One OSD (a list of one, as every element GET)",
+    responses={"200": "OK", "404": "Not found"},
+)
 def osd_get(osdid: str):
-    return jsonify(_osd(osdid))
+    return jsonify([_osd(osdid)])
 
 
 @group.route(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
+from pvc.api.args import confirmed
 from pvc.api.context import cluster, ctx
 from pvc.api.errors import ApiError
-from pvc.api.resources.storage import CONFIRM, OK_400_404, confirmed
-from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.api.resources.storage import OK_400_404
+from pvc.api.routes import CONFIRM, OPERATOR, Arg, RouteGroup
 from pvc.api.uploads import MULTIPART_SLACK, file_chunks
 from pvc.cluster.storage import queries
 from pvc.cluster.storage.actions import POOL_TIERS
