@@ -31,7 +31,7 @@ class Recorded:
     headers: dict[str, str]
 
 
-def _node(name: str, coordinator: str, health: int = 100) -> dict[str, Any]:
+def _node(name: str, coordinator: str) -> dict[str, Any]:
     return {
         "name": name,
         "daemon_state": "run",
@@ -42,9 +42,10 @@ def _node(name: str, coordinator: str, health: int = 100) -> dict[str, Any]:
         "kernel": "6.1.0-test",
         "os": "GNU/Linux",
         "arch": "x86_64",
-        "health": health,
-        "health_plugins": ["disk"],
-        "health_details": [{"name": "disk", "last_run": 1700000000, "health_delta": 0, "message": "OK"}],
+        # As the API serves it while no health plugin measures node health.
+        "health": "N/A",
+        "health_plugins": [],
+        "health_details": [],
         "load": 0.5,
         "domains_count": 2,
         "running_domains": "vm1 vm2",
@@ -79,7 +80,7 @@ class FakeApi:
 
     def __post_init__(self) -> None:
         if not self.nodes:
-            self.nodes = {"hv1": _node("hv1", "primary"), "hv2": _node("hv2", "secondary", 90)}
+            self.nodes = {"hv1": _node("hv1", "primary"), "hv2": _node("hv2", "secondary")}
         if not self.faults:
             self.faults = [
                 {

@@ -7,13 +7,11 @@ from collections import Counter
 import pvc
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.figures import NOT_KNOWN
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
 from pvc.state import settings
-
-#: What a figure the cluster cannot know yet reads as (never a plausible 0).
-NOT_KNOWN = "N/A"
 
 
 def set_maintenance(cluster: Cluster, on: bool) -> str:
@@ -49,7 +47,7 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
                 {"id": f.id, "health_delta": f.health_delta, "text": f.message} for f in open_faults
             ],
         },
-        "node_health": {n.name: {"health": 100, "messages": []} for n in nodes},
+        "node_health": {n.name: {"health": nodes_mod.health(n), "messages": []} for n in nodes},
         "maintenance": "true" if config.maintenance else "false",
         "primary_node": config.primary_node,
         "pvc_version": pvc.__version__,
