@@ -51,7 +51,22 @@ def _node(name: str, coordinator: str) -> dict[str, Any]:
         "running_domains": "vm1 vm2",
         "vcpu": {"total": 8, "allocated": 4},
         "memory": {"total": 32768, "used": 8192, "free": 24576, "allocated": 4096, "provisioned": 6144},
-        "interfaces": {},
+        "interfaces": {
+            "eno1": {
+                "state": "up",
+                "link_speed": 10000,
+                "mtu": 1500,
+                "rx_bps": 81920,
+                "tx_bps": 40960,
+                "rx_pps": 12,
+                "tx_pps": 9,
+                "total_bps": 122880,
+                "total_pps": 21,
+            },
+            # a link without a speed, sampled once: no rates yet
+            "bond0": {"state": "up", "link_speed": "N/A", "mtu": 9000}
+            | dict.fromkeys(("rx_bps", "tx_bps", "rx_pps", "tx_pps", "total_bps", "total_pps"), "N/A"),
+        },
     }
 
 
