@@ -60,10 +60,11 @@ def osd(ident: str, node: str, device: str, up: int = 1, inside: int = 1) -> dic
             "node": node,
             "used": "1.2G",
             "avail": "8.8G",
-            "wr_ops": 120 if up else 0,
-            "rd_ops": 45 if up else 0,
-            "wr_data": 3 * 1024**2 if up else 0,
-            "rd_data": 512 if up else 0,
+            # the primary samples only OSDs that are up: a down one's rates are not known
+            "wr_ops": 120 if up else "N/A",
+            "rd_ops": 45 if up else "N/A",
+            "wr_data": 3 * 1024**2 if up else "N/A",
+            "rd_data": 512 if up else "N/A",
             "state": "exists,up" if up else "exists",
         },
     }
