@@ -116,11 +116,12 @@ def volume(pool_name: str, name: str, size: str) -> dict[str, Any]:
             "block_name_prefix": "rbd_data.1234",
             "format": 2,
             "features": ["layering", "exclusive-lock"],
-            "op_features": [],
-            "flags": [],
-            "create_timestamp": "Sun Nov 22 12:00:00 2026",
-            "access_timestamp": "Sun Nov 22 12:00:00 2026",
-            "modify_timestamp": "Sun Nov 22 12:00:00 2026",
+            # as the API serves them: what PVC does not read from Ceph is N/A
+            "op_features": "N/A",
+            "flags": "N/A",
+            "create_timestamp": "2026-11-22T12:00:00",
+            "access_timestamp": "N/A",
+            "modify_timestamp": "N/A",
         },
     }
 

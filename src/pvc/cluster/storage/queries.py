@@ -177,11 +177,12 @@ def _volume_view(volume: Json) -> Json:
             "block_name_prefix": f"rbd_data.{volume.get('id', '')}",
             "format": 2,
             "features": volume.get("features", []),
-            "op_features": [],
-            "flags": [],
-            "create_timestamp": volume.get("created", ""),
-            "access_timestamp": volume.get("created", ""),
-            "modify_timestamp": volume.get("created", ""),
+            # Not read from Ceph (yet): shown as not known, not as "none" or the creation time.
+            "op_features": volume.get("op_features", NOT_KNOWN),
+            "flags": volume.get("flags", NOT_KNOWN),
+            "create_timestamp": volume.get("created", NOT_KNOWN),
+            "access_timestamp": volume.get("accessed", NOT_KNOWN),
+            "modify_timestamp": volume.get("modified", NOT_KNOWN),
             "parent": volume.get("parent"),
         },
     }
