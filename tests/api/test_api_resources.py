@@ -42,6 +42,8 @@ def test_status_shape(api, cluster):
     assert body["pvc_version"]
     assert body["resources"]["memory"]["total"] > 0 and body["resources"]["cpu"]["total"] > 0
     assert {"node", "vm", "osd", "faults"} <= set(body["detail"])
+    # No health plugin measures node health yet: unknown, never a made-up 100.
+    assert body["node_health"] == {name: {"health": "N/A", "messages": []} for name in COORDS}
     assert get(client, "/status/primary_node").json == {"primary_node": body["primary_node"]}
 
 
@@ -70,6 +72,7 @@ def test_node_list_filters_and_elements(api, cluster):
         "pvc_version",
     ):
         assert key in node
+    assert (node["health"], node["health_plugins"], node["health_details"]) == ("N/A", [], [])
     missing = get(client, "/node/nosuch")
     assert missing.status_code == 404 and "nosuch" in missing.json["message"]
     assert get(client, "/node/n1/daemon-state").json == {"name": "n1", "daemon_state": "run"}
@@ -215,6 +218,7 @@ def test_metrics_text(api, cluster):
     assert get(client, "/metrics").content_type.startswith("text/plain")
     assert "pvc_node_load" not in get(client, "/metrics/health").get_data(as_text=True)
     assert "pvc_node_load" in get(client, "/metrics/resource").get_data(as_text=True)
+    assert "pvc_node_health{" not in text  # not measured: no sample rather than a made-up one
 
 
 def test_reinitialising_a_live_cluster_brings_its_daemons_back(api, cluster):

@@ -32,7 +32,7 @@ class Recorded:
     headers: dict[str, str]
 
 
-def _node(name: str, coordinator: str, health: int = 100) -> dict[str, Any]:
+def _node(name: str, coordinator: str) -> dict[str, Any]:
     return {
         "name": name,
         "daemon_state": "run",
@@ -43,15 +43,31 @@ def _node(name: str, coordinator: str, health: int = 100) -> dict[str, Any]:
         "kernel": "6.1.0-test",
         "os": "GNU/Linux",
         "arch": "x86_64",
-        "health": health,
-        "health_plugins": ["disk"],
-        "health_details": [{"name": "disk", "last_run": 1700000000, "health_delta": 0, "message": "OK"}],
+        # As the API serves it while no health plugin measures node health.
+        "health": "N/A",
+        "health_plugins": [],
+        "health_details": [],
         "load": 0.5,
         "domains_count": 2,
         "running_domains": "vm1 vm2",
         "vcpu": {"total": 8, "allocated": 4},
         "memory": {"total": 32768, "used": 8192, "free": 24576, "allocated": 4096, "provisioned": 6144},
-        "interfaces": {},
+        "interfaces": {
+            "eno1": {
+                "state": "up",
+                "link_speed": 10000,
+                "mtu": 1500,
+                "rx_bps": 81920,
+                "tx_bps": 40960,
+                "rx_pps": 12,
+                "tx_pps": 9,
+                "total_bps": 122880,
+                "total_pps": 21,
+            },
+            # a link without a speed, sampled once: no rates yet
+            "bond0": {"state": "up", "link_speed": "N/A", "mtu": 9000}
+            | dict.fromkeys(("rx_bps", "tx_bps", "rx_pps", "tx_pps", "total_bps", "total_pps"), "N/A"),
+        },
     }
 
 
@@ -80,7 +96,7 @@ class FakeApi:
 
     def __post_init__(self) -> None:
         if not self.nodes:
-            self.nodes = {"hv1": _node("hv1", "primary"), "hv2": _node("hv2", "secondary", 90)}
+            self.nodes = {"hv1": _node("hv1", "primary"), "hv2": _node("hv2", "secondary")}
         if not self.faults:
             self.faults = [
                 {

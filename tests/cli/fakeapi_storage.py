@@ -60,10 +60,11 @@ def osd(ident: str, node: str, device: str, up: int = 1, inside: int = 1) -> dic
             "node": node,
             "used": "1.2G",
             "avail": "8.8G",
-            "wr_ops": 120 if up else 0,
-            "rd_ops": 45 if up else 0,
-            "wr_data": 3 * 1024**2 if up else 0,
-            "rd_data": 512 if up else 0,
+            # the primary samples only OSDs that are up: a down one's rates are not known
+            "wr_ops": 120 if up else "N/A",
+            "rd_ops": 45 if up else "N/A",
+            "wr_data": 3 * 1024**2 if up else "N/A",
+            "rd_data": 512 if up else "N/A",
             "state": "exists,up" if up else "exists",
         },
     }
@@ -115,11 +116,12 @@ def volume(pool_name: str, name: str, size: str) -> dict[str, Any]:
             "block_name_prefix": "rbd_data.1234",
             "format": 2,
             "features": ["layering", "exclusive-lock"],
-            "op_features": [],
-            "flags": [],
-            "create_timestamp": "Sun Nov 22 12:00:00 2026",
-            "access_timestamp": "Sun Nov 22 12:00:00 2026",
-            "modify_timestamp": "Sun Nov 22 12:00:00 2026",
+            # as the API serves them: what PVC does not read from Ceph is N/A
+            "op_features": "N/A",
+            "flags": "N/A",
+            "create_timestamp": "2026-11-22T12:00:00",
+            "access_timestamp": "N/A",
+            "modify_timestamp": "N/A",
         },
     }
 

@@ -86,10 +86,30 @@ def _vm(name: str, uuid: str, node: str, state: str, xml: str, **extra: Any) -> 
     return record
 
 
+MEMORY_STATS = (
+    "actual",
+    "swap_in",
+    "swap_out",
+    "major_fault",
+    "minor_fault",
+    "unused",
+    "available",
+    "usable",
+    "last_update",
+    "rss",
+)
+
+
+def _counters(running: bool, **values: int) -> dict[str, Any]:
+    """Device counters: the values while the VM runs, N/A (still listed, as in v1) when it does not."""
+    return values if running else dict.fromkeys(values, "N/A")
+
+
 def describe(record: dict[str, Any]) -> dict[str, Any]:
     """A stored VM as ``GET /vm`` shows it: metadata plus what its XML says, and some statistics."""
     root = etree.fromstring(record["xml"].encode())
     topology = root.find("cpu/topology")
+    running = record["state"] == "start"
     nics = []
     for nic in root.iter("interface"):
         bridge = nic.find("source").get("bridge", "")
@@ -100,14 +120,17 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
                 "source": bridge,
                 "vni": int(bridge[4:]) if bridge[4:].isdigit() else None,
                 "model": nic.find("model").get("type"),
-                "rd_bytes": 1000,
-                "rd_packets": 10,
-                "rd_errors": 0,
-                "rd_drops": 0,
-                "wr_bytes": 2000,
-                "wr_packets": 20,
-                "wr_errors": 0,
-                "wr_drops": 0,
+                **_counters(
+                    running,
+                    rd_bytes=1000,
+                    rd_packets=10,
+                    rd_errors=0,
+                    rd_drops=0,
+                    wr_bytes=2000,
+                    wr_packets=20,
+                    wr_errors=0,
+                    wr_drops=0,
+                ),
             }
         )
     disks = []
@@ -119,10 +142,7 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
                 "name": source.get("name") or source.get("file"),
                 "dev": target.get("dev"),
                 "bus": target.get("bus"),
-                "rd_req": 5,
-                "rd_bytes": 4096,
-                "wr_req": 6,
-                "wr_bytes": 8192,
+                **_counters(running, rd_req=5, rd_bytes=4096, wr_req=6, wr_bytes=8192),
             }
         )
     vm = copy.deepcopy(record)
@@ -130,14 +150,18 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
         {
             "description": root.findtext("description") or "",
             "memory": int(root.findtext("memory")),
-            "memory_stats": {"actual": 2097152, "rss": 1048576} if record["state"] == "start" else {},
+            # As the API serves them: a running VM's figures libvirt did not report are N/A;
+            # a VM that is not running has none.
+            "memory_stats": dict.fromkeys(MEMORY_STATS, "N/A") | {"actual": 2097152, "rss": 1048576}
+            if running
+            else {},
             "vcpu": int(root.findtext("vcpu")),
             "vcpu_topology": (
                 "/".join(topology.get(k) for k in ("sockets", "cores", "threads"))
                 if topology is not None
                 else ""
             ),
-            "vcpu_stats": {"cpu_time": 123, "user_time": 100, "system_time": 23},
+            "vcpu_stats": {"cpu_time": 123, "user_time": 100, "system_time": 23} if running else {},
             "type": root.get("type"),
             "arch": "x86_64",
             "machine": "pc",

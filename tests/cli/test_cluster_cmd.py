@@ -24,7 +24,7 @@ def test_status_formats(pvc: Invoke, connected: int, fake_api: FakeApi) -> None:
     assert "maintenance on" not in pretty
     short = pvc("cluster", "status", "-f", "short").stdout
     assert "Cluster health: 75%" in short
-    assert "hv2    90%" in short.splitlines()
+    assert "hv2    N/A" in short.splitlines()
     assert "Upstream IP" not in short
 
 

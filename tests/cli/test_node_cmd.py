@@ -17,7 +17,7 @@ def test_list_formats(pvc: Invoke, connected: int, fake_api: FakeApi) -> None:
     header, rule, *rows = pretty.stdout.splitlines()
     assert header.split()[:6] == ["Name", "Version", "Health", "Daemon", "Coordinator", "Domain"]
     assert set(rule) == {"-"}
-    assert rows[0].split()[:6] == ["hv1", "0.1.0", "100%", "run", "primary", "ready"]
+    assert rows[0].split()[:6] == ["hv1", "0.1.0", "N/A", "run", "primary", "ready"]
     assert "32.0G" in rows[0]
     assert pvc("node", "list", "-f", "raw").stdout == "hv1\nhv2\n"
     data = json.loads(pvc("node", "list", "-f", "json").stdout)
@@ -49,10 +49,24 @@ def test_info_formats_and_default_node(
     assert "Coordinator state:  secondary" in pretty.stdout
     assert "Health plugin" not in pretty.stdout
     assert fake_api.calls("GET", "/node/hv2")
+    assert "Health:             N/A" in pretty.stdout
+    assert "eno1" not in pretty.stdout  # interfaces only in the long format
+    assert "Health plugin" not in pvc("node", "info", "hv1", "-f", "long").stdout
+    fake_api.nodes["hv1"]["health"] = 90
+    fake_api.nodes["hv1"]["health_details"] = [
+        {"name": "disk", "last_run": 1700000000, "health_delta": 10, "message": "sda: 3 reallocated sectors"}
+    ]
     long = pvc("node", "info", "hv1", "-f", "long").stdout
-    assert "Health plugin" in long and "disk" in long
+    assert "Health:             90%" in long
+    assert "Health plugin" in long and "sda: 3 reallocated sectors" in long and "-10%" in long
+    rows = [" ".join(line.split()) for line in long.split("Interface")[1].splitlines()]
+    assert rows[0] == "State Speed MTU RX b/s TX b/s Total b/s RX p/s TX p/s Total p/s"
+    assert rows[2] == "bond0 up N/A 9000 N/A N/A N/A N/A N/A N/A"
+    assert rows[3] == "eno1 up 10000 Mb/s 1500 81920 40960 122880 12 9 21"
     data = json.loads(pvc("node", "info", "hv1", "-f", "json").stdout)
     assert data["name"] == "hv1" and data["coordinator_state"] == "primary"
+    fake_api.nodes["hv1"]["interfaces"] = "N/A"  # a node that has sent no keepalive yet
+    assert pvc("node", "info", "hv1", "-f", "long").exit_code == 0
 
 
 def test_is_primary(pvc: Invoke, connected: int) -> None:

@@ -40,6 +40,7 @@ def test_osd_list_formats(pvc: Invoke, connected: int, fake_api: FakeStorageApi)
         "N/A",
     ]
     assert rows[2][:4] == ["2", "hv2", "down", "out"]
+    assert rows[2][12:16] == ["N/A"] * 4  # a down OSD's I/O rates are not known
     assert pvc("storage", "osd", "list", "-f", "raw").stdout == "0\n1\n2\n"
     data = json.loads(pvc("storage", "osd", "list", "-f", "json").stdout)
     assert data[1]["device"] == "/dev/sdb" and data[1]["stats"]["node"] == "hv2"

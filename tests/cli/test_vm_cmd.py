@@ -92,9 +92,21 @@ def test_info_formats(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
     for expected in ("Emulator", "/usr/bin/qemu-system-x86_64", "Memory statistics", "vCPU statistics"):
         assert expected in long, expected
     assert "Network statistics" in long and "Disk statistics" in long and "8192" in long
+    memory_row = long.split("Memory statistics (KiB)")[1].splitlines()[3].split()
+    assert memory_row[0] == "2097152" and memory_row.count("N/A") == 8  # not reported by libvirt
     data = json.loads(pvc("vm", "info", "vm1", "-f", "json").stdout)
     assert data["name"] == "vm1" and data["disks"][0]["name"] == "vms/vm1_disk0"
     assert fake_api.calls("GET", "/vm/vm1")
+
+
+def test_info_of_a_vm_that_is_not_running_shows_no_figures(pvc: Invoke, connected: int) -> None:
+    result = pvc("vm", "info", "vm2", "--format", "long")
+    assert result.exit_code == 0, result.output
+    assert "Memory statistics" not in result.stdout and "vCPU statistics" not in result.stdout
+    disk_stats = result.stdout.split("Disk statistics")[1].splitlines()
+    assert disk_stats[3].split() == ["vms/vm2_disk0", "N/A", "N/A", "N/A", "N/A"]
+    nic_stats = result.stdout.split("Network statistics")[1].split("Disk statistics")[0].splitlines()
+    assert all(row.split()[1:] == ["N/A"] * 8 for row in nic_stats[3:] if row.strip())
 
 
 def test_info_unknown_vm_is_a_one_line_error(pvc: Invoke, connected: int) -> None:

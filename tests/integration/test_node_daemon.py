@@ -73,6 +73,30 @@ def test_keepalive_is_one_transaction(zk_hosts, make_store):
     loop.shutdown()
 
 
+def test_keepalive_reports_the_configured_network_devices(zk_hosts, make_store):
+    from pvc.config import parse_config
+    from pvc.node.loop import NodeLoop
+
+    data = node_config_data("n1", ["n1"], zk_hosts, keepalive_interval=0.1, fence_intervals=12)
+    # The storage network on loopback, without a floating address (nothing is added to lo).
+    data["networks"]["storage"] = {"device": "lo", "address": "10.120.0.1/24"}
+    store = make_store(timeout=1.0)
+    loop = NodeLoop(parse_config(data), store)
+    loop.start()
+    try:
+        loop.run_cycle()
+        first = Keepalive.from_bytes(store.get(paths.node_keepalive("n1"))).interfaces
+        assert set(first) == {"lo"} and first["lo"]["rx_bps"] == "N/A"  # one sample: no rate yet
+        assert first["lo"]["mtu"] > 0 and first["lo"]["link_speed"] == "N/A"
+        sent = loop.keepalives
+        wait_for(lambda: (loop.run_cycle(), loop.keepalives >= sent + 2)[1])
+        later = Keepalive.from_bytes(store.get(paths.node_keepalive("n1"))).interfaces["lo"]
+        # ZooKeeper traffic runs over loopback between the two keepalives
+        assert later["rx_bps"] > 0 and later["tx_pps"] > 0
+    finally:
+        loop.shutdown()
+
+
 def test_peers_mark_a_silent_node_dead_and_it_recovers(zk_hosts, make_store):
     from pvc.node.loop import NodeLoop
 

@@ -23,11 +23,11 @@ class FakeOsds:
 ZERO = {"wr_ops": 0, "wr_data": 0, "rd_ops": 0, "rd_data": 0}
 
 
-def test_rates_are_differences_per_second_and_first_samples_are_zero() -> None:
+def test_rates_are_differences_per_second_and_first_samples_have_none() -> None:
     osds = FakeOsds()
     rates = OsdIoRates(counters=osds.read, clock=lambda: osds.now)
     osds.counters = {0: OpCounters(10, 4096, 5, 1024), 1: OpCounters(0, 0, 0, 0)}
-    assert rates.sample(None, [0, 1]) == {0: ZERO, 1: ZERO}
+    assert rates.sample(None, [0, 1]) == {}  # one sample: no rate is known yet
 
     osds.now += 2.0
     osds.counters = {0: OpCounters(210, 4096 + 8 * 2**20, 65, 1024 + 2048), 1: OpCounters(1, 0, 0, 0)}
@@ -47,13 +47,18 @@ def test_restarted_silent_and_new_osds() -> None:
     osds.counters[0] = OpCounters(3, 30, 1001, 1000)  # restarted: counters went back
     osds.silent = {1}
     osds.counters[2] = OpCounters(7, 7, 7, 7)
-    assert rates.sample(None, [0, 1, 2]) == {
-        0: {"wr_ops": 0, "wr_data": 0, "rd_ops": 1, "rd_data": 0},
-        2: ZERO,
-    }
+    # the restarted OSD and the new one have no rate yet (not an idle 0)
+    assert rates.sample(None, [0, 1, 2]) == {}
+    osds.now += 1.0
+    osds.counters[0] = OpCounters(13, 30, 1001, 1000)
+    osds.counters[2] = OpCounters(7, 7, 7, 7)
+    assert rates.sample(None, [0, 2]) == {0: {"wr_ops": 10, "wr_data": 0, "rd_ops": 0, "rd_data": 0}, 2: ZERO}
 
     # the silent OSD answers again: it starts afresh instead of spanning the gap
     osds.now += 1.0
     osds.silent = set()
     osds.counters[1] = OpCounters(80, 50, 50, 50)
-    assert rates.sample(None, [1])[1] == ZERO
+    assert rates.sample(None, [1]) == {}
+    osds.now += 1.0
+    osds.counters[1] = OpCounters(85, 50, 50, 50)
+    assert rates.sample(None, [1]) == {1: ZERO | {"wr_ops": 5}}

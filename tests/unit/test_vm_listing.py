@@ -63,8 +63,21 @@ def test_a_changed_xml_is_rendered_again_while_the_keepalive_stays_the_same():
     cache.change(paths.domain_xml(UUID))
     second = json.loads(views.render_one(UUID))[0]
     assert [d["dev"] for d in second["disks"]] == ["vda", "vdb"]
-    assert second["disks"][0]["rd_req"] == 7 and second["disks"][1]["rd_req"] == 0
+    assert second["disks"][0]["rd_req"] == 7 and second["disks"][1]["rd_req"] == "N/A"
 
     keepalive = Keepalive(timestamp=2.0, vm_stats={UUID: {"disks": {"vda": {"rd_req": 9}}}})
     cache.znodes[paths.node_keepalive("hv1")] = (encode(keepalive), 101)
     assert json.loads(views.render_one(UUID))[0]["disks"][0]["rd_req"] == 9
+
+
+def test_a_vm_that_is_not_running_is_served_without_figures():
+    cache = FakeCache()
+    cache.znodes[paths.node_keepalive("hv1")] = (encode(Keepalive(timestamp=1.0)), 100)
+    stopped = vm_with_disks("vda")
+    cache.vms[UUID] = VmRecord(UUID, stopped.meta, VmPlacement(state="stop", node="hv1"), stopped.xml)
+    view = json.loads(VmListing(cache).render_one(UUID))[0]
+    assert view["memory_stats"] == {} and view["vcpu_stats"] == {}
+    assert view["disks"][0]["dev"] == "vda"
+    assert {
+        key: view["disks"][0][key] for key in ("rd_req", "rd_bytes", "wr_req", "wr_bytes")
+    } == dict.fromkeys(("rd_req", "rd_bytes", "wr_req", "wr_bytes"), "N/A")

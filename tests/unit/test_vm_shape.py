@@ -131,6 +131,8 @@ def test_nested_keys_match_the_reference(field):
 def _has_type(value, kind: str) -> bool:
     if kind == "string":
         return isinstance(value, str)  # StrEnum members are strings too
+    if kind == "integer" and value == "N/A":
+        return True  # a figure nothing reported (v1 shows unknowns as N/A)
     return type(value) is {"integer": int, "boolean": bool}[kind]  # bool is no integer here
 
 
@@ -229,7 +231,7 @@ def test_xml_facts():
 
 
 def test_networks_bridge_to_vni():
-    zeros = dict.fromkeys(NIC_COUNTERS, 0)
+    zeros = dict.fromkeys(NIC_COUNTERS, "N/A")  # not running: no counters known
     assert to_api(record())["networks"] == [
         {"type": "bridge", "mac": "52:54:00:aa:bb:01", "source": "vmbr100", "vni": 100, "model": "virtio"}
         | zeros,
@@ -250,7 +252,7 @@ def test_vni_from_bridge_name(bridge, vni):
 
 
 def test_disks_file_and_rbd():
-    zeros = dict.fromkeys(DISK_COUNTERS, 0)
+    zeros = dict.fromkeys(DISK_COUNTERS, "N/A")  # not running: no counters known
     assert to_api(record())["disks"] == [
         {"type": "network", "name": "vms/web1_disk0", "dev": "sda", "bus": "scsi"} | zeros,
         {"type": "file", "name": "/var/lib/pvc/web1-scratch.img", "dev": "vdb", "bus": "virtio"} | zeros,
@@ -369,9 +371,10 @@ def test_nic_stats_by_position():
         "wr_drops": 107,
     }
     second = {key: networks[1][key] for key in NIC_COUNTERS}
-    assert second == dict.fromkeys(NIC_COUNTERS, 0) | {"rd_bytes": 5, "wr_bytes": 7}
-    assert all(type(value) is int for value in second.values())
-    assert {key: networks[2][key] for key in NIC_COUNTERS} == dict.fromkeys(NIC_COUNTERS, 0)
+    assert second == dict.fromkeys(NIC_COUNTERS, "N/A") | {"rd_bytes": 5, "wr_bytes": 7}
+    assert type(second["rd_bytes"]) is int and type(second["wr_bytes"]) is int
+    # libvirt reported nothing for the third NIC: its counters are unknown, not 0
+    assert {key: networks[2][key] for key in NIC_COUNTERS} == dict.fromkeys(NIC_COUNTERS, "N/A")
     # the XML facts are kept next to the counters
     assert (networks[0]["mac"], networks[0]["vni"]) == ("52:54:00:aa:bb:01", 100)
 
@@ -385,20 +388,34 @@ def test_disk_stats_by_target_device():
     assert disks[0]["name"] == "vms/web1_disk0"
 
 
-def test_partial_stats_default_to_zero():
-    view = to_api(record(), {"memory": {"rss": 4096}, "vcpu": {"cpu_time": 5}})
-    assert view["memory_stats"] == dict.fromkeys(MEMORY_STATS, 0) | {"rss": 4096}
-    assert view["vcpu_stats"] == {"cpu_time": 5, "user_time": 0, "system_time": 0}
-    assert all(nic[key] == 0 for nic in view["networks"] for key in NIC_COUNTERS)
-    assert all(disk[key] == 0 for disk in view["disks"] for key in DISK_COUNTERS)
+def test_counters_libvirt_did_not_report_are_not_known():
+    view = to_api(record(), {"memory": {"rss": 4096}, "vcpu": {"cpu_time": 5, "user_time": None}})
+    assert view["memory_stats"] == dict.fromkeys(MEMORY_STATS, "N/A") | {"rss": 4096}
+    assert view["vcpu_stats"] == {"cpu_time": 5, "user_time": "N/A", "system_time": "N/A"}
+    assert all(nic[key] == "N/A" for nic in view["networks"] for key in NIC_COUNTERS)
+    assert all(disk[key] == "N/A" for disk in view["disks"] for key in DISK_COUNTERS)
+    # a reported 0 is a measurement and stays 0
+    zero = to_api(record(), {"memory": {"swap_in": 0}, "disks": {"sda": {"rd_req": 0}}})
+    assert zero["memory_stats"]["swap_in"] == 0 and zero["disks"][0]["rd_req"] == 0
 
 
-@pytest.mark.parametrize("stats", [None, {}])
-def test_no_stats_are_zeros(stats):
-    view = to_api(record(), stats)
-    assert view["memory_stats"] == dict.fromkeys(MEMORY_STATS, 0)
-    assert view["vcpu_stats"] == dict.fromkeys(VCPU_STATS, 0)
-    assert len(view["networks"]) == 3 and len(view["disks"]) == 2
+def test_running_vm_without_any_figure_shows_every_counter_unknown():
+    view = to_api(record(), {})
+    assert view["memory_stats"] == dict.fromkeys(MEMORY_STATS, "N/A")
+    assert view["vcpu_stats"] == dict.fromkeys(VCPU_STATS, "N/A")
+
+
+def test_a_vm_that_is_not_running_has_no_figures():
+    """As PVC v1: empty memory and vCPU statistics; NICs and disks keep their XML facts and
+    every counter key (v1 always lists them) with the value N/A."""
+    view = to_api(record(state=VMState.STOP, running_on=""), None)
+    assert view["memory_stats"] == {} and view["vcpu_stats"] == {}
+    assert [nic["source"] for nic in view["networks"]] == ["vmbr100", "vmbr2001", "virbr0"]
+    assert view["networks"][0]["mac"] == "52:54:00:aa:bb:01"
+    assert all(nic[key] == "N/A" for nic in view["networks"] for key in NIC_COUNTERS)
+    assert [disk["dev"] for disk in view["disks"]] == ["sda", "vdb"]
+    assert all(disk[key] == "N/A" for disk in view["disks"] for key in DISK_COUNTERS)
+    assert set(view["networks"][0]) == set(to_api(record(), STATS)["networks"][0])
 
 
 def test_stats_view_does_not_change_the_facts():

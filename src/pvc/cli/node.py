@@ -161,11 +161,39 @@ def _node_details(item: dict[str, Any], long: bool) -> RenderableType:
         parts += [Text(""), checks]
     interfaces = item.get("interfaces")
     if long and isinstance(interfaces, dict) and interfaces:
-        links = table("Interface", "Details")
-        for name, info in sorted(interfaces.items()):
-            links.add_row(str(name), str(info))
-        parts += [Text(""), links]
+        parts += [Text(""), _interfaces_view(interfaces)]
     return Group(*parts)
+
+
+INTERFACE_COLUMNS = (
+    ("State", "state"),
+    ("Speed", "link_speed"),
+    ("MTU", "mtu"),
+    ("RX b/s", "rx_bps"),
+    ("TX b/s", "tx_bps"),
+    ("Total b/s", "total_bps"),
+    ("RX p/s", "rx_pps"),
+    ("TX p/s", "tx_pps"),
+    ("Total p/s", "total_pps"),
+)
+
+
+def _interface_figure(key: str, value: Any) -> str:
+    """One interface figure as text; numbers that are not known read N/A."""
+    if value is None or value == "":
+        return "N/A"
+    if key == "link_speed" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value} Mb/s"
+    return str(value)
+
+
+def _interfaces_view(interfaces: dict[str, Any]) -> RenderableType:
+    """The node's network devices: link state, speed, MTU and traffic rates."""
+    links = table("Interface", *(label for label, _ in INTERFACE_COLUMNS))
+    for name, info in sorted(interfaces.items()):
+        figures = info if isinstance(info, dict) else {}
+        links.add_row(str(name), *(_interface_figure(key, figures.get(key)) for _, key in INTERFACE_COLUMNS))
+    return links
 
 
 @node.command(name="info")

@@ -1,10 +1,11 @@
 """The cluster's Prometheus metrics (text format, ``pvc_`` prefix), from the cache.
 
 Two sets: ``health`` (cluster health, maintenance, faults) and ``resource`` (node states,
-load and memory; VMs by state, OSDs by state, pools, volumes, snapshots and Ceph's raw
-capacity, the same figures as ``/status``); :func:`exposition` renders either or both.
-A figure the cluster does not know yet (Ceph's capacity before the first report) has no
-sample rather than a made-up one.
+load, memory and health where measured; VMs by state, OSDs by state, pools, volumes,
+snapshots and Ceph's raw capacity, the same figures as ``/status``); :func:`exposition`
+renders either or both. A figure the cluster does not know yet (a node's health before
+anything measures it, Ceph's capacity before the first report) has no sample rather than
+a made-up one.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ class _Nodes(Collector):
         }
         load = GaugeMetricFamily("pvc_node_load", "1-minute load average", labels=["node"])
         memory = GaugeMetricFamily("pvc_node_memory_bytes", "Host memory", labels=["node", "kind"])
+        health = GaugeMetricFamily(
+            "pvc_node_health", "Node health, 0-100 (only where measured)", labels=["node"]
+        )
         for node in nodes:
             current = {
                 "daemon": node.daemon_state,
@@ -93,11 +97,14 @@ class _Nodes(Collector):
                 load.add_metric([node.name], node.keepalive.load)
                 for kind, mib in vars(node.keepalive.memory_mib).items():
                     memory.add_metric([node.name, kind], mib * 2**20)
+                if node.keepalive.health is not None:
+                    health.add_metric([node.name], node.keepalive.health)
         yield GaugeMetricFamily("pvc_nodes", "Registered nodes", value=len(nodes))
         for family, _ in families.values():
             yield family
         yield load
         yield memory
+        yield health
 
 
 class _Inventory(Collector):

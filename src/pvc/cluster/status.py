@@ -8,14 +8,12 @@ from collections import Counter
 import pvc
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.figures import NOT_KNOWN
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
 from pvc.cluster.vm.listing import VmListing
 from pvc.state import settings
-
-#: What a figure the cluster cannot know yet reads as (never a plausible 0).
-NOT_KNOWN = "N/A"
 
 
 def set_maintenance(cluster: Cluster, on: bool) -> str:
@@ -52,11 +50,6 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
     faults = faults_mod.list_faults(cluster)
     open_faults = [f for f in faults if f.status != faults_mod.STATUS_ACK]
     node_counts = Counter(f"{n.daemon_state},{n.domain_state}" for n in nodes)
-    memory = [n.keepalive.memory_mib for n in nodes if n.keepalive]
-    mem_total = sum(m.total for m in memory)
-    mem_used = sum(m.used for m in memory)
-    cpu_total = sum(n.static.cpu_count for n in nodes)
-    load = round(sum(n.keepalive.load for n in nodes if n.keepalive), 2)
     osds = storage_mod.list_osds(cluster)
     return {
         "cluster_name": cluster_name or config.cluster_name,
@@ -66,7 +59,7 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
                 {"id": f.id, "health_delta": f.health_delta, "text": f.message} for f in open_faults
             ],
         },
-        "node_health": {n.name: {"health": 100, "messages": []} for n in nodes},
+        "node_health": {n.name: {"health": nodes_mod.health(n), "messages": []} for n in nodes},
         "maintenance": "true" if config.maintenance else "false",
         "primary_node": config.primary_node,
         "pvc_version": pvc.__version__,
@@ -77,20 +70,8 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
         "osds": osd_counts(osds),
         **storage_counts(cluster),
         "resources": {
-            "memory": {
-                "total": mem_total,
-                "used": mem_used,
-                "free": mem_total - mem_used,
-                "allocated": sum(n.keepalive.memory_allocated for n in nodes if n.keepalive),
-                "provisioned": sum(n.keepalive.memory_provisioned for n in nodes if n.keepalive),
-                "utilization": round(100 * mem_used / mem_total, 2) if mem_total else 0.0,
-            },
-            "cpu": {
-                "total": cpu_total,
-                "load": load,
-                "allocated": sum(n.keepalive.vcpu_allocated for n in nodes if n.keepalive),
-                "utilization": round(100 * load / cpu_total, 2) if cpu_total else 0.0,
-            },
+            "memory": memory_figures(nodes),
+            "cpu": cpu_figures(nodes),
             "disk": disk_figures(cluster),
         },
         "detail": {
@@ -98,6 +79,38 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
             "osd": osds,
             "faults": [f.to_api() for f in faults],
         },
+    }
+
+
+def memory_figures(nodes: list) -> dict:
+    """The nodes' memory in MiB as their keepalives report it (N/A while none reports)."""
+    reports = [n.keepalive for n in nodes if n.keepalive]
+    if not reports:
+        return dict.fromkeys(("total", "used", "free", "allocated", "provisioned", "utilization"), NOT_KNOWN)
+    total = sum(k.memory_mib.total for k in reports)
+    used = sum(k.memory_mib.used for k in reports)
+    return {
+        "total": total,
+        "used": used,
+        "free": total - used,
+        "allocated": sum(k.memory_allocated for k in reports),
+        "provisioned": sum(k.memory_provisioned for k in reports),
+        "utilization": round(100 * used / total, 2) if total else NOT_KNOWN,
+    }
+
+
+def cpu_figures(nodes: list) -> dict:
+    """The nodes' CPUs, load and allocated vCPUs (load N/A while no node reports)."""
+    reports = [n.keepalive for n in nodes if n.keepalive]
+    total = sum(n.static.cpu_count for n in nodes)
+    if not reports:
+        return {"total": total, "load": NOT_KNOWN, "allocated": NOT_KNOWN, "utilization": NOT_KNOWN}
+    load = round(sum(k.load for k in reports), 2)
+    return {
+        "total": total,
+        "load": load,
+        "allocated": sum(k.vcpu_allocated for k in reports),
+        "utilization": round(100 * load / total, 2) if total else NOT_KNOWN,
     }
 
 

@@ -416,48 +416,55 @@ def _is_active(domain: libvirt.virDomain) -> bool:
         raise HypervisorError(f"state of {domain.name()}: {error.get_error_message()}") from None
 
 
+#: Our names of libvirt's per-domain statistics (``getAllDomainStats`` keys; devices by index).
+_NIC_KEYS = (
+    ("rd_bytes", "rx.bytes"),
+    ("rd_packets", "rx.pkts"),
+    ("rd_errors", "rx.errs"),
+    ("rd_drops", "rx.drop"),
+    ("wr_bytes", "tx.bytes"),
+    ("wr_packets", "tx.pkts"),
+    ("wr_errors", "tx.errs"),
+    ("wr_drops", "tx.drop"),
+)
+_DISK_KEYS = (
+    ("rd_req", "rd.reqs"),
+    ("rd_bytes", "rd.bytes"),
+    ("wr_req", "wr.reqs"),
+    ("wr_bytes", "wr.bytes"),
+)
+_MEMORY_KEYS = (
+    ("actual", "balloon.current"),
+    ("swap_in", "balloon.swap_in"),
+    ("swap_out", "balloon.swap_out"),
+    ("major_fault", "balloon.major_fault"),
+    ("minor_fault", "balloon.minor_fault"),
+    ("unused", "balloon.unused"),
+    ("available", "balloon.available"),
+    ("usable", "balloon.usable"),
+    ("last_update", "balloon.last-update"),
+    ("rss", "balloon.rss"),
+)
+_VCPU_KEYS = (("cpu_time", "cpu.time"), ("user_time", "cpu.user"), ("system_time", "cpu.system"))
+
+
+def _reported(stats: dict, names: tuple[tuple[str, str], ...], prefix: str = "") -> dict:
+    """The figures libvirt reported, under our names; one it left out stays out (not 0)."""
+    return {ours: stats[prefix + theirs] for ours, theirs in names if prefix + theirs in stats}
+
+
 def _stats_record(stats: dict) -> dict:
-    """One domain's figures from libvirt's flat statistics keys."""
-    nics = {}
-    for index in range(stats.get("net.count", 0)):
-        prefix = f"net.{index}."
-        nics[str(index)] = {
-            "rd_bytes": stats.get(prefix + "rx.bytes", 0),
-            "rd_packets": stats.get(prefix + "rx.pkts", 0),
-            "rd_errors": stats.get(prefix + "rx.errs", 0),
-            "rd_drops": stats.get(prefix + "rx.drop", 0),
-            "wr_bytes": stats.get(prefix + "tx.bytes", 0),
-            "wr_packets": stats.get(prefix + "tx.pkts", 0),
-            "wr_errors": stats.get(prefix + "tx.errs", 0),
-            "wr_drops": stats.get(prefix + "tx.drop", 0),
-        }
-    disks = {}
-    for index in range(stats.get("block.count", 0)):
-        prefix = f"block.{index}."
-        disks[stats.get(prefix + "name", str(index))] = {
-            "rd_req": stats.get(prefix + "rd.reqs", 0),
-            "rd_bytes": stats.get(prefix + "rd.bytes", 0),
-            "wr_req": stats.get(prefix + "wr.reqs", 0),
-            "wr_bytes": stats.get(prefix + "wr.bytes", 0),
-        }
-    memory = {
-        key: stats.get(f"balloon.{name}", 0)
-        for key, name in (
-            ("actual", "current"),
-            ("swap_in", "swap_in"),
-            ("swap_out", "swap_out"),
-            ("major_fault", "major_fault"),
-            ("minor_fault", "minor_fault"),
-            ("unused", "unused"),
-            ("available", "available"),
-            ("usable", "usable"),
-            ("last_update", "last-update"),
-            ("rss", "rss"),
-        )
+    """One domain's figures from libvirt's flat statistics keys (only those it reported)."""
+    nics = {
+        str(index): _reported(stats, _NIC_KEYS, f"net.{index}.") for index in range(stats.get("net.count", 0))
     }
-    vcpu = {
-        "cpu_time": stats.get("cpu.time", 0),
-        "user_time": stats.get("cpu.user", 0),
-        "system_time": stats.get("cpu.system", 0),
+    disks = {
+        stats.get(f"block.{index}.name", str(index)): _reported(stats, _DISK_KEYS, f"block.{index}.")
+        for index in range(stats.get("block.count", 0))
     }
-    return {"memory": memory, "vcpu": vcpu, "nics": nics, "disks": disks}
+    return {
+        "memory": _reported(stats, _MEMORY_KEYS),
+        "vcpu": _reported(stats, _VCPU_KEYS),
+        "nics": nics,
+        "disks": disks,
+    }

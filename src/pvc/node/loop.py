@@ -28,6 +28,7 @@ from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
+from pvc.node.netstats import InterfaceSampler
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
 from pvc.node.vm_disks import DiskGuard
@@ -86,6 +87,7 @@ class NodeLoop:
         self.daemon_state = DaemonState.INIT
         self._last_sentences: list[str] = []
         self.keepalives = 0
+        self.interfaces = InterfaceSampler(sysinfo.network_devices(config.networks))
         uri = config.hypervisor.uri
         self.hypervisor = Hypervisor(uri) if uri else None
         # One Ceph client for storage tasks and the VM manager's disk lock checks.
@@ -304,9 +306,9 @@ class NodeLoop:
         self.keepalives += 1
 
     def _sample_keepalive(self) -> Keepalive:
-        """Host figures, plus the latest hypervisor figures the VM manager sampled."""
+        """Host and network device figures, plus the latest hypervisor figures the VM manager sampled."""
         figures = self.vms.figures if self.vms is not None else None
-        return sysinfo.sample_keepalive(self.clock(), figures)
+        return sysinfo.sample_keepalive(self.clock(), figures, self.interfaces.sample())
 
     def _mark_dead_peers(self) -> list[str]:
         if self.cache.daemon_state(self.name) != DaemonState.RUN:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pvc
+from pvc.config import NetworksSection
 from pvc.state.records import Keepalive, NodeStatic
 from pvc.state.states import NodeMode
 
@@ -53,8 +54,17 @@ def parse_meminfo(text: str) -> dict[str, int]:
     return {"total": total // 1024, "used": (total - free) // 1024, "free": free // 1024}
 
 
-def sample_keepalive(now: float | None = None, hypervisor: dict | None = None) -> Keepalive:
-    """A keepalive with the current time, 1-minute load, memory and hypervisor figures."""
+def network_devices(networks: NetworksSection) -> list[str]:
+    """The devices configured for the upstream, cluster and storage networks (once each)."""
+    devices = (networks.upstream.device, networks.cluster.device, networks.storage.device)
+    return sorted({device for device in devices if device})
+
+
+def sample_keepalive(
+    now: float | None = None, hypervisor: dict | None = None, interfaces: dict[str, dict] | None = None
+) -> Keepalive:
+    """A keepalive with the current time, 1-minute load, memory, hypervisor figures and the
+    figures of the configured network devices (see :mod:`pvc.node.netstats`)."""
     try:
         memory = parse_meminfo(Path("/proc/meminfo").read_text())
     except OSError:
@@ -63,5 +73,6 @@ def sample_keepalive(now: float | None = None, hypervisor: dict | None = None) -
         timestamp=time.time() if now is None else now,
         load=round(os.getloadavg()[0], 2),
         memory=memory,
+        interfaces=interfaces,
         **(hypervisor or {}),
     )

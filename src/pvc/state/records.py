@@ -97,6 +97,11 @@ class Keepalive(_Record):
     memory_provisioned: int = 0
     #: Live figures of each running VM by UUID (see pvc.cluster.vm.shape.stats_view).
     vm_stats: dict[str, dict] = field(default_factory=dict)
+    #: Node health, 0-100, as a health monitor measured it; None while nothing measures it.
+    health: int | None = None
+    #: Figures of the node's configured network devices by name (see pvc.node.netstats);
+    #: None from a daemon that does not report them.
+    interfaces: dict[str, dict] | None = None
 
     @property
     def memory_mib(self) -> Memory:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
@@ -45,8 +45,8 @@ def op_counters(client: CephClient, osd_id: int, timeout: float = COUNTER_TIMEOU
 
 
 def _per_second(now: int, before: int, seconds: float) -> int:
-    """A counter's rate; 0 when it went backwards (the OSD restarted)."""
-    return round((now - before) / seconds) if now >= before else 0
+    """A counter's rate between two samples."""
+    return round((now - before) / seconds)
 
 
 class OsdIoRates:
@@ -54,7 +54,8 @@ class OsdIoRates:
 
     ``counters`` reads one OSD's counters (default :func:`op_counters`); ``clock`` gives
     seconds (default ``time.monotonic``). An OSD seen for the first time, or one whose
-    counters went backwards, shows zero until the next sample.
+    counters went backwards (it restarted), has no rate until the next sample: it is left
+    out, and the views show its rates as not known rather than as an idle 0.
     """
 
     def __init__(
@@ -70,7 +71,8 @@ class OsdIoRates:
         """Rates of the OSDs in ``osd_ids`` that answer: ``{id: {wr_ops, wr_data, rd_ops, rd_data}}``.
 
         Ops and bytes per second since this object's previous sample of that OSD; an OSD
-        that does not answer is left out (and starts afresh when it answers again).
+        that does not answer is left out (and starts afresh when it answers again), as is
+        one without a usable previous sample.
         """
         rates: dict[int, dict[str, int]] = {}
         seen: dict[int, tuple[float, OpCounters]] = {}
@@ -81,11 +83,12 @@ class OsdIoRates:
                 continue
             at = self._clock()
             seen[osd_id] = (at, now)
-            before_at, before = self._last.get(osd_id, (at, now))
-            seconds = at - before_at
-            if seconds <= 0:
-                rates[osd_id] = {"wr_ops": 0, "wr_data": 0, "rd_ops": 0, "rd_data": 0}
+            if osd_id not in self._last:
                 continue
+            before_at, before = self._last[osd_id]
+            seconds = at - before_at
+            if seconds <= 0 or any(n < b for n, b in zip(astuple(now), astuple(before), strict=True)):
+                continue  # the OSD restarted: its counters start again from 0
             rates[osd_id] = {
                 "wr_ops": _per_second(now.wr_ops, before.wr_ops, seconds),
                 "wr_data": _per_second(now.wr_bytes, before.wr_bytes, seconds),

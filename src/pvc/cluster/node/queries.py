@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pvc.cluster.errors import NotFoundError
+from pvc.cluster.figures import known
 from pvc.cluster.filters import matcher
 from pvc.cluster.session import Cluster
 from pvc.state.records import NodeRecord
 
 
+def health(node: NodeRecord) -> int | str:
+    """The node's health as its last keepalive reported it, N/A while nothing measures it."""
+    return known(node.keepalive.health if node.keepalive else None)
+
+
 def to_api(node: NodeRecord) -> dict:
-    """A node in the PVC v1 shape."""
-    memory = node.keepalive.memory_mib if node.keepalive else None
+    """A node in the PVC v1 shape; host figures are N/A until its first keepalive."""
     keepalive = node.keepalive
+    memory = keepalive.memory_mib if keepalive else None
     return {
         "name": node.name,
         "daemon_state": node.daemon_state,
@@ -22,22 +28,25 @@ def to_api(node: NodeRecord) -> dict:
         "kernel": node.static.kernel,
         "os": node.static.os,
         "arch": node.static.arch,
-        "health": 100,
+        "health": health(node),
         "health_plugins": [],
         "health_details": [],
-        "load": node.keepalive.load if node.keepalive else 0.0,
-        "domains_count": len(keepalive.domains) if keepalive else 0,
+        "load": known(keepalive.load if keepalive else None),
+        "domains_count": known(len(keepalive.domains) if keepalive else None),
         "running_domains": list(keepalive.domains) if keepalive else [],
-        "vcpu": {"total": node.static.cpu_count, "allocated": keepalive.vcpu_allocated if keepalive else 0},
-        "memory": {
-            "total": memory.total if memory else 0,
-            "used": memory.used if memory else 0,
-            "free": memory.free if memory else 0,
-            "allocated": keepalive.memory_allocated if keepalive else 0,
-            "provisioned": keepalive.memory_provisioned if keepalive else 0,
+        "vcpu": {
+            "total": node.static.cpu_count,
+            "allocated": known(keepalive.vcpu_allocated if keepalive else None),
         },
-        "interfaces": {},
-        "last_keepalive": node.keepalive.timestamp if node.keepalive else None,
+        "memory": {
+            "total": known(memory.total if memory else None),
+            "used": known(memory.used if memory else None),
+            "free": known(memory.free if memory else None),
+            "allocated": known(keepalive.memory_allocated if keepalive else None),
+            "provisioned": known(keepalive.memory_provisioned if keepalive else None),
+        },
+        "interfaces": known(keepalive.interfaces if keepalive else None),
+        "last_keepalive": keepalive.timestamp if keepalive else None,
     }
 
 

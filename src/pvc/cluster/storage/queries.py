@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from pvc.cluster.errors import NotFoundError
+from pvc.cluster.figures import NOT_KNOWN
 from pvc.cluster.filters import matcher
 from pvc.cluster.session import Cluster
 from pvc.state import osd_devices, paths
@@ -62,10 +63,11 @@ def _osd_view(osd: Json, placement: OsdDevice, io: Json) -> Json:
             "node": node,
             "used": _size(osd.get("kb_used", 0) * 1024),
             "avail": _size(osd.get("kb_avail", 0) * 1024),
-            "wr_ops": io.get("wr_ops", 0),
-            "rd_ops": io.get("rd_ops", 0),
-            "wr_data": io.get("wr_data", 0),
-            "rd_data": io.get("rd_data", 0),
+            # N/A until the primary has two samples of the OSD's counters
+            "wr_ops": io.get("wr_ops", NOT_KNOWN),
+            "rd_ops": io.get("rd_ops", NOT_KNOWN),
+            "wr_data": io.get("wr_data", NOT_KNOWN),
+            "rd_data": io.get("rd_data", NOT_KNOWN),
             "state": ",".join(state) if isinstance(state, list) else str(state),
         },
     }
@@ -175,11 +177,12 @@ def _volume_view(volume: Json) -> Json:
             "block_name_prefix": f"rbd_data.{volume.get('id', '')}",
             "format": 2,
             "features": volume.get("features", []),
-            "op_features": [],
-            "flags": [],
-            "create_timestamp": volume.get("created", ""),
-            "access_timestamp": volume.get("created", ""),
-            "modify_timestamp": volume.get("created", ""),
+            # Not read from Ceph (yet): shown as not known, not as "none" or the creation time.
+            "op_features": volume.get("op_features", NOT_KNOWN),
+            "flags": volume.get("flags", NOT_KNOWN),
+            "create_timestamp": volume.get("created", NOT_KNOWN),
+            "access_timestamp": volume.get("accessed", NOT_KNOWN),
+            "modify_timestamp": volume.get("modified", NOT_KNOWN),
             "parent": volume.get("parent"),
         },
     }

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from pvc.cluster.figures import NOT_KNOWN
 from pvc.domain_xml.bridges import vni_of_bridge
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import parse, pretty
@@ -146,30 +147,45 @@ def static_view(record: VmRecord, facts: XmlFacts) -> dict:
     }
 
 
+def _counters(reported: object, keys: tuple[str, ...]) -> dict[str, int | str]:
+    """``keys`` from one reported mapping as integers; a key not reported is N/A, never 0."""
+    values = reported if isinstance(reported, dict) else {}
+    return {key: int(values[key]) if values.get(key) is not None else NOT_KNOWN for key in keys}
+
+
 def stats_view(facts: XmlFacts, stats: dict | None) -> dict:
     """The live statistics fields, from the per-VM figures in its node's keepalive.
 
     ``stats`` holds ``memory`` and ``vcpu`` mappings, ``disks`` by target device and
-    ``nics`` by position in the XML (as :meth:`pvc.hypervisor.Hypervisor.vm_stats` gives).
+    ``nics`` by position in the XML (as :meth:`pvc.hypervisor.Hypervisor.vm_stats` gives);
+    it is None for a VM that is not running. As in PVC v1, a VM that is not running has
+    empty ``memory_stats`` and ``vcpu_stats``, and its NICs and disks keep every counter
+    key (v1 always lists them) with the value N/A. A running VM's counter that libvirt did
+    not report is N/A as well.
     """
-    stats = stats or {}
-    nic_stats = stats.get("nics", {})
-    disk_stats = stats.get("disks", {})
+    if stats is None:
+        idle_nic, idle_disk = dict.fromkeys(NIC_COUNTERS, NOT_KNOWN), dict.fromkeys(DISK_COUNTERS, NOT_KNOWN)
+        return {
+            "memory_stats": {},
+            "vcpu_stats": {},
+            "networks": [{**nic, **idle_nic} for nic in facts.networks],
+            "disks": [{**disk, **idle_disk} for disk in facts.disks],
+        }
+    nic_stats = stats.get("nics") if isinstance(stats.get("nics"), dict) else {}
+    disk_stats = stats.get("disks") if isinstance(stats.get("disks"), dict) else {}
     return {
-        "memory_stats": {key: int(stats.get("memory", {}).get(key, 0)) for key in MEMORY_STATS},
-        "vcpu_stats": {key: int(stats.get("vcpu", {}).get(key, 0)) for key in VCPU_STATS},
+        "memory_stats": _counters(stats.get("memory"), MEMORY_STATS),
+        "vcpu_stats": _counters(stats.get("vcpu"), VCPU_STATS),
         "networks": [
-            {**nic, **{key: int(nic_stats.get(str(index), {}).get(key, 0)) for key in NIC_COUNTERS}}
+            {**nic, **_counters(nic_stats.get(str(index)), NIC_COUNTERS)}
             for index, nic in enumerate(facts.networks)
         ],
-        "disks": [
-            {**disk, **{key: int(disk_stats.get(disk["dev"], {}).get(key, 0)) for key in DISK_COUNTERS}}
-            for disk in facts.disks
-        ],
+        "disks": [{**disk, **_counters(disk_stats.get(disk["dev"]), DISK_COUNTERS)} for disk in facts.disks],
     }
 
 
 def to_api(record: VmRecord, stats: dict | None = None) -> dict:
-    """A VM in the PVC v1 shape (uncached; the API serves :mod:`pvc.cluster.vm.listing`)."""
+    """A VM in the PVC v1 shape (uncached; the API serves :mod:`pvc.cluster.vm.listing`);
+    ``stats`` None: the VM is not running (see :func:`stats_view`)."""
     facts = xml_facts(record.xml)
     return {**static_view(record, facts), **stats_view(facts, stats)}
