@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from pvc.cluster.storage.mirror import Mirror, collect
+from pvc.cluster.storage.mirror import Mirror, collect, publish_scope, volume_scope
 from pvc.config import StorageSection
 from pvc.node.storage_stats import StorageStats
 from pvc.state import paths
+from pvc.state.store import Commit, Store, Transaction
 from pvc.storage import snapshots, volumes
 from pvc.storage.images import open_image
 from pvc.storage.osd_io import OsdIoRates
@@ -77,3 +79,69 @@ def test_osd_io_rates_follow_client_writes(store, ceph_client, unique):  # noqa:
     assert set(rates) == {"wr_ops", "wr_data", "rd_ops", "rd_data"}
     # without a sampler the mirror leaves the last rates alone
     assert paths.CEPH_OSD_IO not in collect(ceph_client)
+
+
+class _RacedStore:
+    """A store whose every commit first lets ``hooks`` (one per commit) change ZooKeeper."""
+
+    def __init__(self, zk: Store, hooks: list[Callable[[], None]]) -> None:
+        self._store = zk
+        self._hooks = hooks
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def commit(self, txn: Transaction) -> Commit:
+        if self._hooks:
+            self._hooks.pop(0)()
+        return self._store.commit(txn)
+
+
+def _under_pool(path: str) -> bool:
+    return path.startswith((paths.ceph_pool_volumes(POOL) + "/", paths.ceph_pool_snapshots(POOL) + "/"))
+
+
+def _mirrored_volumes(zk: Store) -> dict[str, bytes]:
+    """The pool's volume and snapshot records as they are in ZooKeeper."""
+    found: dict[str, bytes] = {}
+    for root in (paths.ceph_pool_volumes(POOL), paths.ceph_pool_snapshots(POOL)):
+        for child in zk.children(root):
+            found[f"{root}/{child}"] = zk.get(f"{root}/{child}")
+            for grandchild in zk.children(f"{root}/{child}"):
+                found[f"{root}/{child}/{grandchild}"] = zk.get(f"{root}/{child}/{grandchild}")
+    return found
+
+
+def test_volumes_renamed_through_the_api_during_a_pass(store, make_store, ceph_client, unique):  # noqa: F811
+    """Each rename's API refresh lands between the pass's read of the mirror and a transaction."""
+    api_store = make_store()
+    names = [unique("race") for _ in range(2)]
+    for name in names:
+        volumes.create(ceph_client, POOL, name, 2**20)
+    mirror = Mirror(store)
+    mirror.publish(collect(ceph_client))
+    try:
+        for name in names:
+            volumes.rename(ceph_client, POOL, name, f"{name}-new")
+        records = collect(ceph_client)  # the pass has read Ceph after both renames
+
+        def api_refresh(name: str) -> Callable[[], None]:
+            def refresh() -> None:  # as StorageOps.rename_volume does, through its own session
+                publish_scope(api_store, volume_scope(ceph_client, POOL, name))
+                publish_scope(api_store, volume_scope(ceph_client, POOL, f"{name}-new"))
+
+            return refresh
+
+        mirror.store = _RacedStore(store, [api_refresh(name) for name in names])
+        changes = mirror.publish(records)  # must not fail
+        assert changes.skipped > 0
+        mirror.store = store
+        truth = collect(ceph_client)
+        mirror.publish(truth)
+        assert _mirrored_volumes(store) == {path: value for path, value in truth.items() if _under_pool(path)}
+        mirrored_names = set(store.children(paths.ceph_pool_volumes(POOL)))
+        assert mirrored_names == set(volumes.names(ceph_client, POOL))
+        assert {f"{name}-new" for name in names} <= mirrored_names and not set(names) & mirrored_names
+    finally:
+        for name in names:
+            volumes.remove(ceph_client, POOL, f"{name}-new")
