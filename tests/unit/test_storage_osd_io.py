@@ -20,14 +20,11 @@ class FakeOsds:
         return self.counters[osd_id]
 
 
-ZERO = {"wr_ops": 0, "wr_data": 0, "rd_ops": 0, "rd_data": 0}
-
-
-def test_rates_are_differences_per_second_and_first_samples_are_zero() -> None:
+def test_rates_are_differences_per_second_and_first_samples_are_not_known() -> None:
     osds = FakeOsds()
     rates = OsdIoRates(counters=osds.read, clock=lambda: osds.now)
     osds.counters = {0: OpCounters(10, 4096, 5, 1024), 1: OpCounters(0, 0, 0, 0)}
-    assert rates.sample(None, [0, 1]) == {0: ZERO, 1: ZERO}
+    assert rates.sample(None, [0, 1]) == {}  # one sample gives no rate, not a rate of 0
 
     osds.now += 2.0
     osds.counters = {0: OpCounters(210, 4096 + 8 * 2**20, 65, 1024 + 2048), 1: OpCounters(1, 0, 0, 0)}
@@ -49,11 +46,13 @@ def test_restarted_silent_and_new_osds() -> None:
     osds.counters[2] = OpCounters(7, 7, 7, 7)
     assert rates.sample(None, [0, 1, 2]) == {
         0: {"wr_ops": 0, "wr_data": 0, "rd_ops": 1, "rd_data": 0},
-        2: ZERO,
-    }
+    }  # osd.2 is new: no rates yet
 
     # the silent OSD answers again: it starts afresh instead of spanning the gap
     osds.now += 1.0
     osds.silent = set()
     osds.counters[1] = OpCounters(80, 50, 50, 50)
-    assert rates.sample(None, [1])[1] == ZERO
+    assert rates.sample(None, [1]) == {}
+    osds.now += 1.0
+    osds.counters[1] = OpCounters(85, 50, 50, 50)
+    assert rates.sample(None, [1])[1]["wr_ops"] == 5

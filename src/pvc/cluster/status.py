@@ -7,13 +7,11 @@ from collections import Counter
 import pvc
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.figures import NOT_KNOWN
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
 from pvc.state import settings
-
-#: What a figure the cluster cannot know yet reads as (never a plausible 0).
-NOT_KNOWN = "N/A"
 
 
 def set_maintenance(cluster: Cluster, on: bool) -> str:

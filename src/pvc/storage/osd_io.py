@@ -53,8 +53,9 @@ class OsdIoRates:
     """Per-second client I/O of each OSD between two samples.
 
     ``counters`` reads one OSD's counters (default :func:`op_counters`); ``clock`` gives
-    seconds (default ``time.monotonic``). An OSD seen for the first time, or one whose
-    counters went backwards, shows zero until the next sample.
+    seconds (default ``time.monotonic``). An OSD seen for the first time has no rates until
+    the next sample (its rates are not known yet); one whose counters went backwards (it
+    restarted) shows zero for them.
     """
 
     def __init__(
@@ -70,7 +71,8 @@ class OsdIoRates:
         """Rates of the OSDs in ``osd_ids`` that answer: ``{id: {wr_ops, wr_data, rd_ops, rd_data}}``.
 
         Ops and bytes per second since this object's previous sample of that OSD; an OSD
-        that does not answer is left out (and starts afresh when it answers again).
+        that does not answer, or is sampled for the first time, is left out (one that stopped
+        answering starts afresh when it answers again).
         """
         rates: dict[int, dict[str, int]] = {}
         seen: dict[int, tuple[float, OpCounters]] = {}
@@ -81,10 +83,12 @@ class OsdIoRates:
                 continue
             at = self._clock()
             seen[osd_id] = (at, now)
-            before_at, before = self._last.get(osd_id, (at, now))
+            if osd_id not in self._last:
+                continue
+            before_at, before = self._last[osd_id]
             seconds = at - before_at
             if seconds <= 0:
-                rates[osd_id] = {"wr_ops": 0, "wr_data": 0, "rd_ops": 0, "rd_data": 0}
+                seen[osd_id] = self._last[osd_id]  # no time has passed: keep the earlier sample
                 continue
             rates[osd_id] = {
                 "wr_ops": _per_second(now.wr_ops, before.wr_ops, seconds),
