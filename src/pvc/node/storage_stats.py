@@ -90,10 +90,11 @@ class StorageStats:
                     log.info("storage figures refreshed again")
                 failing = False
                 log.debug(
-                    "storage mirror: %d created, %d updated, %d deleted",
+                    "storage mirror: %d created, %d updated, %d deleted, %d left to another writer",
                     changes.created,
                     changes.updated,
                     changes.deleted,
+                    changes.skipped,
                 )
                 with self._refreshed:
                     self.refreshes += 1

@@ -87,7 +87,10 @@ class OsdIoRates:
                 continue
             before_at, before = self._last[osd_id]
             seconds = at - before_at
-            if seconds <= 0 or any(n < b for n, b in zip(astuple(now), astuple(before), strict=True)):
+            if seconds <= 0:
+                seen[osd_id] = self._last[osd_id]  # no time has passed: keep the earlier sample
+                continue
+            if any(n < b for n, b in zip(astuple(now), astuple(before), strict=True)):
                 continue  # the OSD restarted: its counters start again from 0
             rates[osd_id] = {
                 "wr_ops": _per_second(now.wr_ops, before.wr_ops, seconds),

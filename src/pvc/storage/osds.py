@@ -34,7 +34,11 @@ FLAGS = (
 
 @dataclass
 class Osd:
-    """One OSD with its placement, state and usage (sizes in KiB, as Ceph reports them)."""
+    """One OSD with its placement, state and usage (sizes in KiB, as Ceph reports them).
+
+    A usage figure is None while the manager's ``osd df`` does not have the OSD (one just
+    created, or one it has not heard from yet).
+    """
 
     id: int
     uuid: str
@@ -46,15 +50,15 @@ class Osd:
     weight: float = 0.0
     reweight: float = 0.0
     primary_affinity: float = 0.0
-    utilization: float = 0.0
-    var: float = 0.0
-    pgs: int = 0
-    kb: int = 0
-    kb_used: int = 0
-    kb_used_data: int = 0
-    kb_used_omap: int = 0
-    kb_used_meta: int = 0
-    kb_avail: int = 0
+    utilization: float | None = None
+    var: float | None = None
+    pgs: int | None = None
+    kb: int | None = None
+    kb_used: int | None = None
+    kb_used_data: int | None = None
+    kb_used_omap: int | None = None
+    kb_used_meta: int | None = None
+    kb_avail: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form; ``in_`` is spelled ``in``."""
@@ -71,6 +75,12 @@ def _hosts(tree: dict[str, Any]) -> dict[int, str]:
             for child in node.get("children", []):
                 hosts[child] = node["name"]
     return hosts
+
+
+def _figure(stats: dict[str, Any], key: str, kind: type = int) -> Any:
+    """``stats[key]`` as ``kind``, or None when the manager did not report it."""
+    value = stats.get(key)
+    return None if value is None else kind(value)
 
 
 def list_osds(client: CephClient) -> list[Osd]:
@@ -96,15 +106,15 @@ def list_osds(client: CephClient) -> list[Osd]:
                 weight=float(devices.get(osd_id, stats).get("crush_weight", 0.0)),
                 reweight=float(entry.get("weight", 0.0)),
                 primary_affinity=float(entry.get("primary_affinity", 0.0)),
-                utilization=float(stats.get("utilization", 0.0)),
-                var=float(stats.get("var", 0.0)),
-                pgs=int(stats.get("pgs", 0)),
-                kb=int(stats.get("kb", 0)),
-                kb_used=int(stats.get("kb_used", 0)),
-                kb_used_data=int(stats.get("kb_used_data", 0)),
-                kb_used_omap=int(stats.get("kb_used_omap", 0)),
-                kb_used_meta=int(stats.get("kb_used_meta", 0)),
-                kb_avail=int(stats.get("kb_avail", 0)),
+                utilization=_figure(stats, "utilization", float),
+                var=_figure(stats, "var", float),
+                pgs=_figure(stats, "pgs"),
+                kb=_figure(stats, "kb"),
+                kb_used=_figure(stats, "kb_used"),
+                kb_used_data=_figure(stats, "kb_used_data"),
+                kb_used_omap=_figure(stats, "kb_used_omap"),
+                kb_used_meta=_figure(stats, "kb_used_meta"),
+                kb_avail=_figure(stats, "kb_avail"),
             )
         )
     return sorted(result, key=lambda osd: osd.id)

@@ -40,7 +40,8 @@ class Pool:
     """A pool with its settings and usage (bytes).
 
     ``pg_num`` is the PG count asked for; Ceph moves ``pg_num_current`` towards it step by
-    step after a change.
+    step after a change. A usage figure is None while Ceph's statistics do not have it yet
+    (a pool just created is listed a stats period or two before it has any).
     """
 
     name: str
@@ -53,15 +54,20 @@ class Pool:
     tier: str = DEFAULT_TIER
     crush_rule: str = ""
     applications: list[str] = field(default_factory=list)
-    stored_bytes: int = 0
-    used_bytes: int = 0
-    free_bytes: int = 0
-    used_percent: float = 0.0
-    objects: int = 0
-    read_ops: int = 0
-    read_bytes: int = 0
-    write_ops: int = 0
-    write_bytes: int = 0
+    stored_bytes: int | None = None
+    used_bytes: int | None = None
+    free_bytes: int | None = None
+    used_percent: float | None = None
+    objects: int | None = None
+    object_copies: int | None = None
+    object_clones: int | None = None
+    objects_degraded: int | None = None
+    objects_missing: int | None = None
+    objects_unfound: int | None = None
+    read_ops: int | None = None
+    read_bytes: int | None = None
+    write_ops: int | None = None
+    write_bytes: int | None = None
     quota_bytes: int = 0
     quota_objects: int = 0
 
@@ -166,16 +172,36 @@ def ensure_tier_rule(client: CephClient, tier: str) -> str | None:
     return name
 
 
+def _figure(stats: dict[str, Any], key: str, kind: type = int) -> Any:
+    """``stats[key]`` as ``kind``, or None when Ceph did not report it."""
+    value = stats.get(key)
+    return None if value is None else kind(value)
+
+
+def _object_counts(client: CephClient) -> dict[int, dict[str, Any]]:
+    """Each pool's object counts (``stat_sum`` of ``pg dump pools``) by pool id."""
+    dump = client.mgr_command("pg dump", dumpcontents=["pools"]) or {}
+    entries = dump.get("pool_stats", []) if isinstance(dump, dict) else dump
+    return {int(entry["poolid"]): entry.get("stat_sum", {}) for entry in entries}
+
+
 def list_pools(client: CephClient) -> list[Pool]:
-    """Every pool with its settings (``osd pool ls detail``) and usage (``df detail``), by name."""
+    """Every pool with its settings (``osd pool ls detail``) and usage, by name.
+
+    Usage is ``df detail`` (found by pool name) and the object counts of ``pg dump pools``
+    (found by pool id); what either does not have yet is None.
+    """
     details = client.mon_command("osd pool ls", detail="detail") or []
     rule_names = {int(rule["rule_id"]): str(rule["rule_name"]) for rule in _rules(client)}
     usage = {
         entry["name"]: entry.get("stats", {}) for entry in client.mon_command("df", detail="detail")["pools"]
     }
+    counts = _object_counts(client)
     pools = []
     for entry in details:
         stats = usage.get(entry["pool_name"], {})
+        objects = counts.get(int(entry["pool_id"]), {})
+        percent = _figure(stats, "percent_used", float)
         pools.append(
             Pool(
                 name=entry["pool_name"],
@@ -188,15 +214,20 @@ def list_pools(client: CephClient) -> list[Pool]:
                 tier=tier_of_rule(rule_names.get(int(entry.get("crush_rule", 0)), "")),
                 crush_rule=rule_names.get(int(entry.get("crush_rule", 0)), ""),
                 applications=sorted(entry.get("application_metadata", {})),
-                stored_bytes=int(stats.get("stored", 0)),
-                used_bytes=int(stats.get("bytes_used", 0)),
-                free_bytes=int(stats.get("max_avail", 0)),
-                used_percent=round(float(stats.get("percent_used", 0.0)) * 100, 4),
-                objects=int(stats.get("objects", 0)),
-                read_ops=int(stats.get("rd", 0)),
-                read_bytes=int(stats.get("rd_bytes", 0)),
-                write_ops=int(stats.get("wr", 0)),
-                write_bytes=int(stats.get("wr_bytes", 0)),
+                stored_bytes=_figure(stats, "stored"),
+                used_bytes=_figure(stats, "bytes_used"),
+                free_bytes=_figure(stats, "max_avail"),
+                used_percent=None if percent is None else round(percent * 100, 4),
+                objects=_figure(stats, "objects"),
+                object_copies=_figure(objects, "num_object_copies"),
+                object_clones=_figure(objects, "num_object_clones"),
+                objects_degraded=_figure(objects, "num_objects_degraded"),
+                objects_missing=_figure(objects, "num_objects_missing_on_primary"),
+                objects_unfound=_figure(objects, "num_objects_unfound"),
+                read_ops=_figure(stats, "rd"),
+                read_bytes=_figure(stats, "rd_bytes"),
+                write_ops=_figure(stats, "wr"),
+                write_bytes=_figure(stats, "wr_bytes"),
                 quota_bytes=int(stats.get("quota_bytes", 0)),
                 quota_objects=int(stats.get("quota_objects", 0)),
             )
@@ -274,7 +305,8 @@ def _wait_listed(client: CephClient, name: str, timeout: float = 30.0) -> Pool:
     deadline = time.monotonic() + timeout
     while True:
         pool = get(client, name)
-        if pool.free_bytes > 0 or time.monotonic() > deadline or status.pg_stats_version(client) >= target:
+        listed = pool.free_bytes is not None and pool.free_bytes > 0
+        if listed or time.monotonic() > deadline or status.pg_stats_version(client) >= target:
             return pool
         time.sleep(0.2)
 

@@ -7,6 +7,13 @@ path (see :mod:`pvc.state.paths`: ``/ceph/status``, ``/ceph/util``, ``/ceph/osds
 ``/ceph/pools/<pool>``, ``/ceph/volumes/<pool>/<volume>``,
 ``/ceph/snapshots/<pool>/<volume>/<snapshot>``, ``/ceph/osd_io``); :class:`Mirror` writes
 only the differences from what it last wrote, in batched transactions.
+
+Two writers share the mirror (the refresher and the API), so a znode may change between a
+writer's read and its transaction: a volume renamed or removed through the API while a pass
+runs. A transaction that loses such a race is written again one znode at a time, and every
+znode the other writer changed meanwhile is left as that writer made it (``Changes.skipped``):
+both writers only ever write what Ceph said, so the next pass, which reads the mirror again,
+reconciles it with Ceph. No pass fails on a race.
 """
 
 from __future__ import annotations
@@ -138,10 +145,22 @@ class Changes:
     created: int = 0
     updated: int = 0
     deleted: int = 0
+    #: Writes left out because another writer had changed the znode meanwhile.
+    skipped: int = 0
 
     @property
     def total(self) -> int:
+        """Znodes written (skipped ones not included)."""
         return self.created + self.updated + self.deleted
+
+    def count(self, action: str) -> None:
+        """Count one applied ``create``, ``set`` or ``delete``."""
+        if action == "create":
+            self.created += 1
+        elif action == "set":
+            self.updated += 1
+        else:
+            self.deleted += 1
 
 
 class Mirror:
@@ -169,17 +188,15 @@ class Mirror:
     def publish(self, records: Records) -> Changes:
         """Make the mirror equal ``records`` (as :func:`collect` returns them).
 
-        Other writers (the API refreshing what it just changed) may have changed the mirror
-        since the last publish; a transaction that fails on that reloads the mirror and is
-        written again once.
+        Other writers (the API refreshing what it just changed) may change the mirror
+        meanwhile; what they changed is left to them (see the module docstring) and the
+        next publish reads the mirror again instead of trusting what this one wrote.
         """
         known = self._known if self._known is not None else self._load()
         self._known = None  # until this publish has fully succeeded
-        try:
-            changes, _ = _write(self.store, known, records, keep=SINGLE)
-        except ConflictError:
-            changes, _ = _write(self.store, self._load(), records, keep=SINGLE)
-        self._known = dict(records)
+        changes, _ = _write(self.store, known, records, keep=SINGLE)
+        if not changes.skipped:
+            self._known = dict(records)
         return changes
 
 
@@ -197,33 +214,50 @@ def _write(
 ) -> tuple[Changes, Commit]:
     """Turn ``known`` into ``records``: creates parents first, deletes children first.
 
-    Paths in ``keep`` are never deleted. ConflictError if someone else changed a path
-    meanwhile (a batch already written stays written; the next write reloads).
+    Paths in ``keep`` are never deleted. A batch that fails because another writer changed
+    one of its znodes since ``known`` was read is written again one operation at a time,
+    skipping each operation that conflicts: a create of a znode that exists or whose parent
+    is gone, a set of a znode that is gone, a delete of one that is gone or has children.
     """
+    ops: list[tuple[str, str, bytes]] = [
+        ("create" if path not in known else "set", path, records[path])
+        for path in sorted(records, key=_depth)
+        if known.get(path) != records[path]
+    ]
+    ops += [
+        ("delete", path, b"")
+        for path in sorted((p for p in known if p not in records and p not in keep), key=_depth, reverse=True)
+    ]
     changes = Changes()
-    ops: list[tuple[str, str, bytes]] = []
-    for path in sorted(records, key=_depth):
-        if path not in known:
-            ops.append(("create", path, records[path]))
-            changes.created += 1
-        elif known[path] != records[path]:
-            ops.append(("set", path, records[path]))
-            changes.updated += 1
-    for path in sorted((p for p in known if p not in records and p not in keep), key=_depth, reverse=True):
-        ops.append(("delete", path, b""))
-        changes.deleted += 1
     written = NOTHING
     for start in range(0, len(ops), BATCH):
-        txn = Transaction()
-        for action, path, value in ops[start : start + BATCH]:
-            if action == "create":
-                txn.create(path, value)
-            elif action == "set":
-                txn.set(path, value)
-            else:
-                txn.delete(path)
-        written += store.commit(txn)
+        batch = ops[start : start + BATCH]
+        try:
+            written += store.commit(_transaction(batch))
+        except ConflictError:
+            for op in batch:
+                try:
+                    written += store.commit(_transaction([op]))
+                except ConflictError:
+                    changes.skipped += 1
+                else:
+                    changes.count(op[0])
+        else:
+            for action, _, _ in batch:
+                changes.count(action)
     return changes, written
+
+
+def _transaction(ops: list[tuple[str, str, bytes]]) -> Transaction:
+    txn = Transaction()
+    for action, path, value in ops:
+        if action == "create":
+            txn.create(path, value)
+        elif action == "set":
+            txn.set(path, value)
+        else:
+            txn.delete(path)
+    return txn
 
 
 def _depth(path: str) -> tuple[int, str]:

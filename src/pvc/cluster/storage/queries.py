@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from pvc.cluster.errors import NotFoundError
-from pvc.cluster.figures import NOT_KNOWN
+from pvc.cluster.figures import NOT_KNOWN, known
 from pvc.cluster.filters import matcher
 from pvc.cluster.session import Cluster
 from pvc.state import osd_devices, paths
@@ -31,6 +31,11 @@ def _record(cache: ClusterCache, path: str) -> Json | None:
 
 def _size(value: int | float) -> str:
     return format_size(int(value))
+
+
+def _kib_size(kib: int | None) -> str:
+    """A size given in KiB, in PVC's notation; N/A when not known."""
+    return NOT_KNOWN if kib is None else _size(kib * 1024)
 
 
 # --- OSDs -------------------------------------------------------------------------------
@@ -54,20 +59,20 @@ def _osd_view(osd: Json, placement: OsdDevice, io: Json) -> Json:
             "up": int(bool(osd.get("up"))),
             "in": int(bool(osd.get("in_", osd.get("in")))),
             "primary_affinity": osd.get("primary_affinity", 0.0),
-            "utilization": osd.get("utilization", 0.0),
-            "var": osd.get("var", 0.0),
-            "pgs": osd.get("pgs", 0),
-            "kb": osd.get("kb", 0),
+            "utilization": known(osd.get("utilization")),
+            "var": known(osd.get("var")),
+            "pgs": known(osd.get("pgs")),
+            "kb": known(osd.get("kb")),
             "weight": osd.get("weight", 0.0),
             "reweight": osd.get("reweight", 0.0),
             "node": node,
-            "used": _size(osd.get("kb_used", 0) * 1024),
-            "avail": _size(osd.get("kb_avail", 0) * 1024),
+            "used": _kib_size(osd.get("kb_used")),
+            "avail": _kib_size(osd.get("kb_avail")),
             # N/A until the primary has two samples of the OSD's counters
-            "wr_ops": io.get("wr_ops", NOT_KNOWN),
-            "rd_ops": io.get("rd_ops", NOT_KNOWN),
-            "wr_data": io.get("wr_data", NOT_KNOWN),
-            "rd_data": io.get("rd_data", NOT_KNOWN),
+            "wr_ops": known(io.get("wr_ops")),
+            "rd_ops": known(io.get("rd_ops")),
+            "wr_data": known(io.get("wr_data")),
+            "rd_data": known(io.get("rd_data")),
             "state": ",".join(state) if isinstance(state, list) else str(state),
         },
     }
@@ -113,20 +118,20 @@ def _pool_view(cache: ClusterCache, pool: Json) -> Json:
         "replication": f"copies={pool.get('copies', 0)},mincopies={pool.get('mincopies', 0)}",
         "stats": {
             "id": pool.get("id", 0),
-            "stored_bytes": pool.get("stored_bytes", 0),
-            "free_bytes": pool.get("free_bytes", 0),
-            "used_bytes": pool.get("used_bytes", 0),
-            "used_percent": pool.get("used_percent", 0.0),
-            "num_objects": pool.get("objects", 0),
-            "num_object_clones": pool.get("object_clones", 0),
-            "num_object_copies": pool.get("objects", 0) * max(1, pool.get("copies", 1)),
-            "num_objects_missing_on_primary": pool.get("objects_missing", 0),
-            "num_objects_unfound": pool.get("objects_unfound", 0),
-            "num_objects_degraded": pool.get("objects_degraded", 0),
-            "read_ops": pool.get("read_ops", 0),
-            "read_bytes": pool.get("read_bytes", 0),
-            "write_ops": pool.get("write_ops", 0),
-            "write_bytes": pool.get("write_bytes", 0),
+            "stored_bytes": known(pool.get("stored_bytes")),
+            "free_bytes": known(pool.get("free_bytes")),
+            "used_bytes": known(pool.get("used_bytes")),
+            "used_percent": known(pool.get("used_percent")),
+            "num_objects": known(pool.get("objects")),
+            "num_object_clones": known(pool.get("object_clones")),
+            "num_object_copies": known(pool.get("object_copies")),
+            "num_objects_missing_on_primary": known(pool.get("objects_missing")),
+            "num_objects_unfound": known(pool.get("objects_unfound")),
+            "num_objects_degraded": known(pool.get("objects_degraded")),
+            "read_ops": known(pool.get("read_ops")),
+            "read_bytes": known(pool.get("read_bytes")),
+            "write_ops": known(pool.get("write_ops")),
+            "write_bytes": known(pool.get("write_bytes")),
         },
     }
 
