@@ -79,11 +79,26 @@ def _vm(name: str, uuid: str, node: str, state: str, xml: str, **extra: Any) -> 
         "migration_method": "none",
         "migration_max_downtime": 300,
         "tags": [],
+        "snapshots": [],
         "profile": "",
         "xml": xml,
     }
     record.update(extra)
     return record
+
+
+MEMORY_STAT_NAMES = (
+    "actual", "swap_in", "swap_out", "major_fault", "minor_fault",
+    "unused", "available", "usable", "last_update", "rss",
+)  # fmt: skip
+
+
+def _memory_stats(running: bool) -> dict[str, int]:
+    """Every memory statistic the server lists; zeros for a VM that does not run."""
+    stats = dict.fromkeys(MEMORY_STAT_NAMES, 0)
+    if running:
+        stats.update(actual=2097152, rss=1048576)
+    return stats
 
 
 def describe(record: dict[str, Any]) -> dict[str, Any]:
@@ -130,7 +145,7 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
         {
             "description": root.findtext("description") or "",
             "memory": int(root.findtext("memory")),
-            "memory_stats": {"actual": 2097152, "rss": 1048576} if record["state"] == "start" else {},
+            "memory_stats": _memory_stats(record["state"] == "start"),
             "vcpu": int(root.findtext("vcpu")),
             "vcpu_topology": (
                 "/".join(topology.get(k) for k in ("sockets", "cores", "threads"))
@@ -201,6 +216,10 @@ class FakeVmApi(FakeApi):
             }
         if not self.console_lines:
             self.console_lines = [f"console {i}" for i in range(1, 21)]
+
+    def vm_states(self) -> list[str]:
+        """The states of the VMs this fake serves (``GET /status`` counts them)."""
+        return [record["state"] for record in self.vms.values()]
 
     def new_task(self, steps: list[dict[str, Any]], name: str, node: str) -> dict[str, Any]:
         """Register a scripted task; returns the 202 body that announces it."""
