@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import os
 import shutil
 import tempfile
 import time
@@ -11,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pvc.config import NodeConfig, ZookeeperCredential, parse_config, read_credential_file
 from pvc.lab import zookeeper
@@ -30,6 +33,30 @@ def zk_auth_file() -> Path:
 def zk_credential() -> ZookeeperCredential:
     """The tests' ZooKeeper credential: what the test stores authenticate with."""
     return read_credential_file(zk_auth_file())
+
+
+#: Where the interface reference (the PVC v1 API document, the CLI tree) lives: beside the
+#: checkout, ``../shared/reference`` from the repository root. ``PVC_REFERENCE_DIR`` names
+#: another directory.
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: Set to ``1`` where the reference is intentionally absent: the conformance tests that need
+#: it are then skipped, saying so. Without it a missing reference fails those tests.
+NO_REFERENCE_VARIABLE = "PVC_NO_REFERENCE"
+
+
+def reference_file(name: str) -> Path:
+    """The path of reference file ``name``; fails the calling test when it is missing (skips it
+    only when ``PVC_NO_REFERENCE=1`` says the reference is absent on purpose)."""
+    directory = Path(os.environ.get("PVC_REFERENCE_DIR") or REFERENCE_DIR)
+    path = directory / name
+    if path.is_file():
+        return path
+    if os.environ.get(NO_REFERENCE_VARIABLE) == "1":
+        pytest.skip(f"{path} is absent and {NO_REFERENCE_VARIABLE}=1 says that is intended")
+    pytest.fail(
+        f"the reference {path} is missing: conformance cannot be checked "
+        f"(set PVC_REFERENCE_DIR to where it is, or {NO_REFERENCE_VARIABLE}=1 if it is absent on purpose)"
+    )
 
 
 #: The admin API key of test node configurations (keys must be at least 32 characters).

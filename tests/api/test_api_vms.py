@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,10 @@ from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import VMState
 from pvc.state.vms import update_placement
-from tests.helpers import by_label, metric_samples, wait_for
+from tests.helpers import by_label, metric_samples, reference_file, wait_for
 
 PREFIX = "/api/v1"
 NODES = ["hv1", "hv2", "hv3"]
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "pvc-api-v1.json"
 
 
 @pytest.fixture
@@ -51,9 +49,8 @@ def test_define_get_and_list_in_the_v1_shape(vm_api):
     assert vm["name"] == "web1" and vm["node"] == "hv2" and vm["state"] == "stop"
     assert vm["migrated"] == "no" and vm["vcpu"] == 1 and vm["memory"] == 64
     assert {t["name"]: t["protected"] for t in vm["tags"]} == {"blue": False, "prod": True}
-    if REFERENCE.exists():
-        shape = json.loads(REFERENCE.read_text())["definitions"]["vm"]
-        assert set(vm) == set(shape)
+    shape = json.loads(reference_file("pvc-api-v1.json").read_text())["definitions"]["vm"]
+    assert set(vm) == set(shape)
     by_uuid = get(client, f"/vm/{vm['uuid']}").json
     assert by_uuid[0]["name"] == "web1"
     assert [v["name"] for v in get(client, "/vm").json] == ["web1"]

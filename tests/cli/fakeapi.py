@@ -32,7 +32,7 @@ class Recorded:
     headers: dict[str, str]
 
 
-def _node(name: str, coordinator: str) -> dict[str, Any]:
+def _node(name: str, coordinator: str, running: tuple[str, ...] = ()) -> dict[str, Any]:
     return {
         "name": name,
         "daemon_state": "run",
@@ -48,8 +48,8 @@ def _node(name: str, coordinator: str) -> dict[str, Any]:
         "health_plugins": [],
         "health_details": [],
         "load": 0.5,
-        "domains_count": 2,
-        "running_domains": "vm1 vm2",
+        "domains_count": len(running),
+        "running_domains": list(running),
         "vcpu": {"total": 8, "allocated": 4},
         "memory": {"total": 32768, "used": 8192, "free": 24576, "allocated": 4096, "provisioned": 6144},
         "interfaces": {
@@ -68,6 +68,30 @@ def _node(name: str, coordinator: str) -> dict[str, Any]:
             "bond0": {"state": "up", "link_speed": "N/A", "mtu": 9000}
             | dict.fromkeys(("rx_bps", "tx_bps", "rx_pps", "tx_pps", "total_bps", "total_pps"), "N/A"),
         },
+        "last_keepalive": 1700000000.5,
+    }
+
+
+def _task(task_id: str, name: str, node: str, kwargs: dict[str, Any], state: str) -> dict[str, Any]:
+    """One entry of ``GET /tasks`` as the server lists it."""
+    worker = f"pvcworker@{node}"
+    started = 1700000100.0 if state == "RUNNING" else None
+    return {
+        "id": task_id,
+        "name": name,
+        "args": [],
+        "kwargs": kwargs,
+        "run_on": node,
+        "worker": worker,
+        "hostname": worker,
+        "state": state,
+        "current": 1 if started else 0,
+        "total": 4,
+        "status": "Running" if started else "Pending",
+        "created": 1700000000.0,
+        "time_start": started,
+        "started": started,
+        "cancel_requested": False,
     }
 
 
@@ -96,7 +120,7 @@ class FakeApi:
 
     def __post_init__(self) -> None:
         if not self.nodes:
-            self.nodes = {"hv1": _node("hv1", "primary"), "hv2": _node("hv2", "secondary")}
+            self.nodes = {"hv1": _node("hv1", "primary", ("vm1",)), "hv2": _node("hv2", "secondary")}
         if not self.faults:
             self.faults = [
                 {
@@ -105,8 +129,8 @@ class FakeApi:
                     "last_reported": "2024-01-02 00:00:00",
                     "acknowledged_at": "",
                     "status": "new",
-                    "health_delta": 25,
-                    "message": "Node hv2 was dead and fenced",
+                    "health_delta": 50,
+                    "message": "Node hv2 is dead: no keepalive for over 30 s",
                 },
                 {
                     "id": "e5f6a7b8",
@@ -114,8 +138,8 @@ class FakeApi:
                     "last_reported": "2024-01-04 00:00:00",
                     "acknowledged_at": "",
                     "status": "new",
-                    "health_delta": 10,
-                    "message": "OSD 3 is down",
+                    "health_delta": 25,
+                    "message": "Node hv3's daemon is not running (state stop)",
                 },
             ]
         if not self.log_lines:
@@ -131,13 +155,21 @@ class FakeApi:
             if (method is None or r.method == method) and (path is None or r.path == path)
         ]
 
+    def vm_states(self) -> list[str]:
+        """The states of the VMs this fake serves (none here; the VM fake has some)."""
+        return []
+
     def status(self) -> dict[str, Any]:
         """A ``GET /status`` body in the shape the real API returns."""
         primary = next((n for n, v in self.nodes.items() if v["coordinator_state"] == "primary"), "")
+        vms: dict[str, int] = {"total": len(self.vm_states())}
+        for state in self.vm_states():
+            vms[state] = vms.get(state, 0) + 1
         return {
             "cluster_name": "test",
             "cluster_health": {
-                "health": 75,
+                # As the server computes it: 100 less the deltas of unacknowledged faults.
+                "health": max(0, 100 - sum(f["health_delta"] for f in self.faults if f["status"] != "ack")),
                 "messages": [
                     {"id": f["id"], "health_delta": f["health_delta"], "text": f["message"]}
                     for f in self.faults
@@ -150,7 +182,7 @@ class FakeApi:
             "pvc_version": "0.1.0",
             "upstream_ip": "10.100.0.250",
             "nodes": {"total": len(self.nodes), "run,ready": len(self.nodes)},
-            "vms": {"total": 2, "start": 2},
+            "vms": vms,
             "networks": 0,
             "osds": {"total": 0},
             "pools": 0,
@@ -166,7 +198,14 @@ class FakeApi:
                     "utilization": 25.0,
                 },
                 "cpu": {"total": 16, "load": 1.0, "allocated": 8, "utilization": 6.25},
-                "disk": {"total": 0, "used": 0, "free": 0, "utilization": 0.0},
+                # Ceph's raw capacity is N/A until the storage mirror knows it.
+                "disk": {"total": "N/A", "used": "N/A", "free": "N/A", "utilization": "N/A"},
+            },
+            "detail": {
+                "node": [copy.deepcopy(node) for _, node in sorted(self.nodes.items())],
+                "vm": [],
+                "osd": [],
+                "faults": copy.deepcopy(self.faults),
             },
         }
 
@@ -255,17 +294,15 @@ def build_app(api: FakeApi) -> Flask:
 
     @app.get("/api/v1/tasks")
     def tasks() -> Any:
-        return jsonify(
-            {
-                "active": {
-                    "celery@hv1": [
-                        {"id": "1a2b3c4d", "name": "osd.add", "args": ["hv1", "/dev/sdb"], "kwargs": {}},
-                    ]
-                },
-                "reserved": {"celery@hv2": [{"id": "5e6f7a8b", "name": "vm.flush_locks", "args": ["vm1"]}]},
-                "scheduled": {},
-            }
-        )
+        add = _task("1a2b3c4d", "osd.add", "hv1", {"node": "hv1", "device": "/dev/sdb"}, "RUNNING")
+        flush = _task("5e6f7a8b", "vm.flush_locks", "hv2", {"vm": "vm1"}, "PENDING")
+        workers = [f"pvcworker@{name}" for name in sorted(api.nodes)]
+        listing: dict[str, dict[str, list]] = {
+            group: {w: [] for w in workers} for group in ("active", "reserved", "scheduled")
+        }
+        listing["active"]["pvcworker@hv1"].append(add)
+        listing["reserved"]["pvcworker@hv2"].append(flush)
+        return jsonify(listing)
 
     @app.get("/api/v1/tasks/<task_id>")
     def task(task_id: str) -> Any:

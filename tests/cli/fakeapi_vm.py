@@ -79,6 +79,7 @@ def _vm(name: str, uuid: str, node: str, state: str, xml: str, **extra: Any) -> 
         "migration_method": "none",
         "migration_max_downtime": 300,
         "tags": [],
+        "snapshots": [],
         "profile": "",
         "xml": xml,
     }
@@ -225,6 +226,10 @@ class FakeVmApi(FakeApi):
             }
         if not self.console_lines:
             self.console_lines = [f"console {i}" for i in range(1, 21)]
+
+    def vm_states(self) -> list[str]:
+        """The states of the VMs this fake serves (``GET /status`` counts them)."""
+        return [record["state"] for record in self.vms.values()]
 
     def new_task(self, steps: list[dict[str, Any]], name: str, node: str) -> dict[str, Any]:
         """Register a scripted task; returns the 202 body that announces it."""

@@ -15,15 +15,15 @@ def test_status_formats(pvc: Invoke, connected: int, fake_api: FakeApi) -> None:
     assert json.loads(compact.stdout) == fake_api.status()
     assert "\n" not in compact.stdout.strip()
     pretty_json = pvc("cluster", "status", "-f", "json-pretty").stdout
-    assert pretty_json.startswith('{\n  "cluster_health": {\n    "health": 75')
+    assert pretty_json.startswith('{\n  "cluster_health": {\n    "health": 25')
     pretty = pvc("cluster", "status").stdout
-    assert "Cluster health: 75%" in pretty
+    assert "Cluster health: 25%" in pretty
     assert "Primary node:   hv1" in pretty
     assert "Nodes:          2 (run,ready: 2)" in pretty
-    assert "Node hv2 was dead and fenced" in pretty
+    assert "Node hv2 is dead: no keepalive for over 30 s" in pretty
     assert "maintenance on" not in pretty
     short = pvc("cluster", "status", "-f", "short").stdout
-    assert "Cluster health: 75%" in short
+    assert "Cluster health: 25%" in short
     assert "hv2    N/A" in short.splitlines()
     assert "Upstream IP" not in short
 
@@ -117,24 +117,24 @@ def test_task_list_formats(pvc: Invoke, connected: int) -> None:
     assert tasks == [
         {
             "type": "active",
-            "worker": "celery@hv1",
+            "worker": "pvcworker@hv1",
             "id": "1a2b3c4d",
             "function": "osd.add",
-            "args": ["hv1", "/dev/sdb"],
-            "kwargs": {},
+            "args": [],
+            "kwargs": {"node": "hv1", "device": "/dev/sdb"},
         },
         {
             "type": "pending",
-            "worker": "celery@hv2",
+            "worker": "pvcworker@hv2",
             "id": "5e6f7a8b",
             "function": "vm.flush_locks",
-            "args": ["vm1"],
-            "kwargs": None,
+            "args": [],
+            "kwargs": {"vm": "vm1"},
         },
     ]
     assert pvc("cluster", "task", "-f", "raw").stdout.split() == ["1a2b3c4d", "5e6f7a8b"]
     pretty = pvc("cluster", "task").stdout
-    assert "osd.add" in pretty and "celery@hv2" in pretty
+    assert "osd.add" in pretty and "pvcworker@hv2" in pretty
 
 
 def _running(current: int, total: int, status: str) -> dict:

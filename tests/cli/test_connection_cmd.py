@@ -91,11 +91,11 @@ def test_detail_queries_every_connection(pvc: Invoke, connected: int, fake_api: 
     result = pvc("connection", "detail", "-f", "json")
     assert result.exit_code == 0, result.output
     records = {r["name"]: r for r in json.loads(result.stdout)}
-    assert records["test"]["health"] == 75
+    assert records["test"]["health"] == 25
     assert records["test"]["primary_node"] == "hv1"
     assert records["test"]["nodes"] == 2
     assert records["down"]["health"] is None
     assert 'Connection "down": Failed to connect' in result.stderr
     assert fake_api.calls("GET", "/status")[0].headers["X-Api-Key"] == API_KEY
     table = pvc("connection", "detail").stdout
-    assert "test" in table and "75%" in table and "N/A" in table
+    assert "test" in table and "25%" in table and "N/A" in table

@@ -13,8 +13,8 @@ def test_list_formats_and_sort_key(pvc: Invoke, connected: int, fake_api: FakeAp
     assert short.exit_code == 0
     lines = short.stdout.splitlines()
     assert lines[0].split() == ["ID", "Status", "Health", "Last", "Reported", "Message"]
-    assert lines[2].split()[:3] == ["e5f6a7b8", "new", "-10%"]
-    assert "Node hv2 was dead and fenced" in lines[3]
+    assert lines[2].split()[:3] == ["e5f6a7b8", "new", "-25%"]
+    assert "Node hv2 is dead: no keepalive for over 30 s" in lines[3]
     assert "First Reported" not in short.stdout
     assert fake_api.calls("GET", "/faults")[0].args == {"sort_key": ["last_reported"]}
     long = pvc("cluster", "fault", "list", "-f", "long").stdout

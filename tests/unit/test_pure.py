@@ -110,3 +110,11 @@ def test_lab_refuses_a_directory_the_api_user_cannot_enter(tmp_path: Path):
     closed.chmod(0o700)
     with pytest.raises(LabError, match=f"cannot enter {closed}"):
         _check_api_can_enter(closed / "lab")
+
+
+@pytest.mark.parametrize(
+    ("age", "dead"), [(29.999, False), (30.0, False), (30.001, True)], ids=["before", "at", "after"]
+)
+def test_overdue_peers_boundary_is_strictly_older_than_dead_after(age, dead):
+    peer = record("peer", "run", 1000.0)
+    assert bool(overdue_peers([peer], "me", now=1000.0 + age, dead_after=30.0)) is dead

@@ -2,7 +2,6 @@
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -20,8 +19,8 @@ from pvc.cluster.vm.shape import (
 from pvc.domain_xml.parse import pretty
 from pvc.state.states import MigrationMethod, Selector, VMState
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord
+from tests.helpers import reference_file
 
-REFERENCE = Path("/work/shared/reference/pvc-api-v1.json")
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 XML = f"""<domain type='kvm'>
@@ -101,9 +100,7 @@ STATS = {
 
 
 def vm_definition() -> dict:
-    if not REFERENCE.exists():
-        pytest.skip(f"{REFERENCE} is not available")
-    return json.loads(REFERENCE.read_text())["definitions"]["vm"]
+    return json.loads(reference_file("pvc-api-v1.json").read_text())["definitions"]["vm"]
 
 
 # --- the shape -------------------------------------------------------------------------------

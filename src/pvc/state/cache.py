@@ -240,6 +240,7 @@ class ClusterCache:
             keepalive=self.keepalive(name),
             present=self.data(paths.node_presence(name)) is not None,
             daemon_state_version=self.version(paths.node_daemon_state(name)),
+            keepalive_version=self.version(paths.node_keepalive(name)),
         )
 
     def nodes(self) -> list[NodeRecord]:

@@ -113,12 +113,16 @@ def finish_domain_state(store: Store, name: str, version: int, state: DomainStat
 
 
 def mark_dead(store: Store, node: NodeRecord) -> bool:
-    """Declare ``node`` dead unless its daemon state changed since ``node`` was read.
+    """Declare ``node`` dead unless its daemon state or its keepalive changed since ``node``
+    was read.
 
-    Returns False when another peer got there first or the node came back.
+    Returns False when another peer got there first or the node came back (a restart, or
+    a keepalive that arrived after the read: the node is alive after all).
     """
     txn = Transaction()
     txn.check(paths.node_daemon_state(node.name), node.daemon_state_version)
+    if node.keepalive_version >= 0:
+        txn.check(paths.node_keepalive(node.name), node.keepalive_version)
     add_daemon_state(txn, node.name, DaemonState.DEAD)
     try:
         store.commit(txn)

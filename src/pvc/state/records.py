@@ -121,6 +121,8 @@ class NodeRecord:
     present: bool = False
     #: Data version of the daemon state, for compare-and-set changes.
     daemon_state_version: int = -1
+    #: Data version of the keepalive: a peer declares the node dead only if it is unchanged.
+    keepalive_version: int = -1
 
     @property
     def is_coordinator(self) -> bool:
