@@ -109,9 +109,9 @@ def up(
         else:
             state = lab.state()
             layout = state.layout if state else layout
-            if restarted:
-                click.echo("restarted what had died: " + "; ".join(restarted))
-            else:
+            for sentence in restarted:
+                click.echo(sentence)
+            if not restarted:
                 click.echo(str(LabAlreadyUp(state)))
                 if not vms:
                     return

@@ -158,7 +158,8 @@ class Lab:
         if existing and all(existing.alive().values()):
             raise LabAlreadyUp(existing)
         if existing and any(existing.alive().values()):
-            self.heal(timeout)
+            for sentence in self.heal(timeout) or []:
+                self.say(sentence)
             return self._require_state()
         if existing:
             self.say("cleaning up what a previous lab left behind")
@@ -370,7 +371,6 @@ class Lab:
                 if f"{node}/{role}" in dead:
                     ref = self._spawn_service(state, node, role)
                     done.append(f"restarted {role} on {node} (pid {ref.pid})")
-                    self.say(done[-1])
         for key in dead:
             node, role = key.split("/")
             self._wait_service(state, node, role)

@@ -18,8 +18,8 @@ MAX_REPLY = 65536
 NOT_WHITELISTED = "not in the whitelist"
 
 
-def four_letter(address: str, port: int, word: str, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """Send a four-letter word; the reply, or None if the server did not answer in time."""
+def ask(address: str, port: int, word: str, timeout: float = PROBE_TIMEOUT) -> tuple[str | None, str]:
+    """Send a four-letter word: ``(reply, "")``, or ``(None, why there is none)``."""
     try:
         with socket.create_connection((address, port), timeout=timeout) as conn:
             conn.settimeout(timeout)
@@ -31,9 +31,18 @@ def four_letter(address: str, port: int, word: str, timeout: float = PROBE_TIMEO
                     break
                 chunks.append(chunk)
                 size += len(chunk)
-            return b"".join(chunks).decode(errors="replace")
-    except OSError:
-        return None
+            return b"".join(chunks).decode(errors="replace"), ""
+    except TimeoutError:
+        return None, f"no answer from {address}:{port} within {timeout:g} s"
+    except ConnectionRefusedError:
+        return None, f"connection to {address}:{port} refused"
+    except OSError as error:
+        return None, f"{address}:{port}: {error.strerror or error}"
+
+
+def four_letter(address: str, port: int, word: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """Send a four-letter word; the reply, or None if the server did not answer in time."""
+    return ask(address, port, word, timeout)[0]
 
 
 def split_host(host: str, default_port: int = 2181) -> tuple[str, int]:
@@ -57,15 +66,15 @@ class MemberHealth:
 def probe(host: str, timeout: float = PROBE_TIMEOUT) -> MemberHealth:
     """Ask the member at ``host`` (``address[:port]``) whether it runs."""
     address, port = split_host(host)
-    reply = four_letter(address, port, "ruok", timeout)
+    reply, why = ask(address, port, "ruok", timeout)
     if reply is None:
-        return MemberHealth(host, False, f"no answer on {address}:{port} within {timeout:g} s")
+        return MemberHealth(host, False, why)
     if reply.strip() == "imok":
         return MemberHealth(host, True, "imok")
     if NOT_WHITELISTED in reply:
-        reply = four_letter(address, port, "srvr", timeout)
+        reply, why = ask(address, port, "srvr", timeout)
         if reply is None:
-            return MemberHealth(host, False, f"no answer on {address}:{port} within {timeout:g} s")
+            return MemberHealth(host, False, why)
         if "Mode:" in reply or "not currently serving" in reply:
             return MemberHealth(host, True, "answers srvr")
         if NOT_WHITELISTED in reply:
