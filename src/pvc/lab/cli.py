@@ -86,7 +86,11 @@ def up(
     vms: int,
     ceph: bool,
 ) -> None:
-    """Create the lab and start it; returns when every node runs and one is primary."""
+    """Create the lab and start it; returns when every node runs and one is primary.
+
+    On a lab whose processes are partly dead, start just those again (the options then
+    change nothing: the lab keeps its layout) and print each restart.
+    """
     try:
         layout = LabLayout(
             ctx.obj["dir"],

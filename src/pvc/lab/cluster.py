@@ -153,7 +153,12 @@ class Lab:
     # -- up -----------------------------------------------------------------------------
 
     def up(self, layout: LabLayout, timeout: float = 90.0) -> LabState:
-        """Create and start the lab; returns when every node runs and one is primary."""
+        """Create and start the lab; returns when every node runs and one is primary.
+
+        A lab in the directory with every process alive: :class:`LabAlreadyUp`; with some
+        alive: its dead services are started again (:meth:`heal`); with none: it is removed
+        first.
+        """
         existing = self.state()
         if existing and all(existing.alive().values()):
             raise LabAlreadyUp(existing)
