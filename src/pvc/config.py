@@ -472,6 +472,23 @@ class NodeConfig(_Section):
         """True when this node is one of the coordinators."""
         return self.node.name in self.coordinators
 
+    @property
+    def zookeeper_member(self) -> str:
+        """The entry of ``zookeeper.hosts`` that is this coordinator's own ZooKeeper server:
+        the one whose host is the node's name (or a domain name starting with it) or one of
+        its network addresses; "" on other nodes or when none matches."""
+        if not self.is_coordinator:
+            return ""
+        own = {
+            str(network.address.ip)
+            for network in (self.networks.upstream, self.networks.cluster, self.networks.storage)
+        }
+        for host in self.zookeeper.hosts:
+            name = host.rpartition(":")[0].strip("[]")
+            if name in own or name.split(".")[0] == self.node.name:
+                return host
+        return ""
+
 
 class _KeyedError(ValueError):
     """A cross-field validation error that knows which key to blame."""

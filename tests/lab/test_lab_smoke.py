@@ -135,8 +135,12 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert set(pids["hv1"]) == base | {"ceph-mon", "ceph-mgr"}
     assert set(pids["hv2"]) == set(pids["hv3"]) == base | {"ceph-mon"}
 
-    # the CLI reaches the API on the primary through the registered `lab` connection;
+    # the CLI reaches the API on the primary through the lab's own connection (the default
+    # in the test's fresh store);
     # moving the primary moves the API with it, and the CLI follows
+    store = lab_dir.parent / "client"
+    assert (store / "default").read_text().strip() == "lab-pvct-77"
+    assert json.loads((store / "pvc.json").read_text())["lab-pvct-77"]["host"] == f"10.100.{NET_INDEX}.250"
     cli_status = pvc(lab_dir, "cluster", "status", "-f", "json")
     assert cli_status["primary_node"] == primary and cli_status["nodes"]["total"] == 3
     # ... with the lab's key: the API refuses a request without one, and runs unprivileged
@@ -231,12 +235,34 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert f"10.100.{NET_INDEX}.250" not in addresses
 
     # a coordinator's Ceph monitor dies: the other two keep quorum and storage keeps working
-    os.kill(pids["hv3"]["ceph-mon"], signal.SIGKILL)
+    killed = pvc_lab(lab_dir, "node", "kill", "hv3", "--service", "ceph-mon")
+    assert f"ceph-mon on hv3 (pid {pids['hv3']['ceph-mon']})" in killed.stdout
     added = pvc_run(lab_dir, "storage", "volume", "add", "vms", "after-mon-loss", "4M")
     assert added.returncode == 0, added.stderr
     assert "after-mon-loss" in pvc_run(lab_dir, "storage", "volume", "list").stdout
     wait_for(
         lambda: "quorum hv1,hv2\n" in pvc_run(lab_dir, "storage", "status").stdout, timeout=60, interval=1
+    )
+
+    # a ZooKeeper member dies: the primary raises a fault naming it, seen through the API
+    pvc_lab(lab_dir, "node", "kill", "hv2", "--service", "zookeeper")
+    member = f"ZooKeeper member 10.110.{NET_INDEX}.2:2181 (on hv2) does not answer"
+    fault = wait_for(lambda: zookeeper_fault(lab_dir, member), timeout=30, interval=0.5)
+    assert fault["health_delta"] > 0 and fault["status"] == "new"
+    health = pvc(lab_dir, "cluster", "status", "-f", "json")["cluster_health"]
+    assert health["health"] <= 100 - fault["health_delta"] and fault["id"] in str(health["messages"])
+    # `pvc-lab up` starts again exactly what has died; the member answers, the fault goes
+    healed = pvc_lab(lab_dir, "up")
+    restarted = sorted(
+        line.split(" (pid")[0] for line in healed.stdout.splitlines() if line.startswith("restarted")
+    )
+    assert restarted == ["restarted ceph-mon on hv3", "restarted zookeeper on hv2"], healed.stdout
+    after = status(lab_dir)
+    assert after["healthy"] and pvc_lab(lab_dir, "status", check=False).returncode == 0
+    assert after["nodes"][0]["pids"]["zookeeper"] == pids["hv1"]["zookeeper"]  # the living left alone
+    wait_for(lambda: zookeeper_fault(lab_dir, member) is None, timeout=30, interval=0.5)
+    wait_for(
+        lambda: "quorum hv1,hv2,hv3\n" in pvc_run(lab_dir, "storage", "status").stdout, timeout=60, interval=1
     )
     (lab_dir / "mine.txt").write_text("not the lab's")
 
@@ -245,10 +271,18 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     ]
     down = pvc_lab(lab_dir, "down")
     assert "lab is down" in down.stdout
+    assert "lab-pvct-77" not in json.loads((store / "pvc.json").read_text())
+    assert not (store / "default").exists()  # it was the default: none is picked in its place
     assert not any(is_alive(ref) for ref in refs)
     assert leftovers() == []
     assert sorted(p.name for p in lab_dir.iterdir()) == ["mine.txt"]  # only what the lab created went
     assert "nothing to do" in pvc_lab(lab_dir, "down").stdout
+
+
+def zookeeper_fault(lab_dir: Path, message: str) -> dict | None:
+    """The fault (through the API) whose message begins with ``message``, if there is one."""
+    faults = pvc(lab_dir, "cluster", "fault", "list", "-f", "json")
+    return next((f for f in faults if f["message"].startswith(message)), None)
 
 
 def log_time(lab_dir: Path, node: str, words: str) -> datetime | None:

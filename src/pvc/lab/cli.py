@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from pvc import processes
 from pvc.client.errors import ClientError
-from pvc.lab import demo
+from pvc.lab import demo, endpoint
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError
@@ -85,7 +86,11 @@ def up(
     vms: int,
     ceph: bool,
 ) -> None:
-    """Create the lab and start it; returns when every node runs and one is primary."""
+    """Create the lab and start it; returns when every node runs and one is primary.
+
+    On a lab whose processes are partly dead, start just those again (the options then
+    change nothing: the lab keeps its layout) and print each restart.
+    """
     try:
         layout = LabLayout(
             ctx.obj["dir"],
@@ -102,12 +107,18 @@ def up(
         raise click.BadParameter(str(error)) from None
     lab = _lab(ctx)
     try:
-        lab.up(layout, timeout=timeout)
-    except LabAlreadyUp as error:
-        click.echo(str(error))
-        if not vms:
-            return
-        layout = lab.state().layout
+        restarted = lab.heal(timeout=timeout)
+        if restarted is None:
+            lab.up(layout, timeout=timeout)
+        else:
+            state = lab.state()
+            layout = state.layout if state else layout
+            for sentence in restarted:
+                click.echo(sentence)
+            if not restarted:
+                click.echo(str(LabAlreadyUp(state)))
+                if not vms:
+                    return
     except (LabError, NetError, StorageError, ClientError) as error:
         raise click.ClickException(str(error)) from None
     if vms:
@@ -116,14 +127,17 @@ def up(
         except (demo.DemoError, ClientError) as error:
             raise click.ClickException(f"the lab is up, but its demo VMs are not: {error}") from None
     _print_status(lab.status())
+    name = endpoint.connection_name(layout)
     click.echo(
         "\nNext:\n"
-        "  .venv/bin/pvc cluster status      the cluster through its API (connection 'lab')\n"
-        "  .venv/bin/pvc node list           nodes; 'pvc node primary hv2 --wait' moves the primary\n"
-        "  .venv/bin/pvc vm list             VMs ('pvc-lab up --vms 3' makes demo VMs)\n"
-        "  .venv/bin/pvc-lab status          node and process states (--json for scripts)\n"
-        "  .venv/bin/pvc-lab node kill hv2   SIGKILL a node daemon; 'node start hv2' brings it back\n"
-        "  make lab-down                     stop the lab and remove everything it created"
+        f"  .venv/bin/pvc cluster status       the cluster's API (connection '{name}')\n"
+        "  .venv/bin/pvc node list            nodes; 'pvc node primary hv2 --wait'\n"
+        "  .venv/bin/pvc vm list              VMs ('pvc-lab up --vms 3' makes demo VMs)\n"
+        "  .venv/bin/pvc-lab status           node and process states (--json)\n"
+        "  .venv/bin/pvc-lab node kill hv2    SIGKILL hv2's pvcnoded (--service for\n"
+        "                                     zookeeper, ceph-mon, libvirtd)\n"
+        "  .venv/bin/pvc-lab up               restart whatever has died\n"
+        "  make lab-down                      stop the lab and remove all it created"
     )
 
 
@@ -164,72 +178,112 @@ def status(ctx: click.Context, as_json: bool) -> None:
         sys.exit(2)
 
 
-def _print_status(report: dict) -> None:
-    table = Table(title=f"PVC lab in {report['directory']}")
+#: Status columns of the node table and the lab processes shown per node.
+PROCESS_COLUMNS = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
+
+
+def _print_status(report: dict, console: Console | None = None) -> None:
+    """Two tables that fit 80 columns: node states, then each node's lab processes (PIDs;
+    ``DEAD`` for a process that has died, ``-`` where the node runs none)."""
+    console = console or Console()
+    console.print(f"PVC lab in {report['directory']}", overflow="fold")
+    nodes = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("node", "mode", "daemon", "coordinator", "domain", "cluster ip"):
-        table.add_column(column)
-    table.add_column("pids: anchor/libvirtd/zookeeper/pvcnoded", no_wrap=True)
+        nodes.add_column(column, no_wrap=True)
+    processes_table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    processes_table.add_column("node", no_wrap=True)
+    for role in PROCESS_COLUMNS:
+        processes_table.add_column(role, no_wrap=True, justify="right")
     for node in report["nodes"]:
-        procs = "/".join(
-            str(pid) + ("" if node["alive"][role] else "(DEAD)") for role, pid in node["pids"].items()
-        )
-        table.add_row(
+        nodes.add_row(
             node["name"],
             node["mode"],
             node["daemon_state"],
             node["coordinator_state"],
             node["domain_state"],
             node["cluster_ip"],
-            procs,
         )
-    console = Console()
-    console.print(table)
-    console.print(f"primary: {report['primary_node']}   ZooKeeper: {','.join(report['zookeeper'])}")
+        cells = []
+        for role in PROCESS_COLUMNS:
+            if role not in node["pids"]:
+                cells.append("-")
+            elif node["alive"][role]:
+                cells.append(str(node["pids"][role]))
+            else:
+                cells.append("[bold red]DEAD[/]")
+        processes_table.add_row(node["name"], *cells)
+    console.print(nodes)
+    console.print(processes_table)
+    console.print(f"primary: {report['primary_node']}")
+    console.print(f"ZooKeeper: {', '.join(report['zookeeper'])}")
     if not report["healthy"]:
-        console.print("[bold red]degraded:[/] some lab processes have died (marked DEAD)")
+        console.print("[bold red]degraded:[/] some lab processes have died; 'pvc-lab up' restarts them")
+
+
+#: The services ``node start|stop|kill --service`` act on (lab process roles).
+SERVICES = ("pvcnoded", "zookeeper", "ceph-mon", "ceph-mgr", "libvirtd")
+SERVICE_OPTION = click.option(
+    "--service",
+    type=click.Choice(SERVICES),
+    default="pvcnoded",
+    show_default=True,
+    help="Which of the node's services to act on.",
+)
 
 
 @cli.group()
 def node() -> None:
-    """Stop, kill or start one node's daemon."""
+    """Stop, kill or start one service of a node (its daemon unless --service says otherwise)."""
 
 
-def _signal_daemon(ctx: click.Context, name: str, sig: int) -> None:
-    state = _lab(ctx).state()
-    ref = state.ref(name, "pvcnoded") if state else None
-    if ref is None or not processes.send(ref, sig):
-        raise click.ClickException(f"pvcnoded on {name} is not running in this lab")
+def _signal_service(ctx: click.Context, name: str, service: str, sig: int) -> None:
+    lab = _lab(ctx)
+    state = lab.state()
+    if state is None:
+        raise click.ClickException(f"no lab in {ctx.obj['dir']}")
+    try:
+        lab.services(name, state)
+    except LabError as error:
+        raise click.ClickException(str(error)) from None
+    ref = state.ref(name, service)
+    if ref is None:
+        raise click.ClickException(f"{name} runs no {service} in this lab")
+    if not processes.send(ref, sig):
+        raise click.ClickException(f"{service} on {name} is not running in this lab")
     if sig == signal.SIGTERM:
         processes.wait_gone([ref], 15)
-    click.echo(f"sent {signal.Signals(sig).name} to pvcnoded on {name} (pid {ref.pid})")
+    click.echo(f"sent {signal.Signals(sig).name} to {service} on {name} (pid {ref.pid})")
 
 
 @node.command("kill")
 @click.argument("name")
+@SERVICE_OPTION
 @click.pass_context
-def node_kill(ctx: click.Context, name: str) -> None:
-    """SIGKILL the node daemon of NAME (a crash)."""
-    _signal_daemon(ctx, name, signal.SIGKILL)
+def node_kill(ctx: click.Context, name: str, service: str) -> None:
+    """SIGKILL a service of node NAME (a crash)."""
+    _signal_service(ctx, name, service, signal.SIGKILL)
 
 
 @node.command("stop")
 @click.argument("name")
+@SERVICE_OPTION
 @click.pass_context
-def node_stop(ctx: click.Context, name: str) -> None:
-    """SIGTERM the node daemon of NAME and wait for its clean exit."""
-    _signal_daemon(ctx, name, signal.SIGTERM)
+def node_stop(ctx: click.Context, name: str, service: str) -> None:
+    """SIGTERM a service of node NAME and wait (up to 15 s) for its exit."""
+    _signal_service(ctx, name, service, signal.SIGTERM)
 
 
 @node.command("start")
 @click.argument("name")
+@SERVICE_OPTION
 @click.pass_context
-def node_start(ctx: click.Context, name: str) -> None:
-    """Start the node daemon of NAME again."""
+def node_start(ctx: click.Context, name: str, service: str) -> None:
+    """Start a service of node NAME again."""
     try:
-        ref = _lab(ctx).start_daemon(name)
+        ref = _lab(ctx).start_service(name, service)
     except LabError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"started pvcnoded on {name} (pid {ref.pid})")
+    click.echo(f"started {service} on {name} (pid {ref.pid})")
 
 
 def main() -> None:

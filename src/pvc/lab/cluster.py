@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc import processes
-from pvc.client.connections import load_connections, register_connection, remove_connection
 from pvc.client.errors import ConnectionStoreError
 from pvc.config import read_credential_file
 from pvc.errors import PVCError
-from pvc.lab import cluster_ceph, endpoint, libvirtd, netns, zookeeper
+from pvc.lab import cluster_ceph, endpoint, lab_connection, libvirtd, netns, zookeeper
 from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
@@ -86,6 +85,22 @@ class LabState:
         return {key: processes.is_alive(ref) for key, ref in self.processes.items()}
 
 
+def node_roles(layout: LabLayout, node: str) -> list[str]:
+    """The lab processes of ``node``, in :data:`ROLES` order: the anchor, libvirtd, and the
+    node daemon everywhere; ZooKeeper and a Ceph monitor on coordinators; the manager on
+    the first coordinator (no Ceph daemons in a lab without Ceph)."""
+    coordinator = node in layout.coordinator_names
+    runs = {
+        "anchor": True,
+        "libvirtd": True,
+        "zookeeper": coordinator,
+        "ceph-mon": layout.ceph and node in cluster_ceph.mon_nodes(layout),
+        "ceph-mgr": layout.ceph and node == cluster_ceph.mgr_node(layout),
+        "pvcnoded": True,
+    }
+    return [role for role in ROLES if runs[role]]
+
+
 def _anchor_argv(layout: LabLayout, node: str) -> list[str]:
     """The node's anchor: own mount and UTS namespaces, hostname, private /run and libvirt dirs."""
     mounts = [(layout.node_dir(node) / "run", "/run"), *libvirtd.binds(layout, node)]
@@ -138,10 +153,19 @@ class Lab:
     # -- up -----------------------------------------------------------------------------
 
     def up(self, layout: LabLayout, timeout: float = 90.0) -> LabState:
-        """Create and start the lab; returns when every node runs and one is primary."""
+        """Create and start the lab; returns when every node runs and one is primary.
+
+        A lab in the directory with every process alive: :class:`LabAlreadyUp`; with some
+        alive: its dead services are started again (:meth:`heal`); with none: it is removed
+        first.
+        """
         existing = self.state()
-        if existing and any(existing.alive().values()):
+        if existing and all(existing.alive().values()):
             raise LabAlreadyUp(existing)
+        if existing and any(existing.alive().values()):
+            for sentence in self.heal(timeout) or []:
+                self.say(sentence)
+            return self._require_state()
         if existing:
             self.say("cleaning up what a previous lab left behind")
             self._teardown(existing)
@@ -170,23 +194,16 @@ class Lab:
         return state
 
     def _register_connection(self, layout: LabLayout) -> None:
-        """Make ``pvc`` talk to this lab by default (connection ``lab``)."""
-        lab = endpoint.connection(layout)
-        path = register_connection(
-            lab.name,
-            lab.host,
-            port=lab.port,
-            api_key=lab.api_key,
-            description=lab.description,
-            make_default=True,
-        )
-        self.say(f"registered connection '{lab.name}' as the default in {path}")
+        """Give ``pvc`` a connection to this lab (the default only if there is none)."""
+        try:
+            self.say(lab_connection.describe(lab_connection.register(layout)))
+        except ConnectionStoreError as error:
+            self.say(f"could not register the lab's connection: {error}")
 
     def _forget_connection(self, layout: LabLayout) -> None:
         try:
-            lab = endpoint.connection(layout)
-            if load_connections().get(lab.name, {}).get("host") == lab.host:
-                remove_connection(lab.name)
+            if lab_connection.forget(layout):
+                self.say(f"removed connection '{endpoint.connection_name(layout)}'")
         except (ConnectionStoreError, OSError):
             pass
 
@@ -226,20 +243,9 @@ class Lab:
         seed = cache_dir() / "libvirt-capabilities"
         for node in layout.node_names:
             libvirtd.seed_capabilities(layout, node, seed)
-            anchor = state.processes[f"{node}/anchor"]
-            ref = processes.spawn(
-                f"{node}/libvirtd", _in_node(anchor, libvirtd.command()), layout.log_file(node, "libvirtd")
-            )
-            state.processes[ref.name] = ref
-            state.save()
+            self._spawn_service(state, node, "libvirtd")
         for node in layout.node_names:
-            deadline = time.monotonic() + 20
-            while not libvirtd.socket_path(layout, node).exists():
-                if time.monotonic() > deadline or not processes.is_alive(state.processes[f"{node}/libvirtd"]):
-                    raise LabError(
-                        f"libvirtd on {node} did not start; see {layout.log_file(node, 'libvirtd')}"
-                    )
-                time.sleep(0.05)
+            self._wait_service(state, node, "libvirtd")
         # load QEMU's capabilities now (from the seed, or probe them once and keep them)
         warmers = [
             threading.Thread(target=libvirtd.warm_up, args=(libvirtd.uri(layout, node),), daemon=True)
@@ -262,28 +268,120 @@ class Lab:
         zookeeper.write_credential(layout.zookeeper_auth_file)  # a new one for every lab
         members = self._members(layout)
         for node, member in zip(layout.coordinator_names, members, strict=True):
-            directory = zookeeper.write_config(layout.node_dir(node) / "zookeeper", member, members)
-            anchor = state.processes[f"{node}/anchor"]
-            ref = processes.spawn(
-                f"{node}/zookeeper",
-                _in_node(anchor, zookeeper.command(directory)),
-                layout.log_file(node, "zookeeper"),
-            )
-            state.processes[ref.name] = ref
-            state.save()
+            zookeeper.write_config(self._zookeeper_dir(layout, node), member, members)
+            self._spawn_service(state, node, "zookeeper")
+
+    @staticmethod
+    def _zookeeper_dir(layout: LabLayout, node: str) -> Path:
+        return layout.node_dir(node) / "zookeeper"
 
     def _start_ceph(self, state: LabState) -> None:
         """Create the lab's Ceph; start a monitor on every coordinator and the manager."""
+        cluster_ceph.prepare(state.layout)
+        for node, role, _ in cluster_ceph.daemon_commands(state.layout):
+            self._spawn_service(state, node, role)
+
+    # -- the services of a node ---------------------------------------------------------
+
+    def _service_command(self, layout: LabLayout, node: str, role: str) -> tuple[list[str], dict | None]:
+        """The command line (run inside the node) and environment of one of its services."""
+        if role == "libvirtd":
+            return libvirtd.command(), None
+        if role == "zookeeper":
+            return zookeeper.command(self._zookeeper_dir(layout, node)), None
+        if role == "pvcnoded":
+            env = {**os.environ, "PVC_CONFIG_FILE": str(layout.config_file(node))}
+            return [sys.executable, "-m", "pvc.node.daemon"], env
+        for ceph_node, ceph_role, argv in cluster_ceph.daemon_commands(layout):
+            if (ceph_node, ceph_role) == (node, role):
+                return argv, {**os.environ, "CEPH_CONF": str(cluster_ceph.conf_path(layout))}
+        raise LabError(f"{node} runs no {role} in this lab")
+
+    def _spawn_service(self, state: LabState, node: str, role: str) -> ProcessRef:
+        """Start one service of ``node`` inside the node's namespaces and record it."""
         layout = state.layout
-        cluster_ceph.prepare(layout)
-        env = {**os.environ, "CEPH_CONF": str(cluster_ceph.conf_path(layout))}
-        for node, role, argv in cluster_ceph.daemon_commands(layout):
-            anchor = state.processes[f"{node}/anchor"]
-            ref = processes.spawn(
-                f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env
-            )
-            state.processes[ref.name] = ref
+        argv, env = self._service_command(layout, node, role)
+        anchor = state.processes[f"{node}/anchor"]
+        ref = processes.spawn(f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env)
+        state.processes[ref.name] = ref
         state.save()
+        return ref
+
+    def _wait_service(self, state: LabState, node: str, role: str, timeout: float = 30.0) -> None:
+        """Wait until a started libvirtd accepts connections or a ZooKeeper member serves
+        clients (other services: nothing to wait for here)."""
+        layout = state.layout
+        ref = state.processes[f"{node}/{role}"]
+        if role == "libvirtd":
+            ready = lambda: libvirtd.accepts(layout, node)  # noqa: E731
+        elif role == "zookeeper":
+            member = self._members(layout)[layout.coordinator_names.index(node)]
+            ready = lambda: zookeeper.mode(member.address, member.client_port) is not None  # noqa: E731
+        else:
+            return
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if time.monotonic() > deadline or not processes.is_alive(ref):
+                raise LabError(f"{role} on {node} did not start; see {layout.log_file(node, role)}")
+            time.sleep(0.05)
+
+    def services(self, node: str, state: LabState | None = None) -> list[str]:
+        """The services (lab process roles but the anchor) ``node`` runs in this lab."""
+        state = state or self._require_state()
+        if node not in state.layout.node_names:
+            raise LabError(f"no node {node} in this lab ({', '.join(state.layout.node_names)})")
+        return [role for role in node_roles(state.layout, node) if role != "anchor"]
+
+    def start_service(self, node: str, role: str, state: LabState | None = None) -> ProcessRef:
+        """Start (again) service ``role`` of ``node``; waits until libvirtd or ZooKeeper is ready."""
+        state = state or self._require_state()
+        if role not in self.services(node, state):
+            raise LabError(f"{node} runs no {role} in this lab ({', '.join(self.services(node, state))})")
+        current = state.ref(node, role)
+        if current and processes.is_alive(current):
+            raise LabError(f"{role} on {node} is already running (pid {current.pid})")
+        anchor = state.ref(node, "anchor")
+        if anchor is None or not processes.is_alive(anchor):
+            raise LabError(
+                f"the namespace anchor of {node} has died, so its services cannot be started "
+                "again: 'pvc-lab down', then 'pvc-lab up'"
+            )
+        ref = self._spawn_service(state, node, role)
+        self._wait_service(state, node, role)
+        return ref
+
+    def heal(self, timeout: float = 90.0) -> list[str] | None:
+        """Start again every service of the lab that has died; one sentence per restart.
+
+        None when there is nothing to heal in place: no lab, or none of its processes alive
+        (``up`` starts such a lab afresh). An empty list when every process is alive.
+        Returns once the cluster is back in run with one primary.
+        """
+        state = self.state()
+        if state is None:
+            return None
+        alive = state.alive()
+        if not any(alive.values()):
+            return None
+        dead = [key for key, ok in alive.items() if not ok]
+        anchors = [key.split("/")[0] for key in dead if key.endswith("/anchor")]
+        if anchors:
+            raise LabError(
+                f"the namespace anchor of {', '.join(anchors)} has died, so the lab cannot be "
+                "healed in place: 'pvc-lab down', then 'pvc-lab up'"
+            )
+        done = []
+        for role in ROLES:  # libvirtd and ZooKeeper before the node daemons that need them
+            for node in state.layout.node_names:
+                if f"{node}/{role}" in dead:
+                    ref = self._spawn_service(state, node, role)
+                    done.append(f"restarted {role} on {node} (pid {ref.pid})")
+        for key in dead:
+            node, role = key.split("/")
+            self._wait_service(state, node, role)
+        if done:
+            self._wait_cluster(state, timeout)
+        return done
 
     def _start_daemons(self, state: LabState) -> None:
         for node in state.layout.node_names:
@@ -292,24 +390,7 @@ class Lab:
 
     def start_daemon(self, node: str, state: LabState | None = None) -> ProcessRef:
         """Start (or restart) the node daemon of ``node``."""
-        state = state or self._require_state()
-        layout = state.layout
-        if node not in layout.node_names:
-            raise LabError(f"no node {node} in this lab ({', '.join(layout.node_names)})")
-        current = state.ref(node, "pvcnoded")
-        if current and processes.is_alive(current):
-            raise LabError(f"pvcnoded on {node} is already running (pid {current.pid})")
-        anchor = state.processes[f"{node}/anchor"]
-        env = {**os.environ, "PVC_CONFIG_FILE": str(layout.config_file(node))}
-        ref = processes.spawn(
-            f"{node}/pvcnoded",
-            _in_node(anchor, [sys.executable, "-m", "pvc.node.daemon"]),
-            layout.log_file(node, "pvcnoded"),
-            env=env,
-        )
-        state.processes[ref.name] = ref
-        state.save()
-        return ref
+        return self.start_service(node, "pvcnoded", state)
 
     def _wait_cluster(self, state: LabState, timeout: float) -> None:
         layout = state.layout

@@ -2,7 +2,8 @@
 with the lab's admin API key.
 
 ``pvc-lab up`` makes a random key (:func:`new_api_key`), writes it into every node's
-configuration and registers the endpoint with the key as the CLI's connection ``lab``.
+configuration and registers the endpoint with the key as a CLI connection named after the
+lab (:func:`connection_name`; see :mod:`pvc.lab.lab_connection`).
 The lab (demo VMs, Ceph OSDs and pool), the benches and the lab tests all call it
 through :func:`client`, which reads the key from the lab directory.
 """
@@ -19,13 +20,18 @@ from pvc.client.errors import ApiError
 from pvc.client.http import CONNECT_TIMEOUT, ApiClient, ApiResponse
 from pvc.lab.layout import LabLayout
 
-#: The name of the lab's connection in the CLI's connection store.
+#: The name of the default lab's connection in the CLI's connection store; other labs get
+#: names derived from it (:func:`connection_name`).
 LAB_CONNECTION = "lab"
+#: The prefix and net index of the default lab (``pvc-lab up`` without options).
+DEFAULT_PREFIX, DEFAULT_NET_INDEX = "pvc", 0
 USER_AGENT = f"pvc-lab/{__version__}"
 #: Seconds a lab call may take to answer (none of the lab's own calls waits for a long task).
 READ_TIMEOUT = 60.0
 #: Random bytes of the lab's API key (43 URL-safe characters; keys need at least 32).
 API_KEY_BYTES = 32
+#: How every lab connection's description begins (how a lab's entry is told from a user's).
+DESCRIPTION_PREFIX = "PVC lab in "
 
 
 def new_api_key(layout: LabLayout) -> str:
@@ -48,14 +54,29 @@ def api_key(layout: LabLayout) -> str | None:
         return None
 
 
+def connection_name(layout: LabLayout) -> str:
+    """The lab's connection name: ``lab`` for the default lab; ``lab-<prefix>`` for another
+    prefix, with ``-<net index>`` appended for a net index other than 0 (``lab-pvct-77``,
+    ``lab-3``), so labs side by side each have their own."""
+    name = LAB_CONNECTION if layout.prefix == DEFAULT_PREFIX else f"{LAB_CONNECTION}-{layout.prefix}"
+    if layout.net_index != DEFAULT_NET_INDEX:
+        name += f"-{layout.net_index}"
+    return name
+
+
+def description(layout: LabLayout) -> str:
+    """The description of the lab's connection: names the lab's directory."""
+    return f"{DESCRIPTION_PREFIX}{layout.directory}"
+
+
 def connection(layout: LabLayout) -> Connection:
-    """The lab's API endpoint, named ``lab``, with its key."""
+    """The lab's API endpoint, named by :func:`connection_name`, with its key."""
     return Connection(
-        name=LAB_CONNECTION,
+        name=connection_name(layout),
         host=str(layout.floating("upstream").ip),
         port=layout.api_port,
         api_key=api_key(layout),
-        description=f"PVC lab in {layout.directory}",
+        description=description(layout),
     )
 
 

@@ -12,6 +12,7 @@ host's tools reach a node's libvirtd through its unix socket (root only).
 from __future__ import annotations
 
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -153,6 +154,18 @@ def command() -> list[str]:
 def socket_path(layout: LabLayout, node: str) -> Path:
     """libvirtd's unix socket as seen from the host."""
     return layout.node_dir(node) / "run" / "libvirt" / "libvirt-sock"
+
+
+def accepts(layout: LabLayout, node: str) -> bool:
+    """True when the node's libvirtd accepts connections on its unix socket (a socket file
+    left by a killed libvirtd is not enough)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(str(socket_path(layout, node)))
+        except OSError:
+            return False
+    return True
 
 
 def uri(layout: LabLayout, node: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from pvc import processes
 from pvc.config import ZookeeperCredential
 from pvc.processes import ProcessRef
+from pvc.state import members
 
 ZOOKEEPER_JARS = (
     "/usr/share/java/zookeeper.jar",
@@ -128,18 +129,7 @@ def command(directory: Path, heap_mb: int = DEFAULT_HEAP_MB) -> list[str]:
 
 def four_letter(address: str, port: int, word: str, timeout: float = 1.0) -> str | None:
     """Send a four-letter command; the reply, or None if the server did not answer."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as conn:
-            conn.sendall(word.encode())
-            chunks = []
-            while True:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            return b"".join(chunks).decode(errors="replace")
-    except OSError:
-        return None
+    return members.four_letter(address, port, word, timeout)
 
 
 def mode(address: str, port: int) -> str | None:

@@ -33,6 +33,7 @@ from pvc.node.peers import overdue_peers
 from pvc.node.phases import PrimaryPhases
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
+from pvc.node.zk_members import MemberWatch
 from pvc.state import nodes, osd_devices
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
@@ -121,6 +122,12 @@ class NodeLoop:
                 config.paths.state_dir / "ceph",
                 config.paths.log_dir,
             )
+        # The primary probes every ZooKeeper member in its own thread (a dead member is a fault).
+        self.zk_members = (
+            MemberWatch(config.zookeeper.hosts, config.timers.keepalive_interval, lambda: self.role.acting)
+            if config.is_coordinator
+            else None
+        )
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
         # share the daemon's libvirt connection (thread-safe), Ceph client and OSD keeper.
         self.tasks = TaskWorkers(
@@ -186,16 +193,23 @@ class NodeLoop:
             self.osds.start()
             threading.Thread(target=self._start_osds, name="osd-start", daemon=True).start()
         self.tasks.start()
+        if self.zk_members is not None:
+            self.zk_members.start()
         if self.vms is not None:
             if self.hypervisor is not None:
                 define_vm_secret(self.hypervisor, self.config.storage)
             self.vms.start()
 
     def _static_info(self) -> NodeStatic:
+        member = self.config.zookeeper_member
         if self.hypervisor is None:
-            return sysinfo.static_info(self.name, self.mode)
+            return sysinfo.static_info(self.name, self.mode, zookeeper_member=member)
         return sysinfo.static_info(
-            self.name, self.mode, peer_uri=self.config.peer_uri, migration_uri=self.config.migration_uri
+            self.name,
+            self.mode,
+            peer_uri=self.config.peer_uri,
+            migration_uri=self.config.migration_uri,
+            zookeeper_member=member,
         )
 
     # -- watch and session callbacks (kazoo threads: only record and wake) -------------
@@ -259,6 +273,7 @@ class NodeLoop:
                             self.cluster,
                             self.config.timers.dead_after,
                             api_authentication=self.config.api.authentication.enabled,
+                            zookeeper=self.zk_members.results() if self.zk_members else None,
                         )
                     )
             done.extend(self._reconcile_domain_state())
@@ -393,6 +408,8 @@ class NodeLoop:
         log.info("shutting down")
         # First stop claiming tasks; running ones are cancelled and get a short grace.
         self.tasks.stop()
+        if self.zk_members is not None:
+            self.zk_members.stop()
         if self.vms is not None:
             self.vms.stop()  # VMs keep running; the next daemon adopts them
         if self.osds is not None:

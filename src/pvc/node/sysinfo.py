@@ -25,11 +25,14 @@ def os_name(os_release: Path = Path("/etc/os-release")) -> str:
     return platform.system()
 
 
-def static_info(name: str, mode: NodeMode, *, peer_uri: str = "", migration_uri: str = "") -> NodeStatic:
+def static_info(
+    name: str, mode: NodeMode, *, peer_uri: str = "", migration_uri: str = "", zookeeper_member: str = ""
+) -> NodeStatic:
     """The static record a node registers with."""
     return NodeStatic(
         peer_uri=peer_uri,
         migration_uri=migration_uri,
+        zookeeper_member=zookeeper_member,
         name=name,
         mode=mode,
         cpu_count=os.cpu_count() or 1,

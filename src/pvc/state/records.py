@@ -71,6 +71,8 @@ class NodeStatic(_Record):
     #: How peers reach this node's libvirt, and where migration streams to it arrive.
     peer_uri: str = ""
     migration_uri: str = ""
+    #: The entry of ``zookeeper.hosts`` that is this node's own ZooKeeper server ("" if none).
+    zookeeper_member: str = ""
 
 
 @dataclass(frozen=True)

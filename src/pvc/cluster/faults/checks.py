@@ -6,12 +6,13 @@ primary's daemon runs both after each keepalive.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pvc.cluster.faults.actions import clear, report
 from pvc.cluster.session import Cluster
 from pvc.cluster.vm.placement import overprovisioned
+from pvc.state.members import MemberHealth
 from pvc.state.records import NodeRecord
 from pvc.state.states import DaemonState, VMState
 from pvc.state.vms import VmRecord
@@ -22,8 +23,11 @@ DELTA_DAEMON_NOT_RUNNING = 25
 DELTA_VM_FAILED = 10
 DELTA_MEMORY_OVERPROVISIONED = 25
 DELTA_API_AUTH_DISABLED = 10
+DELTA_ZOOKEEPER_MEMBER = 25
 #: The fault raised while the primary's API runs without authentication.
 API_AUTH_DISABLED = ("api_auth_disabled", "api")
+#: The kind of the fault about a ZooKeeper member that does not answer (subject: its host entry).
+ZOOKEEPER_MEMBER_DOWN = "zookeeper_member_down"
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,33 @@ def api_findings(api_authentication: bool) -> list[Finding]:
     return [Finding(*API_AUTH_DISABLED, DELTA_API_AUTH_DISABLED, message)]
 
 
-def raise_found(cluster: Cluster, dead_after: float, *, api_authentication: bool = True) -> list[str]:
+def zookeeper_findings(health: Iterable[MemberHealth], nodes: Iterable[NodeRecord]) -> list[Finding]:
+    """A fault for every ZooKeeper member that does not answer, naming its coordinator when
+    one registered the member as its own."""
+    owners = {node.static.zookeeper_member: node.name for node in nodes if node.static.zookeeper_member}
+    found = []
+    for member in health:
+        if member.answering is False:
+            owner = f" (on {owners[member.host]})" if member.host in owners else ""
+            message = f"ZooKeeper member {member.host}{owner} does not answer: {member.detail}"
+            found.append(Finding(ZOOKEEPER_MEMBER_DOWN, member.host, DELTA_ZOOKEEPER_MEMBER, message))
+    return found
+
+
+def raise_found(
+    cluster: Cluster,
+    dead_after: float,
+    *,
+    api_authentication: bool = True,
+    zookeeper: Sequence[MemberHealth] | None = None,
+) -> list[str]:
     """Raise or refresh a fault for every finding; returns a sentence per fault newly raised
     or cleared.
 
     ``api_authentication`` is the primary's ``api.authentication.enabled``; the fault it
-    raises when false is deleted once it is true again. In maintenance mode new faults are
-    not raised.
+    raises when false is deleted once it is true again. ``zookeeper`` is the latest word on
+    each ensemble member (None: not known, nothing changes); the fault of a member that
+    answers again is deleted. In maintenance mode new faults are not raised.
     """
     cache = cluster.cache
     maintenance = cache.cluster_config().maintenance
@@ -87,7 +111,17 @@ def raise_found(cluster: Cluster, dead_after: float, *, api_authentication: bool
         cleared = clear(cluster, *API_AUTH_DISABLED)
         if cleared:
             done.append(cleared)
-    findings = find(cache.nodes(), cache.vms(), dead_after) + api_findings(api_authentication)
+    for member in zookeeper or ():
+        if member.answering:
+            cleared = clear(cluster, ZOOKEEPER_MEMBER_DOWN, member.host)
+            if cleared:
+                done.append(cleared)
+    nodes = cache.nodes()
+    findings = (
+        find(nodes, cache.vms(), dead_after)
+        + api_findings(api_authentication)
+        + zookeeper_findings(zookeeper or (), nodes)
+    )
     for finding in findings:
         sentence = report(
             cluster, finding.kind, finding.subject, finding.delta, finding.message, maintenance=maintenance
