@@ -57,6 +57,8 @@ def test_vcpu_get_and_set_on_a_vm_without_a_topology(served):
     assert load(xml).find("cpu/topology") is None
     defined = client.post("/api/v1/vm", data={"xml": xml, "node": "hv1"}, headers=headers)
     assert defined.status_code == 200, defined.json
+    assert client.get("/api/v1/vm/bare", headers=headers).json[0]["vcpu_topology"] == "N/A"
+    assert "topology" not in pvc("vm", "info", "bare")
 
     shown = json.loads(pvc("vm", "vcpu", "get", "bare", "-f", "json"))
     assert shown == {"name": "bare", "vcpus": 2, "sockets": 1, "cores": 2, "threads": 1}

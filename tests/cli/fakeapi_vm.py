@@ -160,7 +160,7 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
             "vcpu_topology": (
                 "/".join(topology.get(k) for k in ("sockets", "cores", "threads"))
                 if topology is not None
-                else ""
+                else "N/A"
             ),
             "vcpu_stats": {"cpu_time": 123, "user_time": 100, "system_time": 23} if running else {},
             "type": root.get("type"),

@@ -262,7 +262,7 @@ def test_minimal_xml_gives_empty_facts():
     assert view["type"] == "qemu"
     assert (view["arch"], view["machine"], view["console"], view["emulator"]) == ("", "", "", "")
     assert view["features"] == []
-    assert view["vcpu_topology"] == ""
+    assert view["vcpu_topology"] == "N/A"  # no <cpu><topology>, as v1 shows it
     assert view["vnc"] == {"listen": "", "port": ""}
     assert (view["networks"], view["disks"], view["controllers"]) == ([], [], [])
 

@@ -96,7 +96,7 @@ def _vnc(value: Any) -> str:
 
 def _vcpus(vm: dict[str, Any]) -> str:
     topology = vm.get("vcpu_topology")
-    suffix = f" (topology {topology})" if topology else ""
+    suffix = f" (topology {topology})" if topology and topology != NOT_AVAILABLE else ""
     return f"{text_or_na(vm.get('vcpu'))}{suffix}"
 
 

@@ -58,7 +58,7 @@ def xml_facts(xml: str) -> XmlFacts:
                 "model": nic.model,
             }
         )
-    topology_text = ""
+    topology_text = NOT_KNOWN  # as PVC v1 shows a VM without <cpu><topology>
     if topology is not None:
         topology_text = "/".join(topology.get(key, "1") for key in ("sockets", "cores", "threads"))
     return XmlFacts(
