@@ -21,10 +21,14 @@ def test_create_list_set_pgs_remove(ceph_client: CephClient, unique) -> None:
     assert created.applications == ["rbd"]
     listed = {pool.name: pool for pool in pools.list_pools(ceph_client)}
     assert name in listed
-    stats = listed[name]
-    assert stats.id == created.id
+    assert listed[name].id == created.id
+
+    def reported():  # Ceph's per-pool statistics follow the OSDs' next report
+        found = {pool.name: pool for pool in pools.list_pools(ceph_client)}[name]
+        return found if found.objects >= 1 else None  # rbd_info, written by the RBD initialisation
+
+    stats = wait_for(reported, timeout=30, interval=0.5)
     assert stats.free_bytes > 0
-    assert stats.objects >= 1  # rbd_info written by the RBD initialisation
     assert set(stats.to_dict()) >= {"name", "copies", "mincopies", "pg_num", "used_bytes", "free_bytes"}
 
     pools.set_pgs(ceph_client, name, 16)
