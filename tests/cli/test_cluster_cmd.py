@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+from rich.console import Console
+
+from pvc.cli.views import cluster_status_pretty
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi import FakeApi
 
@@ -176,3 +180,20 @@ def test_task_no_wait_and_unknown(pvc: Invoke, connected: int, fake_api: FakeApi
     unknown = pvc("cluster", "task", "ffff0000")
     assert unknown.exit_code == 1
     assert "No task with ID ffff0000 found" in unknown.stderr
+
+
+def _rendered(renderable) -> str:
+    console = Console(width=120, file=io.StringIO())
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def test_status_resources_show_sizes_and_not_known() -> None:
+    disk = {"total": 32212254720, "used": 913403904, "free": 31298850816, "utilization": 2.8356}
+    memory = {"total": 2048, "used": 512, "free": 1536, "allocated": 256, "provisioned": 384}
+    memory["utilization"] = 25.0
+    shown = _rendered(cluster_status_pretty({"resources": {"disk": disk, "memory": memory}}))
+    assert "Disk:" in shown and "871.1M used of 30.0G (2.8%)" in shown
+    assert "512M used of 2.0G (25.0%); allocated 256M, provisioned 384M" in shown
+    unknown = dict.fromkeys(("total", "used", "free", "utilization"), "N/A")
+    assert "N/A used of N/A (N/A)" in _rendered(cluster_status_pretty({"resources": {"disk": unknown}}))

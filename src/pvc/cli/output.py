@@ -162,6 +162,21 @@ def state_text(value: Any, good: Iterable[str] = (), bad: Iterable[str] = ()) ->
     return Text(word, style=style)
 
 
+BYTE_UNITS = ("K", "M", "G", "T", "P", "E")
+
+
+def human_bytes(value: Any) -> str:
+    """A byte count as ``512B``/``4.0K``/``1.5G`` (powers of 1024); other values pass through."""
+    if not is_number(value):
+        return text_or_na(value)
+    size, unit = float(value), "B"
+    for next_unit in BYTE_UNITS:
+        if abs(size) < 1024:
+            break
+        size, unit = size / 1024, next_unit
+    return f"{int(value)}B" if unit == "B" else f"{size:.1f}{unit}"
+
+
 def human_mib(value: Any) -> str:
     """A size in MiB as ``512M``/``31.5G``/``2.0T``; values that are not numbers pass through."""
     if not isinstance(value, int | float) or isinstance(value, bool):

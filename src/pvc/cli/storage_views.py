@@ -7,21 +7,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, is_number, table, text_or_na
-
-BYTE_UNITS = ("K", "M", "G", "T", "P", "E")
-
-
-def human_bytes(value: Any) -> str:
-    """A byte count as ``512B``/``4.0K``/``1.5G`` (powers of 1024); other values pass through."""
-    if not is_number(value):
-        return text_or_na(value)
-    size, unit = float(value), "B"
-    for next_unit in BYTE_UNITS:
-        if abs(size) < 1024:
-            break
-        size, unit = size / 1024, next_unit
-    return f"{int(value)}B" if unit == "B" else f"{size:.1f}{unit}"
+from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, human_bytes, is_number, table, text_or_na
 
 
 def number(value: Any) -> str:

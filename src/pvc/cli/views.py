@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import NOT_AVAILABLE, details, health_text, human_mib, table
+from pvc.cli.output import NOT_AVAILABLE, details, health_text, human_bytes, human_mib, table
 
 
 def _is_on(value: Any) -> bool:
@@ -76,7 +76,13 @@ def _resources(resources: Any) -> list[tuple[str, str]]:
         )
     disk = resources.get("disk")
     if isinstance(disk, dict):
-        rows.append(("Disk", f"{_percent(disk.get('utilization'))} used"))
+        rows.append(
+            (
+                "Disk",
+                f"{human_bytes(disk.get('used'))} used of {human_bytes(disk.get('total'))} "
+                f"({_percent(disk.get('utilization'))})",
+            )
+        )
     return rows
 
 
