@@ -6,6 +6,7 @@ import atexit
 import functools
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,10 +36,30 @@ def zk_credential() -> ZookeeperCredential:
     return read_credential_file(zk_auth_file())
 
 
+def _reference_dir() -> Path:
+    """``shared/reference`` beside the checkout, beside a directory above it, or beside the
+    local repository it was cloned from (a fresh clone elsewhere still finds it);
+    ``../shared/reference`` when none has one."""
+    root = Path(__file__).resolve().parents[1]
+    places = [*root.parents]
+    origin = subprocess.run(
+        ["git", "-C", str(root), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin.startswith("/") or origin.startswith("file://"):
+        places.append(Path(origin.removeprefix("file://")).resolve().parent)
+    for place in places:
+        if (place / "shared" / "reference").is_dir():
+            return place / "shared" / "reference"
+    return root.parent / "shared" / "reference"
+
+
 #: Where the interface reference (the PVC v1 API document, the CLI tree) lives: beside the
-#: checkout, ``../shared/reference`` from the repository root. ``PVC_REFERENCE_DIR`` names
-#: another directory.
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
+#: checkout, ``../shared/reference`` from the repository root (see :func:`_reference_dir`).
+#: ``PVC_REFERENCE_DIR`` names another directory.
+REFERENCE_DIR = _reference_dir()
 #: Set to ``1`` where the reference is intentionally absent: the conformance tests that need
 #: it are then skipped, saying so. Without it a missing reference fails those tests.
 NO_REFERENCE_VARIABLE = "PVC_NO_REFERENCE"

@@ -14,8 +14,7 @@ from pvc.cli.main import cli
 from tests.cli.conftest import Invoke
 from tests.cli.fakeapi_vm import FakeVmApi
 from tests.cli.vm_fixtures import api_port_fixture, fake_api_fixture  # noqa: F401
-
-REFERENCE = Path("/work/shared/reference/pvc-cli-tree.json")
+from tests.helpers import reference_file
 
 #: Differences kept on purpose: (command, option, what) -> why.
 DELIBERATE = {
@@ -106,9 +105,7 @@ def differences(tree: list[dict]) -> list[tuple[str, str, str, Any, Any]]:
 
 
 def test_parameters_match_the_v1_tree() -> None:
-    if not REFERENCE.exists():
-        pytest.skip(f"{REFERENCE} is not available")
-    assert differences(json.loads(REFERENCE.read_text())) == []
+    assert differences(json.loads(reference_file("pvc-cli-tree.json").read_text())) == []
 
 
 def test_the_comparison_sees_a_changed_default(monkeypatch: pytest.MonkeyPatch) -> None:
