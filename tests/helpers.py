@@ -84,6 +84,16 @@ def reference_file(name: str) -> Path:
 TEST_API_KEY = "test-admin-key-0123456789abcdef0123"
 
 
+class ManualClock:
+    """A clock for code that takes one (``clock=``): it reads ``now``, which the test moves."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll ``predicate`` until it returns a truthy value; fail the test after timeout."""
     deadline = time.monotonic() + timeout

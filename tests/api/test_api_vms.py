@@ -10,6 +10,7 @@ from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.states import VMState
 from pvc.state.vms import update_placement
+from tests.api.conftest import start_hypervisor_nodes
 from tests.helpers import by_label, metric_samples, reference_file, wait_for
 
 PREFIX = "/api/v1"
@@ -19,9 +20,7 @@ NODES = ["hv1", "hv2", "hv3"]
 @pytest.fixture
 def vm_api(api, cluster, test_driver_uri):
     client, context = api
-    for i, name in enumerate(NODES, start=1):
-        cluster(name, NODES, index=i, hypervisor_uri=test_driver_uri, shutdown_timeout=1.0)
-    wait_for(lambda: [n.daemon_state for n in context.cluster.cache.nodes()] == ["run"] * 3)
+    start_hypervisor_nodes(cluster, context, NODES, test_driver_uri)
     return client, context
 
 

@@ -14,8 +14,7 @@ import pytest
 from pvc.domain_xml.build import DomainSpec, build
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
-from tests.api.conftest import TOKENS
-from tests.helpers import wait_for
+from tests.api.conftest import TOKENS, start_hypervisor_nodes
 
 PREFIX = "/api/v1"
 NODES = ["hv1"]
@@ -423,8 +422,7 @@ def _place(images: str, where: str, piece: str) -> str:
 def xml_api(api_factory, cluster, test_driver_uri, tmp_path):
     images = str(tmp_path / "images")
     client, context = api_factory(auth=True, xml_policy=policy(images))
-    cluster("hv1", NODES, hypervisor_uri=test_driver_uri, shutdown_timeout=1.0)
-    wait_for(lambda: [n.daemon_state for n in context.cluster.cache.nodes()] == ["run"])
+    start_hypervisor_nodes(cluster, context, NODES, test_driver_uri)
     return client, context, images
 
 

@@ -17,6 +17,7 @@ from pvc.domain_xml import build as domain_xml
 from pvc.state.records import NodeRecord, NodeStatic
 from pvc.state.states import DaemonState
 from pvc.tasks.builtin import sleep
+from tests.api.conftest import start_hypervisor_nodes
 from tests.cli.fakeapi import API_KEY
 from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app
 from tests.cli.shapes import shape_errors
@@ -62,9 +63,7 @@ def fake_get(client, path: str):
 @pytest.fixture
 def real(api, cluster, test_driver_uri):
     client, context = api
-    for i, name in enumerate(NODES, start=1):
-        cluster(name, NODES, index=i, hypervisor_uri=test_driver_uri, shutdown_timeout=1.0)
-    wait_for(lambda: [n.daemon_state for n in context.cluster.cache.nodes()] == ["run"] * 2)
+    start_hypervisor_nodes(cluster, context, NODES, test_driver_uri)
     for name in ("vm1", "vm2"):
         xml = domain_xml.build(domain_xml.DomainSpec(name=name, memory_mib=64))
         assert client.post(f"{PREFIX}/vm", data={"xml": xml, "node": "hv1"}).status_code == 200

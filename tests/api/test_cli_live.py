@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
-import threading
 
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
-from pvc.api.app import create_app
 from pvc.cli.main import cli
 from pvc.client import connections
 from pvc.cluster.tasks import actions as task_actions
 from pvc.tasks.builtin import sleep
-from tests.api.conftest import TOKENS
+from tests.api.conftest import served_with_cli
 from tests.helpers import wait_for
 
 COORDS = ["n1", "n2"]
@@ -24,18 +20,9 @@ COORDS = ["n1", "n2"]
 @pytest.fixture
 def live(api_factory, cluster, tmp_path, monkeypatch):
     """An API served on loopback with authentication, two running nodes, a CLI store."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _, context = api_factory(auth=True)
-    server = make_server("127.0.0.1", 0, create_app(context), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     for i, name in enumerate(COORDS, start=1):
         cluster(name, COORDS, index=i)
-    monkeypatch.setenv("PVC_CLIENT_DIR", str(tmp_path / "client"))
-    for name in ("PVC_CONNECTION", "PVC_UNSAFE", "PVC_QUIET"):
-        monkeypatch.delenv(name, raising=False)
-    connections.register_connection(
-        "live", "127.0.0.1", port=server.server_port, api_key=TOKENS["admin"], make_default=True
-    )
     runner = CliRunner()
 
     def pvc(*args: str, expect: int = 0) -> str:
@@ -47,9 +34,9 @@ def live(api_factory, cluster, tmp_path, monkeypatch):
         nodes = json.loads(pvc("node", "list", "-f", "json"))
         return len(nodes) == 2 and all(n["daemon_state"] == "run" for n in nodes)
 
-    wait_for(all_running, 10)
-    yield pvc, context
-    server.shutdown()
+    with served_with_cli(context, tmp_path, monkeypatch):
+        wait_for(all_running, 10)
+        yield pvc, context
 
 
 def test_status_nodes_and_primary_move(live):

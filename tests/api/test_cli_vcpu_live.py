@@ -4,21 +4,15 @@ API (served over HTTP, real ZooKeeper, node daemons on libvirt's test driver).""
 from __future__ import annotations
 
 import json
-import logging
-import threading
 
 import pytest
 from click.testing import CliRunner
-from werkzeug.serving import make_server
 
-from pvc.api.app import create_app
 from pvc.cli.main import cli
-from pvc.client import connections
 from pvc.domain_xml import build as domain_xml
 from pvc.domain_xml.edit import Topology, read_vcpus
 from pvc.domain_xml.parse import load
-from tests.api.conftest import TOKENS
-from tests.helpers import wait_for
+from tests.api.conftest import TOKENS, served_with_cli, start_hypervisor_nodes
 
 NODES = ["hv1", "hv2"]
 
@@ -26,19 +20,8 @@ NODES = ["hv1", "hv2"]
 @pytest.fixture
 def served(api_factory, cluster, test_driver_uri, tmp_path, monkeypatch):
     """The API on loopback, two nodes with a hypervisor, and a CLI connection to the API."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     client, context = api_factory(auth=True)
-    server = make_server("127.0.0.1", 0, create_app(context), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    for i, name in enumerate(NODES, start=1):
-        cluster(name, NODES, index=i, hypervisor_uri=test_driver_uri, shutdown_timeout=1.0)
-    wait_for(lambda: [n.daemon_state for n in context.cluster.cache.nodes()] == ["run"] * 2, 10)
-    monkeypatch.setenv("PVC_CLIENT_DIR", str(tmp_path / "client"))
-    for name in ("PVC_CONNECTION", "PVC_UNSAFE", "PVC_QUIET"):
-        monkeypatch.delenv(name, raising=False)
-    connections.register_connection(
-        "live", "127.0.0.1", port=server.server_port, api_key=TOKENS["admin"], make_default=True
-    )
+    start_hypervisor_nodes(cluster, context, NODES, test_driver_uri)
     runner = CliRunner()
 
     def pvc(*args: str) -> str:
@@ -46,9 +29,8 @@ def served(api_factory, cluster, test_driver_uri, tmp_path, monkeypatch):
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    headers = {"X-Api-Key": TOKENS["admin"]}
-    yield pvc, client, headers
-    server.shutdown()
+    with served_with_cli(context, tmp_path, monkeypatch):
+        yield pvc, client, {"X-Api-Key": TOKENS["admin"]}
 
 
 def test_vcpu_get_and_set_on_a_vm_without_a_topology(served):

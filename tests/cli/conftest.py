@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
@@ -68,3 +69,11 @@ def pvc(store_dir: Path) -> Invoke:
         return result
 
     return invoke
+
+
+def command_tree(command: click.Command = cli, path: str = "pvc") -> Iterator[tuple[str, click.Command]]:
+    """Every command under ``command`` with its full name (``pvc vm list``), the group first."""
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from command_tree(sub, f"{path} {name}")

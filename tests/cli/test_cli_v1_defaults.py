@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import click
 import pytest
 
 from pvc.cli.main import cli
-from tests.cli.conftest import Invoke
+from tests.cli.conftest import Invoke, command_tree
 from tests.cli.fakeapi_vm import FakeVmApi
 from tests.cli.vm_fixtures import api_port_fixture, fake_api_fixture  # noqa: F401
 from tests.helpers import reference_file
@@ -22,13 +21,6 @@ DELIBERATE = {
     # of milliseconds before sending (the same requests reach the API).
     ("pvc vm meta", "-d/--max-downtime", "type"): "validated client-side",
 }
-
-
-def _commands(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
-    yield path, command
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            yield from _commands(sub, f"{path} {name}")
 
 
 def _default(param: click.Parameter) -> Any:
@@ -65,7 +57,7 @@ def _ours(command: click.Command, reference: dict) -> click.Parameter | None:
 
 def differences(tree: list[dict]) -> list[tuple[str, str, str, Any, Any]]:
     """(command, parameter, what, v1, ours) for every parameter of a command both trees have."""
-    ours = dict(_commands(cli, "pvc"))
+    ours = dict(command_tree())
     found = []
     for entry in tree:
         command = ours.get(entry["path"])

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import click
 
 from pvc.cli.main import cli
+from tests.cli.conftest import command_tree
 
 # Path -> arguments (NAME, NAME... for many, NAME? when optional) and options (short/long|secondary).
 EXPECTED = {
@@ -243,13 +242,6 @@ FORMATS = {
 }
 
 
-def _walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Command]]:
-    yield path, command
-    if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
-            yield from _walk(sub, f"{path} {name}")
-
-
 def _describe(param: click.Parameter) -> str:
     if isinstance(param, click.Argument):
         name = (param.name or "").upper() + ("..." if param.nargs == -1 else "")
@@ -259,7 +251,7 @@ def _describe(param: click.Parameter) -> str:
 
 
 def test_tree_matches_pvc_v1() -> None:
-    tree = dict(_walk(cli, "pvc"))
+    tree = dict(command_tree())
     assert set(tree) == set(EXPECTED)
     for path, command in tree.items():
         described = [_describe(p) for p in command.params if p.name != "help"]
@@ -267,7 +259,7 @@ def test_tree_matches_pvc_v1() -> None:
 
 
 def test_format_choices_and_defaults() -> None:
-    tree = dict(_walk(cli, "pvc"))
+    tree = dict(command_tree())
     for path, (choices, default) in FORMATS.items():
         option = next(p for p in tree[path].params if p.name == "output_format")
         assert isinstance(option.type, click.Choice)

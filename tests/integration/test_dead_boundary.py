@@ -11,7 +11,7 @@ import pytest
 from pvc.node.loop import NodeLoop
 from pvc.state import paths
 from pvc.state.states import DaemonState
-from tests.helpers import node_config, wait_for
+from tests.helpers import ManualClock, node_config, wait_for
 
 KEEPALIVE_INTERVAL = 0.25
 FENCE_INTERVALS = 8
@@ -23,18 +23,10 @@ SENT_AT = 1000.0
 TICK = 0.001
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def watcher(zk_hosts, make_store):
     """n1 (clock under the test's control) watching n2, which sent one keepalive at SENT_AT."""
-    clocks = {"n1": Clock(SENT_AT), "n2": Clock(SENT_AT)}
+    clocks = {"n1": ManualClock(SENT_AT), "n2": ManualClock(SENT_AT)}
     loops = {}
     for i, name in enumerate(("n1", "n2"), start=1):
         config = node_config(

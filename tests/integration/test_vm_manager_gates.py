@@ -28,20 +28,12 @@ from pvc.state.records import NodeStatic
 from pvc.state.schema import ensure_schema
 from pvc.state.states import DaemonState, NodeMode, VMState
 from pvc.state.vms import update_placement
-from tests.helpers import wait_for
+from tests.helpers import ManualClock, wait_for
 
 T0 = 1000.0
 #: The waits after the 1st, 2nd... 5th death (docs/vms.md: 1, 2, 4 ... seconds).
 BACKOFFS = [1.0, 2.0, 4.0, 8.0, 16.0]
 TICK = 0.001
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -56,7 +48,7 @@ def manager(make_store, test_driver_uri):
     cache.start()
     assert cache.wait_ready(10)
     wait_for(lambda: [n.daemon_state for n in cache.nodes()] == ["run", "run"])
-    clock = Clock(T0)
+    clock = ManualClock(T0)
     hypervisor = Hypervisor(test_driver_uri)
     made = VmManager(Cluster(store, cache), "hv1", hypervisor, VmSettings(shutdown_timeout=1.0), clock=clock)
     yield made, clock

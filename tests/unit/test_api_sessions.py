@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from pvc.api.sessions import LOGIN_WINDOW, LoginLimiter, SessionStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.helpers import ManualClock
 
 
 def test_sessions_expire_and_store_no_id():
-    clock = Clock()
+    clock = ManualClock()
     store = SessionStore(clock)
     session_id, session = store.create("admin", lifetime=60)
     assert store.get(session_id) == session and session.role == "admin"
@@ -35,7 +28,7 @@ def test_revoke_and_unknown_ids():
 
 
 def test_limiter_counts_failures_over_a_sliding_minute():
-    clock = Clock()
+    clock = ManualClock()
     limiter = LoginLimiter(clock)
     for _ in range(3):
         assert limiter.retry_after("a", 3) == 0

@@ -10,6 +10,7 @@ import pytest
 from pvc.config import NetworksSection
 from pvc.node import sysinfo
 from pvc.node.netstats import SYSFS_NET, InterfaceSampler, read_device
+from tests.helpers import ManualClock
 
 UNKNOWN_RATES = dict.fromkeys(("rx_bps", "tx_bps", "rx_pps", "tx_pps", "total_bps", "total_pps"), "N/A")
 
@@ -30,17 +31,9 @@ def set_counters(root: Path, name: str, **counters: int) -> None:
         (root / name / "statistics" / key).write_text(f"{value}\n")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_rates_need_two_samples_then_follow_the_counters(tmp_path):
     fake_device(tmp_path, "eno1", rx_bytes=1000, tx_bytes=500, rx_packets=10, tx_packets=5)
-    clock = Clock()
+    clock = ManualClock(100.0)
     sampler = InterfaceSampler(["eno1"], root=tmp_path, clock=clock)
     first = sampler.sample()
     assert first == {"eno1": {"state": "up", "link_speed": 1000, "mtu": 9000, **UNKNOWN_RATES}}
@@ -62,7 +55,7 @@ def test_rates_need_two_samples_then_follow_the_counters(tmp_path):
 def test_unreadable_figures_are_not_known(tmp_path):
     fake_device(tmp_path, "bond0", speed="-1")  # a link without a speed
     fake_device(tmp_path, "veth0", speed=None)  # the driver refuses to give one
-    clock = Clock()
+    clock = ManualClock(100.0)
     sampler = InterfaceSampler(["bond0", "veth0", "gone0"], root=tmp_path, clock=clock)
     sampler.sample()
     clock.now += 1.0
@@ -74,7 +67,7 @@ def test_unreadable_figures_are_not_known(tmp_path):
 
 def test_a_counter_going_backwards_gives_no_rate(tmp_path):
     fake_device(tmp_path, "eno1", rx_bytes=5000)
-    clock = Clock()
+    clock = ManualClock(100.0)
     sampler = InterfaceSampler(["eno1"], root=tmp_path, clock=clock)
     sampler.sample()
     clock.now += 1.0

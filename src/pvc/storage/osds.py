@@ -13,6 +13,7 @@ from typing import Any
 
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageNotFound, StorageTimeout
+from pvc.storage.status import reported
 from pvc.storage.tiers import check_device_class
 
 #: OSD flags an administrator may set or unset (``ceph osd set|unset``).
@@ -77,12 +78,6 @@ def _hosts(tree: dict[str, Any]) -> dict[int, str]:
     return hosts
 
 
-def _figure(stats: dict[str, Any], key: str, kind: type = int) -> Any:
-    """``stats[key]`` as ``kind``, or None when the manager did not report it."""
-    value = stats.get(key)
-    return None if value is None else kind(value)
-
-
 def list_osds(client: CephClient) -> list[Osd]:
     """Every OSD known to the cluster, by id, with usage from ``osd df``."""
     dump = client.mon_command("osd dump")
@@ -106,15 +101,15 @@ def list_osds(client: CephClient) -> list[Osd]:
                 weight=float(devices.get(osd_id, stats).get("crush_weight", 0.0)),
                 reweight=float(entry.get("weight", 0.0)),
                 primary_affinity=float(entry.get("primary_affinity", 0.0)),
-                utilization=_figure(stats, "utilization", float),
-                var=_figure(stats, "var", float),
-                pgs=_figure(stats, "pgs"),
-                kb=_figure(stats, "kb"),
-                kb_used=_figure(stats, "kb_used"),
-                kb_used_data=_figure(stats, "kb_used_data"),
-                kb_used_omap=_figure(stats, "kb_used_omap"),
-                kb_used_meta=_figure(stats, "kb_used_meta"),
-                kb_avail=_figure(stats, "kb_avail"),
+                utilization=reported(stats, "utilization", float),
+                var=reported(stats, "var", float),
+                pgs=reported(stats, "pgs"),
+                kb=reported(stats, "kb"),
+                kb_used=reported(stats, "kb_used"),
+                kb_used_data=reported(stats, "kb_used_data"),
+                kb_used_omap=reported(stats, "kb_used_omap"),
+                kb_used_meta=reported(stats, "kb_used_meta"),
+                kb_avail=reported(stats, "kb_avail"),
             )
         )
     return sorted(result, key=lambda osd: osd.id)

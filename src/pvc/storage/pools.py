@@ -16,6 +16,7 @@ import rbd
 from pvc.storage import status
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageExists, StorageNotFound, translated
+from pvc.storage.status import reported
 from pvc.storage.tiers import DEFAULT_TIER, check_tier, tier_of_rule, tier_rule_name
 
 #: Pool names PVC accepts (Ceph itself would take almost anything, spaces included).
@@ -172,12 +173,6 @@ def ensure_tier_rule(client: CephClient, tier: str) -> str | None:
     return name
 
 
-def _figure(stats: dict[str, Any], key: str, kind: type = int) -> Any:
-    """``stats[key]`` as ``kind``, or None when Ceph did not report it."""
-    value = stats.get(key)
-    return None if value is None else kind(value)
-
-
 def _object_counts(client: CephClient) -> dict[int, dict[str, Any]]:
     """Each pool's object counts (``stat_sum`` of ``pg dump pools``) by pool id."""
     dump = client.mgr_command("pg dump", dumpcontents=["pools"]) or {}
@@ -201,7 +196,7 @@ def list_pools(client: CephClient) -> list[Pool]:
     for entry in details:
         stats = usage.get(entry["pool_name"], {})
         objects = counts.get(int(entry["pool_id"]), {})
-        percent = _figure(stats, "percent_used", float)
+        percent = reported(stats, "percent_used", float)
         pools.append(
             Pool(
                 name=entry["pool_name"],
@@ -214,20 +209,20 @@ def list_pools(client: CephClient) -> list[Pool]:
                 tier=tier_of_rule(rule_names.get(int(entry.get("crush_rule", 0)), "")),
                 crush_rule=rule_names.get(int(entry.get("crush_rule", 0)), ""),
                 applications=sorted(entry.get("application_metadata", {})),
-                stored_bytes=_figure(stats, "stored"),
-                used_bytes=_figure(stats, "bytes_used"),
-                free_bytes=_figure(stats, "max_avail"),
+                stored_bytes=reported(stats, "stored"),
+                used_bytes=reported(stats, "bytes_used"),
+                free_bytes=reported(stats, "max_avail"),
                 used_percent=None if percent is None else round(percent * 100, 4),
-                objects=_figure(stats, "objects"),
-                object_copies=_figure(objects, "num_object_copies"),
-                object_clones=_figure(objects, "num_object_clones"),
-                objects_degraded=_figure(objects, "num_objects_degraded"),
-                objects_missing=_figure(objects, "num_objects_missing_on_primary"),
-                objects_unfound=_figure(objects, "num_objects_unfound"),
-                read_ops=_figure(stats, "rd"),
-                read_bytes=_figure(stats, "rd_bytes"),
-                write_ops=_figure(stats, "wr"),
-                write_bytes=_figure(stats, "wr_bytes"),
+                objects=reported(stats, "objects"),
+                object_copies=reported(objects, "num_object_copies"),
+                object_clones=reported(objects, "num_object_clones"),
+                objects_degraded=reported(objects, "num_objects_degraded"),
+                objects_missing=reported(objects, "num_objects_missing_on_primary"),
+                objects_unfound=reported(objects, "num_objects_unfound"),
+                read_ops=reported(stats, "rd"),
+                read_bytes=reported(stats, "rd_bytes"),
+                write_ops=reported(stats, "wr"),
+                write_bytes=reported(stats, "wr_bytes"),
                 quota_bytes=int(stats.get("quota_bytes", 0)),
                 quota_objects=int(stats.get("quota_objects", 0)),
             )

@@ -14,6 +14,12 @@ from pvc.storage.errors import StorageError, StorageTimeout
 BACKGROUND_STATES = frozenset({"scrubbing", "deep", "snaptrim", "snaptrim_wait"})
 
 
+def reported(stats: dict[str, Any], key: str, kind: type = int) -> Any:
+    """``stats[key]`` as ``kind``, or None when Ceph did not report it (not known yet)."""
+    value = stats.get(key)
+    return None if value is None else kind(value)
+
+
 def pg_is_clean(state: str) -> bool:
     """Whether a PG state (``active+clean+snaptrim``) is active+clean, background work aside."""
     parts = set(state.split("+"))
