@@ -11,8 +11,8 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss, KazooException, NoAuthError, SessionClosedRequireSaslError
 
 from pvc.config import read_credential_file
-from pvc.lab import zookeeper
 from pvc.state import paths
+from pvc.state.members import four_letter
 from pvc.state.store import Store
 
 
@@ -76,6 +76,6 @@ def assert_only_pvc_gets_in(report: dict, lab_dir: Path) -> None:
 
     # of the four-letter words only the harmless ones answer
     address, port = report["zookeeper"][0].split(":")
-    assert "Mode:" in (zookeeper.four_letter(address, int(port), "srvr") or "")
+    assert "Mode:" in (four_letter(address, int(port), "srvr") or "")
     for word in ("dump", "cons", "envi", "wchp"):
-        assert "not in the whitelist" in (zookeeper.four_letter(address, int(port), word) or ""), word
+        assert "not in the whitelist" in (four_letter(address, int(port), word) or ""), word

@@ -58,12 +58,11 @@ def register(layout: LabLayout, directory: StoreDir = None) -> Registered:
     """
     conn = endpoint.connection(layout)
     stored = load_connections(directory)
-    existing = stored.get(conn.name)
-    if existing is not None and not _is_lab_entry(existing):
-        default = get_default_connection(directory)
-        return Registered(conn.name, False, False, default if default in stored else None, None)
     default = get_default_connection(directory)
     usable_default = default if default in stored else None
+    existing = stored.get(conn.name)
+    if existing is not None and not _is_lab_entry(existing):
+        return Registered(conn.name, False, False, usable_default, None)
     make_default = usable_default is None or usable_default == conn.name
     path = register_connection(
         conn.name,

@@ -127,14 +127,9 @@ def command(directory: Path, heap_mb: int = DEFAULT_HEAP_MB) -> list[str]:
     ]
 
 
-def four_letter(address: str, port: int, word: str, timeout: float = 1.0) -> str | None:
-    """Send a four-letter command; the reply, or None if the server did not answer."""
-    return members.four_letter(address, port, word, timeout)
-
-
 def mode(address: str, port: int) -> str | None:
     """'leader', 'follower' or 'standalone' when the server serves clients, else None."""
-    reply = four_letter(address, port, "srvr")
+    reply = members.four_letter(address, port, "srvr")
     for line in (reply or "").splitlines():
         if line.startswith("Mode:"):
             return line.split(":", 1)[1].strip()
