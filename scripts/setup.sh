@@ -19,6 +19,8 @@ PACKAGES=(
   qemu-block-extra
   # storage: Ceph (mon, mgr, file-backed OSDs), its CLI and Debian's librados/librbd bindings
   ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd jq uuid-runtime
+  # client networks: firewall, DHCP/DNS per network, BGP EVPN, the DNS aggregator and its database
+  nftables dnsmasq-base frr pdns-server pdns-backend-pgsql postgresql
   # python
   python3-venv python3-dev
 )
