@@ -30,20 +30,73 @@ MODULES = (
     "drivers/virtio/virtio_pci_legacy_dev.ko",
     "drivers/virtio/virtio_pci.ko",
     "drivers/block/virtio_blk.ko",
+    "net/core/failover.ko",
+    "drivers/net/net_failover.ko",
+    "drivers/net/virtio_net.ko",
 )
 #: A heartbeat line on the guest's console: "HB <count> <uptime>".
 HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 #: Printed on the console at boot and whenever the guest's set of disks changes.
 DISKS_MARKER = "LAB-DISKS"
+#: ``LAB-NET <iface> <address>/<prefix> router=<gateway>``: the guest's DHCP client bound an address.
+NET_BOUND = re.compile(r"^LAB-NET (\S+) (\S+)/(\d+) router=(\S*)", re.MULTILINE)
+#: ``LAB-PING <address> ok|fail``, ``LAB-TCP <address>:<port> open|closed``,
+#: ``LAB-DNS <name> <address or nothing>``: the guest's probes, repeated every second.
+PROBE = re.compile(r"^LAB-(PING|TCP|DNS) (\S+) ?(\S*)", re.MULTILINE)
+#: TCP ports on which a networked guest answers HTTP (``LAB-WWW <hostname>``).
+GUEST_HTTP_PORTS = (80, 8080)
+DHCP_SCRIPT = """#!/bin/busybox sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"; ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    echo "LAB-NET $interface $ip/${mask:-24} router=${router%% *}" > /dev/ttyS0 ;;
+esac
+"""
 INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-HB_US=1000000; HB_DISK=
+HB_US=1000000; HB_DISK=; NET=; HOST=guest; PINGS=; TCPS=; DNSS=
 for a in $(cat /proc/cmdline); do
-  case "$a" in hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};; esac
+  case "$a" in
+    hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};;
+    lab_net=*) NET=${a#lab_net=};; lab_host=*) HOST=${a#lab_host=};;
+    lab_ping=*) PINGS=$(echo ${a#lab_ping=} | tr , ' ');;
+    lab_tcp=*) TCPS=$(echo ${a#lab_tcp=} | tr , ' ');;
+    lab_dns=*) DNSS=$(echo ${a#lab_dns=} | tr , ' ');;
+  esac
 done
 read up rest < /proc/uptime; echo "LAB-MARKER booted uptime=$up" > /dev/ttyS0
+if [ -n "$NET" ]; then
+  hostname "$HOST"; ip link set lo up
+  mkdir -p /www; echo "LAB-WWW $HOST" > /www/index.html
+  for port in @HTTP_PORTS@; do httpd -p $port -h /www; done
+  for dev in $(ls /sys/class/net); do
+    [ "$dev" = lo ] && continue
+    ip link set "$dev" up
+    udhcpc -i "$dev" -s /bin/lab-dhcp -x hostname:"$HOST" -t 60 -T 1 -A 1 >/dev/null 2>&1 &
+  done
+  (
+    while true; do
+      for t in $PINGS; do
+        if ping -c 1 -W 1 "$t" >/dev/null 2>&1; then r=ok; else r=fail; fi
+        echo "LAB-PING $t $r" > /dev/ttyS0
+      done
+      for t in $TCPS; do
+        if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 "${t%:*}" "${t##*:}" | grep -q LAB-WWW; then r=open
+        else r=closed; fi
+        echo "LAB-TCP $t $r" > /dev/ttyS0
+      done
+      for t in $DNSS; do
+        a=$(nslookup "${t%@*}" "${t#*@}" 2>/dev/null | sed -n 's/^Address: *//p' | tail -n 1)
+        echo "LAB-DNS ${t%@*} $a" > /dev/ttyS0
+      done
+      sleep 1
+    done
+  ) &
+fi
 i=0; seen=
 while true; do
   i=$((i+1)); read up rest < /proc/uptime; echo "HB $i $up" > /dev/ttyS0
@@ -59,7 +112,7 @@ while true; do
   fi
   usleep $HB_US
 done
-"""
+""".replace("@HTTP_PORTS@", " ".join(str(port) for port in GUEST_HTTP_PORTS))
 
 
 #: Where a guest writes its disk heartbeat (``GUEST-HB <n>``; sector 8).
@@ -72,6 +125,16 @@ DISK_SIZE = 16 * 2**20
 TOOL_TIMEOUT = 1800.0
 
 
+def net_bound(console: str) -> dict[str, str]:
+    """The address each interface of a guest last bound by DHCP (``{"eth0": "10.0.0.5/24"}``)."""
+    return {iface: f"{address}/{prefix}" for iface, address, prefix, _router in NET_BOUND.findall(console)}
+
+
+def probes(console: str) -> dict[tuple[str, str], str]:
+    """The latest result of each probe a guest ran: ``{("PING", "10.0.0.1"): "ok", ...}``."""
+    return {(kind, target): result for kind, target, result in PROBE.findall(console)}
+
+
 def heartbeats(console: str) -> list[int]:
     """The heartbeat counts in a guest's console text, in order."""
     return [int(count) for count in HEARTBEAT.findall(console)]
@@ -82,11 +145,45 @@ class GuestImage:
     kernel: Path
     initrd: Path
 
-    def cmdline(self, heartbeat_us: int = 1_000_000, heartbeat_disk: str = "") -> str:
+    def cmdline(
+        self,
+        heartbeat_us: int = 1_000_000,
+        heartbeat_disk: str = "",
+        *,
+        network: GuestNetwork | None = None,
+    ) -> str:
         """Kernel command line; with ``heartbeat_disk`` (``vda``) the guest also writes
-        ``GUEST-HB <n>`` into that disk at byte :data:`DISK_HEARTBEAT_OFFSET` each beat."""
+        ``GUEST-HB <n>`` into that disk at byte :data:`DISK_HEARTBEAT_OFFSET` each beat;
+        with ``network`` it brings up its NICs by DHCP and runs the probes it names."""
         extra = f" hb_disk={heartbeat_disk}" if heartbeat_disk else ""
+        if network is not None:
+            extra += network.cmdline()
         return f"console=ttyS0 quiet panic=-1 hb_us={heartbeat_us}{extra}"
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9._:@-]+")
+
+
+@dataclass(frozen=True)
+class GuestNetwork:
+    """What a networked guest does: DHCP on every NIC with ``hostname``, then, every second,
+    ping each of ``ping``, ask ``<address>:<port>`` of each of ``tcp`` for its HTTP page and look
+    up each ``name@server`` of ``dns``, printing each result on its console."""
+
+    hostname: str = "guest"
+    ping: tuple[str, ...] = ()
+    tcp: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+
+    def cmdline(self) -> str:
+        for token in (self.hostname, *self.ping, *self.tcp, *self.dns):
+            if not _TOKEN.fullmatch(token):
+                raise ValueError(f"not usable on a guest's command line: {token!r}")
+        parts = [" lab_net=1", f" lab_host={self.hostname}"]
+        for key, values in (("lab_ping", self.ping), ("lab_tcp", self.tcp), ("lab_dns", self.dns)):
+            if values:
+                parts.append(f" {key}={','.join(values)}")
+        return "".join(parts)
 
 
 def _run(*argv: str, cwd: Path | None = None, stdin: bytes | None = None) -> bytes:
@@ -133,7 +230,7 @@ def _build_kernel(cache: Path) -> tuple[Path, Path]:
 
 def _build_initrd(cache: Path, modules: Path) -> Path:
     """The busybox initramfs; its file name carries a digest of what goes into it."""
-    digest = hashlib.sha256(INIT.encode())
+    digest = hashlib.sha256(INIT.encode() + DHCP_SCRIPT.encode())
     for module in MODULES:
         digest.update((modules / Path(module).name).read_bytes())
     initrd = cache / f"initrd-{digest.hexdigest()[:12]}.img"
@@ -150,6 +247,8 @@ def _build_initrd(cache: Path, modules: Path) -> Path:
             )
         (root / "init").write_text(INIT)
         (root / "init").chmod(0o755)
+        (root / "bin" / "lab-dhcp").write_text(DHCP_SCRIPT)
+        (root / "bin" / "lab-dhcp").chmod(0o755)
         os.mknod(root / "dev" / "console", 0o600 | 0o020000, os.makedev(5, 1))
         files = "\n".join(str(p.relative_to(root)) for p in sorted(root.rglob("*"))) + "\n"
         archive = _run("/bin/busybox", "cpio", "-o", "-H", "newc", cwd=root, stdin=files.encode())
