@@ -25,6 +25,10 @@ def test_valid_config_loads_with_defaults():
     assert config.is_coordinator
     assert config.api.listen.port == 7370
     assert config.zookeeper.connect_string == "10.0.0.1:2181"
+    assert config.networks.bridge_device is None
+    assert config.networks.bgp.enabled
+    assert (config.networks.bgp.keepalive, config.networks.bgp.hold) == (10, 30)
+    assert config.networks.bgp.upstream_peers == []
 
 
 def test_port_defaults_and_chroot():
@@ -51,6 +55,15 @@ def test_port_defaults_and_chroot():
         (
             lambda d: d["networks"]["upstream"].update(floating_address="10.9.9.9/24"),
             "networks.upstream: floating_address",
+        ),
+        (lambda d: d["networks"].update(bridge_device="eth0; reboot"), "networks.bridge_device:"),
+        (lambda d: d["networks"].update(bridge_device="a" * 16), "networks.bridge_device:"),
+        (lambda d: d["networks"].update(bridge_mtu=100), "networks.bridge_mtu:"),
+        (lambda d: d["networks"].update(bgp={"keepalive": 10, "hold": 20}), "networks.bgp: hold (20 s)"),
+        (lambda d: d["networks"].update(bgp={"asn": 0}), "networks.bgp.asn:"),
+        (
+            lambda d: d["networks"].update(bgp={"upstream_peers": [{"address": "router", "asn": 65001}]}),
+            "networks.bgp.upstream_peers.0.address:",
         ),
     ],
 )

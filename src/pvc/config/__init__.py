@@ -6,7 +6,6 @@ Every node has one YAML file. It is validated at start; a bad or missing key rai
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import re
@@ -16,8 +15,11 @@ from typing import Annotated, Literal, NamedTuple
 from uuid import UUID
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from pvc.config.base import NodeName, _Section
+from pvc.config.networks import NetworkSection as NetworkSection
+from pvc.config.networks import NetworksSection
 from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
 from pvc.errors import ConfigError
 
@@ -44,15 +46,6 @@ DEFAULT_LOG_LINES = 2000
 DEFAULT_API_MAX_BODY = 16 * 1024 * 1024
 DEFAULT_API_WAIT_TIMEOUT = 30.0
 DEFAULT_API_THREADS = 128
-
-
-class _Section(BaseModel):
-    """A config section: unknown keys are errors, so typos are caught at start."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-NodeName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")]
 
 
 class ClusterSection(_Section):
@@ -168,27 +161,6 @@ class ZookeeperSection(_Section):
     def connect_string(self) -> str:
         """The kazoo host string (``h1:p1,h2:p2[/chroot]``)."""
         return ",".join(self.hosts) + self.chroot
-
-
-class NetworkSection(_Section):
-    """One of the upstream/cluster/storage networks as seen from this node."""
-
-    device: str | None = None
-    address: ipaddress.IPv4Interface
-    floating_address: ipaddress.IPv4Interface | None = None
-    gateway: ipaddress.IPv4Address | None = None
-
-    @model_validator(mode="after")
-    def _floating_in_subnet(self) -> NetworkSection:
-        if self.floating_address and self.floating_address.network != self.address.network:
-            raise ValueError(f"floating_address {self.floating_address} is not in {self.address.network}")
-        return self
-
-
-class NetworksSection(_Section):
-    upstream: NetworkSection
-    cluster: NetworkSection
-    storage: NetworkSection
 
 
 class HypervisorSection(_Section):

@@ -1,0 +1,77 @@
+"""The ``networks`` section: the node's core networks and what client networks need on it."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import Field, IPvAnyAddress, model_validator
+
+from pvc.config.base import _Section
+
+
+class NetworkSection(_Section):
+    """One of the upstream/cluster/storage networks as seen from this node."""
+
+    device: str | None = None
+    address: ipaddress.IPv4Interface
+    floating_address: ipaddress.IPv4Interface | None = None
+    gateway: ipaddress.IPv4Address | None = None
+
+    @model_validator(mode="after")
+    def _floating_in_subnet(self) -> NetworkSection:
+        if self.floating_address and self.floating_address.network != self.address.network:
+            raise ValueError(f"floating_address {self.floating_address} is not in {self.address.network}")
+        return self
+
+
+#: A Linux interface name (at most 15 characters, no slash or space).
+InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
+#: Private 32-bit AS numbers start here; PVC's nodes use one of them among themselves.
+DEFAULT_ASN = 4200000000
+ASNumber = Annotated[int, Field(ge=1, le=4294967294)]
+
+
+class UpstreamPeer(_Section):
+    """A router the primary announces the managed networks to."""
+
+    address: IPvAnyAddress
+    asn: ASNumber
+
+
+class BgpSection(_Section):
+    """BGP EVPN among the nodes (FRR's zebra and bgpd, run by the node daemon).
+
+    Coordinators are route reflectors; every node peers with every coordinator over the
+    cluster network. ``keepalive``/``hold`` are the BGP timers in seconds; the hold time
+    is how long a dead peer's MAC and flood routes stay. ``upstream_peers`` are routers the
+    primary announces the managed networks' subnets to, from the upstream floating address.
+    """
+
+    enabled: bool = True
+    asn: ASNumber = DEFAULT_ASN
+    keepalive: int = Field(default=10, ge=1, le=60)
+    hold: int = Field(default=30, ge=3, le=180)
+    upstream_peers: list[UpstreamPeer] = []
+
+    @model_validator(mode="after")
+    def _hold_covers_keepalives(self) -> BgpSection:
+        if self.hold < 3 * self.keepalive:
+            raise ValueError(f"hold ({self.hold} s) must be at least 3 × keepalive ({3 * self.keepalive} s)")
+        return self
+
+
+class NetworksSection(_Section):
+    """The node's core networks, and where its client networks attach.
+
+    ``bridge_device`` is the trunk that carries bridged networks' VLANs (none: this node
+    cannot carry bridged networks); ``bridge_mtu`` their default MTU (default: the
+    device's). Managed networks ride VXLAN over the cluster network's device.
+    """
+
+    upstream: NetworkSection
+    cluster: NetworkSection
+    storage: NetworkSection
+    bridge_device: InterfaceName | None = None
+    bridge_mtu: int | None = Field(default=None, ge=576, le=65535)
+    bgp: BgpSection = BgpSection()
