@@ -25,6 +25,10 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
         }
         for name, address in addresses.items()
     }
+    # Bridged networks' VLANs ride the node's one link; BGP timers short enough that a lab
+    # node's routes go within seconds of its death.
+    networks["bridge_device"] = layout.node_link(node)
+    networks["bgp"] = {"keepalive": 1, "hold": 3}
     node_dir = layout.node_dir(node)
     data = {
         "cluster": {"name": layout.cluster_name},
