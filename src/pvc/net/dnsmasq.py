@@ -232,8 +232,13 @@ def render_config(
     ``user`` is the account dnsmasq drops to after start (dnsmasq's own default, nobody,
     when None); it must be able to read the instance's directory.
     """
-    for what, value in (("directory", files.directory), ("lease hook", hook)):
-        values.path(value, what)
+    try:
+        for what, value in (("directory", files.directory), ("lease hook", hook)):
+            values.path(value, what)
+        if user is not None:
+            values.hostname(user, "user")
+    except DhcpValueError as error:
+        raise DnsmasqError(f"network {network.vni}: {error}") from None
     lines = [
         f"# DHCP and DNS of PVC network {network.vni}; PVC rewrites this file",
         f"interface={network.bridge}",
@@ -257,7 +262,7 @@ def render_config(
         f"addn-hosts={files.names}",
     ]
     if user is not None:
-        lines.append(f"user={values.hostname(user, 'user')}")
+        lines.append(f"user={user}")
     if network.ip4_network is not None:
         net = ipaddress.IPv4Network(network.ip4_network)
         if network.dhcp4_start is not None:
