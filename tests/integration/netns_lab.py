@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pvc import commands
 from pvc.commands import CommandResult
 
+#: Names of the tests' namespaces start with this (the lab tests use ``pvct``).
+PREFIX = "pvcn"
 #: A TCP listener for :meth:`NetnsLab.serve`: answers ``ok`` on each port it is given.
 SERVER = """
 import selectors, socket, sys
@@ -62,8 +64,8 @@ class NetnsLab:
         self.processes: list[subprocess.Popen] = []
 
     def namespace(self, role: str) -> str:
-        """A new namespace ``pvct-<role>-<suffix>`` with its loopback up."""
-        name = f"pvct-{role}-{self.suffix}"
+        """A new namespace ``pvcn-<role>-<suffix>`` with its loopback up."""
+        name = f"{PREFIX}-{role}-{self.suffix}"
         commands.run(["ip", "netns", "add", name], timeout=10)
         self.namespaces.append(name)
         self.run(name, "ip", "link", "set", "lo", "up")

@@ -51,7 +51,7 @@ esac
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     """A scratch directory dnsmasq can still read after it dropped to nobody (pytest's are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="pvct-dnsmasq-", dir="/tmp"))
+    path = Path(tempfile.mkdtemp(prefix="pvcn-dnsmasq-", dir="/tmp"))
     path.chmod(0o755)
     try:
         yield path
@@ -189,6 +189,13 @@ def _run_scenario(lab, instance, store, hook_log, udhcpc, vm1, vm2) -> None:
     assert _lookup(lab, vm2, f"vm1.{DOMAIN}") == [address1]
     assert {lease.mac for lease in store.all(VNI)} == {MAC1, MAC2}
     assert _dhcp(lab, vm1, udhcpc, "vm1") == address1
+
+    # a new owner (a node daemon started again) takes over the running dnsmasq by its pid file
+    again = DnsmasqInstance(
+        instance.network, instance.files.directory, instance.hook, netns=instance.netns, env=instance.env
+    )
+    assert again.start() == second
+    assert instance.running()
 
     # another lease time is a new configuration: a restart, leases kept
     assert instance.update(_network(lease_time=900, reservations=(Reservation(MAC2, RESERVED, "db1"),))) == (

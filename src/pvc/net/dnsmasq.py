@@ -385,10 +385,19 @@ class DnsmasqInstance:
             return None
 
     def start(self) -> ProcessRef:
-        """Write the files and start dnsmasq (it daemonizes); its ProcessRef. Running already: that one."""
+        """Write the files and start dnsmasq (it daemonizes); its ProcessRef.
+
+        A dnsmasq already running for this network (started here, or found by its pid file)
+        is kept when its configuration is the current one (re-reading the reservations if
+        they changed) and restarted otherwise.
+        """
         if self.running() or self.adopt():
             assert self.ref is not None
-            return self.ref
+            current = render_config(self.network, self.files, self.hook, self.user)
+            if self.files.config.exists() and self.files.config.read_text() == current:
+                self.reload(self.network.reservations)
+                return self.ref
+            self.stop()
         self.write_files()
         self.files.pid.unlink(missing_ok=True)
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
