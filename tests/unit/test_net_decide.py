@@ -184,6 +184,14 @@ def test_missing_lower_device_leaves_the_network_alone(kind, device) -> None:
     assert device in warning and "network 7" in warning
 
 
+def test_mtu_never_exceeds_what_linux_allows_a_bridge() -> None:
+    loopback = ObservedLink("lo", kind=None, mtu=65536, up=True)
+    params = dataclasses.replace(PARAMS, bridge_device="lo")
+    decided = plan([NetworkSpec(5, BRIDGED)], ObservedLinks.of(loopback), params)
+    assert decided.mtus == {5: 65535}
+    assert decided.actions[0] == CreateBridge("vmbr5", 65535)
+
+
 def test_underlay_too_small_for_vxlan() -> None:
     observed = ObservedLinks.of(ENO1, dataclasses.replace(ENO2, mtu=100))
     decided = plan([NetworkSpec(100, MANAGED)], observed, PARAMS)

@@ -30,6 +30,7 @@ from pvc.net.linkactions import (
 )
 from pvc.net.netspec import (
     MARKER,
+    MTU_MAX,
     MTU_MIN,
     VXLAN_PORT,
     NetKind,
@@ -113,7 +114,7 @@ def _mtu(
     if lower is None:
         warnings.append(f"network {spec.vni}: device {device} not found: not set up")
         return None
-    limit = lower.mtu - overhead
+    limit = min(lower.mtu - overhead, MTU_MAX)
     if limit < MTU_MIN:
         warnings.append(
             f"network {spec.vni}: {device} (mtu {lower.mtu}) is too small to carry it: not set up"
