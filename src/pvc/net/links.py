@@ -12,6 +12,7 @@ place that adds and removes addresses.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,9 +45,7 @@ from pvc.net.netspec import (
 IFF_UP = 0x1
 #: IFLA_INET6_ADDR_GEN_MODE "none": a bridge port needs no IPv6 link-local address.
 ADDR_GEN_MODE_NONE = 1
-_NO_ADDR_GEN = {
-    "attrs": [("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", ADDR_GEN_MODE_NONE)]})]
-}
+_NO_ADDR_GEN = {"attrs": [("AF_INET6", {"attrs": [("IFLA_INET6_ADDR_GEN_MODE", ADDR_GEN_MODE_NONE)]})]}
 
 
 class LinkError(PVCError):
@@ -185,41 +184,8 @@ class _Indexes:
 
 
 def _do(ipr: IPRoute, indexes: _Indexes, action: Action) -> None:
-    if isinstance(action, CreateBridge):
-        ipr.link("add", ifname=action.name, kind="bridge")
-        # The MTU is set after creation so that the bridge keeps it as the user's choice
-        # instead of following its ports' smallest.
-        ipr.link("set", index=indexes[action.name], ifalias=MARKER, mtu=action.mtu, state="up")
-    elif isinstance(action, CreateVxlan):
-        ipr.link(
-            "add",
-            ifname=action.name,
-            kind="vxlan",
-            vxlan_id=action.vxlan_id,
-            vxlan_local=action.local,
-            vxlan_link=indexes[action.device],
-            vxlan_port=action.port,
-            vxlan_learning=0,
-            mtu=action.mtu,
-            master=indexes[action.master],
-        )
-        index = indexes[action.name]
-        ipr.link("set", index=index, ifalias=MARKER, IFLA_AF_SPEC=_NO_ADDR_GEN)
-        ipr.brport("set", index=index, learning=0, neigh_suppress=1)
-        ipr.link("set", index=index, state="up")
-    elif isinstance(action, CreateVlan):
-        ipr.link(
-            "add",
-            ifname=action.name,
-            kind="vlan",
-            vlan_id=action.vlan_id,
-            link=indexes[action.device],
-            mtu=action.mtu,
-            master=indexes[action.master],
-        )
-        ipr.link(
-            "set", index=indexes[action.name], ifalias=MARKER, IFLA_AF_SPEC=_NO_ADDR_GEN, state="up"
-        )
+    if isinstance(action, CreateBridge | CreateVxlan | CreateVlan):
+        _create(ipr, indexes, action)
     elif isinstance(action, SetLink):
         changes: dict[str, Any] = {}
         if action.mtu is not None:
@@ -248,6 +214,56 @@ def _do(ipr: IPRoute, indexes: _Indexes, action: Action) -> None:
         indexes.forget(action.name)
     else:  # pragma: no cover - the Action union is closed
         raise LinkError(f"unknown action {action!r}")
+
+
+def _create(ipr: IPRoute, indexes: _Indexes, action: CreateBridge | CreateVxlan | CreateVlan) -> None:
+    """Make the link, mark it, then finish it; a link that cannot be finished is taken away.
+
+    The marker goes on first, in its own request: a link left half made (a failure, or a
+    daemon killed in between) is then still PVC's, and the next pass repairs or removes it.
+    """
+    if isinstance(action, CreateBridge):
+        ipr.link("add", ifname=action.name, kind="bridge")
+    elif isinstance(action, CreateVxlan):
+        ipr.link(
+            "add",
+            ifname=action.name,
+            kind="vxlan",
+            vxlan_id=action.vxlan_id,
+            vxlan_local=action.local,
+            vxlan_link=indexes[action.device],
+            vxlan_port=action.port,
+            vxlan_learning=0,
+            mtu=action.mtu,
+            master=indexes[action.master],
+        )
+    else:
+        ipr.link(
+            "add",
+            ifname=action.name,
+            kind="vlan",
+            vlan_id=action.vlan_id,
+            link=indexes[action.device],
+            mtu=action.mtu,
+            master=indexes[action.master],
+        )
+    index = indexes[action.name]
+    ipr.link("set", index=index, ifalias=MARKER)
+    try:
+        if isinstance(action, CreateBridge):
+            # The MTU is set after creation so that the bridge keeps it as the user's choice
+            # instead of following its ports' smallest.
+            ipr.link("set", index=index, mtu=action.mtu, state="up")
+            return
+        ipr.link("set", index=index, IFLA_AF_SPEC=_NO_ADDR_GEN)
+        if isinstance(action, CreateVxlan):
+            ipr.brport("set", index=index, learning=0, neigh_suppress=1)
+        ipr.link("set", index=index, state="up")
+    except NetlinkError:
+        with contextlib.suppress(NetlinkError):  # it is marked: the next pass sees to it
+            ipr.link("del", index=index)
+        indexes.forget(action.name)
+        raise
 
 
 def describe(results: Sequence[Applied]) -> Iterator[str]:
