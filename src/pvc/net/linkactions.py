@@ -67,8 +67,7 @@ class CreateVlan:
 
     def __str__(self) -> str:
         return (
-            f"create vlan {self.name} (id {self.vlan_id} on {self.device}, mtu {self.mtu}) "
-            f"in {self.master}"
+            f"create vlan {self.name} (id {self.vlan_id} on {self.device}, mtu {self.mtu}) in {self.master}"
         )
 
 

@@ -67,13 +67,9 @@ class NetworkSpec:
         if isinstance(self.vni, bool) or not isinstance(self.vni, int) or not 1 <= self.vni <= top:
             raise ValueError(f"a {kind} network's VNI must be 1..{top}, not {self.vni!r}")
         if self.mtu is not None and (
-            isinstance(self.mtu, bool)
-            or not isinstance(self.mtu, int)
-            or not MTU_MIN <= self.mtu <= MTU_MAX
+            isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or not MTU_MIN <= self.mtu <= MTU_MAX
         ):
-            raise ValueError(
-                f"network {self.vni}: MTU must be {MTU_MIN}..{MTU_MAX}, not {self.mtu!r}"
-            )
+            raise ValueError(f"network {self.vni}: MTU must be {MTU_MIN}..{MTU_MAX}, not {self.mtu!r}")
 
     @property
     def bridge(self) -> str:

@@ -55,9 +55,7 @@ PORT_FLAGS = {
 NEW_PORT_FLAGS = PortAttrs(learning=True, neigh_suppress=False)
 
 
-def plan(
-    desired: Iterable[NetworkSpec], observed: ObservedLinks, params: NodeNetParams
-) -> LinkPlan:
+def plan(desired: Iterable[NetworkSpec], observed: ObservedLinks, params: NodeNetParams) -> LinkPlan:
     """The changes that make ``observed`` carry exactly the ``desired`` networks.
 
     Removals come first (ports before bridges), then each wanted network in VNI order
@@ -80,9 +78,7 @@ def plan(
     return LinkPlan(tuple(removals + steps), tuple(warnings), mtus)
 
 
-def _unique(
-    desired: Iterable[NetworkSpec], warnings: list[str], kept: set[str]
-) -> list[NetworkSpec]:
+def _unique(desired: Iterable[NetworkSpec], warnings: list[str], kept: set[str]) -> list[NetworkSpec]:
     """The specs in VNI order; a VNI asked for twice in different ways is left out (and kept)."""
     by_vni: dict[int, list[NetworkSpec]] = {}
     for spec in desired:
@@ -189,9 +185,7 @@ def _create_port(spec: NetworkSpec, mtu: int, params: NodeNetParams) -> Action:
             mtu=mtu,
             master=spec.bridge,
         )
-    return CreateVlan(
-        spec.port, vlan_id=spec.vni, device=params.bridge_device, mtu=mtu, master=spec.bridge
-    )
+    return CreateVlan(spec.port, vlan_id=spec.vni, device=params.bridge_device, mtu=mtu, master=spec.bridge)
 
 
 def _port_mismatch(spec: NetworkSpec, port: ObservedLink, params: NodeNetParams) -> str:
@@ -236,9 +230,7 @@ def _set_link(
         reasons.append("down -> up")
     if not reasons:
         return None
-    return SetLink(
-        link.name, mtu=new_mtu, master=new_master, up=not link.up, reason=", ".join(reasons)
-    )
+    return SetLink(link.name, mtu=new_mtu, master=new_master, up=not link.up, reason=", ".join(reasons))
 
 
 def _flags_reason(have: PortAttrs, want: PortAttrs) -> str:
