@@ -24,6 +24,7 @@ from pvc.net import links
 from pvc.net.iproute import NetError, ip
 from pvc.net.linkactions import CreateBridge
 from pvc.net.netspec import MARKER, NetKind, NetworkSpec, NodeNetParams
+from pvc.node.net_decide import plan
 from pvc.node.net_links import reconcile
 
 MANAGED, BRIDGED = NetKind.MANAGED, NetKind.BRIDGED
@@ -171,6 +172,29 @@ def test_a_link_that_cannot_be_finished_is_taken_away(make_node) -> None:
     (result,) = links.apply(node.ipr, [CreateBridge("vmbr100", mtu=65536)])  # more than a bridge takes
     assert not result.done and "errno 22" in str(result)
     assert "vmbr100" not in node.names()
+
+
+def test_the_same_actions_twice_do_no_harm(make_node) -> None:
+    node = make_node()
+    decided = plan([NetworkSpec(100, MANAGED, 1400)], links.observe(node.ipr), node.params)
+    for _ in range(2):
+        assert all(result.done for result in links.apply(node.ipr, decided.actions))
+    port = node.show("vxlan100")
+    assert port["mtu"] == 1400 and port["master"] == "vmbr100"
+    assert port["linkinfo"]["info_slave_data"]["neigh_suppress"] is True
+    assert node.reconcile(NetworkSpec(100, MANAGED, 1400)).applied == ()
+
+
+def test_a_link_made_by_hand_meanwhile_is_left_alone(make_node) -> None:
+    node = make_node()
+    decided = plan([NetworkSpec(100, MANAGED)], links.observe(node.ipr), node.params)
+    ip("link", "add", "vmbr100", "mtu", "1300", "type", "bridge", netns=node.netns)  # between plan and apply
+    results = links.apply(node.ipr, decided.actions)
+    assert str(results[0]) == "create bridge vmbr100 (mtu 1450): failed: vmbr100 exists and is not PVC's"
+    assert results[1].skipped
+    bridge = node.show("vmbr100")
+    assert bridge["mtu"] == 1300 and "ifalias" not in bridge
+    assert "vxlan100" not in node.names()
 
 
 # --- Changing and adopting -------------------------------------------------------

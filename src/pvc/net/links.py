@@ -221,7 +221,37 @@ def _create(ipr: IPRoute, indexes: _Indexes, action: CreateBridge | CreateVxlan 
 
     The marker goes on first, in its own request: a link left half made (a failure, or a
     daemon killed in between) is then still PVC's, and the next pass repairs or removes it.
+    A link of that name that is already PVC's (the same action carried out again) is
+    finished as if just made; one that is not PVC's is an error and stays untouched.
     """
+    try:
+        _add(ipr, indexes, action)
+    except NetlinkError as error:
+        if error.code != errno.EEXIST:
+            raise
+        if not _marked(ipr, action.name):
+            raise LinkError(f"{action.name} exists and is not PVC's") from None
+    index = indexes[action.name]
+    ipr.link("set", index=index, ifalias=MARKER)
+    try:
+        if isinstance(action, CreateBridge):
+            # The MTU is set after creation so that the bridge keeps it as the user's choice
+            # instead of following its ports' smallest.
+            ipr.link("set", index=index, mtu=action.mtu, state="up")
+            return
+        ipr.link("set", index=index, mtu=action.mtu, master=indexes[action.master], IFLA_AF_SPEC=_NO_ADDR_GEN)
+        if isinstance(action, CreateVxlan):
+            ipr.brport("set", index=index, learning=0, neigh_suppress=1)
+        ipr.link("set", index=index, state="up")
+    except NetlinkError:
+        with contextlib.suppress(NetlinkError):  # it is marked: the next pass sees to it
+            ipr.link("del", index=index)
+        indexes.forget(action.name)
+        raise
+
+
+def _add(ipr: IPRoute, indexes: _Indexes, action: CreateBridge | CreateVxlan | CreateVlan) -> None:
+    """RTM_NEWLINK with what cannot change later: the kind and the port's identity."""
     if isinstance(action, CreateBridge):
         ipr.link("add", ifname=action.name, kind="bridge")
     elif isinstance(action, CreateVxlan):
@@ -234,36 +264,13 @@ def _create(ipr: IPRoute, indexes: _Indexes, action: CreateBridge | CreateVxlan 
             vxlan_link=indexes[action.device],
             vxlan_port=action.port,
             vxlan_learning=0,
-            mtu=action.mtu,
-            master=indexes[action.master],
         )
     else:
-        ipr.link(
-            "add",
-            ifname=action.name,
-            kind="vlan",
-            vlan_id=action.vlan_id,
-            link=indexes[action.device],
-            mtu=action.mtu,
-            master=indexes[action.master],
-        )
-    index = indexes[action.name]
-    ipr.link("set", index=index, ifalias=MARKER)
-    try:
-        if isinstance(action, CreateBridge):
-            # The MTU is set after creation so that the bridge keeps it as the user's choice
-            # instead of following its ports' smallest.
-            ipr.link("set", index=index, mtu=action.mtu, state="up")
-            return
-        ipr.link("set", index=index, IFLA_AF_SPEC=_NO_ADDR_GEN)
-        if isinstance(action, CreateVxlan):
-            ipr.brport("set", index=index, learning=0, neigh_suppress=1)
-        ipr.link("set", index=index, state="up")
-    except NetlinkError:
-        with contextlib.suppress(NetlinkError):  # it is marked: the next pass sees to it
-            ipr.link("del", index=index)
-        indexes.forget(action.name)
-        raise
+        ipr.link("add", ifname=action.name, kind="vlan", vlan_id=action.vlan_id, link=indexes[action.device])
+
+
+def _marked(ipr: IPRoute, name: str) -> bool:
+    return any(msg.get("ifalias") == MARKER for msg in ipr.link("get", ifname=name))
 
 
 def describe(results: Sequence[Applied]) -> Iterator[str]:
