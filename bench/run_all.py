@@ -15,6 +15,7 @@ BENCHES = [
     "bench.vm_flush",
     "bench.storage_benchmark",
     "bench.storage_clone",
+    "bench.net_reconcile",
 ]
 
 
