@@ -109,8 +109,10 @@ def test_timers_default_to_the_datacenter_profile_and_the_lab_ones_are_quick() -
     text = lines(render_bgpd(client(timers=LAB_TIMERS)))
     assert " neighbor COORDINATORS timers 1 3" in text
     assert " neighbor COORDINATORS timers connect 1" in text
-    text = lines(render_bgpd(client(timers=BgpTimers(keepalive=10, hold=30, connect=10))))
+    text = lines(render_bgpd(client(timers=BgpTimers(keepalive=10, hold=30, connect=10, coalesce_ms=1000))))
     assert " neighbor COORDINATORS timers 10 30" in text
+    assert " coalesce-time 1000" in text
+    assert " coalesce-time 100" in lines(render_bgpd(client()))
 
 
 def test_zebra_gets_its_name_and_logs_to_its_output() -> None:
@@ -238,7 +240,15 @@ def test_an_upstream_peer_that_is_a_cluster_node_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "timers",
-    [{"keepalive": 0}, {"hold": 70000}, {"connect": 0}, {"keepalive": 10, "hold": 20}, {"hold": 9.5}],
+    [
+        {"keepalive": 0},
+        {"hold": 70000},
+        {"connect": 0},
+        {"keepalive": 10, "hold": 20},
+        {"hold": 9.5},
+        {"coalesce_ms": 0},
+        {"coalesce_ms": "100\nrouter bgp 1"},
+    ],
 )
 def test_bad_timers_are_refused(timers: dict) -> None:
     with pytest.raises(FrrConfigError, match="timers"):
@@ -249,7 +259,7 @@ def test_bad_timers_are_refused(timers: dict) -> None:
 LINE = re.compile(
     r"frr defaults datacenter|hostname [a-zA-Z0-9][a-zA-Z0-9_.-]*|log stdout informational|!|exit"
     r"|router bgp \d+| bgp router-id [\d.]+| no bgp default ipv4-unicast| bgp network import-check"
-    r"| bgp cluster-id [\d.]+| bgp listen range [\d./]+ peer-group NODES| !"
+    r"| coalesce-time \d+| bgp cluster-id [\d.]+| bgp listen range [\d./]+ peer-group NODES| !"
     r"| neighbor [\w.:]+ (peer-group|remote-as \d+|timers \d+ \d+|timers connect \d+"
     r"|peer-group \w+|update-source [\w.:]+)"
     r"| address-family (ipv4 unicast|ipv6 unicast|l2vpn evpn)| exit-address-family"
