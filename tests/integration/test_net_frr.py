@@ -292,6 +292,20 @@ def test_reload_applies_prefixes_live_and_restarts_bgpd_for_anything_else(fabric
         assert peer.established and peer.uptime_ms >= before[address].uptime_ms
     assert "network 10.214.200.0/24" in (fabric.root / COORDINATOR / "bgpd.conf").read_text()
 
+    # A prefix taken from the running bgpd by hand is declared again with the next change...
+    by_hand = ["configure terminal", f"router bgp {service.params.asn}", "address-family ipv4 unicast"]
+    service.vtysh(*by_hand, "no network 10.214.200.0/24")
+    wait_until(lambda: announced() == [], 5, "the prefix removed by hand")
+    both = replace(gateway, ipv4_prefixes=("10.214.100.0/24", "10.214.200.0/24"))
+    assert service.reload(replace(service.params, upstream=both)) is Reload.PREFIXES
+    wait_until(lambda: announced() == ["10.214.100.0/24", "10.214.200.0/24"], 5, "both prefixes")
+    # ... and when bgpd refuses the change (no such prefix to take away), bgpd starts from the file.
+    service.vtysh(*by_hand, "no network 10.214.200.0/24")
+    wait_until(lambda: announced() == ["10.214.100.0/24"], 5, "the prefix removed by hand again")
+    assert service.reload(replace(service.params, upstream=gateway)) is Reload.BGPD_RESTARTED
+    wait_until(lambda: announced() == ["10.214.100.0/24"], 5, "the file's prefix")
+    assert service.refs["bgpd"] != bgpd
+
     # Back to no upstream: bgpd again; the file and the running state agree.
     assert service.reload(replace(service.params, upstream=None)) is Reload.BGPD_RESTARTED
     assert announced() == []
@@ -305,3 +319,34 @@ def test_a_new_service_adopts_the_running_daemons(fabric: Fabric, started) -> No
     assert adopter.refs == running.refs
     assert adopter.status().established == (underlay(COORDINATOR),)
 
+
+
+def test_with_two_coordinators_either_may_stop(fabric: Fabric, started) -> None:
+    single = {node: fabric.services[node].params for node in NODES}
+    pair = (underlay("n1"), underlay("n2"))
+    try:
+        for node in NODES:
+            params = replace(single[node], coordinators=pair, is_coordinator=node in ("n1", "n2"))
+            assert fabric.services[node].reload(params) is Reload.BGPD_RESTARTED
+        wait_until(
+            lambda: all(set(fabric.services[node].status().established) == others(node) for node in NODES),
+            15,
+            "every node in session with every coordinator (and the coordinators with each other)",
+        )
+        wait_until(lambda: fabric.flooded_everywhere(100), 10, "flood entries with two reflectors")
+        n2 = fabric.services["n2"].status().peers
+        assert not n2[underlay("n1")].dynamic and n2[underlay("n3")].dynamic
+        for stopping, survivor in (("n1", "n2"), ("n2", "n1")):
+            service = fabric.services[stopping]
+            service.stop()
+            rest = tuple(node for node in NODES if node != stopping)
+            wait_until(lambda rest=rest: fabric.flooded_everywhere(100, rest), HOLD + 2, f"{stopping} gone")
+            assert fabric.pings("n3", overlay(survivor, 100))
+            time.sleep(HOLD)  # still there after a hold time: the surviving reflector carries them
+            assert fabric.flooded_everywhere(100, rest), f"routes kept through {survivor} alone"
+            assert service.start() is Reload.STARTED
+            wait_until(lambda: fabric.flooded_everywhere(100), 15, f"{stopping} back")
+    finally:
+        for node in NODES:
+            fabric.services[node].reload(single[node])
+    wait_until(lambda: fabric.flooded_everywhere(100), 15, "flood entries with one reflector again")

@@ -323,6 +323,17 @@ def test_only_prefix_changes_are_applied_live() -> None:
         "exit-address-family",
         "end",
     ]
+    # prefixes that stay are declared again: one missing from the running bgpd comes back
+    kept = replace(after, upstream=replace(after.upstream, ipv4_prefixes=("10.101.0.0/24", "10.102.0.0/24")))
+    assert prefix_change_commands(render_bgpd(after), render_bgpd(kept)) == [
+        "configure terminal",
+        "router bgp 65500",
+        "address-family ipv4 unicast",
+        "network 10.101.0.0/24",
+        "network 10.102.0.0/24",
+        "exit-address-family",
+        "end",
+    ]
     other_timers = replace(after, timers=LAB_TIMERS)
     assert prefix_change_commands(render_bgpd(after), render_bgpd(other_timers)) is None
     no_upstream = replace(before, upstream=None)

@@ -363,6 +363,10 @@ def prefix_change_commands(old_conf: str, new_conf: str) -> list[str] | None:
     """The vtysh commands that turn a running ``old_conf`` into ``new_conf``, when only the
     announced prefixes differ between them; None when anything else differs (bgpd must
     then restart with the new file). Both are texts :func:`render_bgpd` made.
+
+    Every prefix of ``new_conf`` is declared again (bgpd takes a repeat quietly), so one
+    that went missing from the running bgpd comes back; taking away one it no longer has
+    fails, and the caller restarts bgpd from the file.
     """
 
     def without_networks(text: str) -> list[str]:
@@ -375,11 +379,11 @@ def prefix_change_commands(old_conf: str, new_conf: str) -> list[str] | None:
     commands = ["configure terminal", f"router bgp {asn}"]
     for version, family in UNICAST_FAMILY.items():
         gone = sorted(p for p in old - new if ipaddress.ip_network(p).version == version)
-        added = sorted(p for p in new - old if ipaddress.ip_network(p).version == version)
-        if gone or added:
+        wanted = sorted(p for p in new if ipaddress.ip_network(p).version == version)
+        if gone or wanted:
             commands.append(f"address-family {family}")
             commands += [f"no network {prefix}" for prefix in gone]
-            commands += [f"network {prefix}" for prefix in added]
+            commands += [f"network {prefix}" for prefix in wanted]
             commands.append("exit-address-family")
     commands.append("end")
     return commands
