@@ -24,41 +24,9 @@ from pvc.commands import CommandError, CommandResult
 from pvc.net import sriov
 from pvc.net.iproute import ip
 from pvc.net.sriov import SriovError, VfSettings
+from tests.sriov_sysfs import add_netdev, make_pf
 
 # -- a sysfs tree -------------------------------------------------------------------------------
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n")
-
-
-def _netdev(sys: Path, name: str, device: Path | None, mtu: int, mac: str) -> None:
-    """``/sys/class/net/<name>`` with its MTU, address and (for hardware) its device link."""
-    entry = sys / "class" / "net" / name
-    _write(entry / "mtu", str(mtu))
-    _write(entry / "address", mac)
-    if device is not None:
-        (entry / "device").symlink_to(os.path.relpath(device, entry))
-
-
-def make_pf(sys: Path, name: str, pci: str, total: int, vfs: dict[int, str | None], mtu: int = 1500) -> None:
-    """A PF at PCI address ``pci`` whose VFs are ``{index: netdev or None}`` (None: no driver)."""
-    bus = sys / "devices" / "pci0000:00"
-    device = bus / pci
-    _write(device / "sriov_totalvfs", str(total))
-    _write(device / "sriov_numvfs", str(len(vfs)))
-    _netdev(sys, name, device, mtu, "52:54:00:00:00:01")
-    for index, netdev in vfs.items():
-        vf_pci = f"{pci[:-4]}10.{index}" if index < 8 else f"{pci[:-4]}11.{index - 8}"
-        vf_device = bus / vf_pci
-        vf_device.mkdir(parents=True)
-        (device / f"virtfn{index}").symlink_to(f"../{vf_pci}")
-        if netdev is not None:
-            own = vf_device / "net" / netdev
-            _write(own / "mtu", str(mtu))
-            _write(own / "address", f"52:54:00:aa:00:{index:02x}")
-            _netdev(sys, netdev, vf_device, mtu, f"52:54:00:aa:00:{index:02x}")
 
 
 @pytest.fixture
@@ -74,11 +42,11 @@ def sysfs(tmp_path: Path) -> Path:
         {0: "ens1f0v0", 1: "ens1f0v1", 2: None, 10: "ens1f0v10"},
         mtu=9000,
     )
-    make_pf(sys, "ens1f1", "0000:01:00.1", 8, {})
-    _netdev(sys, "bond0", None, 1500, "52:54:00:00:00:09")
+    make_pf(sys, "ens1f1", "0000:01:00.1", 8, {}, slot=0x20)
+    add_netdev(sys, "bond0", None, 1500, "52:54:00:00:00:09")
     plain = sys / "devices" / "pci0000:00" / "0000:02:00.0"
     plain.mkdir(parents=True)
-    _netdev(sys, "eno1", plain, 1500, "52:54:00:00:00:0a")
+    add_netdev(sys, "eno1", plain, 1500, "52:54:00:00:00:0a")
     return sys / "class" / "net"
 
 
@@ -100,7 +68,7 @@ def test_a_pf_reads_with_its_vfs_in_index_order(sysfs: Path) -> None:
         pci="0000:01:10.0",
         name="ens1f0v0",
         netdev="ens1f0v0",
-        mac="52:54:00:aa:00:00",
+        mac="52:54:00:aa:10:00",
         mtu=9000,
     )
     assert pf.vfs[3].pci == "0000:01:11.2" and pf.vfs[3].name == "ens1f0v10"
