@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pvc.cluster.errors import ClusterError
 from pvc.cluster.session import Cluster
 from pvc.cluster.sriov import actions, queries
 from pvc.cluster.sriov import node as sriov_node
@@ -82,7 +83,7 @@ def test_settings_asked_through_the_domain_library(populated) -> None:
     assert message == "Set VF 'ens1f0v3' on node 'hv1' to vlan_id=7; the node applies it"
     # read-your-writes: the cache shows it at once
     assert queries.get_vf(cluster, "hv1", "ens1f0v3")["config"]["vlan_id"] == "7"
-    with pytest.raises(actions.ClusterError, match="Unknown VF settings: mtu"):
+    with pytest.raises(ClusterError, match="Unknown VF settings: mtu"):
         actions.set_vf_config(cluster, "hv1", "ens1f0v3", mtu=9000)
 
 
