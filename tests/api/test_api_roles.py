@@ -1,9 +1,9 @@
 """The least role of every endpoint, written down once from what the roles mean.
 
 ``read-only`` reads everything; ``operator`` also changes VMs, nodes' states, faults,
-maintenance mode, pools, volumes, snapshots, OSD in/out and flags, runs benchmarks and
-cancels tasks; ``admin`` also initialises, backs up and restores the cluster and adds,
-removes, replaces and refreshes OSDs and the OSD DB volume group (docs/api.md). The table
+maintenance mode, pools, volumes, snapshots, OSD in/out and flags and SR-IOV VF settings, runs
+benchmarks and cancels tasks; ``admin`` also initialises, backs up and restores the cluster and
+adds, removes, replaces and refreshes OSDs and the OSD DB volume group (docs/api.md). The table
 below is kept by hand on purpose: a route added, removed or given another role fails these
 tests until the table (and the documentation) agree.
 """
@@ -121,6 +121,14 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PUT", "/storage/ceph/snapshot/<pool>/<volume>/<snapshot>"): OP,
     ("DELETE", "/storage/ceph/snapshot/<pool>/<volume>/<snapshot>"): OP,
     ("POST", "/storage/ceph/snapshot/<pool>/<volume>/<snapshot>/rollback"): OP,
+    # SR-IOV: reading is for everyone, a VF's settings are an operator's
+    ("GET", "/sriov"): RO,
+    ("GET", "/sriov/pf"): RO,
+    ("GET", "/sriov/pf/<node>"): RO,
+    ("GET", "/sriov/vf"): RO,
+    ("GET", "/sriov/vf/<node>"): RO,
+    ("GET", "/sriov/vf/<node>/<vf>"): RO,
+    ("PUT", "/sriov/vf/<node>/<vf>"): OP,
     # metrics
     ("GET", "/metrics"): METRICS,
     ("GET", "/metrics/health"): METRICS,

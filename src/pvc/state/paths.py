@@ -187,3 +187,42 @@ def ceph_osd_device(osd_id: int | str) -> str:
 def ceph_benchmark(job: str) -> str:
     """A storage benchmark job and its result (JSON)."""
     return f"{CEPH_BENCHMARKS}/{job}"
+
+
+# -- SR-IOV (see pvc.state.sriov) --------------------------------------------------------------
+# Under the node's own znode: what its daemon found, and what clients want of each VF.
+
+
+def node_sriov(name: str) -> str:
+    """Parent of the node's SR-IOV records."""
+    return f"{NODES}/{name}/sriov"
+
+
+def node_sriov_pfs(name: str) -> str:
+    """Parent of the node's physical functions, as its daemon last reported them."""
+    return f"{NODES}/{name}/sriov/pf"
+
+
+def node_sriov_pf(name: str, pf: str) -> str:
+    """One physical function of the node (JSON), written by its daemon."""
+    return f"{NODES}/{name}/sriov/pf/{pf}"
+
+
+def node_sriov_vfs(name: str) -> str:
+    """Parent of the node's virtual functions, as its daemon last reported them."""
+    return f"{NODES}/{name}/sriov/vf"
+
+
+def node_sriov_vf(name: str, vf: str) -> str:
+    """One virtual function of the node and its settings as the driver reports them (JSON)."""
+    return f"{NODES}/{name}/sriov/vf/{vf}"
+
+
+def node_sriov_configs(name: str) -> str:
+    """Parent of the settings clients asked for the node's virtual functions."""
+    return f"{NODES}/{name}/sriov/config"
+
+
+def node_sriov_config(name: str, vf: str) -> str:
+    """The settings clients asked for one virtual function (JSON), applied by the node's daemon."""
+    return f"{NODES}/{name}/sriov/config/{vf}"

@@ -1,6 +1,17 @@
 """API resource groups, one module each."""
 
-from pvc.api.resources import faults, metrics, nodes, root, status, storage, storage_volumes, tasks, vms
+from pvc.api.resources import (
+    faults,
+    metrics,
+    nodes,
+    root,
+    sriov,
+    status,
+    storage,
+    storage_volumes,
+    tasks,
+    vms,
+)
 
 GROUPS = [
     root.group,
@@ -11,5 +22,6 @@ GROUPS = [
     vms.group,
     storage.group,
     storage_volumes.group,
+    sriov.group,
     metrics.group,
 ]
