@@ -30,6 +30,7 @@ def test_registration_keepalive_and_clean_stop(cluster, store):
     assert static.mode == "coordinator"
     assert static.cpu_count == os.cpu_count()
     assert static.kernel and static.arch and static.os and static.pvc_version
+    assert static.cluster_address == str(node.loop.config.networks.cluster.address.ip)
     first = Keepalive.from_bytes(store.get(paths.node_keepalive("n1")))
     wait_for(lambda: Keepalive.from_bytes(store.get(paths.node_keepalive("n1"))).timestamp > first.timestamp)
     keepalive = Keepalive.from_bytes(store.get(paths.node_keepalive("n1")))

@@ -27,8 +27,8 @@ def test_valid_config_loads_with_defaults():
     assert config.zookeeper.connect_string == "10.0.0.1:2181"
     assert config.networks.bridge_device is None
     assert config.networks.bgp.enabled
-    assert (config.networks.bgp.keepalive, config.networks.bgp.hold) == (10, 30)
-    assert config.networks.bgp.upstream_peers == []
+    assert (config.networks.bgp.keepalive, config.networks.bgp.hold) == (3, 9)
+    assert config.networks.bgp.upstream is None
 
 
 def test_port_defaults_and_chroot():
@@ -62,8 +62,8 @@ def test_port_defaults_and_chroot():
         (lambda d: d["networks"].update(bgp={"keepalive": 10, "hold": 20}), "networks.bgp: hold (20 s)"),
         (lambda d: d["networks"].update(bgp={"asn": 0}), "networks.bgp.asn:"),
         (
-            lambda d: d["networks"].update(bgp={"upstream_peers": [{"address": "router", "asn": 65001}]}),
-            "networks.bgp.upstream_peers.0.address:",
+            lambda d: d["networks"].update(bgp={"upstream": {"peers": ["router"], "asn": 65001}}),
+            "networks.bgp.upstream.peers.0:",
         ),
     ],
 )

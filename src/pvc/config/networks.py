@@ -27,15 +27,15 @@ class NetworkSection(_Section):
 
 #: A Linux interface name (at most 15 characters, no slash or space).
 InterfaceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")]
-#: Private 32-bit AS numbers start here; PVC's nodes use one of them among themselves.
-DEFAULT_ASN = 4200000000
+#: A private AS number; the nodes share it (iBGP among themselves).
+DEFAULT_ASN = 65500
 ASNumber = Annotated[int, Field(ge=1, le=4294967294)]
 
 
-class UpstreamPeer(_Section):
-    """A router the primary announces the managed networks to."""
+class UpstreamBgpSection(_Section):
+    """The routers (one AS) the primary announces the managed networks' subnets to."""
 
-    address: IPvAnyAddress
+    peers: list[IPvAnyAddress] = Field(min_length=1)
     asn: ASNumber
 
 
@@ -43,16 +43,18 @@ class BgpSection(_Section):
     """BGP EVPN among the nodes (FRR's zebra and bgpd, run by the node daemon).
 
     Coordinators are route reflectors; every node peers with every coordinator over the
-    cluster network. ``keepalive``/``hold`` are the BGP timers in seconds; the hold time
-    is how long a dead peer's MAC and flood routes stay. ``upstream_peers`` are routers the
-    primary announces the managed networks' subnets to, from the upstream floating address.
+    cluster network. ``keepalive``/``hold``/``connect`` are the BGP timers in seconds (by
+    default FRR's data-centre profile); the hold time is how long a dead peer's MAC and
+    flood routes stay. ``upstream`` names the routers the primary
+    announces the managed networks' subnets to, from the upstream floating address.
     """
 
     enabled: bool = True
     asn: ASNumber = DEFAULT_ASN
-    keepalive: int = Field(default=10, ge=1, le=60)
-    hold: int = Field(default=30, ge=3, le=180)
-    upstream_peers: list[UpstreamPeer] = []
+    keepalive: int = Field(default=3, ge=1, le=60)
+    hold: int = Field(default=9, ge=3, le=180)
+    connect: int = Field(default=5, ge=1, le=60)
+    upstream: UpstreamBgpSection | None = None
 
     @model_validator(mode="after")
     def _hold_covers_keepalives(self) -> BgpSection:

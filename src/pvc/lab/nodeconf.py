@@ -28,7 +28,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
     # Bridged networks' VLANs ride the node's one link; BGP timers short enough that a lab
     # node's routes go within seconds of its death.
     networks["bridge_device"] = layout.node_link(node)
-    networks["bgp"] = {"keepalive": 1, "hold": 3}
+    networks["bgp"] = {"keepalive": 1, "hold": 3, "connect": 1}
     node_dir = layout.node_dir(node)
     data = {
         "cluster": {"name": layout.cluster_name},

@@ -289,3 +289,15 @@ def add_bridge_address(vni: int, address: str, *, netns: str | None = None) -> N
 def remove_bridge_address(vni: int, address: str, *, netns: str | None = None) -> None:
     """Take ``address`` (CIDR) off network ``vni``'s bridge; already gone is fine."""
     addresses.remove(address, bridge_name(vni), netns=netns)
+
+
+def addresses_on(ipr: IPRoute, devices: Iterable[str]) -> dict[str, set[str]]:
+    """The addresses (``address/prefix``) on each of ``devices`` that exists (one netlink dump)."""
+    wanted = set(devices)
+    names = {msg["index"]: msg.get("ifname") for msg in ipr.get_links()}
+    found: dict[str, set[str]] = {name: set() for name in wanted if name in names.values()}
+    for msg in ipr.get_addr():
+        name = names.get(msg["index"])
+        if name in found:
+            found[name].add(f"{msg.get('address')}/{msg['prefixlen']}")
+    return found

@@ -202,14 +202,16 @@ class NodeLoop:
 
     def _static_info(self) -> NodeStatic:
         member = self.config.zookeeper_member
+        address = str(self.config.networks.cluster.address.ip)
         if self.hypervisor is None:
-            return sysinfo.static_info(self.name, self.mode, zookeeper_member=member)
+            return sysinfo.static_info(self.name, self.mode, zookeeper_member=member, cluster_address=address)
         return sysinfo.static_info(
             self.name,
             self.mode,
             peer_uri=self.config.peer_uri,
             migration_uri=self.config.migration_uri,
             zookeeper_member=member,
+            cluster_address=address,
         )
 
     # -- watch and session callbacks (kazoo threads: only record and wake) -------------

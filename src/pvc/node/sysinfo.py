@@ -26,10 +26,17 @@ def os_name(os_release: Path = Path("/etc/os-release")) -> str:
 
 
 def static_info(
-    name: str, mode: NodeMode, *, peer_uri: str = "", migration_uri: str = "", zookeeper_member: str = ""
+    name: str,
+    mode: NodeMode,
+    *,
+    peer_uri: str = "",
+    migration_uri: str = "",
+    zookeeper_member: str = "",
+    cluster_address: str = "",
 ) -> NodeStatic:
     """The static record a node registers with."""
     return NodeStatic(
+        cluster_address=cluster_address,
         peer_uri=peer_uri,
         migration_uri=migration_uri,
         zookeeper_member=zookeeper_member,

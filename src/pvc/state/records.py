@@ -73,6 +73,8 @@ class NodeStatic(_Record):
     migration_uri: str = ""
     #: The entry of ``zookeeper.hosts`` that is this node's own ZooKeeper server ("" if none).
     zookeeper_member: str = ""
+    #: The node's address on the cluster network (its BGP router id and VXLAN source).
+    cluster_address: str = ""
 
 
 @dataclass(frozen=True)
