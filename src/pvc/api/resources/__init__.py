@@ -1,6 +1,17 @@
 """API resource groups, one module each."""
 
-from pvc.api.resources import faults, metrics, nodes, root, status, storage, storage_volumes, tasks, vms
+from pvc.api.resources import (
+    faults,
+    metrics,
+    networks,
+    nodes,
+    root,
+    status,
+    storage,
+    storage_volumes,
+    tasks,
+    vms,
+)
 
 GROUPS = [
     root.group,
@@ -9,6 +20,7 @@ GROUPS = [
     faults.group,
     tasks.group,
     vms.group,
+    networks.group,
     storage.group,
     storage_volumes.group,
     metrics.group,
