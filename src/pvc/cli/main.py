@@ -8,6 +8,7 @@ from pvc import __version__
 from pvc.cli.cluster import cluster
 from pvc.cli.connection import connection
 from pvc.cli.context import CliContext, CliError
+from pvc.cli.network import network
 from pvc.cli.node import node
 from pvc.cli.storage import storage
 from pvc.cli.vm import vm
@@ -112,6 +113,7 @@ def cli(
 
 cli.add_command(cluster)
 cli.add_command(connection)
+cli.add_command(network)
 cli.add_command(node)
 cli.add_command(storage)
 cli.add_command(vm)

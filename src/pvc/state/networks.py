@@ -117,7 +117,7 @@ class StoreReader:
 
 def vnis(reader: Reader) -> list[int]:
     """The VNIs of every network, in numeric order."""
-    return sorted(int(name) for name in reader.children(paths.NETWORKS) if name.isdigit())
+    return sorted(int(name) for name in reader.children(paths.NETWORKS) if name.isascii() and name.isdigit())
 
 
 def read_network(reader: Reader, vni: int) -> Network | None:
@@ -309,4 +309,4 @@ def network_of_path(path: str) -> int | None:
     if not path.startswith(paths.NETWORKS + "/"):
         return None
     head = path[len(paths.NETWORKS) + 1 :].split("/", 1)[0]
-    return int(head) if head.isdigit() else None
+    return int(head) if head.isascii() and head.isdigit() else None

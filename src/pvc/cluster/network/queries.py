@@ -17,7 +17,7 @@ STATIC = "static"
 def resolve(reader: Reader, net: int | str) -> Network:
     """The network with VNI ``net``, or described ``net``; NotFoundError (404) otherwise."""
     text = str(net).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         network = records.read_network(reader, int(text))
         if network is not None:
             return network

@@ -44,7 +44,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def parse_vni(value: int | str | None) -> int:
     """A VNI: a whole number 1-16777215."""
     text = str(value).strip() if value is not None else ""
-    if not text.isdigit() or not VNI_MIN <= int(text) <= VNI_MAX:
+    if not (text.isascii() and text.isdigit()) or not VNI_MIN <= int(text) <= VNI_MAX:
         raise ClusterError(f"VNI '{value}' is invalid: give a whole number from {VNI_MIN} to {VNI_MAX}")
     return int(text)
 
@@ -64,7 +64,7 @@ def parse_mtu(value: int | str | None) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip()
-    if not text.isdigit() or not MTU_MIN <= int(text) <= MTU_MAX:
+    if not (text.isascii() and text.isdigit()) or not MTU_MIN <= int(text) <= MTU_MAX:
         raise ClusterError(
             f"MTU '{value}' is invalid: give a whole number from {MTU_MIN} to {MTU_MAX}, "
             "or leave it empty for the default of the nodes' device"
@@ -299,6 +299,6 @@ def parse_order(order: int | str | None) -> int | None:
     if order is None or (isinstance(order, str) and not order.strip()):
         return None
     text = str(order).strip()
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise ClusterError(f"ACL order '{order}' is invalid: give a whole number of at least 1")
     return int(text)
