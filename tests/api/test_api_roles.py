@@ -1,9 +1,10 @@
 """The least role of every endpoint, written down once from what the roles mean.
 
 ``read-only`` reads everything; ``operator`` also changes VMs, nodes' states, faults,
-maintenance mode, pools, volumes, snapshots, OSD in/out and flags and SR-IOV VF settings, runs
-benchmarks and cancels tasks; ``admin`` also initialises, backs up and restores the cluster and
-adds, removes, replaces and refreshes OSDs and the OSD DB volume group (docs/api.md). The table
+maintenance mode, client networks and their DHCP reservations, pools, volumes, snapshots,
+OSD in/out and flags and SR-IOV VF settings, runs benchmarks and cancels tasks; ``admin`` also
+initialises, backs up and restores the cluster, changes network ACLs and adds, removes, replaces
+and refreshes OSDs and the OSD DB volume group (docs/api.md). The table
 below is kept by hand on purpose: a route added, removed or given another role fails these
 tests until the table (and the documentation) agree.
 """
@@ -78,6 +79,24 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/vm/<vm>/device"): OP,
     ("DELETE", "/vm/<vm>/device"): OP,
     ("POST", "/vm/<vm>/locks"): OP,
+    # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
+    # run on the primary) an admin's
+    ("GET", "/network"): RO,
+    ("POST", "/network"): OP,
+    ("GET", "/network/<vni>"): RO,
+    ("POST", "/network/<vni>"): OP,
+    ("PUT", "/network/<vni>"): OP,
+    ("DELETE", "/network/<vni>"): OP,
+    ("GET", "/network/<vni>/lease"): RO,
+    ("POST", "/network/<vni>/lease"): OP,
+    ("GET", "/network/<vni>/lease/<mac>"): RO,
+    ("POST", "/network/<vni>/lease/<mac>"): OP,
+    ("DELETE", "/network/<vni>/lease/<mac>"): OP,
+    ("GET", "/network/<vni>/acl"): RO,
+    ("POST", "/network/<vni>/acl"): AD,
+    ("GET", "/network/<vni>/acl/<description>"): RO,
+    ("POST", "/network/<vni>/acl/<description>"): AD,
+    ("DELETE", "/network/<vni>/acl/<description>"): AD,
     # storage: reports and cluster-wide settings
     ("GET", "/storage"): RO,
     ("GET", "/storage/ceph"): RO,

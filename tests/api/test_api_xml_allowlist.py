@@ -423,6 +423,9 @@ def xml_api(api_factory, cluster, test_driver_uri, tmp_path):
     images = str(tmp_path / "images")
     client, context = api_factory(auth=True, xml_policy=policy(images))
     start_hypervisor_nodes(cluster, context, NODES, test_driver_uri)
+    # the definitions' interfaces join network 100, which must be defined
+    added = call(client, "POST", "/network", vni="100", description="net100", nettype="bridged")
+    assert added.status_code == 200, added.json
     return client, context, images
 
 

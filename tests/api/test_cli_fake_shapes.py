@@ -14,11 +14,13 @@ import pytest
 from pvc.cluster.faults import checks
 from pvc.cluster.tasks import actions as task_actions
 from pvc.domain_xml import build as domain_xml
+from pvc.state import networks
 from pvc.state.records import NodeRecord, NodeStatic
 from pvc.state.states import DaemonState
 from pvc.tasks.builtin import sleep
 from tests.api.conftest import start_hypervisor_nodes
 from tests.cli.fakeapi import API_KEY
+from tests.cli.fakeapi_network import FakeNetworkApi, build_network_app
 from tests.cli.fakeapi_vm import FakeVmApi, build_vm_app
 from tests.cli.shapes import shape_errors
 from tests.helpers import wait_for
@@ -46,12 +48,20 @@ PATHS = [
     "/vm/vm1",
     "/vm/vm1/tags",
     "/vm/vm1/console",
+    "/network",
+    "/network/100",
+    "/network/200",
+    "/network/100/lease",
+    "/network/100/lease/52:54:00:00:00:01",
+    "/network/100/lease/52:54:00:00:00:02",
+    "/network/100/acl",
+    "/network/100/acl/ssh",
 ]
 
 
 @pytest.fixture(scope="module")
 def fake():
-    return build_vm_app(FakeVmApi()).test_client()
+    return build_network_app(FakeNetworkApi()).test_client()
 
 
 def fake_get(client, path: str):
@@ -76,9 +86,45 @@ def real(api, cluster, test_driver_uri):
 
     faults.report(context.cluster, "dead_node", "hv9", 50, "Node hv9 is dead", maintenance=False)
     wait_for(lambda: client.get(f"{PREFIX}/faults").json)
+    _add_networks(client, context)
     task_actions.submit(context.cluster, sleep, "hv1", {"seconds": 30, "steps": 30})
     wait_for(lambda: any(client.get(f"{PREFIX}/tasks").json["active"].values()))
     return client
+
+
+def _add_networks(client, context) -> None:
+    """Networks 100 (managed, with a reservation, a lease and ACLs) and 200 (bridged), as the fake has."""
+    managed = {
+        "vni": "100",
+        "description": "web",
+        "nettype": "managed",
+        "domain": "web.example.com",
+        "name_servers": "10.100.0.1",
+        "ip4_network": "10.100.0.0/24",
+        "ip4_gateway": "10.100.0.1",
+        "dhcp4": "true",
+        "dhcp4_start": "10.100.0.100",
+        "dhcp4_end": "10.100.0.199",
+        "ip6_network": "2001:db8:100::/64",
+        "ip6_gateway": "2001:db8:100::1",
+    }
+    calls = [
+        ("/network", managed),
+        ("/network", {"vni": "200", "description": "vlan200", "nettype": "bridged", "mtu": "9000"}),
+        (
+            "/network/100/lease",
+            {"macaddress": "52:54:00:00:00:01", "ipaddress": "10.100.0.10", "hostname": "vm1"},
+        ),
+        ("/network/100/acl", {"description": "ssh", "rule": "tcp dport 22 accept"}),
+        ("/network/100/acl", {"description": "egress", "rule": "accept", "direction": "out"}),
+    ]
+    for path, data in calls:
+        response = client.post(f"{PREFIX}{path}", data=data)
+        assert response.status_code == 200, (path, response.json)
+    networks.put_lease(
+        context.cluster.store, 100, "52:54:00:00:00:02", "10.100.0.150", hostname="vm2", expiry=1
+    )
+    wait_for(lambda: len(client.get(f"{PREFIX}/network/100/lease").json) == 2)
 
 
 def real_get(client, path: str):
@@ -120,6 +166,11 @@ def _vm_counts(vms: list[dict]) -> dict[str, int]:
 def test_status_counts_the_vms_listed_in_both(fake, real):
     assert real_get(real, "/status")["vms"] == _vm_counts(real_get(real, "/vm"))
     assert fake_get(fake, "/status")["vms"] == _vm_counts(fake_get(fake, "/vm"))
+
+
+def test_status_counts_the_networks_listed_in_both(fake, real):
+    assert real_get(real, "/status")["networks"] == len(real_get(real, "/network")) == 2
+    assert fake_get(fake, "/status")["networks"] == len(fake_get(fake, "/network")) == 2
 
 
 def _health(faults: list[dict]) -> int:

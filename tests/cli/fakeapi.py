@@ -159,6 +159,10 @@ class FakeApi:
         """The states of the VMs this fake serves (none here; the VM fake has some)."""
         return []
 
+    def network_count(self) -> int:
+        """How many client networks ``GET /status`` counts (none here; the network fake has some)."""
+        return 0
+
     def status(self) -> dict[str, Any]:
         """A ``GET /status`` body in the shape the real API returns."""
         primary = next((n for n, v in self.nodes.items() if v["coordinator_state"] == "primary"), "")
@@ -183,7 +187,7 @@ class FakeApi:
             "upstream_ip": "10.100.0.250",
             "nodes": {"total": len(self.nodes), "run,ready": len(self.nodes)},
             "vms": vms,
-            "networks": 0,
+            "networks": self.network_count(),
             "osds": {"total": 0},
             "pools": 0,
             "volumes": 0,

@@ -36,7 +36,8 @@ def shape_errors(
     ``maps`` names objects keyed by data (node names, state names...): there only the values
     are compared, each with the real map's first value. At ``opaque`` paths (free-form
     objects, such as a task's arguments) only the type is compared. List items of ``fake`` are compared with
-    the real list's item of the same ``name``, else its first item (an empty real list says nothing
+    the real list's item of the same identity (``name``, else ``vni``, ``mac_address`` or
+    ``description``: see :data:`IDENTITY_KEYS`), else its first item (an empty real list says nothing
     about items). A figure may be a number in one answer and ``N/A`` (not measured) in the other.
     """
     fake_kind, real_kind = _kind(fake), _kind(real)
@@ -57,11 +58,24 @@ def shape_errors(
         for key in fake.keys() & real.keys():
             errors += shape_errors(fake[key], real[key], maps=maps, opaque=opaque, where=f"{where}.{key}")
     elif isinstance(real, list) and real:
-        named = {item["name"]: item for item in real if isinstance(item, dict) and "name" in item}
+        named = {_identity(item): item for item in real if _identity(item) is not None}
         for item in fake:
-            peer = named.get(item.get("name"), real[0]) if isinstance(item, dict) else real[0]
+            peer = named.get(_identity(item), real[0])
             errors += shape_errors(item, peer, maps=maps, opaque=opaque, where=f"{where}[]")
     return errors
+
+
+#: Keys that identify a list item (the first one an item has): its peer in the other list has
+#: the same value, so items whose shape varies (a reservation's ``static`` timestamp, a bridged
+#: network's MTU) are compared with their own kind.
+IDENTITY_KEYS = ("name", "vni", "mac_address", "description")
+
+
+def _identity(item: Any) -> tuple[str, Any] | None:
+    if not isinstance(item, dict):
+        return None
+    key = next((key for key in IDENTITY_KEYS if key in item), None)
+    return None if key is None else (key, item[key])
 
 
 def _compatible(fake: Any, real: Any) -> bool:

@@ -10,6 +10,7 @@ from flask import current_app, g
 from pvc.api.routes import ADMIN
 from pvc.api.sessions import LoginLimiter, SessionStore
 from pvc.api.waiting import WaitGate
+from pvc.cluster.network.rules import RuleChecker
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
@@ -35,6 +36,9 @@ class ApiContext:
     logins: LoginLimiter = field(default_factory=LoginLimiter)
     #: What VM definitions may use of the nodes (the allowlist's settings, without a role).
     xml_policy: XmlPolicy = field(default_factory=XmlPolicy)
+    #: A further check of ACL rule text (the firewall adapter's ``nft --check``); None: the
+    #: safe-subset check of pvc.cluster.network.rules alone.
+    network_rule_checker: RuleChecker | None = None
     _vm_listing: VmListing | None = field(default=None, repr=False)
     _wait_gate: WaitGate | None = field(default=None, repr=False)
 

@@ -8,6 +8,7 @@ from pvc import __version__
 from pvc.cli.cluster import cluster
 from pvc.cli.connection import connection
 from pvc.cli.context import CliContext, CliError
+from pvc.cli.network import network
 from pvc.cli.network_sriov import sriov
 from pvc.cli.node import node
 from pvc.cli.storage import storage
@@ -111,9 +112,6 @@ def cli(
     )
 
 
-# ``pvc network`` holds ``sriov``; until a module defines the group with its own commands, this
-# one holds only ``sriov``. Such a module replaces the next line with its import.
-network = click.Group(name="network", help="Manage the cluster's client networks.")
 network.add_command(sriov)
 
 cli.add_command(cluster)

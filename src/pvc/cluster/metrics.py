@@ -1,9 +1,9 @@
 """The cluster's Prometheus metrics (text format, ``pvc_`` prefix), from the cache.
 
 Two sets: ``health`` (cluster health, maintenance, faults) and ``resource`` (node states,
-load, memory and health where measured; VMs by state, OSDs by state, pools, volumes,
-snapshots and Ceph's raw capacity, the same figures as ``/status``); :func:`exposition`
-renders either or both. A figure the cluster does not know yet (a node's health before
+load, memory and health where measured; VMs by state, client networks by type, OSDs by
+state, pools, volumes, snapshots and Ceph's raw capacity, the same figures as ``/status``);
+:func:`exposition` renders either or both. A figure the cluster does not know yet (a node's health before
 anything measures it, Ceph's capacity before the first report) has no sample rather than
 a made-up one.
 """
@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from pvc.cluster import status as status_mod
 from pvc.cluster.faults import queries as faults_mod
+from pvc.cluster.network import queries as network_queries
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
@@ -108,13 +109,19 @@ class _Nodes(Collector):
 
 
 class _Inventory(Collector):
-    """What ``/status`` counts: VMs and OSDs by state, pools, volumes, snapshots, raw disk."""
+    """What ``/status`` counts: VMs by state, networks by type, OSDs by state, pools, volumes,
+    snapshots, raw disk."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield _by_state("pvc_vms", "VMs by state", status_mod.vm_counts(self.cluster))
+        networks = GaugeMetricFamily("pvc_networks", "Client networks by type", labels=["type"])
+        for kind, count in network_queries.network_counts(self.cluster).items():
+            if kind != "total":
+                networks.add_metric([kind], count)
+        yield networks
         osds = status_mod.osd_counts(storage_mod.list_osds(self.cluster))
         yield _by_state("pvc_osds", "Ceph OSDs by up|down,in|out", osds)
         for key, value in status_mod.storage_counts(self.cluster).items():

@@ -9,6 +9,7 @@ import pvc
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.faults import queries as faults_mod
 from pvc.cluster.figures import NOT_KNOWN
+from pvc.cluster.network import queries as network_queries
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
@@ -66,7 +67,7 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
         "upstream_ip": upstream_ip,
         "nodes": {"total": len(nodes), **dict(sorted(node_counts.items()))},
         "vms": vm_counts(cluster),
-        "networks": 0,  # client networks do not exist yet: none is the true count
+        "networks": network_queries.network_counts(cluster)["total"],
         "osds": osd_counts(osds),
         **storage_counts(cluster),
         "resources": {

@@ -32,7 +32,7 @@ Listener = Callable[[str], None]
 T = TypeVar("T")
 
 #: Trees cached by default.
-DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES)
+DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES, paths.NETWORKS)
 #: Longest wait for a cache to show a write (see :meth:`ClusterCache.wait_for`).
 SETTLE_TIMEOUT = 2.0
 #: Longest a :meth:`ClusterCache.wait_until` waiter sleeps without a change before looking again.

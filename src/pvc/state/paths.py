@@ -129,6 +129,44 @@ def domain_name(name: str) -> str:
     return f"{DOMAIN_NAMES}/{name}"
 
 
+# -- client networks (see pvc.state.networks) -----------------------------------------------
+
+
+def network(vni: int | str) -> str:
+    """A client network's znode, keyed by VNI; holds its record (JSON)."""
+    return f"{NETWORKS}/{vni}"
+
+
+def network_reservations(vni: int | str) -> str:
+    """Parent of a network's DHCP reservations ("static leases")."""
+    return f"{NETWORKS}/{vni}/reservations"
+
+
+def network_reservation(vni: int | str, mac: str) -> str:
+    """One DHCP reservation, keyed by the client's MAC address (lower case)."""
+    return f"{NETWORKS}/{vni}/reservations/{mac}"
+
+
+def network_leases(vni: int | str) -> str:
+    """Parent of a network's dynamic DHCP leases (written by the primary's DHCP lease hook)."""
+    return f"{NETWORKS}/{vni}/leases"
+
+
+def network_lease(vni: int | str, mac: str) -> str:
+    """One dynamic DHCP lease, keyed by the client's MAC address (lower case)."""
+    return f"{NETWORKS}/{vni}/leases/{mac}"
+
+
+def network_acls(vni: int | str) -> str:
+    """Parent of a network's firewall rules (ACLs)."""
+    return f"{NETWORKS}/{vni}/acls"
+
+
+def network_acl(vni: int | str, description: str) -> str:
+    """One ACL, keyed by its description (unique within the network)."""
+    return f"{NETWORKS}/{vni}/acls/{description}"
+
+
 # Ceph: a mirror of the storage cluster's state, refreshed by the primary (pvc.node.storage_stats).
 CEPH_STATUS = "/ceph/status"
 CEPH_UTIL = "/ceph/util"

@@ -3,6 +3,7 @@
 from pvc.api.resources import (
     faults,
     metrics,
+    networks,
     nodes,
     root,
     sriov,
@@ -20,6 +21,7 @@ GROUPS = [
     faults.group,
     tasks.group,
     vms.group,
+    networks.group,
     storage.group,
     storage_volumes.group,
     sriov.group,

@@ -19,11 +19,12 @@ from pvc.cluster.vm.meta import user_tags_of
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.rules import check_placement
-from pvc.cluster.vm.xml_policy import check_xml, devices_of
+from pvc.cluster.vm.xml_policy import check_network_bridges, check_xml, devices_of, network_vnis
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import NAME, DomainSummary, parse
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state.errors import ConflictError
+from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import Selector, VMState
 from pvc.state.vms import VmMeta, VmPlacement, create_vm, rename_vm, replace_definition
 
@@ -45,6 +46,15 @@ def parse_xml(xml: str, policy: XmlPolicy, *, uuid: str = "") -> tuple[str, Doma
     root.insert(1, element)
     text = etree.tostring(root, pretty_print=True, encoding="unicode")
     return text, replace(summary, uuid=element.text)
+
+
+def _stored_vnis(xml: str) -> set[int]:
+    """The VNIs of the network bridges in a VM's stored XML."""
+    try:
+        _, summary = parse(xml)
+    except DomainXMLError:
+        return set()
+    return network_vnis(nic.source for nic in summary.nics)
 
 
 # -- define, modify, rename ----------------------------------------------------------------
@@ -73,6 +83,7 @@ def define(
     """
     cache = cluster.cache
     xml, summary = parse_xml(xml, policy)
+    check_network_bridges((nic.source for nic in summary.nics), defined_vnis(cache))
     if name is not None and summary.name != name:
         raise ClusterError(f"the XML names the VM '{summary.name}', not '{name}'")
     if cache.vm_uuid_by_name(summary.name):
@@ -127,6 +138,9 @@ def modify(cluster: Cluster, vm: str, xml: str, *, policy: XmlPolicy, restart: b
     """
     record = resolve(cluster, vm)
     xml, summary = parse_xml(xml, policy.as_role(policy.admin, devices_of(record.xml)), uuid=record.uuid)
+    check_network_bridges(
+        (nic.source for nic in summary.nics), defined_vnis(cluster.cache), _stored_vnis(record.xml)
+    )
     if summary.name != record.meta.name:
         raise ClusterError(
             f"the XML names the VM '{summary.name}' but it is '{record.meta.name}'; use rename to change it"

@@ -19,12 +19,13 @@ from pvc.cluster.session import Cluster
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor, node_xml_policy
 from pvc.cluster.vm.queries import resolve
-from pvc.cluster.vm.xml_policy import devices_of
+from pvc.cluster.vm.xml_policy import check_network_bridges, devices_of, network_vnis
 from pvc.domain_xml.allowlist import check_device
 from pvc.domain_xml.errors import DomainXMLError
-from pvc.domain_xml.parse import Device, parse_device
+from pvc.domain_xml.parse import Device, parse, parse_device
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.errors import HypervisorError
+from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import VM_RUNNING
 from pvc.state.vms import read_vm
 from pvc.tasks import InvalidTaskError, TaskError, task_type
@@ -58,6 +59,9 @@ def submit_change(
     """
     record = resolve(cluster, vm)
     device = _parse(xml, ClusterError, policy.as_role(policy.admin, devices_of(record.xml)))
+    if attach and device.nic is not None:
+        stored = network_vnis(nic.source for nic in parse(record.xml)[1].nics)
+        check_network_bridges([device.nic.source], defined_vnis(cluster.cache), stored)
     placement = record.placement
     if placement.state not in VM_RUNNING or not placement.running_on:
         raise ClusterError(

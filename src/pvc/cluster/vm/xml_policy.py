@@ -8,11 +8,14 @@ devices — is what decides what it will run).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lxml import etree
 
 from pvc.cluster.errors import ClusterError
 from pvc.config import NodeConfig, StorageSection
 from pvc.domain_xml.allowlist import check_device, check_domain
+from pvc.domain_xml.bridges import BRIDGE_PREFIX, vni_of_bridge
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.policy import XmlPolicy, split_assignable
 from pvc.domain_xml.rules import canonical
@@ -69,3 +72,26 @@ def check_device_xml(element: etree._Element, policy: XmlPolicy) -> None:
         check_device(element, policy)
     except DomainXMLError as error:
         raise ClusterError(f"The device is not allowed: {error}") from None
+
+
+def network_vnis(bridges: Iterable[str]) -> set[int]:
+    """The VNIs of the PVC network bridges (``vmbr<VNI>``) among ``bridges``; others are not PVC's."""
+    found = set()
+    for bridge in bridges:
+        vni = vni_of_bridge(bridge) if bridge.startswith(BRIDGE_PREFIX) else None
+        if vni is not None:
+            found.add(vni)
+    return found
+
+
+def check_network_bridges(bridges: Iterable[str], defined: Iterable[int], kept: Iterable[int] = ()) -> None:
+    """ClusterError (400) naming each VNI whose bridge ``vmbr<VNI>`` an interface joins but that is
+    not a defined client network. ``kept`` VNIs (those of the VM's stored XML) pass: a VM that
+    predates its network's definition may still be changed. Other bridges are not checked here."""
+    unknown = sorted(network_vnis(bridges) - set(defined) - set(kept))
+    if unknown:
+        listed = ", ".join(str(vni) for vni in unknown)
+        raise ClusterError(
+            f"No client network with VNI {listed} is defined; add it (pvc network add) "
+            "before giving a VM an interface on it"
+        )

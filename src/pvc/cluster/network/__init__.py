@@ -1,0 +1,1 @@
+"""Client networks: validation, queries (v1 shapes from the cache), checked writes, ACL rule text."""
