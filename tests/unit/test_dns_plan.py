@@ -6,6 +6,8 @@ import dataclasses
 import itertools
 from ipaddress import IPv4Network, ip_address
 
+import pytest
+
 from pvc.net.dns_plan import CurrentZone, Plan, Row, diff_records, next_serial, plan, serial_of
 from pvc.net.dns_records import DnsZone, Host, NetworkDns, Record, Soa, build_zones
 
@@ -221,3 +223,13 @@ def test_serial_helpers() -> None:
     assert next_serial(5, NOW) == NOW
     assert next_serial(NOW + 7, NOW) == NOW + 8
     assert next_serial(2**32 - 1, NOW) == 2**32 - 1
+
+
+def test_zones_named_twice_or_with_their_own_soa_are_refused() -> None:
+    zones = _zones()
+    with pytest.raises(ValueError, match="named twice"):
+        plan([*zones, zones[0]], [], now=NOW)
+    soa_record = Record(FORWARD, "SOA", zones[0].soa.content(1))
+    with_soa = dataclasses.replace(zones[0], records=zones[0].records | {soa_record})
+    with pytest.raises(ValueError, match="SOA"):
+        plan([with_soa], [], now=NOW)

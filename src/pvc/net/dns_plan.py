@@ -152,8 +152,14 @@ def plan(
 
     ``now`` is the time (seconds since the epoch) new serials start from; ``foreign`` are
     domain names in the database that PVC does not manage (never touched: a desired zone
-    of that name is left out and listed in ``conflicts``).
+    of that name is left out and listed in ``conflicts``). ValueError if a zone is named
+    twice or carries an SOA among its records.
     """
+    names = [zone.name for zone in desired]
+    if len(set(names)) != len(names):
+        raise ValueError(f"zones named twice: {sorted({name for name in names if names.count(name) > 1})}")
+    if any(record.type == "SOA" for zone in desired for record in zone.records):
+        raise ValueError("a zone's SOA comes from its soa fields, not from its records")
     by_name = {zone.name: zone for zone in current}
     wanted = {zone.name for zone in desired}
     create, inserts, updates, deletes, serials, conflicts = [], [], [], [], {}, []
