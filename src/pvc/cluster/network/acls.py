@@ -41,6 +41,7 @@ def _change(cluster: Cluster, net: int | str, description: str, decide) -> tuple
     result: list[Acl | None] = [None]
 
     def write(reader: StoreReader) -> Commit:
+        versions = records.read_versions(reader, vni)  # before the reads they vouch for
         if records.read_network(reader, vni) is None:
             raise NotFoundError(f"Network '{net}' not found")
         acls = records.read_acls(reader, vni)
@@ -53,7 +54,7 @@ def _change(cluster: Cluster, net: int | str, description: str, decide) -> tuple
         return records.write_acls(
             cluster.store,
             vni,
-            records.read_versions(reader, vni),
+            versions,
             put=[acl for name, acl in after.items() if before.get(name) != acl],
             existing=before,
             delete=[name for name in before if name not in after],

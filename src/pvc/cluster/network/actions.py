@@ -81,8 +81,9 @@ def add_network(
     )
 
     def write(reader: StoreReader) -> Commit:
+        root_version = reader.version(paths.NETWORKS)  # before the reads it vouches for
         network = validation.check_network(wanted, records.read_networks(reader))
-        return records.create_network(cluster.store, network, reader.version(paths.NETWORKS))
+        return records.create_network(cluster.store, network, root_version)
 
     checked_write(cluster, write, f"Network {wanted.vni}")
     return f"Added network {wanted.vni} ({wanted.description}, {nettype})"
@@ -111,6 +112,7 @@ def modify_network(
     vni = resolve(cluster.cache, net).vni
 
     def write(reader: StoreReader) -> Commit:
+        versions = records.read_versions(reader, vni)  # before the reads they vouch for
         current = records.read_network(reader, vni)
         if current is None:
             raise NotFoundError(f"Network '{net}' not found")
@@ -141,7 +143,7 @@ def modify_network(
                 raise ClusterError(
                     f"The reservation of {reservation.mac} would not fit the changed network: {error}"
                 ) from None
-        return records.replace_network(cluster.store, network, records.read_versions(reader, vni))
+        return records.replace_network(cluster.store, network, versions)
 
     checked_write(cluster, write, f"Network {vni}")
     return f"Modified network {vni}"
@@ -172,9 +174,10 @@ def remove_network(cluster: Cluster, net: int | str) -> str:
         )
 
     def write(reader: StoreReader) -> Commit:
+        versions = records.read_versions(reader, network.vni)
         if records.read_network(reader, network.vni) is None:
             raise NotFoundError(f"Network '{net}' not found")
-        return records.delete_network(cluster.store, network.vni, records.read_versions(reader, network.vni))
+        return records.delete_network(cluster.store, network.vni, versions)
 
     checked_write(cluster, write, f"Network {network.vni}")
     return f"Removed network {network.vni} ({network.description})"
@@ -194,6 +197,7 @@ def _reservation_write(
     vni = resolve(cluster.cache, net).vni
 
     def write(reader: StoreReader) -> Commit:
+        versions = records.read_versions(reader, vni)  # before the reads they vouch for
         network = records.read_network(reader, vni)
         if network is None:
             raise NotFoundError(f"Network '{net}' not found")
@@ -205,7 +209,7 @@ def _reservation_write(
             if other.mac != mac and other.ip4_address == address:
                 raise ClusterError(f"Address {address} is already reserved for {other.mac} on network {vni}")
         reservation = Reservation(mac=mac, ip4_address=address, hostname=hostname)
-        return records.put_reservation(cluster.store, vni, reservation, records.read_versions(reader, vni))
+        return records.put_reservation(cluster.store, vni, reservation, versions)
 
     checked_write(cluster, write, f"The reservations of network {vni}")
     return vni
@@ -272,9 +276,10 @@ def remove_reservation(cluster: Cluster, net: int | str, mac: str) -> str:
     wanted = mac.strip().lower().replace("-", ":")
 
     def write(reader: StoreReader) -> Commit:
+        versions = records.read_versions(reader, vni)
         if wanted not in {r.mac for r in records.read_reservations(reader, vni)}:
             raise NotFoundError(f"Network {vni} has no DHCP reservation for MAC address '{mac}'")
-        return records.remove_reservation(cluster.store, vni, wanted, records.read_versions(reader, vni))
+        return records.remove_reservation(cluster.store, vni, wanted, versions)
 
     checked_write(cluster, write, f"The reservations of network {vni}")
     return f"Removed DHCP reservation of {wanted} from network {vni}"
