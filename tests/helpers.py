@@ -151,6 +151,8 @@ def node_config_data(
             "upstream": {"address": f"10.100.0.{index}/24", "floating_address": "10.100.0.250/24"},
             "cluster": {"address": f"10.110.0.{index}/24", "floating_address": "10.110.0.250/24"},
             "storage": {"address": f"10.120.0.{index}/24", "floating_address": "10.120.0.250/24"},
+            # Test daemons run in this machine's own namespace: they must not touch its links.
+            "client_networks": False,
         },
         "hypervisor": {"uri": hypervisor_uri, "shutdown_timeout": shutdown_timeout},
         "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},

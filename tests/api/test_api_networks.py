@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pvc.cluster.network.rules import nft_rule_checker
 from pvc.domain_xml.build import DomainSpec, build
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
@@ -300,6 +301,17 @@ def test_the_configured_rule_checker_is_asked(api_factory):
     assert refused.status_code == 400 and "unexpected string" in refused.json["message"]
     assert post(client, "/network/9/acl", description="x", rule="accept").status_code == 200
     assert asked == ["bogus thing", "accept"]
+
+
+def test_nft_parses_every_rule_before_it_is_stored(api_factory):
+    client, context = api_factory()
+    context.network_rule_checker = nft_rule_checker
+    assert post(client, "/network", vni="9", description="n9", nettype="managed").status_code == 200
+    refused = post(client, "/network/9/acl", description="x", rule="tcp dport nope drop")
+    assert refused.status_code == 400 and "nftables does not accept" in refused.json["message"]
+    assert get(client, "/network/9/acl").json == []
+    assert post(client, "/network/9/acl", description="x", rule="tcp dport 22 drop").status_code == 200
+    assert [acl["rule"] for acl in get(client, "/network/9/acl").json] == ["tcp dport 22 drop"]
 
 
 def test_removing_a_network_takes_its_children_and_is_refused_while_a_vm_uses_it(net):

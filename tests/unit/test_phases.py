@@ -38,3 +38,10 @@ def test_relinquish_continues_past_a_failure():
     phases = PrimaryPhases([recording(calls, "ip"), recording(calls, "api", fail_relinquish=True)])
     assert phases.relinquish() == ["api"]
     assert calls == ["down:api", "down:ip"]
+
+
+def test_a_phase_can_be_put_before_another() -> None:
+    phases = PrimaryPhases([Phase("addresses"), Phase("api")])
+    phases.add(Phase("networks"), before="api")
+    phases.add(Phase("last"), before="no-such-phase")
+    assert phases.names == ["addresses", "networks", "api", "last"]

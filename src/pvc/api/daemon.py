@@ -18,6 +18,7 @@ from pvc.api import privileges
 from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster import session
+from pvc.cluster.network.rules import nft_rule_checker
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
@@ -46,6 +47,7 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
         vm_selector=config.hypervisor.target_selector,
         storage=StorageAccess(config.storage.for_api()),
         xml_policy=node_policy(config),
+        network_rule_checker=nft_rule_checker,
     )
     return create_app(context)
 

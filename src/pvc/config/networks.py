@@ -69,11 +69,14 @@ class NetworksSection(_Section):
     ``bridge_device`` is the trunk that carries bridged networks' VLANs (none: this node
     cannot carry bridged networks); ``bridge_mtu`` their default MTU (default: the
     device's). Managed networks ride VXLAN over the cluster network's device.
+    ``client_networks`` off: this node neither carries nor serves client networks (for a
+    node whose links someone else manages).
     """
 
     upstream: NetworkSection
     cluster: NetworkSection
     storage: NetworkSection
+    client_networks: bool = True
     bridge_device: InterfaceName | None = None
     bridge_mtu: int | None = Field(default=None, ge=576, le=65535)
     bgp: BgpSection = BgpSection()

@@ -27,15 +27,21 @@ DHCPv6 clients ask again after a restart.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TextIO
 
+from pvc.config import load_config
 from pvc.domain_xml.bridges import vni_of_bridge
 from pvc.errors import PVCError
 from pvc.net.dnsmasq import VNI_ENV
+from pvc.state import networks
+from pvc.state.errors import StateError
+from pvc.state.store import Store
 
 #: The actions that change a lease; every other first argument is ignored.
 LEASE_ACTIONS = ("add", "old", "del")
@@ -207,3 +213,70 @@ def handle(
             event = replace(event, client_id=known.client_id)
     store.put(event.vni, event)
     return 0
+
+
+# -- the hook as dnsmasq runs it: leases kept in ZooKeeper -----------------------------------
+
+
+class ZookeeperLeases:
+    """The :class:`LeaseStore` of a running cluster: each network's leases in ZooKeeper."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put(self, vni: int, event: LeaseEvent) -> None:
+        networks.put_lease(
+            self.store,
+            vni,
+            event.mac,
+            event.ip,
+            hostname=event.hostname or "",
+            expiry=event.expiry,
+            client_id=event.client_id or "",
+        )
+
+    def remove(self, vni: int, mac: str) -> None:
+        networks.remove_lease(self.store, vni, mac)
+
+    def all(self, vni: int) -> Sequence[LeaseEvent]:
+        return [
+            LeaseEvent(
+                action="old",
+                mac=lease.mac,
+                ip=lease.ip4_address,
+                hostname=lease.hostname or None,
+                expiry=lease.expiry,
+                client_id=lease.client_id or None,
+                interface=None,
+                vni=vni,
+            )
+            for lease in networks.read_leases(networks.StoreReader(self.store), vni)
+        ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pvc.node.lease_hook ACTION [MAC IP [HOSTNAME]]``, run by dnsmasq with the
+    node's configuration file in ``PVC_CONFIG_FILE``; exit status 0 unless the lease could
+    not be kept (dnsmasq logs a failing hook and carries on)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = load_config()
+        store = Store(
+            config.zookeeper.connect_string,
+            timeout=config.zookeeper.session_timeout,
+            credential=config.zookeeper.load_credential(),
+        )
+        if not store.start(attempt_timeout=5.0, give_up_after=10.0):
+            print("pvc lease hook: ZooKeeper is unreachable", file=sys.stderr)
+            return 1
+        try:
+            return handle(args, os.environ, ZookeeperLeases(store), sys.stdout)
+        finally:
+            store.stop()
+    except (PVCError, StateError) as error:
+        print(f"pvc lease hook: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

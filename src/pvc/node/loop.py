@@ -28,9 +28,10 @@ from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
+from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
 from pvc.node.peers import overdue_peers
-from pvc.node.phases import PrimaryPhases
+from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
 from pvc.node.zk_members import MemberWatch
@@ -128,6 +129,15 @@ class NodeLoop:
             if config.is_coordinator
             else None
         )
+        # Client networks: links and firewall on every node, gateways and DHCP on the primary
+        # (a phase just before the API, so the API comes up last and goes down first).
+        self.networks = NetManager(config, self.cluster) if config.networks.client_networks else None
+        if self.networks is not None:
+            manager = self.networks
+            self.role.phases.add(
+                Phase("client-networks", lambda: manager.serve(True), lambda: manager.serve(False)),
+                before="api",
+            )
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
         # share the daemon's libvirt connection (thread-safe), Ceph client and OSD keeper.
         self.tasks = TaskWorkers(
@@ -176,6 +186,8 @@ class NodeLoop:
         self.ring.resume(self.store)
         nodes.register(self.store, self._static_info())
         self.cache.listen(self._on_change)
+        if self.networks is not None:
+            self.cache.listen(self.networks.on_change)
         self.cache.start()
         if not self.cache.wait_ready(30):
             raise StateError("the state cache did not load within 30 s")
@@ -193,6 +205,8 @@ class NodeLoop:
             self.osds.start()
             threading.Thread(target=self._start_osds, name="osd-start", daemon=True).start()
         self.tasks.start()
+        if self.networks is not None:
+            self.networks.start()
         if self.zk_members is not None:
             self.zk_members.start()
         if self.vms is not None:
@@ -412,6 +426,8 @@ class NodeLoop:
         self.tasks.stop()
         if self.zk_members is not None:
             self.zk_members.stop()
+        if self.networks is not None:
+            self.networks.stop()  # links, firewall, FRR and DHCP stay for the next daemon
         if self.vms is not None:
             self.vms.stop()  # VMs keep running; the next daemon adopts them
         if self.osds is not None:

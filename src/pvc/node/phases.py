@@ -41,8 +41,14 @@ class PrimaryPhases:
     def __init__(self, phases: list[Phase] | None = None) -> None:
         self._phases: list[Phase] = list(phases or [])
 
-    def add(self, phase: Phase) -> None:
-        self._phases.append(phase)
+    def add(self, phase: Phase, *, before: str | None = None) -> None:
+        """Append ``phase``, or put it just before the phase called ``before`` (appended
+        when there is none)."""
+        names = self.names
+        if before is not None and before in names:
+            self._phases.insert(names.index(before), phase)
+        else:
+            self._phases.append(phase)
 
     @property
     def names(self) -> list[str]:

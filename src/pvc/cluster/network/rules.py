@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 from pvc.cluster.errors import ClusterError
+from pvc.net import nftables
 
 #: Longest rule accepted, in characters.
 MAX_RULE_LENGTH = 512
@@ -79,3 +80,11 @@ def checked_rule(rule: str | None, checker: RuleChecker | None = None) -> str:
         except Exception as error:  # the checker's own failure type: its text says why
             raise ClusterError(f"The ACL rule is not valid: {error}") from None
     return text
+
+
+def nft_rule_checker(rule: str) -> None:
+    """The :data:`RuleChecker` of a running cluster: nft's own parser, run on a throwaway
+    table in a network namespace of its own (it works for the unprivileged API user too)."""
+    problem = nftables.check_rule(rule)
+    if problem is not None:
+        raise ClusterError(f"nftables does not accept the rule: {problem}")
