@@ -40,6 +40,8 @@ class DomainSpec:
     disks: list[str] = field(default_factory=list)  # file paths
     rbd_disks: list[RbdDisk] = field(default_factory=list)  # after the file disks
     bridges: list[str] = field(default_factory=list)
+    #: MAC address of the NIC on each of ``bridges``, in order (missing or "": libvirt picks one).
+    macs: list[str] = field(default_factory=list)
     serial: bool = True  # a pty serial console (the node chooses where its log goes)
     tb_cache_mib: int = 32
 
@@ -89,8 +91,11 @@ def build(spec: DomainSpec) -> str:
         etree.SubElement(disk, "target", dev=f"vd{chr(ord('a') + index)}", bus="virtio")
     for index, rbd in enumerate(spec.rbd_disks, start=len(spec.disks)):
         _rbd_disk(devices, rbd, f"vd{chr(ord('a') + index)}")
-    for bridge in spec.bridges:
+    for index, bridge in enumerate(spec.bridges):
         nic = etree.SubElement(devices, "interface", type="bridge")
+        mac = spec.macs[index] if index < len(spec.macs) else ""
+        if mac:
+            etree.SubElement(nic, "mac", address=mac)
         etree.SubElement(nic, "source", bridge=bridge)
         etree.SubElement(nic, "model", type="virtio")
     if spec.serial:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pvc.client.http import segment
 from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import parse_config
+from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.lab import cluster_ceph, endpoint, libvirtd
 from pvc.lab.cache import cache_dir
-from pvc.lab.guest import BOOT_MARKER, ensure_disk, ensure_image
+from pvc.lab.guest import BOOT_MARKER, GuestNetwork, ensure_disk, ensure_image
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import node_config_data
 from pvc.node.vm_runtime import runtime_xml
@@ -60,11 +61,15 @@ def guest_xml(
     memory_mib: int = 0,
     disk: bool = False,
     rbd_volume: str = "",
+    nics: Sequence[tuple[int, str]] = (),
+    network: GuestNetwork | None = None,
 ) -> str:
     """Domain XML of a lab guest called ``name`` (the cached tiny kernel + initramfs), with
     its own copy of the small disk image as ``vda`` if ``disk``, or the RBD volume
     ``pool/volume`` of the lab's Ceph as ``vda`` (the guest writes its heartbeat into it),
-    opened as the lab's ``vm`` cephx user through the nodes' libvirt secret."""
+    opened as the lab's ``vm`` cephx user through the nodes' libvirt secret. ``nics`` are
+    ``(vni, mac)`` pairs (mac "" for libvirt's choice): a NIC on each of those networks;
+    ``network`` is what the guest does on them (DHCP, then its probes)."""
     image = ensure_image(cache_dir())
     rbd_disks = []
     if rbd_volume:
@@ -83,9 +88,13 @@ def guest_xml(
         memory_mib=memory_mib or GUEST_MEMORY_MIB,
         kernel=str(image.kernel),
         initrd=str(image.initrd),
-        cmdline=image.cmdline(heartbeat_us=heartbeat_us, heartbeat_disk="vda" if rbd_volume else ""),
+        cmdline=image.cmdline(
+            heartbeat_us=heartbeat_us, heartbeat_disk="vda" if rbd_volume else "", network=network
+        ),
         disks=[str(guest_disk(layout, name))] if disk else [],
         rbd_disks=rbd_disks,
+        bridges=[bridge_name(vni) for vni, _mac in nics],
+        macs=[mac for _vni, mac in nics],
     )
     return build(spec)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ipaddress
 import lzma
 import os
 import re
@@ -58,11 +59,11 @@ INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-HB_US=1000000; HB_DISK=; NET=; HOST=guest; PINGS=; TCPS=; DNSS=
+HB_US=1000000; HB_DISK=; NET=; HOST=guest; ADDR=; PINGS=; TCPS=; DNSS=
 for a in $(cat /proc/cmdline); do
   case "$a" in
     hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};;
-    lab_net=*) NET=${a#lab_net=};; lab_host=*) HOST=${a#lab_host=};;
+    lab_net=*) NET=${a#lab_net=};; lab_host=*) HOST=${a#lab_host=};; lab_addr=*) ADDR=${a#lab_addr=};;
     lab_ping=*) PINGS=$(echo ${a#lab_ping=} | tr , ' ');;
     lab_tcp=*) TCPS=$(echo ${a#lab_tcp=} | tr , ' ');;
     lab_dns=*) DNSS=$(echo ${a#lab_dns=} | tr , ' ');;
@@ -76,6 +77,9 @@ if [ -n "$NET" ]; then
   for dev in $(ls /sys/class/net); do
     [ "$dev" = lo ] && continue
     ip link set "$dev" up
+    if [ -n "$ADDR" ]; then
+      ip addr add "$ADDR" dev "$dev"; echo "LAB-NET $dev $ADDR router=" > /dev/ttyS0; continue
+    fi
     udhcpc -i "$dev" -s /bin/lab-dhcp -x hostname:"$HOST" -t 60 -T 1 -A 1 >/dev/null 2>&1 &
   done
   (
@@ -166,11 +170,13 @@ _TOKEN = re.compile(r"[A-Za-z0-9._:@-]+")
 
 @dataclass(frozen=True)
 class GuestNetwork:
-    """What a networked guest does: DHCP on every NIC with ``hostname``, then, every second,
+    """What a networked guest does: DHCP on every NIC with ``hostname`` (or the static
+    ``address``, ``10.0.0.5/24``, when given), then, every second,
     ping each of ``ping``, ask ``<address>:<port>`` of each of ``tcp`` for its HTTP page and look
     up each ``name@server`` of ``dns``, printing each result on its console."""
 
     hostname: str = "guest"
+    address: str = ""
     ping: tuple[str, ...] = ()
     tcp: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
@@ -180,6 +186,8 @@ class GuestNetwork:
             if not _TOKEN.fullmatch(token):
                 raise ValueError(f"not usable on a guest's command line: {token!r}")
         parts = [" lab_net=1", f" lab_host={self.hostname}"]
+        if self.address:
+            parts.append(f" lab_addr={ipaddress.IPv4Interface(self.address).with_prefixlen}")
         for key, values in (("lab_ping", self.ping), ("lab_tcp", self.tcp), ("lab_dns", self.dns)):
             if values:
                 parts.append(f" {key}={','.join(values)}")

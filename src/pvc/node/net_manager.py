@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pvc.cluster.faults.actions import clear, report
@@ -26,7 +27,7 @@ from pvc.cluster.session import Cluster
 from pvc.config import NodeConfig, config_path
 from pvc.errors import PVCError
 from pvc.net import arp, links, nftables
-from pvc.net.dnsmasq import DnsmasqError, DnsmasqInstance, DnsmasqNetwork
+from pvc.net.dnsmasq import DnsmasqError, DnsmasqInstance, DnsmasqNetwork, InstanceFiles
 from pvc.net.frr import FrrService
 from pvc.net.netspec import NodeNetParams
 from pvc.node import net_links
@@ -78,6 +79,11 @@ def write_hook(directory: Path) -> Path:
         temporary.chmod(0o755)
         temporary.replace(hook)
     return hook
+
+
+def _placeholder(vni: int) -> DnsmasqNetwork:
+    """Enough of a network to stop the dnsmasq a previous daemon left for ``vni``."""
+    return DnsmasqNetwork(vni=vni, domain="stale.invalid", ip4_network="192.0.2.0/24", gateway4="192.0.2.1")
 
 
 class NetManager:
@@ -185,16 +191,28 @@ class NetManager:
             vni = getattr(applied.action, "vni", None)
             if isinstance(vni, int):
                 problems.setdefault(vni, str(applied))
-        self._apply_firewall(inputs, problems)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("firewall", lambda: self._apply_firewall(inputs, problems))
+        ]
         if self._serving:
-            self._serve_gateways(inputs, problems)
-            self._serve_dhcp(inputs.dhcp, problems)
-            self._serve_dns(states, problems)
+            steps += [
+                ("gateways", lambda: self._serve_gateways(inputs, problems)),
+                ("dhcp", lambda: self._serve_dhcp(inputs.dhcp, problems)),
+                (DNS_SUBJECT, lambda: self._serve_dns(states, problems)),
+            ]
         else:
-            self._stop_dhcp(set())
-            self._stop_dns(problems)
-            self._remove_gateways(inputs)
-        self._run_bgp(states, problems)
+            steps += [
+                ("dhcp", lambda: self._stop_dhcp(set())),
+                (DNS_SUBJECT, lambda: self._stop_dns(problems)),
+                ("gateways", lambda: self._remove_gateways(inputs)),
+            ]
+        steps.append((BGP_SUBJECT, lambda: self._run_bgp(states, problems)))
+        for name, step in steps:  # one failing step never keeps the others from running
+            try:
+                step()
+            except Exception as error:
+                log.exception("client networks: the %s step failed", name)
+                problems.setdefault(name, f"client networks: the {name} step failed: {error}")
         self._report(problems)
 
     def _run_bgp(self, states: list[NetworkState], problems: dict[int | str, str]) -> None:
@@ -330,13 +348,14 @@ class NetManager:
 
     def _stop_dhcp(self, keep: set[int]) -> None:
         """Stop every dnsmasq but those of ``keep``, including ones a previous daemon left
-        (found by their directories)."""
+        running (found by the pid files in their directories)."""
         if self.directory.is_dir():
             for path in self.directory.glob("dnsmasq-*"):
                 vni = path.name.removeprefix("dnsmasq-")
-                if vni.isdigit() and int(vni) not in self._dnsmasq and int(vni) not in keep:
-                    stale = DnsmasqNetwork(vni=int(vni), domain="stale.invalid", ip4_network="192.0.2.0/24")
-                    self._dnsmasq[int(vni)] = DnsmasqInstance(stale, path, self.directory / "lease-hook")
+                if not vni.isdigit() or int(vni) in self._dnsmasq or int(vni) in keep:
+                    continue
+                if InstanceFiles(path).pid.exists():
+                    self._dnsmasq[int(vni)] = DnsmasqInstance(_placeholder(int(vni)), path, self.directory)
         for vni in sorted(set(self._dnsmasq) - keep):
             instance = self._dnsmasq.pop(vni)
             try:
