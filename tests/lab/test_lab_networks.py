@@ -259,6 +259,30 @@ def vlans_supported() -> bool:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
+def test_a_network_a_node_cannot_make_is_a_fault_until_removed(lab: LabLayout) -> None:
+    if vlans_supported():
+        pytest.skip("this kernel makes VLANs: the bridged network works (see the next test)")
+    client = endpoint.client(lab)
+    ok(
+        client.post("/network", data={"vni": 44, "description": "vlan44", "nettype": "bridged"}),
+        "add bridged",
+    )
+
+    def network_faults() -> list[str]:
+        faults = ok(client.get("/faults"), "faults")
+        return sorted(f["message"] for f in faults if "network 44 on" in f["message"])
+
+    assert wait_for(lambda: len(network_faults()) == len(lab.node_names), timeout=30), network_faults()
+    for node, message in zip(lab.node_names, network_faults(), strict=True):
+        assert message.startswith(f"network 44 on {node}: ")
+    for node in lab.node_names:  # the bridge is there (VMs on it can start), without an uplink
+        assert {"vmbr44", "vlan44"} & set(links_of(lab, node)) == {"vmbr44"}
+    ok(client.delete("/network/44"), "remove bridged")
+    assert wait_for(lambda: network_faults() == [], timeout=30)
+    for node in lab.node_names:
+        assert wait_for(lambda node=node: "vmbr44" not in links_of(lab, node), timeout=15)
+
+
 def test_bridged_network_carries_traffic_between_nodes(lab: LabLayout) -> None:
     if not vlans_supported():
         pytest.skip("this kernel has no 802.1Q VLAN support, so no bridged network can be made here")

@@ -84,6 +84,13 @@ def is_qemu(pid: int) -> bool:
         return False
 
 
+def is_frr(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() in ("zebra", "bgpd")
+    except OSError:
+        return False
+
+
 def leftovers() -> list[str]:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
@@ -217,10 +224,18 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     )
     assert new_primary != primary
     # the killed primary's API died with it: its namespace holds only the lab's own processes
-    # (anchor, libvirtd, ZooKeeper) and the QEMU of a demo VM that may run there
+    # (anchor, libvirtd, ZooKeeper), the QEMU of a demo VM that may run there, and the node's
+    # FRR, which keeps the VMs' networks through a daemon restart
     lab_pids = {r["pid"] for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()}
     wait_for(
-        lambda: {pid for pid in netns_pids(f"{PREFIX}{NET_INDEX}-{primary}") if not is_qemu(pid)} <= lab_pids,
+        lambda: (
+            {
+                pid
+                for pid in netns_pids(f"{PREFIX}{NET_INDEX}-{primary}")
+                if not is_qemu(pid) and not is_frr(pid)
+            }
+            <= lab_pids
+        ),
         timeout=10,
     )
     pvc_lab(lab_dir, "node", "start", primary)

@@ -254,6 +254,8 @@ class NetManager:
                 for state in states
                 if state.managed and state.network.domain
             ]
+            if not published and not self.dns.active:
+                return  # nothing to serve: no database or PowerDNS until a network has a domain
             if not self.dns.active:
                 self.dns.start()
                 log.info("DNS aggregator up on %s", ", ".join(nameservers) or "127.0.0.1")
@@ -325,7 +327,8 @@ class NetManager:
         instance = self._dnsmasq.get(network.vni)
         if instance is None:
             hook = write_hook(self.directory)
-            instance = DnsmasqInstance(network, self.directory / f"dnsmasq-{network.vni}", hook, user="root")
+            # dnsmasq drops to its unprivileged default account; its lease hook still runs as root.
+            instance = DnsmasqInstance(network, self.directory / f"dnsmasq-{network.vni}", hook)
             self._dnsmasq[network.vni] = instance
         return instance
 
