@@ -133,6 +133,8 @@ class NetManager:
         records (a coordinator's registration changes the BGP peers)."""
         network = path == paths.NETWORKS or path.startswith(paths.NETWORKS + "/")
         node_record = path.startswith(paths.NODES + "/") and path.count("/") == 2
+        if network and not self._serving and network_state.is_lease_path(path):
+            return  # leases matter only to the primary's DNS
         if network or node_record:
             self._wake.set()
 

@@ -310,3 +310,11 @@ def network_of_path(path: str) -> int | None:
         return None
     head = path[len(paths.NETWORKS) + 1 :].split("/", 1)[0]
     return int(head) if head.isascii() and head.isdigit() else None
+
+
+def is_lease_path(path: str) -> bool:
+    """Whether ``path`` is a dynamic lease (or the lease list) of some network."""
+    vni = network_of_path(path)
+    return vni is not None and (
+        path == paths.network_leases(vni) or path.startswith(paths.network_leases(vni) + "/")
+    )
