@@ -3,7 +3,8 @@ apply the settings clients asked of its VFs.
 
 The daemon's SR-IOV manager (:mod:`pvc.node.sriov_manager`) sets the VF counts of its
 configured PFs (``networks.sriov``) at start, and calls :func:`report` then and after each
-:func:`apply_asked`, and :func:`apply_asked` whenever the asked settings change. Reads and writes go to the store (fresh), since the daemon acts on them.
+:func:`apply_asked`, and :func:`apply_asked` whenever the asked settings change. Reads and
+writes go to the store (fresh), since the daemon acts on them.
 """
 
 from __future__ import annotations
