@@ -134,8 +134,10 @@ def node_config_data(
     storage: dict | None = None,
     state_dir: str | None = None,
     api: dict | None = None,
+    sriov: list[dict] | None = None,
 ) -> dict:
-    """A minimal valid configuration mapping for a test node (``storage``, ``api``: those sections)."""
+    """A minimal valid configuration mapping for a test node (``storage``, ``api``: those
+    sections; ``sriov``: the node's SR-IOV PFs)."""
     server, _, chroot = zk_hosts.partition("/")
     data = {
         "cluster": {"name": "test"},
@@ -163,6 +165,8 @@ def node_config_data(
         data["storage"] = storage
     if api is not None:
         data["api"] = api
+    if sriov is not None:
+        data["networks"]["sriov"] = sriov
     if state_dir is not None:
         data["paths"] = {"state_dir": state_dir, "log_dir": f"{state_dir}/log"}
     return data

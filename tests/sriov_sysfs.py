@@ -67,7 +67,8 @@ def make_pf(
 
 
 class FakeIpLink:
-    """``ip -j link show dev <pf>`` and ``ip link set dev <pf> vf <N> ...`` over settings it keeps.
+    """``ip -j link show dev <pf>``, ``ip link set dev <pf> vf <N> ...`` and ``ip link set dev <pf>
+    mtu <N>`` (kept in ``mtus``) over settings it keeps.
 
     ``vfs`` maps a PF to its VFs' ``vfinfo_list`` entries (as iproute2 prints them); a ``set``
     changes them as the kernel would, unless its setting word is in ``refuse``. Every command
@@ -77,6 +78,7 @@ class FakeIpLink:
     def __init__(self, vfs: dict[str, int], refuse: Sequence[str] = ()) -> None:
         self.refuse = set(refuse)
         self.calls: list[list[str]] = []
+        self.mtus: dict[str, int] = {}
         self.links = {
             pf: [
                 {
@@ -106,6 +108,11 @@ class FakeIpLink:
             return self._answer(argv, 1, err=f'Device "{pf}" does not exist.\n')
         if words[0] == "show":
             return self._answer(argv, out=json.dumps([{"ifname": pf, "vfinfo_list": self.links[pf]}]))
+        if "vf" not in words:  # ip link set dev <pf> mtu <N>
+            if "mtu" in self.refuse:
+                return self._answer(argv, 2, err="Error: mtu greater than device maximum.\n")
+            self.mtus[pf] = int(words[words.index("mtu") + 1])
+            return self._answer(argv)
         index, setting = int(words[words.index("vf") + 1]), words[words.index("vf") + 2 :]
         if setting[0] in self.refuse:
             return self._answer(argv, 2, err="RTNETLINK answers: Operation not supported\n")

@@ -42,6 +42,7 @@ def test_vfs_in_the_v1_shape_with_their_users(sriov_api) -> None:
         "pf": "ens1f0",
         "mtu": 1500,
         "mac": "52:54:00:01:10:00",
+        "pci": "0000:01:10.0",  # beyond v1: what a hostdev interface names
         "config": {
             "vlan_id": "0",
             "vlan_qos": "0",

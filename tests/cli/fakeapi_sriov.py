@@ -27,6 +27,7 @@ def vf(name: str, pf: str, index: int, bus: int = 1, domain: str | None = None) 
         "pf": pf,
         "mtu": 1500,
         "mac": f"52:54:00:{bus:02x}:10:{index:02x}",
+        "pci": f"0000:{bus:02x}:10.{index}",
         "config": {
             "vlan_id": "0",
             "vlan_qos": "0",

@@ -113,14 +113,14 @@ def describe(record: dict[str, Any]) -> dict[str, Any]:
     running = record["state"] == "start"
     nics = []
     for nic in root.iter("interface"):
-        bridge = nic.find("source").get("bridge", "")
+        bridge = nic.find("source").get("bridge", "") if nic.find("source") is not None else ""
         nics.append(
             {
                 "type": nic.get("type"),
                 "mac": nic.find("mac").get("address"),
                 "source": bridge,
                 "vni": int(bridge[4:]) if bridge[4:].isdigit() else None,
-                "model": nic.find("model").get("type"),
+                "model": nic.find("model").get("type") if nic.find("model") is not None else "",
                 **_counters(
                     running,
                     rd_bytes=1000,

@@ -140,11 +140,8 @@ def test_network_add_not_live(pvc: Invoke, connected: int, fake_api: FakeVmApi) 
 
 
 def test_network_add_errors(pvc: Invoke, connected: int, fake_api: FakeVmApi) -> None:
-    sriov = pvc("vm", "network", "add", "vm1", "100", "--sriov")
-    assert sriov.exit_code == 1 and sriov.stderr.splitlines()[-1] == "Error: SR-IOV is not supported"
-    assert pvc("vm", "network", "remove", "vm1", "100", "-s").stderr.splitlines()[-1] == (
-        "Error: SR-IOV is not supported"
-    )
+    sriov = pvc("vm", "network", "add", "vm1", "100", "--sriov", "--sriov-mode", "bad")
+    assert sriov.exit_code == 2 and "'bad' is not one of" in sriov.stderr
     bad_net = pvc("vm", "network", "add", "vm1", "upstream")
     assert "a network is given by its VNI" in bad_net.stderr and bad_net.exit_code == 1
     bad_mac = pvc("vm", "network", "add", "vm1", "100", "-a", "zz")

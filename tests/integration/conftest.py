@@ -115,7 +115,7 @@ def cluster(zk_hosts: str) -> Iterator[Callable[..., RunningNode]]:
     nodes: list[RunningNode] = []
 
     def start(name: str, coordinators: list[str], **kwargs) -> RunningNode:
-        loop_kwargs = {k: kwargs.pop(k) for k in ("phases",) if k in kwargs}
+        loop_kwargs = {k: kwargs.pop(k) for k in ("phases", "sriov_host") if k in kwargs}
         node = RunningNode(node_config(name, coordinators, zk_hosts, **kwargs), zk_hosts, **loop_kwargs)
         nodes.append(node)
         return node

@@ -61,6 +61,27 @@ def test_port_defaults_and_chroot():
         (lambda d: d["networks"].update(bridge_mtu=100), "networks.bridge_mtu:"),
         (lambda d: d["networks"].update(bgp={"keepalive": 10, "hold": 20}), "networks.bgp: hold (20 s)"),
         (lambda d: d["networks"].update(bgp={"asn": 0}), "networks.bgp.asn:"),
+        (lambda d: d["networks"].update(sriov=[{"phy": "ens1f0"}]), "networks.sriov.0.vfcount:"),
+        (
+            lambda d: d["networks"].update(sriov=[{"phy": "ens1f0", "vfcount": -1}]),
+            "networks.sriov.0.vfcount:",
+        ),
+        (lambda d: d["networks"].update(sriov=[{"phy": "ens 1", "vfcount": 2}]), "networks.sriov.0.phy:"),
+        (lambda d: d["networks"].update(sriov=[{"phy": "../x", "vfcount": 2}]), "networks.sriov.0.phy:"),
+        (
+            lambda d: d["networks"].update(sriov=[{"phy": "ens1f0", "vfcount": 2, "mtu": 100}]),
+            "networks.sriov.0.mtu:",
+        ),
+        (
+            lambda d: d["networks"].update(sriov=[{"phy": "ens1f0", "vfcount": 2, "numvfs": 3}]),
+            "networks.sriov.0.numvfs: unknown key",
+        ),
+        (
+            lambda d: d["networks"].update(
+                sriov=[{"phy": "ens1f0", "vfcount": 2}, {"phy": "ens1f0", "vfcount": 1}]
+            ),
+            "networks: sriov names PF ens1f0 more than once",
+        ),
         (
             lambda d: d["networks"].update(bgp={"upstream": {"peers": ["router"], "asn": 65001}}),
             "networks.bgp.upstream.peers.0:",
@@ -76,6 +97,17 @@ def test_bad_key_gives_one_line_naming_it(mutate, expected):
     message = str(caught.value)
     assert "\n" not in message
     assert expected in message
+
+
+def test_sriov_devices_are_read_with_their_counts():
+    data = valid()
+    assert parse_config(data).networks.sriov == []  # none: the node leaves SR-IOV alone
+    data["networks"]["sriov"] = [
+        {"phy": "ens1f0", "vfcount": 8, "mtu": 9000},
+        {"phy": "ens1f1", "vfcount": 0},
+    ]
+    found = parse_config(data).networks.sriov
+    assert [(d.phy, d.vfcount, d.mtu) for d in found] == [("ens1f0", 8, 9000), ("ens1f1", 0, None)]
 
 
 def test_timing_invariant_names_the_key():

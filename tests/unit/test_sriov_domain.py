@@ -33,7 +33,10 @@ def test_pci_hostdev_devices_count_and_bridges_do_not() -> None:
         "</devices>",
     )
     # decimal or hexadecimal attributes; an incomplete address or a source without a device is no VF
-    assert vf_references(xml) == (VfReference(MACVTAP, "ens1f0v0"), VfReference(HOSTDEV, "0000:02:10.7"))
+    assert vf_references(xml) == (
+        VfReference(MACVTAP, "ens1f0v0"),
+        VfReference(HOSTDEV, "0000:02:10.7", interface=False),  # a PCI device: perhaps no VF
+    )
 
 
 def test_xml_that_does_not_parse_uses_nothing() -> None:

@@ -21,7 +21,7 @@ from pvc.cli.context import CliContext, CliError, options
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, reply_message, task_result, vm_path
 from pvc.cli.vm_views import memory_pretty, network_id, networks_pretty, vcpus_pretty, volumes_pretty
-from pvc.client.http import ApiClient
+from pvc.client.http import ApiClient, segment
 from pvc.client.waiters import TASK_SUCCESS
 from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.edit import (
@@ -43,9 +43,11 @@ from pvc.domain_xml.edit import (
     read_memory,
     remove_disk,
     remove_interface,
+    remove_sriov_interface,
     serialize,
     set_memory,
     set_vcpus,
+    sriov_interface_element,
 )
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import load
@@ -85,6 +87,21 @@ def _load(client: ApiClient, domain: str) -> tuple[dict[str, Any], Element]:
     vm = fetch_vm(client, domain)
     with _xml_errors(domain):
         return vm, load(str(vm.get("xml") or ""))
+
+
+def _vf_pci(domain: str, vf: str, *, required: bool) -> str:
+    """The PCI address of VF ``vf`` of VM DOMAIN's node (``GET /sriov/vf/{node}/{vf}``); "" when
+    the node has no such VF and ``required`` is False."""
+    client = options().client()
+    node = str(fetch_vm(client, domain).get("node") or "")
+    reply = client.get(f"/sriov/vf/{segment(node)}/{segment(vf)}")
+    if reply.status == 404 and not required:
+        return ""
+    item = reply.expect_one(f"VF {vf} of node {node}")
+    pci = str(item.get("pci") or "") if isinstance(item, dict) else ""
+    if not pci and required:
+        raise CliError(f"VF {vf} of node {node} has no PCI address recorded")
+    return pci
 
 
 def decide_restart(
@@ -275,7 +292,9 @@ def vm_network_get(domain: str, output_format: str) -> None:
 @click.option(
     "-m", "--model", "model", default=DEFAULT_NIC_MODEL, show_default=True, help="Virtual NIC model."
 )
-@click.option("-s", "--sriov", "sriov_flag", is_flag=True, default=False, help="Not supported.")
+@click.option(
+    "-s", "--sriov", "sriov_flag", is_flag=True, default=False, help="NET is an SR-IOV VF of the VM's node."
+)
 @click.option(
     "-d",
     "--sriov-mode",
@@ -283,7 +302,7 @@ def vm_network_get(domain: str, output_format: str) -> None:
     type=click.Choice(SRIOV_MODES),
     default="macvtap",
     show_default=True,
-    help="Not supported (SR-IOV).",
+    help="macvtap (can move live) or hostdev (a PCI device; moves only by shutdown).",
 )
 @live_option
 @restart_option
@@ -299,15 +318,17 @@ def vm_network_add(
     restart_flag: bool | None,
     confirm_flag: bool,
 ) -> None:
-    """Add an interface on network NET (a VNI) to VM DOMAIN."""
-    if sriov_flag:
-        raise CliError("SR-IOV is not supported")
+    """Add an interface on network NET (a VNI) to VM DOMAIN; with -s/--sriov, on SR-IOV VF NET
+    (ens1f0v3) of the VM's node."""
     with _xml_errors():
-        vni = parse_vni(net)
         mac = normalize_mac(macaddr) if macaddr else random_mac()
+        if sriov_flag:
+            device = net if sriov_mode == "macvtap" else _vf_pci(domain, net, required=True)
+            interface = sriov_interface_element(sriov_mode, device, mac, model)
+        else:
+            interface = interface_element(bridge_name(parse_vni(net)), mac, model)
 
     def change(root: Element) -> tuple[str, Element]:
-        interface = interface_element(bridge_name(vni), mac, model)
         add_interface(root, interface)
         return "POST", interface
 
@@ -318,7 +339,7 @@ def vm_network_add(
 @domain_argument
 @click.argument("net", required=False, default=None)
 @click.option("-m", "--mac-address", "macaddr", default=None, help="MAC address of the interface to remove.")
-@click.option("-s", "--sriov", "sriov_flag", is_flag=True, default=False, help="Not supported.")
+@click.option("-s", "--sriov", "sriov_flag", is_flag=True, default=False, help="NET is an SR-IOV VF.")
 @live_option
 @restart_option
 @yes_option
@@ -331,11 +352,24 @@ def vm_network_remove(
     restart_flag: bool | None,
     confirm_flag: bool,
 ) -> None:
-    """Remove the interface of VM DOMAIN on network NET (a VNI) and/or with MAC address -m."""
-    if sriov_flag:
-        raise CliError("SR-IOV is not supported")
+    """Remove the interface of VM DOMAIN on network NET (a VNI) and/or with MAC address -m; with
+    -s/--sriov, the interface on SR-IOV VF NET (macvtap or hostdev)."""
     if net is None and macaddr is None:
         raise click.UsageError("Give NET, -m/--mac-address or both.")
+    if sriov_flag:
+        if net is None:
+            raise click.UsageError("Give the VF as NET with -s/--sriov.")
+        with _xml_errors():
+            mac = normalize_mac(macaddr) if macaddr else None
+        pci = _vf_pci(domain, net, required=False)
+        _edit(
+            domain,
+            lambda root: ("DELETE", remove_sriov_interface(root, net, pci, mac)),
+            restart_flag,
+            confirm_flag,
+            live_flag,
+        )
+        return
     with _xml_errors():
         bridge = bridge_name(parse_vni(net)) if net is not None else None
         mac = normalize_mac(macaddr) if macaddr else None

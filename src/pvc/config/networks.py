@@ -63,6 +63,15 @@ class BgpSection(_Section):
         return self
 
 
+class SriovDevice(_Section):
+    """An SR-IOV physical function (PF) of this node: its network device, the MTU it is given
+    (none: left as it is) and how many virtual functions (VFs) it makes."""
+
+    phy: InterfaceName
+    mtu: int | None = Field(default=None, ge=576, le=65535)
+    vfcount: int = Field(ge=0, le=65535)
+
+
 class NetworksSection(_Section):
     """The node's core networks, and where its client networks attach.
 
@@ -70,7 +79,8 @@ class NetworksSection(_Section):
     cannot carry bridged networks); ``bridge_mtu`` their default MTU (default: the
     device's). Managed networks ride VXLAN over the cluster network's device.
     ``client_networks`` off: this node neither carries nor serves client networks (for a
-    node whose links someone else manages).
+    node whose links someone else manages). ``sriov`` lists the node's SR-IOV PFs, each
+    named once (none: the node leaves SR-IOV alone).
     """
 
     upstream: NetworkSection
@@ -80,3 +90,13 @@ class NetworksSection(_Section):
     bridge_device: InterfaceName | None = None
     bridge_mtu: int | None = Field(default=None, ge=576, le=65535)
     bgp: BgpSection = BgpSection()
+    sriov: list[SriovDevice] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pfs_named_once(self) -> NetworksSection:
+        seen: set[str] = set()
+        for device in self.sriov:
+            if device.phy in seen:
+                raise ValueError(f"sriov names PF {device.phy} more than once")
+            seen.add(device.phy)
+        return self

@@ -37,6 +37,7 @@ MEMORY_UNITS = {
     "tb": 1024**2,
     "tib": 1024**2,
 }
+PCI_ADDRESS = re.compile(r"([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])")
 TARGET_DEVICE = re.compile(r"[a-z]{2,3}[a-z]+")
 _SIZE = re.compile(r"(\d+)\s*([a-z]*)")
 
@@ -254,6 +255,67 @@ def interface_element(bridge: str, mac: str, model: str = DEFAULT_NIC_MODEL) -> 
     etree.SubElement(interface, "source", bridge=bridge)
     etree.SubElement(interface, "model", type=model)
     return interface
+
+
+def sriov_interface_element(mode: str, device: str, mac: str, model: str = DEFAULT_NIC_MODEL) -> Element:
+    """An interface on an SR-IOV VF: ``macvtap`` (``<interface type='direct'>`` in passthrough
+    mode on the VF's network device ``device``) or ``hostdev`` (the VF as a PCI device at
+    address ``device``, ``0000:01:10.1``; the guest's own driver, so no model)."""
+    if mode == "macvtap":
+        interface = etree.Element("interface", type="direct")
+        etree.SubElement(interface, "mac", address=mac)
+        etree.SubElement(interface, "source", dev=device, mode="passthrough")
+        etree.SubElement(interface, "model", type=model)
+        return interface
+    if mode != "hostdev":
+        raise DomainXMLError(f"an SR-IOV mode is macvtap or hostdev, not '{mode}'")
+    match = PCI_ADDRESS.fullmatch(device.strip().lower())
+    if match is None:
+        raise DomainXMLError(f"'{device}' is not a PCI address (0000:01:10.1)")
+    domain, bus, slot, function = match.groups()
+    interface = etree.Element("interface", type="hostdev", managed="yes")
+    etree.SubElement(interface, "mac", address=mac)
+    source = etree.SubElement(interface, "source")
+    etree.SubElement(
+        source,
+        "address",
+        type="pci",
+        domain=f"0x{domain}",
+        bus=f"0x{bus}",
+        slot=f"0x{slot}",
+        function=f"0x{function}",
+    )
+    return interface
+
+
+def _pci_of(interface: Element) -> str:
+    address = interface.find("source/address")
+    if address is None:
+        return ""
+    try:
+        parts = [int(address.get(key, ""), 0) for key in ("domain", "bus", "slot", "function")]
+    except ValueError:
+        return ""
+    return f"{parts[0]:04x}:{parts[1]:02x}:{parts[2]:02x}.{parts[3]:x}"
+
+
+def remove_sriov_interface(root: Element, vf: str, pci: str = "", mac: str | None = None) -> Element:
+    """Remove the one interface on VF ``vf``: a ``direct`` interface on its network device, or
+    a ``hostdev`` interface at its PCI address ``pci`` (if known); ``mac`` picks among several."""
+    found = []
+    for interface in _devices(root).findall("interface"):
+        source = interface.find("source")
+        kind = interface.get("type")
+        on_vf = kind == "direct" and source is not None and source.get("dev") == vf
+        at_pci = kind == "hostdev" and bool(pci) and _pci_of(interface) == pci.lower()
+        if (on_vf or at_pci) and (mac is None or interface_mac(interface) == mac.lower()):
+            found.append(interface)
+    if not found:
+        raise DomainXMLError(f"the VM has no interface on SR-IOV VF {vf}")
+    if len(found) > 1:
+        raise DomainXMLError(f"the VM has {len(found)} interfaces on VF {vf}; choose one by its MAC address")
+    _remove(found[0])
+    return found[0]
 
 
 def interface_mac(interface: Element) -> str:

@@ -7,9 +7,10 @@ node becomes ``flushed``. ``unflush``: VMs whose ``last_node`` is this node come
 the same way, then the node is ``ready``.
 
 A running VM that cannot leave (its node limit or the selector leaves no other ready node,
-or its move failed, e.g. a live-only migration) is shut down where it is with
-``node_autostart`` set. ``unflush`` starts such VMs here again before bringing the
-others back, clearing the flag: like in PVC, ``node_autostart`` is used once.
+no other node has the SR-IOV VFs it uses free, or its move failed, e.g. a live-only
+migration) is shut down where it is with ``node_autostart`` set. ``unflush`` starts such
+VMs here again before bringing the others back, clearing the flag: like in PVC,
+``node_autostart`` is used once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pvc.cluster.session import Cluster
+from pvc.cluster.sriov.vms import unfit_nodes
 from pvc.cluster.vm.actions import change_placement
 from pvc.cluster.vm.placement import choose_node, effective_selector
 from pvc.state import nodes
@@ -78,7 +80,7 @@ class FlushDriver:
                 vms,
                 selector=effective_selector(vm.meta.node_selector, self.default_selector),
                 node_limit=vm.meta.node_limit,
-                exclude=[self.node],
+                exclude=[self.node, *unfit_nodes(self.cluster, vm)],
             )
             if target is None or vm.uuid in self._tried:
                 if placement.state not in VM_RUNNING:

@@ -32,6 +32,7 @@ from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
 from pvc.node.peers import overdue_peers
 from pvc.node.phases import Phase, PrimaryPhases
+from pvc.node.sriov_manager import SriovHost, SriovManager
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
 from pvc.node.zk_members import MemberWatch
@@ -69,6 +70,7 @@ class NodeLoop:
         *,
         phases: PrimaryPhases | None = None,
         clock: Callable[[], float] = time.time,
+        sriov_host: SriovHost | None = None,
     ) -> None:
         self.config = config
         self.name = config.node.name
@@ -138,6 +140,8 @@ class NodeLoop:
                 Phase("client-networks", lambda: manager.serve(True), lambda: manager.serve(False)),
                 before="api",
             )
+        # SR-IOV: VF counts, reports and VF settings, in its own thread (idle without PFs).
+        self.sriov = SriovManager(config, self.cluster, sriov_host)
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
         # share the daemon's libvirt connection (thread-safe), Ceph client and OSD keeper.
         self.tasks = TaskWorkers(
@@ -188,6 +192,7 @@ class NodeLoop:
         self.cache.listen(self._on_change)
         if self.networks is not None:
             self.cache.listen(self.networks.on_change)
+        self.cache.listen(self.sriov.on_change)
         self.cache.start()
         if not self.cache.wait_ready(30):
             raise StateError("the state cache did not load within 30 s")
@@ -207,6 +212,7 @@ class NodeLoop:
         self.tasks.start()
         if self.networks is not None:
             self.networks.start()
+        self.sriov.start()
         if self.zk_members is not None:
             self.zk_members.start()
         if self.vms is not None:
@@ -428,6 +434,7 @@ class NodeLoop:
             self.zk_members.stop()
         if self.networks is not None:
             self.networks.stop()  # links, firewall, FRR and DHCP stay for the next daemon
+        self.sriov.stop()
         if self.vms is not None:
             self.vms.stop()  # VMs keep running; the next daemon adopts them
         if self.osds is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import libvirt
 
 from pvc.cluster.session import Cluster
+from pvc.cluster.sriov.vms import has_hostdev_vf, with_node_vfs
 from pvc.cluster.vm.actions import change_placement
 from pvc.config import PathsSection
 from pvc.domain_xml.errors import DomainXMLError
@@ -377,6 +378,8 @@ class VmManager:
         live_only = vm.placement.state == VMState.MIGRATE_LIVE
         if vm.meta.migration_method == MigrationMethod.SHUTDOWN and not live_only:
             return self._migrate_by_shutdown(vm, target, "its migration method is shutdown")
+        if vm.meta.migration_method == MigrationMethod.NONE and not live_only and has_hostdev_vf(vm.xml):
+            return self._migrate_by_shutdown(vm, target, "it has an SR-IOV VF as a PCI device")
         try:
             self._runtime_xml(self.cache.vm(vm.uuid) or vm)
         except DomainXMLError as error:
@@ -460,7 +463,8 @@ class VmManager:
         """The VM's XML as this node runs it (DomainXMLError when the node refuses it)."""
         self.settings.console_dir.mkdir(parents=True, exist_ok=True)
         settings = self.settings
-        return runtime_xml(vm.xml, settings.xml_policy, settings.console_dir, settings.rbd_auth)
+        policy = with_node_vfs(settings.xml_policy, self.cluster, self.node)
+        return runtime_xml(vm.xml, policy, settings.console_dir, settings.rbd_auth)
 
 
 def read_tail(path: str, lines: int) -> str:

@@ -1,9 +1,10 @@
 """What a node daemon does for SR-IOV: give its PFs their VF counts, report its PFs and VFs, and
 apply the settings clients asked of its VFs.
 
-The daemon calls :func:`set_vf_counts` once at start (from its ``sriov_device`` settings),
-:func:`report` then and after each :func:`apply_asked`, and :func:`apply_asked` whenever the
-asked settings change. Reads and writes go to the store (fresh), since the daemon acts on them.
+The daemon's SR-IOV manager (:mod:`pvc.node.sriov_manager`) sets the VF counts of its
+configured PFs (``networks.sriov``) at start, and calls :func:`report` then and after each
+:func:`apply_asked`, and :func:`apply_asked` whenever the asked settings change. Reads and
+writes go to the store (fresh), since the daemon acts on them.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ def effective_config(vf: SriovVf, wanted: VfConfig) -> VfConfig:
 
 
 def vf_to_api(vf: SriovVf, wanted: VfConfig, user: str | None) -> dict:
-    """A VF in the v1 shape; ``user`` is the UUID of the VM using it, if one does."""
+    """A VF in the v1 shape, plus ``pci`` (its PCI address, which a hostdev interface names);
+    ``user`` is the UUID of the VM using it, if one does."""
     config = effective_config(vf, wanted)
     shown: dict[str, object] = {}
     for name in TEXT_SETTINGS:
@@ -46,6 +47,7 @@ def vf_to_api(vf: SriovVf, wanted: VfConfig, user: str | None) -> dict:
         "pf": vf.pf,
         "mtu": known(vf.mtu),
         "mac": vf.mac,
+        "pci": vf.pci,
         "config": shown,
         "usage": {"used": user is not None, "domain": user},
     }

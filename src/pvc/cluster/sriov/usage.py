@@ -12,15 +12,18 @@ from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import load
 
 MACVTAP, HOSTDEV = "macvtap", "hostdev"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 @dataclass(frozen=True)
 class VfReference:
     """A VF a domain uses: ``mode`` macvtap (``device`` is its network device) or hostdev
-    (``device`` is its PCI address, ``0000:01:10.0``)."""
+    (``device`` is its PCI address, ``0000:01:10.0``). ``interface`` is False for a PCI
+    ``<hostdev>`` device, which may also pass through a device that is no VF."""
 
     mode: str
     device: str
+    interface: bool = True
 
 
 def pci_address(address: etree._Element | None) -> str:
@@ -44,6 +47,21 @@ def vf_references(xml: str) -> tuple[VfReference, ...]:
         root = load(xml)
     except DomainXMLError:
         return ()
+    return _references(root)
+
+
+def device_references(xml: str) -> tuple[VfReference, ...]:
+    """The VFs one device (an ``<interface>`` or ``<hostdev>`` of a hot-plug) uses."""
+    try:
+        device = etree.fromstring(xml.encode(), _PARSER)
+    except etree.XMLSyntaxError:
+        return ()
+    root = etree.Element("domain")
+    etree.SubElement(root, "devices").append(device)
+    return _references(root)
+
+
+def _references(root: etree._Element) -> tuple[VfReference, ...]:
     found = []
     for interface in root.iterfind("devices/interface"):
         source = interface.find("source")
@@ -60,5 +78,5 @@ def vf_references(xml: str) -> tuple[VfReference, ...]:
         if hostdev.get("type") == "pci":
             address = pci_address(hostdev.find("source/address"))
             if address:
-                found.append(VfReference(HOSTDEV, address))
+                found.append(VfReference(HOSTDEV, address, interface=False))
     return tuple(found)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pvc.cluster.errors import ClusterError, NotYetDone, WaitTimeout
 from pvc.cluster.session import Cluster
+from pvc.cluster.sriov import vms as sriov_vms
 from pvc.cluster.storage.access import mapped_errors
 from pvc.cluster.vm.placement import accepts_vms, choose_node, effective_selector
 from pvc.cluster.vm.queries import resolve
@@ -130,11 +131,16 @@ def request_node(
             cache.vms(),
             selector=effective_selector(record.meta.node_selector, default_selector),
             node_limit=record.meta.node_limit,
-            exclude=[current.node],
+            exclude=[current.node, *sriov_vms.unfit_nodes(cluster, record)],
         )
         if target is None:
             raise ClusterError(f"No other node can take VM '{name}' now")
     _check_target(cache, record, target, check_limit=action != "unmigrate")
+    problem = sriov_vms.move_problem(cluster, record, target)
+    if problem is None and _is_running(current):
+        problem = sriov_vms.live_refusal(record, force_live)
+    if problem is not None:
+        raise ClusterError(problem)
     if action == "migrate" and current.last_node and not force:
         raise ClusterError(
             f"VM '{name}' has already been migrated from node '{current.last_node}'; "

@@ -14,6 +14,7 @@ from lxml import etree
 
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.session import Cluster
+from pvc.cluster.sriov import vms as sriov_vms
 from pvc.cluster.vm.actions import request_state
 from pvc.cluster.vm.meta import user_tags_of
 from pvc.cluster.vm.placement import choose_node, effective_selector
@@ -82,7 +83,7 @@ def define(
     the caller's role (see :mod:`pvc.cluster.vm.xml_policy`).
     """
     cache = cluster.cache
-    xml, summary = parse_xml(xml, policy)
+    xml, summary = parse_xml(xml, sriov_vms.with_node_vfs(policy, cluster, node))
     check_network_bridges((nic.source for nic in summary.nics), defined_vnis(cache))
     if name is not None and summary.name != name:
         raise ClusterError(f"the XML names the VM '{summary.name}', not '{name}'")
@@ -103,15 +104,20 @@ def define(
             raise ClusterError(f"Node '{node}' does not exist")
         if rules.node_limit and node not in rules.node_limit:
             raise ClusterError(f"Node '{node}' is not in the VM's node limit")
+        sriov_vms.check_vm_xml(cluster, node, xml)
     else:
+        unfit = sriov_vms.nodes_without(cluster, xml)
         node = choose_node(
             cache.nodes(),
             cache.vms(),
             selector=effective_selector(rules.node_selector, default_selector),
             node_limit=rules.node_limit,
+            exclude=unfit,
         )
         if node is None:
-            raise ClusterError("No node is ready to take the VM")
+            why = " with the SR-IOV VFs it names free" if unfit else ""
+            raise ClusterError(f"No node{why} is ready to take the VM")
+    rules = replace(rules, migration_method=sriov_vms.hostdev_method(xml, rules.migration_method))
     meta = VmMeta(
         name=summary.name,
         uuid=summary.uuid,
@@ -137,7 +143,10 @@ def modify(cluster: Cluster, vm: str, xml: str, *, policy: XmlPolicy, restart: b
     admin may add (file disks, host devices) may be kept unchanged by any caller.
     """
     record = resolve(cluster, vm)
-    xml, summary = parse_xml(xml, policy.as_role(policy.admin, devices_of(record.xml)), uuid=record.uuid)
+    node = record.placement.node
+    role = sriov_vms.with_node_vfs(policy, cluster, node).as_role(policy.admin, devices_of(record.xml))
+    xml, summary = parse_xml(xml, role, uuid=record.uuid)
+    sriov_vms.check_vm_xml(cluster, node, xml, record.uuid)
     check_network_bridges(
         (nic.source for nic in summary.nics), defined_vnis(cluster.cache), _stored_vnis(record.xml)
     )
@@ -145,13 +154,16 @@ def modify(cluster: Cluster, vm: str, xml: str, *, policy: XmlPolicy, restart: b
         raise ClusterError(
             f"the XML names the VM '{summary.name}' but it is '{record.meta.name}'; use rename to change it"
         )
-    meta = replace(record.meta, vcpus=summary.vcpus, memory_mib=summary.memory_mib)
+    method = sriov_vms.hostdev_method(xml, record.meta.migration_method, record.xml)
+    meta = replace(record.meta, vcpus=summary.vcpus, memory_mib=summary.memory_mib, migration_method=method)
     try:
         commit = replace_definition(cluster.store, meta, cluster.cache.vm_meta_version(record.uuid), xml)
     except ConflictError:
         raise ClusterError(f"VM '{vm}' changed while it was being modified; try again") from None
     cluster.settle(commit)
     message = f"Modified VM '{record.meta.name}'"
+    if method != record.meta.migration_method:
+        message += f" (migration method now {method}: an SR-IOV VF as a PCI device cannot move live)"
     if restart and record.placement.running_on:
         request_state(cluster, record.uuid, VMState.RESTART)
         return message + "; restarting it"

@@ -16,6 +16,8 @@ from lxml import etree
 from pvc import tasks
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.session import Cluster
+from pvc.cluster.sriov import vms as sriov_vms
+from pvc.cluster.sriov.usage import device_references
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_hypervisor, node_xml_policy
 from pvc.cluster.vm.queries import resolve
@@ -58,7 +60,11 @@ def submit_change(
     checks the device again against its own configuration before it changes the VM.
     """
     record = resolve(cluster, vm)
-    device = _parse(xml, ClusterError, policy.as_role(policy.admin, devices_of(record.xml)))
+    node = record.placement.running_on or record.placement.node
+    role = sriov_vms.with_node_vfs(policy, cluster, node).as_role(policy.admin, devices_of(record.xml))
+    device = _parse(xml, ClusterError, role)
+    if attach:
+        sriov_vms.check_references(cluster, node, device_references(device.xml), record.uuid)
     if attach and device.nic is not None:
         stored = network_vnis(nic.source for nic in parse(record.xml)[1].nics)
         check_network_bridges([device.nic.source], defined_vnis(cluster.cache), stored)
@@ -98,7 +104,11 @@ def _running_here(ctx: NodeTaskContext, domain: str) -> str:
 
 
 def _change(ctx: NodeTaskContext, domain: str, xml: str, *, attach: bool) -> dict[str, str]:
-    device = _parse(xml, TaskError, node_xml_policy(ctx)) if attach else parse_device(xml)
+    if attach:
+        policy = sriov_vms.with_store_vfs(node_xml_policy(ctx), ctx.store, ctx.run_on)
+        device = _parse(xml, TaskError, policy)
+    else:
+        device = parse_device(xml)
     name = _running_here(ctx, domain)
     verb = "Attaching" if attach else "Detaching"
     ctx.progress(0, 1, f"{verb} {device.label} {'to' if attach else 'from'} VM {name}")
