@@ -158,7 +158,7 @@ def test_a_vf_handed_to_a_vm_keeps_its_name(hv1, tmp_path: Path) -> None:
 
 def test_a_report_without_ip_still_records_the_functions(hv1, host: Path) -> None:
     store = hv1.store
-    sriov_node.report(store, "hv1", root=host, run=FakeIpLink({}))  # ip knows neither PF
+    hv1.settle(sriov_node.report(store, "hv1", root=host, run=FakeIpLink({})))  # ip knows neither PF
     assert [vf.phy for vf in records.read_vfs(store.children, store.get, "hv1")] == [
         "ens1f0v0",
         "ens1f0v1",
