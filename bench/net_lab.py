@@ -148,7 +148,8 @@ def gateway_continuity(layout: LabLayout, client) -> None:
         time.sleep(6)
         ping.terminate()
         ping.wait()
-        during = [t for t in arrivals if t >= moved - 1]
+        ended = time.monotonic()
+        during = [moved - 1, *[t for t in arrivals if t >= moved - 1], ended]  # silence at either end counts
         gaps = [b - a for a, b in itertools.pairwise(during)]
         print(
             f"gateway continuity over a primary move ({primary} -> {target}, client on {host}): "
@@ -170,7 +171,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def idle_cpu(layout: LabLayout, idle: float, what: str) -> None:
+    """Print each node daemon's CPU use over ``idle`` seconds."""
+    pids = daemon_pids(layout)
+    before = {node: cpu_seconds(pid) for node, pid in pids.items()}
+    time.sleep(idle)
+    for node, pid in pids.items():
+        used = (cpu_seconds(pid) - before[node]) / idle * 100
+        print(f"idle CPU of {node}'s pvcnoded {what}: {used:.2f} % of one core")
+
+
 def many_networks(layout: LabLayout, client, count: int, idle: float) -> None:
+    idle_cpu(layout, idle, "with 1 network")
     started = time.monotonic()
     for index in range(count):
         add_network(client, VNI + 1 + index, index + 1)
@@ -196,15 +208,7 @@ def many_networks(layout: LabLayout, client, count: int, idle: float) -> None:
         f"{time.monotonic() - started:.1f} s after the first call",
     )
     time.sleep(5)
-    pids = daemon_pids(layout)
-    before = {node: cpu_seconds(pid) for node, pid in pids.items()}
-    time.sleep(idle)
-    for node, pid in pids.items():
-        used = (cpu_seconds(pid) - before[node]) / idle * 100
-        print(
-            f"idle CPU of {node}'s pvcnoded with {count + 1} networks: {used:.2f} % of one core",
-            "(target <= 1 %)",
-        )
+    idle_cpu(layout, idle, f"with {count + 1} networks (target <= 1 %)")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 ETH_P_ARP = 0x0806
@@ -36,10 +37,27 @@ def garp_frame(mac: bytes, address: str, *, reply: bool = True) -> bytes:
 SCHEDULE = (0.0, 1.1, 2.2)
 
 
-def announce(device: str, address: str, schedule: tuple[float, ...] = SCHEDULE) -> None:
-    """Announce ``address`` on ``device`` now and later (in the background)."""
+def reply_frame(mac: bytes, address: str, to: bytes) -> bytes:
+    """A unicast ARP reply telling the host at MAC ``to`` that ``address`` is at ``mac``.
+
+    Its target address is 0.0.0.0, not ``address``: a bridge port with neighbour
+    suppression (an EVPN VXLAN) does not forward gratuitous ARP (sender == target), so
+    hosts behind other nodes only hear of a moved address through a reply like this.
+    """
+    ip = ipaddress.IPv4Address(address).packed
+    ethernet = to + mac + struct.pack("!H", ETH_P_ARP)
+    arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + mac + ip + to + b"\x00" * 4
+    return ethernet + arp
+
+
+def announce(
+    device: str, address: str, schedule: tuple[float, ...] = SCHEDULE, *, hosts: Iterable[str] = ()
+) -> None:
+    """Announce ``address`` on ``device`` now and later (in the background): broadcast, and
+    to each MAC of ``hosts`` (``aa:bb:...``) in a unicast reply."""
     mac = mac_of(device)
     frames = [garp_frame(mac, address, reply=False), garp_frame(mac, address, reply=True)]
+    frames += [reply_frame(mac, address, bytes.fromhex(host.replace(":", ""))) for host in hosts]
 
     def send_all() -> None:
         started = time.monotonic()

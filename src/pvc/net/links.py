@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from pvc import commands
+from pvc.commands import CommandError
 from pvc.domain_xml.bridges import bridge_name
 from pvc.errors import PVCError
 from pvc.net import addresses
@@ -301,3 +304,23 @@ def addresses_on(ipr: IPRoute, devices: Iterable[str]) -> dict[str, set[str]]:
         if name in found:
             found[name].add(f"{msg.get('address')}/{msg['prefixlen']}")
     return found
+
+
+def bridge_hosts(bridge: str, *, netns: str | None = None) -> set[str]:
+    """The unicast MACs the bridge has learned on its ports (local VMs, and remote ones
+    from EVPN): the hosts that may hold a stale neighbour entry for a moved address."""
+    argv = ["bridge", *(["-n", netns] if netns else []), "-j", "fdb", "show", "br", bridge]
+    try:
+        out = commands.run(argv, timeout=30.0).stdout
+        entries = json.loads(out or "[]")
+    except (CommandError, ValueError) as error:
+        raise LinkError(f"cannot read the forwarding table of {bridge}: {error}") from None
+    hosts = set()
+    for entry in entries:
+        mac = str(entry.get("mac", "")).lower()
+        if entry.get("master") != bridge or entry.get("state") == "permanent" or len(mac) != 17:
+            continue
+        if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+            continue  # multicast, broadcast or the flood entry
+        hosts.add(mac)
+    return hosts
