@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pvc.cluster.faults.actions import clear, report
@@ -51,6 +52,8 @@ DEBOUNCE = 0.05
 NETWORK_FAULT = "network_failed"
 DELTA_NETWORK_FAULT = 10
 BGP_SUBJECT = "bgp"
+#: dnsmasq instances started (or updated) at once on the primary.
+DHCP_STARTS = 8
 DNS_SUBJECT = "dns"
 
 
@@ -337,16 +340,24 @@ class NetManager:
         return instance
 
     def _serve_dhcp(self, wanted: dict[int, DnsmasqNetwork], problems: dict[int | str, str]) -> None:
+        """Start or update the dnsmasq of each network in ``wanted`` (several at once: each
+        start waits for its lease hook to hand back the network's leases), stop the rest."""
         self._stop_dhcp(set(wanted))
-        for vni, network in sorted(wanted.items()):
-            instance = self._instance(network)
+        instances = {vni: self._instance(network) for vni, network in wanted.items()}
+
+        def serve(vni: int) -> str:
+            instance, network = instances[vni], wanted[vni]
+            if instance.running():
+                return instance.update(network)
+            instance.network = network
+            instance.start()
+            return "started"
+
+        with ThreadPoolExecutor(max_workers=DHCP_STARTS, thread_name_prefix="dnsmasq") as pool:
+            outcomes = {vni: pool.submit(serve, vni) for vni in sorted(wanted)}
+        for vni, outcome in outcomes.items():
             try:
-                if instance.running():
-                    done = instance.update(network)
-                else:
-                    instance.network = network
-                    instance.start()
-                    done = "started"
+                done = outcome.result()
             except DnsmasqError as error:
                 problems.setdefault(vni, str(error))
                 continue
