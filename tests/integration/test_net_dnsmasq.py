@@ -59,15 +59,6 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def lab() -> Iterator[NetnsLab]:
-    lab = NetnsLab()
-    try:
-        yield lab
-    finally:
-        lab.close()
-
-
 def _network(**changes) -> DnsmasqNetwork:
     fields = dict(
         vni=VNI,
