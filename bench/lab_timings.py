@@ -16,13 +16,12 @@ import argparse
 import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from bench.labs import pvc_lab
 from pvc.client.errors import ApiError, ApiUnreachable
 from pvc.config import read_credential_file
 from pvc.lab import endpoint
@@ -34,16 +33,6 @@ from pvc.state.store import Store
 PREFIX, NET_INDEX = "pvcb", 78
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def pvc_lab(lab_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(lab_dir), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
 
 
 def lab_processes(lab_dir: Path) -> dict[str, ProcessRef]:

@@ -19,12 +19,11 @@ import json
 import os
 import re
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from bench.labs import own_lab, pvc_lab
 from pvc.lab import endpoint
 from pvc.lab.cluster import LabState
 from pvc.lab.layout import LabLayout
@@ -33,15 +32,6 @@ PREFIX, NET_INDEX = "pvcbn", 81
 VNI = 500
 CLIENT_NS = "pvcbn-client"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def pvc_lab(directory: Path, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
 
 
 def sh(*argv: str, check: bool = True) -> str:
@@ -234,20 +224,13 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=200)
     parser.add_argument("--idle", type=float, default=130.0, help="seconds (more than one resync pass)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
-        directory = Path(tmp) / "lab"
-        pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX), "--no-ceph")
-        try:
-            layout = LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX, ceph=False)
-            client = endpoint.client(layout)
-            usable_after_add(layout, client)
-            gateway_continuity(layout, client)
-            if args.networks:
-                many_networks(layout, client, args.networks, args.idle)
-                restart_reconcile(layout, client, directory, args.networks)
-        finally:
-            pvc_lab(directory, "down")
+    with own_lab(PREFIX, NET_INDEX, ceph=False) as layout:
+        client = endpoint.client(layout)
+        usable_after_add(layout, client)
+        gateway_continuity(layout, client)
+        if args.networks:
+            many_networks(layout, client, args.networks, args.idle)
+            restart_reconcile(layout, client, layout.directory, args.networks)
 
 
 if __name__ == "__main__":

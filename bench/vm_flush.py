@@ -10,12 +10,9 @@ Run: .venv/bin/python -m bench.vm_flush [--vms 10]
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+from bench.labs import own_lab
 from pvc.client.http import ApiClient
 from pvc.lab import demo, endpoint
 from pvc.lab.guest import heartbeats
@@ -24,15 +21,6 @@ from pvc.lab.layout import LabLayout
 PREFIX, NET_INDEX = "pvcf", 81
 #: Seconds a flush or ready of the node (``wait=true``) may take.
 STATE_TIMEOUT = 900.0
-
-
-def pvc_lab(directory: Path, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
 
 
 def beats(layout: LabLayout, name: str) -> list[int]:
@@ -85,14 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vms", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
-        directory = Path(tmp) / "lab"
-        pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
-        try:
-            run(LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX), args.vms)
-        finally:
-            pvc_lab(directory, "down")
+    with own_lab(PREFIX, NET_INDEX) as layout:
+        run(layout, args.vms)
 
 
 if __name__ == "__main__":

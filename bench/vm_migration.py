@@ -9,27 +9,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
+from bench.labs import own_lab
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.lab import demo, libvirtd
 from pvc.lab.guest import BOOT_MARKER
 from pvc.lab.layout import LabLayout
 
 PREFIX, NET_INDEX = "pvcb", 79
-
-
-def pvc_lab(directory: Path, *args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
 
 
 def main() -> None:
@@ -43,18 +31,8 @@ def main() -> None:
         help="ms; each value is measured in turn (PVC's per-VM default is 300)",
     )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
-        directory = Path(tmp) / "lab"
-        pvc_lab(directory, "up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
-        try:
-            run(
-                LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX),
-                args.rounds,
-                args.max_downtime,
-            )
-        finally:
-            pvc_lab(directory, "down")
+    with own_lab(PREFIX, NET_INDEX) as layout:
+        run(layout, args.rounds, args.max_downtime)
 
 
 def run(layout: LabLayout, rounds: int, max_downtimes: list[int]) -> None:

@@ -112,7 +112,7 @@ def reachable_dir(prefix: str = "pvc-test-") -> Iterator[Path]:
 
     pvcapid runs as ``pvcapi``, which cannot enter pytest's root-only ``tmp_path``.
     """
-    directory = Path(tempfile.mkdtemp(prefix=prefix))
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     directory.chmod(0o755)
     try:
         yield directory

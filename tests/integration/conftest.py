@@ -20,6 +20,7 @@ from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
 from tests.helpers import node_config, zk_credential
+from tests.integration.netns_lab import NetnsLab
 
 
 def authenticated_client(hosts: str) -> KazooClient:
@@ -132,3 +133,13 @@ def expire_session(store: Store) -> None:
     intruder.start(timeout=10)
     intruder.stop()
     intruder.close()
+
+
+@pytest.fixture
+def lab() -> Iterator[NetnsLab]:
+    """Network namespaces of the test's own (see :mod:`tests.integration.netns_lab`), removed after."""
+    lab = NetnsLab()
+    try:
+        yield lab
+    finally:
+        lab.close()

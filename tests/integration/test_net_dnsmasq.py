@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from pvc.net.dnsmasq import DnsmasqInstance, DnsmasqNetwork, Reservation
 from pvc.node.lease_hook import LeaseEvent
+from tests.helpers import reachable_dir
 from tests.integration.lease_store_hook import FileLeaseStore
 from tests.integration.netns_lab import NetnsLab, netns_available
 
@@ -51,21 +51,8 @@ esac
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     """A scratch directory dnsmasq can still read after it dropped to nobody (pytest's are 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="pvcn-dnsmasq-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
+    with reachable_dir("pvcn-dnsmasq-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def lab() -> Iterator[NetnsLab]:
-    lab = NetnsLab()
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 def _network(**changes) -> DnsmasqNetwork:

@@ -9,7 +9,6 @@ namespace routed through the node: bridged traffic (VM to VM) and routed traffic
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,15 +27,6 @@ BRIDGE = f"vmbr{VNI}"
 GATEWAY, VM_A, VM_B = "10.242.0.1", "10.242.0.11", "10.242.0.12"
 UPSTREAM_NODE, UPSTREAM = "10.243.0.1", "10.243.0.2"
 CLOSED_PORT, OPEN_PORT = 15301, 15302
-
-
-@pytest.fixture
-def lab() -> Iterator[NetnsLab]:
-    lab = NetnsLab()
-    try:
-        yield lab
-    finally:
-        lab.close()
 
 
 def _rules(netns: str, chain: str) -> list[dict]:

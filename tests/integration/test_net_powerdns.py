@@ -11,7 +11,6 @@ import os
 import pwd
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Network, ip_address
@@ -28,6 +27,7 @@ from pvc.net.dns_plan import serial_of
 from pvc.net.dns_records import Host, NetworkDns, build_zones
 from pvc.net.postgres import PG_BINDIR, LocalPostgres
 from pvc.net.powerdns import PowerDnsConfig, PowerDnsService, query
+from tests.helpers import reachable_dir
 
 SCHEMA = Path("/usr/share/pdns-backend-pgsql/schema/schema.pgsql.sql")
 LOOPBACK = "127.0.0.1"
@@ -116,14 +116,12 @@ class Aggregator:
 
 @pytest.fixture
 def aggregator() -> Iterator[Aggregator]:
-    base = Path(tempfile.mkdtemp(prefix="pvc-dns-", dir="/tmp"))  # reachable by the postgres account
-    base.chmod(0o755)
-    stack = Aggregator(base)
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    with reachable_dir("pvc-dns-") as base:  # reachable by the postgres account
+        stack = Aggregator(base)
+        try:
+            yield stack
+        finally:
+            stack.stop()
 
 
 def _web(**leases: str) -> NetworkDns:

@@ -11,8 +11,6 @@ import os
 import socket
 import ssl
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import libvirt
@@ -25,7 +23,8 @@ from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.lab import demo, libvirtd
 from pvc.lab.layout import LabLayout
-from tests.helpers import reachable_dir, wait_for
+from tests.helpers import wait_for
+from tests.lab.lab_run import lab_up
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
@@ -36,19 +35,8 @@ PLAIN_TCP_PORT = 16509
 
 @pytest.fixture(scope="module")
 def lab():
-    with reachable_dir("pvc-lab-tls-") as base:  # the nodes' APIs run unprivileged
-        directory = base / "lab"
-        env = {**os.environ, "PVC_CLIENT_DIR": str(base / "client")}
-
-        def pvc_lab(*args: str) -> None:
-            command = [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args]
-            subprocess.run(command, check=True, capture_output=True, env=env, timeout=180)
-
-        pvc_lab("up", "--no-ceph", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
-        try:
-            yield LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX, ceph=False)
-        finally:
-            pvc_lab("down")
+    with lab_up("pvc-lab-tls-", PREFIX, NET_INDEX, ceph=False) as layout:
+        yield layout
 
 
 def client_dir(directory: Path, ca_pem: bytes, client: pki.Issued) -> Path:

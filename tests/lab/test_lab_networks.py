@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -18,7 +17,8 @@ from pvc.client.http import ApiClient, segment
 from pvc.lab import demo, endpoint
 from pvc.lab.guest import GuestNetwork, net_bound, probes
 from pvc.lab.layout import LabLayout
-from tests.helpers import reachable_dir, wait_for
+from tests.helpers import wait_for
+from tests.lab.lab_run import lab_up
 
 pytestmark = [
     pytest.mark.lab,
@@ -35,24 +35,8 @@ MAC_A, MAC_B = "52:54:00:4a:00:01", "52:54:00:4a:00:02"
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabLayout]:
-    with reachable_dir("pvc-lab-net-") as reachable:  # the nodes' APIs run unprivileged
-        directory = reachable / "lab"
-        env = {**os.environ, "PVC_CLIENT_DIR": str(reachable / "client")}
-
-        def pvc_lab(*args: str) -> None:
-            subprocess.run(
-                [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
-                check=True,
-                capture_output=True,
-                env=env,
-                timeout=180,
-            )
-
-        pvc_lab("up", "--prefix", PREFIX, "--net-index", str(NET_INDEX), "--no-ceph")
-        try:
-            yield LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX, ceph=False)
-        finally:
-            pvc_lab("down")
+    with lab_up("pvc-lab-net-", PREFIX, NET_INDEX, ceph=False) as layout:
+        yield layout
 
 
 def ok(response, what: str):

@@ -33,7 +33,8 @@ from pvc.lab.layout import LabLayout
 from pvc.storage import cephx
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError
-from tests.helpers import reachable_dir, wait_for
+from tests.helpers import wait_for
+from tests.lab.lab_run import lab_up
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
@@ -45,32 +46,12 @@ DISKS = re.compile(rf"^{DISKS_MARKER} \[([^\]]*)\]", re.MULTILINE)
 
 @pytest.fixture(scope="module")
 def lab():
-    with reachable_dir("pvc-lab-vms-") as reachable:  # the nodes' APIs run unprivileged
-        yield from _lab(reachable / "lab")
-
-
-def _lab(directory: Path):
-    env = {**os.environ, "PVC_CLIENT_DIR": str(directory.parent / "client")}
-
-    def pvc_lab(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args],
-            check=True,
-            capture_output=True,
-            env=env,
-            timeout=180,
-        )
-
-    pvc_lab("up", "--prefix", PREFIX, "--net-index", str(NET_INDEX))
-    layout = LabLayout(directory, prefix=PREFIX, net_index=NET_INDEX)
-    try:
+    with lab_up("pvc-lab-vms-", PREFIX, NET_INDEX) as layout:
         yield layout
-    finally:
-        pvc_lab("down")
-        leftover = subprocess.run(
-            ["pgrep", "-f", f"qemu-system.*{directory}"], capture_output=True, text=True
-        )
-        assert leftover.stdout == "", "QEMU processes outlived the lab"
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"qemu-system.*{layout.directory}"], capture_output=True, text=True
+    )
+    assert leftover.stdout == "", "QEMU processes outlived the lab"
 
 
 class HeartbeatWatch(threading.Thread):

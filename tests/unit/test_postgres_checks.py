@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pvc.net.postgres import LocalPostgres, PostgresError
+from tests.helpers import reachable_dir
 
 
 def _postgres_account() -> pwd.struct_passwd | None:
@@ -64,12 +63,8 @@ def test_settings_cannot_override_or_inject(settings: dict, message: str) -> Non
 @pytest.fixture
 def base() -> Iterator[Path]:
     """A root-owned 0755 directory the postgres account can reach."""
-    path = Path(tempfile.mkdtemp(prefix="pvc-pgcheck-", dir="/tmp"))
-    path.chmod(0o755)
-    try:
+    with reachable_dir("pvc-pgcheck-") as path:
         yield path
-    finally:
-        shutil.rmtree(path)
 
 
 def _instance(base: Path, data: Path | None = None) -> LocalPostgres:

@@ -34,6 +34,11 @@ class Arg:
 
 
 #: The confirmation of a destructive request: a boolean; false refuses the request.
+#: The response sets most routes declare.
+OK_400 = {"200": "OK", "400": "Bad request"}
+OK_404 = {"200": "OK", "404": "Not found"}
+OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
+
 CONFIRM = Arg("yes-i-really-mean-it", kind=bool, required=True, help="confirms a destructive operation")
 
 

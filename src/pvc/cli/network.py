@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.console import RenderableType
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
@@ -31,24 +33,50 @@ def fetch_list(path: str, params: Params = None) -> list[dict[str, Any]]:
     return [item for item in data if isinstance(item, dict)]
 
 
-def _settings_options(func: Any) -> Any:
+def _emit_list(
+    items: list[dict[str, Any]], output_format: str, raw_key: str, pretty: Callable[[Any], RenderableType]
+) -> None:
+    """Print a fetched list: one ``raw_key`` value a line for ``raw``, else as ``output_format`` asks."""
+    if output_format == "raw":
+        emit_lines(item.get(raw_key) for item in items)
+        return
+    emit_data(items, output_format, pretty)
+
+
+def _remove(path: str, question: str, confirm_flag: bool) -> None:
+    """Delete ``path`` once the user confirms ``question`` (or ``--yes`` was given)."""
+    cli = options()
+    client = cli.client()
+    confirm(question, confirm_flag)
+    emit_reply(cli, client.delete(path))
+
+
+def _settings_options(dhcp_default: bool | None, dhcp_help: str) -> Callable[[Any], Any]:
     """The options ``network add`` and ``network modify`` share (in the v1 order)."""
-    for decorator in reversed(
-        [
-            click.option(
-                "-n", "--domain", "domain", default=None, help="DNS domain of the network's clients."
-            ),
-            click.option(
-                "--dns-server",
-                "name_servers",
-                multiple=True,
-                default=None,
-                help="Name server handed out by DHCP; repeat for more.",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
+    options = [
+        click.option("-n", "--domain", "domain", default=None, help="DNS domain of the network's clients."),
+        click.option(
+            "--dns-server",
+            "name_servers",
+            multiple=True,
+            default=None,
+            help="Name server handed out by DHCP; repeat for more.",
+        ),
+        click.option("-i", "--ipnet", "ip4_network", default=None, help="IPv4 subnet in CIDR form."),
+        click.option("-i6", "--ipnet6", "ip6_network", default=None, help="IPv6 prefix in CIDR form."),
+        click.option("-g", "--gateway", "ip4_gateway", default=None, help="IPv4 gateway address."),
+        click.option("-g6", "--gateway6", "ip6_gateway", default=None, help="IPv6 gateway address."),
+        click.option("--dhcp/--no-dhcp", "dhcp_flag", default=dhcp_default, help=dhcp_help),
+        click.option("--dhcp-start", "dhcp_start", default=None, help="First address DHCPv4 hands out."),
+        click.option("--dhcp-end", "dhcp_end", default=None, help="Last address DHCPv4 hands out."),
+    ]
+
+    def decorate(func: Any) -> Any:
+        for decorator in reversed(options):
+            func = decorator(func)
+        return func
+
+    return decorate
 
 
 @click.group(name="network")
@@ -62,14 +90,7 @@ def network() -> None:
     "-p", "--type", "nettype", type=click.Choice(["managed", "bridged"]), required=True, help="Network type."
 )
 @click.option("-m", "--mtu", "mtu", default="", help="MTU, 576-9000 (default: the nodes' device's).")
-@_settings_options
-@click.option("-i", "--ipnet", "ip_network", default=None, help="IPv4 subnet in CIDR form.")
-@click.option("-i6", "--ipnet6", "ip6_network", default=None, help="IPv6 prefix in CIDR form.")
-@click.option("-g", "--gateway", "ip_gateway", default=None, help="IPv4 gateway address.")
-@click.option("-g6", "--gateway6", "ip6_gateway", default=None, help="IPv6 gateway address.")
-@click.option("--dhcp/--no-dhcp", "dhcp_flag", default=False, help="Serve DHCPv4.")
-@click.option("--dhcp-start", "dhcp_start", default=None, help="First address DHCPv4 hands out.")
-@click.option("--dhcp-end", "dhcp_end", default=None, help="Last address DHCPv4 hands out.")
+@_settings_options(dhcp_default=False, dhcp_help="Serve DHCPv4.")
 @click.argument("vni")
 def network_add(
     description: str,
@@ -77,9 +98,9 @@ def network_add(
     mtu: str,
     domain: str | None,
     name_servers: tuple[str, ...],
-    ip_network: str | None,
+    ip4_network: str | None,
     ip6_network: str | None,
-    ip_gateway: str | None,
+    ip4_gateway: str | None,
     ip6_gateway: str | None,
     dhcp_flag: bool,
     dhcp_start: str | None,
@@ -95,8 +116,8 @@ def network_add(
         "mtu": mtu,
         "domain": domain,
         "name_servers": name_servers,
-        "ip4_network": ip_network,
-        "ip4_gateway": ip_gateway,
+        "ip4_network": ip4_network,
+        "ip4_gateway": ip4_gateway,
         "ip6_network": ip6_network,
         "ip6_gateway": ip6_gateway,
         "dhcp4": dhcp_flag,
@@ -109,14 +130,7 @@ def network_add(
 @network.command(name="modify")
 @click.option("-d", "--description", "description", default=None, help="New name of the network.")
 @click.option("-m", "--mtu", "mtu", default=None, help="MTU, 576-9000; empty for the nodes' default.")
-@_settings_options
-@click.option("-i", "--ipnet", "ip4_network", default=None, help="IPv4 subnet in CIDR form.")
-@click.option("-i6", "--ipnet6", "ip6_network", default=None, help="IPv6 prefix in CIDR form.")
-@click.option("-g", "--gateway", "ip4_gateway", default=None, help="IPv4 gateway address.")
-@click.option("-g6", "--gateway6", "ip6_gateway", default=None, help="IPv6 gateway address.")
-@click.option("--dhcp/--no-dhcp", "dhcp_flag", default=None, help="Serve DHCPv4 (or stop).")
-@click.option("--dhcp-start", "dhcp_start", default=None, help="First address DHCPv4 hands out.")
-@click.option("--dhcp-end", "dhcp_end", default=None, help="Last address DHCPv4 hands out.")
+@_settings_options(dhcp_default=None, dhcp_help="Serve DHCPv4 (or stop).")
 @click.argument("vni")
 def network_modify(
     description: str | None,
@@ -155,10 +169,7 @@ def network_modify(
 @yes_option
 def network_remove(net: str, confirm_flag: bool) -> None:
     """Remove client network NET with its DHCP reservations, leases and ACLs."""
-    cli = options()
-    client = cli.client()
-    confirm(f"Remove network {net} with its DHCP reservations and ACLs", confirm_flag)
-    emit_reply(cli, client.delete(net_path(net)))
+    _remove(net_path(net), f"Remove network {net} with its DHCP reservations and ACLs", confirm_flag)
 
 
 @network.command(name="list")
@@ -167,10 +178,7 @@ def network_remove(net: str, confirm_flag: bool) -> None:
 def network_list(limit: str | None, output_format: str) -> None:
     """List client networks, optionally only those whose VNI or description matches LIMIT."""
     networks = fetch_list("/network", {"limit": limit})
-    if output_format == "raw":
-        emit_lines(net.get("vni") for net in networks)
-        return
-    emit_data(networks, output_format, network_list_pretty)
+    _emit_list(networks, output_format, "vni", network_list_pretty)
 
 
 @network.command(name="info")
@@ -216,10 +224,7 @@ def network_dhcp_add(net: str, ipaddr: str, hostname: str, macaddr: str) -> None
 def network_dhcp_list(net: str, limit: str | None, only_static: bool, output_format: str) -> None:
     """List the DHCP reservations and leases of network NET (those matching LIMIT)."""
     leases = fetch_list(net_path(net, "lease"), {"limit": limit, "static": only_static})
-    if output_format == "raw":
-        emit_lines(lease.get("ip4_address") for lease in leases)
-        return
-    emit_data(leases, output_format, lease_list_pretty)
+    _emit_list(leases, output_format, "ip4_address", lease_list_pretty)
 
 
 @network_dhcp.command(name="remove")
@@ -228,10 +233,8 @@ def network_dhcp_list(net: str, limit: str | None, only_static: bool, output_for
 @yes_option
 def network_dhcp_remove(net: str, macaddr: str, confirm_flag: bool) -> None:
     """Remove the DHCP reservation of MACADDR from network NET."""
-    cli = options()
-    client = cli.client()
-    confirm(f"Remove the DHCP reservation of {macaddr} from network {net}", confirm_flag)
-    emit_reply(cli, client.delete(net_path(net, "lease", macaddr)))
+    question = f"Remove the DHCP reservation of {macaddr} from network {net}"
+    _remove(net_path(net, "lease", macaddr), question, confirm_flag)
 
 
 # -- ACLs ------------------------------------------------------------------------------------
@@ -271,10 +274,7 @@ def network_acl_list(direction: bool | None, net: str, limit: str | None, output
     """List the ACLs of network NET (those whose description matches LIMIT)."""
     wanted = None if direction is None else ("in" if direction else "out")
     acls = fetch_list(net_path(net, "acl"), {"limit": limit, "direction": wanted})
-    if output_format == "raw":
-        emit_lines(acl.get("description") for acl in acls)
-        return
-    emit_data(acls, output_format, acl_list_pretty)
+    _emit_list(acls, output_format, "description", acl_list_pretty)
 
 
 @network_acl.command(name="remove")
@@ -283,7 +283,4 @@ def network_acl_list(direction: bool | None, net: str, limit: str | None, output
 @yes_option
 def network_acl_remove(net: str, rule: str, confirm_flag: bool) -> None:
     """Remove the ACL described RULE from network NET."""
-    cli = options()
-    client = cli.client()
-    confirm(f"Remove ACL {rule} from network {net}", confirm_flag)
-    emit_reply(cli, client.delete(net_path(net, "acl", rule)))
+    _remove(net_path(net, "acl", rule), f"Remove ACL {rule} from network {net}", confirm_flag)

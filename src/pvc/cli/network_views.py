@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import as_dict, details, dicts, is_number, table, text_or_na
+from pvc.cli.output import Cell, Column, as_dict, details, is_number, record_table, text_or_na
 
 #: What the MTU column shows while the nodes' default applies.
 DEFAULT_MTU = "default"
@@ -23,31 +24,31 @@ def _flag(value: Any) -> Text:
     return Text("yes" if on else "no", style="green" if on else "")
 
 
+def _in(family: str, key: str, show: Callable[[Any], RenderableType | str] = text_or_na) -> Cell:
+    """A column function showing ``key`` of a network's ``family`` (``ip4``/``ip6``) object."""
+
+    def cell(net: dict[str, Any]) -> RenderableType | str:
+        return show(as_dict(net.get(family)).get(key))
+
+    return cell
+
+
 def network_list_pretty(networks: Any) -> RenderableType:
     """The ``network list`` table."""
-    rows = dicts(networks)
-    if not rows:
-        return Text("No networks.")
-    view = table(
-        "VNI", "Description", "Type", "MTU", "Domain", "IPv4 network", "IPv4 gateway", "DHCPv4",
-        "IPv6 network", "IPv6 gateway", "DHCPv6",
-    )  # fmt: skip
-    for net in rows:
-        ip4, ip6 = as_dict(net.get("ip4")), as_dict(net.get("ip6"))
-        view.add_row(
-            text_or_na(net.get("vni")),
-            text_or_na(net.get("description")),
-            text_or_na(net.get("type")),
-            _mtu(net.get("mtu")),
-            text_or_na(net.get("domain")),
-            text_or_na(ip4.get("network")),
-            text_or_na(ip4.get("gateway")),
-            _flag(ip4.get("dhcp_flag")),
-            text_or_na(ip6.get("network")),
-            text_or_na(ip6.get("gateway")),
-            _flag(ip6.get("dhcp_flag")),
-        )
-    return view
+    columns: list[Column] = [
+        ("VNI", "vni"),
+        ("Description", "description"),
+        ("Type", "type"),
+        ("MTU", lambda net: _mtu(net.get("mtu"))),
+        ("Domain", "domain"),
+        ("IPv4 network", _in("ip4", "network")),
+        ("IPv4 gateway", _in("ip4", "gateway")),
+        ("DHCPv4", _in("ip4", "dhcp_flag", _flag)),
+        ("IPv6 network", _in("ip6", "network")),
+        ("IPv6 gateway", _in("ip6", "gateway")),
+        ("DHCPv6", _in("ip6", "dhcp_flag", _flag)),
+    ]
+    return record_table(networks, columns, "No networks.")
 
 
 def network_info_pretty(net: dict[str, Any], acls: Any = None, leases: Any = None) -> RenderableType:
@@ -94,31 +95,21 @@ def _expiry(value: Any) -> str:
 
 def lease_list_pretty(leases: Any) -> RenderableType:
     """The ``network dhcp list`` table."""
-    rows = dicts(leases)
-    if not rows:
-        return Text("No leases.")
-    view = table("Hostname", "IP address", "MAC address", "Expires (UTC)")
-    for lease in rows:
-        view.add_row(
-            text_or_na(lease.get("hostname")),
-            text_or_na(lease.get("ip4_address")),
-            text_or_na(lease.get("mac_address")),
-            _expiry(lease.get("timestamp")),
-        )
-    return view
+    columns: list[Column] = [
+        ("Hostname", "hostname"),
+        ("IP address", "ip4_address"),
+        ("MAC address", "mac_address"),
+        ("Expires (UTC)", lambda lease: _expiry(lease.get("timestamp"))),
+    ]
+    return record_table(leases, columns, "No leases.")
 
 
 def acl_list_pretty(acls: Any) -> RenderableType:
     """The ``network acl list`` table."""
-    rows = dicts(acls)
-    if not rows:
-        return Text("No ACLs.")
-    view = table("Direction", "Order", "Description", "Rule")
-    for acl in rows:
-        view.add_row(
-            text_or_na(acl.get("direction")),
-            text_or_na(acl.get("order")),
-            text_or_na(acl.get("description")),
-            text_or_na(acl.get("rule")),
-        )
-    return view
+    columns: list[Column] = [
+        ("Direction", "direction"),
+        ("Order", "order"),
+        ("Description", "description"),
+        ("Rule", "rule"),
+    ]
+    return record_table(acls, columns, "No ACLs.")

@@ -137,6 +137,29 @@ def table(*headers: str, title: str | None = None) -> Table:
     )
 
 
+#: What a :func:`record_table` column may show for a record besides one of its keys.
+Cell = Callable[[dict[str, Any]], RenderableType | str]
+#: A column of :func:`record_table`: its heading and the key it shows, or a function of the record.
+Column = tuple[str, str | Cell]
+
+
+def record_table(items: Any, columns: Iterable[Column], empty: str) -> RenderableType:
+    """A table with a row for each JSON object in ``items``, or the ``empty`` text when there are none.
+
+    A column given a key shows that key's value (:data:`NOT_AVAILABLE` when missing); one given a
+    function shows what it returns for the record.
+    """
+    records = dicts(items)
+    if not records:
+        return Text(empty)
+    columns = list(columns)
+    view = table(*(heading for heading, _ in columns))
+    for record in records:
+        cells = (show(record) if callable(show) else text_or_na(record.get(show)) for _, show in columns)
+        view.add_row(*cells)
+    return view
+
+
 def details(rows: Iterable[tuple[str, RenderableType | str]]) -> Table:
     """A two-column ``Label: value`` grid for single-object views."""
     grid = Table.grid(padding=(0, 1))

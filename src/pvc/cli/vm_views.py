@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from pvc.cli.output import NOT_AVAILABLE, as_dict, details, dicts, table, text_or_na
+from pvc.cli.output import NOT_AVAILABLE, Column, as_dict, details, dicts, record_table, table, text_or_na
 from pvc.domain_xml.bridges import vni_of_bridge
 
 STATE_STYLES = {
@@ -106,35 +106,20 @@ def _downtime(value: Any) -> str:
 
 def networks_pretty(nics: Any) -> RenderableType:
     """A VM's NICs: network, bridge, MAC address and model."""
-    rows = dicts(nics)
-    if not rows:
-        return Text("No network interfaces.")
-    view = table("Network", "Source", "MAC Address", "Model", "Type")
-    for nic in rows:
-        view.add_row(
-            network_id(nic),
-            text_or_na(nic.get("source")),
-            text_or_na(nic.get("mac")),
-            text_or_na(nic.get("model")),
-            text_or_na(nic.get("type")),
-        )
-    return view
+    columns: list[Column] = [
+        ("Network", network_id),
+        ("Source", "source"),
+        ("MAC Address", "mac"),
+        ("Model", "model"),
+        ("Type", "type"),
+    ]
+    return record_table(nics, columns, "No network interfaces.")
 
 
 def volumes_pretty(disks: Any) -> RenderableType:
     """A VM's disks: volume, type, target device and bus."""
-    rows = dicts(disks)
-    if not rows:
-        return Text("No disks.")
-    view = table("Volume", "Type", "Target", "Bus")
-    for disk in rows:
-        view.add_row(
-            text_or_na(disk.get("name")),
-            text_or_na(disk.get("type")),
-            text_or_na(disk.get("dev")),
-            text_or_na(disk.get("bus")),
-        )
-    return view
+    columns: list[Column] = [("Volume", "name"), ("Type", "type"), ("Target", "dev"), ("Bus", "bus")]
+    return record_table(disks, columns, "No disks.")
 
 
 NIC_COUNTERS = {

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
+from typing import TypeVar
 
 from pvc.errors import PVCError
 
@@ -18,6 +20,7 @@ from pvc.errors import PVCError
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+T = TypeVar("T")
 #: Longest domain name (RFC 1035, without the final dot).
 DOMAIN_MAX_LENGTH = 253
 
@@ -54,36 +57,32 @@ def mac(value: str) -> str:
     return value.lower().replace("-", ":")
 
 
+def _parsed(parse: Callable[[str], T], value: str, problem: str) -> T:
+    """``parse(value)``, or :class:`DhcpValueError` saying ``problem`` when it cannot be read."""
+    try:
+        return parse(value)
+    except (ValueError, TypeError):
+        raise DhcpValueError(problem) from None
+
+
 def ip4(value: str, what: str = "address") -> ipaddress.IPv4Address:
     """An IPv4 address."""
-    try:
-        return ipaddress.IPv4Address(value)
-    except (ValueError, TypeError):
-        raise DhcpValueError(f"{what} {value!r} is not an IPv4 address") from None
+    return _parsed(ipaddress.IPv4Address, value, f"{what} {value!r} is not an IPv4 address")
 
 
 def ip6(value: str, what: str = "address") -> ipaddress.IPv6Address:
     """An IPv6 address."""
-    try:
-        return ipaddress.IPv6Address(value)
-    except (ValueError, TypeError):
-        raise DhcpValueError(f"{what} {value!r} is not an IPv6 address") from None
+    return _parsed(ipaddress.IPv6Address, value, f"{what} {value!r} is not an IPv6 address")
 
 
 def ip_any(value: str, what: str = "address") -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An IPv4 or IPv6 address."""
-    try:
-        return ipaddress.ip_address(value)
-    except (ValueError, TypeError):
-        raise DhcpValueError(f"{what} {value!r} is not an IP address") from None
+    return _parsed(ipaddress.ip_address, value, f"{what} {value!r} is not an IP address")
 
 
 def network4(value: str) -> ipaddress.IPv4Network:
     """An IPv4 network in CIDR form (host bits must be zero), at most /30."""
-    try:
-        net = ipaddress.IPv4Network(value)
-    except (ValueError, TypeError):
-        raise DhcpValueError(f"IPv4 network {value!r} is not a network in CIDR form") from None
+    net = _parsed(ipaddress.IPv4Network, value, f"IPv4 network {value!r} is not a network in CIDR form")
     if net.prefixlen > 30:
         raise DhcpValueError(f"IPv4 network {value!r} has no room for hosts")
     return net
@@ -91,10 +90,7 @@ def network4(value: str) -> ipaddress.IPv4Network:
 
 def network6(value: str) -> ipaddress.IPv6Network:
     """An IPv6 network in CIDR form (host bits zero), /64 or larger (router advertisements)."""
-    try:
-        net = ipaddress.IPv6Network(value)
-    except (ValueError, TypeError):
-        raise DhcpValueError(f"IPv6 network {value!r} is not a network in CIDR form") from None
+    net = _parsed(ipaddress.IPv6Network, value, f"IPv6 network {value!r} is not a network in CIDR form")
     if net.prefixlen > 64:
         raise DhcpValueError(f"IPv6 network {value!r} is smaller than /64")
     return net

@@ -13,23 +13,30 @@ from dataclasses import dataclass, field
 from pvc.net.netspec import vni_of_link
 
 
+class _LinkAction:
+    """What every action has: the link it is about, and the network that link serves."""
+
+    name: str
+
+    @property
+    def vni(self) -> int | None:
+        """The VNI of the network link ``name`` serves (None for a link of no network)."""
+        return vni_of_link(self.name)
+
+
 @dataclass(frozen=True)
-class CreateBridge:
+class CreateBridge(_LinkAction):
     """Make bridge ``name`` (marked, MTU set, up)."""
 
     name: str
     mtu: int
-
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
 
     def __str__(self) -> str:
         return f"create bridge {self.name} (mtu {self.mtu})"
 
 
 @dataclass(frozen=True)
-class CreateVxlan:
+class CreateVxlan(_LinkAction):
     """Make VXLAN ``name`` in bridge ``master`` (marked, up, port learning off, neigh_suppress on)."""
 
     name: str
@@ -40,10 +47,6 @@ class CreateVxlan:
     mtu: int
     master: str
 
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
-
     def __str__(self) -> str:
         return (
             f"create vxlan {self.name} (id {self.vxlan_id}, local {self.local} dev {self.device}, "
@@ -52,7 +55,7 @@ class CreateVxlan:
 
 
 @dataclass(frozen=True)
-class CreateVlan:
+class CreateVlan(_LinkAction):
     """Make 802.1Q VLAN ``name`` on ``device`` in bridge ``master`` (marked, up)."""
 
     name: str
@@ -61,10 +64,6 @@ class CreateVlan:
     mtu: int
     master: str
 
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
-
     def __str__(self) -> str:
         return (
             f"create vlan {self.name} (id {self.vlan_id} on {self.device}, mtu {self.mtu}) in {self.master}"
@@ -72,7 +71,7 @@ class CreateVlan:
 
 
 @dataclass(frozen=True)
-class SetLink:
+class SetLink(_LinkAction):
     """Change what can be changed in place: MTU, master, up (None/False: leave as is)."""
 
     name: str
@@ -81,16 +80,12 @@ class SetLink:
     up: bool = False
     reason: str = ""
 
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
-
     def __str__(self) -> str:
         return f"set {self.name}: {self.reason}"
 
 
 @dataclass(frozen=True)
-class SetPortFlags:
+class SetPortFlags(_LinkAction):
     """Set a bridge port's learning and neigh_suppress flags."""
 
     name: str
@@ -98,24 +93,16 @@ class SetPortFlags:
     neigh_suppress: bool
     reason: str = ""
 
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
-
     def __str__(self) -> str:
         return f"set port {self.name}: {self.reason}"
 
 
 @dataclass(frozen=True)
-class DeleteLink:
+class DeleteLink(_LinkAction):
     """Remove link ``name`` (one PVC made)."""
 
     name: str
     reason: str = ""
-
-    @property
-    def vni(self) -> int | None:
-        return vni_of_link(self.name)
 
     def __str__(self) -> str:
         return f"remove {self.name} ({self.reason})" if self.reason else f"remove {self.name}"

@@ -5,15 +5,12 @@ from __future__ import annotations
 from flask import jsonify
 
 from pvc.api.context import cluster, ctx
-from pvc.api.routes import ADMIN, OPERATOR, Arg, RouteGroup
+from pvc.api.routes import ADMIN, OK_400, OK_400_404, OK_404, OPERATOR, Arg, RouteGroup
 from pvc.cluster.network import acls, actions, queries
 from pvc.cluster.network.validation import DIRECTIONS, NETWORK_TYPES
 
 group = RouteGroup("network")
 
-OK_400 = {"200": "OK", "400": "Bad request"}
-OK_404 = {"200": "OK", "404": "Not found"}
-OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
 IN_USE = {**OK_400_404, "409": "In use by VMs"}
 
 #: What a network carries besides its VNI and type (POST /network and PUT /network/{vni}).
@@ -27,6 +24,14 @@ SETTINGS = [
     Arg("ip6_gateway", help="the gateway's IPv6 address, inside the prefix"),
 ]
 DHCP_RANGE = [Arg("dhcp4_start"), Arg("dhcp4_end")]
+#: What adding a network takes besides its VNI (in the path or not).
+ADD_ARGS = [
+    Arg("description", required=True),
+    Arg("nettype", required=True, choices=NETWORK_TYPES),
+    *SETTINGS,
+    Arg("dhcp4", kind=bool, default=False),
+    *DHCP_RANGE,
+]
 
 
 @group.route(
@@ -43,11 +48,7 @@ def network_list(limit: str | None):
     role=OPERATOR,
     args=[
         Arg("vni", kind=int, required=True, help="1-16777215; a VLAN id 1-4094 for a bridged network"),
-        Arg("description", required=True),
-        Arg("nettype", required=True, choices=NETWORK_TYPES),
-        *SETTINGS,
-        Arg("dhcp4", kind=bool, default=False),
-        *DHCP_RANGE,
+        *ADD_ARGS,
     ],
     responses=OK_400,
 )
@@ -65,13 +66,7 @@ def network_get(vni: str):
     "POST",
     summary="Add a client network with this VNI",
     role=OPERATOR,
-    args=[
-        Arg("description", required=True),
-        Arg("nettype", required=True, choices=NETWORK_TYPES),
-        *SETTINGS,
-        Arg("dhcp4", kind=bool, default=False),
-        *DHCP_RANGE,
-    ],
+    args=ADD_ARGS,
     responses=OK_400,
 )
 def network_add_element(vni: str, description: str, nettype: str, **settings):

@@ -7,13 +7,12 @@ from flask import jsonify
 from pvc.api.args import confirmed
 from pvc.api.context import cluster, ctx
 from pvc.api.replies import task_accepted
-from pvc.api.routes import ADMIN, CONFIRM, OPERATOR, Arg, RouteGroup
+from pvc.api.routes import ADMIN, CONFIRM, OK_400, OK_400_404, OPERATOR, Arg, RouteGroup
 from pvc.cluster.storage import benchmark, osd_tasks, queries, reports
 
 group = RouteGroup("storage")
 
 TASK_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not found"}
-OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
 
 
 @group.route("/storage", summary="Storage root (no content)")
@@ -65,7 +64,7 @@ def benchmark_run(pool: str, name: str | None):
     summary="Set or unset a cluster-wide OSD flag (noout ...)",
     role=OPERATOR,
     args=[Arg("option", required=True), Arg("action", required=True, choices=("set", "unset"))],
-    responses={"200": "OK", "400": "Bad request"},
+    responses=OK_400,
 )
 def ceph_option(option: str, action: str):
     return jsonify(message=ctx().storage_ops.set_option(option, action))

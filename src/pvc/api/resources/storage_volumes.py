@@ -7,17 +7,13 @@ from flask import jsonify, request
 from pvc.api.args import confirmed
 from pvc.api.context import cluster, ctx
 from pvc.api.errors import ApiError
-from pvc.api.resources.storage import OK_400_404
-from pvc.api.routes import CONFIRM, OPERATOR, Arg, RouteGroup
+from pvc.api.routes import CONFIRM, OK_400, OK_400_404, OK_404, OPERATOR, Arg, RouteGroup
 from pvc.api.uploads import MULTIPART_SLACK, file_chunks
 from pvc.cluster.storage import queries
 from pvc.cluster.storage.actions import POOL_TIERS
 from pvc.cluster.storage.upload import IMAGE_FORMATS, size_limit, upload
 
 group = RouteGroup("storage")
-
-OK_404 = {"200": "OK", "404": "Not found"}
-OK_400 = {"200": "OK", "400": "Bad request"}
 
 
 def _one(item: dict) -> list[dict]:

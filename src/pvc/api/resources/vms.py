@@ -6,7 +6,7 @@ from flask import Response, jsonify
 
 from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.replies import task_accepted
-from pvc.api.routes import OPERATOR, Arg, RouteGroup
+from pvc.api.routes import OK_400_404, OPERATOR, Arg, RouteGroup
 from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.vm import actions, define, devices, locks, meta, queries
@@ -15,7 +15,6 @@ from pvc.cluster.vm.rules import REQUESTABLE_STATES, SELECTORS
 
 group = RouteGroup("vm")
 
-OK_400_404 = {"200": "OK", "400": "Bad request", "404": "Not found"}
 DEFINE_ARGS = [
     Arg("xml", required=True, help="libvirt domain XML"),
     Arg("node", help="node to assign; default chosen by the selector"),
