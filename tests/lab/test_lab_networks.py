@@ -28,9 +28,10 @@ pytestmark = [
 PREFIX, NET_INDEX = "pvcnet", 79
 VNI, DOMAIN = 4100, "lan.lab.test"
 SUBNET, GATEWAY = "10.179.0.0/24", "10.179.0.1"
+SUBNET6, GATEWAY6 = "fd00:4100::/64", "fd00:4100::1"
 RANGE = ("10.179.0.100", "10.179.0.199")
 RESERVED = "10.179.0.50"
-MAC_A, MAC_B = "52:54:00:4a:00:01", "52:54:00:4a:00:02"
+MAC_A, MAC_B, MAC_C = "52:54:00:4a:00:01", "52:54:00:4a:00:02", "52:54:00:4a:00:03"
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,8 @@ def test_guests_on_a_managed_network(lab: LabLayout) -> None:
                 "dhcp4": "true",
                 "dhcp4_start": RANGE[0],
                 "dhcp4_end": RANGE[1],
+                "ip6_network": SUBNET6,
+                "ip6_gateway": GATEWAY6,
             },
         ),
         "add network",
@@ -134,6 +137,7 @@ def test_guests_on_a_managed_network(lab: LabLayout) -> None:
     usable = time.monotonic() - started
     print(f"network usable on every node {usable:.2f} s after the API call")
     assert wait_for(lambda: f"{GATEWAY}/24" in addresses_of(lab, primary, f"vmbr{VNI}"), timeout=10)
+    assert f"{GATEWAY6}/64" in addresses_of(lab, primary, f"vmbr{VNI}")
     for node in nodes:
         if node != primary:
             assert f"{GATEWAY}/24" not in addresses_of(lab, node, f"vmbr{VNI}")
@@ -167,7 +171,7 @@ def test_guests_on_a_managed_network(lab: LabLayout) -> None:
             dns=(f"vmb.{DOMAIN}@{GATEWAY}",),
         ),
     )
-    define_guest(client, lab, "vmb", b_node, MAC_B, GuestNetwork("vmb", ping=(GATEWAY,)))
+    define_guest(client, lab, "vmb", b_node, MAC_B, GuestNetwork("vmb", ping=(GATEWAY,), ping6=(GATEWAY6,)))
 
     def bound(name: str) -> str | None:
         return net_bound(console(lab, name)).get("eth0")
@@ -184,6 +188,27 @@ def test_guests_on_a_managed_network(lab: LabLayout) -> None:
     assert wait_for(lambda: probe_after(lab, "vma", "TCP", f"{RESERVED}:80", 0) == "open", timeout=60)
     assert probe_after(lab, "vma", "TCP", f"{RESERVED}:8080", 0) == "closed"
     assert wait_for(lambda: probe_after(lab, "vma", "DNS", f"vmb.{DOMAIN}", 0) == RESERVED, timeout=30)
+
+    # IPv6: the guest took an address from the primary's router advertisements.
+    assert wait_for(lambda: probe_after(lab, "vmb", "PING6", GATEWAY6, 0) == "ok", timeout=60)
+
+    # A NIC hot-plugged into a running guest lands on the network's bridge on its node.
+    def ports(node: str) -> set[str]:
+        out = subprocess.run(
+            ["ip", "netns", "exec", lab.netns(node), "ip", "-j", "link", "show", "master", f"vmbr{VNI}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return {link["ifname"] for link in json.loads(out)}
+
+    before = ports(a_node)
+    nic = (
+        f"<interface type='bridge'><mac address='{MAC_C}'/><source bridge='vmbr{VNI}'/>"
+        "<model type='virtio'/></interface>"
+    )
+    ok(client.post("/vm/vma/device", data={"xml": nic}), "hot-plug a NIC")
+    assert wait_for(lambda: len(ports(a_node) - before) == 1, timeout=60), ports(a_node)
 
     # The lease is in ZooKeeper (through the lease hook), and PowerDNS serves both names.
     def leases() -> dict[str, dict]:
@@ -217,6 +242,7 @@ def test_guests_on_a_managed_network(lab: LabLayout) -> None:
     assert f"{GATEWAY}/24" not in addresses_of(lab, primary, f"vmbr{VNI}")
     mark = len(console(lab, "vmb"))
     assert wait_for(lambda: probe_after(lab, "vmb", "PING", GATEWAY, mark) == "ok", timeout=30)
+    assert wait_for(lambda: probe_after(lab, "vmb", "PING6", GATEWAY6, mark) == "ok", timeout=30)
     assert MAC_A in leases()
     assert wait_for(lambda: resolve(lab, f"vma.{DOMAIN}") == [lease_a], timeout=30)
 

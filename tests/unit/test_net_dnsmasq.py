@@ -82,7 +82,7 @@ def test_ipv6_advertises_routes_and_dhcpv6_only_when_asked() -> None:
     assert "dhcp-range=2001:db8:100::,ra-only,64,3600" in slaac
     assert "dhcp-option=option6:dns-server,[2001:db8:100::1]" in slaac
     stateful = _lines(_network(ip6_network="2001:db8:100::/64", gateway6="2001:db8:100::1", dhcp6=True))
-    assert "dhcp-range=2001:db8:100::1000,2001:db8:100::ffff,64,3600" in stateful
+    assert "dhcp-range=2001:db8:100::1000,2001:db8:100::ffff,slaac,64,3600" in stateful
     assert not any("ra-only" in line for line in stateful)
 
 

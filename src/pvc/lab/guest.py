@@ -41,9 +41,9 @@ HEARTBEAT = re.compile(r"^HB (\d+) ", re.MULTILINE)
 DISKS_MARKER = "LAB-DISKS"
 #: ``LAB-NET <iface> <address>/<prefix> router=<gateway>``: the guest's DHCP client bound an address.
 NET_BOUND = re.compile(r"^LAB-NET (\S+) (\S+)/(\d+) router=(\S*)", re.MULTILINE)
-#: ``LAB-PING <address> ok|fail``, ``LAB-TCP <address>:<port> open|closed``,
+#: ``LAB-PING <address> ok|fail`` (``LAB-PING6`` for IPv6), ``LAB-TCP <address>:<port> open|closed``,
 #: ``LAB-DNS <name> <address or nothing>``: the guest's probes, repeated every second.
-PROBE = re.compile(r"^LAB-(PING|TCP|DNS) (\S+) ?(\S*)", re.MULTILINE)
+PROBE = re.compile(r"^LAB-(PING6|PING|TCP|DNS) (\S+) ?(\S*)", re.MULTILINE)
 #: TCP ports on which a networked guest answers HTTP (``LAB-WWW <hostname>``).
 GUEST_HTTP_PORTS = (80, 8080)
 DHCP_SCRIPT = """#!/bin/busybox sh
@@ -59,12 +59,13 @@ INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-HB_US=1000000; HB_DISK=; NET=; HOST=guest; ADDR=; PINGS=; TCPS=; DNSS=
+HB_US=1000000; HB_DISK=; NET=; HOST=guest; ADDR=; PINGS=; PINGS6=; TCPS=; DNSS=
 for a in $(cat /proc/cmdline); do
   case "$a" in
     hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};;
     lab_net=*) NET=${a#lab_net=};; lab_host=*) HOST=${a#lab_host=};; lab_addr=*) ADDR=${a#lab_addr=};;
     lab_ping=*) PINGS=$(echo ${a#lab_ping=} | tr , ' ');;
+    lab_ping6=*) PINGS6=$(echo ${a#lab_ping6=} | tr , ' ');;
     lab_tcp=*) TCPS=$(echo ${a#lab_tcp=} | tr , ' ');;
     lab_dns=*) DNSS=$(echo ${a#lab_dns=} | tr , ' ');;
   esac
@@ -87,6 +88,10 @@ if [ -n "$NET" ]; then
       for t in $PINGS; do
         if ping -c 1 -W 1 "$t" >/dev/null 2>&1; then r=ok; else r=fail; fi
         echo "LAB-PING $t $r" > /dev/ttyS0
+      done
+      for t in $PINGS6; do
+        if ping6 -c 1 -W 1 "$t" >/dev/null 2>&1; then r=ok; else r=fail; fi
+        echo "LAB-PING6 $t $r" > /dev/ttyS0
       done
       for t in $TCPS; do
         if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 1 "${t%:*}" "${t##*:}" | grep -q LAB-WWW; then r=open
@@ -171,24 +176,32 @@ _TOKEN = re.compile(r"[A-Za-z0-9._:@-]+")
 @dataclass(frozen=True)
 class GuestNetwork:
     """What a networked guest does: DHCP on every NIC with ``hostname`` (or the static
-    ``address``, ``10.0.0.5/24``, when given), then, every second,
-    ping each of ``ping``, ask ``<address>:<port>`` of each of ``tcp`` for its HTTP page and look
-    up each ``name@server`` of ``dns``, printing each result on its console."""
+    ``address``, ``10.0.0.5/24``, when given; IPv6 comes from router advertisements), then,
+    every second, ping each of ``ping`` (and ``ping6``), ask ``<address>:<port>`` of each of
+    ``tcp`` for its HTTP page and look up each ``name@server`` of ``dns``, printing each
+    result on its console."""
 
     hostname: str = "guest"
     address: str = ""
     ping: tuple[str, ...] = ()
+    ping6: tuple[str, ...] = ()
     tcp: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
 
     def cmdline(self) -> str:
-        for token in (self.hostname, *self.ping, *self.tcp, *self.dns):
+        for token in (self.hostname, *self.ping, *self.ping6, *self.tcp, *self.dns):
             if not _TOKEN.fullmatch(token):
                 raise ValueError(f"not usable on a guest's command line: {token!r}")
         parts = [" lab_net=1", f" lab_host={self.hostname}"]
         if self.address:
             parts.append(f" lab_addr={ipaddress.IPv4Interface(self.address).with_prefixlen}")
-        for key, values in (("lab_ping", self.ping), ("lab_tcp", self.tcp), ("lab_dns", self.dns)):
+        probes = (
+            ("lab_ping", self.ping),
+            ("lab_ping6", self.ping6),
+            ("lab_tcp", self.tcp),
+            ("lab_dns", self.dns),
+        )
+        for key, values in probes:
             if values:
                 parts.append(f" {key}={','.join(values)}")
         return "".join(parts)

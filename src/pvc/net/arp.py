@@ -1,4 +1,5 @@
-"""Gratuitous ARP: tell the segment that a (floating) address now lives here.
+"""Gratuitous ARP (and its IPv6 twin, unsolicited neighbour advertisements): tell the
+segment that a (floating) address now lives here.
 
 Without it, peers keep the previous owner's MAC in their neighbour cache until it
 expires (tens of seconds), and a moved floating address is unreachable meanwhile.
@@ -15,7 +16,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ETH_P_ARP = 0x0806
+ETH_P_IPV6 = 0x86DD
 BROADCAST = b"\xff" * 6
+ALL_NODES = ipaddress.IPv6Address("ff02::1")
+#: Neighbour advertisement flags: router and override, not solicited (hosts drop a solicited
+#: advertisement sent to a multicast address). Sent to each host's own MAC, it is forwarded
+#: like any unicast frame, where a bridge port with neighbour suppression would not flood it.
+NA_FLAGS = 0xA0000000
 
 
 def mac_of(device: str) -> bytes:
@@ -50,14 +57,40 @@ def reply_frame(mac: bytes, address: str, to: bytes) -> bytes:
     return ethernet + arp
 
 
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\x00"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def advertisement_frame(mac: bytes, address: str, to: bytes) -> bytes:
+    """A neighbour advertisement to the host at MAC ``to`` (IPv6 destination all-nodes)
+    saying that ``address`` is at ``mac``, with the override flag so it replaces a cached MAC."""
+    source = ipaddress.IPv6Address(address).packed
+    option = struct.pack("!BB", 2, 1) + mac  # target link-layer address
+    body = struct.pack("!I", NA_FLAGS) + source + option
+    pseudo = source + ALL_NODES.packed + struct.pack("!I3xB", 4 + len(body), 58)
+    icmp = struct.pack("!BBH", 136, 0, _checksum(pseudo + struct.pack("!BBH", 136, 0, 0) + body)) + body
+    header = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 255) + source + ALL_NODES.packed
+    return to + mac + struct.pack("!H", ETH_P_IPV6) + header + icmp
+
+
 def announce(
     device: str, address: str, schedule: tuple[float, ...] = SCHEDULE, *, hosts: Iterable[str] = ()
 ) -> None:
-    """Announce ``address`` on ``device`` now and later (in the background): broadcast, and
-    to each MAC of ``hosts`` (``aa:bb:...``) in a unicast reply."""
+    """Announce ``address`` on ``device`` now and later (in the background). IPv4: broadcast
+    gratuitous ARP, and a unicast reply to each MAC of ``hosts`` (``aa:bb:...``); IPv6: a
+    neighbour advertisement to each of ``hosts``."""
     mac = mac_of(device)
-    frames = [garp_frame(mac, address, reply=False), garp_frame(mac, address, reply=True)]
-    frames += [reply_frame(mac, address, bytes.fromhex(host.replace(":", ""))) for host in hosts]
+    targets = [bytes.fromhex(host.replace(":", "")) for host in hosts]
+    if ipaddress.ip_address(address).version == 6:
+        frames = [advertisement_frame(mac, address, to) for to in targets]
+    else:
+        frames = [garp_frame(mac, address, reply=False), garp_frame(mac, address, reply=True)]
+        frames += [reply_frame(mac, address, to) for to in targets]
 
     def send_all() -> None:
         started = time.monotonic()

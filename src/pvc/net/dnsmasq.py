@@ -18,7 +18,7 @@ therefore needs :meth:`DnsmasqInstance.reload`, not a restart.
 
 IPv4 DHCP is on when the network has a range; without one, reservations are DNS names
 only. With an IPv6 network dnsmasq sends router advertisements (``enable-ra``): SLAAC
-only, or with ``dhcp6`` stateful DHCPv6 from the pool ``<network>::1000`` to
+only, or with ``dhcp6`` also stateful DHCPv6 from the pool ``<network>::1000`` to
 ``<network>::ffff`` (:data:`DHCP6_POOL`).
 """
 
@@ -278,7 +278,9 @@ def render_config(
         lines.append("enable-ra")
         if network.dhcp6:
             first, last = (net6.network_address + offset for offset in DHCP6_POOL)
-            lines.append(f"dhcp-range={first},{last},{net6.prefixlen},{network.lease_time}")
+            # ``slaac``: stateful DHCPv6 and the prefix's autonomous flag, so hosts without a
+            # DHCPv6 client still configure themselves.
+            lines.append(f"dhcp-range={first},{last},slaac,{net6.prefixlen},{network.lease_time}")
         else:
             lines.append(f"dhcp-range={net6.network_address},ra-only,{net6.prefixlen},{network.lease_time}")
         servers6 = ",".join(f"[{server}]" for server in _name_servers(network, 6))

@@ -316,9 +316,8 @@ class NetManager:
                     problems.setdefault(vni, f"gateway {address}: {error}")
                     continue
                 log.info("gateway %s up on %s", address, bridge)
-                if ":" not in address:
-                    # Hosts behind other nodes only hear of the move through unicast replies.
-                    arp.announce(bridge, address.split("/")[0], hosts=links.bridge_hosts(bridge))
+                # Hosts behind other nodes only hear of the move through unicast announcements.
+                arp.announce(bridge, address.split("/")[0], hosts=links.bridge_hosts(bridge))
 
     def _remove_gateways(self, inputs: Inputs) -> None:
         wanted = self._gateway_map(inputs)
