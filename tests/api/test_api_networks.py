@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from pvc.cluster.network.rules import nft_rule_checker
@@ -365,3 +367,32 @@ def test_status_and_metrics_count_the_listed_networks(net):
     samples = metric_samples(client.get(f"{PREFIX}/metrics").get_data(as_text=True))["pvc_networks"]
     by_type = {dict(labels)["type"]: value for labels, value in samples.items()}
     assert by_type == {kind: sum(1 for n in listed if n["type"] == kind) for kind in ("managed", "bridged")}
+
+
+@pytest.mark.parametrize(
+    ("subnet", "gateway", "words"),
+    [
+        ("10.110.0.0/24", "10.110.0.9", "the cluster's own network"),
+        ("10.110.0.0/16", "10.110.9.1", "the cluster's own network"),
+        ("169.254.0.0/24", "169.254.0.1", "reserved address space"),
+        ("127.0.0.0/24", "127.0.0.1", "reserved address space"),
+    ],
+)
+def test_a_client_network_cannot_take_the_clusters_own_address_space(api_factory, subnet, gateway, words):
+    client, context = api_factory()
+    context.reserved_networks = (ipaddress.ip_network("10.110.0.0/24"),)
+    refused = post(
+        client,
+        "/network",
+        vni="9",
+        description="n9",
+        nettype="managed",
+        ip4_network=subnet,
+        ip4_gateway=gateway,
+    )
+    assert refused.status_code == 400 and words in refused.json["message"]
+    assert get(client, "/network").json == []
+    assert post(client, "/network", vni="9", description="n9", nettype="managed").status_code == 200
+    changed = client.put(f"{PREFIX}/network/9", data={"ip4_network": subnet, "ip4_gateway": gateway})
+    assert changed.status_code == 400 and words in changed.json["message"]
+    assert get(client, "/network/9").json[0]["ip4"]["network"] in ("", None)

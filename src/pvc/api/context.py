@@ -11,6 +11,7 @@ from pvc.api.routes import ADMIN
 from pvc.api.sessions import LoginLimiter, SessionStore
 from pvc.api.waiting import WaitGate
 from pvc.cluster.network.rules import RuleChecker
+from pvc.cluster.network.validation import Subnet
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
@@ -39,6 +40,8 @@ class ApiContext:
     #: A further check of ACL rule text (the firewall adapter's ``nft --check``); None: the
     #: safe-subset check of pvc.cluster.network.rules alone.
     network_rule_checker: RuleChecker | None = None
+    #: Subnets no client network may overlap: the cluster's upstream, cluster and storage networks.
+    reserved_networks: tuple[Subnet, ...] = ()
     _vm_listing: VmListing | None = field(default=None, repr=False)
     _wait_gate: WaitGate | None = field(default=None, repr=False)
 

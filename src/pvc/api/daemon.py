@@ -48,6 +48,10 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
         storage=StorageAccess(config.storage.for_api()),
         xml_policy=node_policy(config),
         network_rule_checker=nft_rule_checker,
+        reserved_networks=tuple(
+            net.address.network
+            for net in (config.networks.upstream, config.networks.cluster, config.networks.storage)
+        ),
     )
     return create_app(context)
 

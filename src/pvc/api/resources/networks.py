@@ -53,7 +53,10 @@ def network_list(limit: str | None):
     responses=OK_400,
 )
 def network_add(vni: int, description: str, nettype: str, **settings):
-    return jsonify(message=actions.add_network(cluster(), vni, description, nettype, **settings))
+    reserved = ctx().reserved_networks
+    return jsonify(
+        message=actions.add_network(cluster(), vni, description, nettype, reserved=reserved, **settings)
+    )
 
 
 @group.route("/network/<vni>", summary="One client network (a list of one)", responses=OK_404)
@@ -70,7 +73,10 @@ def network_get(vni: str):
     responses=OK_400,
 )
 def network_add_element(vni: str, description: str, nettype: str, **settings):
-    return jsonify(message=actions.add_network(cluster(), vni, description, nettype, **settings))
+    reserved = ctx().reserved_networks
+    return jsonify(
+        message=actions.add_network(cluster(), vni, description, nettype, reserved=reserved, **settings)
+    )
 
 
 @group.route(
@@ -82,7 +88,9 @@ def network_add_element(vni: str, description: str, nettype: str, **settings):
     responses=OK_400_404,
 )
 def network_modify(vni: str, **changes):
-    return jsonify(message=actions.modify_network(cluster(), vni, **changes))
+    return jsonify(
+        message=actions.modify_network(cluster(), vni, reserved=ctx().reserved_networks, **changes)
+    )
 
 
 @group.route(

@@ -8,12 +8,13 @@ first it reads and checks again. It returns once the cache shows the change. ACL
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
 from pvc.cluster.errors import ClusterError, Conflict, NotFoundError
 from pvc.cluster.network import validation
 from pvc.cluster.network.queries import resolve
+from pvc.cluster.network.validation import Subnet
 from pvc.cluster.session import Cluster
 from pvc.domain_xml.bridges import vni_of_bridge
 from pvc.domain_xml.errors import DomainXMLError
@@ -62,8 +63,10 @@ def add_network(
     dhcp4_end: str | None = None,
     ip6_network: str | None = None,
     ip6_gateway: str | None = None,
+    reserved: Sequence[Subnet] = (),
 ) -> str:
-    """Add a client network (``nettype`` managed or bridged); see :mod:`.validation` for the rules."""
+    """Add a client network (``nettype`` managed or bridged); see :mod:`.validation` for the
+    rules. ``reserved``: subnets it must stay clear of (the cluster's own networks)."""
     wanted = Network(
         vni=validation.parse_vni(vni),
         type=nettype,
@@ -82,7 +85,7 @@ def add_network(
 
     def write(reader: StoreReader) -> Commit:
         root_version = reader.version(paths.NETWORKS)  # before the reads it vouches for
-        network = validation.check_network(wanted, records.read_networks(reader))
+        network = validation.check_network(wanted, records.read_networks(reader), reserved)
         return records.create_network(cluster.store, network, root_version)
 
     checked_write(cluster, write, f"Network {wanted.vni}")
@@ -101,11 +104,13 @@ def modify_network(
     mtu: int | str | None = None,
     name_servers: Iterable[str] | None = None,
     dhcp4: bool | None = None,
+    reserved: Sequence[Subnet] = (),
     **changes: str | None,
 ) -> str:
     """Change a network: each argument given replaces the field (an empty text clears it; an
     empty ``mtu`` returns to the default). Turning DHCPv4 off drops the range unless a new
-    one is given (and then refuses it). Existing reservations must fit the result."""
+    one is given (and then refuses it). Existing reservations must fit the result, and its
+    subnets must stay clear of ``reserved``."""
     unknown = set(changes) - set(MODIFIABLE) - set(MODIFIABLE_6)
     if unknown:
         raise ClusterError(f"Cannot change {', '.join(sorted(unknown))} of a network")
@@ -129,7 +134,7 @@ def modify_network(
         if "description" in fields:
             validation.check_description(fields["description"])
         others = [n for n in records.read_networks(reader) if n.vni != vni]
-        network = validation.check_network(replace(current, **fields), others)
+        network = validation.check_network(replace(current, **fields), others, reserved)
         reservations = records.read_reservations(reader, vni)
         if reservations and not network.dhcp4:
             raise ClusterError(

@@ -156,9 +156,47 @@ def _host_in(address: IPAddress, network: IPNetwork, what: str) -> None:
         raise ClusterError(f"{what} {address} is the broadcast address of {network}; use a host address")
 
 
-def check_network(network: Network, others: Sequence[Network] = ()) -> Network:
-    """A network definition checked on its own and against the cluster's ``others``
-    (every other network); returns it with its addresses normalised."""
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Address space no client network may use: this-network, loopback, link-local (the
+#: metadata service lives there), multicast and reserved ranges.
+SPECIAL_SUBNETS = tuple(
+    ipaddress.ip_network(subnet)
+    for subnet in (
+        "0.0.0.0/8",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/127",
+        "fe80::/10",
+        "ff00::/8",
+    )
+)
+
+
+def check_not_reserved(
+    subnet: Subnet | None,
+    reserved: Sequence[Subnet],
+) -> None:
+    """ClusterError unless ``subnet`` stays clear of the special ranges and of ``reserved``
+    (the cluster's own upstream, cluster and storage networks): a client network there
+    would put the primary's gateway address on top of the cluster's own addresses."""
+    if subnet is None:
+        return
+    for taken in (*SPECIAL_SUBNETS, *reserved):
+        if taken.version == subnet.version and subnet.overlaps(taken):
+            what = "the cluster's own network" if taken in reserved else "reserved address space"
+            raise ClusterError(f"Subnet {subnet} overlaps {taken}, {what}; choose another subnet")
+
+
+def check_network(
+    network: Network,
+    others: Sequence[Network] = (),
+    reserved: Sequence[Subnet] = (),
+) -> Network:
+    """A network definition checked on its own, against the cluster's ``others`` (every
+    other network) and clear of ``reserved`` subnets; returns it with its addresses normalised."""
     if network.type not in NETWORK_TYPES:
         raise ClusterError(f"Network type '{network.type}' is invalid: use managed or bridged")
     parse_vni(network.vni)
@@ -174,7 +212,7 @@ def check_network(network: Network, others: Sequence[Network] = ()) -> Network:
             )
     if network.type == BRIDGED:
         return _check_bridged(network)
-    return _check_managed(network, others)
+    return _check_managed(network, others, reserved)
 
 
 def _check_bridged(network: Network) -> Network:
@@ -193,11 +231,17 @@ def _check_bridged(network: Network) -> Network:
     return network
 
 
-def _check_managed(network: Network, others: Sequence[Network]) -> Network:
+def _check_managed(
+    network: Network,
+    others: Sequence[Network],
+    reserved: Sequence[Subnet],
+) -> Network:
     servers = parse_name_servers(network.name_servers)
     domain = check_dns_name(network.domain) if network.domain else ""
     ip4 = _check_ip4(network)
     ip6 = _check_ip6(network)
+    check_not_reserved(ip4, reserved)
+    check_not_reserved(ip6, reserved)
     dhcp6 = ip6 is not None
     if (network.dhcp4 or dhcp6) and not domain:
         served = "DHCPv4" if network.dhcp4 else "IPv6 (router advertisements and DHCPv6)"
