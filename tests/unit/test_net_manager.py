@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvc.config import parse_config
+from pvc.node.background import PassThread
 from pvc.node.net_manager import NetManager
 from pvc.state import paths
 from pvc.state.networks import is_lease_path
@@ -18,9 +19,10 @@ def manager(tmp_path) -> NetManager:
 
 
 def woken(manager: NetManager, path: str) -> bool:
-    manager._wake.clear()
+    fresh = PassThread("test", lambda: None, 1.0)
+    manager._thread = fresh
     manager.on_change(path)
-    return manager._wake.is_set()
+    return fresh.woken
 
 
 def test_lease_paths_are_told_apart() -> None:
@@ -44,3 +46,25 @@ def test_leases_wake_only_the_serving_primary(manager: NetManager) -> None:
     assert not woken(manager, lease)
     manager._serving = True
     assert woken(manager, lease)
+
+
+def test_a_pass_thread_runs_at_start_on_wake_and_survives_a_failing_pass() -> None:
+    import threading
+
+    runs: list[int] = []
+    ran = threading.Event()
+
+    def run_pass() -> None:
+        runs.append(len(runs))
+        ran.set()
+        if len(runs) == 1:
+            raise RuntimeError("a bad pass")
+
+    thread = PassThread("test", run_pass, interval=60.0)
+    thread.start()
+    assert ran.wait(5)
+    ran.clear()
+    thread.wake()
+    assert ran.wait(5)  # the failure of the first pass did not end the thread
+    thread.stop()
+    assert runs == [0, 1]

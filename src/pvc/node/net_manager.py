@@ -18,12 +18,10 @@ import ipaddress
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pvc.cluster.faults.actions import clear, report
 from pvc.cluster.session import Cluster
 from pvc.config import NodeConfig, config_path
 from pvc.errors import PVCError
@@ -32,20 +30,18 @@ from pvc.net.dnsmasq import DnsmasqError, DnsmasqInstance, DnsmasqNetwork, Insta
 from pvc.net.frr import FrrService
 from pvc.net.netspec import NodeNetParams
 from pvc.node import net_links
+from pvc.node.background import NodeFaults, PassThread
 from pvc.node.dns_aggregator import DnsAggregator, network_dns
 from pvc.node.net_bgp import frr_params
 from pvc.node.net_inputs import Inputs, NetworkState, translate
 from pvc.state import networks as network_state
 from pvc.state import paths
-from pvc.state.errors import StateError
 
 log = logging.getLogger(__name__)
 
 #: Seconds between passes when nothing changes (repairs hand-made changes). A pass over 200
 #: networks costs about half a second of CPU, so this keeps an idle node's share low.
 RESYNC_INTERVAL = 120.0
-#: Seconds a pass waits after a change for the rest of a burst of changes.
-DEBOUNCE = 0.05
 #: The fault a network that this node cannot carry or serve raises, per node and VNI
 #: (``<node>:<vni>``; ``<node>:bgp`` and ``<node>:dns`` for the node's FRR and the DNS
 #: aggregator).
@@ -101,12 +97,10 @@ class NetManager:
         self.directory = config.paths.state_dir / "networks"
         self._serving = False
         self._pass_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PassThread("net-manager", self._locked_pass, RESYNC_INTERVAL)
+        self._faults = NodeFaults(cluster, self.node, NETWORK_FAULT, DELTA_NETWORK_FAULT)
         self._dnsmasq: dict[int, DnsmasqInstance] = {}
         self._firewall_text: str | None = None
-        self._faulted: set[int | str] = set()
         self._started = False
         self.frr: FrrService | None = None
         self.dns = DnsAggregator(config, self.directory / "dns")
@@ -121,16 +115,11 @@ class NetManager:
                 "bridge netfilter is off on this node: traffic between VMs of one network is not filtered"
             )
         self._started = True
-        self._wake.set()
-        self._thread = threading.Thread(target=self._run, name="net-manager", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread; links, firewall and services stay for the next daemon to adopt."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._thread.stop()
 
     def on_change(self, path: str) -> None:
         """Cache listener: wake the thread for changes to networks and to nodes' static
@@ -140,7 +129,7 @@ class NetManager:
         if network and not self._serving and network_state.is_lease_path(path):
             return  # leases matter only to the primary's DNS
         if network or node_record:
-            self._wake.set()
+            self._thread.wake()
 
     def serve(self, serving: bool) -> None:
         """Turn the primary-only services on or off, and converge now (the primary phase).
@@ -160,18 +149,9 @@ class NetManager:
 
     # -- passes ------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(RESYNC_INTERVAL)
-            if self._stop.is_set():
-                return
-            time.sleep(DEBOUNCE)
-            self._wake.clear()
-            try:
-                with self._pass_lock:
-                    self._pass()
-            except Exception:  # never let one bad pass end the reconciler
-                log.exception("client network pass failed")
+    def _locked_pass(self) -> None:
+        with self._pass_lock:
+            self._pass()
 
     def read_states(self) -> list[NetworkState]:
         """Every network with its reservations and ACLs, from the cache."""
@@ -385,21 +365,11 @@ class NetManager:
     # -- faults ------------------------------------------------------------------------
 
     def _report(self, problems: dict[int | str, str]) -> None:
-        maintenance = self.cluster.cache.cluster_config().maintenance
-        try:
-            for vni, message in sorted(problems.items(), key=lambda item: str(item[0])):
-                text = f"network {vni} on {self.node}: {message}" if isinstance(vni, int) else message
-                sentence = report(
-                    self.cluster, NETWORK_FAULT, f"{self.node}:{vni}", DELTA_NETWORK_FAULT, text,
-                    maintenance=maintenance,
-                )
-                if sentence:
-                    log.warning("%s", sentence)
-            for vni in sorted(self._faulted - set(problems), key=str):
-                sentence = clear(self.cluster, NETWORK_FAULT, f"{self.node}:{vni}")
-                if sentence:
-                    log.info("%s", sentence)
-        except StateError as error:
-            log.error("cannot record network faults: %s", error)
-            return
-        self._faulted = set(problems)
+        self._faults.publish(
+            {
+                subject: f"network {subject} on {self.node}: {message}"
+                if isinstance(subject, int)
+                else message
+                for subject, message in problems.items()
+            }
+        )

@@ -18,12 +18,9 @@ nothing at all, and never reads sysfs.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pvc.cluster.faults.actions import clear, report
 from pvc.cluster.session import Cluster
 from pvc.cluster.sriov import node as sriov_node
 from pvc.config import NodeConfig
@@ -31,6 +28,7 @@ from pvc.config.networks import SriovDevice
 from pvc.errors import PVCError
 from pvc.net import sriov
 from pvc.net.sriov import SYSFS_NET, Runner, run_ip
+from pvc.node.background import NodeFaults, PassThread
 from pvc.state import paths
 from pvc.state.errors import StateError
 
@@ -38,8 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between passes when nothing changes.
 RESYNC_INTERVAL = 30.0
-#: Seconds a pass waits after a change for the rest of a burst of changes.
-DEBOUNCE = 0.05
 #: The fault of a PF or VF this node cannot set up as asked (subject ``<node>:<pf or vf>``).
 SRIOV_FAULT = "sriov_failed"
 DELTA_SRIOV_FAULT = 10
@@ -66,10 +62,8 @@ class SriovManager:
         #: PFs whose MTU and count are not set yet (missing so far), and refusals that stay.
         self._unset = {device.phy for device in self.devices}
         self._refused: dict[str, str] = {}
-        self._faulted: set[str] = set()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PassThread("sriov-manager", self.run_pass, RESYNC_INTERVAL)
+        self._faults = NodeFaults(cluster, self.node, SRIOV_FAULT, DELTA_SRIOV_FAULT)
         self.passes = 0
 
     @property
@@ -83,34 +77,17 @@ class SriovManager:
         """Start the thread (its first pass runs at once); nothing without SR-IOV PFs."""
         if not self.enabled:
             return
-        self._wake.set()
-        self._thread = threading.Thread(target=self._run, name="sriov-manager", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread; the VFs and their settings stay."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        self._thread.stop()
 
     def on_change(self, path: str) -> None:
         """Cache listener: wake the thread when the settings asked of this node's VFs change."""
         parent = paths.node_sriov_configs(self.node)
         if self.enabled and (path == parent or path.startswith(parent + "/")):
-            self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(RESYNC_INTERVAL)
-            if self._stop.is_set():
-                return
-            time.sleep(DEBOUNCE)
-            self._wake.clear()
-            try:
-                self.run_pass()
-            except Exception:  # never let one bad pass end the manager
-                log.exception("SR-IOV pass failed")
+            self._thread.wake()
 
     # -- a pass ------------------------------------------------------------------------
 
@@ -177,24 +154,4 @@ class SriovManager:
         log.info("SR-IOV PF %s: MTU %d", device.phy, device.mtu)
 
     def _report(self, problems: dict[str, str]) -> None:
-        maintenance = self.cluster.cache.cluster_config().maintenance
-        try:
-            for subject, message in sorted(problems.items()):
-                sentence = report(
-                    self.cluster,
-                    SRIOV_FAULT,
-                    f"{self.node}:{subject}",
-                    DELTA_SRIOV_FAULT,
-                    message,
-                    maintenance=maintenance,
-                )
-                if sentence:
-                    log.warning("%s", sentence)
-            for subject in sorted(self._faulted - set(problems)):
-                sentence = clear(self.cluster, SRIOV_FAULT, f"{self.node}:{subject}")
-                if sentence:
-                    log.info("%s", sentence)
-        except StateError as error:
-            log.error("cannot record SR-IOV faults: %s", error)
-            return
-        self._faulted = set(problems)
+        self._faults.publish(problems)
