@@ -41,11 +41,14 @@ def test_network_and_node_record_changes_wake_it(manager: NetManager) -> None:
     assert not woken(manager, paths.domain("d1"))
 
 
-def test_leases_wake_only_the_serving_primary(manager: NetManager) -> None:
+def test_leases_wake_only_the_serving_primary_and_only_for_dns(manager: NetManager) -> None:
     lease = paths.network_lease(100, "52:54:00:00:00:01")
     assert not woken(manager, lease)
     manager._serving = True
     assert woken(manager, lease)
+    assert (manager._dns_due, manager._full_due) == (True, False)
+    assert woken(manager, paths.network(100))
+    assert manager._full_due
 
 
 def test_a_pass_thread_runs_at_start_on_wake_and_survives_a_failing_pass() -> None:

@@ -102,6 +102,9 @@ class NetManager:
         self._dnsmasq: dict[int, DnsmasqInstance] = {}
         self._firewall_text: str | None = None
         self._started = False
+        #: What changed since the last pass: anything (a full pass) or leases only (DNS).
+        self._full_due = False
+        self._dns_due = False
         self.frr: FrrService | None = None
         self.dns = DnsAggregator(config, self.directory / "dns")
         self.passes = 0
@@ -126,9 +129,13 @@ class NetManager:
         records (a coordinator's registration changes the BGP peers)."""
         network = path == paths.NETWORKS or path.startswith(paths.NETWORKS + "/")
         node_record = path.startswith(paths.NODES + "/") and path.count("/") == 2
-        if network and not self._serving and network_state.is_lease_path(path):
-            return  # leases matter only to the primary's DNS
+        if network and network_state.is_lease_path(path):
+            if self._serving:  # leases matter only to the primary's DNS: no full pass for them
+                self._dns_due = True
+                self._thread.wake()
+            return
         if network or node_record:
+            self._full_due = True
             self._thread.wake()
 
     def serve(self, serving: bool) -> None:
@@ -150,7 +157,17 @@ class NetManager:
     # -- passes ------------------------------------------------------------------------
 
     def _locked_pass(self) -> None:
+        """A full pass, or only the DNS records when leases alone changed since the last one
+        (the periodic wake-up, with neither flag set, is a full pass)."""
         with self._pass_lock:
+            dns_only = self._dns_due and not self._full_due
+            self._dns_due = self._full_due = False
+            if dns_only and self._serving:
+                problems: dict[int | str, str] = {}
+                self._serve_dns(self.read_states(), problems)
+                if problems:
+                    log.error("%s", problems[DNS_SUBJECT])
+                return
             self._pass()
 
     def read_states(self) -> list[NetworkState]:
