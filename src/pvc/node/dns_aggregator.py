@@ -105,8 +105,9 @@ class DnsAggregator:
                 len(plan.create_zones), len(plan.drop_zones), plan.row_changes, result.seconds,
             )
 
-    def stop_leftovers(self) -> bool:
-        """True when a database of a previous daemon still runs (PowerDNS dies with its daemon)."""
+    def database_running(self) -> bool:
+        """Whether this node runs the aggregator's database (perhaps left by a previous daemon;
+        PowerDNS dies with its daemon, the database does not)."""
         return self.database.running() is not None
 
     def stop(self) -> None:

@@ -268,7 +268,7 @@ class NetManager:
 
     def _stop_dns(self, problems: dict[int | str, str]) -> None:
         try:
-            if self.dns.stop_leftovers() or self.dns.active:
+            if self.dns.database_running() or self.dns.active:
                 self.dns.stop()
                 log.info("DNS aggregator stopped")
         except PVCError as error:
