@@ -16,6 +16,7 @@ import pytest
 from pvc.node.loop import NodeLoop
 from pvc.state import paths
 from pvc.state.states import DaemonState
+from pvc.state.store import CONNECTED
 from tests.helpers import ManualClock, node_config, wait_for
 
 KEEPALIVE_INTERVAL = 0.25
@@ -108,4 +109,21 @@ def test_a_keepalive_seen_before_the_boundary_restarts_the_count(watcher):
     monotonic.now = renewed_at + DEAD_AFTER
     assert n1._mark_dead_peers() == []
     monotonic.now = renewed_at + DEAD_AFTER + TICK
+    assert n1._mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
+
+
+def test_after_a_reconnection_the_watcher_waits_a_full_dead_after_again(watcher):
+    """Keepalives may have been missed while disconnected: the count starts over, from the
+    watcher's first look after the reconnection."""
+    n1, monotonic = watcher.n1, watcher.monotonic
+    reconnected_at = SEEN_AT + DEAD_AFTER - TICK
+    monotonic.now = reconnected_at
+    n1._on_connection(CONNECTED)
+    assert n1._mark_dead_peers() == []
+    monotonic.now = SEEN_AT + DEAD_AFTER + TICK
+    assert n1._mark_dead_peers() == []
+    monotonic.now = reconnected_at + DEAD_AFTER
+    assert n1._mark_dead_peers() == []
+    assert n2_state(n1) == DaemonState.RUN
+    monotonic.now = reconnected_at + DEAD_AFTER + TICK
     assert n1._mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
