@@ -110,13 +110,17 @@ def test_driver_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"test://{config}"
 
 
+#: Keyword arguments of ``cluster(...)`` that go to the NodeLoop rather than its configuration.
+LOOP_KWARGS = ("phases", "sriov_host", "clock", "monotonic")
+
+
 @pytest.fixture
 def cluster(zk_hosts: str) -> Iterator[Callable[..., RunningNode]]:
     """Start node daemons in threads: ``cluster("n1", ["n1", "n2"])``."""
     nodes: list[RunningNode] = []
 
     def start(name: str, coordinators: list[str], **kwargs) -> RunningNode:
-        loop_kwargs = {k: kwargs.pop(k) for k in ("phases", "sriov_host") if k in kwargs}
+        loop_kwargs = {k: kwargs.pop(k) for k in LOOP_KWARGS if k in kwargs}
         node = RunningNode(node_config(name, coordinators, zk_hosts, **kwargs), zk_hosts, **loop_kwargs)
         nodes.append(node)
         return node

@@ -9,7 +9,6 @@ first write would silently undo the second; each test fails then.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -35,7 +34,7 @@ from pvc.state.vms import VmMeta, VmPlacement, update_placement
 from pvc.tasks import control, transitions
 from pvc.tasks.builtin import sleep
 from pvc.tasks.records import TaskState
-from tests.helpers import node_config, wait_for
+from tests.helpers import ManualClock, node_config, wait_for
 
 NODES = ("hv1", "hv2")
 
@@ -322,20 +321,25 @@ def test_a_node_without_a_hypervisor_does_not_finish_a_flush_over_a_ready_reques
 
 @pytest.fixture
 def peers(zk_hosts, make_store):
-    """Two node daemons' loops, n1 and n2, both in run; n1's clock is far ahead, so that it
-    finds n2 overdue on its next look."""
+    """Two node daemons' loops, n1 and n2, both in run; n1 has seen n2's keepalive, then its
+    monotonic clock moves an hour on, so that it finds n2 overdue on its next look."""
     from pvc.node.loop import NodeLoop
 
+    monotonic = ManualClock(0.0)
     loops = {}
     for i, name in enumerate(("n1", "n2"), start=1):
         config = node_config(
             name, ["n1", "n2"], zk_hosts, keepalive_interval=0.1, fence_intervals=12, index=i
         )
-        clock = (lambda: time.time() + 3600) if name == "n1" else time.time
-        loops[name] = NodeLoop(config, make_store(timeout=1.0), clock=clock)
+        extra = {"monotonic": monotonic} if name == "n1" else {}
+        loops[name] = NodeLoop(config, make_store(timeout=1.0), **extra)
         loops[name].start()
     n1 = loops["n1"]
+    keepalive = paths.node_keepalive("n2")
     wait_for(lambda: [n.daemon_state for n in n1.cache.nodes()] == ["run", "run"])
+    wait_for(lambda: n1.cache.version(keepalive) == n1.store.get_versioned(keepalive)[1])
+    assert n1.peer_watch.overdue(n1.cache.nodes(), "n1", n1.config.timers.dead_after) == []
+    monotonic.now = 3600.0
     yield loops
     for loop in loops.values():
         loop.shutdown()

@@ -6,34 +6,11 @@ from pvc.config import parse_config
 from pvc.lab import endpoint
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import node_config_data
-from pvc.node.peers import overdue_peers
 from pvc.node.sysinfo import parse_meminfo
 from pvc.state import paths
 from pvc.state.logring import LogRingWriter, per_slot_lines
-from pvc.state.records import Keepalive, NodeRecord, NodeStatic, decode_json, encode
+from pvc.state.records import Keepalive, NodeStatic, decode_json, encode
 from pvc.state.store import Transaction
-
-
-def record(name: str, state: str, stamp: float | None, registered: float = 0.0) -> NodeRecord:
-    return NodeRecord(
-        name=name,
-        static=NodeStatic(name=name, registered=registered),
-        daemon_state=state,
-        keepalive=Keepalive(timestamp=stamp) if stamp is not None else None,
-    )
-
-
-def test_overdue_peers_only_running_and_old():
-    nodes = [
-        record("me", "run", 0.0),
-        record("fresh", "run", 95.0),
-        record("old", "run", 60.0),
-        record("stopped", "stop", 0.0),
-        record("already", "dead", 0.0),
-        record("silent", "run", None, registered=10.0),
-    ]
-    overdue = overdue_peers(nodes, "me", now=100.0, dead_after=30.0)
-    assert [(n.name, round(age)) for n, age in overdue] == [("old", 40), ("silent", 90)]
 
 
 def test_meminfo_in_mib():
@@ -110,11 +87,3 @@ def test_lab_refuses_a_directory_the_api_user_cannot_enter(tmp_path: Path):
     closed.chmod(0o700)
     with pytest.raises(LabError, match=f"cannot enter {closed}"):
         _check_api_can_enter(closed / "lab")
-
-
-@pytest.mark.parametrize(
-    ("age", "dead"), [(29.999, False), (30.0, False), (30.001, True)], ids=["before", "at", "after"]
-)
-def test_overdue_peers_boundary_is_strictly_older_than_dead_after(age, dead):
-    peer = record("peer", "run", 1000.0)
-    assert bool(overdue_peers([peer], "me", now=1000.0 + age, dead_after=30.0)) is dead

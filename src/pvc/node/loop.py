@@ -30,7 +30,7 @@ from pvc.node.election import PrimaryRole, decide
 from pvc.node.logs import RingHandler
 from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
-from pvc.node.peers import overdue_peers
+from pvc.node.peers import PeerWatch
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.sriov_manager import SriovHost, SriovManager
 from pvc.node.vm_disks import DiskGuard
@@ -70,13 +70,17 @@ class NodeLoop:
         *,
         phases: PrimaryPhases | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
         sriov_host: SriovHost | None = None,
     ) -> None:
+        """``clock`` stamps this node's keepalives (shown to users, never decided on);
+        ``monotonic`` times how long each peer's keepalive has not changed, as seen here."""
         self.config = config
         self.name = config.node.name
         self.mode = NodeMode.COORDINATOR if config.is_coordinator else NodeMode.HYPERVISOR
         self.store = store
         self.clock = clock
+        self.peer_watch = PeerWatch(monotonic)
         self.cache = ClusterCache(store)
         self.cluster = Cluster(store, self.cache)
         self.role = PrimaryRole(store, self.name, phases or PrimaryPhases())
@@ -240,6 +244,9 @@ class NodeLoop:
         self._wake.set()
 
     def _on_change(self, path: str) -> None:
+        peer = nodes.keepalive_owner(path)
+        if peer is not None and peer != self.name:
+            self.peer_watch.saw(peer, self.cache.keepalive_zxid(peer))
         if nodes.affects_loop(path, self.name):
             self.wake()
 
@@ -264,6 +271,9 @@ class NodeLoop:
 
     def _on_connection(self, state: str) -> None:
         log.info("ZooKeeper connection state: %s", state)
+        # Keepalives may be missed while disconnected, and the cache re-syncs afterwards:
+        # judge no peer on what was seen before; watch each one afresh.
+        self.peer_watch.forget_all()
         if state == LOST:
             self._session_lost = True
         self.wake()
@@ -348,13 +358,17 @@ class NodeLoop:
         return sysinfo.sample_keepalive(self.clock(), figures, self.interfaces.sample())
 
     def _mark_dead_peers(self) -> list[str]:
+        """Declare dead the peers whose keepalive this node has not seen change for longer
+        than ``dead_after`` (on its own monotonic clock: the peers' timestamps are not used)."""
         if self.cache.daemon_state(self.name) != DaemonState.RUN:
             return []
         done = []
         dead_after = self.config.timers.dead_after
-        for node, age in overdue_peers(self.cache.nodes(), self.name, self.clock(), dead_after):
-            if nodes.mark_dead(self.store, node):  # else another peer got there first, or it came back
-                done.append(f"marked node {node.name} dead: no keepalive for {age:.1f} s")
+        for node, silence in self.peer_watch.overdue(self.cache.nodes(), self.name, dead_after):
+            # Written only if the keepalive version seen is still current: a keepalive that
+            # arrives meanwhile (or another peer's verdict) makes this a no-op.
+            if nodes.mark_dead(self.store, node):
+                done.append(f"marked node {node.name} dead: no keepalive seen for {silence:.1f} s")
         return done
 
     def _reconcile_domain_state(self) -> list[str]:

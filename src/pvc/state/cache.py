@@ -166,13 +166,18 @@ class ClusterCache:
 
     def version(self, path: str) -> int:
         """Cached data version of a znode, or -1 if absent."""
-        node = self._tree_for(path).get_data(path)
-        return -1 if node is None or node.stat is None else node.stat.version
+        return self.version_and_mzxid(path)[0]
 
     def mzxid(self, path: str) -> int:
         """Cached zxid of the last change of a znode (orders writes across re-creation), or -1."""
+        return self.version_and_mzxid(path)[1]
+
+    def version_and_mzxid(self, path: str) -> tuple[int, int]:
+        """Cached data version and last-change zxid of a znode, read together (one stat), or (-1, -1)."""
         node = self._tree_for(path).get_data(path)
-        return -1 if node is None or node.stat is None else node.stat.mzxid
+        if node is None or node.stat is None:
+            return -1, -1
+        return node.stat.version, node.stat.mzxid
 
     def children(self, path: str) -> list[str]:
         return sorted(self._tree_for(path).get_children(path, default=frozenset()))
@@ -231,6 +236,7 @@ class ClusterCache:
         if self._tree_for(paths.NODES).get_data(paths.node(name)) is None:
             return None
         static = self._parsed(paths.node(name), NodeStatic.from_bytes) or NodeStatic(name=name)
+        keepalive_version, keepalive_zxid = self.version_and_mzxid(paths.node_keepalive(name))
         return NodeRecord(
             name=name,
             static=static,
@@ -240,7 +246,8 @@ class ClusterCache:
             keepalive=self.keepalive(name),
             present=self.data(paths.node_presence(name)) is not None,
             daemon_state_version=self.version(paths.node_daemon_state(name)),
-            keepalive_version=self.version(paths.node_keepalive(name)),
+            keepalive_version=keepalive_version,
+            keepalive_zxid=keepalive_zxid,
         )
 
     def nodes(self) -> list[NodeRecord]:

@@ -61,6 +61,15 @@ def affects_loop(path: str, me: str) -> bool:
     )
 
 
+def keepalive_owner(path: str) -> str | None:
+    """The node whose keepalive znode ``path`` is, or None for any other path."""
+    prefix, suffix = paths.NODES + "/", "/keepalive"
+    if not (path.startswith(prefix) and path.endswith(suffix)):
+        return None
+    name = path[len(prefix) : -len(suffix)]
+    return name if name and "/" not in name and paths.node_keepalive(name) == path else None
+
+
 # -- operations for a caller's transaction -------------------------------------------------
 
 

@@ -127,6 +127,9 @@ class NodeRecord:
     daemon_state_version: int = -1
     #: Data version of the keepalive: a peer declares the node dead only if it is unchanged.
     keepalive_version: int = -1
+    #: zxid of the keepalive znode's last change (changes with every keepalive, and when the
+    #: node registers afresh): what a peer watches to judge whether the node is alive.
+    keepalive_zxid: int = -1
 
     @property
     def is_coordinator(self) -> bool:
