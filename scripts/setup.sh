@@ -21,6 +21,8 @@ PACKAGES=(
   ceph-mon ceph-osd ceph-mgr ceph-common python3-rados python3-rbd jq uuid-runtime
   # client networks: firewall, DHCP/DNS per network, BGP EVPN, the DNS aggregator and its database
   nftables dnsmasq-base frr pdns-server pdns-backend-pgsql postgresql
+  # fencing: ipmitool on every node; the lab's BMCs are OpenIPMI's ipmi_sim
+  ipmitool openipmi
   # python
   python3-venv python3-dev
 )
