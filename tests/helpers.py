@@ -128,6 +128,7 @@ def node_config_data(
     keepalive_interval: float = 0.25,
     fence_intervals: int = 6,
     session_timeout: float = 1.0,
+    suicide_intervals: int = 0,
     index: int = 1,
     hypervisor_uri: str | None = None,
     shutdown_timeout: float = 2.0,
@@ -137,7 +138,8 @@ def node_config_data(
     sriov: list[dict] | None = None,
 ) -> dict:
     """A minimal valid configuration mapping for a test node (``storage``, ``api``: those
-    sections; ``sriov``: the node's SR-IOV PFs)."""
+    sections; ``sriov``: the node's SR-IOV PFs). Self-fencing is off unless ``suicide_intervals``
+    is given: test timings are too short for the time a node gets to stop its VMs."""
     server, _, chroot = zk_hosts.partition("/")
     data = {
         "cluster": {"name": "test"},
@@ -157,7 +159,11 @@ def node_config_data(
             "client_networks": False,
         },
         "hypervisor": {"uri": hypervisor_uri, "shutdown_timeout": shutdown_timeout},
-        "timers": {"keepalive_interval": keepalive_interval, "fence_intervals": fence_intervals},
+        "timers": {
+            "keepalive_interval": keepalive_interval,
+            "fence_intervals": fence_intervals,
+            "suicide_intervals": suicide_intervals,
+        },
         "logging": {"level": "debug", "zookeeper_lines": 200},
         "api": {"token": [{"description": "tests", "token": TEST_API_KEY}]},
     }

@@ -19,9 +19,16 @@ def valid() -> dict:
 def test_valid_config_loads_with_defaults():
     data = valid()
     del data["timers"]
+    del data["zookeeper"]["session_timeout"]
     config = parse_config(data)
-    assert config.timers.keepalive_interval == 5
-    assert config.timers.fence_intervals == 6
+    assert config.timers.keepalive_interval == 1
+    assert config.timers.fence_intervals == 5
+    assert config.timers.suicide_intervals == 3
+    assert config.zookeeper.session_timeout == 4
+    assert config.fence_after == 7
+    assert config.fencing.actions.successful_fence == "migrate"
+    assert config.fencing.actions.failed_fence == "none"
+    assert not config.fencing.ipmi.complete
     assert config.is_coordinator
     assert config.api.listen.port == 7370
     assert config.zookeeper.connect_string == "10.0.0.1:2181"

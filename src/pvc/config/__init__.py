@@ -18,6 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pvc.config.base import NodeName, _Section
+from pvc.config.fencing import SELF_FENCE_STOP_ALLOWANCE, FencingSection
 from pvc.config.networks import NetworkSection as NetworkSection
 from pvc.config.networks import NetworksSection
 from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
@@ -28,9 +29,12 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
 CONFIG_FILE_ENV = "PVC_CONFIG_FILE"
 
-DEFAULT_KEEPALIVE_INTERVAL = 5.0
-DEFAULT_FENCE_INTERVALS = 6
-DEFAULT_SESSION_TIMEOUT = 10.0
+# Timing defaults (docs/fencing.md says why): a peer that stops for 5 s is declared dead,
+# fenced 2 keepalives later, and a node cut off from ZooKeeper stops its VMs after 3 s.
+DEFAULT_KEEPALIVE_INTERVAL = 1.0
+DEFAULT_FENCE_INTERVALS = 5
+DEFAULT_SUICIDE_INTERVALS = 3
+DEFAULT_SESSION_TIMEOUT = 4.0
 DEFAULT_ZOOKEEPER_PORT = 2181
 DEFAULT_ZOOKEEPER_AUTH_FILE = "/etc/pvc/zookeeper.auth"
 DEFAULT_API_PORT = 7370
@@ -249,11 +253,19 @@ class StorageSection(_Section):
 class TimersSection(_Section):
     keepalive_interval: float = Field(DEFAULT_KEEPALIVE_INTERVAL, gt=0, le=60)
     fence_intervals: int = Field(DEFAULT_FENCE_INTERVALS, ge=2, le=100)
+    #: Keepalive intervals without a write confirmed by ZooKeeper (while out of reach of
+    #: most of its members) after which a node stops its own VMs; 0 turns self-fencing off.
+    suicide_intervals: int = Field(DEFAULT_SUICIDE_INTERVALS, ge=0, le=100)
 
     @property
     def dead_after(self) -> float:
         """Seconds without a keepalive after which peers declare a node dead."""
         return self.keepalive_interval * self.fence_intervals
+
+    @property
+    def suicide_after(self) -> float:
+        """Seconds cut off from ZooKeeper after which a node fences itself (0: never)."""
+        return self.keepalive_interval * self.suicide_intervals
 
 
 class PathsSection(_Section):
@@ -385,6 +397,7 @@ class NodeConfig(_Section):
     hypervisor: HypervisorSection = HypervisorSection()
     storage: StorageSection = StorageSection()
     timers: TimersSection = TimersSection()
+    fencing: FencingSection = FencingSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()
     api: ApiSection = ApiSection()
@@ -432,6 +445,9 @@ class NodeConfig(_Section):
                 "zookeeper.session_timeout",
                 f"must be at least twice timers.keepalive_interval ({self.timers.keepalive_interval:g} s)",
             )
+        fencing_problem = self._fencing_problem()
+        if fencing_problem is not None:
+            raise _KeyedError(*fencing_problem)
         if len(set(self.coordinators)) != len(self.coordinators):
             raise _KeyedError("coordinators", "a coordinator is listed twice")
         api_problem = self.api.problem()
@@ -460,6 +476,38 @@ class NodeConfig(_Section):
             if name in own or name.split(".")[0] == self.node.name:
                 return host
         return ""
+
+
+    @property
+    def fence_after(self) -> float:
+        """Seconds from a node's last keepalive to the earliest moment a peer may fence it
+        (and so start its VMs elsewhere): declared dead, then the saving throws."""
+        return self.timers.dead_after + self.fencing.saving_throws * self.timers.keepalive_interval
+
+    def _fencing_problem(self) -> tuple[str, str] | None:
+        """The fencing timings that would let a VM run on two nodes, as (key, message)."""
+        timers = self.timers
+        if timers.suicide_intervals == 0:
+            if self.fencing.actions.failed_fence == "migrate":
+                return (
+                    "fencing.actions.failed_fence",
+                    "migrate needs timers.suicide_intervals: a node that could not be fenced "
+                    "may still run its VMs unless it stops them itself",
+                )
+            return None
+        if timers.suicide_intervals < 2:
+            return ("timers.suicide_intervals", "must be 0 (off) or at least 2")
+        deadline = timers.suicide_after + SELF_FENCE_STOP_ALLOWANCE
+        if deadline >= self.fence_after:
+            return (
+                "timers.suicide_intervals",
+                f"a node cut off from ZooKeeper must have stopped its VMs (after "
+                f"{timers.suicide_after:g} s + {SELF_FENCE_STOP_ALLOWANCE:g} s to stop them) before "
+                f"a peer may fence it ({self.fence_after:g} s = keepalive_interval × "
+                f"(fence_intervals + fencing.saving_throws)); lower suicide_intervals "
+                f"or raise fence_intervals",
+            )
+        return None
 
 
 class _KeyedError(ValueError):
