@@ -27,6 +27,7 @@ from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
+from pvc.node.fencing import Fencer
 from pvc.node.logs import RingHandler
 from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
@@ -39,6 +40,7 @@ from pvc.node.zk_members import MemberWatch
 from pvc.state import nodes, osd_devices
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
+from pvc.state.fencing import IpmiRecord, add_reclaim_run, record_ipmi
 from pvc.state.logring import LogRingWriter
 from pvc.state.records import NO_PRIMARY, Keepalive, NodeStatic
 from pvc.state.schema import ensure_schema, has_schema
@@ -100,6 +102,7 @@ class NodeLoop:
         self.hypervisor = Hypervisor(uri) if uri else None
         # One Ceph client for storage tasks and the VM manager's disk lock checks.
         self.storage = StorageAccess(config.storage) if config.storage.ceph_conf else None
+        self.disks = DiskGuard(self.storage)
         self.xml_policy = node_policy(config)
         self.vms = (
             VmManager(
@@ -115,7 +118,7 @@ class NodeLoop:
                     rbd_auth=vm_rbd_auth(config.storage),
                     migration_tls=config.hypervisor.migration_tls,
                 ),
-                disks=DiskGuard(self.storage),
+                disks=self.disks,
             )
             if self.hypervisor
             else None
@@ -144,6 +147,18 @@ class NodeLoop:
                 Phase("client-networks", lambda: manager.serve(True), lambda: manager.serve(False)),
                 before="api",
             )
+        # Coordinators fence dead peers and recover their VMs (one fencer per dead node).
+        self.fencer = (
+            Fencer(
+                config,
+                self.cluster,
+                break_locks=lambda vm: self.disks.break_all(vm.xml),
+                active=lambda: self.store.connected and self.daemon_state == DaemonState.RUN,
+            )
+            if config.is_coordinator
+            else None
+        )
+        self._maintenance = False
         # SR-IOV: VF counts, reports and VF settings, in its own thread (idle without PFs).
         self.sriov = SriovManager(config, self.cluster, sriov_host)
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
@@ -193,6 +208,7 @@ class NodeLoop:
             log.info("cluster schema upgraded from version %d to %d", found, now)
         self.ring.resume(self.store)
         nodes.register(self.store, self._static_info())
+        self._record_ipmi()
         self.cache.listen(self._on_change)
         if self.networks is not None:
             self.cache.listen(self.networks.on_change)
@@ -219,10 +235,26 @@ class NodeLoop:
         self.sriov.start()
         if self.zk_members is not None:
             self.zk_members.start()
+        if self.fencer is not None:
+            self.cache.listen(self.fencer.on_change)
+            self.fencer.start()
         if self.vms is not None:
             if self.hypervisor is not None:
                 define_vm_secret(self.hypervisor, self.config.storage)
             self.vms.start()
+
+    def _record_ipmi(self) -> None:
+        """Tell peers how to fence this node (or warn that they cannot)."""
+        ipmi = self.config.fencing.ipmi
+        if not ipmi.complete:
+            log.warning(
+                "fencing.ipmi has no host, user and password: peers cannot fence this node, "
+                "and if it fails its VMs are not recovered elsewhere"
+            )
+            record_ipmi(self.store, self.name, None)
+            return
+        assert ipmi.host and ipmi.user and ipmi.password
+        record_ipmi(self.store, self.name, IpmiRecord(ipmi.host, ipmi.user, ipmi.password, ipmi.port))
 
     def _static_info(self) -> NodeStatic:
         member = self.config.zookeeper_member
@@ -338,13 +370,22 @@ class NodeLoop:
         self._next_keepalive = sent_at + self.config.timers.keepalive_interval
         txn = Transaction()
         nodes.add_keepalive(txn, self.name, self._sample_keepalive())
-        if self.cache.daemon_state(self.name) == DaemonState.DEAD:
-            log.warning("peers declared this node dead; it is alive, back to run")
-            nodes.add_daemon_state(txn, self.name, DaemonState.RUN)
+        own = self.cache.node(self.name)
+        reclaim = own is not None and own.daemon_state == DaemonState.DEAD
+        if reclaim:
+            domain_state, domain_version = self.cache.domain_state(self.name)
+            if domain_state == DomainState.FENCE_FLUSH:
+                reclaim = False
+                log.warning("peers are fencing this node; it starts no VM until they are done")
+            else:
+                log.warning("peers declared this node dead; it is alive, back to run")
+                add_reclaim_run(txn, own, domain_version)
         self.ring.add_to(txn)
         try:
             self.store.commit(txn)
         except ConflictError:
+            if reclaim:
+                raise  # a fence began meanwhile: the next keepalive sees it
             # Only our own znodes are written here, so one of them is gone (e.g. the cluster
             # was re-initialised): register again, which recreates them all.
             self._need_reregister = True
@@ -361,6 +402,17 @@ class NodeLoop:
         """Declare dead the peers whose keepalive this node has not seen change for longer
         than ``dead_after`` (on its own monotonic clock: the peers' timestamps are not used)."""
         if self.cache.daemon_state(self.name) != DaemonState.RUN:
+            return []
+        maintenance = self.cache.cluster_config().maintenance
+        if maintenance != self._maintenance:
+            self._maintenance = maintenance
+            # Nodes may be rebooted freely in maintenance; leaving it, every peer gets a
+            # full dead_after from now, so that nothing is declared dead for the pause.
+            self.peer_watch.forget_all()
+            if maintenance:
+                return ["maintenance mode on: dead-node detection and fencing paused"]
+            return ["maintenance mode off: watching every peer's keepalive afresh"]
+        if maintenance:
             return []
         done = []
         dead_after = self.config.timers.dead_after
@@ -446,6 +498,8 @@ class NodeLoop:
         self.tasks.stop()
         if self.zk_members is not None:
             self.zk_members.stop()
+        if self.fencer is not None:
+            self.fencer.stop()
         if self.networks is not None:
             self.networks.stop()  # links, firewall, FRR and DHCP stay for the next daemon
         self.sriov.stop()

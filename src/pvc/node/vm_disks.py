@@ -104,6 +104,23 @@ class DiskGuard:
                     ", ".join(lock.address for lock in live),
                 )
 
+    def break_all(self, xml: str) -> str | None:
+        """Break every lock on the VM's RBD disks, live or not (their holders are
+        blocklisted): only for a VM whose node is known to be off. A problem, or None."""
+        if self.access is None:
+            return None
+        for pool, volume in self.rbd_disks(xml):
+            try:
+                with mapped_errors(self.access):
+                    broken = disk_locks.flush(self.access.client(), pool, volume)
+            except NotFoundError:
+                continue
+            except ClusterError as error:
+                return f"cannot break the locks of disk {pool}/{volume}: {error}"
+            if broken:
+                log.info("disk %s/%s: broke %d lock(s) of the fenced node", pool, volume, broken)
+        return None
+
     def _clear(self, pool: str, volume: str) -> tuple[list[Lock], str | None]:
         """Break the stale locks of one disk: (the live locks left, a problem or None)."""
         assert self.access is not None

@@ -34,7 +34,7 @@ from pvc.node.vm_decide import Act, Decision, decide
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_runtime import console_log, runtime_xml
 from pvc.state.errors import StateError
-from pvc.state.states import VM_MIGRATING, DaemonState, MigrationMethod, VMState
+from pvc.state.states import VM_MIGRATING, DaemonState, DomainState, MigrationMethod, VMState
 from pvc.state.vms import VmPlacement, VmRecord, affects_vms, write_console
 
 log = logging.getLogger("pvc.node.vms")
@@ -164,7 +164,12 @@ class VmManager:
     def reconcile(self) -> list[str]:
         """One pass: start an action for every VM that needs one; returns what was started."""
         own = self.cache.node(self.node)
-        if own is None or own.daemon_state != DaemonState.RUN:
+        if own is None:
+            return []
+        fencing = own.domain_state == DomainState.FENCE_FLUSH
+        if fencing:
+            self._stop_all_for_fence(self.hypervisor.active())
+        if own.daemon_state != DaemonState.RUN:
             return []
         # VMs busy now or at any point of this pass are skipped: an action finishing while
         # we look would otherwise be judged on a libvirt listing taken before it finished.
@@ -193,6 +198,8 @@ class VmManager:
             )
             if decision is None or not self._ready_for(vm, decision):
                 continue
+            if fencing and decision.act != Act.FORGET:
+                continue  # peers are fencing this node: it starts nothing, only forgets
             self._submit(vm, decision)
             started.append(f"{decision.act} {vm.meta.name}: {decision.reason}")
         self._step_flush(active)
@@ -200,6 +207,16 @@ class VmManager:
             self._next_console = self.clock() + CONSOLE_PERIOD
             self._copy_consoles(active)
         return started
+
+    def _stop_all_for_fence(self, active: dict[str, str]) -> None:
+        """Peers are fencing this node and will start its VMs elsewhere: power off every
+        VM still running here at once (its placement is theirs to write now)."""
+        for uuid in active:
+            try:
+                self.hypervisor.destroy(uuid)
+                log.warning("VM %s powered off: peers are fencing this node", active[uuid])
+            except HypervisorError as error:
+                log.error("VM %s could not be powered off for the fence: %s", active[uuid], error)
 
     def _step_flush(self, active: dict[str, str]) -> None:
         sentence = self.flush.step(active, self._is_busy)

@@ -27,6 +27,7 @@ LOCKS = "/locks"
 
 PRIMARY_LOCK = "/locks/primary"
 SCHEMA_LOCK = "/locks/schema"
+FENCE_LOCKS = "/locks/fence"
 
 #: Top-level trees every cluster has; created by the first schema step.
 ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, DOMAIN_NAMES, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
@@ -41,7 +42,7 @@ def node(name: str) -> str:
 
 
 def node_daemon_state(name: str) -> str:
-    """Daemon state of a node: init, run, shutdown, stop, dead."""
+    """Daemon state of a node: init, run, shutdown, stop, dead, fenced."""
     return f"{NODES}/{name}/daemon_state"
 
 
@@ -51,13 +52,28 @@ def node_coordinator_state(name: str) -> str:
 
 
 def node_domain_state(name: str) -> str:
-    """Domain state of a node: ready, flush, flushed, unflush."""
+    """Domain state of a node: ready, flush, flushed, unflush, fence-flush."""
     return f"{NODES}/{name}/domain_state"
 
 
 def node_keepalive(name: str) -> str:
     """The node's last keepalive (JSON: timestamp, load, memory)."""
     return f"{NODES}/{name}/keepalive"
+
+
+def node_ipmi(name: str) -> str:
+    """How peers reach the node's BMC to fence it (JSON, written by the node at start)."""
+    return f"{NODES}/{name}/ipmi"
+
+
+def node_fence(name: str) -> str:
+    """The node's last fence: state, steps and outcome (JSON, written by the fencing node)."""
+    return f"{NODES}/{name}/fence"
+
+
+def fence_lock(name: str) -> str:
+    """Held by the coordinator fencing the node: one fencer per node at a time."""
+    return f"{FENCE_LOCKS}/{name}"
 
 
 def node_presence(name: str) -> str:

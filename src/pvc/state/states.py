@@ -40,6 +40,8 @@ class DomainState(StrEnum):
     FLUSH = "flush"
     FLUSHED = "flushed"
     UNFLUSH = "unflush"
+    #: Being fenced, then its VMs recovered elsewhere; it starts none meanwhile.
+    FENCE_FLUSH = "fence-flush"
 
 
 class VMState(StrEnum):

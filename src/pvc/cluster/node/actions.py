@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pvc.cluster.errors import ClusterError, NotYetDone, WaitTimeout
+from pvc.cluster.errors import ClusterError, Conflict, NotYetDone, WaitTimeout
 from pvc.cluster.session import Cluster
 from pvc.state import nodes, paths, settings
 from pvc.state.records import NodeRecord
@@ -66,6 +66,11 @@ def request_domain_state(
 
 def _request_domain_state(cluster: Cluster, name: str, state: str) -> str:
     node = _existing(cluster, name)
+    if node.domain_state == DomainState.FENCE_FLUSH:
+        raise Conflict(
+            f"Node '{name}' is being fenced and its VMs recovered (fence-flush); "
+            "it becomes flushed when that is done"
+        )
     if state == "flush":
         if node.domain_state in (DomainState.FLUSH, DomainState.FLUSHED):
             return f"Node '{name}' is already flushed"
