@@ -20,7 +20,7 @@ SOURCE = Path(__file__).resolve().parents[2] / "src"
 #: (the CLI included): domain XML, storage size units and tier names, PVC's base error.
 PURE_HELPERS = ("pvc.domain_xml", "pvc.storage.tiers", "pvc.storage.units", "pvc.errors")
 #: Packages of the adapters: they talk to one outside system and know nothing of PVC's state.
-ADAPTERS = ("pvc.hypervisor", "pvc.storage", "pvc.net")
+ADAPTERS = ("pvc.hypervisor", "pvc.storage", "pvc.net", "pvc.power")
 #: Packages above the adapters, which adapters must never reach up to.
 UPPER = ("pvc.state", "pvc.tasks", "pvc.cluster", "pvc.node", "pvc.api", "pvc.cli", "pvc.client", "pvc.lab")
 

@@ -1,0 +1,1 @@
+"""Power adapters: switching a node's chassis power off and on through its BMC (fencing)."""
