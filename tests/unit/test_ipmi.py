@@ -175,6 +175,7 @@ def test_a_refused_credential_is_an_authentication_error(fake: FakeIpmitool) -> 
     assert caught.value.failure is IpmiFailure.AUTH
     message = str(caught.value)
     assert "authentication refused" in message and "Unable to establish IPMI v2 / RMCP+ session" in message
+    assert "(RAKP 2 HMAC is invalid; Error: " in message
     assert "\n" not in message and PASSWORD not in message
 
 
@@ -183,7 +184,7 @@ def test_a_bmc_that_never_answers_is_unreachable(fake: FakeIpmitool) -> None:
     with pytest.raises(IpmiError) as caught:
         ipmi.power_off(TARGET, timeout=5)
     assert caught.value.failure is IpmiFailure.UNREACHABLE
-    assert "unreachable" in str(caught.value)
+    assert "unreachable" in str(caught.value) and "(Get Auth Capabilities error; Error: " in str(caught.value)
 
 
 def test_another_failure_ends_with_stderrs_last_line(fake: FakeIpmitool) -> None:

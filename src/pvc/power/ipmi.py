@@ -136,13 +136,15 @@ def command(target: IpmiTarget, action: str, timeout: float) -> list[str]:
     ]  # fmt: skip
 
 
-def _classify(stderr: str) -> IpmiFailure:
-    lowered = stderr.lower()
-    if any(text in lowered for text in _NO_ANSWER):
-        return IpmiFailure.UNREACHABLE
-    if any(text in lowered for text in _REFUSED):
-        return IpmiFailure.AUTH
-    return IpmiFailure.FAILED
+def _classify(stderr: str) -> tuple[IpmiFailure, str]:
+    """The kind of a failure from ipmitool's verbose error output, and the line telling it."""
+    for line in stderr.splitlines():
+        lowered = line.strip().lower()
+        if any(text in lowered for text in _NO_ANSWER):
+            return IpmiFailure.UNREACHABLE, line.strip(" >")
+        if any(text in lowered for text in _REFUSED):
+            return IpmiFailure.AUTH, line.strip(" >")
+    return IpmiFailure.FAILED, ""
 
 
 def _last_line(stderr: str, stdout: str) -> str:
@@ -166,8 +168,9 @@ def _run(target: IpmiTarget, action: str, timeout: float) -> str:
             f"{where}: no answer within {timeout:g} s (BMC unreachable?)", IpmiFailure.UNREACHABLE
         ) from None
     if result.returncode != 0:
-        failure = _classify(result.stderr)
-        detail = _last_line(result.stderr, result.stdout)
+        failure, reason = _classify(result.stderr)
+        last = _last_line(result.stderr, result.stdout)
+        detail = f"{reason}; {last}" if reason else last
         if failure is IpmiFailure.UNREACHABLE:
             raise IpmiError(f"{where}: BMC unreachable, no answer ({detail})", failure)
         if failure is IpmiFailure.AUTH:
