@@ -8,6 +8,7 @@ control (the saving throws are timed on them); the IPMI waits are skipped.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -18,7 +19,8 @@ from pvc.cluster.vm import define as vm_define
 from pvc.config import parse_config
 from pvc.domain_xml import build as domain_xml
 from pvc.domain_xml.policy import XmlPolicy
-from pvc.node.fencing import FENCE_FAILED, VMS_STRANDED, Fencer
+from pvc.lab.bmc import BmcSim
+from pvc.node.fencing import FENCE_FAILED, VMS_STRANDED, Fencer, IpmiPower
 from pvc.power.ipmi import IpmiError, IpmiFailure, IpmiTarget, PowerState
 from pvc.state import nodes, paths
 from pvc.state.cache import ClusterCache
@@ -29,6 +31,7 @@ from pvc.state.settings import set_maintenance
 from pvc.state.states import DaemonState, DomainState, NodeMode, VMState
 from pvc.state.vms import update_placement
 from tests.helpers import ManualClock, node_config_data, wait_for
+from tests.integration.test_ipmi import free_udp_port
 
 KEEPALIVE_INTERVAL = 0.5
 SAVING_THROWS = 2
@@ -77,7 +80,7 @@ def fencer_config(name: str, *, failed_fence: str = "none"):
 class World:
     """Three registered nodes, VMs on n2, and fencers on n1 and n3."""
 
-    def __init__(self, store, **config) -> None:
+    def __init__(self, store, power=None, **config) -> None:
         self.store = store
         ensure_schema(store)
         for name in ("n1", "n2", "n3"):
@@ -99,7 +102,7 @@ class World:
                 self.cluster,
                 break_locks=self._break_locks,
                 active=lambda: True,
-                power=self.bmc,
+                power=power or self.bmc,
                 monotonic=self.clock,
                 sleep=lambda seconds: None,
             )
@@ -312,3 +315,68 @@ def test_a_fence_left_half_done_is_resumed_by_another_coordinator(world):
     assert [call for call, _ in world.bmc.calls] == ["on", "status"]  # not fenced twice
     assert world.placement(uuid).node in ("n1", "n3")
     assert read_fence(world.store, "n2").done
+
+
+def test_unusable_ipmi_settings_fail_the_fence_with_a_reason(world):
+    world.vm("vm")
+    record_ipmi(world.store, "n2", IpmiRecord("-oProxyCommand=x", "admin", "secret"))
+    world.kill()
+    world.passes()
+    world.clock.now += SAVING_WINDOW
+    world.passes()
+    record = read_fence(world.store, "n2")
+    assert record.state == FenceState.FAILED and "unusable IPMI settings" in record.error
+    assert world.bmc.calls == []
+
+
+@pytest.fixture
+def bmc(tmp_path):
+    sim = BmcSim(tmp_path / "bmcs", "127.0.0.1", [("n2", free_udp_port())], password="secret")
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+def real_world(make_store, bmc: BmcSim) -> World:
+    made = World(make_store(), power=IpmiPower(3.0))
+    target = bmc.target("n2")
+    record_ipmi(made.store, "n2", IpmiRecord(target.host, target.user, target.password, target.port))
+    return made
+
+
+def test_fencing_through_ipmitool_and_a_simulated_bmc(make_store, bmc):
+    world = real_world(make_store, bmc)
+    try:
+        uuid = world.vm("vm")
+        world.kill()
+        world.passes()
+        world.clock.now += SAVING_WINDOW
+        assert world.passes() == ["n2"]
+        record = read_fence(world.store, "n2")
+        assert record.state == FenceState.FENCED, record
+        assert "power state: off" in record.steps
+        assert [call.args for call in bmc.calls("n2") if call.op == "set"] == [("power", "0"), ("power", "1")]
+        assert bmc.power("n2") == PowerState.ON
+        assert world.placement(uuid).node in ("n1", "n3")
+    finally:
+        world.close()
+
+
+def test_a_bmc_that_stopped_answering_fails_the_fence_within_the_timeout(make_store, bmc):
+    world = real_world(make_store, bmc)
+    bmc.pause("n2")
+    try:
+        uuid = world.vm("vm")
+        world.kill()
+        world.passes()
+        world.clock.now += SAVING_WINDOW
+        began = time.monotonic()
+        world.passes()
+        took = time.monotonic() - began
+        record = read_fence(world.store, "n2")
+        assert record.state == FenceState.FAILED and "no answer" in record.error, record
+        assert took < 2 * 3.0 + 1  # power off and the power check, each bounded by ipmi_timeout
+        assert world.placement(uuid).node == "n2"
+    finally:
+        bmc.resume("n2")
+        world.close()

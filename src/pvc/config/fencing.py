@@ -36,7 +36,8 @@ class IpmiSection(_Section):
     host: str | None = Field(None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:_-]+$")
     port: int = Field(623, ge=1, le=65535)
     user: str | None = Field(None, min_length=1, max_length=64)
-    password: str | None = Field(None, min_length=1, max_length=128, repr=False)
+    #: IPMI v2 passwords are at most 20 bytes.
+    password: str | None = Field(None, min_length=1, max_length=20, repr=False)
 
     @property
     def complete(self) -> bool:

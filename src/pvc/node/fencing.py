@@ -241,19 +241,21 @@ class Fencer:
         record_fence(store, name, record)
         return record
 
-    def _target(self, name: str) -> IpmiTarget | None:
+    def _target(self, name: str) -> IpmiTarget | str:
+        """How to reach ``name``'s BMC, or why it cannot be reached."""
         ipmi = read_ipmi(self.cluster.store, name)
         if ipmi is None:
-            return None
-        return IpmiTarget(host=ipmi.host, user=ipmi.user, password=ipmi.password, port=ipmi.port)
+            return f"node {name} recorded no IPMI host, user and password"
+        try:
+            return IpmiTarget(host=ipmi.host, user=ipmi.user, password=ipmi.password, port=ipmi.port)
+        except (TypeError, ValueError) as error:
+            return f"node {name} recorded unusable IPMI settings: {error}"
 
     def _power_off(self, name: str, record: FenceRecord) -> FenceRecord:
         """Power ``name`` off and check it is off: the record as ``fenced`` or ``failed``."""
         target = self._target(name)
-        if target is None:
-            return replace(
-                record, state=FenceState.FAILED, error=f"node {name} recorded no IPMI host, user and password"
-            )
+        if isinstance(target, str):
+            return replace(record, state=FenceState.FAILED, error=target)
         try:
             self.power.off(target)
             record = record.with_step(f"power off sent to {target}")
@@ -273,8 +275,8 @@ class Fencer:
     def _power_on(self, name: str, record: FenceRecord) -> FenceRecord:
         """Power a fenced node on again so that it can rejoin (a failure is only logged)."""
         target = self._target(name)
-        if target is None:
-            return record
+        if isinstance(target, str):
+            return record.with_step(f"power on: {target}")
         try:
             self.power.on(target)
             self._sleep(self.fencing.power_on_wait)
