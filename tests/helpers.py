@@ -165,6 +165,8 @@ def node_config_data(
             "suicide_intervals": suicide_intervals,
         },
         "logging": {"level": "debug", "zookeeper_lines": 200},
+        # A test daemon must never arm a real hardware watchdog of the machine it runs on.
+        "fencing": {"watchdog": None},
         "api": {"token": [{"description": "tests", "token": TEST_API_KEY}]},
     }
     if storage is not None:

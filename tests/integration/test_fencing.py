@@ -95,12 +95,14 @@ class World:
         self.cluster = Cluster(store, self.cache)
         self.bmc = FakeBmc()
         self.broken: list[str] = []
+        self.osds_down: list[str] = []
         self.clock = ManualClock(T0)
         self.fencers = {
             name: Fencer(
                 fencer_config(name, **config),
                 self.cluster,
                 break_locks=self._break_locks,
+                osds_down=self._osds_down,
                 active=lambda: True,
                 power=power or self.bmc,
                 monotonic=self.clock,
@@ -109,6 +111,10 @@ class World:
             for name in ("n1", "n3")
         }
         wait_for(lambda: len(self.cache.nodes()) == 3)
+
+    def _osds_down(self, node: str) -> str | None:
+        self.osds_down.append(node)
+        return f"marked the OSDs of {node} down"
 
     def _break_locks(self, vm) -> str | None:
         self.broken.append(vm.meta.name)
@@ -167,6 +173,7 @@ def test_a_dead_node_is_fenced_after_its_saving_throws_and_its_vms_recovered(wor
     assert world.placement(limited).state == VMState.STOP
     assert world.placement(stopped).node == "n2"
     assert world.broken == ["small"]
+    assert world.osds_down == ["n2"] and "marked the OSDs of n2 down" in record.steps
     fault = get_fault(world.cluster, fault_id(VMS_STRANDED, "n2"))
     assert fault is not None and "limited" in fault.message
 
@@ -234,7 +241,7 @@ def test_a_bmc_that_does_not_answer_fails_the_fence_and_leaves_the_vms(world):
     assert world.store.get_text(paths.node_daemon_state("n2")) == DaemonState.DEAD
     assert world.store.get_text(paths.node_domain_state("n2")) == DomainState.READY
     assert world.placement(uuid).node == "n2"
-    assert world.broken == []
+    assert world.broken == [] and world.osds_down == []
     fault = get_fault(world.cluster, fault_id(FENCE_FAILED, "n2"))
     assert fault is not None and "failed_fence: none" in fault.message
     # Tried again only after the back-off.

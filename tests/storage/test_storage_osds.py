@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pvc import processes
@@ -36,6 +38,23 @@ def test_out_and_in(ceph_client: CephClient) -> None:
     finally:
         osds.set_in(ceph_client, [osd_id])
     assert osds.get(ceph_client, osd_id).in_
+    wait_ready(ceph_client)
+
+
+def test_an_osd_marked_down_is_down_until_it_says_otherwise(ceph_client: CephClient) -> None:
+    """What a fence does to the OSDs of a node it powered off; a live OSD comes back up."""
+    [osd_id] = osds.ids(ceph_client)
+
+    def down_at() -> int:
+        return ceph_client.mon_command("osd dump")["osds"][0]["down_at"]
+
+    before = down_at()
+    osds.mark_down(ceph_client, [osd_id])
+    assert down_at() > before  # the map records the OSD going down at a new epoch
+    deadline = time.monotonic() + 60
+    while not osds.get(ceph_client, osd_id).up:
+        assert time.monotonic() < deadline, "a live OSD did not mark itself up again"
+        time.sleep(0.5)
     wait_ready(ceph_client)
 
 

@@ -17,6 +17,8 @@ from pvc.state.store import Store
 
 EXIT_CONFIG = 2
 EXIT_STATE = 3
+#: The node cut itself off (self-fence): it stopped its VMs and its daemon.
+EXIT_SELF_FENCED = 4
 
 
 def main() -> int:
@@ -77,7 +79,7 @@ def main() -> int:
     loop.run()
     log.info("stopped")
     logging.shutdown()
-    return 0
+    return EXIT_SELF_FENCED if loop.self_fenced else 0
 
 
 if __name__ == "__main__":

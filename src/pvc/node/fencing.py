@@ -97,6 +97,7 @@ class Fencer:
         *,
         break_locks: Callable[[VmRecord], str | None],
         active: Callable[[], bool],
+        osds_down: Callable[[str], str | None] = lambda node: None,
         power: Power | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
@@ -108,6 +109,7 @@ class Fencer:
         self.default_selector = config.hypervisor.target_selector
         self.saving_window = config.fencing.saving_throws * config.timers.keepalive_interval
         self.break_locks = break_locks
+        self.osds_down = osds_down
         self.active = active
         self.power = power or IpmiPower(config.fencing.ipmi_timeout)
         self._monotonic, self._wall, self._sleep = monotonic, wall, sleep
@@ -228,6 +230,9 @@ class Fencer:
         action = self.fencing.actions.successful_fence if fenced else self.fencing.actions.failed_fence
         if fenced:
             log.warning("node %s fenced: %s", name, "; ".join(record.steps))
+            storage = self.osds_down(name)
+            if storage:
+                record = record.with_step(storage)
         else:
             self._fence_failed(name, record, action)
         if action == "migrate":

@@ -27,12 +27,14 @@ from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
+from pvc.node.fence_storage import FenceStorage
 from pvc.node.fencing import Fencer
 from pvc.node.logs import RingHandler
 from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
 from pvc.node.peers import PeerWatch
 from pvc.node.phases import Phase, PrimaryPhases
+from pvc.node.self_fence import SelfFence, Watchdog
 from pvc.node.sriov_manager import SriovHost, SriovManager
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
@@ -148,17 +150,27 @@ class NodeLoop:
                 before="api",
             )
         # Coordinators fence dead peers and recover their VMs (one fencer per dead node).
+        fence_storage = FenceStorage(store, self.storage, self.disks)
         self.fencer = (
             Fencer(
                 config,
                 self.cluster,
-                break_locks=lambda vm: self.disks.break_all(vm.xml),
+                break_locks=fence_storage.break_locks,
+                osds_down=fence_storage.osds_down,
                 active=lambda: self.store.connected and self.daemon_state == DaemonState.RUN,
             )
             if config.is_coordinator
             else None
         )
         self._maintenance = False
+        # Self-fence: cut off from ZooKeeper, stop the VMs before peers may start them.
+        self.self_fence = SelfFence(
+            config.timers.suicide_after,
+            config.zookeeper.hosts,
+            confirmed_at=lambda: self.role.confirmed_at,
+            fence=self._fence_self,
+        )
+        self.self_fenced = False
         # SR-IOV: VF counts, reports and VF settings, in its own thread (idle without PFs).
         self.sriov = SriovManager(config, self.cluster, sriov_host)
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
@@ -238,10 +250,33 @@ class NodeLoop:
         if self.fencer is not None:
             self.cache.listen(self.fencer.on_change)
             self.fencer.start()
+        self._start_self_fence()
         if self.vms is not None:
             if self.hypervisor is not None:
                 define_vm_secret(self.hypervisor, self.config.storage)
             self.vms.start()
+
+    def _start_self_fence(self) -> None:
+        """Arm the watchdog (if any) and watch for being cut off from ZooKeeper."""
+        timers = self.config.timers
+        # Reset by the watchdog before peers may fence the node (and start its VMs).
+        timeout = max(2, int(self.config.fence_after - timers.keepalive_interval))
+        self.self_fence.watchdog = Watchdog.open(self.config.fencing.watchdog, timeout)
+        if timers.suicide_after <= 0:
+            log.warning("self-fencing is off (timers.suicide_intervals: 0)")
+        if timers.suicide_after > 0 or self.self_fence.watchdog is not None:
+            self.self_fence.start()
+
+    def _fence_self(self, why: str) -> None:
+        """Cut off from the cluster: power off every VM, drop the primary role, stop."""
+        self.self_fenced = True
+        if self.vms is not None:
+            stopped = self.vms.power_off_all(f"self-fence: {why}")
+            log.critical("self-fence: powered off %d VM(s): %s", len(stopped), ", ".join(stopped) or "none")
+        demoted = self.role.demote_locally(f"self-fence: {why}")
+        if demoted:
+            log.critical(demoted)
+        self.request_stop()
 
     def _record_ipmi(self) -> None:
         """Tell peers how to fence this node (or warn that they cannot)."""
@@ -500,6 +535,7 @@ class NodeLoop:
             self.zk_members.stop()
         if self.fencer is not None:
             self.fencer.stop()
+        self.self_fence.stop()
         if self.networks is not None:
             self.networks.stop()  # links, firewall, FRR and DHCP stay for the next daemon
         self.sriov.stop()
@@ -510,7 +546,9 @@ class NodeLoop:
         if self.storage is not None:
             self.storage.close()
         try:
-            if self.store.connected:
+            if self.self_fenced:
+                log.critical("stopping after a self-fence; peers fence this node and recover its VMs")
+            elif self.store.connected:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
                 if self.role.acting:
                     log.info(self.role.relinquish(NO_PRIMARY, "relinquishing primary: daemon is stopping"))
@@ -543,4 +581,6 @@ class NodeLoop:
             nodes.add_keepalive(txn, self.name, self._sample_keepalive())
             self._next_keepalive = time.monotonic() + self.config.timers.keepalive_interval
         self.ring.add_to(txn)
+        sent_at = time.monotonic()
         self.store.commit(txn)
+        self.role.confirm(sent_at)

@@ -168,7 +168,7 @@ class VmManager:
             return []
         fencing = own.domain_state == DomainState.FENCE_FLUSH
         if fencing:
-            self._stop_all_for_fence(self.hypervisor.active())
+            self.power_off_all("peers are fencing this node")
         if own.daemon_state != DaemonState.RUN:
             return []
         # VMs busy now or at any point of this pass are skipped: an action finishing while
@@ -208,15 +208,26 @@ class VmManager:
             self._copy_consoles(active)
         return started
 
-    def _stop_all_for_fence(self, active: dict[str, str]) -> None:
-        """Peers are fencing this node and will start its VMs elsewhere: power off every
-        VM still running here at once (its placement is theirs to write now)."""
-        for uuid in active:
+    def power_off_all(self, why: str, active: dict[str, str] | None = None) -> list[str]:
+        """Power off every VM running here at once, all in parallel, without recording
+        anything (a fence: the VMs' placements are the fencer's to write). Returns the
+        names of those powered off."""
+        if active is None:
+            active = self.hypervisor.active()
+
+        def destroy(uuid: str) -> str | None:
             try:
                 self.hypervisor.destroy(uuid)
-                log.warning("VM %s powered off: peers are fencing this node", active[uuid])
             except HypervisorError as error:
-                log.error("VM %s could not be powered off for the fence: %s", active[uuid], error)
+                log.error("VM %s could not be powered off (%s): %s", active[uuid], why, error)
+                return None
+            log.warning("VM %s powered off: %s", active[uuid], why)
+            return active[uuid]
+
+        if not active:
+            return []
+        with ThreadPoolExecutor(max_workers=len(active), thread_name_prefix="power-off") as pool:
+            return [name for name in pool.map(destroy, active) if name]
 
     def _step_flush(self, active: dict[str, str]) -> None:
         sentence = self.flush.step(active, self._is_busy)

@@ -74,7 +74,7 @@ ROLE_CAPS: dict[str, Caps] = {
         mon=", ".join(
             [
                 "profile rbd",
-                *_commands("osd new", "osd in", "osd out", "osd crush reweight"),
+                *_commands("osd new", "osd in", "osd out", "osd down", "osd crush reweight"),
                 "allow command 'osd set-group' with flags=noin",
                 "allow command 'osd unset-group' with flags=noin",
             ]

@@ -123,6 +123,13 @@ def get(client: CephClient, osd_id: int) -> Osd:
     raise StorageNotFound(f"osd.{osd_id} does not exist")
 
 
+def mark_down(client: CephClient, osd_ids: list[int]) -> None:
+    """Mark OSDs down at once (their host is known to be off): clients stop waiting on
+    them now instead of after the monitors' heartbeat grace. A live OSD marks itself up
+    again."""
+    client.mon_command("osd down", ids=[str(i) for i in osd_ids])
+
+
 def ids(client: CephClient) -> list[int]:
     """The ids of every OSD."""
     return sorted(int(i) for i in client.mon_command("osd ls") or [])
