@@ -348,7 +348,7 @@ def peers(zk_hosts, make_store):
 def test_a_peer_whose_keepalive_arrives_while_it_is_being_marked_dead_stays_in_run(peers, monkeypatch):
     n1, n2 = peers["n1"], peers["n2"]
     race = Interference(n1.store, n2._keepalive, monkeypatch)  # n2's next keepalive
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     assert race.ran
     assert n1.store.get_text(paths.node_daemon_state("n2")) == DaemonState.RUN
 
@@ -360,7 +360,7 @@ def test_a_peer_that_restarts_while_it_is_being_marked_dead_stays_in_run(peers, 
         n2._reregister()
 
     race = Interference(n1.store, restarts, monkeypatch)
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     assert race.ran
     assert n1.store.get_text(paths.node_daemon_state("n2")) == DaemonState.RUN
 
@@ -374,6 +374,6 @@ def test_a_silent_peer_is_marked_dead_once_even_by_two_watchers(peers, make_stor
         assert nodes.mark_dead(competitor, record)
 
     race = Interference(n1.store, another_peer_marks_it, monkeypatch)
-    assert n1._mark_dead_peers() == []  # the other peer got there first; one write only
+    assert n1.fencing.mark_dead_peers() == []  # the other peer got there first; one write only
     assert race.ran
     assert n1.store.get_text(paths.node_daemon_state("n2")) == DaemonState.DEAD

@@ -84,16 +84,16 @@ def n2_state(n1: NodeLoop) -> str:
 def test_a_peer_exactly_at_or_before_the_boundary_is_not_dead(watcher, offset):
     n1, monotonic = watcher.n1, watcher.monotonic
     monotonic.now = SEEN_AT + DEAD_AFTER + offset
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     assert n2_state(n1) == DaemonState.RUN
 
 
 def test_a_peer_one_tick_past_the_boundary_is_dead(watcher):
     n1, monotonic = watcher.n1, watcher.monotonic
     monotonic.now = SEEN_AT + DEAD_AFTER
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = SEEN_AT + DEAD_AFTER + TICK
-    assert n1._mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
+    assert n1.fencing.mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
     assert n2_state(n1) == DaemonState.DEAD
 
 
@@ -103,13 +103,13 @@ def test_a_keepalive_seen_before_the_boundary_restarts_the_count(watcher):
     monotonic.now = renewed_at
     watcher.n2._keepalive()  # n2 sends one more keepalive, stamped SENT_AT again
     wait_for(watcher.n2_seen)
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = SEEN_AT + DEAD_AFTER + TICK  # past the first keepalive's boundary
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = renewed_at + DEAD_AFTER
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = renewed_at + DEAD_AFTER + TICK
-    assert n1._mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
+    assert n1.fencing.mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
 
 
 def test_after_a_reconnection_the_watcher_waits_a_full_dead_after_again(watcher):
@@ -119,11 +119,11 @@ def test_after_a_reconnection_the_watcher_waits_a_full_dead_after_again(watcher)
     reconnected_at = SEEN_AT + DEAD_AFTER - TICK
     monotonic.now = reconnected_at
     n1._on_connection(CONNECTED)
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = SEEN_AT + DEAD_AFTER + TICK
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     monotonic.now = reconnected_at + DEAD_AFTER
-    assert n1._mark_dead_peers() == []
+    assert n1.fencing.mark_dead_peers() == []
     assert n2_state(n1) == DaemonState.RUN
     monotonic.now = reconnected_at + DEAD_AFTER + TICK
-    assert n1._mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]
+    assert n1.fencing.mark_dead_peers() == ["marked node n2 dead: no keepalive seen for 2.0 s"]

@@ -9,8 +9,10 @@ import threading
 
 from pvc.config import load_config
 from pvc.errors import ConfigError
+from pvc.node.election import PRIMARY_LEASE_FRACTION
 from pvc.node.logs import setup_stderr
 from pvc.node.loop import NodeLoop
+from pvc.node.primary_guard import LocalLease
 from pvc.node.primary_services import primary_phases
 from pvc.state.errors import StateError
 from pvc.state.store import Store
@@ -67,7 +69,9 @@ def main() -> int:
         store.stop()
         return 0
 
-    loop = NodeLoop(config, store, phases=primary_phases(config, store))
+    # The primary's local lease runs out when the daemon steps down by itself.
+    lease = LocalLease(config, config.zookeeper.session_timeout * PRIMARY_LEASE_FRACTION)
+    loop = NodeLoop(config, store, phases=primary_phases(config, store, lease), local_lease=lease)
     try:
         loop.start()
     except StateError as error:
@@ -79,7 +83,7 @@ def main() -> int:
     loop.run()
     log.info("stopped")
     logging.shutdown()
-    return EXIT_SELF_FENCED if loop.self_fenced else 0
+    return EXIT_SELF_FENCED if loop.fencing.self_fenced else 0
 
 
 if __name__ == "__main__":

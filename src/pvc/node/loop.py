@@ -27,14 +27,13 @@ from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
 from pvc.node.election import PrimaryRole, decide
-from pvc.node.fence_storage import FenceStorage
-from pvc.node.fencing import Fencer
 from pvc.node.logs import RingHandler
 from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
+from pvc.node.node_fencing import NodeFencing
 from pvc.node.peers import PeerWatch
 from pvc.node.phases import Phase, PrimaryPhases
-from pvc.node.self_fence import SelfFence, Watchdog
+from pvc.node.primary_guard import LocalLease
 from pvc.node.sriov_manager import SriovHost, SriovManager
 from pvc.node.vm_disks import DiskGuard
 from pvc.node.vm_manager import VmManager, VmSettings
@@ -42,7 +41,7 @@ from pvc.node.zk_members import MemberWatch
 from pvc.state import nodes, osd_devices
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
-from pvc.state.fencing import IpmiRecord, add_reclaim_run, record_ipmi
+from pvc.state.fencing import add_reclaim_run
 from pvc.state.logring import LogRingWriter
 from pvc.state.records import NO_PRIMARY, Keepalive, NodeStatic
 from pvc.state.schema import ensure_schema, has_schema
@@ -76,6 +75,7 @@ class NodeLoop:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         sriov_host: SriovHost | None = None,
+        local_lease: LocalLease | None = None,
     ) -> None:
         """``clock`` stamps this node's keepalives (shown to users, never decided on);
         ``monotonic`` times how long each peer's keepalive has not changed, as seen here."""
@@ -88,6 +88,7 @@ class NodeLoop:
         self.cache = ClusterCache(store)
         self.cluster = Cluster(store, self.cache)
         self.role = PrimaryRole(store, self.name, phases or PrimaryPhases())
+        self.local_lease = local_lease
         self.ring = LogRingWriter(self.name, config.logging.zookeeper_lines)
         self.ring_handler = RingHandler(self.ring)
         self.stopping = threading.Event()
@@ -149,28 +150,17 @@ class NodeLoop:
                 Phase("client-networks", lambda: manager.serve(True), lambda: manager.serve(False)),
                 before="api",
             )
-        # Coordinators fence dead peers and recover their VMs (one fencer per dead node).
-        fence_storage = FenceStorage(store, self.storage, self.disks)
-        self.fencer = (
-            Fencer(
-                config,
-                self.cluster,
-                break_locks=fence_storage.break_locks,
-                osds_down=fence_storage.osds_down,
-                active=lambda: self.store.connected and self.daemon_state == DaemonState.RUN,
-            )
-            if config.is_coordinator
-            else None
-        )
-        self._maintenance = False
-        # Self-fence: cut off from ZooKeeper, stop the VMs before peers may start them.
-        self.self_fence = SelfFence(
-            config.timers.suicide_after,
-            config.zookeeper.hosts,
+        # Dead peers, their fences, and this node's own.
+        self.fencing = NodeFencing(
+            config,
+            self.cluster,
+            self.peer_watch,
+            storage=self.storage,
+            disks=self.disks,
+            running=lambda: self.store.connected and self.daemon_state == DaemonState.RUN,
             confirmed_at=lambda: self.role.confirmed_at,
-            fence=self._fence_self,
+            fence_self=self._fence_self,
         )
-        self.self_fenced = False
         # SR-IOV: VF counts, reports and VF settings, in its own thread (idle without PFs).
         self.sriov = SriovManager(config, self.cluster, sriov_host)
         # Task worker pool: its own threads, never the loop's (see pvc.tasks.workers). Tasks
@@ -220,7 +210,7 @@ class NodeLoop:
             log.info("cluster schema upgraded from version %d to %d", found, now)
         self.ring.resume(self.store)
         nodes.register(self.store, self._static_info())
-        self._record_ipmi()
+        self.fencing.record_ipmi()
         self.cache.listen(self._on_change)
         if self.networks is not None:
             self.cache.listen(self.networks.on_change)
@@ -247,29 +237,14 @@ class NodeLoop:
         self.sriov.start()
         if self.zk_members is not None:
             self.zk_members.start()
-        if self.fencer is not None:
-            self.cache.listen(self.fencer.on_change)
-            self.fencer.start()
-        self._start_self_fence()
+        self.fencing.start()
         if self.vms is not None:
             if self.hypervisor is not None:
                 define_vm_secret(self.hypervisor, self.config.storage)
             self.vms.start()
 
-    def _start_self_fence(self) -> None:
-        """Arm the watchdog (if any) and watch for being cut off from ZooKeeper."""
-        timers = self.config.timers
-        # Reset by the watchdog before peers may fence the node (and start its VMs).
-        timeout = max(2, int(self.config.fence_after - timers.keepalive_interval))
-        self.self_fence.watchdog = Watchdog.open(self.config.fencing.watchdog, timeout)
-        if timers.suicide_after <= 0:
-            log.warning("self-fencing is off (timers.suicide_intervals: 0)")
-        if timers.suicide_after > 0 or self.self_fence.watchdog is not None:
-            self.self_fence.start()
-
     def _fence_self(self, why: str) -> None:
         """Cut off from the cluster: power off every VM, drop the primary role, stop."""
-        self.self_fenced = True
         if self.vms is not None:
             stopped = self.vms.power_off_all(f"self-fence: {why}")
             log.critical("self-fence: powered off %d VM(s): %s", len(stopped), ", ".join(stopped) or "none")
@@ -277,19 +252,6 @@ class NodeLoop:
         if demoted:
             log.critical(demoted)
         self.request_stop()
-
-    def _record_ipmi(self) -> None:
-        """Tell peers how to fence this node (or warn that they cannot)."""
-        ipmi = self.config.fencing.ipmi
-        if not ipmi.complete:
-            log.warning(
-                "fencing.ipmi has no host, user and password: peers cannot fence this node, "
-                "and if it fails its VMs are not recovered elsewhere"
-            )
-            record_ipmi(self.store, self.name, None)
-            return
-        assert ipmi.host and ipmi.user and ipmi.password
-        record_ipmi(self.store, self.name, IpmiRecord(ipmi.host, ipmi.user, ipmi.password, ipmi.port))
 
     def _static_info(self) -> NodeStatic:
         member = self.config.zookeeper_member
@@ -365,7 +327,7 @@ class NodeLoop:
                 done.append("registered again (new ZooKeeper session or re-initialised cluster)")
             if time.monotonic() >= self._next_keepalive:
                 self._keepalive()
-                done.extend(self._mark_dead_peers())
+                done.extend(self.fencing.mark_dead_peers())
                 if self.role.acting:
                     done.extend(
                         checks.raise_found(
@@ -425,38 +387,22 @@ class NodeLoop:
             # was re-initialised): register again, which recreates them all.
             self._need_reregister = True
             raise
-        self.role.confirm(sent_at)
+        self._confirmed(sent_at)
         self.keepalives += 1
+
+    def _confirmed(self, sent_at: float) -> None:
+        """A write sent at ``sent_at`` was committed: renew the primary's local lease, or
+        step down if its guard revoked it (this daemon was not heard from in time)."""
+        self.role.confirm(sent_at)
+        if self.local_lease is not None and self.role.acting and not self.local_lease.renew(sent_at):
+            demoted = self.role.demote_locally("the primary guard revoked the local lease")
+            if demoted:
+                log.warning(demoted)
 
     def _sample_keepalive(self) -> Keepalive:
         """Host and network device figures, plus the latest hypervisor figures the VM manager sampled."""
         figures = self.vms.figures if self.vms is not None else None
         return sysinfo.sample_keepalive(self.clock(), figures, self.interfaces.sample())
-
-    def _mark_dead_peers(self) -> list[str]:
-        """Declare dead the peers whose keepalive this node has not seen change for longer
-        than ``dead_after`` (on its own monotonic clock: the peers' timestamps are not used)."""
-        if self.cache.daemon_state(self.name) != DaemonState.RUN:
-            return []
-        maintenance = self.cache.cluster_config().maintenance
-        if maintenance != self._maintenance:
-            self._maintenance = maintenance
-            # Nodes may be rebooted freely in maintenance; leaving it, every peer gets a
-            # full dead_after from now, so that nothing is declared dead for the pause.
-            self.peer_watch.forget_all()
-            if maintenance:
-                return ["maintenance mode on: dead-node detection and fencing paused"]
-            return ["maintenance mode off: watching every peer's keepalive afresh"]
-        if maintenance:
-            return []
-        done = []
-        dead_after = self.config.timers.dead_after
-        for node, silence in self.peer_watch.overdue(self.cache.nodes(), self.name, dead_after):
-            # Written only if the keepalive version seen is still current: a keepalive that
-            # arrives meanwhile (or another peer's verdict) makes this a no-op.
-            if nodes.mark_dead(self.store, node):
-                done.append(f"marked node {node.name} dead: no keepalive seen for {silence:.1f} s")
-        return done
 
     def _reconcile_domain_state(self) -> list[str]:
         """Finish flush/unflush requests of a node without a hypervisor (it has no VMs to
@@ -533,9 +479,7 @@ class NodeLoop:
         self.tasks.stop()
         if self.zk_members is not None:
             self.zk_members.stop()
-        if self.fencer is not None:
-            self.fencer.stop()
-        self.self_fence.stop()
+        self.fencing.stop()
         if self.networks is not None:
             self.networks.stop()  # links, firewall, FRR and DHCP stay for the next daemon
         self.sriov.stop()
@@ -546,7 +490,7 @@ class NodeLoop:
         if self.storage is not None:
             self.storage.close()
         try:
-            if self.self_fenced:
+            if self.fencing.self_fenced:
                 log.critical("stopping after a self-fence; peers fence this node and recover its VMs")
             elif self.store.connected:
                 self._write_daemon_state(DaemonState.SHUTDOWN)
@@ -583,4 +527,4 @@ class NodeLoop:
         self.ring.add_to(txn)
         sent_at = time.monotonic()
         self.store.commit(txn)
-        self.role.confirm(sent_at)
+        self._confirmed(sent_at)

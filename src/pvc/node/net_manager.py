@@ -89,7 +89,9 @@ def _placeholder(vni: int) -> DnsmasqNetwork:
 class NetManager:
     """Keeps this node's client networks as the cluster says (see the module docstring)."""
 
-    def __init__(self, config: NodeConfig, cluster: Cluster) -> None:
+    def __init__(self, config: NodeConfig, cluster: Cluster | None) -> None:
+        """``cluster`` None: only :meth:`serve` (False) and :meth:`drop_gateways`, the
+        clean-up of a primary that is gone."""
         self.config = config
         self.cluster = cluster
         self.node = config.node.name
@@ -98,7 +100,7 @@ class NetManager:
         self._serving = False
         self._pass_lock = threading.Lock()
         self._thread = PassThread("net-manager", self._locked_pass, RESYNC_INTERVAL)
-        self._faults = NodeFaults(cluster, self.node, NETWORK_FAULT, DELTA_NETWORK_FAULT)
+        self._faults = NodeFaults(cluster, self.node, NETWORK_FAULT, DELTA_NETWORK_FAULT)  # type: ignore[arg-type]
         self._dnsmasq: dict[int, DnsmasqInstance] = {}
         self._firewall_text: str | None = None
         self._started = False
@@ -325,6 +327,21 @@ class NetManager:
             for address in sorted(addresses & have):
                 links.remove_bridge_address(int(bridge.removeprefix("vmbr")), address)
                 log.info("gateway %s down on %s", address, bridge)
+
+    def drop_gateways(self) -> list[str]:
+        """Remove every address but link-local ones from this node's client-network bridges,
+        whatever the cluster says (a primary that is gone); the addresses removed."""
+        removed = []
+        with links.open_netlink() as ipr:
+            bridges = [link.name for link in links.observe(ipr) if link.owned and link.kind == "bridge"]
+            present = links.addresses_on(ipr, bridges)
+        for bridge, addresses in sorted(present.items()):
+            for address in sorted(addresses):
+                if ipaddress.ip_interface(address).ip.is_link_local:
+                    continue
+                links.remove_bridge_address(int(bridge.removeprefix("vmbr")), address)
+                removed.append(f"{address} on {bridge}")
+        return removed
 
     def _instance(self, network: DnsmasqNetwork) -> DnsmasqInstance:
         instance = self._dnsmasq.get(network.vni)

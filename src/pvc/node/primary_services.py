@@ -1,5 +1,6 @@
 """What a primary coordinator runs: the takeover/relinquish phases of a real node.
 
+0. the local lease and its guard (:mod:`pvc.node.primary_guard`), for a real daemon;
 1. floating addresses: the upstream/cluster/storage floating IPs on the primary;
 2. the storage refresher (Ceph's figures into ZooKeeper), on nodes with storage configured;
 3. the API daemon (pvcapid), listening on the configured address.
@@ -8,6 +9,7 @@ Relinquish runs them in reverse.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -18,6 +20,7 @@ from pvc import processes
 from pvc.config import NodeConfig
 from pvc.net import addresses, arp
 from pvc.node.phases import Phase, PrimaryPhases
+from pvc.node.primary_guard import LocalLease
 from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
 from pvc.state.store import Store
@@ -46,12 +49,17 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
 
 
 class ApiService:
-    """Starts and stops pvcapid as a child process of the node daemon."""
+    """Starts and stops pvcapid as a child process of the node daemon.
+
+    Its process is recorded in a file, so that a process other than the one that started
+    it (a restarted daemon, the primary guard) can stop it.
+    """
 
     def __init__(self, config: NodeConfig) -> None:
         self.config = config
         self.ref: ProcessRef | None = None
         self.log_path = Path(config.paths.log_dir) / "pvcapid.log"
+        self.ref_path = Path(config.paths.state_dir) / "pvcapid.json"
 
     def start(self) -> None:
         self.ref = processes.spawn(
@@ -61,6 +69,8 @@ class ApiService:
             env=dict(os.environ),
             die_with_parent=True,
         )
+        self.ref_path.parent.mkdir(parents=True, exist_ok=True)
+        self.ref_path.write_text(json.dumps(self.ref.to_json()))
         address = self.config.api_listen_address
         host = "127.0.0.1" if address == "0.0.0.0" else address
         deadline = time.monotonic() + API_START_TIMEOUT
@@ -76,16 +86,29 @@ class ApiService:
         raise RuntimeError(f"pvcapid did not listen within {API_START_TIMEOUT:g} s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.ref is not None:
-            processes.terminate([self.ref], timeout=10.0)
+        ref = self.ref or self._recorded()
+        if ref is not None:
+            processes.terminate([ref], timeout=10.0)
             self.ref = None
+        self.ref_path.unlink(missing_ok=True)
+
+    def _recorded(self) -> ProcessRef | None:
+        try:
+            return ProcessRef.from_json(json.loads(self.ref_path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
 
 
-def primary_phases(config: NodeConfig, store: Store) -> PrimaryPhases:
-    """The ordered phases a node runs when it becomes or stops being primary."""
+def primary_phases(
+    config: NodeConfig, store: Store | None, lease: LocalLease | None = None
+) -> PrimaryPhases:
+    """The ordered phases a node runs when it becomes or stops being primary: the local
+    lease and its guard first, when given (without a store, those that need none: a
+    clean-up)."""
     api = ApiService(config)
-    phases = [floating_addresses_phase(config)]
-    if config.storage.ceph_conf is not None:
+    phases = [lease.phase()] if lease is not None else []
+    phases.append(floating_addresses_phase(config))
+    if config.storage.ceph_conf is not None and store is not None:
         phases.append(storage_stats_phase(store, config.storage))
     phases.append(Phase("api", api.start, api.stop))
     return PrimaryPhases(phases)
