@@ -116,8 +116,8 @@ class World:
         self.osds_down.append(node)
         return f"marked the OSDs of {node} down"
 
-    def _break_locks(self, vm) -> str | None:
-        self.broken.append(vm.meta.name)
+    def _break_locks(self, vm, held_from) -> str | None:
+        self.broken.append(vm.meta.name if held_from is None else f"{vm.meta.name} from {held_from}")
         return None
 
     def vm(self, name: str, node: str = "n2", state: str = VMState.START, **meta) -> str:
@@ -387,3 +387,22 @@ def test_a_bmc_that_stopped_answering_fails_the_fence_within_the_timeout(make_st
     finally:
         bmc.resume("n2")
         world.close()
+
+
+def test_a_migration_away_from_the_dead_node_is_left_to_its_target_with_the_dead_locks_broken(world):
+    """n2 died while sending a VM to n3: the VM belongs to n3, which starts it (or finds it
+    arrived); only the locks n2's QEMU held (from n2's storage address) are broken."""
+    static = world.cache.node("n2").static
+    moved = replace(static, storage_address="10.120.0.2")
+    world.cluster.settle(world.store.set(paths.node("n2"), encode(moved)))
+    uuid = world.vm("leaving", node="n2")
+    _, commit = update_placement(world.store, uuid, lambda p: replace(p, node="n3", state=VMState.MIGRATE))
+    world.cluster.settle(commit)
+    world.kill()
+    world.passes()
+    world.clock.now += SAVING_WINDOW
+    world.passes()
+    assert world.broken == ["leaving from 10.120.0.2"]
+    placement = world.placement(uuid)
+    assert (placement.node, placement.state, placement.running_on) == ("n3", VMState.MIGRATE, "n2")
+    assert read_fence(world.store, "n2").recovered == []

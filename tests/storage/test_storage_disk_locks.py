@@ -81,6 +81,19 @@ def test_a_writers_lock_is_live_kept_by_clear_stale_and_broken_by_flush(
         assert volumes.locks(ceph_client, POOL, volume) == []
 
 
+def test_only_locks_held_from_the_given_host_are_broken(
+    ceph_lab: LabCeph, ceph_client: CephClient, volume: str
+) -> None:
+    """What a fence does to a VM that was migrating away from the fenced node."""
+    with writer(ceph_lab, volume):
+        [lock] = volumes.locks(ceph_client, POOL, volume)
+        host = lock.address.split("/")[0].rsplit(":", 1)[0].split(":", 1)[-1]
+        assert disk_locks.break_held_from(ceph_client, POOL, volume, "10.255.255.1") == 0
+        assert volumes.locks(ceph_client, POOL, volume) == [lock]
+        assert disk_locks.break_held_from(ceph_client, POOL, volume, host) == 1
+        assert volumes.locks(ceph_client, POOL, volume) == []
+
+
 def test_a_lock_whose_holder_went_away_is_stale(
     ceph_lab: LabCeph, ceph_client: CephClient, volume: str
 ) -> None:

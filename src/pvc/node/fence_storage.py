@@ -30,9 +30,10 @@ class FenceStorage:
         self.storage = storage if storage is not None and storage.configured else None
         self.disks = disks
 
-    def break_locks(self, vm: VmRecord) -> str | None:
-        """Break every lock on the VM's disks; a problem, or None."""
-        return self.disks.break_all(vm.xml)
+    def break_locks(self, vm: VmRecord, held_from: str | None = None) -> str | None:
+        """Break every lock on the VM's disks (or those held from address ``held_from``);
+        a problem, or None."""
+        return self.disks.break_all(vm.xml, held_from=held_from)
 
     def osds_down(self, node: str) -> str | None:
         """Mark ``node``'s OSDs down; what was done (None when there was nothing to do)."""

@@ -95,7 +95,7 @@ class Fencer:
         config: NodeConfig,
         cluster: Cluster,
         *,
-        break_locks: Callable[[VmRecord], str | None],
+        break_locks: Callable[[VmRecord, str | None], str | None],
         active: Callable[[], bool],
         osds_down: Callable[[str], str | None] = lambda node: None,
         power: Power | None = None,

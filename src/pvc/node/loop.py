@@ -254,17 +254,20 @@ class NodeLoop:
         self.request_stop()
 
     def _static_info(self) -> NodeStatic:
-        member = self.config.zookeeper_member
-        address = str(self.config.networks.cluster.address.ip)
+        networks = self.config.networks
+        common = {
+            "zookeeper_member": self.config.zookeeper_member,
+            "cluster_address": str(networks.cluster.address.ip),
+            "storage_address": str(networks.storage.address.ip),
+        }
         if self.hypervisor is None:
-            return sysinfo.static_info(self.name, self.mode, zookeeper_member=member, cluster_address=address)
+            return sysinfo.static_info(self.name, self.mode, **common)
         return sysinfo.static_info(
             self.name,
             self.mode,
             peer_uri=self.config.peer_uri,
             migration_uri=self.config.migration_uri,
-            zookeeper_member=member,
-            cluster_address=address,
+            **common,
         )
 
     # -- watch and session callbacks (kazoo threads: only record and wake) -------------

@@ -33,10 +33,12 @@ def static_info(
     migration_uri: str = "",
     zookeeper_member: str = "",
     cluster_address: str = "",
+    storage_address: str = "",
 ) -> NodeStatic:
     """The static record a node registers with."""
     return NodeStatic(
         cluster_address=cluster_address,
+        storage_address=storage_address,
         peer_uri=peer_uri,
         migration_uri=migration_uri,
         zookeeper_member=zookeeper_member,

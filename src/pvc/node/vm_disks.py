@@ -104,15 +104,20 @@ class DiskGuard:
                     ", ".join(lock.address for lock in live),
                 )
 
-    def break_all(self, xml: str) -> str | None:
+    def break_all(self, xml: str, *, held_from: str | None = None) -> str | None:
         """Break every lock on the VM's RBD disks, live or not (their holders are
-        blocklisted): only for a VM whose node is known to be off. A problem, or None."""
+        blocklisted), or only those held from address ``held_from``: only for a VM whose
+        node (or that host) is known to be off. A problem, or None."""
         if self.access is None:
             return None
         for pool, volume in self.rbd_disks(xml):
             try:
                 with mapped_errors(self.access):
-                    broken = disk_locks.flush(self.access.client(), pool, volume)
+                    client = self.access.client()
+                    if held_from is None:
+                        broken = disk_locks.flush(client, pool, volume)
+                    else:
+                        broken = disk_locks.break_held_from(client, pool, volume, held_from)
             except NotFoundError:
                 continue
             except ClusterError as error:

@@ -75,6 +75,9 @@ class NodeStatic(_Record):
     zookeeper_member: str = ""
     #: The node's address on the cluster network (its BGP router id and VXLAN source).
     cluster_address: str = ""
+    #: The node's address on the storage network (where its Ceph clients, e.g. QEMU, connect
+    #: from: a fence breaks the disk locks held from it).
+    storage_address: str = ""
 
 
 @dataclass(frozen=True)

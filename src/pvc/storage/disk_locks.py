@@ -33,6 +33,11 @@ def _bare(address: str) -> str:
     return address
 
 
+def _host(address: str) -> str:
+    """The IP address of an entity address (``10.0.0.1:0/123`` → ``10.0.0.1``)."""
+    return _bare(address).rsplit(":", 1)[0].strip("[]")
+
+
 def split_locks(client: CephClient, pool: str, volume: str) -> tuple[list[Lock], list[Lock]]:
     """The locks on ``pool/volume`` as ``(live, stale)``.
 
@@ -69,6 +74,14 @@ def clear_stale(client: CephClient, pool: str, volume: str) -> int:
     """Break the stale locks on ``pool/volume`` (live ones are kept); returns how many."""
     _live, stale = split_locks(client, pool, volume)
     return _break(client, pool, volume, stale)
+
+
+def break_held_from(client: CephClient, pool: str, volume: str, host: str) -> int:
+    """Break the locks on ``pool/volume`` held by clients at address ``host`` (an IP
+    address, any port and nonce), live or not; returns how many. For a host known to
+    be off: its clients are blocklisted."""
+    doomed = [lock for lock in locks(client, pool, volume) if _host(lock.address) == host.strip("[]")]
+    return _break(client, pool, volume, doomed)
 
 
 def flush(client: CephClient, pool: str, volume: str) -> int:

@@ -7,12 +7,15 @@ picks among those its ``node_limit`` allows, that run, are ``ready`` and have th
 functions it needs free. The dead node becomes its ``last_node``, so that ``pvc node
 ready`` brings it back once the node is in service again. A VM that fits nowhere is set
 to ``stop`` (it is not running anyway) and reported. A VM that was being migrated *to*
-the dead node from a live one stays where it runs.
+the dead node from a live one stays where it runs. A VM that was being migrated *from*
+the dead node already belongs to its target, which starts it (or finds it arrived).
 
 Before a VM moves, every lock on its RBD disks is broken: the QEMU that held them is
 gone with its node, but the OSDs keep its watch for about 30 s, which would hold the
 start back that long. Breaking a lock blocklists its holder, so even a node that was
-wrongly believed off could no longer write to the disks.
+wrongly believed off could no longer write to the disks. For a VM migrating away from
+the dead node only the locks held from the dead node's storage address are broken: its
+target may already run it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ class Move:
 def to_recover(vms: Iterable[VmRecord], dead: str) -> list[VmRecord]:
     """The VMs that should run on node ``dead``: assigned to it, in a running state."""
     return [vm for vm in vms if vm.placement.node == dead and vm.placement.state in VM_RUNNING]
+
+
+def migrating_away(vms: Iterable[VmRecord], dead: str) -> list[VmRecord]:
+    """VMs whose migration from node ``dead`` to a live one had not finished."""
+    return [
+        vm
+        for vm in vms
+        if vm.placement.running_on == dead
+        and vm.placement.node not in ("", dead)
+        and vm.placement.state in VM_RUNNING
+    ]
 
 
 def plan(
@@ -90,11 +104,21 @@ def recover(
     dead: str,
     *,
     default_selector: str,
-    break_locks: Callable[[VmRecord], str | None],
+    break_locks: Callable[[VmRecord, str | None], str | None],
 ) -> Outcome:
-    """Move every VM of node ``dead`` per :func:`plan`; ``break_locks(vm)`` clears its disks'
-    locks and returns a problem (the VM is then left alone) or None."""
+    """Move every VM of node ``dead`` per :func:`plan`; ``break_locks(vm, held_from)`` clears
+    its disks' locks (all, or those held from an address) and returns a problem (the VM is
+    then left alone) or None."""
     cache = cluster.cache
+    outcome = Outcome([], [], [])
+    dead_node = cache.node(dead)
+    dead_address = dead_node.static.storage_address if dead_node is not None else ""
+    for vm in migrating_away(cache.vms(), dead):
+        if not dead_address:
+            continue  # an old registration: the target waits for the locks to go stale
+        problem = break_locks(vm, dead_address)
+        if problem is not None:
+            outcome.problems.append(f"VM {vm.meta.name}: {problem}")
     moves = plan(
         cache.nodes(),
         cache.vms(),
@@ -102,7 +126,6 @@ def recover(
         default_selector=default_selector,
         unfit=lambda vm: unfit_nodes(cluster, vm),
     )
-    outcome = Outcome([], [], [])
     for move in moves:
         name = move.vm.meta.name
         if move.target is None:
@@ -110,7 +133,7 @@ def recover(
                 outcome.stranded.append(name)
             continue
         if not move.stays:
-            problem = break_locks(move.vm)
+            problem = break_locks(move.vm, None)
             if problem is not None:
                 outcome.problems.append(f"VM {name}: {problem}")
                 continue
