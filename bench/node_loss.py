@@ -1,0 +1,166 @@
+"""Node loss in the lab: how fast the guests of a lost node run again elsewhere, and that no
+guest ever runs twice.
+
+A lab of 3 coordinators with Ceph, at the project's default timings. Each run puts 3 guests
+(RBD disks, a serial heartbeat every 0.25 s) on a node that is not the primary, then either
+cuts its power (``pvc-lab node poweroff``: every process of the node dies, its BMC stays up)
+or its network (``pvc-lab node partition``: its processes keep running until it fences
+itself). It prints, from the moment of the failure:
+
+- detection: the node's daemon state becomes ``dead``;
+- fence: its fence record says ``fenced`` (powered off and checked over IPMI);
+- recovery: the last of its guests is assigned to another node;
+- running: the last guest's first heartbeat after its new boot;
+
+and, over all runs, p50 and max of "running", and how many times two QEMU processes of one
+guest were alive at once (sampled every 50 ms). Then the node comes back and ``ready``
+returns the guests, for the next run.
+
+    python -m bench.node_loss [--runs 5] [--partition-runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from bench.labs import own_lab, pvc_lab
+from pvc.lab import cluster_ceph, demo, endpoint
+from pvc.lab.layout import LabLayout
+from pvc.lab.witness import beating_since_boot, boots, lab_store, watching
+from pvc.state import paths
+from pvc.state.fencing import FenceRecord, FenceState
+from pvc.state.vms import VmPlacement
+
+GUESTS = ("nl1", "nl2", "nl3")
+TIMEOUT = 120.0
+
+
+def wait(check, timeout: float = TIMEOUT, period: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(period)
+    raise TimeoutError(f"gave up after {timeout:g} s")
+
+
+class Lab:
+    def __init__(self, layout: LabLayout) -> None:
+        self.layout = layout
+        self.api = endpoint.client(layout, read_timeout=600)
+
+    def post(self, path: str, **data) -> None:
+        reply = self.api.post(path, data=data)
+        if reply.status not in (200, 202):
+            raise RuntimeError(f"{path}: {reply.status} {reply.data}")
+
+    def states(self, node: str) -> tuple[str, str]:
+        data = self.api.get(f"/node/{node}").data
+        return data["daemon_state"], data["domain_state"]
+
+    def primary(self) -> str:
+        return self.api.get("/status").data["primary_node"]
+
+    def create_guests(self, node: str) -> None:
+        for name in GUESTS:
+            volume = f"{name}-disk"
+            self.post("/storage/ceph/volume", volume=volume, pool=cluster_ceph.POOL, size="32M")
+            xml = demo.guest_xml(
+                self.layout, name, heartbeat_us=250_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}"
+            )
+            self.post("/vm", xml=xml, node=node)
+            self.post(f"/vm/{name}/state", state="start", wait="true")
+        for name in GUESTS:
+            wait(lambda name=name: beating_since_boot(self.layout, name, boots(self.layout, name)))
+
+    def bring_home(self, node: str) -> None:
+        """Wait for ``node`` to rejoin flushed, make it ready (its guests come back)."""
+        wait(lambda: self.states(node) == ("run", "flushed"), period=0.5)
+        self.post(f"/node/{node}/domain-state", state="ready", wait="true")
+        wait(lambda: all(self.api.get(f"/vm/{g}").data["node"] == node for g in GUESTS), period=0.5)
+        wait(lambda: all(demo.running_on(self.layout).get(g) == [node] for g in GUESTS), period=0.5)
+
+
+def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
+    """Fail ``victim`` (``poweroff`` or ``partition``); the breakdown in seconds, and overlaps."""
+    layout = lab.layout
+    before = {guest: boots(layout, guest) for guest in GUESTS}
+    marks: dict[str, float] = {}
+    with lab_store(layout) as store, watching(list(GUESTS)) as qemu:
+        began = time.monotonic()
+        pvc_lab(layout.directory, "node", failure, victim)
+        try:
+            while len(marks) < 4:
+                now = time.monotonic() - began
+                if now > TIMEOUT:
+                    raise TimeoutError(f"run on {victim} ({failure}) stalled at {sorted(marks)}")
+                if "detection" not in marks and store.get_text(paths.node_daemon_state(victim)) == "dead":
+                    marks["detection"] = now
+                if "fence" not in marks:
+                    record = FenceRecord.from_bytes(store.get(paths.node_fence(victim)))
+                    if record is not None and record.state == FenceState.FENCED and record.started > 0:
+                        marks.setdefault("detection", now)
+                        marks["fence"] = now
+                if "recovery" not in marks and "fence" in marks:
+                    placements = [
+                        VmPlacement.from_bytes(store.get(paths.vm_placement(lab_uuid(store, g)))) for g in GUESTS
+                    ]
+                    if all(p is not None and p.node != victim for p in placements):
+                        marks["recovery"] = now
+                if "recovery" in marks and "running" not in marks:
+                    if all(beating_since_boot(layout, g, before[g] + 1, beats=1) for g in GUESTS):
+                        marks["running"] = now
+                time.sleep(0.05)
+        finally:
+            if failure == "partition":
+                pvc_lab(layout.directory, "node", "heal", victim)
+        doubles = sum(len(qemu.overlaps(g)) for g in GUESTS)
+    marks["doubles"] = doubles
+    return marks
+
+
+def lab_uuid(store, name: str) -> str:
+    return store.get_text(paths.vm_name(name))
+
+
+def summary(label: str, runs: list[dict[str, float]]) -> None:
+    running = [run["running"] for run in runs]
+    print(
+        f"{label}: {len(runs)} runs; every guest running again elsewhere p50 {statistics.median(running):.1f} s, "
+        f"max {max(running):.1f} s; double runs {sum(int(run['doubles']) for run in runs)}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--partition-runs", type=int, default=5)
+    args = parser.parse_args()
+    with own_lab("pvcbn", 91) as layout:
+        lab = Lab(layout)
+        victims = [node for node in layout.node_names if node != lab.primary()]
+        lab.create_guests(victims[0])
+        home = victims[0]
+        results: dict[str, list[dict[str, float]]] = {"poweroff": [], "partition": []}
+        plan = ["poweroff"] * args.runs + ["partition"] * args.partition_runs
+        for number, failure in enumerate(plan, start=1):
+            marks = one_run(lab, home, failure)
+            results[failure].append(marks)
+            print(
+                f"run {number} ({failure} of {home}): detection {marks['detection']:.1f} s, "
+                f"fence {marks['fence']:.1f} s, recovery {marks['recovery']:.1f} s, "
+                f"running {marks['running']:.1f} s, double runs {int(marks['doubles'])}",
+                flush=True,
+            )
+            lab.bring_home(home)
+        for failure, runs in results.items():
+            if runs:
+                summary(failure, runs)
+
+
+if __name__ == "__main__":
+    main()
