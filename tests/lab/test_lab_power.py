@@ -43,8 +43,8 @@ PREFIX, NET_INDEX = "pvcpw", 83
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabLayout]:
-    # peers declare a node dead after 10 s: longer than any failure this module injects
-    with lab_up("pvc-lab-power-", PREFIX, NET_INDEX, False, "--fence-intervals", "10") as layout:
+    # peers declare a node dead after 20 s: longer than any failure this module injects
+    with lab_up("pvc-lab-power-", PREFIX, NET_INDEX, False, "--fence-intervals", "20") as layout:
         yield layout
 
 
@@ -235,6 +235,21 @@ def test_partition_cuts_the_node_off_and_heal_joins_it_again(lab: LabLayout) -> 
     assert processes.is_alive(daemon_ref)
     wait_for(lambda: daemon(lab, node)[0] == "run", timeout=30, interval=0.2)
     assert status_of(lab, node)["partitioned"] is False
+
+
+def test_up_powers_on_a_node_that_is_off(lab: LabLayout) -> None:
+    node = "hv1"
+    sim = BmcSim.attach(lab.bmc_dir)
+    _, session = daemon(lab, node)
+    off = pvc_lab(lab, "node", "power", node, "off")
+    assert f"{node} is off" in off.stdout and node_pids(lab, node) == []
+    assert sim.power(node) is PowerState.OFF  # by hand too, the BMC reports the change
+    healed = pvc_lab(lab, "up")
+    assert f"powered {node} on" in healed.stdout
+    assert f"restarted pvcnoded on {node}" in healed.stdout
+    assert sim.power(node) is PowerState.ON
+    back_in_run(lab, node, session, timeout=60)
+    assert all(lab_state(lab).alive().values())
 
 
 def ipmi_sims_under(directory: Path) -> list[int]:

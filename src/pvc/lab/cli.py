@@ -141,6 +141,8 @@ def up(
         "  .venv/bin/pvc-lab status           node and process states (--json)\n"
         "  .venv/bin/pvc-lab node kill hv2    SIGKILL hv2's pvcnoded (--service for\n"
         "                                     zookeeper, ceph-mon, libvirtd)\n"
+        "  .venv/bin/pvc-lab node poweroff hv2  kill all of hv2 (its BMC stays on:\n"
+        "                                     the cluster fences and restarts it)\n"
         "  .venv/bin/pvc-lab up               restart whatever has died\n"
         "  make lab-down                      stop the lab and remove all it created"
     )
