@@ -25,10 +25,12 @@ def report() -> dict:
                 "mode": "coordinator" if coordinator else "hypervisor",
                 "daemon_state": "shutdown",
                 "coordinator_state": "relinquish",
-                "domain_state": "unflush",
+                "domain_state": "fence-flush" if i == 4 else "unflush",
                 "cluster_ip": f"10.110.255.{i}",
                 "pids": {role: 4194300 + n for n, role in enumerate(roles)},
                 "alive": {role: not (i == 2 and role == "zookeeper") for role in roles},
+                "power": "off" if i == 3 else "on",
+                "partitioned": i == 3,
             }
         )
     return {
@@ -56,9 +58,12 @@ def test_status_fits_80_columns_with_whole_headers() -> None:
     node_header = next(line for line in lines if line.split()[:2] == ["node", "mode"])
     assert all(f" {h} " in f" {node_header} " for h in NODE_HEADERS)
     process_header = next(line for line in lines if line.split()[:2] == ["node", "anchor"])
-    assert process_header.split() == ["node", *PROCESS_COLUMNS]
+    assert process_header.split() == ["node", *PROCESS_COLUMNS, "power"]
     hv2 = next(line for line in lines if line.split()[:1] == ["hv2"] and "DEAD" in line)
     assert hv2.split()[3] == "DEAD"  # zookeeper column
     hv9 = next(line for line in lines if line.split()[:1] == ["hv9"] and "-" in line.split())
     assert hv9.split()[3:6] == ["-", "-", "-"]  # a hypervisor runs no ZooKeeper or Ceph daemons
     assert any("pvc-lab up" in line and "restarts" in line for line in lines)
+    power = {line.split()[0]: line.split()[-1] for line in lines if line.split()[1:2] == ["4194300"]}
+    assert power["hv3"] == "off" and power["hv1"] == "on"  # as each node's BMC reports it
+    assert any(line.startswith("partitioned: hv3 ") for line in lines)  # cut off the network

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -16,10 +17,12 @@ from rich.table import Table
 
 from pvc import processes
 from pvc.client.errors import ClientError
-from pvc.lab import demo, endpoint
+from pvc.lab import endpoint, power
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
+from pvc.lab.labstate import LabState
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError
+from pvc.power.ipmi import PowerState
 from pvc.storage.errors import StorageError
 
 LAB_DIR_ENV = "PVC_LAB_DIR"
@@ -119,9 +122,11 @@ def up(
                 click.echo(str(LabAlreadyUp(state)))
                 if not vms:
                     return
-    except (LabError, NetError, StorageError, ClientError) as error:
+    except (LabError, NetError, StorageError, ClientError, power.PowerError) as error:
         raise click.ClickException(str(error)) from None
     if vms:
+        from pvc.lab import demo  # slow to import: only here, not in the BMCs' power hook
+
         try:
             demo.create_demo_vms(layout, vms, say=lambda line: click.echo(line, err=True))
         except (demo.DemoError, ClientError) as error:
@@ -136,6 +141,8 @@ def up(
         "  .venv/bin/pvc-lab status           node and process states (--json)\n"
         "  .venv/bin/pvc-lab node kill hv2    SIGKILL hv2's pvcnoded (--service for\n"
         "                                     zookeeper, ceph-mon, libvirtd)\n"
+        "  .venv/bin/pvc-lab node poweroff hv2  kill all of hv2 (its BMC stays on:\n"
+        "                                     the cluster fences and restarts it)\n"
         "  .venv/bin/pvc-lab up               restart whatever has died\n"
         "  make lab-down                      stop the lab and remove all it created"
     )
@@ -184,7 +191,8 @@ PROCESS_COLUMNS = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "p
 
 def _print_status(report: dict, console: Console | None = None) -> None:
     """Two tables that fit 80 columns: node states, then each node's lab processes (PIDs;
-    ``DEAD`` for a process that has died, ``-`` where the node runs none)."""
+    ``DEAD`` for a process that has died, ``-`` where the node runs none) and its power;
+    then the nodes cut off the network."""
     console = console or Console()
     console.print(f"PVC lab in {report['directory']}", overflow="fold")
     nodes = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -194,6 +202,7 @@ def _print_status(report: dict, console: Console | None = None) -> None:
     processes_table.add_column("node", no_wrap=True)
     for role in PROCESS_COLUMNS:
         processes_table.add_column(role, no_wrap=True, justify="right")
+    processes_table.add_column("power", no_wrap=True)
     for node in report["nodes"]:
         nodes.add_row(
             node["name"],
@@ -211,13 +220,22 @@ def _print_status(report: dict, console: Console | None = None) -> None:
                 cells.append(str(node["pids"][role]))
             else:
                 cells.append("[bold red]DEAD[/]")
-        processes_table.add_row(node["name"], *cells)
+        processes_table.add_row(node["name"], *cells, _power_cell(node))
     console.print(nodes)
     console.print(processes_table)
+    cut = [node["name"] for node in report["nodes"] if node.get("partitioned")]
+    if cut:
+        console.print(f"[bold red]partitioned:[/] {', '.join(cut)} ('pvc-lab node heal NODE' joins it again)")
     console.print(f"primary: {report['primary_node']}")
     console.print(f"ZooKeeper: {', '.join(report['zookeeper'])}")
     if not report["healthy"]:
         console.print("[bold red]degraded:[/] some lab processes have died; 'pvc-lab up' restarts them")
+
+
+def _power_cell(node: dict) -> str:
+    """The node's power as its BMC reports it (``?``: no BMC answers for it)."""
+    now = node.get("power", "unknown")
+    return {"off": "[bold red]off[/]", "unknown": "?"}.get(now, now)
 
 
 #: The services ``node start|stop|kill --service`` act on (lab process roles).
@@ -233,7 +251,8 @@ SERVICE_OPTION = click.option(
 
 @cli.group()
 def node() -> None:
-    """Stop, kill or start one service of a node (its daemon unless --service says otherwise)."""
+    """Stop, kill or start one service of a node (its daemon unless --service says otherwise);
+    cut its power or its network."""
 
 
 def _signal_service(ctx: click.Context, name: str, service: str, sig: int) -> None:
@@ -284,6 +303,91 @@ def node_start(ctx: click.Context, name: str, service: str) -> None:
     except LabError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"started {service} on {name} (pid {ref.pid})")
+
+
+def _state(ctx: click.Context) -> LabState:
+    state = LabState.load(ctx.obj["dir"])
+    if state is None:
+        raise click.ClickException(f"no lab in {ctx.obj['dir']}")
+    return state
+
+
+@node.command("power")
+@click.argument("name")
+@click.argument("action", type=click.Choice(["off", "on"]))
+@click.pass_context
+def node_power(ctx: click.Context, name: str, action: str) -> None:
+    """Switch node NAME's power (what its BMC does: the BMCs run this).
+
+    off: SIGKILL every process of the node at once and wait until all are gone.
+    on: start the node's services again in the background, and return at once.
+    """
+    state = _state(ctx)
+    try:
+        if action == "off":
+            began = time.monotonic()
+            count = power.kill_node(state, name)
+            power.record_power(state.layout, name, PowerState.OFF)
+            click.echo(f"{name} is off ({count} processes killed in {time.monotonic() - began:.3f} s)")
+        else:
+            ref = power.spawn_power_on(state, name)
+            power.record_power(state.layout, name, PowerState.ON)
+            click.echo(f"{name} is on; its services are starting (pid {ref.pid}, log {ref.log})")
+    except power.PowerError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@node.command("boot", hidden=True)
+@click.argument("name")
+@click.pass_context
+def node_boot(ctx: click.Context, name: str) -> None:
+    """Start every dead service of node NAME, in order (run in the background by 'power on')."""
+    try:
+        for sentence in _lab(ctx).power_on(name):
+            click.echo(sentence)
+    except LabError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@node.command("poweroff")
+@click.argument("name")
+@click.pass_context
+def node_poweroff(ctx: click.Context, name: str) -> None:
+    """Kill node NAME's operating system: every process of it at once, but its BMC stays on
+    (fencing through the BMC powers it off and on again, which restarts it)."""
+    began = time.monotonic()
+    try:
+        count = power.kill_node(_state(ctx), name)
+    except power.PowerError as error:
+        raise click.ClickException(str(error)) from None
+    took = time.monotonic() - began
+    click.echo(
+        f"{name}'s processes are dead ({count} killed in {took:.3f} s); its BMC still reports power on"
+    )
+
+
+@node.command("partition")
+@click.argument("name")
+@click.pass_context
+def node_partition(ctx: click.Context, name: str) -> None:
+    """Cut node NAME off the network (peers, ZooKeeper, the BMCs); it keeps running."""
+    try:
+        power.partition(_state(ctx), name)
+    except (power.PowerError, NetError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{name} is cut off the network ('pvc-lab node heal {name}' joins it again)")
+
+
+@node.command("heal")
+@click.argument("name")
+@click.pass_context
+def node_heal(ctx: click.Context, name: str) -> None:
+    """Join node NAME to the network again after a partition."""
+    try:
+        power.heal(_state(ctx), name)
+    except (power.PowerError, NetError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{name} is on the network again")
 
 
 def main() -> None:

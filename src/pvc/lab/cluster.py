@@ -9,7 +9,6 @@ Everything the lab creates is recorded in ``lab.json`` as it is created, so ``do
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -18,87 +17,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pvc import processes
 from pvc.client.errors import ConnectionStoreError
 from pvc.config import read_credential_file
 from pvc.errors import PVCError
-from pvc.lab import cluster_ceph, endpoint, lab_connection, libvirtd, netns, zookeeper
+from pvc.lab import cluster_ceph, endpoint, lab_connection, libvirtd, netns, power, zookeeper
 from pvc.lab.cache import cache_dir
+from pvc.lab.labstate import ROLES, LabState, node_roles
 from pvc.lab.layout import LabLayout
 from pvc.lab.nodeconf import write_node_config
+from pvc.power.ipmi import PowerState
 from pvc.processes import ProcessRef
 from pvc.state import paths
 from pvc.state.store import Store
 
-ROLES = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
 Say = Callable[[str], None]
 
 
 class LabError(PVCError):
     """The lab could not be brought up or inspected."""
-
-
-@dataclass
-class LabState:
-    """What a lab has created; persisted in lab.json."""
-
-    layout: LabLayout
-    processes: dict[str, ProcessRef] = field(default_factory=dict)
-    namespaces: list[str] = field(default_factory=list)
-    links: list[str] = field(default_factory=list)
-    started: float = 0.0
-
-    def save(self) -> None:
-        data = {
-            "layout": self.layout.to_json(),
-            "processes": {key: ref.to_json() for key, ref in self.processes.items()},
-            "namespaces": self.namespaces,
-            "links": self.links,
-            "started": self.started,
-        }
-        self.layout.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.layout.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(self.layout.state_file)
-
-    @classmethod
-    def load(cls, directory: Path) -> LabState | None:
-        try:
-            data = json.loads((directory / "lab.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return cls(
-            layout=LabLayout.from_json(data["layout"]),
-            processes={k: ProcessRef.from_json(v) for k, v in data["processes"].items()},
-            namespaces=list(data["namespaces"]),
-            links=list(data["links"]),
-            started=data.get("started", 0.0),
-        )
-
-    def ref(self, node: str, role: str) -> ProcessRef | None:
-        return self.processes.get(f"{node}/{role}")
-
-    def alive(self) -> dict[str, bool]:
-        return {key: processes.is_alive(ref) for key, ref in self.processes.items()}
-
-
-def node_roles(layout: LabLayout, node: str) -> list[str]:
-    """The lab processes of ``node``, in :data:`ROLES` order: the anchor, libvirtd, and the
-    node daemon everywhere; ZooKeeper and a Ceph monitor on coordinators; the manager on
-    the first coordinator (no Ceph daemons in a lab without Ceph)."""
-    coordinator = node in layout.coordinator_names
-    runs = {
-        "anchor": True,
-        "libvirtd": True,
-        "zookeeper": coordinator,
-        "ceph-mon": layout.ceph and node in cluster_ceph.mon_nodes(layout),
-        "ceph-mgr": layout.ceph and node == cluster_ceph.mgr_node(layout),
-        "pvcnoded": True,
-    }
-    return [role for role in ROLES if runs[role]]
 
 
 def _anchor_argv(layout: LabLayout, node: str) -> list[str]:
@@ -176,6 +115,7 @@ class Lab:
         endpoint.new_api_key(layout)
         try:
             self._create_network(state)
+            power.start_bmcs(layout, power.new_bmc_password(layout))
             self._start_anchors(state)
             self._start_libvirtd(state)
             self._start_zookeeper(state)
@@ -303,8 +243,7 @@ class Lab:
         argv, env = self._service_command(layout, node, role)
         anchor = state.processes[f"{node}/anchor"]
         ref = processes.spawn(f"{node}/{role}", _in_node(anchor, argv), layout.log_file(node, role), env=env)
-        state.processes[ref.name] = ref
-        state.save()
+        state.record(ref)
         return ref
 
     def _wait_service(self, state: LabState, node: str, role: str, timeout: float = 30.0) -> None:
@@ -371,6 +310,13 @@ class Lab:
                 "healed in place: 'pvc-lab down', then 'pvc-lab up'"
             )
         done = []
+        for node, now in power.power_states(state.layout).items():
+            power.wait_power_on(state.layout, node)  # a node booting after a power on
+            if now == "off":
+                power.record_power(state.layout, node, PowerState.ON)
+                done.append(f"powered {node} on")
+        state = self._require_state()
+        dead = [key for key, ok in state.alive().items() if not ok]
         for role in ROLES:  # libvirtd and ZooKeeper before the node daemons that need them
             for node in state.layout.node_names:
                 if f"{node}/{role}" in dead:
@@ -381,6 +327,18 @@ class Lab:
             self._wait_service(state, node, role)
         if done:
             self._wait_cluster(state, timeout)
+        return done
+
+    def power_on(self, node: str) -> list[str]:
+        """Start every dead service of ``node`` in :data:`ROLES` order, each once the one before
+        is ready (what a node does when it boots); one sentence per start."""
+        state = self._require_state()
+        done = []
+        for role in self.services(node, state):
+            current = state.ref(node, role)
+            if current is None or not processes.is_alive(current):
+                ref = self.start_service(node, role, state)
+                done.append(f"started {role} on {node} (pid {ref.pid})")
         return done
 
     def _start_daemons(self, state: LabState) -> None:
@@ -448,6 +406,7 @@ class Lab:
                 primary = store.get_text(paths.PRIMARY_NODE)
             finally:
                 store.stop()
+        powers = power.power_states(layout)
         nodes = []
         for node in layout.node_names:
             states = node_states.get(node, {})
@@ -462,6 +421,9 @@ class Lab:
                     "cluster_ip": layout.cluster_ip(node),
                     "pids": {r: state.ref(node, r).pid for r in roles},
                     "alive": {r: alive[f"{node}/{r}"] for r in roles},
+                    "power": powers[node],
+                    "bmc": f"{layout.bmc_address}:{layout.bmc_port(node)}",
+                    "partitioned": node in state.partitions,
                 }
             )
         return {
@@ -487,6 +449,9 @@ class Lab:
         return True
 
     def _teardown(self, state: LabState, keep_logs: bool = False) -> None:
+        power.stop_bmcs(state.layout)  # first: no power hook may start anything meanwhile
+        for node in state.layout.node_names:
+            power.stop_power_on(state.layout, node)
         for role in reversed(ROLES):
             refs = [ref for key, ref in state.processes.items() if key.endswith(f"/{role}")]
             processes.terminate(refs, timeout=10.0)
@@ -502,9 +467,11 @@ class Lab:
         netns.delete_link(state.layout.bridge)
         state.layout.state_file.unlink(missing_ok=True)
         state.layout.api_key_file.unlink(missing_ok=True)  # the key dies with its lab
+        state.layout.bmc_password_file.unlink(missing_ok=True)
+        state.layout.lock_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
             # node files, guests' consoles and disks, the Ceph monitor's and manager's files, the CA
-            for created in ("nodes", "serial", "disks", "ceph", "pki"):
+            for created in ("nodes", "serial", "disks", "ceph", "pki", "bmcs"):
                 shutil.rmtree(self.directory / created, ignore_errors=True)
             state.layout.zookeeper_auth_file.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
@@ -519,6 +486,7 @@ class Lab:
             prefix=layout.prefix,
             net_index=layout.net_index,
         )
+        power.stop_bmcs(layout)  # of a lab whose lab.json is lost
         for node in full.node_names:
             users = netns.netns_pids(full.netns(node))
             if users:

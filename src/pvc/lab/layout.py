@@ -18,6 +18,9 @@ HOST_OCTET = 254
 FLOATING_OCTET = 250
 ZK_CLIENT_PORT = 2181
 API_PORT = 7370
+#: UDP port of node ``hvK``'s BMC in the lab with net index I: BMC_PORT_BASE + K + 10 * I.
+BMC_PORT_BASE = 6230
+BMC_PORTS_PER_LAB = 10
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,15 @@ class LabLayout:
         return API_PORT
 
     @property
+    def bmc_address(self) -> str:
+        """Where every node's simulated BMC listens: the root namespace's upstream address."""
+        return str(self.host_addresses[0].ip)
+
+    def bmc_port(self, node: str) -> int:
+        """The UDP port of ``node``'s BMC (distinct for every node of every net index)."""
+        return BMC_PORT_BASE + self.index(node) + BMC_PORTS_PER_LAB * self.net_index
+
+    @property
     def zookeeper_hosts(self) -> list[str]:
         return [f"{self.cluster_ip(n)}:{ZK_CLIENT_PORT}" for n in self.coordinator_names]
 
@@ -137,6 +149,25 @@ class LabLayout:
     def api_key_file(self) -> Path:
         """The lab's admin API key (mode 0600), made anew by every ``up``."""
         return self.directory / "api-key"
+
+    @property
+    def lock_file(self) -> Path:
+        """Held (flock) around every read-modify-write of ``lab.json``."""
+        return self.directory / "lab.lock"
+
+    @property
+    def bmc_dir(self) -> Path:
+        """The simulated BMCs' files (:class:`pvc.lab.bmc.BmcSim`)."""
+        return self.directory / "bmcs"
+
+    @property
+    def bmc_password_file(self) -> Path:
+        """The password of every node's BMC (mode 0600), made anew by every ``up``."""
+        return self.directory / "bmc-password"
+
+    def power_on_file(self, node: str) -> Path:
+        """The process starting ``node``'s services after a power on (while it runs)."""
+        return self.node_dir(node) / "power-on.json"
 
     def node_dir(self, node: str) -> Path:
         return self.directory / "nodes" / node

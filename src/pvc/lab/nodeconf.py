@@ -5,7 +5,8 @@ from __future__ import annotations
 import yaml
 
 from pvc.config import parse_config
-from pvc.lab import cluster_ceph, endpoint, libvirtd
+from pvc.lab import cluster_ceph, endpoint, libvirtd, power
+from pvc.lab.bmc import ADMIN_USER
 from pvc.lab.cache import cache_dir
 from pvc.lab.layout import LabLayout
 
@@ -15,6 +16,7 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
 
     Its API requires the lab's admin key and runs as the default unprivileged account,
     like a production node's; TLS stays off (the lab's bridge is local to this machine).
+    Once ``up`` has made the BMCs' password, it names the node's simulated BMC for fencing.
     """
     addresses = layout.addresses(node)
     networks = {
@@ -63,6 +65,16 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "token": [{"description": "pvc-lab admin", "token": endpoint.api_key(layout) or ""}],
         },
     }
+    password = power.bmc_password(layout)
+    if password:  # the node's BMC, which its peers reach over the bridge to fence it
+        data["fencing"] = {
+            "ipmi": {
+                "host": layout.bmc_address,
+                "port": layout.bmc_port(node),
+                "user": ADMIN_USER,
+                "password": password,
+            }
+        }
     # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
     data["api"]["limits"] = {"wait_timeout": 600}
     if layout.ceph:
