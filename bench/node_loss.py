@@ -90,6 +90,7 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
     before = {guest: boots(layout, guest) for guest in GUESTS}
     marks: dict[str, float] = {}
     with lab_store(layout) as store, watching(list(GUESTS)) as qemu:
+        uuids = [store.get_text(paths.domain_name(guest)) for guest in GUESTS]
         began = time.monotonic()
         pvc_lab(layout.directory, "node", failure, victim)
         try:
@@ -105,14 +106,15 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
                         marks.setdefault("detection", now)
                         marks["fence"] = now
                 if "recovery" not in marks and "fence" in marks:
-                    placements = [
-                        VmPlacement.from_bytes(store.get(paths.vm_placement(lab_uuid(store, g)))) for g in GUESTS
-                    ]
+                    placements = [VmPlacement.from_bytes(store.get(paths.domain_state(u))) for u in uuids]
                     if all(p is not None and p.node != victim for p in placements):
                         marks["recovery"] = now
-                if "recovery" in marks and "running" not in marks:
-                    if all(beating_since_boot(layout, g, before[g] + 1, beats=1) for g in GUESTS):
-                        marks["running"] = now
+                if (
+                    "recovery" in marks
+                    and "running" not in marks
+                    and all(beating_since_boot(layout, g, before[g] + 1, beats=1) for g in GUESTS)
+                ):
+                    marks["running"] = now
                 time.sleep(0.05)
         finally:
             if failure == "partition":
@@ -122,15 +124,12 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
     return marks
 
 
-def lab_uuid(store, name: str) -> str:
-    return store.get_text(paths.vm_name(name))
-
-
 def summary(label: str, runs: list[dict[str, float]]) -> None:
     running = [run["running"] for run in runs]
+    doubles = sum(int(run["doubles"]) for run in runs)
     print(
-        f"{label}: {len(runs)} runs; every guest running again elsewhere p50 {statistics.median(running):.1f} s, "
-        f"max {max(running):.1f} s; double runs {sum(int(run['doubles']) for run in runs)}",
+        f"{label}: {len(runs)} runs; every guest running again elsewhere "
+        f"p50 {statistics.median(running):.1f} s, max {max(running):.1f} s; double runs {doubles}",
         flush=True,
     )
 

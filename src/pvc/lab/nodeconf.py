@@ -65,15 +65,15 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "token": [{"description": "pvc-lab admin", "token": endpoint.api_key(layout) or ""}],
         },
     }
+    # Lab nodes share one machine: none may arm a hardware watchdog that would reset it.
+    data["fencing"] = {"watchdog": None}
     password = power.bmc_password(layout)
     if password:  # the node's BMC, which its peers reach over the bridge to fence it
-        data["fencing"] = {
-            "ipmi": {
+        data["fencing"]["ipmi"] = {
                 "host": layout.bmc_address,
                 "port": layout.bmc_port(node),
                 "user": ADMIN_USER,
                 "password": password,
-            }
         }
     # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
     data["api"]["limits"] = {"wait_timeout": 600}
