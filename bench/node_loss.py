@@ -28,7 +28,7 @@ import time
 from bench.labs import own_lab, pvc_lab
 from pvc.lab import cluster_ceph, demo, endpoint
 from pvc.lab.layout import LabLayout
-from pvc.lab.witness import beating_since_boot, boots, lab_store, watching
+from pvc.lab.witness import beating_since_boot, boots, lab_store, running_on, watching
 from pvc.state import paths
 from pvc.state.fencing import FenceRecord, FenceState
 from pvc.state.vms import VmPlacement
@@ -57,8 +57,12 @@ class Lab:
         if reply.status not in (200, 202):
             raise RuntimeError(f"{path}: {reply.status} {reply.data}")
 
+    def one(self, path: str) -> dict:
+        data = self.api.get(path).data
+        return data[0] if isinstance(data, list) else data
+
     def states(self, node: str) -> tuple[str, str]:
-        data = self.api.get(f"/node/{node}").data
+        data = self.one(f"/node/{node}")
         return data["daemon_state"], data["domain_state"]
 
     def primary(self) -> str:
@@ -80,8 +84,8 @@ class Lab:
         """Wait for ``node`` to rejoin flushed, make it ready (its guests come back)."""
         wait(lambda: self.states(node) == ("run", "flushed"), period=0.5)
         self.post(f"/node/{node}/domain-state", state="ready", wait="true")
-        wait(lambda: all(self.api.get(f"/vm/{g}").data["node"] == node for g in GUESTS), period=0.5)
-        wait(lambda: all(demo.running_on(self.layout).get(g) == [node] for g in GUESTS), period=0.5)
+        wait(lambda: all(self.one(f"/vm/{g}")["node"] == node for g in GUESTS), period=0.5)
+        wait(lambda: all(running_on(self.layout).get(g) == [node] for g in GUESTS), period=0.5)
 
 
 def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:

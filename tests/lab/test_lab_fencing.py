@@ -25,6 +25,7 @@ from pvc.lab.witness import (
     beating_since_boot,
     boots,
     fence_record,
+    running_on,
     watching,
 )
 from pvc.state.fencing import FenceState
@@ -68,8 +69,13 @@ class Cluster:
         assert reply.status in (200, 202), (path, reply.status, reply.data)
         return reply.data
 
+    def one(self, path: str) -> dict:
+        """A single object (v1 answers some of them as a list of one)."""
+        data = self.get(path)
+        return data[0] if isinstance(data, list) else data
+
     def node(self, name: str) -> dict:
-        return self.get(f"/node/{name}")
+        return self.one(f"/node/{name}")
 
     def states(self, name: str) -> tuple[str, str]:
         node = self.node(name)
@@ -79,7 +85,7 @@ class Cluster:
         return self.get("/status")["primary_node"]
 
     def vm_node(self, vm: str) -> str:
-        return self.get(f"/vm/{vm}")["node"]
+        return self.one(f"/vm/{vm}")["node"]
 
     def guest(self, name: str, node: str) -> None:
         """A guest on its own RBD volume, started on ``node``, booted and beating."""
@@ -105,7 +111,7 @@ class Cluster:
 def recovered_elsewhere(cluster: Cluster, guests: dict[str, int], dead: str) -> bool:
     """Every guest booted once more than before, away from ``dead``, and is beating."""
     layout = cluster.layout
-    where = demo.running_on(layout)
+    where = running_on(layout)
     return all(
         where.get(guest, []) and dead not in where[guest] and beating_since_boot(layout, guest, before + 1)
         for guest, before in guests.items()
@@ -129,7 +135,7 @@ def test_power_loss_fences_the_node_and_its_guests_run_again_elsewhere(lab: LabL
     for guest in guests:
         assert qemu.most[guest] == 1 and qemu.overlaps(guest) == [], (guest, qemu.lifetimes(guest))
         assert cluster.vm_node(guest) in ("hv1", "hv2")
-        assert cluster.get(f"/vm/{guest}")["last_node"] == "hv3"
+        assert cluster.one(f"/vm/{guest}")["last_node"] == "hv3"
     record = wait_for(lambda: (r := fence_record(lab, "hv3")) and r.done and r, timeout=30)
     assert record.state == FenceState.FENCED and "power state: off" in record.steps
     assert sorted(line.split(" ->")[0] for line in record.recovered) == guests
@@ -144,7 +150,7 @@ def test_power_loss_fences_the_node_and_its_guests_run_again_elsewhere(lab: LabL
 def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: LabLayout):
     cluster = Cluster(lab)
     guests = ["pl1", "pl2", "pl3"]  # back on hv3 after the power loss
-    wait_for(lambda: all(demo.running_on(lab).get(g) == ["hv3"] for g in guests), timeout=120, interval=0.5)
+    wait_for(lambda: all(running_on(lab).get(g) == ["hv3"] for g in guests), timeout=120, interval=0.5)
     before = {guest: boots(lab, guest) for guest in guests}
     with watching(guests) as qemu:
         cut = time.monotonic()
@@ -170,7 +176,7 @@ def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: La
 def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: LabLayout):
     cluster = Cluster(lab)
     guest = "pl1"
-    wait_for(lambda: demo.running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
+    wait_for(lambda: running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
     bmc = BmcSim.attach(lab.bmc_dir)
     bmc.pause("hv3")
     try:
@@ -192,7 +198,7 @@ def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: 
     # The node comes back by itself (an operator's power button): it runs its guests again.
     lab_cli(lab, "node", "power", "hv3", "on")
     wait_for(lambda: cluster.states("hv3") == ("run", "ready"), timeout=RECOVERY, interval=0.5)
-    wait_for(lambda: demo.running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
+    wait_for(lambda: running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
 
 
 def test_losing_the_primary_elects_another_whose_fencer_recovers_its_guests(lab: LabLayout):
@@ -298,12 +304,12 @@ def test_a_daemon_killed_during_a_live_migration_leaves_the_guest_running_once(l
             timeout=RECOVERY,
             interval=0.5,
         )
-        wait_for(lambda: cluster.get(f"/vm/{guest}")["state"] == "start", timeout=60, interval=0.5)
-        wait_for(lambda: demo.running_on(lab).get(guest) == [target], timeout=RECOVERY, interval=0.5)
+        wait_for(lambda: cluster.one(f"/vm/{guest}")["state"] == "start", timeout=60, interval=0.5)
+        wait_for(lambda: running_on(lab).get(guest) == [target], timeout=RECOVERY, interval=0.5)
         wait_for(lambda: beating_since_boot(lab, guest, boots(lab, guest), beats=3), timeout=60)
         time.sleep(2)
     # One QEMU at the end, and never a third: the migration's two (source and target) at most.
-    assert demo.running_on(lab).get(guest) == [target]
+    assert running_on(lab).get(guest) == [target]
     assert qemu.most[guest] <= 2
     spans = qemu.lifetimes(guest)
     last_seen = max(last for _, last in spans)

@@ -204,18 +204,16 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     )
     assert hostname.stdout.strip() == "hv2"
 
-    # SIGKILL a secondary's daemon: peers mark it dead; status reports the dead process
+    # SIGKILL a secondary's daemon: status reports the dead process at once; peers mark it dead,
+    # then fence it: its BMC powers it off and on, and it rejoins flushed
     victim = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
     pvc_lab(lab_dir, "node", "kill", victim)
-    wait_for(lambda: node_states(lab_dir)[victim][0] == "dead", timeout=30, interval=0.5)
     degraded = status(lab_dir)
-    assert not degraded["healthy"]
     assert next(n for n in degraded["nodes"] if n["name"] == victim)["alive"]["pvcnoded"] is False
     assert pvc_lab(lab_dir, "status", check=False).returncode == 2
-
-    # start it again: back to run
-    pvc_lab(lab_dir, "node", "start", victim)
-    wait_for(lambda: node_states(lab_dir)[victim][0] == "run", timeout=30, interval=0.5)
+    wait_for(lambda: node_states(lab_dir)[victim][0] == "dead", timeout=30, interval=0.3)
+    wait_for(lambda: fenced_and_back(lab_dir, victim), timeout=60, interval=0.5)
+    assert pvc_run(lab_dir, "node", "ready", victim, "--wait").returncode == 0
 
     # kill the primary's daemon: another coordinator becomes primary
     pvc_lab(lab_dir, "node", "kill", primary)
@@ -227,19 +225,12 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     # (anchor, libvirtd, ZooKeeper), the QEMU of a demo VM that may run there, and the node's
     # FRR, which keeps the VMs' networks through a daemon restart
     lab_pids = {r["pid"] for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()}
-    wait_for(
-        lambda: (
-            {
-                pid
-                for pid in netns_pids(f"{PREFIX}{NET_INDEX}-{primary}")
-                if not is_qemu(pid) and not is_frr(pid)
-            }
-            <= lab_pids
-        ),
-        timeout=10,
-    )
-    pvc_lab(lab_dir, "node", "start", primary)
-    wait_for(lambda: node_states(lab_dir)[primary] == ("run", "secondary"), timeout=30, interval=0.5)
+    netns = f"{PREFIX}{NET_INDEX}-{primary}"
+    assert {pid for pid in netns_pids(netns) if not is_qemu(pid) and not is_frr(pid)} <= lab_pids
+    # it is fenced in turn and rejoins as a secondary, flushed
+    wait_for(lambda: fenced_and_back(lab_dir, primary), timeout=60, interval=0.5)
+    assert node_states(lab_dir)[primary] == ("run", "secondary")
+    assert pvc_run(lab_dir, "node", "ready", primary, "--wait").returncode == 0
     # ... and at start it removed the floating address the crash left on its link
     link = f"{PREFIX}{NET_INDEX}n{primary[2:]}"
     addresses = subprocess.run(
@@ -292,6 +283,13 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert leftovers() == []
     assert sorted(p.name for p in lab_dir.iterdir()) == ["mine.txt"]  # only what the lab created went
     assert "nothing to do" in pvc_lab(lab_dir, "down").stdout
+
+
+def fenced_and_back(lab_dir: Path, node: str) -> bool:
+    """Whether ``node`` was power-cycled by a fence and is back in run, flushed."""
+    report = next(n for n in status(lab_dir)["nodes"] if n["name"] == node)
+    states = (report["daemon_state"], report["domain_state"])
+    return states == ("run", "flushed") and all(report["alive"].values())
 
 
 def zookeeper_fault(lab_dir: Path, message: str) -> dict | None:

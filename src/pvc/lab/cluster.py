@@ -336,9 +336,19 @@ class Lab:
         done = []
         for role in self.services(node, state):
             current = state.ref(node, role)
-            if current is None or not processes.is_alive(current):
-                ref = self.start_service(node, role, state)
-                done.append(f"started {role} on {node} (pid {ref.pid})")
+            if current is not None and processes.is_alive(current):
+                continue
+            ref = self._spawn_service(state, node, role)
+            try:
+                self._wait_service(state, node, role)
+            except LabError:
+                if not processes.is_alive(ref):
+                    raise
+                # e.g. a ZooKeeper member of a node that is cut off: it serves once it can
+                # reach its peers. A server boots its other services all the same.
+                done.append(f"started {role} on {node} (pid {ref.pid}), not ready yet")
+                continue
+            done.append(f"started {role} on {node} (pid {ref.pid})")
         return done
 
     def _start_daemons(self, state: LabState) -> None:

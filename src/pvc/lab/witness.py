@@ -16,7 +16,9 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from pvc.config import read_credential_file
-from pvc.lab import demo
+from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.errors import HypervisorError
+from pvc.lab import demo, libvirtd
 from pvc.lab.guest import BOOT_MARKER, heartbeats
 from pvc.lab.layout import LabLayout
 from pvc.state.fencing import FenceRecord, read_fence
@@ -41,7 +43,7 @@ def qemu_by_guest() -> dict[str, list[int]]:
     return found
 
 
-@dataclass
+@dataclass(eq=False)  # a thread must stay hashable
 class QemuWitness(threading.Thread):
     """Samples every 50 ms which QEMU processes run each guest; records the most at once
     and when each process was first and last seen."""
@@ -53,10 +55,10 @@ class QemuWitness(threading.Thread):
 
     def __post_init__(self) -> None:
         super().__init__(daemon=True)
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             now = time.monotonic()
             running = qemu_by_guest()
             for guest in self.guests:
@@ -65,10 +67,10 @@ class QemuWitness(threading.Thread):
                 for pid in pids:
                     first = self.seen.get(pid, (guest, now, now))[1]
                     self.seen[pid] = (guest, first, now)
-            self._stop.wait(self.period)
+            self._halt.wait(self.period)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
     def lifetimes(self, guest: str) -> list[tuple[float, float]]:
@@ -89,6 +91,25 @@ def watching(guests: list[str]) -> Iterator[QemuWitness]:
         yield witness
     finally:
         witness.stop()
+
+
+def running_on(layout: LabLayout) -> dict[str, list[str]]:
+    """Every running guest by name -> the nodes whose libvirtd runs it (a node whose
+    libvirtd does not answer, e.g. one that is powered off, runs none)."""
+    where: dict[str, list[str]] = {}
+    for node in layout.node_names:
+        try:
+            hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
+        except HypervisorError:
+            continue
+        try:
+            for name in hypervisor.active().values():
+                where.setdefault(name, []).append(node)
+        except HypervisorError:
+            continue
+        finally:
+            hypervisor.close()
+    return where
 
 
 def console(layout: LabLayout, guest: str) -> str:
@@ -135,12 +156,12 @@ class AddressWitness(threading.Thread):
         self.doubles: list[tuple[float, str, list[str]]] = []
         self.samples = 0
         self.holders: dict[str, set[str]] = {a: set() for a in addresses}
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         sockets = {node: IPRoute(netns=self.layout.netns(node)) for node in self.layout.node_names}
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 held: dict[str, list[str]] = {a: [] for a in self.addresses}
                 for node, ipr in sockets.items():
                     try:
@@ -155,11 +176,11 @@ class AddressWitness(threading.Thread):
                     if len(nodes) > 1:
                         self.doubles.append((time.monotonic(), address, nodes))
                 self.samples += 1
-                self._stop.wait(self.period)
+                self._halt.wait(self.period)
         finally:
             for ipr in sockets.values():
                 ipr.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)

@@ -147,6 +147,7 @@ class Fencer:
             return []
         now = self._monotonic()
         started = []
+        next_due: float | None = None
         for node in cache.nodes():
             name = node.name
             if name == self.me or self._busy(name):
@@ -157,7 +158,9 @@ class Fencer:
                 self._retry.pop(name, None)
                 continue
             since = self._dead_since.setdefault(name, now)
-            if not resume and (now - since < self.saving_window or now < self._retry.get(name, (0, 0))[0]):
+            due = max(since + self.saving_window, self._retry.get(name, (0.0, 0.0))[0])
+            if not resume and now < due:
+                next_due = due if next_due is None else min(next_due, due)
                 continue
             lease = Lease(self.cluster.store, paths.fence_lock(name), self.me)
             if not lease.try_acquire():
@@ -169,7 +172,15 @@ class Fencer:
                 self._working[name] = worker
             worker.start()
             started.append(name)
+        if next_due is not None:
+            self._wake_in(next_due - now)
         return started
+
+    def _wake_in(self, seconds: float) -> None:
+        """Run a pass when a saving window ends, not at the next periodic pass."""
+        timer = threading.Timer(max(0.0, seconds) + 0.01, self.wake)
+        timer.daemon = True
+        timer.start()
 
     def _busy(self, name: str) -> bool:
         with self._lock:

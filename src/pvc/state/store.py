@@ -54,7 +54,7 @@ from kazoo.exceptions import (
     NotEmptyError,
     RolledBackError,
 )
-from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.handlers.threading import KazooTimeoutError, SequentialThreadingHandler
 from kazoo.security import ACL, make_digest_acl
 
 from pvc.state.errors import AccessDeniedError, ConflictError, NotConnectedError, StateError
@@ -132,6 +132,33 @@ class Commit:
 NOTHING = Commit()
 
 
+class BoundedConnectHandler(SequentialThreadingHandler):
+    """kazoo's threading handler with a TCP connect bounded by ``connect_timeout``.
+
+    kazoo gives each TCP connect the whole session timeout. A member that is cut off
+    drops the SYN, so a client that tries it first after losing its server would spend
+    its whole session on that one attempt, and find its session expired when it reaches
+    a healthy member: the loss of the ensemble's leader (its clients all reconnect at
+    once) would expire every session of the cluster.
+    """
+
+    def __init__(self, connect_timeout: float) -> None:
+        super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def create_connection(self, *args: Any, **kwargs: Any) -> Any:
+        if "timeout" in kwargs and kwargs["timeout"] is not None:
+            kwargs["timeout"] = min(kwargs["timeout"], self.connect_timeout)
+        return super().create_connection(*args, **kwargs)
+
+
+def connect_timeout(hosts: str, session_timeout: float) -> float:
+    """The TCP connect budget per ZooKeeper member: a fraction of the session timeout, so
+    that trying every member that does not answer still leaves time for one that does."""
+    members = max(1, len(hosts.split("/", 1)[0].split(",")))
+    return max(0.2, session_timeout / (2 * members))
+
+
 class Store:
     """A ZooKeeper session with PVC's conventions (hosts may carry a chroot).
 
@@ -164,6 +191,7 @@ class Store:
             command_retry={"max_tries": 3, "delay": 0.05, "backoff": 1.5, "max_delay": 0.5},
             auth_data=auth_data,
             default_acl=self.acl,
+            handler=BoundedConnectHandler(connect_timeout(hosts, timeout)),
         )
         self.operations = 0  # requests issued through this store; bench/ reads it
 
