@@ -27,6 +27,7 @@ from pvc.cluster.vm.actions import change_placement
 from pvc.config import PathsSection
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.policy import XmlPolicy
+from pvc.hypervisor import hard_kill
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.hypervisor.errors import HypervisorError
 from pvc.node.flush import FlushDriver
@@ -214,6 +215,9 @@ class VmManager:
         names of those powered off."""
         if active is None:
             active = self.hypervisor.active()
+        # SIGKILL first: libvirt's destroy waits for QEMU to exit after SIGTERM, which a
+        # QEMU cut off from its storage may take long to do. Destroy then only cleans up.
+        hard_kill.kill_now(set(active))
 
         def destroy(uuid: str) -> str | None:
             try:
