@@ -95,7 +95,7 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
     marks: dict[str, float] = {}
     with lab_store(layout) as store, watching(list(GUESTS)) as qemu:
         uuids = [store.get_text(paths.domain_name(guest)) for guest in GUESTS]
-        began = time.monotonic()
+        began, began_wall = time.monotonic(), time.time()
         pvc_lab(layout.directory, "node", failure, victim)
         try:
             while len(marks) < 4:
@@ -106,7 +106,8 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
                     marks["detection"] = now
                 if "fence" not in marks:
                     record = FenceRecord.from_bytes(store.get(paths.node_fence(victim)))
-                    if record is not None and record.state == FenceState.FENCED and record.started > 0:
+                    fresh = record is not None and record.started >= began_wall
+                    if fresh and record.state == FenceState.FENCED:
                         marks.setdefault("detection", now)
                         marks["fence"] = now
                 if "recovery" not in marks and "fence" in marks:

@@ -241,7 +241,8 @@ def test_a_bmc_that_does_not_answer_fails_the_fence_and_leaves_the_vms(world):
     assert world.store.get_text(paths.node_daemon_state("n2")) == DaemonState.DEAD
     assert world.store.get_text(paths.node_domain_state("n2")) == DomainState.READY
     assert world.placement(uuid).node == "n2"
-    assert world.broken == [] and world.osds_down == []
+    assert world.broken == []  # no lock is broken for a node that may still run
+    assert world.osds_down == ["n2"]  # its OSDs were marked down when the fence began
     fault = get_fault(world.cluster, fault_id(FENCE_FAILED, "n2"))
     assert fault is not None and "failed_fence: none" in fault.message
     # Tried again only after the back-off.

@@ -1,9 +1,9 @@
 """What a fence does to the storage of the node it powered off.
 
-Its VMs' RBD disks are unlocked (their holder is gone, and breaking a lock blocklists
-it) and its OSDs are marked down at once, so that the VMs starting elsewhere neither
-wait for the locks nor for the monitors to notice the OSDs' silence (their heartbeat
-grace is 20 s by default).
+Its OSDs are marked down as the fence begins, and its VMs' RBD disks are unlocked once
+it is off (their holder is gone, and breaking a lock blocklists it), so that the VMs
+starting elsewhere neither wait for the locks nor for the monitors to notice the OSDs'
+silence (their heartbeat grace is 20 s by default).
 """
 
 from __future__ import annotations

@@ -235,15 +235,17 @@ class Fencer:
         elif record.state != FenceState.FENCING:
             log.info("resuming the recovery of node %s (fence %s by %s)", name, record.state, record.fencer)
         if record.state == FenceState.FENCING:
+            # The node's OSDs are down from here on (if it is alive they just come back up):
+            # Ceph settles while the BMC is asked, not after.
+            storage = self.osds_down(name)
+            if storage:
+                record = record.with_step(storage)
             record = self._power_off(name, replace(record, fencer=self.me))
             record_fence(store, name, record, outcome=True)
         fenced = record.state == FenceState.FENCED
         action = self.fencing.actions.successful_fence if fenced else self.fencing.actions.failed_fence
         if fenced:
             log.warning("node %s fenced: %s", name, "; ".join(record.steps))
-            storage = self.osds_down(name)
-            if storage:
-                record = record.with_step(storage)
         else:
             self._fence_failed(name, record, action)
         if action == "migrate":

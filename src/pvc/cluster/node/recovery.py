@@ -21,6 +21,7 @@ target may already run it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 from pvc.cluster.session import Cluster
@@ -99,6 +100,10 @@ class Outcome:
     problems: list[str]
 
 
+#: Lock breaks run at once, up to this many (each waits on Ceph for its disks).
+PARALLEL_BREAKS = 16
+
+
 def recover(
     cluster: Cluster,
     dead: str,
@@ -108,17 +113,13 @@ def recover(
 ) -> Outcome:
     """Move every VM of node ``dead`` per :func:`plan`; ``break_locks(vm, held_from)`` clears
     its disks' locks (all, or those held from an address) and returns a problem (the VM is
-    then left alone) or None."""
+    then left alone) or None. The locks of all VMs are broken at once, and each VM moves
+    as soon as its own are clear: until the dead node's OSDs are known to be down, each
+    break may wait on Ceph."""
     cache = cluster.cache
     outcome = Outcome([], [], [])
     dead_node = cache.node(dead)
     dead_address = dead_node.static.storage_address if dead_node is not None else ""
-    for vm in migrating_away(cache.vms(), dead):
-        if not dead_address:
-            continue  # an old registration: the target waits for the locks to go stale
-        problem = break_locks(vm, dead_address)
-        if problem is not None:
-            outcome.problems.append(f"VM {vm.meta.name}: {problem}")
     moves = plan(
         cache.nodes(),
         cache.vms(),
@@ -126,20 +127,36 @@ def recover(
         default_selector=default_selector,
         unfit=lambda vm: unfit_nodes(cluster, vm),
     )
+    breaks: list[tuple[VmRecord, str | None, Move | None]] = [
+        (vm, dead_address, None) for vm in migrating_away(cache.vms(), dead) if dead_address
+    ]  # without the dead node's address (an old registration) the target waits for staleness
     for move in moves:
-        name = move.vm.meta.name
         if move.target is None:
             if change_placement(cluster, move.vm.uuid, _stop_on(dead)) is not None:
-                outcome.stranded.append(name)
-            continue
-        if not move.stays:
-            problem = break_locks(move.vm, None)
+                outcome.stranded.append(move.vm.meta.name)
+        elif move.stays:
+            _move(cluster, dead, move, outcome)
+        else:
+            breaks.append((move.vm, None, move))
+    if not breaks:
+        return outcome
+    workers = min(PARALLEL_BREAKS, len(breaks))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unlock") as pool:
+        pending = {pool.submit(break_locks, vm, held_from): (vm, move) for vm, held_from, move in breaks}
+        for done in as_completed(pending):
+            vm, move = pending[done]
+            problem = done.result()
             if problem is not None:
-                outcome.problems.append(f"VM {name}: {problem}")
-                continue
-        if change_placement(cluster, move.vm.uuid, _move_from(dead, move.target, move.stays)) is not None:
-            outcome.recovered.append(f"{name} -> {move.target}")
+                outcome.problems.append(f"VM {vm.meta.name}: {problem}")
+            elif move is not None:
+                _move(cluster, dead, move, outcome)
     return outcome
+
+
+def _move(cluster: Cluster, dead: str, move: Move, outcome: Outcome) -> None:
+    assert move.target is not None
+    if change_placement(cluster, move.vm.uuid, _move_from(dead, move.target, move.stays)) is not None:
+        outcome.recovered.append(f"{move.vm.meta.name} -> {move.target}")
 
 
 def _move_from(dead: str, target: str, stays: bool) -> Callable[[VmPlacement], VmPlacement | None]:
