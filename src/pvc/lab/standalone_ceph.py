@@ -128,6 +128,14 @@ def conf_text(
         # commit map changes at once instead of batching them for 1 s, which makes snapshot
         # create/remove and pool create/init ~20x faster (1 s -> 0.05 s each)
         "paxos propose interval = 0.05",
+        # a node that dies takes its monitor and OSD with it: notice in seconds, not tens
+        # (monitor leases, elections, clients hunting for another monitor, OSD heartbeats)
+        "mon lease = 1",
+        "mon election timeout = 2",
+        "mon client hunt interval = 0.5",
+        "osd heartbeat interval = 1",
+        "osd heartbeat grace = 5",
+        "mon osd min down reporters = 1",
         # each daemon's key in its data directory; a client's (client.admin unless it
         # names another user) in keys/
         "[mon]",

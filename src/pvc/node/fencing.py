@@ -235,11 +235,13 @@ class Fencer:
         elif record.state != FenceState.FENCING:
             log.info("resuming the recovery of node %s (fence %s by %s)", name, record.state, record.fencer)
         if record.state == FenceState.FENCING:
-            # The node's OSDs are down from here on (if it is alive they just come back up):
-            # Ceph settles while the BMC is asked, not after.
-            storage = self.osds_down(name)
-            if storage:
-                record = record.with_step(storage)
+            # The node's OSDs are marked down from here on (if it is alive they come back up):
+            # Ceph settles while the BMC is asked. In a thread of its own: with a monitor of
+            # the node gone, the monitors may take seconds to answer, and the fence waits
+            # for nothing of Ceph.
+            threading.Thread(
+                target=self._mark_osds_down, args=(name,), name=f"osds-down-{name}", daemon=True
+            ).start()
             record = self._power_off(name, replace(record, fencer=self.me))
             record_fence(store, name, record, outcome=True)
         fenced = record.state == FenceState.FENCED
@@ -258,6 +260,11 @@ class Fencer:
         record = replace(record, done=True)
         record_fence(store, name, record)
         return record
+
+    def _mark_osds_down(self, name: str) -> None:
+        done = self.osds_down(name)
+        if done:
+            log.info("fence of node %s: %s", name, done)
 
     def _target(self, name: str) -> IpmiTarget | str:
         """How to reach ``name``'s BMC, or why it cannot be reached."""
