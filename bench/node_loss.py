@@ -30,7 +30,9 @@ from pvc.lab import cluster_ceph, demo, endpoint
 from pvc.lab.layout import LabLayout
 from pvc.lab.witness import beating_since_boot, boots, lab_store, running_on, watching
 from pvc.state import paths
+from pvc.state.errors import StateError
 from pvc.state.fencing import FenceRecord, FenceState
+from pvc.state.store import Store
 from pvc.state.vms import VmPlacement
 
 GUESTS = ("nl1", "nl2", "nl3")
@@ -102,18 +104,13 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
                 now = time.monotonic() - began
                 if now > TIMEOUT:
                     raise TimeoutError(f"run on {victim} ({failure}) stalled at {sorted(marks)}")
-                if "detection" not in marks and store.get_text(paths.node_daemon_state(victim)) == "dead":
-                    marks["detection"] = now
-                if "fence" not in marks:
-                    record = FenceRecord.from_bytes(store.get(paths.node_fence(victim)))
-                    fresh = record is not None and record.started >= began_wall
-                    if fresh and record.state == FenceState.FENCED:
-                        marks.setdefault("detection", now)
-                        marks["fence"] = now
-                if "recovery" not in marks and "fence" in marks:
-                    placements = [VmPlacement.from_bytes(store.get(paths.domain_state(u))) for u in uuids]
-                    if all(p is not None and p.node != victim for p in placements):
-                        marks["recovery"] = now
+                if not store.connected:  # its member may be the one that was cut off
+                    time.sleep(0.05)
+                    continue
+                try:
+                    marks.update(_progress(store, victim, uuids, marks, began_wall, now))
+                except StateError:
+                    continue
                 if (
                     "recovery" in marks
                     and "running" not in marks
@@ -127,6 +124,25 @@ def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:
         doubles = sum(len(qemu.overlaps(g)) for g in GUESTS)
     marks["doubles"] = doubles
     return marks
+
+
+def _progress(
+    store: Store, victim: str, uuids: list[str], marks: dict, began_wall: float, now: float
+) -> dict[str, float]:
+    """The marks reached by now, read from ZooKeeper."""
+    found: dict[str, float] = {}
+    if "detection" not in marks and store.get_text(paths.node_daemon_state(victim)) == "dead":
+        found["detection"] = now
+    if "fence" not in marks:
+        record = FenceRecord.from_bytes(store.get(paths.node_fence(victim)))
+        if record is not None and record.started >= began_wall and record.state == FenceState.FENCED:
+            found.setdefault("detection", marks.get("detection", now))
+            found["fence"] = now
+    if "recovery" not in marks and ("fence" in marks or "fence" in found):
+        placements = [VmPlacement.from_bytes(store.get(paths.domain_state(u))) for u in uuids]
+        if all(p is not None and p.node != victim for p in placements):
+            found["recovery"] = now
+    return found
 
 
 def summary(label: str, runs: list[dict[str, float]]) -> None:

@@ -3,7 +3,7 @@ really stopping and starting it, and the guests' serial heartbeats as the witnes
 
 One lab (3 coordinators, Ceph) for the whole module; each test leaves the cluster healthy,
 with every node ``run`` and ``ready``, for the next. Timings at the lab's defaults: dead
-after 5 s, fenced at 7 s, self-fence at 3 s.
+after 5 s, fenced at 6 s, self-fence at 3 s.
 """
 
 from __future__ import annotations

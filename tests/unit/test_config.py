@@ -25,7 +25,7 @@ def test_valid_config_loads_with_defaults():
     assert config.timers.fence_intervals == 5
     assert config.timers.suicide_intervals == 3
     assert config.zookeeper.session_timeout == 4
-    assert config.fence_after == 7
+    assert config.fence_after == 6
     assert config.fencing.actions.successful_fence == "migrate"
     assert config.fencing.actions.failed_fence == "none"
     assert not config.fencing.ipmi.complete

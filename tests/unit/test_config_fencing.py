@@ -22,8 +22,9 @@ def test_defaults_stop_a_cut_off_node_before_a_peer_may_fence_it():
 @pytest.mark.parametrize(
     ("timers", "fencing"),
     [
-        ({"suicide_intervals": 5}, {}),  # 5 + 2 >= 5 + 2
+        ({"suicide_intervals": 4}, {}),  # 4 + 2 >= 5 + 1
         ({"suicide_intervals": 6}, {"saving_throws": 3}),  # 6 + 2 >= 5 + 3
+        ({"suicide_intervals": 5}, {"saving_throws": 2}),  # 5 + 2 >= 5 + 2
         ({"suicide_intervals": 4}, {"saving_throws": 0}),  # 4 + 2 >= 5
     ],
 )

@@ -30,7 +30,7 @@ DEFAULT_CONFIG_FILE = "/etc/pvc/pvc.conf"
 CONFIG_FILE_ENV = "PVC_CONFIG_FILE"
 
 # Timing defaults (docs/fencing.md says why): a peer that stops for 5 s is declared dead,
-# fenced 2 keepalives later, and a node cut off from ZooKeeper stops its VMs after 3 s.
+# fenced one keepalive later, and a node cut off from ZooKeeper stops its VMs after 3 s.
 DEFAULT_KEEPALIVE_INTERVAL = 1.0
 DEFAULT_FENCE_INTERVALS = 5
 DEFAULT_SUICIDE_INTERVALS = 3

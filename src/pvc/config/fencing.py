@@ -16,7 +16,7 @@ from pvc.config.base import _Section
 
 #: Extra keepalive intervals, after a node is declared dead, in which a keepalive from it
 #: still cancels its fence.
-DEFAULT_SAVING_THROWS = 2
+DEFAULT_SAVING_THROWS = 1
 #: Seconds one ipmitool call may take before the BMC counts as unreachable.
 DEFAULT_IPMI_TIMEOUT = 3.0
 #: Seconds between "power off" and the check that the node is off (and between "power on"
