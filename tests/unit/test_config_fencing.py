@@ -36,7 +36,7 @@ def test_self_fence_that_could_come_too_late_is_refused(timers, fencing):
 
 
 def test_a_longer_dead_window_makes_room_for_a_later_self_fence():
-    data = config_data(suicide_intervals=6, fence_intervals=7)
+    data = config_data(suicide_intervals=6, fence_intervals=8)
     assert parse_config(data).timers.suicide_after == 6
 
 
