@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.labs import pvc_lab
+from bench.labs import pvc_lab, wait_until
 from pvc.client.errors import ApiError, ApiUnreachable
 from pvc.config import read_credential_file
 from pvc.lab import endpoint
@@ -73,16 +73,6 @@ class RssSampler(threading.Thread):
                 refs = []
             self.peak = max(self.peak, sum(rss_bytes(ref.pid) for ref in refs if is_alive(ref)))
             time.sleep(0.1)
-
-
-def wait_until(predicate, timeout: float = 60.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError("condition not met")
 
 
 def measure_api_move(layout: LabLayout, nodes: list[str]) -> None:

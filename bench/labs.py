@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,3 +42,14 @@ def own_lab(prefix: str, net_index: int, ceph: bool = True) -> Iterator[LabLayou
             yield LabLayout(directory, prefix=prefix, net_index=net_index, ceph=ceph)
         finally:
             pvc_lab(directory, "down")
+
+
+def wait_until(predicate, timeout: float = 120.0, interval: float = 0.01):
+    """Poll ``predicate`` until it returns a truthy value (returned); TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout:g} s")

@@ -25,10 +25,10 @@ import argparse
 import statistics
 import time
 
-from bench.labs import own_lab, pvc_lab
-from pvc.lab import cluster_ceph, demo, endpoint
+from bench.labs import own_lab, pvc_lab, wait_until
+from pvc.lab import demo, endpoint
 from pvc.lab.layout import LabLayout
-from pvc.lab.witness import beating_since_boot, boots, lab_store, running_on, watching
+from pvc.lab.witness import beating_since_boot, boots, lab_store, watching
 from pvc.state import paths
 from pvc.state.errors import StateError
 from pvc.state.fencing import FenceRecord, FenceState
@@ -37,16 +37,6 @@ from pvc.state.vms import VmPlacement
 
 GUESTS = ("nl1", "nl2", "nl3")
 TIMEOUT = 120.0
-
-
-def wait(check, timeout: float = TIMEOUT, period: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(period)
-    raise TimeoutError(f"gave up after {timeout:g} s")
 
 
 class Lab:
@@ -71,23 +61,17 @@ class Lab:
         return self.api.get("/status").data["primary_node"]
 
     def create_guests(self, node: str) -> None:
+        layout = self.layout
+        demo.start_guests(layout, list(GUESTS), node=node, heartbeat_us=250_000, rbd_size="32M", say=print)
         for name in GUESTS:
-            volume = f"{name}-disk"
-            self.post("/storage/ceph/volume", volume=volume, pool=cluster_ceph.POOL, size="32M")
-            xml = demo.guest_xml(
-                self.layout, name, heartbeat_us=250_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}"
-            )
-            self.post("/vm", xml=xml, node=node)
-            self.post(f"/vm/{name}/state", state="start", wait="true")
-        for name in GUESTS:
-            wait(lambda name=name: beating_since_boot(self.layout, name, boots(self.layout, name)))
+            wait_until(lambda name=name: beating_since_boot(layout, name, boots(layout, name)), interval=0.2)
 
     def bring_home(self, node: str) -> None:
         """Wait for ``node`` to rejoin flushed, make it ready (its guests come back)."""
-        wait(lambda: self.states(node) == ("run", "flushed"), period=0.5)
+        wait_until(lambda: self.states(node) == ("run", "flushed"), interval=0.5)
         self.post(f"/node/{node}/domain-state", state="ready", wait="true")
-        wait(lambda: all(self.one(f"/vm/{g}")["node"] == node for g in GUESTS), period=0.5)
-        wait(lambda: all(running_on(self.layout).get(g) == [node] for g in GUESTS), period=0.5)
+        wait_until(lambda: all(self.one(f"/vm/{g}")["node"] == node for g in GUESTS), interval=0.5)
+        wait_until(lambda: all(demo.running_on(self.layout).get(g) == [node] for g in GUESTS), interval=0.5)
 
 
 def one_run(lab: Lab, victim: str, failure: str) -> dict[str, float]:

@@ -131,6 +131,13 @@ class World:
         """The loop's verdict: n2 is dead."""
         self.cluster.settle(self.store.set(paths.node_daemon_state(name), DaemonState.DEAD.value))
 
+    def fence(self, fencer: str = "n1") -> list[str]:
+        """n2 dies and its saving throws run out: the fences the fencer's pass starts."""
+        self.kill()
+        self.passes(fencer)
+        self.clock.now += SAVING_WINDOW
+        return self.passes(fencer)
+
     def passes(self, fencer: str = "n1") -> list[str]:
         started = self.fencers[fencer].run_pass()
         assert self.fencers[fencer].wait_idle(20)
@@ -232,10 +239,7 @@ def test_only_one_coordinator_fences(world):
 def test_a_bmc_that_does_not_answer_fails_the_fence_and_leaves_the_vms(world):
     uuid = world.vm("vm")
     world.bmc.unreachable = True
-    world.kill()
-    world.passes()
-    world.clock.now += SAVING_WINDOW
-    assert world.passes() == ["n2"]
+    assert world.fence() == ["n2"]
     record = read_fence(world.store, "n2")
     assert record.state == FenceState.FAILED and "no answer" in record.error
     assert world.store.get_text(paths.node_daemon_state("n2")) == DaemonState.DEAD
@@ -258,10 +262,7 @@ def test_a_bmc_that_does_not_answer_fails_the_fence_and_leaves_the_vms(world):
 def test_a_node_still_powered_on_after_power_off_is_not_fenced(world):
     world.vm("vm")
     world.bmc.ignores_off = True
-    world.kill()
-    world.passes()
-    world.clock.now += SAVING_WINDOW
-    world.passes()
+    world.fence()
     record = read_fence(world.store, "n2")
     assert record.state == FenceState.FAILED and "still powered on" in record.error
 
@@ -269,10 +270,7 @@ def test_a_node_still_powered_on_after_power_off_is_not_fenced(world):
 def test_a_node_without_ipmi_credentials_is_not_fenced_and_says_why(world):
     world.vm("vm")
     record_ipmi(world.store, "n2", None)
-    world.kill()
-    world.passes()
-    world.clock.now += SAVING_WINDOW
-    world.passes()
+    world.fence()
     record = read_fence(world.store, "n2")
     assert record.state == FenceState.FAILED and "no IPMI host, user and password" in record.error
     assert world.bmc.calls == []
@@ -328,10 +326,7 @@ def test_a_fence_left_half_done_is_resumed_by_another_coordinator(world):
 def test_unusable_ipmi_settings_fail_the_fence_with_a_reason(world):
     world.vm("vm")
     record_ipmi(world.store, "n2", IpmiRecord("-oProxyCommand=x", "admin", "secret"))
-    world.kill()
-    world.passes()
-    world.clock.now += SAVING_WINDOW
-    world.passes()
+    world.fence()
     record = read_fence(world.store, "n2")
     assert record.state == FenceState.FAILED and "unusable IPMI settings" in record.error
     assert world.bmc.calls == []
@@ -356,10 +351,7 @@ def test_fencing_through_ipmitool_and_a_simulated_bmc(make_store, bmc):
     world = real_world(make_store, bmc)
     try:
         uuid = world.vm("vm")
-        world.kill()
-        world.passes()
-        world.clock.now += SAVING_WINDOW
-        assert world.passes() == ["n2"]
+        assert world.fence() == ["n2"]
         record = read_fence(world.store, "n2")
         assert record.state == FenceState.FENCED, record
         assert "power state: off" in record.steps
@@ -399,10 +391,7 @@ def test_a_migration_away_from_the_dead_node_is_left_to_its_target_with_the_dead
     uuid = world.vm("leaving", node="n2")
     _, commit = update_placement(world.store, uuid, lambda p: replace(p, node="n3", state=VMState.MIGRATE))
     world.cluster.settle(commit)
-    world.kill()
-    world.passes()
-    world.clock.now += SAVING_WINDOW
-    world.passes()
+    world.fence()
     assert world.broken == ["leaving from 10.120.0.2"]
     placement = world.placement(uuid)
     assert (placement.node, placement.state, placement.running_on) == ("n3", VMState.MIGRATE, "n2")

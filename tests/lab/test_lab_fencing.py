@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from pvc.lab import cluster_ceph, demo, endpoint
+from pvc.lab import demo, endpoint
 from pvc.lab.bmc import BmcSim
 from pvc.lab.layout import LabLayout
 from pvc.lab.witness import (
@@ -25,7 +25,6 @@ from pvc.lab.witness import (
     beating_since_boot,
     boots,
     fence_record,
-    running_on,
     watching,
 )
 from pvc.state.fencing import FenceState
@@ -89,13 +88,7 @@ class Cluster:
 
     def guest(self, name: str, node: str) -> None:
         """A guest on its own RBD volume, started on ``node``, booted and beating."""
-        volume = f"{name}-disk"
-        self.post("/storage/ceph/volume", volume=volume, pool=cluster_ceph.POOL, size="32M")
-        xml = demo.guest_xml(
-            self.layout, name, heartbeat_us=250_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}"
-        )
-        self.post("/vm", xml=xml, node=node)
-        self.post(f"/vm/{name}/state", state="start", wait="true")
+        demo.start_guests(self.layout, [name], node=node, heartbeat_us=250_000, rbd_size="32M", say=print)
         wait_for(lambda: beating_since_boot(self.layout, name, boots(self.layout, name)), timeout=120)
 
     def all_ready(self) -> bool:
@@ -111,7 +104,7 @@ class Cluster:
 def recovered_elsewhere(cluster: Cluster, guests: dict[str, int], dead: str) -> bool:
     """Every guest booted once more than before, away from ``dead``, and is beating."""
     layout = cluster.layout
-    where = running_on(layout)
+    where = demo.running_on(layout)
     return all(
         where.get(guest, []) and dead not in where[guest] and beating_since_boot(layout, guest, before + 1)
         for guest, before in guests.items()
@@ -150,7 +143,7 @@ def test_power_loss_fences_the_node_and_its_guests_run_again_elsewhere(lab: LabL
 def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: LabLayout):
     cluster = Cluster(lab)
     guests = ["pl1", "pl2", "pl3"]  # back on hv3 after the power loss
-    wait_for(lambda: all(running_on(lab).get(g) == ["hv3"] for g in guests), timeout=120, interval=0.5)
+    wait_for(lambda: all(demo.running_on(lab).get(g) == ["hv3"] for g in guests), timeout=120, interval=0.5)
     before = {guest: boots(lab, guest) for guest in guests}
     with watching(guests) as qemu:
         cut = time.monotonic()
@@ -176,7 +169,7 @@ def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: La
 def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: LabLayout):
     cluster = Cluster(lab)
     guest = "pl1"
-    wait_for(lambda: running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
+    wait_for(lambda: demo.running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
     bmc = BmcSim.attach(lab.bmc_dir)
     bmc.pause("hv3")
     try:
@@ -198,7 +191,7 @@ def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: 
     # The node comes back by itself (an operator's power button): it runs its guests again.
     lab_cli(lab, "node", "power", "hv3", "on")
     wait_for(lambda: cluster.states("hv3") == ("run", "ready"), timeout=RECOVERY, interval=0.5)
-    wait_for(lambda: running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
+    wait_for(lambda: demo.running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
 
 
 def test_losing_the_primary_elects_another_whose_fencer_recovers_its_guests(lab: LabLayout):
@@ -305,11 +298,11 @@ def test_a_daemon_killed_during_a_live_migration_leaves_the_guest_running_once(l
             interval=0.5,
         )
         wait_for(lambda: cluster.one(f"/vm/{guest}")["state"] == "start", timeout=60, interval=0.5)
-        wait_for(lambda: running_on(lab).get(guest) == [target], timeout=RECOVERY, interval=0.5)
+        wait_for(lambda: demo.running_on(lab).get(guest) == [target], timeout=RECOVERY, interval=0.5)
         wait_for(lambda: beating_since_boot(lab, guest, boots(lab, guest), beats=3), timeout=60)
         time.sleep(2)
     # One QEMU at the end, and never a third: the migration's two (source and target) at most.
-    assert running_on(lab).get(guest) == [target]
+    assert demo.running_on(lab).get(guest) == [target]
     assert qemu.most[guest] <= 2
     spans = qemu.lifetimes(guest)
     last_seen = max(last for _, last in spans)

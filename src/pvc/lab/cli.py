@@ -339,9 +339,11 @@ def node_power(ctx: click.Context, name: str, action: str) -> None:
 
 @node.command("boot", hidden=True)
 @click.argument("name")
+@click.option("--after", type=float, default=0.0, help="Seconds to wait first (the server's own boot).")
 @click.pass_context
-def node_boot(ctx: click.Context, name: str) -> None:
+def node_boot(ctx: click.Context, name: str, after: float) -> None:
     """Start every dead service of node NAME, in order (run in the background by 'power on')."""
+    time.sleep(after)
     try:
         for sentence in _lab(ctx).power_on(name):
             click.echo(sentence)

@@ -20,6 +20,7 @@ from pvc.config import parse_config
 from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.build import DomainSpec, RbdDisk, build
 from pvc.hypervisor.adapter import Hypervisor
+from pvc.hypervisor.errors import HypervisorError
 from pvc.lab import cluster_ceph, endpoint, libvirtd
 from pvc.lab.cache import cache_dir
 from pvc.lab.guest import BOOT_MARKER, GuestNetwork, ensure_disk, ensure_image
@@ -123,13 +124,16 @@ def start_guests(
     *,
     node: str | None = None,
     heartbeat_us: int = 1_000_000,
+    rbd_size: str | None = None,
     say: Callable[[str], None] = print,
     timeout: float = 120.0,
 ) -> dict[str, str]:
     """Define (unless defined) and start lab guests through the API; returns name -> node.
 
-    Without ``node`` the cluster's ``vms`` selector spreads them. Returns once every
-    guest printed its boot marker, so its console (``pvc vm log``) shows a booted guest.
+    Without ``node`` the cluster's ``vms`` selector spreads them. With ``rbd_size`` each
+    guest gets a volume of that size in the lab's pool (``<name>-disk``) as its disk.
+    Returns once every guest printed its boot marker, so its console (``pvc vm log``)
+    shows a booted guest.
     """
     if not names:
         return {}
@@ -137,7 +141,12 @@ def start_guests(
     existing = {vm["name"] for vm in endpoint.accepted(client.get("/vm"), "list VMs")}
     for name in names:
         if name not in existing:
-            xml = guest_xml(layout, name, heartbeat_us=heartbeat_us)
+            rbd_volume = ""
+            if rbd_size:
+                volume = {"volume": f"{name}-disk", "pool": cluster_ceph.POOL, "size": rbd_size}
+                endpoint.accepted(client.post("/storage/ceph/volume", data=volume), f"volume of {name}")
+                rbd_volume = f"{cluster_ceph.POOL}/{name}-disk"
+            xml = guest_xml(layout, name, heartbeat_us=heartbeat_us, rbd_volume=rbd_volume)
             options = {"node": node} if node else {"selector": "vms"}
             endpoint.accepted(client.post("/vm", data={"xml": xml, **options}), f"define {name}")
         endpoint.accepted(client.post(f"/vm/{segment(name)}/state", data={"state": "start"}), f"start {name}")
@@ -162,13 +171,19 @@ def start_guests(
 
 
 def running_on(layout: LabLayout) -> dict[str, list[str]]:
-    """Every running guest by name -> the nodes whose libvirtd runs it (asked directly)."""
+    """Every running guest by name -> the nodes whose libvirtd runs it (asked directly; a
+    node whose libvirtd does not answer, e.g. one that is powered off, runs none)."""
     where: dict[str, list[str]] = {}
     for node in layout.node_names:
-        hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
+        try:
+            hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
+        except HypervisorError:
+            continue
         try:
             for name in hypervisor.active().values():
                 where.setdefault(name, []).append(node)
+        except HypervisorError:
+            continue
         finally:
             hypervisor.close()
     return where

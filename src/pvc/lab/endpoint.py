@@ -10,7 +10,6 @@ through :func:`client`, which reads the key from the lab directory.
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
@@ -19,6 +18,7 @@ from pvc.client.connections import Connection
 from pvc.client.errors import ApiError
 from pvc.client.http import CONNECT_TIMEOUT, ApiClient, ApiResponse
 from pvc.lab.layout import LabLayout
+from pvc.lab.private_files import read_private, write_private
 
 #: The name of the default lab's connection in the CLI's connection store; other labs get
 #: names derived from it (:func:`connection_name`).
@@ -37,21 +37,13 @@ DESCRIPTION_PREFIX = "PVC lab in "
 def new_api_key(layout: LabLayout) -> str:
     """Make and store (mode 0600) a fresh random admin API key for the lab."""
     key = secrets.token_urlsafe(API_KEY_BYTES)
-    path = layout.api_key_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    write_private(layout.api_key_file, key)
     return key
 
 
 def api_key(layout: LabLayout) -> str | None:
     """The lab's admin API key (None before the first ``up``)."""
-    try:
-        return layout.api_key_file.read_text().strip() or None
-    except FileNotFoundError:
-        return None
+    return read_private(layout.api_key_file)
 
 
 def connection_name(layout: LabLayout) -> str:

@@ -18,6 +18,11 @@ HOST_OCTET = 254
 FLOATING_OCTET = 250
 ZK_CLIENT_PORT = 2181
 API_PORT = 7370
+#: Seconds a lab node powered on through its BMC takes to start its services. A real server
+#: takes minutes (firmware, OS); the lab's own delay keeps a rebooting node from competing
+#: for the machine's CPUs with the VMs being recovered on the others, which real nodes,
+#: each with their own CPUs, never do.
+BOOT_SECONDS = 8.0
 #: UDP port of node ``hvK``'s BMC in the lab with net index I: BMC_PORT_BASE + K + 10 * I.
 BMC_PORT_BASE = 6230
 BMC_PORTS_PER_LAB = 10

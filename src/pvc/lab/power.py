@@ -31,7 +31,8 @@ from pvc.errors import PVCError
 from pvc.lab import netns
 from pvc.lab.bmc import MAX_SIM_PASSWORD, BmcError, BmcSim, udp_port_bound
 from pvc.lab.labstate import LabState
-from pvc.lab.layout import LabLayout
+from pvc.lab.layout import BOOT_SECONDS, LabLayout
+from pvc.lab.private_files import read_private, write_private
 from pvc.power.ipmi import PowerState
 from pvc.processes import ProcessRef
 
@@ -50,21 +51,13 @@ class PowerError(PVCError):
 def new_bmc_password(layout: LabLayout) -> str:
     """Make and store (mode 0600) a fresh random password for the lab's BMCs."""
     password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(MAX_SIM_PASSWORD))
-    path = layout.bmc_password_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
+    write_private(layout.bmc_password_file, password)
     return password
 
 
 def bmc_password(layout: LabLayout) -> str | None:
     """The lab's BMC password (None before ``up`` made one)."""
-    try:
-        return layout.bmc_password_file.read_text().strip() or None
-    except FileNotFoundError:
-        return None
+    return read_private(layout.bmc_password_file)
 
 
 def hook_argv(layout: LabLayout) -> list[str]:
@@ -209,7 +202,10 @@ def spawn_power_on(state: LabState, node: str) -> ProcessRef:
     running = _power_on_ref(layout, node)
     if running is not None:
         return running
-    argv = [sys.executable, "-m", "pvc.lab.cli", "--dir", str(layout.directory), "node", "boot", node]
+    argv = [
+        *[sys.executable, "-m", "pvc.lab.cli", "--dir", str(layout.directory)],
+        *["node", "boot", "--after", str(BOOT_SECONDS), node],
+    ]
     ref = processes.spawn(f"{node}/power-on", argv, layout.log_file(node, "power-on"))
     path = layout.power_on_file(node)
     staged = path.with_suffix(".new")

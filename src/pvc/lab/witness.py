@@ -16,9 +16,7 @@ from pathlib import Path
 from pyroute2 import IPRoute
 
 from pvc.config import read_credential_file
-from pvc.hypervisor.adapter import Hypervisor
-from pvc.hypervisor.errors import HypervisorError
-from pvc.lab import demo, libvirtd
+from pvc.lab import demo
 from pvc.lab.guest import BOOT_MARKER, heartbeats
 from pvc.lab.layout import LabLayout
 from pvc.state.fencing import FenceRecord, read_fence
@@ -91,25 +89,6 @@ def watching(guests: list[str]) -> Iterator[QemuWitness]:
         yield witness
     finally:
         witness.stop()
-
-
-def running_on(layout: LabLayout) -> dict[str, list[str]]:
-    """Every running guest by name -> the nodes whose libvirtd runs it (a node whose
-    libvirtd does not answer, e.g. one that is powered off, runs none)."""
-    where: dict[str, list[str]] = {}
-    for node in layout.node_names:
-        try:
-            hypervisor = Hypervisor(libvirtd.uri(layout, node)).connect()
-        except HypervisorError:
-            continue
-        try:
-            for name in hypervisor.active().values():
-                where.setdefault(name, []).append(node)
-        except HypervisorError:
-            continue
-        finally:
-            hypervisor.close()
-    return where
 
 
 def console(layout: LabLayout, guest: str) -> str:
