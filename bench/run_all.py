@@ -7,6 +7,7 @@ import sys
 
 BENCHES = [
     "bench.lab_timings",
+    "bench.node_loss",
     "bench.keepalive_ops",
     "bench.api_latency",
     "bench.api_bounds",
