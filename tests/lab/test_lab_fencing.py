@@ -91,6 +91,18 @@ class Cluster:
         demo.start_guests(self.layout, [name], node=node, heartbeat_us=250_000, rbd_size="32M", say=print)
         wait_for(lambda: beating_since_boot(self.layout, name, boots(self.layout, name)), timeout=120)
 
+    def restore(self) -> None:
+        """Bring every node back to run and ready, whatever a test before left (a failed
+        test must not fail the ones after it)."""
+        for node in _partitioned(self.layout):
+            lab_cli(self.layout, "node", "heal", node)
+        lab_cli(self.layout, "up")  # starts what has died, powers on what is off
+        wait_for(lambda: all(self.states(n)[0] == "run" for n in self.layout.node_names), timeout=RECOVERY)
+        for node in self.layout.node_names:
+            if self.states(node)[1] != "ready":
+                self.post(f"/node/{node}/domain-state", state="ready", wait="true")
+        wait_for(self.all_ready, timeout=120, interval=0.5)
+
     def all_ready(self) -> bool:
         return all(self.states(node) == ("run", "ready") for node in self.layout.node_names)
 
@@ -99,6 +111,10 @@ class Cluster:
         wait_for(lambda: self.states(node) == ("run", "flushed"), timeout=RECOVERY, interval=0.5)
         self.post(f"/node/{node}/domain-state", state="ready", wait="true")
         wait_for(self.all_ready, timeout=120, interval=0.5)
+
+
+def _partitioned(layout: LabLayout) -> list[str]:
+    return json.loads(layout.state_file.read_text()).get("partitions", [])
 
 
 def recovered_elsewhere(cluster: Cluster, guests: dict[str, int], dead: str) -> bool:
@@ -142,6 +158,7 @@ def test_power_loss_fences_the_node_and_its_guests_run_again_elsewhere(lab: LabL
 
 def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: LabLayout):
     cluster = Cluster(lab)
+    cluster.restore()
     guests = ["pl1", "pl2", "pl3"]  # back on hv3 after the power loss
     wait_for(lambda: all(demo.running_on(lab).get(g) == ["hv3"] for g in guests), timeout=120, interval=0.5)
     before = {guest: boots(lab, guest) for guest in guests}
@@ -168,13 +185,14 @@ def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: La
 
 def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: LabLayout):
     cluster = Cluster(lab)
+    cluster.restore()
     guest = "pl1"
     wait_for(lambda: demo.running_on(lab).get(guest) == ["hv3"], timeout=120, interval=0.5)
     bmc = BmcSim.attach(lab.bmc_dir)
     bmc.pause("hv3")
     try:
+        lab_cli(lab, "node", "poweroff", "hv3")
         with watching([guest]) as qemu:
-            lab_cli(lab, "node", "poweroff", "hv3")
             wait_for(
                 lambda: (r := fence_record(lab, "hv3")) and r.state == FenceState.FAILED and r,
                 timeout=RECOVERY,
@@ -196,7 +214,7 @@ def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: 
 
 def test_losing_the_primary_elects_another_whose_fencer_recovers_its_guests(lab: LabLayout):
     cluster = Cluster(lab)
-    wait_for(cluster.all_ready, timeout=120, interval=0.5)
+    cluster.restore()
     primary = cluster.primary()
     guest = "prim1"
     cluster.guest(guest, primary)
@@ -229,7 +247,7 @@ def _primary_or_none(cluster: Cluster) -> str | None:
 
 def test_maintenance_mode_lets_a_node_die_without_a_fence(lab: LabLayout):
     cluster = Cluster(lab)
-    wait_for(cluster.all_ready, timeout=120, interval=0.5)
+    cluster.restore()
     victim = next(node for node in lab.node_names if node != cluster.primary())
     fenced_before = fence_record(lab, victim)
     cluster.post("/status", state="true")
@@ -249,7 +267,7 @@ def test_maintenance_mode_lets_a_node_die_without_a_fence(lab: LabLayout):
 
 def test_a_frozen_primary_never_shares_its_addresses_and_rejoins_as_secondary(lab: LabLayout):
     cluster = Cluster(lab)
-    wait_for(cluster.all_ready, timeout=120, interval=0.5)
+    cluster.restore()
     primary = cluster.primary()
     floating = [str(lab.floating(net).ip) for net in ("upstream", "cluster", "storage")]
     witness = AddressWitness(lab, floating)
@@ -284,7 +302,7 @@ def _daemon_pid(layout: LabLayout, node: str) -> int:
 
 def test_a_daemon_killed_during_a_live_migration_leaves_the_guest_running_once(lab: LabLayout):
     cluster = Cluster(lab)
-    wait_for(cluster.all_ready, timeout=120, interval=0.5)
+    cluster.restore()
     primary = cluster.primary()
     source, target = (node for node in lab.node_names if node != primary)
     guest = "mig1"

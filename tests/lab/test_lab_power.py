@@ -225,14 +225,16 @@ def test_partition_cuts_the_node_off_and_heal_joins_it_again(lab: LabLayout) -> 
     assert not reaches(lab, peer, lab.cluster_ip(node), 2181)
     assert own_bmc_answers(lab, node) == "unreachable"
     assert status_of(lab, node)["partitioned"] is True
-    assert processes.is_alive(daemon_ref)  # it keeps running
+    assert processes.is_alive(lab_state(lab).ref(node, "zookeeper"))  # its services keep running
+    # ... but its daemon, cut off from ZooKeeper, fences itself (timers.suicide_intervals) and stops
+    wait_for(lambda: not processes.is_alive(daemon_ref), timeout=20, interval=0.2)
     print(f"partitioned for {time.monotonic() - began:.1f} s")
 
     pvc_lab(lab, "node", "heal", node)
     assert lab_state(lab).partitions == []
     assert wait_for(lambda: reaches(lab, node, lab.cluster_ip(peer), 2181), timeout=10)
     assert own_bmc_answers(lab, node) == "on"
-    assert processes.is_alive(daemon_ref)
+    pvc_lab(lab, "up")  # starts what died: the daemon
     wait_for(lambda: daemon(lab, node)[0] == "run", timeout=30, interval=0.2)
     assert status_of(lab, node)["partitioned"] is False
 

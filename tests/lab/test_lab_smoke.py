@@ -240,6 +240,8 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     ).stdout
     assert f"10.100.{NET_INDEX}.250" not in addresses
 
+    # (fences restarted the fenced nodes' processes: their PIDs from here on)
+    pids = {n["name"]: n["pids"] for n in status(lab_dir)["nodes"]}
     # a coordinator's Ceph monitor dies: the other two keep quorum and storage keeps working
     killed = pvc_lab(lab_dir, "node", "kill", "hv3", "--service", "ceph-mon")
     assert f"ceph-mon on hv3 (pid {pids['hv3']['ceph-mon']})" in killed.stdout
