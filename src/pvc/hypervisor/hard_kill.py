@@ -23,8 +23,9 @@ def _netns(pid: int | str) -> int | None:
         return None
 
 
-def qemu_pids(uuids: set[str], proc: Path = PROC) -> dict[str, list[int]]:
-    """The QEMU processes of this host running each of ``uuids`` (by ``-uuid`` argument)."""
+def qemu_pids(uuids: set[str] | None, proc: Path = PROC) -> dict[str, list[int]]:
+    """The QEMU processes of this host running each of ``uuids`` (by ``-uuid`` argument;
+    every VM's with None)."""
     own = _netns("self") if proc == PROC else None
     found: dict[str, list[int]] = {}
     for entry in proc.iterdir():
@@ -39,13 +40,20 @@ def qemu_pids(uuids: set[str], proc: Path = PROC) -> dict[str, list[int]]:
         if own is not None and _netns(entry.name) != own:
             continue  # another host's (the lab runs several nodes on one machine)
         for index, arg in enumerate(argv[:-1]):
-            if arg == b"-uuid" and argv[index + 1].decode(errors="replace") in uuids:
-                found.setdefault(argv[index + 1].decode(), []).append(int(entry.name))
+            uuid = argv[index + 1].decode(errors="replace")
+            if arg == b"-uuid" and (uuids is None or uuid in uuids):
+                found.setdefault(uuid, []).append(int(entry.name))
     return found
 
 
-def kill_now(uuids: set[str]) -> dict[str, list[int]]:
-    """SIGKILL the QEMU processes of ``uuids`` on this host; the PIDs killed, by UUID."""
+def kill_all() -> dict[str, list[int]]:
+    """SIGKILL every VM's QEMU process on this host (libvirt cannot be asked)."""
+    return kill_now(None)
+
+
+def kill_now(uuids: set[str] | None) -> dict[str, list[int]]:
+    """SIGKILL the QEMU processes of ``uuids`` (all with None) on this host; the PIDs
+    killed, by UUID."""
     killed: dict[str, list[int]] = {}
     for uuid, pids in qemu_pids(uuids).items():
         for pid in pids:

@@ -118,6 +118,8 @@ class Fencer:
         self._dead_since: dict[str, float] = {}
         self._retry: dict[str, tuple[float, float]] = {}  # name -> (not before, next back-off)
         self._working: dict[str, threading.Thread] = {}
+        self._timer: threading.Timer | None = None
+        self._timer_due = 0.0
         #: Fences finished by this node (for tests and the bench): name -> last record.
         self.finished: dict[str, FenceRecord] = {}
 
@@ -177,10 +179,18 @@ class Fencer:
         return started
 
     def _wake_in(self, seconds: float) -> None:
-        """Run a pass when a saving window ends, not at the next periodic pass."""
-        timer = threading.Timer(max(0.0, seconds) + 0.01, self.wake)
-        timer.daemon = True
-        timer.start()
+        """Run a pass when a saving window ends, not at the next periodic pass (one timer:
+        a later one replaces an earlier only when it is due sooner)."""
+        due = time.monotonic() + max(0.0, seconds)
+        with self._lock:
+            if self._timer is not None and self._timer.is_alive() and self._timer_due <= due:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(max(0.0, seconds) + 0.01, self.wake)
+            self._timer.daemon = True
+            self._timer_due = due
+            self._timer.start()
 
     def _busy(self, name: str) -> bool:
         with self._lock:

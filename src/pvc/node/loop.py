@@ -23,6 +23,7 @@ from pvc.cluster.tasks.services import NodeServices
 from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig
 from pvc.errors import PVCError
+from pvc.hypervisor import hard_kill
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
 from pvc.node.ceph_secret import define_vm_secret
@@ -244,14 +245,24 @@ class NodeLoop:
             self.vms.start()
 
     def _fence_self(self, why: str) -> None:
-        """Cut off from the cluster: power off every VM, drop the primary role, stop."""
-        if self.vms is not None:
-            stopped = self.vms.power_off_all(f"self-fence: {why}")
-            log.critical("self-fence: powered off %d VM(s): %s", len(stopped), ", ".join(stopped) or "none")
-        demoted = self.role.demote_locally(f"self-fence: {why}")
-        if demoted:
-            log.critical(demoted)
-        self.request_stop()
+        """Cut off from the cluster: power off every VM, drop the primary role, stop. The
+        daemon stops whatever fails on the way."""
+        try:
+            if self.vms is not None:
+                self.vms.fence()  # starts nothing from here on
+                stopped = self.vms.power_off_all(f"self-fence: {why}")
+                names = ", ".join(stopped) or "none"
+                log.critical("self-fence: powered off %d VM(s): %s", len(stopped), names)
+        except Exception:  # libvirt gone: every QEMU of this host dies all the same
+            log.exception("self-fence: libvirt failed; killing every QEMU process of this host")
+            hard_kill.kill_all()
+        finally:
+            try:
+                demoted = self.role.demote_locally(f"self-fence: {why}")
+                if demoted:
+                    log.critical(demoted)
+            finally:
+                self.request_stop()
 
     def _static_info(self) -> NodeStatic:
         networks = self.config.networks

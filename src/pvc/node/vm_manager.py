@@ -108,6 +108,7 @@ class VmManager:
         self._next_console = 0.0
         self._wake = threading.Event()
         self._stopping = threading.Event()
+        self._fenced = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="vm-action")
         self.actions_done = 0
@@ -165,7 +166,7 @@ class VmManager:
     def reconcile(self) -> list[str]:
         """One pass: start an action for every VM that needs one; returns what was started."""
         own = self.cache.node(self.node)
-        if own is None:
+        if own is None or self._fenced.is_set():
             return []
         fencing = own.domain_state == DomainState.FENCE_FLUSH
         if fencing:
@@ -208,6 +209,10 @@ class VmManager:
             self._next_console = self.clock() + CONSOLE_PERIOD
             self._copy_consoles(active)
         return started
+
+    def fence(self) -> None:
+        """This node fences itself: from now on no pass starts anything."""
+        self._fenced.set()
 
     def power_off_all(self, why: str, active: dict[str, str] | None = None) -> list[str]:
         """Power off every VM running here at once, all in parallel, without recording
@@ -274,6 +279,8 @@ class VmManager:
 
     def _act(self, vm: VmRecord, decision: Decision) -> None:
         try:
+            if self._fenced.is_set():
+                return  # the node fenced itself after this action was decided
             message = ACTIONS[decision.act](self, vm)
             if message:
                 log.info("VM %s: %s", vm.meta.name, message)
