@@ -13,7 +13,7 @@ import yaml
 
 from pvc import processes
 from pvc.config import parse_config
-from pvc.node.primary_guard import LocalLease, read_lease
+from pvc.node.primary_guard import LocalLease, read_lease, write_lease
 from tests.helpers import node_config_data, wait_for
 
 LEASE = 0.6
@@ -63,6 +63,9 @@ def test_a_lease_left_to_run_out_is_enforced_by_the_guard(node):
     assert processes.wait_gone([lease.guard], 5) == []
     # The daemon wakes up: its renewal fails, which makes it step down.
     assert not lease.renew(time.monotonic())
+    # ... also when its write raced the revocation (the lease file is there again)
+    write_lease(lease.path, time.monotonic() + 60)
+    assert not lease.renew(time.monotonic()) and not lease.path.exists()
 
 
 def test_the_guard_is_not_stopped_with_the_daemon(node):

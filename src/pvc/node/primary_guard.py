@@ -46,6 +46,11 @@ def lease_path(config: NodeConfig) -> Path:
     return config.paths.state_dir / LEASE_FILE
 
 
+def revoked_path(lease: Path) -> Path:
+    """The guard's mark that it revoked the lease (written before it removes the lease)."""
+    return lease.with_suffix(".revoked")
+
+
 def write_lease(path: Path, expires: float) -> None:
     """Write the lease's expiry (monotonic seconds) atomically."""
     temporary = path.with_suffix(".tmp")
@@ -77,6 +82,7 @@ class LocalLease:
 
     def begin(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        revoked_path(self.path).unlink(missing_ok=True)
         write_lease(self.path, time.monotonic() + self.duration)
         self._active = True
         self.guard = processes.spawn(
@@ -94,6 +100,9 @@ class LocalLease:
         if not self.path.exists():
             return False
         write_lease(self.path, sent_at + self.duration)
+        if revoked_path(self.path).exists():  # the guard revoked it as this was written
+            self.path.unlink(missing_ok=True)
+            return False
         return True
 
     def end(self) -> None:
@@ -128,6 +137,7 @@ def guard(path: Path, config: NodeConfig, period: float = GUARD_PERIOD) -> str:
         late = time.monotonic() - expires
         if late > 0:
             log.critical("primary lease ran out %.2f s ago: removing primary services and addresses", late)
+            revoked_path(path).touch()
             path.unlink(missing_ok=True)
             failed = clean_up(config)
             if failed:
