@@ -231,7 +231,7 @@ def test_partition_cuts_the_node_off_and_heal_joins_it_again(lab: LabLayout) -> 
     pvc_lab(lab, "node", "heal", node)
     assert lab_state(lab).partitions == []
     assert wait_for(lambda: reaches(lab, node, lab.cluster_ip(peer), 2181), timeout=10)
-    assert own_bmc_answers(lab, node) == "on"
+    assert wait_for(lambda: own_bmc_answers(lab, node) == "on", timeout=15)
     pvc_lab(lab, "up")  # starts what died: the daemon
     wait_for(lambda: daemon(lab, node)[0] == "run", timeout=30, interval=0.2)
     assert status_of(lab, node)["partitioned"] is False
