@@ -8,8 +8,10 @@ after 5 s, fenced at 6 s, self-fence at 3 s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from pvc.lab import demo, endpoint
 from pvc.lab.bmc import BmcSim
 from pvc.lab.layout import LabLayout
 from pvc.lab.witness import (
+    AddressWitness,
     beating_since_boot,
     boots,
     fence_record,
@@ -244,6 +247,47 @@ def _registered_since(layout: LabLayout, node: str, since: float) -> bool:
     with lab_store(layout) as store:
         static = NodeStatic.from_bytes(store.get(paths.node(node)))
     return static is not None and static.registered > since
+
+
+def test_a_frozen_primary_never_shares_its_addresses_and_rejoins_as_secondary(lab: LabLayout):
+    cluster = Cluster(lab)
+    cluster.restore()
+    primary = cluster.primary()
+    floating = [str(lab.floating(net).ip) for net in ("upstream", "cluster", "storage")]
+    witness = AddressWitness(lab, floating)
+    witness.start()
+    try:
+        wait_for(lambda: witness.samples > 5, timeout=10)
+        assert all(witness.holders[name] == {primary} for name in witness.holders), witness.holders
+        pid = _daemon_pid(lab, primary)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(20)
+        finally:
+            _continue(pid)  # frozen past the dead window, it has been fenced: maybe gone
+        wait_for(lambda: _primary_or_none(cluster) not in (None, "none", primary), timeout=30, interval=0.3)
+        time.sleep(3)
+    finally:
+        witness.stop()
+    print(f"{witness.samples} samples; holders: {witness.holders}")
+    assert witness.doubles == [], witness.doubles[:5]
+    assert all(len(holders) == 2 for holders in witness.holders.values()), witness.holders  # moved once
+    # Frozen for 20 s it was declared dead and fenced (its BMC power-cycled it): it rejoins
+    # as a secondary, flushed.
+    wait_for(
+        lambda: cluster.node(primary)["coordinator_state"] == "secondary", timeout=RECOVERY, interval=0.5
+    )
+    cluster.back_in_service(primary)
+
+
+def _daemon_pid(layout: LabLayout, node: str) -> int:
+    state = json.loads(layout.state_file.read_text())
+    return int(state["processes"][f"{node}/pvcnoded"]["pid"])
+
+
+def _continue(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
 
 
 def test_a_daemon_killed_during_a_live_migration_leaves_the_guest_running_once(lab: LabLayout):

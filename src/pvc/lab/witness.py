@@ -125,16 +125,47 @@ def fence_record(layout: LabLayout, node: str) -> FenceRecord | None:
         return read_fence(store, node)
 
 
+#: Command-line markers of the processes only the primary may run.
+PRIMARY_ONLY_PROCESSES = {"pvcapid": b"pvc.api.daemon"}
+
+
+def processes_by_node(layout: LabLayout, markers: dict[str, bytes]) -> dict[str, list[str]]:
+    """Which lab nodes run a process of each of ``markers`` (service name -> a bytes marker of
+    its command line): a process belongs to the node whose network namespace it is in."""
+    namespaces: dict[int, str] = {}
+    for node in layout.node_names:
+        try:
+            namespaces[os.stat(f"/run/netns/{layout.netns(node)}").st_ino] = node
+        except OSError:
+            continue
+    found: dict[str, list[str]] = {name: [] for name in markers}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = Path(entry.path, "cmdline").read_bytes()
+            node = namespaces.get(os.stat(Path(entry.path, "ns", "net")).st_ino)
+        except OSError:
+            continue
+        if node is None:
+            continue
+        for name, marker in markers.items():
+            if marker in argv and node not in found[name]:
+                found[name].append(node)
+    return found
+
+
 class AddressWitness(threading.Thread):
-    """Samples every ``period`` s which nodes hold each of ``addresses``; records every
-    sample in which two nodes held one."""
+    """Samples every ``period`` s which nodes hold each of ``addresses`` and run each of the
+    primary-only processes; records every sample in which two nodes held one."""
 
     def __init__(self, layout: LabLayout, addresses: list[str], period: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.layout, self.addresses, self.period = layout, addresses, period
         self.doubles: list[tuple[float, str, list[str]]] = []
         self.samples = 0
-        self.holders: dict[str, set[str]] = {a: set() for a in addresses}
+        watched = [*addresses, *PRIMARY_ONLY_PROCESSES]
+        self.holders: dict[str, set[str]] = {name: set() for name in watched}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -150,10 +181,11 @@ class AddressWitness(threading.Thread):
                     for address in self.addresses:
                         if address in present:
                             held[address].append(node)
-                            self.holders[address].add(node)
-                for address, nodes in held.items():
+                held.update(processes_by_node(self.layout, PRIMARY_ONLY_PROCESSES))
+                for name, nodes in held.items():
+                    self.holders[name].update(nodes)
                     if len(nodes) > 1:
-                        self.doubles.append((time.monotonic(), address, nodes))
+                        self.doubles.append((time.monotonic(), name, nodes))
                 self.samples += 1
                 self._halt.wait(self.period)
         finally:
