@@ -138,3 +138,27 @@ def test_first_node_of_a_new_cluster_sees_later_lease_changes(cluster, store):
 def one_primary_of(store, names: list[str]) -> str | None:
     found = [n for n in names if store.get_text(paths.node_coordinator_state(n)) == "primary"]
     return found[0] if len(found) == 1 and store.get_text(paths.PRIMARY_NODE) == found[0] else None
+
+
+def test_keepalives_go_on_during_a_slow_takeover(zk_hosts, make_store):
+    """Takeover phases may take longer than peers wait before declaring a node dead (an API
+    that is slow to start): the node keeps sending keepalives meanwhile."""
+    from pvc.node.loop import NodeLoop
+    from tests.helpers import node_config
+
+    versions: list[int] = []
+    store = make_store(timeout=1.0)
+
+    def slow() -> None:
+        versions.append(store.get_versioned(paths.node_keepalive("n1"))[1])
+        time.sleep(8 * 0.25)  # eight keepalive intervals
+        versions.append(store.get_versioned(paths.node_keepalive("n1"))[1])
+
+    phases = PrimaryPhases([Phase("slow", slow, lambda: None)])
+    loop = NodeLoop(node_config("n1", ["n1"], zk_hosts), store, phases=phases)
+    loop.start()
+    try:
+        assert "became primary" in loop.step()
+        assert versions[1] - versions[0] >= 5, versions
+    finally:
+        loop.shutdown()

@@ -106,6 +106,7 @@ class World:
                 active=lambda: True,
                 power=power or self.bmc,
                 monotonic=self.clock,
+                wall=self.clock,
                 sleep=lambda seconds: None,
             )
             for name in ("n1", "n3")
@@ -257,6 +258,47 @@ def test_a_bmc_that_does_not_answer_fails_the_fence_and_leaves_the_vms(world):
     assert world.passes() == ["n2"]
     assert read_fence(world.store, "n2").state == FenceState.FENCED
     wait_for(lambda: get_fault(world.cluster, fault_id(FENCE_FAILED, "n2")) is None)
+
+
+def test_the_retry_back_off_is_kept_in_the_record_and_honoured_by_every_coordinator(world):
+    world.bmc.unreachable = True
+    assert world.fence("n1") == ["n2"]
+    first = read_fence(world.store, "n2")
+    assert (first.attempt, first.retry_at) == (1, T0 + SAVING_WINDOW + 30)
+    # n3 saw the same death: it waits for the retry time too, then tries once more.
+    world.passes("n3")
+    world.clock.now += 20
+    assert world.passes("n3") == [] and world.passes("n1") == []
+    world.clock.now += 11
+    assert world.passes("n3") == ["n2"]
+    second = read_fence(world.store, "n2")
+    assert (second.attempt, second.fencer) == (2, "n3")
+    assert second.retry_at == world.clock.now + 60  # doubled
+    fault = get_fault(world.cluster, fault_id(FENCE_FAILED, "n2"))
+    assert "try 2" in fault.message and "60 s" in fault.message
+    # A new death (the node came back, then died again) starts from the first try.
+    world.cluster.settle(world.store.set(paths.node_daemon_state("n2"), DaemonState.RUN.value))
+    world.clock.now += 1
+    world.passes("n1")
+    assert world.fence("n1") == ["n2"]
+    assert read_fence(world.store, "n2").attempt == 1
+
+
+def test_a_fenced_node_is_powered_on_before_it_leaves_fence_flush(world):
+    """A fencer that dies after the recovery must leave the node to be powered on by the
+    next one: the domain state leaves fence-flush only after power on."""
+    world.vm("vm")
+    seen: list[str] = []
+    original_on = world.bmc.on
+
+    def on(target: IpmiTarget) -> None:
+        seen.append(world.store.get_text(paths.node_domain_state("n2")))
+        original_on(target)
+
+    world.bmc.on = on
+    world.fence()
+    assert seen == [DomainState.FENCE_FLUSH]
+    assert world.store.get_text(paths.node_domain_state("n2")) == DomainState.FLUSHED
 
 
 def test_a_node_still_powered_on_after_power_off_is_not_fenced(world):

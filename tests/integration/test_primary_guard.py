@@ -76,3 +76,14 @@ def test_the_guard_is_not_stopped_with_the_daemon(node):
     status = subprocess.run(["ps", "-o", "stat=", "-p", str(lease.guard.pid)], capture_output=True, text=True)
     assert "T" not in status.stdout
     wait_for(lambda: not processes.is_alive(api), timeout=10)
+
+
+def test_a_guard_that_died_is_started_again_at_the_next_renewal(node):
+    lease, api = node
+    lease.begin()
+    first = lease.guard
+    processes.terminate([first], 5)
+    assert lease.renew(time.monotonic())
+    assert lease.guard is not None and lease.guard.pid != first.pid and processes.is_alive(lease.guard)
+    # ... and it enforces the lease as the first would have.
+    wait_for(lambda: not processes.is_alive(api), timeout=10)

@@ -187,6 +187,40 @@ def test_a_partitioned_node_stops_its_guests_before_any_peer_starts_them(lab: La
     cluster.back_in_service("hv3")
 
 
+def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: LabLayout):
+    cluster = Cluster(lab)
+    cluster.restore()
+    victim = next(node for node in reversed(lab.node_names) if node != cluster.primary())
+    guest = "bmc1"
+    cluster.guest(guest, victim)
+    bmc = BmcSim.attach(lab.bmc_dir)
+    bmc.pause(victim)
+    try:
+        with watching([guest]) as qemu:
+            lab_cli(lab, "node", "poweroff", victim)
+            cut = time.monotonic()
+            wait_for(
+                lambda: (r := fence_record(lab, victim)) and r.state == FenceState.FAILED and r.done,
+                timeout=RECOVERY,
+                interval=0.5,
+            )
+            time.sleep(3)
+            faults = cluster.get("/faults")
+            assert any(f"Fencing node {victim} failed" in fault["message"] for fault in faults), faults
+            assert cluster.vm_node(guest) == victim  # failed_fence: none
+            assert all(last <= cut for _, last in qemu.lifetimes(guest))  # no QEMU of it since
+            assert cluster.states(victim) == ("dead", "ready")
+    finally:
+        bmc.resume(victim)
+    # The node comes back by itself (an operator's power button): it runs its guest again,
+    # and the fault is gone with the condition.
+    lab_cli(lab, "node", "power", victim, "on")
+    wait_for(lambda: cluster.states(victim) == ("run", "ready"), timeout=RECOVERY, interval=0.5)
+    wait_for(lambda: demo.running_on(lab).get(guest) == [victim], timeout=120, interval=0.5)
+    faults = cluster.get("/faults")
+    assert not any(f"Fencing node {victim} failed" in fault["message"] for fault in faults), faults
+
+
 def test_losing_the_primary_elects_another_whose_fencer_recovers_its_guests(lab: LabLayout):
     cluster = Cluster(lab)
     cluster.restore()

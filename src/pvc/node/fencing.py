@@ -10,14 +10,17 @@ peer's fence lease (a kazoo lock), fences it:
    fenced (daemon state ``fenced``), anything else (no credentials, no answer, still on)
    means the fence failed (it stays ``dead``, with a fault);
 3. the action configured for that outcome (``fencing.actions``): ``migrate`` recovers
-   its VMs on other nodes (:mod:`pvc.cluster.node.recovery`) and leaves it ``flushed``;
-   ``none`` leaves its VMs where they are and gives it back its domain state;
+   its VMs on other nodes (:mod:`pvc.cluster.node.recovery`);
 4. a fenced peer is powered on again (``power on``, wait, read the state), to rejoin
-   as ``flushed``.
+   as ``flushed``: it starts no VM while its domain state is still ``fence-flush``;
+5. the domain state leaves ``fence-flush``: ``flushed`` after a recovery, else (``none``)
+   the one it had, its VMs left where they are.
 
 Every step is written to the peer's fence record (``pvc node info`` shows it). A fencer
 that dies midway loses its lease with its session; the next coordinator resumes from
-the record. A failed fence is tried again after a back-off.
+the record (power on comes before the end of ``fence-flush`` so that a resumed fence
+still powers the node on). A failed fence is tried again after a back-off kept in the
+record, so that every coordinator honours it.
 """
 
 from __future__ import annotations
@@ -116,7 +119,6 @@ class Fencer:
         self._thread = PassThread("fencer", self.run_pass, config.timers.keepalive_interval)
         self._lock = threading.Lock()
         self._dead_since: dict[str, float] = {}
-        self._retry: dict[str, tuple[float, float]] = {}  # name -> (not before, next back-off)
         self._working: dict[str, threading.Thread] = {}
         self._timer: threading.Timer | None = None
         self._timer_due = 0.0
@@ -157,10 +159,13 @@ class Fencer:
             resume = node.domain_state == DomainState.FENCE_FLUSH
             if not resume and node.daemon_state != DaemonState.DEAD:
                 self._dead_since.pop(name, None)
-                self._retry.pop(name, None)
                 continue
             since = self._dead_since.setdefault(name, now)
-            due = max(since + self.saving_window, self._retry.get(name, (0.0, 0.0))[0])
+            due = since + self.saving_window
+            last = None if resume else FenceRecord.from_bytes(cache.data(paths.node_fence(name)))
+            wall = self._wall()
+            if last is not None and last.retry_pending(node, wall):
+                due = max(due, now + last.retry_at - wall)
             if not resume and now < due:
                 next_due = due if next_due is None else min(next_due, due)
                 continue
@@ -232,10 +237,13 @@ class Fencer:
         record = read_fence(store, name)
         domain_state, domain_version = self.cluster.cache.domain_state(name)
         if domain_state != DomainState.FENCE_FLUSH or record is None:
+            previous = record
             node = self.cluster.cache.node(name)
             if node is None:
                 return None
-            record = begin_fence(store, node, domain_version, self.me, self._wall())
+            if previous is not None and previous.retry_pending(node, self._wall()):
+                return None  # seen from a cache that was behind: not due yet
+            record = begin_fence(store, node, domain_version, self.me, self._wall(), previous)
             if record is None:
                 log.info("node %s is no longer dead (or is fenced by another node): no fence", name)
                 return None
@@ -259,14 +267,14 @@ class Fencer:
         if fenced:
             log.warning("node %s fenced: %s", name, "; ".join(record.steps))
         else:
-            self._fence_failed(name, record, action)
+            record = self._fence_failed(name, record, action)
         if action == "migrate":
             record = self._recover(name, record)
-            end_fence_flush(store, name, DomainState.FLUSHED)
-        else:
-            end_fence_flush(store, name, DomainState(record.previous_domain_state))
         if fenced:
             record = self._power_on(name, record)
+            record_fence(store, name, record)
+        after = DomainState.FLUSHED if action == "migrate" else DomainState(record.previous_domain_state)
+        end_fence_flush(store, name, after)
         record = replace(record, done=True)
         record_fence(store, name, record)
         return record
@@ -323,17 +331,21 @@ class Fencer:
             log.error("node %s was fenced but is still powered %s after power on", name, state)
         return record.with_step(f"power on sent; power state: {state}")
 
-    def _fence_failed(self, name: str, record: FenceRecord, action: str) -> None:
-        """Log and raise the fault of a failed fence; schedule another try."""
-        _, backoff = self._retry.get(name, (0.0, RETRY_FIRST))
-        self._retry[name] = (self._monotonic() + backoff, min(backoff * 2, RETRY_MAX))
+    def _fence_failed(self, name: str, record: FenceRecord, action: str) -> FenceRecord:
+        """Log and raise the fault of a failed fence; the record with its next try's time."""
+        backoff = min(RETRY_FIRST * 2 ** (record.attempt - 1), RETRY_MAX)
+        record = replace(record, retry_at=self._wall() + backoff)
         if action == "migrate":
             then = "its VMs are recovered elsewhere (failed_fence: migrate)"
         else:
             then = "its VMs are left where they are (failed_fence: none)"
-        message = f"Fencing node {name} failed: {record.error}; {then}; trying again in {backoff:g} s"
+        message = (
+            f"Fencing node {name} failed (try {record.attempt}): {record.error}; {then}; "
+            f"trying again in {backoff:g} s"
+        )
         log.error(message)
         self._report(FENCE_FAILED, name, DELTA_FENCE_FAILED, message)
+        return record
 
     def _recover(self, name: str, record: FenceRecord) -> FenceRecord:
         outcome = recover(
@@ -352,7 +364,7 @@ class Fencer:
             self._clear(VMS_STRANDED, name)
         if record.state == FenceState.FENCED:
             self._clear(FENCE_FAILED, name)
-        return replace(record, recovered=outcome.recovered, stranded=left)
+        return replace(record, recovered=[*record.recovered, *outcome.recovered], stranded=left)
 
     def _report(self, kind: str, subject: str, delta: int, message: str) -> None:
         try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pvc
 from pvc.cluster.faults import checks
@@ -26,8 +27,9 @@ from pvc.errors import PVCError
 from pvc.hypervisor import hard_kill
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.node import sysinfo
+from pvc.node.background import PassThread
 from pvc.node.ceph_secret import define_vm_secret
-from pvc.node.election import PrimaryRole, decide
+from pvc.node.election import Action, PrimaryRole, decide
 from pvc.node.logs import RingHandler
 from pvc.node.net_manager import NetManager
 from pvc.node.netstats import InterfaceSampler
@@ -403,12 +405,16 @@ class NodeLoop:
             raise
         self._confirmed(sent_at)
         self.keepalives += 1
+        if reclaim:
+            self.fencing.back_in_run()
 
     def _confirmed(self, sent_at: float) -> None:
         """A write sent at ``sent_at`` was committed: renew the primary's local lease, or
         step down if its guard revoked it (this daemon was not heard from in time)."""
         self.role.confirm(sent_at)
-        if self.local_lease is not None and self.role.acting and not self.local_lease.renew(sent_at):
+        # Renewed also during a takeover (not yet acting). A lease revoked meanwhile makes
+        # the daemon step down once it acts: the next renewal fails.
+        if self.local_lease is not None and not self.local_lease.renew(sent_at) and self.role.acting:
             demoted = self.role.demote_locally("the primary guard revoked the local lease")
             if demoted:
                 log.warning(demoted)
@@ -453,7 +459,27 @@ class NodeLoop:
             stale_primaries=stale,
         )
         decision = decide(view)
+        if decision.action in (Action.TAKE_OVER, Action.RELINQUISH):
+            with self._keepalives_meanwhile():
+                return self.role.apply(decision, own.coordinator_state if own else "")
         return self.role.apply(decision, own.coordinator_state if own else "")
+
+    @contextmanager
+    def _keepalives_meanwhile(self) -> Iterator[None]:
+        """Go on sending keepalives (which also renew the primary's local lease) while the
+        loop runs takeover or relinquish phases: starting the API or the networks' services
+        may take longer than peers wait before they declare a node dead."""
+        interval = self.config.timers.keepalive_interval
+        sender = PassThread("keepalive-meanwhile", self._keepalive_if_due, interval / 4)
+        sender.start()
+        try:
+            yield
+        finally:
+            sender.stop()
+
+    def _keepalive_if_due(self) -> None:
+        if time.monotonic() >= self._next_keepalive:
+            self._keepalive()
 
     # -- running and stopping ----------------------------------------------------------
 
@@ -542,3 +568,5 @@ class NodeLoop:
         sent_at = time.monotonic()
         self.store.commit(txn)
         self._confirmed(sent_at)
+        if state == DaemonState.RUN:
+            self.fencing.back_in_run()

@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from pvc.cluster.faults.actions import clear
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.config import NodeConfig
 from pvc.node.fence_storage import FenceStorage
-from pvc.node.fencing import Fencer
+from pvc.node.fencing import FENCE_FAILED, Fencer
 from pvc.node.peers import PeerWatch
 from pvc.node.self_fence import SelfFence, Watchdog
 from pvc.node.vm_disks import DiskGuard
 from pvc.state import nodes
+from pvc.state.errors import StateError
 from pvc.state.fencing import IpmiRecord, record_ipmi
 from pvc.state.states import DaemonState
 
@@ -81,6 +83,17 @@ class NodeFencing:
             return
         assert ipmi.host and ipmi.user and ipmi.password
         record_ipmi(self.cluster.store, self.me, IpmiRecord(ipmi.host, ipmi.user, ipmi.password, ipmi.port))
+
+    def back_in_run(self) -> None:
+        """This node is in ``run`` again (registered, or alive after being declared dead): a
+        fence of it that failed is no longer a fault."""
+        try:
+            cleared = clear(self.cluster, FENCE_FAILED, self.me)
+        except StateError as error:
+            log.error("cannot clear this node's fence_failed fault: %s", error)
+            return
+        if cleared:
+            log.info(cleared)
 
     def start(self) -> None:
         """Start the fencer (coordinators) and the self-fence watch; arm the watchdog."""

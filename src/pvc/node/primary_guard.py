@@ -85,12 +85,19 @@ class LocalLease:
         revoked_path(self.path).unlink(missing_ok=True)
         write_lease(self.path, time.monotonic() + self.duration)
         self._active = True
+        self._start_guard()
+
+    def _start_guard(self) -> None:
         self.guard = processes.spawn(
             "primary-guard",
             [sys.executable, "-m", "pvc.node.primary_guard", str(self.path)],
-            self.config.paths.log_dir / "primary-guard.log",
+            self.log_path,
             env=dict(os.environ),
         )
+
+    @property
+    def log_path(self) -> Path:
+        return self.config.paths.log_dir / "primary-guard.log"
 
     def renew(self, sent_at: float) -> bool:
         """Extend the lease from a write sent at ``sent_at`` that ZooKeeper confirmed.
@@ -103,6 +110,9 @@ class LocalLease:
         if revoked_path(self.path).exists():  # the guard revoked it as this was written
             self.path.unlink(missing_ok=True)
             return False
+        if self.guard is None or not processes.is_alive(self.guard):
+            log.error("the primary guard is not running (see %s): starting it again", self.log_path)
+            self._start_guard()
         return True
 
     def end(self) -> None:

@@ -60,6 +60,21 @@ class FenceRecord(_Record):
     stranded: list[str] = field(default_factory=list)
     #: The fence and what followed it (recovery, power on) are over.
     done: bool = False
+    #: Which try this is at fencing one death of the node (the version of its ``dead``
+    #: daemon state), and when a failed try may be repeated (wall clock: a coordinator
+    #: whose clock is off only retries earlier or later).
+    attempt: int = 1
+    dead_version: int = -1
+    retry_at: float = 0.0
+
+    def retry_pending(self, node: NodeRecord, now: float) -> bool:
+        """Whether this failed fence of ``node``'s present death waits for its retry time."""
+        return (
+            self.state == FenceState.FAILED
+            and self.done
+            and self.dead_version == node.daemon_state_version
+            and now < self.retry_at
+        )
 
     def with_step(self, step: str) -> FenceRecord:
         return replace(self, steps=[*self.steps, step])
@@ -85,18 +100,31 @@ def read_fence(store: Store, name: str) -> FenceRecord | None:
 
 
 def begin_fence(
-    store: Store, node: NodeRecord, domain_version: int, fencer: str, now: float
+    store: Store,
+    node: NodeRecord,
+    domain_version: int,
+    fencer: str,
+    now: float,
+    previous: FenceRecord | None = None,
 ) -> FenceRecord | None:
     """Commit to fencing ``node``: its domain state becomes ``fence-flush`` if it is still
     ``dead`` at the versions read. Returns the new fence record, or None when the node
-    came back (or its states changed) meanwhile."""
+    came back (or its states changed) meanwhile. ``previous`` (the node's last record)
+    counts the tries at one death."""
     if node.daemon_state != DaemonState.DEAD:
         return None
+    again = (
+        previous is not None
+        and previous.state == FenceState.FAILED
+        and previous.dead_version == node.daemon_state_version
+    )
     record = FenceRecord(
         state=FenceState.FENCING,
         fencer=fencer,
         started=now,
         previous_domain_state=node.domain_state,
+        attempt=previous.attempt + 1 if again and previous is not None else 1,
+        dead_version=node.daemon_state_version,
     )
     txn = Transaction()
     txn.check(paths.node_daemon_state(node.name), node.daemon_state_version)
