@@ -69,6 +69,7 @@ def _node(name: str, coordinator: str, running: tuple[str, ...] = ()) -> dict[st
             | dict.fromkeys(("rx_bps", "tx_bps", "rx_pps", "tx_pps", "total_bps", "total_pps"), "N/A"),
         },
         "last_keepalive": 1700000000.5,
+        "fence": None,
     }
 
 

@@ -137,3 +137,24 @@ def test_log_follow_prints_only_new_lines(pvc: Invoke, connected: int, fake_api:
     calls = fake_api.calls("GET", "/node/hv1/log")
     assert len(calls) == 5
     assert calls[0].args == {"lines": ["10"]}
+
+
+def test_info_shows_the_last_fence(pvc: Invoke, connected: int, fake_api: FakeApi) -> None:
+    assert "Last fence" not in pvc("node", "info", "hv2").stdout
+    fake_api.nodes["hv2"]["fence"] = {
+        "state": "failed",
+        "fencer": "hv1",
+        "started": 1700000000.0,
+        "attempt": 2,
+        "steps": ["power off to admin@bmc2:623: no answer", "power state: no answer"],
+        "error": "BMC unreachable",
+        "recovered": [],
+        "stranded": [],
+        "done": True,
+        "retry_at": 1700000060.0,
+    }
+    pretty = pvc("node", "info", "hv2").stdout
+    assert "Last fence:         failed (try 2) by hv1 at " in pretty
+    assert "Fence error:        BMC unreachable" in pretty and "Next fence try" in pretty
+    assert "power state: no answer" not in pretty
+    assert "power state: no answer" in pvc("node", "info", "hv2", "-f", "long").stdout

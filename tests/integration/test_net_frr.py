@@ -320,7 +320,6 @@ def test_a_new_service_adopts_the_running_daemons(fabric: Fabric, started) -> No
     assert adopter.status().established == (underlay(COORDINATOR),)
 
 
-
 def test_with_two_coordinators_either_may_stop(fabric: Fabric, started) -> None:
     single = {node: fabric.services[node].params for node in NODES}
     pair = (underlay("n1"), underlay("n2"))

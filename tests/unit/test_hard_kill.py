@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from pvc.hypervisor import hard_kill
+from tests.helpers import wait_for
 
 UUID = "6f1b6a3e-1111-4222-8333-944455556666"
 
@@ -38,7 +39,8 @@ def test_kill_now_kills_a_running_process_by_its_uuid(tmp_path):
     fake.symlink_to(sys.executable)
     child = subprocess.Popen([str(fake), "-c", "import time; time.sleep(60)", "-uuid", UUID])
     try:
-        assert hard_kill.qemu_pids({UUID}) == {UUID: [child.pid]}
+        # (a just-started process may show its arguments a moment later on a busy machine)
+        assert wait_for(lambda: hard_kill.qemu_pids({UUID}) == {UUID: [child.pid]}, timeout=5)
         assert hard_kill.kill_now({UUID}) == {UUID: [child.pid]}
         assert child.wait(5) == -9
     finally:

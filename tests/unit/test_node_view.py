@@ -88,3 +88,67 @@ def test_cluster_resources_are_not_known_until_a_node_reports():
     assert cpu_figures([reporting, silent]) == {"total": 16, "load": 2.0, "allocated": 2, "utilization": 12.5}
     empty = node(Keepalive(timestamp=1.0, memory={"total": 0, "used": 0, "free": 0}))
     assert memory_figures([empty])["utilization"] == "N/A"
+
+
+def _reporting(name: str, daemon_state: str) -> NodeRecord:
+    keepalive = Keepalive(
+        timestamp=1.0,
+        load=2.0,
+        health=90,
+        memory={"total": 1000, "used": 250, "free": 750},
+        domains=["vm1", "vm2"],
+        vcpu_allocated=2,
+    )
+    return NodeRecord(name=name, static=STATIC, keepalive=keepalive, daemon_state=daemon_state)
+
+
+def test_a_dead_or_fenced_node_shows_no_figures_from_its_last_keepalive():
+    """Its last keepalive tells of a past: its VMs have been recovered elsewhere since."""
+    for state in ("dead", "fenced", "stop"):
+        view = to_api(_reporting("hv1", state))
+        assert view["health"] == view["load"] == "N/A", state
+        assert view["memory"]["used"] == view["vcpu"]["allocated"] == "N/A"
+        assert view["running_domains"] == [] and view["last_keepalive"] == 1.0
+        assert view["domains_count"] == (0 if state == "fenced" else "N/A")
+    nodes = [_reporting("hv1", "run"), _reporting("hv2", "fenced"), _reporting("hv3", "dead")]
+    assert memory_figures(nodes)["total"] == 1000
+    assert cpu_figures(nodes) == {"total": 8, "load": 2.0, "allocated": 2, "utilization": 25.0}
+    text = _node_metrics(_cluster(*nodes))
+    assert 'pvc_node_health{node="hv1"} 90.0' in text
+    assert 'node="hv2"' not in text.split("pvc_node_load")[1]  # no load, memory or health for it
+    assert 'pvc_node_daemon_state{node="hv2",state="fenced"} 1.0' in text
+
+
+def test_the_last_fence_is_shown_without_bmc_credentials():
+    from pvc.cluster.node.queries import last_fence, node_view
+    from pvc.state import paths
+    from pvc.state.fencing import FenceRecord, FenceState
+    from pvc.state.records import encode
+
+    record = FenceRecord(
+        state=FenceState.FAILED,
+        fencer="hv2",
+        started=10.0,
+        steps=["power off to x: no answer"],
+        error="no answer",
+        attempt=2,
+        retry_at=99.0,
+        dead_version=4,
+    )
+    data = {paths.node_fence("hv1"): encode(record)}
+    cluster = SimpleNamespace(cache=SimpleNamespace(data=data.get))
+    fence = last_fence(cluster, "hv1")
+    assert fence == {
+        "state": "failed",
+        "fencer": "hv2",
+        "started": 10.0,
+        "attempt": 2,
+        "steps": ["power off to x: no answer"],
+        "error": "no answer",
+        "recovered": [],
+        "stranded": [],
+        "done": False,
+        "retry_at": 99.0,
+    }
+    assert node_view(cluster, node(None))["fence"] == fence
+    assert last_fence(cluster, "hv9") is None

@@ -145,6 +145,9 @@ def _node_details(item: dict[str, Any], long: bool) -> RenderableType:
         ("Memory allocated", human_mib(memory.get("allocated"))),
         ("Memory provisioned", human_mib(memory.get("provisioned"))),
     ]
+    fence = item.get("fence")
+    if isinstance(fence, dict):
+        rows += _fence_rows(fence, long)
     parts: list[RenderableType] = [details(rows)]
     plugins = item.get("health_details")
     if long and isinstance(plugins, list) and plugins:
@@ -163,6 +166,31 @@ def _node_details(item: dict[str, Any], long: bool) -> RenderableType:
     if long and isinstance(interfaces, dict) and interfaces:
         parts += [Text(""), _interfaces_view(interfaces)]
     return Group(*parts)
+
+
+def _fence_rows(fence: dict[str, Any], long: bool) -> list[tuple[str, RenderableType | str]]:
+    """The node's last fence: outcome, when and by whom; its steps with ``long``."""
+    started = fence.get("started")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "N/A"
+    progress = "" if fence.get("done") else ", in progress"
+    rows: list[tuple[str, RenderableType | str]] = [
+        (
+            "Last fence",
+            f"{fence.get('state')} (try {fence.get('attempt', 1)}) by {fence.get('fencer')} "
+            f"at {when}{progress}",
+        )
+    ]
+    if fence.get("error"):
+        rows.append(("Fence error", str(fence["error"])))
+    if fence.get("retry_at"):
+        retry = time.strftime("%H:%M:%S", time.localtime(fence["retry_at"]))
+        rows.append(("Next fence try", retry))
+    for label, key in (("Recovered VMs", "recovered"), ("VMs not recovered", "stranded")):
+        if fence.get(key):
+            rows.append((label, ", ".join(str(line) for line in fence[key])))
+    if long and fence.get("steps"):
+        rows.append(("Fence steps", "\n".join(str(step) for step in fence["steps"])))
+    return rows
 
 
 INTERFACE_COLUMNS = (

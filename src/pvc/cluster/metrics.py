@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from pvc.cluster import status as status_mod
 from pvc.cluster.faults import queries as faults_mod
 from pvc.cluster.network import queries as network_queries
+from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
@@ -94,12 +95,13 @@ class _Nodes(Collector):
             for key, (family, states) in families.items():
                 for state in states:
                     family.add_metric([node.name, state.value], int(current[key] == state.value))
-            if node.keepalive:
-                load.add_metric([node.name], node.keepalive.load)
-                for kind, mib in vars(node.keepalive.memory_mib).items():
+            keepalive = nodes_mod.live_keepalive(node)  # none for a dead or fenced node
+            if keepalive:
+                load.add_metric([node.name], keepalive.load)
+                for kind, mib in vars(keepalive.memory_mib).items():
                     memory.add_metric([node.name, kind], mib * 2**20)
-                if node.keepalive.health is not None:
-                    health.add_metric([node.name], node.keepalive.health)
+                if keepalive.health is not None:
+                    health.add_metric([node.name], keepalive.health)
         yield GaugeMetricFamily("pvc_nodes", "Registered nodes", value=len(nodes))
         for family, _ in families.values():
             yield family

@@ -76,7 +76,7 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
             "disk": disk_figures(cluster),
         },
         "detail": {
-            "node": [nodes_mod.to_api(n) for n in nodes],
+            "node": [nodes_mod.node_view(cluster, n) for n in nodes],
             "osd": osds,
             "faults": [f.to_api() for f in faults],
         },
@@ -84,8 +84,9 @@ def cluster_status(cluster: Cluster, *, upstream_ip: str, cluster_name: str) -> 
 
 
 def memory_figures(nodes: list) -> dict:
-    """The nodes' memory in MiB as their keepalives report it (N/A while none reports)."""
-    reports = [n.keepalive for n in nodes if n.keepalive]
+    """The memory in MiB of the nodes that are alive, as their keepalives report it (N/A
+    while none reports)."""
+    reports = [k for k in map(nodes_mod.live_keepalive, nodes) if k]
     if not reports:
         return dict.fromkeys(("total", "used", "free", "allocated", "provisioned", "utilization"), NOT_KNOWN)
     total = sum(k.memory_mib.total for k in reports)
@@ -101,9 +102,10 @@ def memory_figures(nodes: list) -> dict:
 
 
 def cpu_figures(nodes: list) -> dict:
-    """The nodes' CPUs, load and allocated vCPUs (load N/A while no node reports)."""
-    reports = [n.keepalive for n in nodes if n.keepalive]
-    total = sum(n.static.cpu_count for n in nodes)
+    """The CPUs, load and allocated vCPUs of the nodes that are alive (load N/A while no
+    node reports)."""
+    reports = [k for k in map(nodes_mod.live_keepalive, nodes) if k]
+    total = sum(n.static.cpu_count for n in nodes if n.daemon_state in nodes_mod.ALIVE_STATES)
     if not reports:
         return {"total": total, "load": NOT_KNOWN, "allocated": NOT_KNOWN, "utilization": NOT_KNOWN}
     load = round(sum(k.load for k in reports), 2)

@@ -477,7 +477,6 @@ class NodeConfig(_Section):
                 return host
         return ""
 
-
     @property
     def fence_after(self) -> float:
         """Seconds from a node's last keepalive to the earliest moment a peer may fence it

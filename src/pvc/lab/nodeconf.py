@@ -70,10 +70,10 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
     password = power.bmc_password(layout)
     if password:  # the node's BMC, which its peers reach over the bridge to fence it
         data["fencing"]["ipmi"] = {
-                "host": layout.bmc_address,
-                "port": layout.bmc_port(node),
-                "user": ADMIN_USER,
-                "password": password,
+            "host": layout.bmc_address,
+            "port": layout.bmc_port(node),
+            "user": ADMIN_USER,
+            "password": password,
         }
     # Lab guests run under TCG on a small shared machine: a flush with wait=true can take minutes.
     data["api"]["limits"] = {"wait_timeout": 600}

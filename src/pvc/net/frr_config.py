@@ -354,9 +354,7 @@ def render_bgpd(params: FrrParams) -> str:
 
 def announced_prefixes(bgpd_conf: str) -> frozenset[str]:
     """The prefixes the ``network`` statements of a rendered bgpd.conf announce."""
-    return frozenset(
-        line.split()[1] for line in bgpd_conf.splitlines() if line.startswith("  network ")
-    )
+    return frozenset(line.split()[1] for line in bgpd_conf.splitlines() if line.startswith("  network "))
 
 
 def prefix_change_commands(old_conf: str, new_conf: str) -> list[str] | None:

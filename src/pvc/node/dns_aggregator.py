@@ -102,7 +102,10 @@ class DnsAggregator:
         if plan.row_changes or plan.create_zones or plan.drop_zones:
             log.info(
                 "DNS: %d zones created, %d dropped, %d records written in %.2f s",
-                len(plan.create_zones), len(plan.drop_zones), plan.row_changes, result.seconds,
+                len(plan.create_zones),
+                len(plan.drop_zones),
+                plan.row_changes,
+                result.seconds,
             )
 
     def database_running(self) -> bool:

@@ -99,9 +99,7 @@ class ApiService:
             return None
 
 
-def primary_phases(
-    config: NodeConfig, store: Store | None, lease: LocalLease | None = None
-) -> PrimaryPhases:
+def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | None = None) -> PrimaryPhases:
     """The ordered phases a node runs when it becomes or stops being primary: the local
     lease and its guard first, when given (without a store, those that need none: a
     clean-up)."""

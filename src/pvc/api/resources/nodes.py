@@ -23,17 +23,17 @@ group = RouteGroup("node")
     ],
 )
 def list_nodes(**filters: str | None):
-    return jsonify([queries.to_api(n) for n in queries.list_nodes(cluster(), **filters)])
+    return jsonify([queries.node_view(cluster(), n) for n in queries.list_nodes(cluster(), **filters)])
 
 
 @group.route("/node/<node>", summary="One node", responses={"200": "OK", "404": "Not found"})
 def get_node(node: str):
-    return jsonify([queries.to_api(queries.get_node(cluster(), node))])
+    return jsonify([queries.node_view(cluster(), queries.get_node(cluster(), node))])
 
 
 def _state_getter(field: str):
     def handler(node: str):
-        record = queries.to_api(queries.get_node(cluster(), node))
+        record = queries.node_view(cluster(), queries.get_node(cluster(), node))
         return jsonify({"name": node, field: record[field]})
 
     handler.__name__ = f"get_{field}"

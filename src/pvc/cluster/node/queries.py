@@ -6,18 +6,50 @@ from pvc.cluster.errors import NotFoundError
 from pvc.cluster.figures import known
 from pvc.cluster.filters import matcher
 from pvc.cluster.session import Cluster
-from pvc.state.records import NodeRecord
+from pvc.state import paths
+from pvc.state.fencing import FenceRecord
+from pvc.state.records import Keepalive, NodeRecord
+from pvc.state.states import DaemonState
+
+#: Daemon states in which a node's keepalive describes it as it is now.
+ALIVE_STATES = frozenset({DaemonState.INIT, DaemonState.RUN, DaemonState.SHUTDOWN})
+#: What a node's fence record shows (the rest is the fencer's bookkeeping).
+FENCE_FIELDS = ("state", "fencer", "started", "attempt", "steps", "error", "recovered", "stranded", "done")
+
+
+def live_keepalive(node: NodeRecord) -> Keepalive | None:
+    """The node's last keepalive while its daemon is alive; None for a dead, fenced or
+    stopped node, whose last keepalive tells of a past (its VMs may run elsewhere now)."""
+    return node.keepalive if node.daemon_state in ALIVE_STATES else None
 
 
 def health(node: NodeRecord) -> int | str:
     """The node's health as its last keepalive reported it, N/A while nothing measures it."""
-    return known(node.keepalive.health if node.keepalive else None)
+    keepalive = live_keepalive(node)
+    return known(keepalive.health if keepalive else None)
 
 
-def to_api(node: NodeRecord) -> dict:
-    """A node in the PVC v1 shape; host figures are N/A until its first keepalive."""
-    keepalive = node.keepalive
+def last_fence(cluster: Cluster, name: str) -> dict | None:
+    """The node's last fence as clients see it (no BMC credentials), or None."""
+    record = FenceRecord.from_bytes(cluster.cache.data(paths.node_fence(name)))
+    if record is None:
+        return None
+    view = {key: getattr(record, key) for key in FENCE_FIELDS}
+    view["retry_at"] = record.retry_at if record.state == "failed" and record.retry_at else None
+    return view
+
+
+def node_view(cluster: Cluster, node: NodeRecord) -> dict:
+    """A node in the PVC v1 shape, with its last fence."""
+    return to_api(node, last_fence(cluster, node.name))
+
+
+def to_api(node: NodeRecord, fence: dict | None = None) -> dict:
+    """A node in the PVC v1 shape; host figures are N/A until its first keepalive, and
+    while its daemon is not alive (a fenced node, powered off, runs no VM)."""
+    keepalive = live_keepalive(node)
     memory = keepalive.memory_mib if keepalive else None
+    fenced = node.daemon_state == DaemonState.FENCED
     return {
         "name": node.name,
         "daemon_state": node.daemon_state,
@@ -32,7 +64,7 @@ def to_api(node: NodeRecord) -> dict:
         "health_plugins": [],
         "health_details": [],
         "load": known(keepalive.load if keepalive else None),
-        "domains_count": known(len(keepalive.domains) if keepalive else None),
+        "domains_count": 0 if fenced else known(len(keepalive.domains) if keepalive else None),
         "running_domains": list(keepalive.domains) if keepalive else [],
         "vcpu": {
             "total": node.static.cpu_count,
@@ -46,7 +78,8 @@ def to_api(node: NodeRecord) -> dict:
             "provisioned": known(keepalive.memory_provisioned if keepalive else None),
         },
         "interfaces": known(keepalive.interfaces if keepalive else None),
-        "last_keepalive": keepalive.timestamp if keepalive else None,
+        "last_keepalive": node.keepalive.timestamp if node.keepalive else None,
+        "fence": fence,
     }
 
 
