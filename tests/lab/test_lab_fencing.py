@@ -210,6 +210,7 @@ def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: 
             assert cluster.vm_node(guest) == victim  # failed_fence: none
             assert all(last <= cut for _, last in qemu.lifetimes(guest))  # no QEMU of it since
             assert cluster.states(victim) == ("dead", "ready")
+            _views_tell_the_node_is_dead(cluster, victim)
     finally:
         bmc.resume(victim)
     # The node comes back by itself (an operator's power button): it runs its guest again,
@@ -219,6 +220,23 @@ def test_a_bmc_that_does_not_answer_leaves_the_guests_stopped_with_a_fault(lab: 
     wait_for(lambda: demo.running_on(lab).get(guest) == [victim], timeout=120, interval=0.5)
     faults = cluster.get("/faults")
     assert not any(f"Fencing node {victim} failed" in fault["message"] for fault in faults), faults
+
+
+def _views_tell_the_node_is_dead(cluster: Cluster, victim: str) -> None:
+    """Node view, /status and metrics agree with the cluster: the dead node counts as dead,
+    its last keepalive's figures are not shown as current, its fence is on view."""
+    view = cluster.node(victim)
+    assert view["health"] == view["load"] == view["domains_count"] == "N/A"
+    assert view["fence"]["state"] == "failed" and view["fence"]["retry_at"] > time.time()
+    status = cluster.get("/status")
+    assert status["nodes"]["dead,ready"] == 1 and status["nodes"]["run,ready"] == 2
+    alive = [node for node in status["detail"]["node"] if node["name"] != victim]
+    assert status["resources"]["memory"]["total"] == sum(node["memory"]["total"] for node in alive)
+    assert status["node_health"][victim]["health"] == "N/A"
+    metrics = cluster.api.get("/metrics").text
+    assert f'pvc_node_daemon_state{{node="{victim}",state="dead"}} 1.0' in metrics
+    assert f'pvc_node_load{{node="{victim}"}}' not in metrics
+    assert all(f'pvc_node_load{{node="{node["name"]}"}}' in metrics for node in alive)
 
 
 def test_losing_the_primary_elects_another_whose_fencer_recovers_its_guests(lab: LabLayout):

@@ -156,3 +156,20 @@ def test_keepalive_owner_names_the_node_only_for_its_keepalive_znode():
     assert nodes.keepalive_owner(paths.node_daemon_state("hv1")) is None
     assert nodes.keepalive_owner(paths.node("hv1")) is None
     assert nodes.keepalive_owner(paths.NODES + "/keepalive") is None
+
+
+def test_progress_is_a_peer_keepalive_seen_to_advance_not_a_first_sight():
+    clock = ManualClock(10.0)
+    watch = PeerWatch(clock)
+    watch.saw("peer", 5)  # first sight (a start or a reconnection): no evidence yet
+    assert watch.progress_since(0.0) is None
+    clock.now = 11.0
+    watch.saw("peer", 5)  # unchanged
+    assert watch.progress_since(0.0) is None
+    clock.now = 12.0
+    watch.saw("peer", 6)
+    clock.now = 13.0
+    watch.saw("peer", 7)
+    assert watch.progress_since(0.0) == 12.0
+    assert watch.progress_since(12.0) == 13.0
+    assert watch.progress_since(13.0) is None

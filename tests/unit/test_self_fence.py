@@ -116,3 +116,44 @@ def test_a_watchdog_is_written_to_and_closed_with_the_magic_character(tmp_path, 
     assert device.read_bytes() == b"\0V"
     with pytest.raises(OSError):
         os.fstat(watchdog._fd)
+
+
+def stalling(stall_after: float | None = 4.0) -> tuple[Node, list[float]]:
+    """A node whose peers' keepalives advance at the moments in the returned list."""
+    node = Node()
+    progress: list[float] = []
+    node.watch.stall_after = stall_after
+    node.watch.stall_evidence = 2.0
+    node.watch.peers_progress_since = lambda since: min((t for t in progress if t > since), default=None)
+    return node, progress
+
+
+def test_a_stuck_daemon_fences_itself_when_a_failed_fence_would_still_recover_its_vms():
+    """Its own writes stop, its peers' go on (every member answers): peers will declare it
+    dead and, with failed_fence: migrate, start its VMs even if its fence fails."""
+    node, progress = stalling()
+    for second in range(1, 5):
+        progress.append(100.0 + second - 0.5)
+        node.clock.now = 100.0 + second
+        assert not node.watch.check()  # not yet stall_after without a confirmed write
+    node.clock.now += 0.1
+    assert node.watch.check()
+    assert "daemon is stuck" in node.fenced[0] and node.watchdog.abandoned
+
+
+def test_a_quorum_slow_for_everyone_is_no_stuck_daemon():
+    node, progress = stalling()
+    node.clock.now += 10  # no peer's keepalive advanced either
+    assert not node.watch.check()
+    progress.append(node.clock.now - 0.5)  # the quorum is back: peers' writes first ...
+    assert not node.watch.check()  # ... then this node's, well within stall_evidence
+    node.confirmed = node.clock.now
+    node.clock.now += 1
+    assert not node.watch.check() and node.fenced == []
+
+
+def test_without_failed_fence_migrate_a_stuck_daemon_is_left_to_its_fence():
+    node, progress = stalling(stall_after=None)
+    progress.extend(100.0 + second for second in range(1, 30))
+    node.clock.now += 30
+    assert not node.watch.check() and node.fenced == []

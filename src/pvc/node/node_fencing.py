@@ -18,6 +18,7 @@ from pvc.cluster.faults.actions import clear
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.config import NodeConfig
+from pvc.config.fencing import SELF_FENCE_STOP_ALLOWANCE
 from pvc.node.fence_storage import FenceStorage
 from pvc.node.fencing import FENCE_FAILED, Fencer
 from pvc.node.peers import PeerWatch
@@ -67,8 +68,17 @@ class NodeFencing:
             if config.is_coordinator
             else None
         )
+        # With failed_fence: migrate this node's VMs are recovered even if its fence fails:
+        # a stuck daemon must stop them itself before peers may fence it.
+        migrate_anyway = config.fencing.actions.failed_fence == "migrate"
         self.self_fence = SelfFence(
-            config.timers.suicide_after, config.zookeeper.hosts, confirmed_at=confirmed_at, fence=fence_self
+            config.timers.suicide_after,
+            config.zookeeper.hosts,
+            confirmed_at=confirmed_at,
+            fence=fence_self,
+            stall_after=config.fence_after - SELF_FENCE_STOP_ALLOWANCE if migrate_anyway else None,
+            stall_evidence=2 * config.timers.keepalive_interval,
+            peers_progress_since=peer_watch.progress_since,
         )
 
     def record_ipmi(self) -> None:

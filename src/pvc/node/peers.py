@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 
 from pvc.state.records import NodeRecord
 from pvc.state.states import DaemonState
+
+#: How many recent keepalive advances :meth:`PeerWatch.progress_since` looks back over.
+PROGRESS_KEPT = 64
 
 
 class PeerWatch:
@@ -35,11 +39,24 @@ class PeerWatch:
         self._lock = threading.Lock()
         #: peer name -> (keepalive zxid last seen, local monotonic time it was first seen).
         self._seen: dict[str, tuple[int, float]] = {}
+        #: When peers' keepalives were last seen to advance (newest last).
+        self._progress: deque[float] = deque(maxlen=PROGRESS_KEPT)
 
     def saw(self, name: str, zxid: int) -> None:
         """Note that ``name``'s keepalive znode is at ``zxid``; a new zxid restarts its timer."""
         with self._lock:
-            self._note(name, zxid, self._clock())
+            now = self._clock()
+            seen = self._seen.get(name)
+            if seen is not None and seen[0] != zxid:
+                self._progress.append(now)
+            self._note(name, zxid, now)
+
+    def progress_since(self, since: float) -> float | None:
+        """When a peer's keepalive was first seen to advance after ``since`` (monotonic), or
+        None: evidence that ZooKeeper confirms the peers' writes."""
+        with self._lock:
+            later = [moment for moment in self._progress if moment > since]
+        return min(later) if later else None
 
     def _note(self, name: str, zxid: int, now: float) -> float:
         """Record ``zxid`` for ``name`` (caller holds the lock); returns when it was first seen."""

@@ -13,6 +13,12 @@ The member check keeps a slow quorum from stopping every VM of the cluster: whil
 ensemble elects a leader (or an fsync stalls) writes wait everywhere, but the members
 still accept connections, and no peer can declare anyone dead meanwhile either.
 
+A node whose own writes stop while ZooKeeper goes on confirming its peers' (its daemon
+loop is stuck) is declared dead and fenced like any silent node. Where a failed fence
+still recovers its VMs (``failed_fence: migrate``), it must not be running them by then:
+with ``stall_after`` set, it fences itself once that long without a confirmed write of
+its own while its peers' keepalives have been advancing for ``stall_evidence`` seconds.
+
 This runs in its own thread, so a loop blocked in a ZooKeeper call does not hold it up.
 A daemon that is frozen as a whole cannot fence itself: the hardware watchdog covers
 that case. It is petted here only while the node is not cut off, so a frozen daemon, a
@@ -115,8 +121,14 @@ class SelfFence:
         watchdog: Watchdog | None = None,
         reachable: Callable[[str], bool] = tcp_reachable,
         monotonic: Callable[[], float] = time.monotonic,
+        stall_after: float | None = None,
+        stall_evidence: float = 2.0,
+        peers_progress_since: Callable[[float], float | None] = lambda since: None,
     ) -> None:
         self.suicide_after = suicide_after
+        self.stall_after = stall_after
+        self.stall_evidence = stall_evidence
+        self.peers_progress_since = peers_progress_since
         self.members = list(members)
         self.confirmed_at = confirmed_at
         self.fence = fence
@@ -153,10 +165,19 @@ class SelfFence:
         return sum(self._pool.map(self.reachable, self.members))
 
     def cut_off(self) -> str | None:
-        """Why this node counts as cut off from the quorum, or None."""
+        """Why this node counts as cut off from the quorum (or stuck), or None."""
+        now = self.monotonic()
+        confirmed = self.confirmed_at()
+        silent = now - confirmed
+        if self.stall_after is not None and silent > self.stall_after:
+            first = self.peers_progress_since(confirmed)
+            if first is not None and now - first > self.stall_evidence:
+                return (
+                    f"no write of this node confirmed for {silent:.1f} s while ZooKeeper confirms "
+                    f"its peers' (for {now - first:.1f} s): its daemon is stuck"
+                )
         if self.suicide_after <= 0:
             return None
-        silent = self.monotonic() - self.confirmed_at()
         if silent <= self.suicide_after:
             return None
         reached = self.reachable_members()
