@@ -21,6 +21,7 @@ from pvc.node.loop import NodeLoop
 from pvc.state.store import Store
 from tests.helpers import node_config, zk_credential
 from tests.integration.netns_lab import NetnsLab
+from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
 
 
 def authenticated_client(hosts: str) -> KazooClient:

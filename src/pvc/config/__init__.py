@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import stat
 from pathlib import Path
 from typing import Annotated, Literal, NamedTuple
 from uuid import UUID
@@ -18,6 +16,8 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from pvc.config.base import NodeName, _Section
+from pvc.config.credentials import credential_lines, read_private_text
+from pvc.config.database import DatabaseSection
 from pvc.config.fencing import SELF_FENCE_STOP_ALLOWANCE, FencingSection
 from pvc.config.networks import NetworkSection as NetworkSection
 from pvc.config.networks import NetworksSection
@@ -60,10 +60,6 @@ class NodeSection(_Section):
     name: NodeName
 
 
-#: A ZooKeeper user name: what the digest scheme puts before the first ':'.
-_ZOOKEEPER_USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
 class ZookeeperCredential(NamedTuple):
     """The digest user and password PVC's daemons authenticate to ZooKeeper with.
 
@@ -81,40 +77,21 @@ class ZookeeperCredential(NamedTuple):
 
 
 def read_credential_file(path: Path, key: str = "zookeeper.auth_file") -> ZookeeperCredential:
-    """Read a ``user:password`` file; ConfigError (naming ``key``) if it is unsafe or unusable.
-
-    The file must not be readable or writable by other users (mode 0600 or 0640). The
-    message never contains the file's content.
-    """
+    """Read a ``user:password`` file; ConfigError (naming ``key``) if it is unsafe or unusable
+    (see :func:`pvc.config.credentials.read_private_text`)."""
+    text = read_private_text(
+        path, key, "write one 'user:password' line to it (mode 0600), or set zookeeper.auth: none"
+    )
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{key}: {path} does not exist; write one 'user:password' line to it (mode 0600), "
-            "or set zookeeper.auth: none"
-        ) from None
-    except OSError as error:
-        raise ConfigError(f"{key}: cannot read {path}: {error.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise ConfigError(f"{key}: {path} is not a regular file")
-    if info.st_mode & 0o007:
-        raise ConfigError(
-            f"{key}: {path} is accessible to every user (mode {stat.S_IMODE(info.st_mode):04o}); "
-            "make it 0600 or 0640"
-        )
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{key}: cannot read {path}: {reason}") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    user, sep, password = (lines[0].strip() if len(lines) == 1 else "").partition(":")
-    if not sep or not _ZOOKEEPER_USER.fullmatch(user) or not password:
+        pairs = credential_lines(text)
+    except ValueError:
+        pairs = []
+    if len(pairs) != 1:
         raise ConfigError(
             f"{key}: {path} must hold exactly one line 'user:password' "
             "(user: letters, digits, '_', '.', '-'; a non-empty password)"
         )
-    return ZookeeperCredential(user, password)
+    return ZookeeperCredential(*pairs[0])
 
 
 class ZookeeperSection(_Section):
@@ -398,6 +375,7 @@ class NodeConfig(_Section):
     storage: StorageSection = StorageSection()
     timers: TimersSection = TimersSection()
     fencing: FencingSection = FencingSection()
+    database: DatabaseSection = DatabaseSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()
     api: ApiSection = ApiSection()

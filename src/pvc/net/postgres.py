@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import pwd
 import re
 import signal
 import stat
@@ -29,13 +28,19 @@ from psycopg import sql
 
 from pvc import commands, processes
 from pvc.commands import CommandError
-from pvc.errors import PVCError
+from pvc.db.account import (
+    PG_BINDIR,
+    PG_USER,
+    PostgresError,
+    account,
+    as_user,
+    check_reachable,
+    own_directory,
+    owner_name,
+    write_owned,
+)
 from pvc.processes import ProcessRef
 
-#: Debian's PostgreSQL 15 programs.
-PG_BINDIR = Path("/usr/lib/postgresql/15/bin")
-#: The account the server runs as and that owns its data directory.
-PG_USER = "postgres"
 #: PVC's settings file in the data directory, included from ``postgresql.conf``.
 SETTINGS_FILE = "pvc.conf"
 INCLUDE_LINE = f"include_if_exists = '{SETTINGS_FILE}'"
@@ -53,10 +58,6 @@ DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: double quotes, the settings file quotes values with single quotes, and a comma would
 #: split the socket directory setting in two.
 UNSAFE_PATH = re.compile(r"[\"'`$\\,\x00-\x1f\x7f]")
-
-
-class PostgresError(PVCError):
-    """The local PostgreSQL instance cannot be made, started, stopped or used."""
 
 
 def _safe_path(path: str | os.PathLike[str], what: str) -> Path:
@@ -118,67 +119,22 @@ class LocalPostgres:
 
     # --- the account and the directories -------------------------------------------------------
 
-    def _account(self) -> pwd.struct_passwd:
-        try:
-            return pwd.getpwnam(self.user)
-        except KeyError:
-            raise PostgresError(f"there is no {self.user} account to run PostgreSQL") from None
-
-    def _as_user(self, argv: list[str]) -> list[str]:
-        account = self._account()
-        if os.geteuid() == account.pw_uid:
-            return argv
-        if os.geteuid() != 0:
-            raise PostgresError(f"PostgreSQL is run by root or {self.user}, not by uid {os.geteuid()}")
-        return ["runuser", "-u", self.user, "--", *argv]
-
-    def _check_reachable(self, path: Path) -> None:
-        """Every directory above ``path`` must let the account pass (search permission)."""
-        account = self._account()
-        groups = set(os.getgrouplist(account.pw_name, account.pw_gid))
-        for parent in reversed(path.parents):
-            info = parent.stat()
-            if info.st_uid == account.pw_uid:
-                allowed = info.st_mode & stat.S_IXUSR
-            elif info.st_gid in groups:
-                allowed = info.st_mode & stat.S_IXGRP
-            else:
-                allowed = info.st_mode & stat.S_IXOTH
-            if not allowed:
-                raise PostgresError(f"{self.user} cannot reach {path}: no search permission on {parent}")
-
-    def _own_directory(self, path: Path, what: str) -> None:
-        """Make ``path`` (mode 0700, owned by the account) or check an existing one."""
-        account = self._account()
-        if not path.parent.is_dir():
-            raise PostgresError(f"the {what}'s parent {path.parent} is not a directory")
-        self._check_reachable(path)
-        if not path.exists():
-            path.mkdir(mode=0o700)
-            os.chown(path, account.pw_uid, account.pw_gid)
-            return
-        info = path.lstat()
-        if not stat.S_ISDIR(info.st_mode):
-            raise PostgresError(f"the {what} {path} is not a directory")
-        if info.st_uid != account.pw_uid:
-            raise PostgresError(f"the {what} {path} is owned by {_owner(info.st_uid)}, not {self.user}")
-
     def _prepare(self) -> None:
-        self._own_directory(self.data_dir, "data directory")
+        own_directory(self.data_dir, "data directory", self.user)
         mode = stat.S_IMODE(self.data_dir.stat().st_mode)
         if mode & 0o027:
             raise PostgresError(f"the data directory {self.data_dir} has mode {mode:04o}: 0700 or 0750 only")
-        self._own_directory(self.socket_dir, "socket directory")
-        account = self._account()
+        own_directory(self.socket_dir, "socket directory", self.user)
+        entry = account(self.user)
         if not self.log.parent.is_dir():
             raise PostgresError(f"the log file's directory {self.log.parent} does not exist")
-        self._check_reachable(self.log)
+        check_reachable(self.log, self.user)
         if not self.log.exists():
             self.log.touch(mode=0o640)
-            os.chown(self.log, account.pw_uid, account.pw_gid)
-        elif self.log.stat().st_uid != account.pw_uid:
+            os.chown(self.log, entry.pw_uid, entry.pw_gid)
+        elif self.log.stat().st_uid != entry.pw_uid:
             raise PostgresError(
-                f"the log file {self.log} is owned by {_owner(self.log.stat().st_uid)}, not {self.user}"
+                f"the log file {self.log} is owned by {owner_name(self.log.stat().st_uid)}, not {self.user}"
             )
 
     # --- initdb and settings ------------------------------------------------------------------------
@@ -210,14 +166,6 @@ class LocalPostgres:
         self._run(argv, INITDB_TIMEOUT)
         return True
 
-    def _write_owned(self, path: Path, text: str) -> None:
-        account = self._account()
-        temporary = path.with_name(path.name + ".new")
-        temporary.write_text(text)
-        os.chown(temporary, account.pw_uid, account.pw_gid)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, path)
-
     def _write_settings(self) -> None:
         """PVC's settings file, the include line and the client authentication rules."""
         lines = [
@@ -227,21 +175,21 @@ class LocalPostgres:
             f"unix_socket_directories = '{self.socket_dir}'",
             *self._setting_lines,
         ]
-        self._write_owned(self.data_dir / SETTINGS_FILE, "\n".join(lines) + "\n")
+        write_owned(self.data_dir / SETTINGS_FILE, "\n".join(lines) + "\n", self.user)
         main = self.data_dir / "postgresql.conf"
         text = main.read_text()
         if INCLUDE_LINE not in text.splitlines():
-            self._write_owned(main, text + ("" if text.endswith("\n") else "\n") + INCLUDE_LINE + "\n")
+            write_owned(main, text + ("" if text.endswith("\n") else "\n") + INCLUDE_LINE + "\n", self.user)
         hba = [
             "# Written by PVC at every start: the unix socket and 127.0.0.1 only.",
             "local all all trust",
             "host all all 127.0.0.1/32 trust",
         ]
-        self._write_owned(self.data_dir / "pg_hba.conf", "\n".join(hba) + "\n")
+        write_owned(self.data_dir / "pg_hba.conf", "\n".join(hba) + "\n", self.user)
 
     def _run(self, argv: list[str], timeout: float) -> None:
         try:
-            commands.run(self._as_user(argv), timeout=timeout, cwd="/")
+            commands.run(as_user(argv, self.user), timeout=timeout, cwd="/")
         except CommandError as error:
             raise PostgresError(f"{error}{self._log_tail()}") from None
 
@@ -343,10 +291,3 @@ class LocalPostgres:
                 return True
         except psycopg.Error as error:
             raise PostgresError(f"cannot prepare database {name}: {error}") from None
-
-
-def _owner(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid {uid}"

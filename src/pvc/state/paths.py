@@ -29,6 +29,9 @@ PRIMARY_LOCK = "/locks/primary"
 SCHEMA_LOCK = "/locks/schema"
 FENCE_LOCKS = "/locks/fence"
 
+#: Patroni's namespace (its own tree, beside PVC's: Patroni writes it, PVC only reads it).
+PATRONI = "/patroni"
+
 #: Top-level trees every cluster has; created by the first schema step.
 ROOTS = (SCHEMA, CONFIG, NODES, DOMAINS, DOMAIN_NAMES, NETWORKS, CEPH, FAULTS, TASKS, LOGS, LOCKS)
 
@@ -280,3 +283,18 @@ def node_sriov_configs(name: str) -> str:
 def node_sriov_config(name: str, vf: str) -> str:
     """The settings clients asked for one virtual function (JSON), applied by the node's daemon."""
     return f"{NODES}/{name}/sriov/config/{vf}"
+
+
+def patroni_scope(scope: str) -> str:
+    """Patroni's tree for one database cluster (``scope``: the PVC cluster's name)."""
+    return f"{PATRONI}/{scope}"
+
+
+def patroni_members(scope: str) -> str:
+    """Parent of Patroni's member znodes (ephemeral, JSON: conn_url, role, state)."""
+    return f"{PATRONI}/{scope}/members"
+
+
+def patroni_leader(scope: str) -> str:
+    """Patroni's leader key: the name of the member that runs the read-write PostgreSQL."""
+    return f"{PATRONI}/{scope}/leader"

@@ -1,0 +1,89 @@
+"""The API's connection to the provisioner database.
+
+Connections go to whichever Patroni member accepts writes (:mod:`pvc.db.members`);
+the pool checks each connection before use, so after a failover the next call reaches
+the new leader. Before its first use the schema is brought to the latest revision.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pvc.db import migrate
+from pvc.errors import PVCError
+
+
+class DatabaseUnavailable(PVCError):
+    """No database member can be reached (none runs, or none accepts writes yet)."""
+
+
+class Database:
+    """Sessions on the provisioner database; ``conninfo`` says where it is now (None:
+    nowhere yet)."""
+
+    def __init__(self, conninfo: Callable[[], str | None], *, pool_size: int = 4) -> None:
+        self._conninfo = conninfo
+        self.engine: Engine = create_engine(
+            "postgresql+psycopg://",
+            creator=self._connect,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=300,
+        )
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._migrated = False
+        self._lock = threading.Lock()
+
+    def _connect(self) -> psycopg.Connection:
+        info = self._conninfo()
+        if info is None:
+            raise DatabaseUnavailable("no database member has registered in ZooKeeper")
+        try:
+            return psycopg.connect(info)
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise DatabaseUnavailable(f"the database cannot be reached: {reason}") from None
+
+    def ensure_schema(self) -> None:
+        """Bring the schema to the latest revision, once per process."""
+        if self._migrated:
+            return
+        with self._lock:
+            if not self._migrated:
+                with _unavailable_as_error():
+                    migrate.upgrade(self.engine)
+                self._migrated = True
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction, committed when the block ends without error."""
+        self.ensure_schema()
+        with _unavailable_as_error(), self._sessions.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _unavailable_as_error() -> Iterator[None]:
+    """Connection failures (also those SQLAlchemy wraps) as :class:`DatabaseUnavailable`."""
+    try:
+        yield
+    except DatabaseUnavailable:
+        raise
+    except (OperationalError, DBAPIError) as error:
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        if isinstance(cause, DatabaseUnavailable):
+            raise cause from None
+        if isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False):
+            raise DatabaseUnavailable(f"the database connection failed: {cause}") from None
+        raise

@@ -1,0 +1,1 @@
+"""Alembic revisions of the provisioner's schema (run by :mod:`pvc.db.migrate`)."""

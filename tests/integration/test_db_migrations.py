@@ -1,0 +1,80 @@
+"""The provisioner's schema: Alembic revisions from an empty database and from the first
+revision, and models that match the latest revision."""
+
+from __future__ import annotations
+
+import psycopg
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+
+from pvc.db import migrate
+from pvc.db.engine import Database, DatabaseUnavailable
+from pvc.db.models import Base
+from tests.integration.postgres_fixtures import database_conninfo
+
+
+def test_an_empty_database_is_upgraded_to_the_latest_revision(provisioner_db: Database):
+    assert migrate.current(provisioner_db.engine) is None
+    assert migrate.upgrade(provisioner_db.engine) == migrate.head() == "0002"
+    tables = set(inspect(provisioner_db.engine).get_table_names())
+    assert {"system_template", "profile", "ova", "ova_volume", "alembic_version"} <= tables
+    assert migrate.upgrade(provisioner_db.engine) == "0002"  # again: nothing to do
+
+
+def test_the_first_revision_is_upgraded_keeping_its_rows(provisioner_db: Database):
+    engine = provisioner_db.engine
+    assert migrate.upgrade(engine, "0001") == "0001"
+    with engine.begin() as connection:
+        assert "ova" not in inspect(connection).get_table_names()
+        connection.execute(
+            text(
+                "INSERT INTO system_template (name, vcpu_count, vram_mb, serial, vnc, node_autostart) "
+                "VALUES ('small', 1, 512, true, false, false)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO profile (name, profile_type, system_template, arguments) "
+                "SELECT 'p1', 'provisioner', id, '[]' FROM system_template"
+            )
+        )
+    assert migrate.upgrade(engine) == "0002"
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT name, ova FROM profile")).one()
+    assert tuple(row) == ("p1", None)
+
+
+def test_the_models_match_the_latest_revision(provisioner_db: Database):
+    migrate.upgrade(provisioner_db.engine)
+    with provisioner_db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_a_session_migrates_first_and_commits(provisioner_db: Database, pg_server, db_name):
+    from pvc.db.models import Userdata
+
+    with provisioner_db.session() as session:
+        session.add(Userdata(name="basic", userdata="#cloud-config\n"))
+    other = create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(database_conninfo(pg_server, db_name))
+    )
+    with other.connect() as connection:
+        assert connection.execute(text("SELECT name FROM userdata")).scalar_one() == "basic"
+    other.dispose()
+
+
+def test_no_database_member_is_a_clear_error():
+    database = Database(lambda: None)
+    try:
+        with database.session():
+            raise AssertionError("no session without a database")
+    except DatabaseUnavailable as error:
+        assert "no database member" in str(error)
+    unreachable = Database(lambda: "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=1")
+    try:
+        with unreachable.session():
+            raise AssertionError("no session without a database")
+    except DatabaseUnavailable as error:
+        assert "cannot be reached" in str(error)
