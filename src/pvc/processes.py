@@ -64,12 +64,24 @@ def _reap(pid: int) -> None:
 
 
 def is_alive(ref: ProcessRef) -> bool:
-    """True if the process exists, is the one we started and is not a zombie."""
+    """True if the process exists, is the one we started and has not exited.
+
+    A process whose main thread has exited shows as a zombie while its other threads are
+    still running (and holding its files and locks): it counts as alive until they are gone.
+    """
     _reap(ref.pid)
     fields = _stat_fields(ref.pid)
-    if not fields:
+    if not fields or int(fields[19]) != ref.start_time:
         return False
-    return fields[0] != "Z" and int(fields[19]) == ref.start_time
+    return fields[0] != "Z" or _threads_left(ref.pid)
+
+
+def _threads_left(pid: int) -> bool:
+    """Whether a zombie main thread still has other threads running."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
+        return False
 
 
 def spawn(

@@ -28,6 +28,7 @@ from tests.integration.conftest import (  # noqa: F401
     zk_hosts,
     zk_server,
 )
+from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
 
 TOKENS = {
     "admin": "admin-key-0123456789abcdef0123456789",
@@ -104,3 +105,11 @@ def served_with_cli(context: ApiContext, tmp_path: Path, monkeypatch: pytest.Mon
         yield
     finally:
         server.shutdown()
+
+
+@pytest.fixture
+def prov(api_factory, provisioner_db):  # noqa: F811
+    """An API client whose provisioner database is a fresh PostgreSQL database."""
+    client, context = api_factory()
+    context.database = provisioner_db
+    return client

@@ -30,10 +30,13 @@ _FUZZ: dict = {}
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(zk_server):
+def fuzz_app(zk_server, pg_server):
     import uuid
 
+    from pvc.db.bootstrap import ensure_owner
+    from pvc.db.engine import Database
     from tests.integration.conftest import authenticated_client
+    from tests.integration.postgres_fixtures import database_conninfo
 
     chroot = f"/fuzz-{uuid.uuid4().hex[:8]}"
     client = authenticated_client(zk_server)
@@ -46,9 +49,15 @@ def fuzz_app(zk_server):
     cache = ClusterCache(store, API_ROOTS)
     cache.start()
     assert cache.wait_ready(10)
-    app = create_app(ApiContext(cluster=Cluster(store, cache), settings=api_settings(False)))
+    # The provisioner's endpoints are fuzzed against a database of their own.
+    name = f"fuzz_{uuid.uuid4().hex[:8]}"
+    ensure_owner(pg_server.conninfo("postgres"), name, "secret")
+    database = Database(lambda: database_conninfo(pg_server, name))
+    context = ApiContext(cluster=Cluster(store, cache), settings=api_settings(False), database=database)
+    app = create_app(context)
     _FUZZ["app"] = app
     yield app
+    database.close()
     cache.close()
     store.stop()
 

@@ -9,7 +9,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
 from pvc.db import migrate
-from pvc.db.engine import Database, DatabaseUnavailable
+from pvc.db.engine import Database
+from pvc.db.errors import DatabaseUnavailable
 from pvc.db.models import Base
 from tests.integration.postgres_fixtures import database_conninfo
 

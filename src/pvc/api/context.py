@@ -18,6 +18,8 @@ from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
 from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
+from pvc.db.engine import Database
+from pvc.db.errors import DatabaseUnavailable
 
 
 @dataclass
@@ -42,6 +44,9 @@ class ApiContext:
     network_rule_checker: RuleChecker | None = None
     #: Subnets no client network may overlap: the cluster's upstream, cluster and storage networks.
     reserved_networks: tuple[Subnet, ...] = ()
+    #: The provisioner database, or None with the reason in :attr:`database_problem`.
+    database: Database | None = None
+    database_problem: str = "the database is not configured"
     _vm_listing: VmListing | None = field(default=None, repr=False)
     _wait_gate: WaitGate | None = field(default=None, repr=False)
 
@@ -69,6 +74,14 @@ class ApiContext:
 def ctx() -> ApiContext:
     """The context of the running app."""
     return current_app.extensions["pvc"]
+
+
+def database() -> Database:
+    """The provisioner database; DatabaseUnavailable (503) when the API has none."""
+    found = ctx().database
+    if found is None:
+        raise DatabaseUnavailable(ctx().database_problem)
+    return found
 
 
 def cluster() -> Cluster:

@@ -22,13 +22,20 @@ from pvc.cluster.network.rules import nft_rule_checker
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
+from pvc.config.credentials import read_database_credentials
+from pvc.db.engine import Database
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
 
 
-def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
-    """Connect to ZooKeeper (with ``credential``), load the cache and return the Flask app."""
+def build_app(
+    config: NodeConfig,
+    credential: ZookeeperCredential | None,
+    database: tuple[str | None, str] = (None, "the database is not configured"),
+):
+    """Connect to ZooKeeper (with ``credential``), load the cache and return the Flask app;
+    ``database``: the provisioner role's password (reached through Patroni), or None and why not."""
     try:
         cluster = session.connect(
             config.zookeeper.connect_string,
@@ -38,7 +45,10 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
     except PVCError as error:
         raise SystemExit(f"pvcapid: {error}") from None
     floating = config.networks.upstream.floating_address
+    password, problem = database
     context = ApiContext(
+        database=Database.of_cluster(cluster.store, config, password) if password else None,
+        database_problem=problem,
         cluster=cluster,
         settings=config.api,
         cluster_name=config.cluster.name,
@@ -56,12 +66,29 @@ def build_app(config: NodeConfig, credential: ZookeeperCredential | None):
     return create_app(context)
 
 
+def database_access(config: NodeConfig) -> tuple[str | None, str]:
+    """The provisioner role's password, or None and why the API has no provisioner
+    database (what provisioner calls then answer, with 503)."""
+    if not config.database.enabled:
+        return None, "the provisioner database is off (database.enabled: false)"
+    try:
+        return read_database_credentials(config.database.auth_file).provisioner, ""
+    except ConfigError as error:
+        log.warning("the provisioner is unavailable: %s", error)
+        return None, str(error)
+
+
 class _Server(BaseApplication):
     def __init__(
-        self, config: NodeConfig, credential: ZookeeperCredential | None, tls: ssl.SSLContext | None = None
+        self,
+        config: NodeConfig,
+        credential: ZookeeperCredential | None,
+        tls: ssl.SSLContext | None = None,
+        database: tuple[str | None, str] = (None, "the database is not configured"),
     ) -> None:
         self.node_config = config
         self.credential = credential
+        self.database = database
         self.tls = tls
         super().__init__()
 
@@ -91,7 +118,7 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        return build_app(self.node_config, self.credential)
+        return build_app(self.node_config, self.credential, self.database)
 
 
 def start_warnings(config: NodeConfig) -> list[str]:
@@ -117,6 +144,7 @@ def main() -> int:
         config = load_config()
         # read now, in the process that starts as root: the workers run with fewer rights
         credential = config.zookeeper.load_credential()
+        database = database_access(config)
         tls = privileges.tls_context(config)
         became = privileges.become_unprivileged(config)
     except ConfigError as error:
@@ -126,7 +154,7 @@ def main() -> int:
     log.info("pvcapid %s", became)
     for warning in start_warnings(config):
         log.warning(warning)
-    _Server(config, credential, tls).run()
+    _Server(config, credential, tls, database).run()
     return 0
 
 

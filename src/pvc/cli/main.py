@@ -11,6 +11,7 @@ from pvc.cli.context import CliContext, CliError
 from pvc.cli.network import network
 from pvc.cli.network_sriov import sriov
 from pvc.cli.node import node
+from pvc.cli.provisioner_library import provisioner
 from pvc.cli.storage import storage
 from pvc.cli.vm import vm
 from pvc.client.errors import ClientError
@@ -118,6 +119,7 @@ cli.add_command(cluster)
 cli.add_command(connection)
 cli.add_command(network)
 cli.add_command(node)
+cli.add_command(provisioner)
 cli.add_command(storage)
 cli.add_command(vm)
 

@@ -16,12 +16,11 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pvc.config import NodeConfig
 from pvc.db import migrate
-from pvc.errors import PVCError
-
-
-class DatabaseUnavailable(PVCError):
-    """No database member can be reached (none runs, or none accepts writes yet)."""
+from pvc.db.errors import DatabaseUnavailable
+from pvc.db.members import leader_conninfo
+from pvc.state.store import Store
 
 
 class Database:
@@ -41,6 +40,23 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._migrated = False
         self._lock = threading.Lock()
+
+    @classmethod
+    def of_cluster(cls, store: Store, config: NodeConfig, password: str) -> Database:
+        """The provisioner database of the cluster whose Patroni members ``store`` shows."""
+        settings = config.database
+
+        def conninfo() -> str | None:
+            return leader_conninfo(
+                store,
+                config.cluster.name,
+                dbname=settings.name,
+                user=settings.name,
+                password=password,
+                connect_timeout=settings.connect_timeout,
+            )
+
+        return cls(conninfo)
 
     def _connect(self) -> psycopg.Connection:
         info = self._conninfo()

@@ -5,6 +5,8 @@ from pvc.api.resources import (
     metrics,
     networks,
     nodes,
+    provisioner_library,
+    provisioner_templates,
     root,
     sriov,
     status,
@@ -25,5 +27,7 @@ GROUPS = [
     storage.group,
     storage_volumes.group,
     sriov.group,
+    provisioner_templates.group,
+    provisioner_library.group,
     metrics.group,
 ]
