@@ -81,6 +81,15 @@ def cluster(zk_hosts: str) -> Iterator[dict[str, Member]]:
                 member.stop()
 
 
+def all_running(cluster: dict[str, Member]) -> bool:
+    """True while every member's Patroni runs (a member that exits fails the test at once)."""
+    for member in cluster.values():
+        assert member.ref is not None and processes.is_alive(member.ref), (
+            f"{member.name} exited:\n{member.log()}"
+        )
+    return True
+
+
 def conninfo(store) -> str | None:
     return db_members.leader_conninfo(
         store, "test", dbname="pvcprov", user="pvcprov", password="prov-secret", connect_timeout=2
@@ -102,7 +111,9 @@ def write(store, value: int) -> bool:
 
 def test_a_leader_is_elected_and_replaced_when_its_member_dies(cluster, store):
     try:
-        first = wait_for(lambda: db_members.leader(store, "test"), timeout=90, interval=0.5)
+        first = wait_for(
+            lambda: all_running(cluster) and db_members.leader(store, "test"), timeout=90, interval=0.5
+        )
         wait_for(lambda: write(store, 1), timeout=60, interval=0.5)
         # The other member streams from the leader: a hot standby that has the row.
         other = next(m for m in cluster.values() if m.name != first)
@@ -123,8 +134,10 @@ def test_a_leader_is_elected_and_replaced_when_its_member_dies(cluster, store):
                 return False
 
         wait_for(replicated, timeout=60, interval=0.5)
-        roles = {m.name: m.role for m in db_members.members(store, "test")}
-        assert roles[first] == "primary" and roles[other.name] == "replica", roles
+        def roles() -> dict[str, str]:
+            return {m.name: m.role for m in db_members.members(store, "test")}
+
+        wait_for(lambda: roles() == {first: "primary", other.name: "replica"}, timeout=30, interval=0.5)
         # The leader's member is lost: the replica takes over, and writes go on.
         cluster[first].kill()
         lost = time.monotonic()

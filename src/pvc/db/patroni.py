@@ -117,6 +117,8 @@ def patroni_config(
             "data_dir": str(files.data_dir),
             "bin_dir": str(PG_BINDIR),
             "pgpass": str(files.pgpass),
+            # A new replica copies the leader at once, not after a spread checkpoint (minutes).
+            "basebackup": [{"checkpoint": "fast"}],
             "authentication": {
                 "superuser": {"username": SUPERUSER, "password": credentials.superuser},
                 "replication": {"username": REPLICATION_USER, "password": credentials.replication},

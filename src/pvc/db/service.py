@@ -32,6 +32,7 @@ def prepare(config: NodeConfig) -> MemberFiles:
     files.data_dir.parent.mkdir(parents=True, exist_ok=True)
     own_directory(files.base, "Patroni directory")
     own_directory(files.socket_dir, "PostgreSQL socket directory")
+    own_directory(files.data_dir, "PostgreSQL data directory")
     settings = patroni_config(config, credentials, zookeeper, files)
     write_owned(files.config_file, yaml.safe_dump(settings, sort_keys=False))
     write_owned(files.owner_password_file, credentials.provisioner + "\n")
