@@ -134,6 +134,7 @@ def test_a_leader_is_elected_and_replaced_when_its_member_dies(cluster, store):
                 return False
 
         wait_for(replicated, timeout=60, interval=0.5)
+
         def roles() -> dict[str, str]:
             return {m.name: m.role for m in db_members.members(store, "test")}
 

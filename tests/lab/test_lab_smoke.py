@@ -91,6 +91,16 @@ def is_frr(pid: int) -> bool:
         return False
 
 
+def is_database(pid: int) -> bool:
+    """A process of the node's database member (Patroni, or a PostgreSQL it runs)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres" or (
+            b"patroni" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+    except OSError:
+        return False
+
+
 def leftovers() -> list[str]:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
@@ -137,7 +147,7 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert primary and report["primary_node"] == primary
     assert_only_pvc_gets_in(report, lab_dir)
     pids = {n["name"]: n["pids"] for n in report["nodes"]}
-    base = {"anchor", "libvirtd", "zookeeper", "pvcnoded"}
+    base = {"anchor", "libvirtd", "zookeeper", "patroni", "pvcnoded"}
     # the lab's Ceph: a monitor on every coordinator, the manager on the first
     assert set(pids["hv1"]) == base | {"ceph-mon", "ceph-mgr"}
     assert set(pids["hv2"]) == set(pids["hv3"]) == base | {"ceph-mon"}
@@ -150,6 +160,10 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert json.loads((store / "pvc.json").read_text())["lab-pvct-77"]["host"] == f"10.100.{NET_INDEX}.250"
     cli_status = pvc(lab_dir, "cluster", "status", "-f", "json")
     assert cli_status["primary_node"] == primary and cli_status["nodes"]["total"] == 3
+    # the provisioner's database: a Patroni member on every coordinator, the API reaching
+    # the leader (the first member initialises the database while the lab starts)
+    add = ("provisioner", "template", "system", "add", "lab-small", "-u", "1", "-m", "256")
+    wait_for(lambda: pvc_run(lab_dir, *add).returncode == 0, timeout=90, interval=1)
     # ... with the lab's key: the API refuses a request without one, and runs unprivileged
     api_url = f"http://10.100.{NET_INDEX}.250:7370/api/v1"
     refused = requests.get(f"{api_url}/status", timeout=10)
@@ -164,6 +178,8 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     assert primary_of(lab_dir) == target
     assert wait_for(lambda: pvc(lab_dir, "cluster", "status", "-f", "json")["primary_node"] == target, 10)
     primary = target
+    templates = pvc(lab_dir, "provisioner", "template", "system", "list", "-f", "json")
+    assert [t["name"] for t in templates] == ["lab-small"]  # the new primary's API reads it
 
     # a task keeps running, and stays visible, while the primary (and the API) moves
     worker = next(n for n in ("hv1", "hv2", "hv3") if n != primary)
@@ -222,11 +238,12 @@ def test_lab_up_failover_dead_detection_and_down(lab_dir: Path):
     )
     assert new_primary != primary
     # the killed primary's API died with it: its namespace holds only the lab's own processes
-    # (anchor, libvirtd, ZooKeeper), the QEMU of a demo VM that may run there, and the node's
-    # FRR, which keeps the VMs' networks through a daemon restart
+    # (anchor, libvirtd, ZooKeeper, the database member), the QEMU of a demo VM that may run
+    # there, and the node's FRR, which keeps the VMs' networks through a daemon restart
     lab_pids = {r["pid"] for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()}
     netns = f"{PREFIX}{NET_INDEX}-{primary}"
-    assert {pid for pid in netns_pids(netns) if not is_qemu(pid) and not is_frr(pid)} <= lab_pids
+    others = {pid for pid in netns_pids(netns) if not (is_qemu(pid) or is_frr(pid) or is_database(pid))}
+    assert others <= lab_pids
     # it is fenced in turn and rejoins as a secondary, flushed
     wait_for(lambda: fenced_and_back(lab_dir, primary), timeout=60, interval=0.5)
     assert node_states(lab_dir)[primary] == ("run", "secondary")

@@ -12,14 +12,13 @@ from pvc.api.sessions import LoginLimiter, SessionStore
 from pvc.api.waiting import WaitGate
 from pvc.cluster.network.rules import RuleChecker
 from pvc.cluster.network.validation import Subnet
+from pvc.cluster.provisioner.session import Database, DatabaseUnavailable
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
 from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
-from pvc.db.engine import Database
-from pvc.db.errors import DatabaseUnavailable
 
 
 @dataclass

@@ -19,11 +19,11 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.cluster import session
 from pvc.cluster.network.rules import nft_rule_checker
+from pvc.cluster.provisioner import session as provisioner_session
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm.xml_policy import node_policy
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
 from pvc.config.credentials import read_database_credentials
-from pvc.db.engine import Database
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
@@ -47,7 +47,7 @@ def build_app(
     floating = config.networks.upstream.floating_address
     password, problem = database
     context = ApiContext(
-        database=Database.of_cluster(cluster.store, config, password) if password else None,
+        database=provisioner_session.connect(cluster.store, config, password) if password else None,
         database_problem=problem,
         cluster=cluster,
         settings=config.api,

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from pvc import processes
 from pvc.client.errors import ClientError
-from pvc.lab import endpoint, power
+from pvc.lab import database, endpoint, power
 from pvc.lab.cluster import Lab, LabAlreadyUp, LabError
 from pvc.lab.labstate import LabState
 from pvc.lab.layout import LabLayout
@@ -75,6 +75,12 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
     help="Demo VMs (tiny TCG guests) to define and start through the API.",
 )
 @click.option("--ceph/--no-ceph", default=True, show_default=True, help="Run Ceph (one OSD per node).")
+@click.option(
+    "--database/--no-database",
+    default=True,
+    show_default=True,
+    help="Run the provisioner's database (PostgreSQL under Patroni on the coordinators).",
+)
 @click.pass_context
 def up(
     ctx: click.Context,
@@ -88,6 +94,7 @@ def up(
     timeout: float,
     vms: int,
     ceph: bool,
+    database: bool,
 ) -> None:
     """Create the lab and start it; returns when every node runs and one is primary.
 
@@ -105,6 +112,7 @@ def up(
             fence_intervals=fence_intervals,
             session_timeout=session_timeout,
             ceph=ceph,
+            database=database,
         )
     except ValueError as error:
         raise click.BadParameter(str(error)) from None
@@ -239,7 +247,7 @@ def _power_cell(node: dict) -> str:
 
 
 #: The services ``node start|stop|kill --service`` act on (lab process roles).
-SERVICES = ("pvcnoded", "zookeeper", "ceph-mon", "ceph-mgr", "libvirtd")
+SERVICES = ("pvcnoded", "zookeeper", "patroni", "ceph-mon", "ceph-mgr", "libvirtd")
 SERVICE_OPTION = click.option(
     "--service",
     type=click.Choice(SERVICES),
@@ -267,8 +275,12 @@ def _signal_service(ctx: click.Context, name: str, service: str, sig: int) -> No
     ref = state.ref(name, service)
     if ref is None:
         raise click.ClickException(f"{name} runs no {service} in this lab")
-    if not processes.send(ref, sig):
+    if not processes.is_alive(ref):
         raise click.ClickException(f"{service} on {name} is not running in this lab")
+    if service == database.ROLE:  # Patroni with the PostgreSQL it runs
+        database.signal_member(state.layout, name, ref, sig)
+    else:
+        processes.send(ref, sig)
     if sig == signal.SIGTERM:
         processes.wait_gone([ref], 15)
     click.echo(f"sent {signal.Signals(sig).name} to {service} on {name} (pid {ref.pid})")

@@ -23,7 +23,7 @@ from pvc import processes
 from pvc.client.errors import ConnectionStoreError
 from pvc.config import read_credential_file
 from pvc.errors import PVCError
-from pvc.lab import cluster_ceph, endpoint, lab_connection, libvirtd, netns, power, zookeeper
+from pvc.lab import cluster_ceph, database, endpoint, lab_connection, libvirtd, netns, power, zookeeper
 from pvc.lab.cache import cache_dir
 from pvc.lab.labstate import ROLES, LabState, node_roles
 from pvc.lab.layout import LabLayout
@@ -119,6 +119,10 @@ class Lab:
             self._start_anchors(state)
             self._start_libvirtd(state)
             self._start_zookeeper(state)
+            for node in layout.node_names:
+                write_node_config(layout, node)
+            if layout.database:
+                self._start_database(state)
             if layout.ceph:
                 self._start_ceph(state)
             self._start_daemons(state)
@@ -211,6 +215,11 @@ class Lab:
             zookeeper.write_config(self._zookeeper_dir(layout, node), member, members)
             self._spawn_service(state, node, "zookeeper")
 
+    def _start_database(self, state: LabState) -> None:
+        database.write_credentials(state.layout)
+        for node in state.layout.coordinator_names:
+            self._spawn_service(state, node, database.ROLE)
+
     @staticmethod
     def _zookeeper_dir(layout: LabLayout, node: str) -> Path:
         return layout.node_dir(node) / "zookeeper"
@@ -229,6 +238,8 @@ class Lab:
             return libvirtd.command(), None
         if role == "zookeeper":
             return zookeeper.command(self._zookeeper_dir(layout, node)), None
+        if role == database.ROLE:
+            return database.command(layout, node)
         if role == "pvcnoded":
             env = {**os.environ, "PVC_CONFIG_FILE": str(layout.config_file(node))}
             return [sys.executable, "-m", "pvc.node.daemon"], env
@@ -353,7 +364,6 @@ class Lab:
 
     def _start_daemons(self, state: LabState) -> None:
         for node in state.layout.node_names:
-            write_node_config(state.layout, node)
             self.start_daemon(node, state)
 
     def start_daemon(self, node: str, state: LabState | None = None) -> ProcessRef:
@@ -478,6 +488,7 @@ class Lab:
         state.layout.state_file.unlink(missing_ok=True)
         state.layout.api_key_file.unlink(missing_ok=True)  # the key dies with its lab
         state.layout.bmc_password_file.unlink(missing_ok=True)
+        state.layout.database_auth_file.unlink(missing_ok=True)
         state.layout.lock_file.unlink(missing_ok=True)
         if not keep_logs:  # only what the lab created; the directory itself only if now empty
             # node files, guests' consoles and disks, the Ceph monitor's and manager's files, the CA

@@ -19,7 +19,7 @@ from pvc.lab import cluster_ceph
 from pvc.lab.layout import LabLayout
 from pvc.processes import ProcessRef
 
-ROLES = ("anchor", "libvirtd", "zookeeper", "ceph-mon", "ceph-mgr", "pvcnoded")
+ROLES = ("anchor", "libvirtd", "zookeeper", "patroni", "ceph-mon", "ceph-mgr", "pvcnoded")
 
 
 @contextlib.contextmanager
@@ -110,13 +110,15 @@ class LabState:
 
 def node_roles(layout: LabLayout, node: str) -> list[str]:
     """The lab processes of ``node``, in :data:`ROLES` order: the anchor, libvirtd, and the
-    node daemon everywhere; ZooKeeper and a Ceph monitor on coordinators; the manager on
-    the first coordinator (no Ceph daemons in a lab without Ceph)."""
+    node daemon everywhere; ZooKeeper, a database member and a Ceph monitor on coordinators;
+    the manager on the first coordinator (no Ceph daemons in a lab without Ceph, no database
+    members in one without a database)."""
     coordinator = node in layout.coordinator_names
     runs = {
         "anchor": True,
         "libvirtd": True,
         "zookeeper": coordinator,
+        "patroni": coordinator and layout.database,
         "ceph-mon": layout.ceph and node in cluster_ceph.mon_nodes(layout),
         "ceph-mgr": layout.ceph and node == cluster_ceph.mgr_node(layout),
         "pvcnoded": True,

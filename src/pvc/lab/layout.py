@@ -44,6 +44,8 @@ class LabLayout:
     shutdown_timeout: float = 10.0
     #: Run Ceph (a monitor on every coordinator, a manager on the first, one OSD per node).
     ceph: bool = True
+    #: Run the database (a Patroni member on every coordinator).
+    database: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 9:
@@ -181,6 +183,11 @@ class LabLayout:
     def zookeeper_auth_file(self) -> Path:
         """The ``user:password`` every lab daemon (and lab tool) authenticates to ZooKeeper with."""
         return self.directory / "zookeeper.auth"
+
+    @property
+    def database_auth_file(self) -> Path:
+        """The database roles' passwords (``name:password`` lines, mode 0600)."""
+        return self.directory / "database.auth"
 
     def config_file(self, node: str) -> Path:
         return self.node_dir(node) / "pvc.conf"

@@ -65,6 +65,9 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             "token": [{"description": "pvc-lab admin", "token": endpoint.api_key(layout) or ""}],
         },
     }
+    data["database"] = (
+        {"auth_file": str(layout.database_auth_file)} if layout.database else {"enabled": False}
+    )
     # Lab nodes share one machine: none may arm a hardware watchdog that would reset it.
     data["fencing"] = {"watchdog": None}
     password = power.bmc_password(layout)

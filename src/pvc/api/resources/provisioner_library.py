@@ -6,8 +6,8 @@ from flask import jsonify
 
 from pvc.api.context import database
 from pvc.api.routes import OK_400, OK_400_404, OK_404, OPERATOR, Arg, RouteGroup
-from pvc.provisioner import documents, profiles
-from pvc.provisioner.profiles import ProfileSettings
+from pvc.cluster.provisioner import documents, profiles
+from pvc.cluster.provisioner.profiles import ProfileSettings
 
 group = RouteGroup("provisioner")
 LIMIT = Arg("limit", help="names matching this regular expression")

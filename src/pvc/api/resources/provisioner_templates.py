@@ -6,8 +6,8 @@ from flask import jsonify
 
 from pvc.api.context import database
 from pvc.api.routes import OK_400, OK_400_404, OK_404, OPERATOR, Arg, RouteGroup
-from pvc.provisioner import templates
-from pvc.provisioner.templates import DiskSettings, SystemSettings
+from pvc.cluster.provisioner import templates
+from pvc.cluster.provisioner.templates import DiskSettings, SystemSettings
 
 group = RouteGroup("provisioner")
 LIMIT = Arg("limit", help="names matching this regular expression")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pvc.cluster.errors import ClusterError, NotFoundError
+from pvc.cluster.provisioner import validation as check
 from pvc.db.models import (
     NetworkTemplate,
     NetworkTemplateNet,
@@ -21,7 +22,6 @@ from pvc.db.models import (
     StorageTemplateDisk,
     SystemTemplate,
 )
-from pvc.provisioner import validation as check
 
 KINDS = {"system": SystemTemplate, "network": NetworkTemplate, "storage": StorageTemplate}
 MAX_VNI = 2**24 - 1

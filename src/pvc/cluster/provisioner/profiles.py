@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pvc.cluster.errors import ClusterError
+from pvc.cluster.provisioner import validation as check
 from pvc.db.models import NetworkTemplate, Ova, Profile, Script, StorageTemplate, SystemTemplate, Userdata
-from pvc.provisioner import validation as check
 
 PROFILE_TYPES = ("provisioner", "ova")
 #: A script argument: ``key=value``; the key is an identifier.

@@ -2,7 +2,7 @@
 
 Userdata that declares itself cloud-config (``#cloud-config``) must be a YAML mapping;
 a script must be Python that parses. What a script does is only seen when a VM is
-created from it (:mod:`pvc.provisioner.create`).
+created from it (:mod:`pvc.cluster.provisioner.create`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pvc.cluster.errors import ClusterError
+from pvc.cluster.provisioner import validation as check
 from pvc.db.models import Profile, Script, Userdata
-from pvc.provisioner import validation as check
 
 #: Longest userdata or script stored (bytes of UTF-8).
 MAX_DOCUMENT = 1024 * 1024
