@@ -8,6 +8,7 @@ import sys
 BENCHES = [
     "bench.lab_timings",
     "bench.node_loss",
+    "bench.provisioner_db",
     "bench.keepalive_ops",
     "bench.api_latency",
     "bench.api_bounds",
