@@ -24,7 +24,7 @@ def pvc_lab(directory: Path, *args: str) -> None:
 
 
 @contextmanager
-def own_lab(prefix: str, net_index: int, ceph: bool = True) -> Iterator[LabLayout]:
+def own_lab(prefix: str, net_index: int, ceph: bool = True, database: bool = True) -> Iterator[LabLayout]:
     """A lab up for the ``with`` block, in a temporary directory that is removed after."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp).chmod(0o755)  # the lab's APIs run unprivileged and must enter it
@@ -37,9 +37,10 @@ def own_lab(prefix: str, net_index: int, ceph: bool = True) -> Iterator[LabLayou
             "--net-index",
             str(net_index),
             *([] if ceph else ["--no-ceph"]),
+            *([] if database else ["--no-database"]),
         )
         try:
-            yield LabLayout(directory, prefix=prefix, net_index=net_index, ceph=ceph)
+            yield LabLayout(directory, prefix=prefix, net_index=net_index, ceph=ceph, database=database)
         finally:
             pvc_lab(directory, "down")
 

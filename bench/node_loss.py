@@ -144,7 +144,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--partition-runs", type=int, default=5)
     args = parser.parse_args()
-    with own_lab("pvcbn", 91) as layout:
+    # Without the database members (see tests/lab/test_lab_fencing.py).
+    with own_lab("pvcbn", 91, database=False) as layout:
         lab = Lab(layout)
         victims = [node for node in layout.node_names if node != lab.primary()]
         lab.create_guests(victims[0])

@@ -23,15 +23,15 @@ def run_lab(directory: Path, *args: str) -> None:
 
 @contextmanager
 def lab_up(
-    temp_prefix: str, prefix: str, net_index: int, ceph: bool = True, *options: str
+    temp_prefix: str, prefix: str, net_index: int, ceph: bool = True, *options: str, database: bool = True
 ) -> Iterator[LabLayout]:
     """A lab in a fresh directory every account may enter (the nodes' APIs run unprivileged),
     brought down and removed after; ``options`` go to ``pvc-lab up``."""
     with reachable_dir(temp_prefix) as reachable:
         directory = reachable / "lab"
-        no_ceph = [] if ceph else ["--no-ceph"]
-        run_lab(directory, "up", "--prefix", prefix, "--net-index", str(net_index), *no_ceph, *options)
+        flags = ([] if ceph else ["--no-ceph"]) + ([] if database else ["--no-database"])
+        run_lab(directory, "up", "--prefix", prefix, "--net-index", str(net_index), *flags, *options)
         try:
-            yield LabLayout(directory, prefix=prefix, net_index=net_index, ceph=ceph)
+            yield LabLayout(directory, prefix=prefix, net_index=net_index, ceph=ceph, database=database)
         finally:
             run_lab(directory, "down")
