@@ -79,3 +79,19 @@ def test_no_database_member_is_a_clear_error():
             raise AssertionError("no session without a database")
     except DatabaseUnavailable as error:
         assert "cannot be reached" in str(error)
+
+
+def test_a_change_that_collides_with_another_is_a_conflict(provisioner_db: Database):
+    from pvc.db.errors import DatabaseConflict
+    from pvc.db.models import Userdata
+
+    with provisioner_db.session() as session:
+        session.add(Userdata(name="one", userdata="a"))
+    try:
+        with provisioner_db.session() as session:  # as if a check had passed before the first commit
+            session.add(Userdata(name="one", userdata="b"))
+        raise AssertionError("a second row of the same name was stored")
+    except DatabaseConflict as error:
+        assert "uq_userdata_name" in str(error)
+    with provisioner_db.session() as session:
+        assert [row.userdata for row in session.query(Userdata)] == ["a"]

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pvc.config import NodeConfig
 from pvc.db import migrate
-from pvc.db.errors import DatabaseUnavailable
+from pvc.db.errors import DatabaseConflict, DatabaseUnavailable
 from pvc.db.members import leader_conninfo
 from pvc.state.store import Store
 
@@ -91,11 +91,15 @@ class Database:
 
 @contextmanager
 def _unavailable_as_error() -> Iterator[None]:
-    """Connection failures (also those SQLAlchemy wraps) as :class:`DatabaseUnavailable`."""
+    """Connection failures (also those SQLAlchemy wraps) as :class:`DatabaseUnavailable`, and
+    constraint violations as :class:`DatabaseConflict`."""
     try:
         yield
     except DatabaseUnavailable:
         raise
+    except IntegrityError as error:
+        detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        raise DatabaseConflict(detail) from None
     except (OperationalError, DBAPIError) as error:
         cause = error.orig if isinstance(error, DBAPIError) else error
         if isinstance(cause, DatabaseUnavailable):

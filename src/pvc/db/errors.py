@@ -7,3 +7,8 @@ from pvc.errors import PVCError
 
 class DatabaseUnavailable(PVCError):
     """No database member can be reached (none runs, or none accepts writes yet)."""
+
+
+class DatabaseConflict(PVCError):
+    """A change collided with another made at the same time (a unique name taken meanwhile,
+    a row another change still refers to): nothing was written; retrying sees the new state."""
