@@ -58,3 +58,8 @@ if ! getent passwd pvcapi >/dev/null; then
   echo "setup: creating system user pvcapi"
   useradd --system --gid pvcapi --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin pvcapi
 fi
+# the unprivileged account the provisioner's install scripts run as
+if ! getent passwd pvcprov >/dev/null; then
+  echo "setup: creating system user pvcprov"
+  useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin pvcprov
+fi
