@@ -307,3 +307,30 @@ def test_without_a_database_the_provisioner_answers_503(api):
     assert status == 503 and "database" in body["message"]
     status, body = call(api, "POST", "/provisioner/userdata", name="x", data=CLOUD)
     assert status == 503
+
+
+def test_hostile_input_is_refused_with_400_or_404_never_500(prov):
+    status, body = call(
+        prov, "POST", "/provisioner/userdata", name="deep", data="#cloud-config\n" + "[" * 20000
+    )
+    assert status == 400 and "nested too deeply" in body["message"]
+    status, body = call(prov, "POST", "/provisioner/script", name="deep", data="-" * 200000 + "1")
+    assert status == 400
+    status, body = call(prov, "POST", "/provisioner/userdata", name="nul", data="#!/bin/sh\n\x00\n")
+    assert status == 400 and "NUL" in body["message"]
+    status, body = call(prov, "POST", "/provisioner/template/network", name="m", mac_template="0" * 100)
+    assert status == 400 and "mac_template" in body["message"]
+    status, body = call(
+        prov,
+        "POST",
+        "/provisioner/template/system",
+        name="z",
+        vcpus=1,
+        vram=512,
+        serial="true",
+        vnc="true",
+        vnc_bind="fe80::1%" + "a" * 300,
+    )
+    assert status == 400 and "zone" in body["message"]
+    assert call(prov, "GET", "/provisioner/template/system/a%00b")[0] == 404
+    assert call(prov, "GET", "/provisioner/userdata/" + "x" * 300)[0] == 404

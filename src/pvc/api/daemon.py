@@ -74,7 +74,6 @@ def database_access(config: NodeConfig) -> tuple[str | None, str]:
     try:
         return read_database_credentials(config.database.auth_file).provisioner, ""
     except ConfigError as error:
-        log.warning("the provisioner is unavailable: %s", error)
         return None, str(error)
 
 
@@ -154,6 +153,8 @@ def main() -> int:
     log.info("pvcapid %s", became)
     for warning in start_warnings(config):
         log.warning(warning)
+    if database[0] is None:
+        log.warning("the provisioner is unavailable: %s", database[1])
     _Server(config, credential, tls, database).run()
     return 0
 

@@ -75,11 +75,11 @@ def write_owned(path: Path, text: str, user: str = PG_USER) -> None:
     entry = account(user)
     temporary = path.with_name(path.name + ".tmp")
     temporary.unlink(missing_ok=True)
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as handle:
+        if os.geteuid() == 0:  # by descriptor: the account owns the directory, not this file's path
+            os.fchown(handle.fileno(), entry.pw_uid, entry.pw_gid)
         handle.write(text)
-    if os.geteuid() == 0:
-        os.chown(temporary, entry.pw_uid, entry.pw_gid)
     os.replace(temporary, path)
 
 

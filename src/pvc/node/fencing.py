@@ -333,7 +333,7 @@ class Fencer:
 
     def _fence_failed(self, name: str, record: FenceRecord, action: str) -> FenceRecord:
         """Log and raise the fault of a failed fence; the record with its next try's time."""
-        backoff = min(RETRY_FIRST * 2 ** (record.attempt - 1), RETRY_MAX)
+        backoff = min(RETRY_FIRST * 2 ** min(record.attempt - 1, 20), RETRY_MAX)
         record = replace(record, retry_at=self._wall() + backoff)
         if action == "migrate":
             then = "its VMs are recovered elsewhere (failed_fence: migrate)"

@@ -56,6 +56,16 @@ def checked_text(kind: Kind, name: str, text: str) -> str:
         raise ClusterError(f"{kind.label} '{name}' is larger than {MAX_DOCUMENT} bytes")
     if not text.strip():
         raise ClusterError(f"{kind.label} '{name}' is empty")
+    if "\x00" in text:
+        raise ClusterError(f"{kind.label} '{name}' contains a NUL character")
+    try:
+        _check_syntax(kind, name, text)
+    except (RecursionError, MemoryError, ValueError):
+        raise ClusterError(f"{kind.label} '{name}' is nested too deeply to be checked") from None
+    return text
+
+
+def _check_syntax(kind: Kind, name: str, text: str) -> None:
     if kind is USERDATA and text.lstrip().startswith(CLOUD_CONFIG):
         try:
             document = yaml.safe_load(text)
@@ -74,7 +84,6 @@ def checked_text(kind: Kind, name: str, text: str) -> str:
             raise ClusterError(
                 f"Script '{name}' is not valid Python: {error.msg} at line {error.lineno}"
             ) from None
-    return text
 
 
 def add_document(session: Session, kind: Kind, name: str, text: str) -> str:

@@ -31,6 +31,7 @@ HOOKS = ("setup", "create", "prepare", "install", "cleanup")
 DEFAULT_TIMEOUT = 600.0
 MEMORY_LIMIT = 1024 * 2**20
 OPEN_FILES = 256
+FILE_SIZE = 1024 * 2**20
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 
 
@@ -45,11 +46,11 @@ class HookResult:
 
 
 def command(user: str = SANDBOX_USER) -> list[str]:
-    """The child's command line: as ``user`` in a new network namespace when we are root (an
-    unprivileged parent is already unable to become root, and runs it as itself)."""
+    """The child's command line: as ``user`` in a new network namespace (refused unless we are
+    root: running the script as the caller would give it the caller's rights)."""
     child = [sys.executable, "-I", "-m", "pvc.cluster.provisioner.sandbox_child"]
     if os.geteuid() != 0:
-        return child
+        raise ScriptError("install scripts run only from a node daemon started as root (to drop to pvcprov)")
     return ["unshare", "--net", "--", "runuser", "-u", user, "--", *child]
 
 
@@ -58,6 +59,7 @@ def _limits(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE, FILE_SIZE))
 
 
 def run_hook(
@@ -103,6 +105,8 @@ def run_hook(
         try:
             message = json.loads(line)
         except ValueError:
+            continue
+        if not isinstance(message, dict):
             continue
         if "log" in message:
             log.append(str(message["log"]))

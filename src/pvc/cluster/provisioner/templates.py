@@ -179,7 +179,7 @@ def modify_system(session: Session, name: str, settings: SystemSettings) -> str:
 def add_network(session: Session, name: str, mac_template: str | None) -> str:
     check.name(name, "Network template")
     check.unique(session, NetworkTemplate, name, "Network template")
-    if mac_template and not check.MAC_TEMPLATE.fullmatch(mac_template):
+    if mac_template and (len(mac_template) > 64 or not check.MAC_TEMPLATE.fullmatch(mac_template)):
         raise ClusterError(
             f"mac_template '{mac_template}' may hold only hex digits, ':', {{prefix}}, {{vmid}} and {{netid}}"
         )

@@ -50,9 +50,12 @@ def address(value: str | None, what: str) -> str | None:
     if value in (None, ""):
         return None
     try:
-        return str(ipaddress.ip_address(value))
+        parsed = ipaddress.ip_address(value)
     except ValueError:
         raise ClusterError(f"{what} '{value}' is not an IP address") from None
+    if "%" in str(parsed):
+        raise ClusterError(f"{what} '{value}' has a zone; give a plain address")
+    return str(parsed)
 
 
 def node_limit(value: str | None) -> str | None:
@@ -71,6 +74,8 @@ def unique(session: Session, model: type, value: str, what: str) -> None:
 
 
 def by_name(session: Session, model: type, value: str, what: str):
+    if not PLAIN_NAME.fullmatch(value or ""):  # no such name can have been stored (NULs included)
+        raise NotFoundError(f"{what} '{value[:130]}' not found")
     found = session.scalar(select(model).where(model.name == value))
     if found is None:
         raise NotFoundError(f"{what} '{value}' not found")
