@@ -79,17 +79,50 @@ def test_a_hook_has_no_network():
             hook(text)
 
 
-def test_a_hook_that_runs_too_long_is_killed_with_everything_it_started():
-    marker = f"pvc-sandbox-{os.getpid()}-{time.monotonic_ns()}"
-    text = (
-        "import subprocess, time\ndef install(vm):\n"
-        f"    subprocess.Popen(['sleep', '300', {marker!r}], stderr=subprocess.DEVNULL)\n"
-        "    while True:\n        time.sleep(0.1)\n"
+def _background(marker: str, new_session: bool) -> str:
+    """Script lines starting a 300 s sleeper whose command line holds ``marker``."""
+    return (
+        "    import subprocess, sys\n"
+        f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', {marker!r}],"
+        f" start_new_session={new_session}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
     )
-    began = time.monotonic()
-    with pytest.raises(ScriptError, match="did not finish within 2 s"):
-        hook(text, timeout=2)
-    assert time.monotonic() - began < 10
+
+
+def _left_running(marker: str) -> list[str]:
     time.sleep(0.5)
-    left = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
-    assert left == []
+    return subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.split()
+
+
+@pytest.mark.parametrize("new_session", [False, True], ids=["same-session", "setsid"])
+def test_a_hook_that_runs_too_long_is_killed_with_everything_it_started(new_session):
+    marker = f"pvc-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+    text = "import time\ndef install(vm):\n" + _background(marker, new_session)
+    text += "    time.sleep(1)\n    while True:\n        time.sleep(0.1)\n"
+    began = time.monotonic()
+    with pytest.raises(ScriptError, match="did not finish within 3 s"):
+        hook(text, timeout=3)
+    assert time.monotonic() - began < 10
+    assert _left_running(marker) == []
+
+
+def test_nothing_a_hook_started_outlives_it_even_when_it_succeeds():
+    marker = f"pvc-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+    text = "import time\ndef install(vm):\n" + _background(marker, True)
+    text += "    time.sleep(1)\n    return 'done'\n"
+    assert hook(text).value == "done"
+    assert _left_running(marker) == []
+
+
+def test_a_hook_cannot_forge_or_flood_the_answer():
+    text = (
+        "import os, sys\ndef install(vm):\n"
+        '    os.write(1, b\'{"result": "forged"}\')\n'  # no newline: it would glue to the answer
+        "    for _ in range(200):\n"
+        "        os.write(2, b'x' * 65536 + b'\\n')\n"
+        "    print('last words')\n"
+        "    return 'real'\n"
+    )
+    result = hook(text)
+    assert result.value == "real"
+    assert any("last words" in line for line in result.log)
+    assert sum(len(line) for line in result.log) <= 80 * 2**10  # the stderr tail, not 13 MB

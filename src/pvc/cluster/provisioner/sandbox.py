@@ -3,10 +3,12 @@
 An install script is Python an operator uploaded through the API, and no API role may
 become root on a node. So each hook runs in a process of its own
 (:mod:`pvc.cluster.provisioner.sandbox_child`), as the unprivileged account ``pvcprov``, in
-a network namespace of its own (no network at all), with an empty environment, a CPU-time
-and a memory limit, and a wall-clock timeout after which it is killed. It gets the VM's
-data as JSON and hands back a JSON result; what it logs is returned with it. Privileged
-work (volumes, mounting, defining the VM) is done by PVC itself, from what hooks return.
+network and PID namespaces of its own (no network at all; when the hook returns or times
+out, every process it started dies with the namespace, ``setsid`` or not), with an empty
+environment, CPU-time, memory, process and file limits, and a wall-clock timeout. It gets
+the VM's data as JSON and hands back a JSON result; what it logs is returned with it, and
+no more than a bounded amount of either is read. Privileged work (volumes, mounting,
+defining the VM) is done by PVC itself, from what hooks return.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import contextlib
 import json
 import os
 import resource
+import selectors
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,10 @@ DEFAULT_TIMEOUT = 600.0
 MEMORY_LIMIT = 1024 * 2**20
 OPEN_FILES = 256
 FILE_SIZE = 1024 * 2**20
+PROCESSES = 64
+#: Bytes read from a hook's answer channel and (the last ones) from its stderr.
+ANSWER_LIMIT = 4 * 2**20
+STDERR_LIMIT = 64 * 2**10
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 
 
@@ -51,7 +60,10 @@ def command(user: str = SANDBOX_USER) -> list[str]:
     child = [sys.executable, "-I", "-m", "pvc.cluster.provisioner.sandbox_child"]
     if os.geteuid() != 0:
         raise ScriptError("install scripts run only from a node daemon started as root (to drop to pvcprov)")
-    return ["unshare", "--net", "--", "runuser", "-u", user, "--", *child]
+    # --pid --fork --kill-child: runuser is the namespace's init; when it ends (or unshare is
+    # killed), the kernel kills everything left in the namespace
+    namespaces = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+    return [*namespaces, "--", "runuser", "-u", user, "--", *child]
 
 
 def _limits(cpu_seconds: int) -> None:
@@ -60,6 +72,35 @@ def _limits(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE, FILE_SIZE))
+    # counted per account, enforced once runuser has become pvcprov
+    resource.setrlimit(resource.RLIMIT_NPROC, (PROCESSES, PROCESSES))
+
+
+def _read_capped(process: subprocess.Popen, timeout: float) -> tuple[bytes, bytes]:
+    """Read the child's stdout (its first ANSWER_LIMIT bytes) and stderr (its last
+    STDERR_LIMIT bytes) until both close; raise TimeoutExpired at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    answer, stderr = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, answer)
+        selector.register(process.stderr, selectors.EVENT_READ, stderr)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(process.args, timeout)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer = key.data
+                if buffer is answer:
+                    buffer += chunk[: max(0, ANSWER_LIMIT - len(buffer))]
+                else:
+                    buffer += chunk
+                    del buffer[:-STDERR_LIMIT]
+    process.wait(max(0.1, deadline - time.monotonic()))
+    return bytes(answer), bytes(stderr)
 
 
 def run_hook(
@@ -80,28 +121,36 @@ def run_hook(
         raise ValueError(f"unknown hook {hook}")
     request = json.dumps({"name": name, "text": text, "hook": hook, "vm": vm_data, "required": required})
     cpu = max(1, int(timeout))
-    process = subprocess.Popen(
-        command(user),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=CLEAN_ENV,
-        cwd="/",
-        start_new_session=True,  # its own process group: a timeout kills all of it
-        preexec_fn=lambda: _limits(cpu),
-    )
+    with tempfile.TemporaryFile() as stdin:  # a file, so a child that never reads cannot block us
+        stdin.write(request.encode())
+        stdin.seek(0)
+        process = subprocess.Popen(
+            command(user),
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=CLEAN_ENV,
+            cwd="/",
+            start_new_session=True,
+            preexec_fn=lambda: _limits(cpu),
+        )
     try:
-        stdout, stderr = process.communicate(request, timeout=timeout)
+        raw_stdout, raw_stderr = _read_capped(process, timeout)
     except subprocess.TimeoutExpired:
+        # killing unshare (--kill-child) ends the namespace and all of the hook's processes
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
         raise ScriptError(f"script {name}: {hook}() did not finish within {timeout:g} s") from None
-    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    finally:
+        process.stdout.close()
+        process.stderr.close()
+    stdout = raw_stdout.decode(errors="replace")
+    stderr = raw_stderr.decode(errors="replace")
     log: list[str] = []
     outcome: dict | None = None
-    for line in done.stdout.splitlines():
+    for line in stdout.splitlines():
         try:
             message = json.loads(line)
         except ValueError:
@@ -112,9 +161,10 @@ def run_hook(
             log.append(str(message["log"]))
         elif "result" in message or "error" in message:
             outcome = message
-    log += [f"(stderr) {line}" for line in done.stderr.splitlines()[-20:]]
+    log += [f"(stderr) {line}" for line in stderr.splitlines()[-20:]]
     if outcome is None:
-        raise ScriptError(f"script {name}: {hook}() ended without an answer (exit status {done.returncode})")
+        status = process.returncode
+        raise ScriptError(f"script {name}: {hook}() ended without an answer (exit status {status})")
     if "error" in outcome:
         raise ScriptError(f"script {name}: {hook}() failed: {outcome['error']}")
     return HookResult(outcome["result"], log)

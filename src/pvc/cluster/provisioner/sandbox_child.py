@@ -10,6 +10,7 @@ and writes JSON lines on stdout: ``{"log": ...}`` for each line the script logs,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from types import SimpleNamespace
@@ -41,8 +42,11 @@ class _Data(SimpleNamespace):
 
 
 def main() -> int:
-    channel = sys.stdout
-    sys.stdout = sys.stderr  # what the script prints goes to the log, never to the channel
+    # the answer channel keeps a descriptor of its own; fd 1 (and sys.stdout) become stderr,
+    # so nothing the script or its subprocesses print can reach or break the channel
+    channel = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
 
     def emit(message: dict) -> None:
         channel.write(json.dumps(message) + "\n")
