@@ -173,3 +173,22 @@ def test_progress_is_a_peer_keepalive_seen_to_advance_not_a_first_sight():
     assert watch.progress_since(0.0) == 12.0
     assert watch.progress_since(12.0) == 13.0
     assert watch.progress_since(13.0) is None
+
+
+def test_progress_is_kept_by_age_so_many_peers_cannot_push_it_out():
+    clock = ManualClock(100.0)
+    watch = PeerWatch(clock)
+    peers = [f"hv{i}" for i in range(200)]
+    for name in peers:
+        watch.saw(name, 1)
+    clock.now = 101.0
+    for name in peers:  # 200 advances within one keepalive interval
+        watch.saw(name, 2)
+    for step in range(1, 20):
+        clock.now = 101.0 + step
+        for name in peers:
+            watch.saw(name, 2 + step)
+    assert watch.progress_since(100.5) == 101.0
+    clock.now = 101.0 + 700.0
+    watch.saw("hv0", 99)
+    assert watch.progress_since(100.5) == 801.0  # older than the horizon: forgotten

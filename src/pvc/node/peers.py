@@ -23,8 +23,11 @@ from collections.abc import Callable, Iterable
 from pvc.state.records import NodeRecord
 from pvc.state.states import DaemonState
 
-#: How many recent keepalive advances :meth:`PeerWatch.progress_since` looks back over.
-PROGRESS_KEPT = 64
+#: How far back (seconds) :meth:`PeerWatch.progress_since` looks, and the finest distinction
+#: it keeps between two advances: kept by age, not count, so that many peers advancing at
+#: once cannot push the moment a question is about out of the record.
+PROGRESS_HORIZON = 600.0
+PROGRESS_RESOLUTION = 0.05
 
 
 class PeerWatch:
@@ -40,7 +43,7 @@ class PeerWatch:
         #: peer name -> (keepalive zxid last seen, local monotonic time it was first seen).
         self._seen: dict[str, tuple[int, float]] = {}
         #: When peers' keepalives were last seen to advance (newest last).
-        self._progress: deque[float] = deque(maxlen=PROGRESS_KEPT)
+        self._progress: deque[float] = deque()
 
     def saw(self, name: str, zxid: int) -> None:
         """Note that ``name``'s keepalive znode is at ``zxid``; a new zxid restarts its timer."""
@@ -48,8 +51,17 @@ class PeerWatch:
             now = self._clock()
             seen = self._seen.get(name)
             if seen is not None and seen[0] != zxid:
-                self._progress.append(now)
+                self._advanced(now)
             self._note(name, zxid, now)
+
+    def _advanced(self, now: float) -> None:
+        """Record a peer's advance at ``now`` (caller holds the lock). An advance within the
+        resolution of the last one recorded adds nothing, which can only make an answer of
+        :meth:`progress_since` later (never earlier) than the truth."""
+        if not self._progress or now - self._progress[-1] >= PROGRESS_RESOLUTION:
+            self._progress.append(now)
+        while self._progress and now - self._progress[0] > PROGRESS_HORIZON:
+            self._progress.popleft()
 
     def progress_since(self, since: float) -> float | None:
         """When a peer's keepalive was first seen to advance after ``since`` (monotonic), or

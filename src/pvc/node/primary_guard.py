@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,12 +76,19 @@ class LocalLease:
         self.duration = duration
         self.guard: ProcessRef | None = None
         self._active = False
+        # begin/end run in the election's thread, renew in the keepalive's: a renew racing an
+        # end must not write the lease back or start a guard after it was stopped
+        self._lock = threading.Lock()
 
     def phase(self) -> Phase:
         """The first takeover phase (and so the last to be relinquished)."""
         return Phase("lease-guard", self.begin, self.end)
 
     def begin(self) -> None:
+        with self._lock:
+            self._begin()
+
+    def _begin(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         revoked_path(self.path).unlink(missing_ok=True)
         write_lease(self.path, time.monotonic() + self.duration)
@@ -102,6 +110,10 @@ class LocalLease:
     def renew(self, sent_at: float) -> bool:
         """Extend the lease from a write sent at ``sent_at`` that ZooKeeper confirmed.
         False when the guard revoked it meanwhile (the daemon must step down)."""
+        with self._lock:
+            return self._renew(sent_at)
+
+    def _renew(self, sent_at: float) -> bool:
         if not self._active:
             return True
         if not self.path.exists():
@@ -116,6 +128,10 @@ class LocalLease:
         return True
 
     def end(self) -> None:
+        with self._lock:
+            self._end()
+
+    def _end(self) -> None:
         self._active = False
         self.path.unlink(missing_ok=True)
         if self.guard is not None:
