@@ -66,7 +66,7 @@ def test_a_session_migrates_first_and_commits(provisioner_db: Database, pg_serve
     other.dispose()
 
 
-def test_no_database_member_is_a_clear_error():
+def test_no_database_member_is_a_clear_error(caplog):
     database = Database(lambda: None)
     try:
         with database.session():
@@ -78,7 +78,24 @@ def test_no_database_member_is_a_clear_error():
         with unreachable.session():
             raise AssertionError("no session without a database")
     except DatabaseUnavailable as error:
-        assert "cannot be reached" in str(error)
+        # clients get a generic reason; libpq's detail (addresses, accounts) is only logged
+        assert "no database member accepts connections" in str(error)
+        assert "127.0.0.1" not in str(error)
+    assert any("127.0.0.1" in record.getMessage() for record in caplog.records)
+
+
+def test_a_value_the_database_refuses_is_a_rejection_not_a_server_error(provisioner_db: Database):
+    from pvc.cluster.errors import client_reply
+    from pvc.db.errors import DatabaseRejected
+    from pvc.db.models import SystemTemplate
+
+    try:
+        with provisioner_db.session() as session:
+            session.add(SystemTemplate(name="huge", vcpu_count=2**40, vram_mb=1024))
+        raise AssertionError("an out-of-range value was stored")
+    except DatabaseRejected as error:
+        assert client_reply(error)[0] == 400
+        assert "out of range" in str(error)
 
 
 def test_a_change_that_collides_with_another_is_a_conflict(provisioner_db: Database):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pvc.db.errors import DatabaseConflict, DatabaseUnavailable
+from pvc.db.errors import DatabaseConflict, DatabaseRejected, DatabaseUnavailable
 from pvc.errors import PVCError
 from pvc.state.errors import ConflictError, StateError
 from pvc.tasks.errors import InvalidTaskError, TaskNotFoundError
@@ -62,6 +62,8 @@ def client_reply(error: PVCError) -> tuple[int, str] | None:
         return 503, f"The cluster state store is unavailable: {error}"
     if isinstance(error, DatabaseConflict):
         return 409, f"The request collided with another change; retry it ({error})"
+    if isinstance(error, DatabaseRejected):
+        return 400, f"The database refused a value: {error}"
     if isinstance(error, DatabaseUnavailable):
         return 503, f"The provisioner database is unavailable: {error}"
     if isinstance(error, InvalidTaskError):

@@ -7,20 +7,24 @@ the new leader. Before its first use the schema is brought to the latest revisio
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from pvc.config import NodeConfig
 from pvc.db import migrate
-from pvc.db.errors import DatabaseConflict, DatabaseUnavailable
+from pvc.db.errors import DatabaseConflict, DatabaseRejected, DatabaseUnavailable
 from pvc.db.members import leader_conninfo
 from pvc.state.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -65,8 +69,9 @@ class Database:
         try:
             return psycopg.connect(info)
         except psycopg.OperationalError as error:
-            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-            raise DatabaseUnavailable(f"the database cannot be reached: {reason}") from None
+            # libpq's detail names addresses and accounts: it goes to the log, not to clients
+            log.warning("cannot connect to the database: %s", str(error).strip() or type(error).__name__)
+            raise DatabaseUnavailable("no database member accepts connections now") from None
 
     def ensure_schema(self) -> None:
         """Bring the schema to the latest revision, once per process."""
@@ -98,12 +103,23 @@ def _unavailable_as_error() -> Iterator[None]:
     except DatabaseUnavailable:
         raise
     except IntegrityError as error:
-        detail = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
-        raise DatabaseConflict(detail) from None
+        raise DatabaseConflict(_first_line(error)) from None
+    except DataError as error:
+        raise DatabaseRejected(_first_line(error)) from None
+    except PoolTimeout:
+        log.warning("every database connection of this process is busy")
+        raise DatabaseUnavailable("the database is busy") from None
     except (OperationalError, DBAPIError) as error:
         cause = error.orig if isinstance(error, DBAPIError) else error
         if isinstance(cause, DatabaseUnavailable):
             raise cause from None
         if isinstance(error, OperationalError) or getattr(error, "connection_invalidated", False):
-            raise DatabaseUnavailable(f"the database connection failed: {cause}") from None
+            log.warning("the database connection failed: %s", cause)
+            raise DatabaseUnavailable("the database connection failed") from None
         raise
+
+
+def _first_line(error: DBAPIError) -> str:
+    """The database's own one-line reason for refusing a statement."""
+    text = str(error.orig).strip() if error.orig else ""
+    return text.splitlines()[0] if text else type(error).__name__
