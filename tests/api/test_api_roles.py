@@ -194,6 +194,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/provisioner/profile"): OP,
     ("POST", "/provisioner/profile/<profile>"): OP,
     ("PUT", "/provisioner/profile/<profile>"): OP,
+    ("POST", "/provisioner/create"): OP,
     ("DELETE", "/provisioner/profile/<profile>"): OP,
     # metrics
     ("GET", "/metrics"): METRICS,

@@ -109,6 +109,14 @@ EXPECTED = {
     "pvc node ready": ["NODE?", "-w/--wait"],
     "pvc node secondary": ["NODE?", "-w/--wait"],
     "pvc provisioner": [],
+    "pvc provisioner create": [
+        "NAME",
+        "PROFILE",
+        "-a/--script-arg",
+        "-d/--define|-D/--no-define",
+        "-s/--start|-S/--no-start",
+        "--wait|--no-wait",
+    ],
     "pvc provisioner template": [],
     "pvc provisioner template system": [],
     "pvc provisioner template system add": [

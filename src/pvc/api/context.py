@@ -19,6 +19,7 @@ from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
 from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
+from pvc.config.provisioner import ProvisionerSection
 
 
 @dataclass
@@ -46,6 +47,9 @@ class ApiContext:
     #: The provisioner database, or None with the reason in :attr:`database_problem`.
     database: Database | None = None
     database_problem: str = "the database is not configured"
+    #: How the provisioner defines VMs, and the cephx user and libvirt secret of their disks.
+    provisioner: ProvisionerSection = field(default_factory=ProvisionerSection)
+    vm_disk_auth: tuple[str, str] | None = None
     _vm_listing: VmListing | None = field(default=None, repr=False)
     _wait_gate: WaitGate | None = field(default=None, repr=False)
 

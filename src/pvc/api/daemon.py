@@ -21,7 +21,7 @@ from pvc.cluster import session
 from pvc.cluster.network.rules import nft_rule_checker
 from pvc.cluster.provisioner import session as provisioner_session
 from pvc.cluster.storage.access import StorageAccess
-from pvc.cluster.vm.xml_policy import node_policy
+from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
 from pvc.config.credentials import read_database_credentials
 from pvc.errors import ConfigError, PVCError
@@ -57,6 +57,8 @@ def build_app(
         vm_selector=config.hypervisor.target_selector,
         storage=StorageAccess(config.storage.for_api()),
         xml_policy=node_policy(config),
+        provisioner=config.provisioner,
+        vm_disk_auth=vm_rbd_auth(config.storage),
         network_rule_checker=nft_rule_checker,
         reserved_networks=tuple(
             net.address.network

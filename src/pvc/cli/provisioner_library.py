@@ -1,4 +1,4 @@
-"""``pvc provisioner userdata|script|profile``."""
+"""``pvc provisioner userdata|script|profile|create``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pvc.cli.context import options
 from pvc.cli.network import fetch_list
 from pvc.cli.output import format_option, record_table
 from pvc.cli.provisioner import emit_list, provisioner, remove
-from pvc.cli.vm_common import emit_reply
+from pvc.cli.storage_osd import wait_option
+from pvc.cli.vm_common import emit_reply, run_task
 from pvc.client.http import segment
 
 
@@ -204,3 +205,51 @@ def profile_remove(name: str, confirm_flag: bool) -> None:
 def profile_list(limit: str | None, output_format: str) -> None:
     """List profiles, optionally only those whose name matches LIMIT."""
     emit_list(fetch_list("/provisioner/profile", {"limit": limit}), output_format, profile_list_pretty)
+
+
+@provisioner.command(name="create")
+@click.argument("name")
+@click.argument("profile", metavar="PROFILE")
+@click.option(
+    "-a",
+    "--script-arg",
+    "script_args",
+    multiple=True,
+    help="An install-script argument key=value (repeatable; overrides the profile's).",
+)
+@click.option(
+    "-d/-D",
+    "--define/--no-define",
+    "define_flag",
+    default=True,
+    show_default=True,
+    help="Define the VM (--no-define: only make its volumes and run the script).",
+)
+@click.option(
+    "-s/-S",
+    "--start/--no-start",
+    "start_flag",
+    default=True,
+    show_default=True,
+    help="Start the VM once defined.",
+)
+@wait_option
+def provisioner_create(
+    name: str,
+    profile: str,
+    script_args: tuple[str, ...],
+    define_flag: bool,
+    start_flag: bool,
+    wait_flag: bool,
+) -> None:
+    """Create VM NAME from profile PROFILE (a task on the primary; --wait shows its stages)."""
+    cli = options()
+    client = cli.client()
+    params = {
+        "name": name,
+        "profile": profile,
+        "define_vm": str(define_flag).lower(),
+        "start_vm": str(start_flag).lower(),
+        "arg": list(script_args) or None,
+    }
+    run_task(cli, client, client.post("/provisioner/create", params=params), wait_flag)

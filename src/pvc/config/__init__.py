@@ -21,6 +21,7 @@ from pvc.config.database import DatabaseSection
 from pvc.config.fencing import SELF_FENCE_STOP_ALLOWANCE, FencingSection
 from pvc.config.networks import NetworkSection as NetworkSection
 from pvc.config.networks import NetworksSection
+from pvc.config.provisioner import ProvisionerSection
 from pvc.domain_xml.policy import DEFAULT_FIRMWARE_DIRS, split_assignable
 from pvc.errors import ConfigError
 
@@ -376,6 +377,7 @@ class NodeConfig(_Section):
     timers: TimersSection = TimersSection()
     fencing: FencingSection = FencingSection()
     database: DatabaseSection = DatabaseSection()
+    provisioner: ProvisionerSection = ProvisionerSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()
     api: ApiSection = ApiSection()

@@ -43,6 +43,8 @@ class DomainSpec:
     #: MAC address of the NIC on each of ``bridges``, in order (missing or "": libvirt picks one).
     macs: list[str] = field(default_factory=list)
     serial: bool = True  # a pty serial console (the node chooses where its log goes)
+    #: A VNC console listening on this address ("" = no VNC console).
+    vnc_listen: str = ""
     tb_cache_mib: int = 32
 
 
@@ -101,6 +103,8 @@ def build(spec: DomainSpec) -> str:
     if spec.serial:
         serial = etree.SubElement(devices, "serial", type="pty")
         etree.SubElement(serial, "target", port="0")
+    if spec.vnc_listen:
+        etree.SubElement(devices, "graphics", type="vnc", port="-1", autoport="yes", listen=spec.vnc_listen)
     text = etree.tostring(domain, pretty_print=True, encoding="unicode")
     parse(text)
     return text

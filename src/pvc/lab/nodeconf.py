@@ -68,6 +68,8 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
     data["database"] = (
         {"auth_file": str(layout.database_auth_file)} if layout.database else {"enabled": False}
     )
+    # /dev/kvm cannot run the lab's guests: the provisioner defines emulated (TCG) VMs
+    data["provisioner"] = {"domain_type": "qemu"}
     # Lab nodes share one machine: none may arm a hardware watchdog that would reset it.
     data["fencing"] = {"watchdog": None}
     password = power.bmc_password(layout)

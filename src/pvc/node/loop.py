@@ -173,7 +173,11 @@ class NodeLoop:
             self.name,
             TaskRegistry([*BUILTIN_TASKS, *DOMAIN_TASKS]),
             services=NodeServices(
-                hypervisor=self.hypervisor, storage=self.storage, osds=self.osds, xml_policy=self.xml_policy
+                hypervisor=self.hypervisor,
+                storage=self.storage,
+                osds=self.osds,
+                xml_policy=self.xml_policy,
+                cluster=self.cluster,
             ),
         )
 

@@ -5,6 +5,7 @@ from pvc.api.resources import (
     metrics,
     networks,
     nodes,
+    provisioner_create,
     provisioner_library,
     provisioner_templates,
     root,
@@ -29,5 +30,6 @@ GROUPS = [
     sriov.group,
     provisioner_templates.group,
     provisioner_library.group,
+    provisioner_create.group,
     metrics.group,
 ]

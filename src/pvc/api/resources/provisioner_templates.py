@@ -215,7 +215,7 @@ def add_storage_named(template: str):
 
 DISK_ARGS = [
     Arg("pool", required=True, help="the Ceph pool of the disk's volume"),
-    Arg("source_volume", help="a volume of the pool to clone"),
+    Arg("source_volume", help="a volume of the pool to copy, or volume@snapshot to clone (copy-on-write)"),
     Arg("disk_size", kind=int, help="size in GB (a clone is grown to it)"),
     Arg("filesystem", help="a filesystem to make on it"),
     Arg("filesystem_arg", many=True, help="an argument of mkfs (repeatable)"),

@@ -40,6 +40,15 @@ class _Data(SimpleNamespace):
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)
 
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in vars(self)
+
+    def keys(self) -> list[str]:
+        return list(vars(self))
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(vars(self).items())
+
 
 def main() -> int:
     # the answer channel keeps a descriptor of its own; fd 1 (and sys.stdout) become stderr,

@@ -254,8 +254,11 @@ def _checked_disk(disk_id: str, d: DiskSettings) -> DiskSettings:
     if not check.DISK_ID.fullmatch(disk_id or ""):
         raise ClusterError(f"disk_id '{disk_id}' is not a disk name like sda or vdb")
     check.name(d.pool, "Pool")
-    if d.source_volume:
-        check.name(d.source_volume, "Source volume")
+    if d.source_volume:  # a volume of the pool (copied), or volume@snapshot (cloned copy-on-write)
+        volume, at, snapshot = d.source_volume.partition("@")
+        check.name(volume, "Source volume")
+        if at:
+            check.name(snapshot, "Source snapshot")
     if d.disk_size is None and not d.source_volume:
         raise ClusterError("a disk needs disk_size (GB), source_volume (a volume to clone) or both (resized)")
     check.bounded(d.disk_size, 1, MAX_DISK_GB, "disk_size (GB)")

@@ -7,6 +7,7 @@ A new subsystem that runs work as tasks defines its task types beside its other 
 from __future__ import annotations
 
 from pvc.cluster import backup
+from pvc.cluster.provisioner import create as provisioner_create
 from pvc.cluster.storage import benchmark, osd_tasks
 from pvc.cluster.vm import devices, locks
 from pvc.tasks import TaskType
@@ -18,4 +19,5 @@ DOMAIN_TASKS: tuple[TaskType, ...] = (
     locks.flush_locks,
     *osd_tasks.OSD_TASKS,
     benchmark.run_benchmark,
+    provisioner_create.create_vm,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.adapter import Hypervisor
@@ -18,13 +19,15 @@ from pvc.tasks import TaskContext, TaskError
 
 @dataclass(frozen=True)
 class NodeServices:
-    """The node's libvirt connection, Ceph client and OSD keeper (None where it has none)."""
+    """The node's libvirt connection, Ceph client and OSD keeper (None where it has none),
+    and its view of the cluster (the daemon's watched cache, for domain functions)."""
 
     hypervisor: Hypervisor | None = None
     storage: StorageAccess | None = None
     osds: OsdKeeper | None = None
     #: The node's allowlist settings for VM definitions (see pvc.cluster.vm.xml_policy).
     xml_policy: XmlPolicy | None = None
+    cluster: Cluster | None = None
 
 
 NodeTaskContext = TaskContext[NodeServices]
@@ -62,7 +65,16 @@ def need_osds(ctx: NodeTaskContext) -> tuple[StorageAccess, OsdKeeper]:
     return need_storage(ctx), keeper
 
 
-def node_xml_policy(ctx: NodeTaskContext) -> XmlPolicy:
-    """The node's allowlist settings, as admin; the strictest settings when it gave none."""
-    policy = _services(ctx).xml_policy
-    return (policy or XmlPolicy()).as_admin()
+def need_cluster(ctx: NodeTaskContext) -> Cluster:
+    """The node daemon's cluster view (store and cache); TaskError where none was given."""
+    cluster = _services(ctx).cluster
+    if cluster is None:
+        raise TaskError(f"node {ctx.run_on} offers no cluster view to its tasks")
+    return cluster
+
+
+def node_xml_policy(ctx: NodeTaskContext, *, admin: bool = True) -> XmlPolicy:
+    """The node's allowlist settings, as admin (or not: for XML no role has vouched for);
+    the strictest settings when it gave none."""
+    policy = _services(ctx).xml_policy or XmlPolicy()
+    return policy.as_admin() if admin else policy.as_role(False)

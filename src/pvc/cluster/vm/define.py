@@ -76,8 +76,10 @@ def define(
     user_tags: Iterable[str] = (),
     protected_tags: Iterable[str] = (),
     default_selector: str = Selector.MEM,
+    profile: str = "",
+    state: str = VMState.STOP,
 ) -> tuple[str, str]:
-    """Add a VM (stopped) from client XML; returns its UUID and the reply message.
+    """Add a VM (stopped, or in ``state``) from client XML; returns its UUID and the reply message.
 
     With ``name``, the XML must name the VM so. ``policy`` is the allowlist's settings with
     the caller's role (see :mod:`pvc.cluster.vm.xml_policy`).
@@ -124,10 +126,11 @@ def define(
         vcpus=summary.vcpus,
         memory_mib=summary.memory_mib,
         tags=user_tags_of(user_tags, protected_tags),
+        profile=profile,
         **vars(rules),
     )
     try:
-        commit = create_vm(cluster.store, meta, VmPlacement(state=VMState.STOP, node=node), xml)
+        commit = create_vm(cluster.store, meta, VmPlacement(state=state, node=node), xml)
     except ConflictError:
         raise ClusterError(
             f"A VM named '{summary.name}' or with UUID '{summary.uuid}' already exists"

@@ -1,0 +1,248 @@
+"""``POST /provisioner/create`` end to end below QEMU: a real PostgreSQL holds the profile,
+the task runs on a real node loop (libvirt's test driver) over the session's real Ceph and
+ZooKeeper, the install script's hooks run in the real sandbox. A failure at any stage
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from lxml import etree
+
+from pvc.cluster.storage.access import StorageAccess
+from pvc.config import StorageSection
+from pvc.config.provisioner import ProvisionerSection
+from pvc.storage import snapshots, volumes
+from tests.helpers import wait_for
+from tests.integration.conftest import (  # noqa: F401
+    cluster,
+    make_store,
+    store,
+    test_driver_uri,
+    zk_hosts,
+    zk_server,
+)
+from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
+from tests.storage.api_harness import PREFIX, api_over_ceph
+from tests.storage.conftest import POOL
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install scripts run as pvcprov (needs root)")
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+SCRIPT = (
+    "def setup(vm):\n"
+    "    if 'fail_in' in vm.arguments and vm.arguments['fail_in'] == 'setup':\n"
+    "        fail('told to fail in setup')\n"
+    "def install(vm):\n"
+    "    log('installing', vm.name, 'from', vm.profile, 'with', vm.arguments.get('flavour'))\n"
+    "    log('disks', [v.volume for v in vm.volumes], 'monitors', len(vm.ceph_monitors))\n"
+    "    if vm.arguments.get('fail_in') == 'install':\n"
+    "        raise RuntimeError('install broke')\n"
+)
+
+
+@pytest.fixture
+def access(ceph_lab):
+    shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def base_image(ceph_client, unique):
+    """A small base volume with a snapshot, the source of copy-on-write clones."""
+    name = unique("base")
+    volumes.create(ceph_client, POOL, name, 64 * MIB)
+    snapshots.create(ceph_client, POOL, name, "golden")
+    yield name
+    for child in volumes.names(ceph_client, POOL):
+        if child.startswith("prov"):
+            volumes.break_locks(ceph_client, POOL, child)
+            volumes.remove(ceph_client, POOL, child)
+    snap = snapshots.get(ceph_client, POOL, name, "golden")
+    if snap.protected:
+        with ceph_client.ioctx(POOL) as ioctx:
+            import rbd
+
+            with rbd.Image(ioctx, name) as image:
+                image.unprotect_snap("golden")
+    volumes.remove(ceph_client, POOL, name, with_snapshots=True)
+
+
+@pytest.fixture
+def prov_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path, provisioner_db):  # noqa: F811
+    """(test client, context): an API with Ceph and the database; hv1 primary with Ceph and libvirt."""
+    cluster(
+        "hv1",
+        ["hv1"],
+        hypervisor_uri=test_driver_uri,
+        shutdown_timeout=1.0,
+        storage=ceph_lab.storage_config("node"),
+        state_dir=str(tmp_path / "hv1"),
+    )
+    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
+        context.database = provisioner_db
+        context.provisioner = ProvisionerSection(domain_type="qemu", hook_timeout=60)
+        yield client, context
+
+
+def call(client, method: str, path: str, **data):
+    reply = client.open(f"{PREFIX}{path}", method=method, data=data)
+    return reply.status_code, reply.get_json()
+
+
+def ok(client, method: str, path: str, **data):
+    status, body = call(client, method, path, **data)
+    assert status == 200, (method, path, status, body)
+    return body
+
+
+def profile(client, base: str, *, name: str = "web", script: str = SCRIPT, size_gb: int = 1) -> None:
+    ok(client, "POST", "/provisioner/template/system", name=name, vcpus=1, vram=64, serial="true", vnc="false")
+    ok(client, "POST", "/provisioner/template/storage", name=name)
+    ok(
+        client,
+        "POST",
+        f"/provisioner/template/storage/{name}/disk",
+        disk_id="sda",
+        pool=POOL,
+        source_volume=f"{base}@golden",
+        disk_size=size_gb,
+    )
+    ok(client, "POST", "/provisioner/script", name=name, data=script)
+    ok(
+        client,
+        "POST",
+        "/provisioner/profile",
+        name=name,
+        system_template=name,
+        storage_template=name,
+        script=name,
+        arg="flavour=plain",
+    )
+
+
+def create(client, name: str, profile_name: str = "web", **data) -> dict:
+    status, body = call(client, "POST", "/provisioner/create", name=name, profile=profile_name, **data)
+    assert status == 202, body
+    return wait_for(
+        lambda: (s := call(client, "GET", f"/tasks/{body['task_id']}")[1])["state"] in ("SUCCESS", "FAILURE")
+        and s,
+        60,
+    )
+
+
+def test_a_profile_becomes_a_started_vm_on_a_copy_on_write_clone(prov_api, ceph_client, base_image):
+    client, _ = prov_api
+    profile(client, base_image)
+    task = create(client, "prov1", arg="flavour=special")
+    assert task["state"] == "SUCCESS", task
+    result = task["result"]
+    assert set(result["stages"]) >= {"verify", "volumes", "create", "define", "start"}
+    assert any("installing prov1 from web with special" in line for line in result["log"])
+    assert any("disks ['prov1_sda'] monitors 1" in line for line in result["log"])
+    # the disk is a clone of the base snapshot, grown to the template's size
+    made = volumes.info(ceph_client, POOL, "prov1_sda")
+    assert made.size == GIB
+    assert made.to_dict()["parent"] == {"pool": POOL, "volume": base_image, "snapshot": "golden"}
+    [vm] = ok(client, "GET", "/vm/prov1")
+    assert vm["profile"] == "web"
+    assert vm["vcpu"] == 1 and vm["memory"] == 64
+    root = etree.fromstring(vm["xml"].encode())
+    assert root.get("type") == "qemu"
+    assert root.find("devices/disk/source").get("name") == f"{POOL}/prov1_sda"
+    assert root.find("devices/disk/source/host") is not None  # the monitors, from the monitor map
+    wait_for(lambda: ok(client, "GET", "/vm/prov1")[0]["state"] == "start", 20)
+
+
+def test_define_only_leaves_the_vm_stopped_and_no_define_makes_only_volumes(prov_api, ceph_client, base_image):
+    client, _ = prov_api
+    profile(client, base_image)
+    assert create(client, "prov2", start_vm="false")["state"] == "SUCCESS"
+    assert ok(client, "GET", "/vm/prov2")[0]["state"] == "stop"
+    task = create(client, "prov3", define_vm="false")
+    assert task["state"] == "SUCCESS" and "not defined" in task["result"]["message"]
+    assert volumes.exists(ceph_client, POOL, "prov3_sda")
+    assert call(client, "GET", "/vm/prov3")[0] == 404
+
+
+@pytest.mark.parametrize("stage", ["setup", "install"])
+def test_a_failing_hook_fails_the_task_naming_the_stage_and_leaves_nothing(
+    prov_api, ceph_client, base_image, stage
+):
+    client, _ = prov_api
+    profile(client, base_image)
+    task = create(client, "prov4", arg=f"fail_in={stage}")
+    assert task["state"] == "FAILURE"
+    message = task["result"]["message"] if isinstance(task["result"], dict) else str(task["result"])
+    assert f"failed at stage {stage}" in message + task.get("status", "")
+    assert "everything it made was removed" in message + task.get("status", "")
+    assert not volumes.exists(ceph_client, POOL, "prov4_sda")
+    assert call(client, "GET", "/vm/prov4")[0] == 404
+
+
+def test_xml_from_a_script_is_checked_without_admin_rights(prov_api, ceph_client, base_image):
+    client, _ = prov_api
+    hostile = (
+        "def create(vm):\n"
+        "    return ('<domain type=\"qemu\"><name>' + vm.name + '</name><memory unit=\"MiB\">64</memory>'\n"
+        "            '<vcpu>1</vcpu><os><type arch=\"x86_64\">hvm</type></os><devices>'\n"
+        "            '<disk type=\"file\" device=\"disk\"><source file=\"/etc/shadow\"/>'\n"
+        "            '<target dev=\"vda\" bus=\"virtio\"/></disk></devices></domain>')\n"
+    )
+    profile(client, base_image, script=hostile)
+    task = create(client, "prov5")
+    assert task["state"] == "FAILURE"
+    text = str(task)
+    assert "failed at stage define" in text
+    assert not volumes.exists(ceph_client, POOL, "prov5_sda")
+    assert call(client, "GET", "/vm/prov5")[0] == 404
+
+
+def test_bad_requests_are_refused_before_any_task(prov_api, base_image):
+    client, _ = prov_api
+    profile(client, base_image)
+    status, body = call(client, "POST", "/provisioner/create", name="x1", profile="nope")
+    assert status == 404 and "Profile 'nope' not found" in body["message"]
+    status, body = call(client, "POST", "/provisioner/create", name="bad name!", profile="web")
+    assert status == 400 and "not valid" in body["message"]
+    status, body = call(client, "POST", "/provisioner/create", name="x2", profile="web", arg="=v")
+    assert status == 400 and "key=value" in body["message"]
+    # a profile whose pool does not exist
+    ok(client, "POST", "/provisioner/template/storage", name="nopool")
+    ok(client, "POST", "/provisioner/template/storage/nopool/disk", disk_id="sda", pool="missing", disk_size=1)
+    ok(client, "PUT", "/provisioner/profile/web", storage_template="nopool")
+    status, body = call(client, "POST", "/provisioner/create", name="x3", profile="web")
+    assert status == 400 and "pool 'missing' does not exist" in body["message"]
+    # a network template naming a network the cluster does not have
+    ok(client, "POST", "/provisioner/template/network", name="nets")
+    ok(client, "POST", "/provisioner/template/network/nets/net", vni=4242)
+    ok(client, "PUT", "/provisioner/profile/web", storage_template="", network_template="nets")
+    status, body = call(client, "POST", "/provisioner/create", name="x4", profile="web")
+    assert status == 400 and "network 4242" in body["message"]
+    assert call(client, "GET", "/tasks")[1] is not None
+
+
+def test_the_cli_creates_and_waits_showing_the_outcome(prov_api, base_image, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from pvc.cli.main import cli
+    from tests.api.conftest import TOKENS, served_with_cli, settings
+
+    client, context = prov_api
+    profile(client, base_image)
+    context.settings = settings(auth=True)
+    client.environ_base["HTTP_X_API_KEY"] = TOKENS["admin"]
+    runner = CliRunner()
+    with served_with_cli(context, tmp_path, monkeypatch):
+        done = runner.invoke(cli, ["provisioner", "create", "prov6", "web", "-a", "flavour=cli", "-S"])
+        assert done.exit_code == 0, done.output
+        assert "SUCCESS" in done.output and "prov6" in done.output
+        failed = runner.invoke(cli, ["provisioner", "create", "prov7", "web", "-a", "fail_in=install"])
+        assert failed.exit_code == 1
+        assert "FAILURE" in failed.output and "stage install" in failed.output
+        queued = runner.invoke(cli, ["provisioner", "create", "prov8", "web", "--no-wait", "-D"])
+        assert queued.exit_code == 0 and "Task ID:" in queued.output
+    assert ok(client, "GET", "/vm/prov6")[0]["state"] == "stop"
