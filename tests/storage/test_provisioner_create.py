@@ -100,7 +100,16 @@ def ok(client, method: str, path: str, **data):
 
 
 def profile(client, base: str, *, name: str = "web", script: str = SCRIPT, size_gb: int = 1) -> None:
-    ok(client, "POST", "/provisioner/template/system", name=name, vcpus=1, vram=64, serial="true", vnc="false")
+    ok(
+        client,
+        "POST",
+        "/provisioner/template/system",
+        name=name,
+        vcpus=1,
+        vram=64,
+        serial="true",
+        vnc="false",
+    )
     ok(client, "POST", "/provisioner/template/storage", name=name)
     ok(
         client,
@@ -128,8 +137,10 @@ def create(client, name: str, profile_name: str = "web", **data) -> dict:
     status, body = call(client, "POST", "/provisioner/create", name=name, profile=profile_name, **data)
     assert status == 202, body
     return wait_for(
-        lambda: (s := call(client, "GET", f"/tasks/{body['task_id']}")[1])["state"] in ("SUCCESS", "FAILURE")
-        and s,
+        lambda: (
+            (s := call(client, "GET", f"/tasks/{body['task_id']}")[1])["state"] in ("SUCCESS", "FAILURE")
+            and s
+        ),
         60,
     )
 
@@ -157,7 +168,9 @@ def test_a_profile_becomes_a_started_vm_on_a_copy_on_write_clone(prov_api, ceph_
     wait_for(lambda: ok(client, "GET", "/vm/prov1")[0]["state"] == "start", 20)
 
 
-def test_define_only_leaves_the_vm_stopped_and_no_define_makes_only_volumes(prov_api, ceph_client, base_image):
+def test_no_start_leaves_the_vm_stopped_and_no_define_makes_only_volumes(
+    prov_api, ceph_client, base_image
+):
     client, _ = prov_api
     profile(client, base_image)
     assert create(client, "prov2", start_vm="false")["state"] == "SUCCESS"
@@ -189,8 +202,8 @@ def test_xml_from_a_script_is_checked_without_admin_rights(prov_api, ceph_client
         "def create(vm):\n"
         "    return ('<domain type=\"qemu\"><name>' + vm.name + '</name><memory unit=\"MiB\">64</memory>'\n"
         "            '<vcpu>1</vcpu><os><type arch=\"x86_64\">hvm</type></os><devices>'\n"
-        "            '<disk type=\"file\" device=\"disk\"><source file=\"/etc/shadow\"/>'\n"
-        "            '<target dev=\"vda\" bus=\"virtio\"/></disk></devices></domain>')\n"
+        '            \'<disk type="file" device="disk"><source file="/etc/shadow"/>\'\n'
+        '            \'<target dev="vda" bus="virtio"/></disk></devices></domain>\')\n'
     )
     profile(client, base_image, script=hostile)
     task = create(client, "prov5")
@@ -212,7 +225,14 @@ def test_bad_requests_are_refused_before_any_task(prov_api, base_image):
     assert status == 400 and "key=value" in body["message"]
     # a profile whose pool does not exist
     ok(client, "POST", "/provisioner/template/storage", name="nopool")
-    ok(client, "POST", "/provisioner/template/storage/nopool/disk", disk_id="sda", pool="missing", disk_size=1)
+    ok(
+        client,
+        "POST",
+        "/provisioner/template/storage/nopool/disk",
+        disk_id="sda",
+        pool="missing",
+        disk_size=1,
+    )
     ok(client, "PUT", "/provisioner/profile/web", storage_template="nopool")
     status, body = call(client, "POST", "/provisioner/create", name="x3", profile="web")
     assert status == 400 and "pool 'missing' does not exist" in body["message"]
