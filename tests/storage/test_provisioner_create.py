@@ -168,9 +168,7 @@ def test_a_profile_becomes_a_started_vm_on_a_copy_on_write_clone(prov_api, ceph_
     wait_for(lambda: ok(client, "GET", "/vm/prov1")[0]["state"] == "start", 20)
 
 
-def test_no_start_leaves_the_vm_stopped_and_no_define_makes_only_volumes(
-    prov_api, ceph_client, base_image
-):
+def test_no_start_leaves_the_vm_stopped_and_no_define_makes_only_volumes(prov_api, ceph_client, base_image):
     client, _ = prov_api
     profile(client, base_image)
     assert create(client, "prov2", start_vm="false")["state"] == "SUCCESS"
@@ -212,6 +210,14 @@ def test_xml_from_a_script_is_checked_without_admin_rights(prov_api, ceph_client
     assert "failed at stage define" in text
     assert not volumes.exists(ceph_client, POOL, "prov5_sda")
     assert call(client, "GET", "/vm/prov5")[0] == 404
+
+
+def test_a_kernel_outside_the_image_directories_is_refused(prov_api, ceph_client, base_image):
+    client, _ = prov_api
+    profile(client, base_image, script="def create(vm):\n    return {'kernel': '/etc/shadow'}\n")
+    task = create(client, "prov9")
+    assert task["state"] == "FAILURE" and "failed at stage define" in str(task)
+    assert not volumes.exists(ceph_client, POOL, "prov9_sda")
 
 
 def test_bad_requests_are_refused_before_any_task(prov_api, base_image):

@@ -87,3 +87,28 @@ def test_volume_sources_split_volume_and_snapshot():
     assert build.volume_source({"source_volume": "base@golden"}) == ("base", "golden")
     assert build.volume_source({"source_volume": "base"}) == ("base", "")
     assert build.volume_source({"source_volume": None}) == ("", "")
+
+
+def test_boot_settings_from_a_create_hook_are_checked_and_used():
+    settings = build.boot_settings(
+        {"kernel": "/images/vmlinuz", "initrd": "/images/initrd", "cmdline": "quiet"}
+    )
+    vm_data = {
+        "name": "boot1",
+        "system": {"vcpu_count": 1, "vram_mb": 64, "serial": True, "vnc": False},
+        "volumes": [],
+        "networks": [],
+    }
+    root = etree.fromstring(
+        build.domain_xml(vm_data, domain_type="qemu", monitors=[], disk_auth=None, boot=settings).encode()
+    )
+    assert root.findtext("os/kernel") == "/images/vmlinuz"
+    assert root.findtext("os/cmdline") == "quiet"
+    for bad, why in [
+        ({"kernel": "/k", "shell": "rm -rf /"}, "unknown settings shell"),
+        ({"kernel": 5}, "not a short text"),
+        ({"kernel": "/k\x00"}, "not a short text"),
+        ({"cmdline": "quiet"}, "without a kernel"),
+    ]:
+        with pytest.raises(ClusterError, match=why):
+            build.boot_settings(bad)

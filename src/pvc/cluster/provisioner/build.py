@@ -62,6 +62,25 @@ def make_volume(client: CephClient, volume: dict[str, Any]) -> str:
     return f"{how} ({made.size_human})"
 
 
+#: What an install script's ``create`` hook may set in PVC's own XML: direct kernel boot.
+BOOT_KEYS = ("kernel", "initrd", "cmdline")
+
+
+def boot_settings(value: dict[str, Any]) -> dict[str, str]:
+    """The direct-boot settings a ``create`` hook returned (ClusterError for anything else);
+    the allowlist later checks that the kernel and initrd lie in the nodes' image directories."""
+    unknown = sorted(set(value) - set(BOOT_KEYS))
+    if unknown:
+        raise ClusterError(f"create() returned unknown settings {', '.join(map(str, unknown))[:200]}")
+    settings = {key: value[key] for key in BOOT_KEYS if value.get(key) is not None}
+    for key, text in settings.items():
+        if not isinstance(text, str) or len(text) > 4096 or "\x00" in text:
+            raise ClusterError(f"create() returned a {key} that is not a short text")
+    if ("initrd" in settings or "cmdline" in settings) and "kernel" not in settings:
+        raise ClusterError("create() returned an initrd or cmdline without a kernel")
+    return settings
+
+
 def domain_xml(
     vm_data: dict[str, Any],
     *,
@@ -69,10 +88,13 @@ def domain_xml(
     monitors: list[tuple[str, int]],
     disk_auth: tuple[str, str] | None,
     uuid: str = "",
+    boot: dict[str, str] | None = None,
 ) -> str:
     """The VM's domain XML: its system template's CPUs, memory and consoles, a virtio disk
-    on each volume (in disk order) and a virtio NIC on each network with its MAC."""
+    on each volume (in disk order) and a virtio NIC on each network with its MAC; with
+    ``boot`` (see :func:`boot_settings`), a direct kernel boot."""
     system = vm_data["system"]
+    boot = boot or {}
     user, secret = disk_auth or ("", "")
     spec = DomainSpec(
         name=vm_data["name"],
@@ -80,6 +102,9 @@ def domain_xml(
         vcpus=int(system["vcpu_count"]),
         memory_mib=int(system["vram_mb"]),
         domain_type=domain_type,
+        kernel=boot.get("kernel", ""),
+        initrd=boot.get("initrd", ""),
+        cmdline=boot.get("cmdline", ""),
         rbd_disks=[
             RbdDisk(v["pool"], v["volume"], list(monitors), auth_user=user, secret_uuid=secret)
             for v in vm_data["volumes"]

@@ -8,7 +8,8 @@ Stages, each reported as progress (``current/total``, status naming the stage):
 3. **volumes**: each disk's volume, ``<vm>_<disk_id>``: a copy-on-write clone of the
    template's ``source_volume@snapshot``, a copy of ``source_volume``, or a new volume;
    grown to the template's size;
-4. **create**: the ``create(vm)`` hook may return the domain XML; otherwise PVC builds it;
+4. **create**: the ``create(vm)`` hook may return the domain XML, or direct-boot settings
+   (``kernel``, ``initrd``, ``cmdline``) for the XML PVC builds; otherwise PVC builds it;
 5. **install**: the ``prepare(vm)`` and ``install(vm)`` hooks;
 6. **define**: the VM is defined in state ``provision`` (checked like any client XML,
    without admin rights);
@@ -167,6 +168,8 @@ class Creation:
 
     def _verify(self) -> None:
         check_cluster(self.cluster, self.vm_data)
+        auth = self.options.get("disk_auth")
+        self.vm_data["ceph_auth"] = {"user": auth[0], "secret_uuid": auth[1]} if auth else None
         self.vm_data["ceph_monitors"] = []
         if self.storage is None:
             return
@@ -196,22 +199,25 @@ class Creation:
         mirror.publish_scope(self.cluster.store, scope)
 
     def _xml(self) -> str:
+        """The create hook's XML text, or PVC's own XML (with the boot settings the hook
+        returned as a mapping, if any)."""
         began = time.monotonic()
         self._enter("create", "script create() or the profile's definition")
-        xml = self._hook("create")
-        if xml is not None and not isinstance(xml, str):
-            raise ClusterError("the script's create() returned neither domain XML text nor None")
-        if not xml:
-            endpoints = [
-                (h, int(p)) for h, _, p in (m.rpartition(":") for m in self.vm_data["ceph_monitors"])
-            ]
-            auth = self.options.get("disk_auth")
-            xml = build.domain_xml(
-                self.vm_data,
-                domain_type=self.options.get("domain_type", "kvm"),
-                monitors=endpoints,
-                disk_auth=(auth[0], auth[1]) if auth else None,
-            )
+        value = self._hook("create")
+        if isinstance(value, str) and value.strip():
+            self._timed("create", began)
+            return value
+        if value is not None and not isinstance(value, dict):
+            raise ClusterError("the script's create() returned neither domain XML, boot settings nor None")
+        endpoints = [(h, int(p)) for h, _, p in (m.rpartition(":") for m in self.vm_data["ceph_monitors"])]
+        auth = self.options.get("disk_auth")
+        xml = build.domain_xml(
+            self.vm_data,
+            domain_type=self.options.get("domain_type", "kvm"),
+            monitors=endpoints,
+            disk_auth=(auth[0], auth[1]) if auth else None,
+            boot=build.boot_settings(value or {}),
+        )
         self._timed("create", began)
         return xml
 
