@@ -23,7 +23,7 @@ from pvc.cluster.provisioner import session as provisioner_session
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
-from pvc.config.credentials import read_database_credentials
+from pvc.config.credentials import database_access
 from pvc.errors import ConfigError, PVCError
 
 log = logging.getLogger("pvc.api")
@@ -66,17 +66,6 @@ def build_app(
         ),
     )
     return create_app(context)
-
-
-def database_access(config: NodeConfig) -> tuple[str | None, str]:
-    """The provisioner role's password, or None and why the API has no provisioner
-    database (what provisioner calls then answer, with 503)."""
-    if not config.database.enabled:
-        return None, "the provisioner database is off (database.enabled: false)"
-    try:
-        return read_database_credentials(config.database.auth_file).provisioner, ""
-    except ConfigError as error:
-        return None, str(error)
 
 
 class _Server(BaseApplication):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import stat
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pvc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pvc.config import NodeConfig
 
 #: A user name as the credential files write it: what comes before the first ':'.
 CREDENTIAL_USER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -84,3 +87,14 @@ def read_database_credentials(path: Path, key: str = "database.auth_file") -> Da
         what += [f"unknown {', '.join(unknown)}"] if unknown else []
         raise ConfigError(f"{key}: {path}: {'; '.join(what)}")
     return DatabaseCredentials(**{name: found[name] for name in DatabaseCredentials._fields})
+
+
+def database_access(config: NodeConfig) -> tuple[str | None, str]:
+    """The provisioner role's password, or None and why there is no provisioner database
+    here (what the API's provisioner calls then answer, with 503)."""
+    if not config.database.enabled:
+        return None, "the provisioner database is off (database.enabled: false)"
+    try:
+        return read_database_credentials(config.database.auth_file).provisioner, ""
+    except ConfigError as error:
+        return None, str(error)

@@ -3,7 +3,8 @@
 0. the local lease and its guard (:mod:`pvc.node.primary_guard`), for a real daemon;
 1. floating addresses: the upstream/cluster/storage floating IPs on the primary;
 2. the storage refresher (Ceph's figures into ZooKeeper), on nodes with storage configured;
-3. the API daemon (pvcapid), listening on the configured address.
+3. the metadata service (:mod:`pvc.metadata`) on 169.254.169.254, on nodes with client networks;
+4. the API daemon (pvcapid), listening on the configured address.
 Relinquish runs them in reverse.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from pvc import processes
 from pvc.config import NodeConfig
+from pvc.metadata import METADATA_ADDRESS, METADATA_DEVICE, METADATA_PORT
 from pvc.net import addresses, arp
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.primary_guard import LocalLease
@@ -25,7 +27,7 @@ from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
 from pvc.state.store import Store
 
-API_START_TIMEOUT = 20.0
+SERVICE_START_TIMEOUT = 20.0
 
 
 def floating_addresses_phase(config: NodeConfig) -> Phase:
@@ -48,42 +50,46 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
     return Phase("floating-addresses", take_over, relinquish)
 
 
-class ApiService:
-    """Starts and stops pvcapid as a child process of the node daemon.
+class ChildService:
+    """A daemon the primary runs as a child process of the node daemon, started and waited
+    for until it accepts connections on ``host:port``.
 
     Its process is recorded in a file, so that a process other than the one that started
     it (a restarted daemon, the primary guard) can stop it.
     """
 
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, name: str, module: str, host: str, port: int) -> None:
         self.config = config
+        self.name = name
+        self.module = module
+        self.host, self.port = host, port
         self.ref: ProcessRef | None = None
-        self.log_path = Path(config.paths.log_dir) / "pvcapid.log"
-        self.ref_path = Path(config.paths.state_dir) / "pvcapid.json"
+        self.log_path = Path(config.paths.log_dir) / f"{name}.log"
+        self.ref_path = Path(config.paths.state_dir) / f"{name}.json"
 
     def start(self) -> None:
         self.ref = processes.spawn(
-            "pvcapid",
-            [sys.executable, "-m", "pvc.api.daemon"],
+            self.name,
+            [sys.executable, "-m", self.module],
             self.log_path,
             env=dict(os.environ),
             die_with_parent=True,
         )
         self.ref_path.parent.mkdir(parents=True, exist_ok=True)
         self.ref_path.write_text(json.dumps(self.ref.to_json()))
-        address = self.config.api_listen_address
-        host = "127.0.0.1" if address == "0.0.0.0" else address
-        deadline = time.monotonic() + API_START_TIMEOUT
+        deadline = time.monotonic() + SERVICE_START_TIMEOUT
         while time.monotonic() < deadline:
             if not processes.is_alive(self.ref):
-                raise RuntimeError(f"pvcapid exited at start; see {self.log_path}")
+                raise RuntimeError(f"{self.name} exited at start; see {self.log_path}")
             try:
-                with socket.create_connection((host, self.config.api.listen.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"pvcapid did not listen within {API_START_TIMEOUT:g} s; see {self.log_path}")
+        raise RuntimeError(
+            f"{self.name} did not listen within {SERVICE_START_TIMEOUT:g} s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         ref = self.ref or self._recorded()
@@ -99,14 +105,39 @@ class ApiService:
             return None
 
 
+def api_service(config: NodeConfig) -> ChildService:
+    """pvcapid, listening on the configured address."""
+    address = config.api_listen_address
+    host = "127.0.0.1" if address == "0.0.0.0" else address
+    return ChildService(config, "pvcapid", "pvc.api.daemon", host, config.api.listen.port)
+
+
+def metadata_phase(config: NodeConfig) -> Phase:
+    """The cloud-init metadata service: its address on the loopback device, then its process."""
+    service = ChildService(config, "pvc-metadata", "pvc.metadata.daemon", METADATA_ADDRESS, METADATA_PORT)
+    address = f"{METADATA_ADDRESS}/32"
+
+    def take_over() -> None:
+        addresses.add(address, METADATA_DEVICE)
+        service.start()
+
+    def relinquish() -> None:
+        service.stop()
+        addresses.remove(address, METADATA_DEVICE)
+
+    return Phase("metadata", take_over, relinquish)
+
+
 def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | None = None) -> PrimaryPhases:
     """The ordered phases a node runs when it becomes or stops being primary: the local
     lease and its guard first, when given (without a store, those that need none: a
     clean-up)."""
-    api = ApiService(config)
+    api = api_service(config)
     phases = [lease.phase()] if lease is not None else []
     phases.append(floating_addresses_phase(config))
     if config.storage.ceph_conf is not None and store is not None:
         phases.append(storage_stats_phase(store, config.storage))
+    if config.networks.client_networks:  # VMs reach it through their managed networks' gateways
+        phases.append(metadata_phase(config))
     phases.append(Phase("api", api.start, api.stop))
     return PrimaryPhases(phases)

@@ -50,6 +50,18 @@ def get_document(session: Session, kind: Kind, name: str) -> dict:
     return view(kind, check.by_name(session, kind.model, name, kind.label))
 
 
+#: The placeholders of userdata, filled in for each VM when it asks for its userdata.
+USERDATA_PLACEHOLDERS = ("{vm_name}", "{vm_uuid}", "{profile}")
+
+
+def render_userdata(text: str, values: dict[str, str]) -> str:
+    """``text`` with each placeholder replaced by ``values[placeholder]`` (plain replacement:
+    no other syntax is interpreted)."""
+    for placeholder in USERDATA_PLACEHOLDERS:
+        text = text.replace(placeholder, values.get(placeholder, ""))
+    return text
+
+
 def checked_text(kind: Kind, name: str, text: str) -> str:
     """``text`` if it may be stored as ``kind``; ClusterError (400) saying why not."""
     if len(text.encode()) > MAX_DOCUMENT:
@@ -67,8 +79,10 @@ def checked_text(kind: Kind, name: str, text: str) -> str:
 
 def _check_syntax(kind: Kind, name: str, text: str) -> None:
     if kind is USERDATA and text.lstrip().startswith(CLOUD_CONFIG):
+        # checked as a VM will get it: with names where the placeholders are
+        rendered = render_userdata(text, dict.fromkeys(USERDATA_PLACEHOLDERS, "vm"))
         try:
-            document = yaml.safe_load(text)
+            document = yaml.safe_load(rendered)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -118,3 +118,12 @@ def modify_profile(session: Session, name: str, settings: ProfileSettings) -> st
 def remove_profile(session: Session, name: str) -> str:
     session.delete(check.by_name(session, Profile, name, "Profile"))
     return f'Removed profile "{name}"'
+
+
+def userdata_of(session: Session, profile_name: str) -> str | None:
+    """The userdata text of profile ``profile_name`` (None: no such profile, or it has none)."""
+    row = session.scalar(select(Profile).where(Profile.name == profile_name))
+    if row is None or row.userdata is None:
+        return None
+    userdata = session.get(Userdata, row.userdata)
+    return userdata.userdata if userdata is not None else None

@@ -1,0 +1,126 @@
+"""The metadata service over a real ZooKeeper and PostgreSQL: a VM is known by the address
+its lease or reservation gives it, learns only about itself, and gets its profile's
+userdata with its own name filled in."""
+
+from __future__ import annotations
+
+import pytest
+
+from pvc.cluster.network import actions
+from pvc.cluster.provisioner import documents, profiles, templates
+from pvc.cluster.session import API_ROOTS, Cluster
+from pvc.domain_xml.build import DomainSpec, build
+from pvc.metadata.app import create_metadata_app
+from pvc.state import networks as records
+from pvc.state.cache import ClusterCache
+from pvc.state.schema import ensure_schema
+from pvc.state.vms import VmMeta, VmPlacement, create_vm
+from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
+
+NET = {
+    "domain": "vms.lab",
+    "ip4_network": "10.60.0.0/24",
+    "ip4_gateway": "10.60.0.1",
+    "dhcp4": True,
+    "dhcp4_start": "10.60.0.100",
+    "dhcp4_end": "10.60.0.200",
+}
+USERDATA = "#cloud-config\nhostname: {vm_name}\nfqdn: {vm_name}.lab\n# profile {profile}\n"
+
+
+@pytest.fixture
+def meta_cluster(make_store):
+    store = make_store()
+    ensure_schema(store)
+    cache = ClusterCache(store, API_ROOTS)
+    cache.start()
+    assert cache.wait_ready(10)
+    yield Cluster(store, cache)
+    cache.close()
+
+
+def add_vm(cluster: Cluster, name: str, mac: str, profile: str = "") -> str:
+    xml = build(DomainSpec(name=name, bridges=["vmbr60"], macs=[mac]))
+    uuid = xml.split("<uuid>")[1].split("</uuid>")[0]
+    meta = VmMeta(name=name, uuid=uuid, memory_mib=128, vcpus=1, profile=profile)
+    cluster.settle(create_vm(cluster.store, meta, VmPlacement(node="hv1"), xml))
+    return uuid
+
+
+@pytest.fixture
+def metadata(meta_cluster, provisioner_db):
+    actions.add_network(meta_cluster, 60, "vms", "managed", **NET)
+    with provisioner_db.session() as session:
+        templates.add_system(session, "tiny", templates.SystemSettings(vcpus=1, vram=128, serial=True, vnc=False))
+        documents.add_document(session, documents.KINDS["userdata"], "basic", USERDATA)
+        documents.add_document(session, documents.KINDS["script"], "noop", "def install(vm):\n    pass\n")
+        profiles.add_profile(
+            session,
+            "web",
+            "provisioner",
+            profiles.ProfileSettings(system_template="tiny", userdata="basic", script="noop"),
+        )
+        profiles.add_profile(
+            session, "bare", "provisioner", profiles.ProfileSettings(system_template="tiny", script="noop")
+        )
+    app = create_metadata_app(meta_cluster, provisioner_db)
+    return meta_cluster, app.test_client()
+
+
+def get(client, path: str, address: str):
+    reply = client.get(path, environ_base={"REMOTE_ADDR": address})
+    return reply.status_code, reply.get_data(as_text=True)
+
+
+def test_a_vm_with_a_lease_gets_its_own_metadata_and_userdata(metadata):
+    cluster, client = metadata
+    uuid = add_vm(cluster, "web1", "52:54:00:60:00:01", profile="web")
+    add_vm(cluster, "web2", "52:54:00:60:00:02", profile="web")
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:01", "10.60.0.101", hostname="web1"))
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:02", "10.60.0.102", hostname="web2"))
+    assert get(client, "/latest/meta-data/instance-id", "10.60.0.101") == (200, uuid)
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.101") == (200, "web1")
+    assert get(client, "/2009-04-04/meta-data/local-ipv4", "10.60.0.101") == (200, "10.60.0.101")
+    assert get(client, "/latest/meta-data/mac", "10.60.0.101") == (200, "52:54:00:60:00:01")
+    status, keys = get(client, "/latest/meta-data/", "10.60.0.101")
+    assert status == 200 and "instance-id\n" in keys and "hostname\n" in keys
+    status, userdata = get(client, "/latest/user-data", "10.60.0.101")
+    assert status == 200
+    assert userdata == "#cloud-config\nhostname: web1\nfqdn: web1.lab\n# profile web\n"
+    # the other VM, from its own address, sees only itself
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.102") == (200, "web2")
+    assert "hostname: web2" in get(client, "/latest/user-data", "10.60.0.102")[1]
+
+
+def test_a_reservation_identifies_a_vm_too(metadata):
+    cluster, client = metadata
+    add_vm(cluster, "db1", "52:54:00:60:00:10", profile="web")
+    actions.add_reservation(cluster, 60, "52:54:00:60:00:10", "10.60.0.10", "db1")
+    assert get(client, "/latest/meta-data/local-hostname", "10.60.0.10") == (200, "db1")
+
+
+def test_unknown_addresses_keys_and_profiles_without_userdata_are_not_found(metadata):
+    cluster, client = metadata
+    add_vm(cluster, "bare1", "52:54:00:60:00:20", profile="bare")
+    add_vm(cluster, "hand1", "52:54:00:60:00:21")  # defined by hand: no profile
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:20", "10.60.0.120"))
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:21", "10.60.0.121"))
+    # a lease whose MAC no VM has
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:99", "10.60.0.199"))
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.50")[0] == 404
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.199")[0] == 404
+    assert get(client, "/latest/user-data", "10.60.0.120")[0] == 404
+    assert get(client, "/latest/user-data", "10.60.0.121")[0] == 404
+    assert get(client, "/latest/meta-data/../../etc/passwd", "10.60.0.120")[0] == 404
+    assert get(client, "/latest/meta-data/secret-key", "10.60.0.120")[0] == 404
+    assert get(client, "/1.0/meta-data/hostname", "10.60.0.120")[0] == 404
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.120") == (200, "bare1")
+
+
+def test_without_a_database_userdata_is_unavailable_but_meta_data_answers(meta_cluster):
+    actions.add_network(meta_cluster, 60, "vms", "managed", **NET)
+    add_vm(meta_cluster, "solo", "52:54:00:60:00:30", profile="web")
+    meta_cluster.settle(records.put_lease(meta_cluster.store, 60, "52:54:00:60:00:30", "10.60.0.130"))
+    client = create_metadata_app(meta_cluster, None).test_client()
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.130") == (200, "solo")
+    assert get(client, "/latest/user-data", "10.60.0.130")[0] == 404
