@@ -48,10 +48,12 @@ def add_vm(cluster: Cluster, name: str, mac: str, profile: str = "") -> str:
 
 
 @pytest.fixture
-def metadata(meta_cluster, provisioner_db):
+def metadata(meta_cluster, provisioner_db):  # noqa: F811
     actions.add_network(meta_cluster, 60, "vms", "managed", **NET)
     with provisioner_db.session() as session:
-        templates.add_system(session, "tiny", templates.SystemSettings(vcpus=1, vram=128, serial=True, vnc=False))
+        templates.add_system(
+            session, "tiny", templates.SystemSettings(vcpus=1, vram=128, serial=True, vnc=False)
+        )
         documents.add_document(session, documents.KINDS["userdata"], "basic", USERDATA)
         documents.add_document(session, documents.KINDS["script"], "noop", "def install(vm):\n    pass\n")
         profiles.add_profile(

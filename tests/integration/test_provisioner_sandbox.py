@@ -126,3 +126,25 @@ def test_a_hook_cannot_forge_or_flood_the_answer():
     assert result.value == "real"
     assert any("last words" in line for line in result.log)
     assert sum(len(line) for line in result.log) <= 80 * 2**10  # the stderr tail, not 13 MB
+
+
+def test_the_shipped_scripts_run_in_the_sandbox():
+    from pvc.cluster.provisioner.scripts import NAMES, shipped
+
+    assert set(NAMES) == {"noop", "clone"}
+    assert run_hook("noop", shipped("noop"), "setup", VM).value is None
+    clone = shipped("clone")
+    with pytest.raises(ScriptError, match="needs a storage template"):
+        run_hook("clone", clone, "setup", {**VM, "volumes": [{"disk_id": "sda", "source_volume": None}]})
+    cloned = {
+        **VM,
+        "volumes": [{"disk_id": "sda", "source_volume": "base@golden", "pool": "vms", "volume": "w_sda"}],
+    }
+    assert "cloning sda for web1" in run_hook("clone", clone, "setup", cloned).log[0]
+    assert run_hook("clone", clone, "create", cloned).value is None
+    booted = {**cloned, "arguments": {"kernel": "/images/k", "initrd": "/images/i", "cmdline": "quiet"}}
+    assert run_hook("clone", clone, "create", booted).value == {
+        "kernel": "/images/k",
+        "initrd": "/images/i",
+        "cmdline": "quiet",
+    }

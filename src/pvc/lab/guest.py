@@ -44,6 +44,10 @@ NET_BOUND = re.compile(r"^LAB-NET (\S+) (\S+)/(\d+) router=(\S*)", re.MULTILINE)
 #: ``LAB-PING <address> ok|fail`` (``LAB-PING6`` for IPv6), ``LAB-TCP <address>:<port> open|closed``,
 #: ``LAB-DNS <name> <address or nothing>``: the guest's probes, repeated every second.
 PROBE = re.compile(r"^LAB-(PING6|PING|TCP|DNS) (\S+) ?(\S*)", re.MULTILINE)
+#: ``LAB-META <line>``: a line of the user-data the guest got from the metadata service;
+#: ``LAB-META-ID <instance-id>`` follows the last one.
+META_LINE = re.compile(r"^LAB-META (.*)$", re.MULTILINE)
+META_ID = re.compile(r"^LAB-META-ID (\S*)", re.MULTILINE)
 #: TCP ports on which a networked guest answers HTTP (``LAB-WWW <hostname>``).
 GUEST_HTTP_PORTS = (80, 8080)
 DHCP_SCRIPT = """#!/bin/busybox sh
@@ -59,7 +63,7 @@ INIT = """#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev 2>/dev/null
 for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
-HB_US=1000000; HB_DISK=; NET=; HOST=guest; ADDR=; PINGS=; PINGS6=; TCPS=; DNSS=
+HB_US=1000000; HB_DISK=; NET=; HOST=guest; ADDR=; PINGS=; PINGS6=; TCPS=; DNSS=; META=
 for a in $(cat /proc/cmdline); do
   case "$a" in
     hb_us=*) HB_US=${a#hb_us=};; hb_disk=*) HB_DISK=${a#hb_disk=};;
@@ -68,6 +72,7 @@ for a in $(cat /proc/cmdline); do
     lab_ping6=*) PINGS6=$(echo ${a#lab_ping6=} | tr , ' ');;
     lab_tcp=*) TCPS=$(echo ${a#lab_tcp=} | tr , ' ');;
     lab_dns=*) DNSS=$(echo ${a#lab_dns=} | tr , ' ');;
+    lab_meta=*) META=${a#lab_meta=};;
   esac
 done
 read up rest < /proc/uptime; echo "LAB-MARKER booted uptime=$up" > /dev/ttyS0
@@ -83,6 +88,14 @@ if [ -n "$NET" ]; then
     fi
     udhcpc -i "$dev" -s /bin/lab-dhcp -x hostname:"$HOST" -t 60 -T 1 -A 1 >/dev/null 2>&1 &
   done
+  if [ -n "$META" ]; then
+    (
+      mkdir -p /tmp; M=http://169.254.169.254/latest
+      until wget -q -T 2 -O /tmp/user-data $M/user-data 2>/dev/null; do sleep 1; done
+      while IFS= read -r l; do echo "LAB-META $l" > /dev/ttyS0; done < /tmp/user-data
+      echo "LAB-META-ID $(wget -q -T 2 -O - $M/meta-data/instance-id)" > /dev/ttyS0
+    ) &
+  fi
   (
     while true; do
       for t in $PINGS; do
@@ -144,6 +157,12 @@ def probes(console: str) -> dict[tuple[str, str], str]:
     return {(kind, target): result for kind, target, result in PROBE.findall(console)}
 
 
+def metadata_seen(console: str) -> tuple[list[str], str | None]:
+    """The user-data lines a guest printed, and its instance-id once it printed it."""
+    found = META_ID.search(console)
+    return META_LINE.findall(console), found.group(1) if found else None
+
+
 def heartbeats(console: str) -> list[int]:
     """The heartbeat counts in a guest's console text, in order."""
     return [int(count) for count in HEARTBEAT.findall(console)]
@@ -179,7 +198,9 @@ class GuestNetwork:
     ``address``, ``10.0.0.5/24``, when given; IPv6 comes from router advertisements), then,
     every second, ping each of ``ping`` (and ``ping6``), ask ``<address>:<port>`` of each of
     ``tcp`` for its HTTP page and look up each ``name@server`` of ``dns``, printing each
-    result on its console."""
+    result on its console. With ``metadata``, it fetches its user-data from the metadata
+    service (169.254.169.254) until it gets it, prints each line as ``LAB-META <line>``, then
+    ``LAB-META-ID <its instance-id>``."""
 
     hostname: str = "guest"
     address: str = ""
@@ -187,6 +208,7 @@ class GuestNetwork:
     ping6: tuple[str, ...] = ()
     tcp: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
+    metadata: bool = False
 
     def cmdline(self) -> str:
         for token in (self.hostname, *self.ping, *self.ping6, *self.tcp, *self.dns):
@@ -195,6 +217,8 @@ class GuestNetwork:
         parts = [" lab_net=1", f" lab_host={self.hostname}"]
         if self.address:
             parts.append(f" lab_addr={ipaddress.IPv4Interface(self.address).with_prefixlen}")
+        if self.metadata:
+            parts.append(" lab_meta=1")
         probes = (
             ("lab_ping", self.ping),
             ("lab_ping6", self.ping6),
