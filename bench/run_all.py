@@ -9,6 +9,7 @@ BENCHES = [
     "bench.lab_timings",
     "bench.node_loss",
     "bench.provisioner_db",
+    "bench.provisioner_create",
     "bench.keepalive_ops",
     "bench.api_latency",
     "bench.api_bounds",

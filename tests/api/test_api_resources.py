@@ -221,6 +221,33 @@ def test_metrics_text(api, cluster):
     assert "pvc_node_health{" not in text  # not measured: no sample rather than a made-up one
 
 
+def test_database_metrics_follow_patronis_records(api):
+    import json as json_mod
+
+    from pvc.state import paths
+
+    client, context = api
+    store = context.cluster.store
+    assert "pvc_database" not in get(client, "/metrics").get_data(as_text=True)  # none registered: no samples
+    members = paths.patroni_members("test")
+    for name, role, state in (
+        ("hv1", "primary", "running"),
+        ("hv2", "replica", "running"),
+        ("hv3", "replica", "stopped"),
+    ):
+        record = {"conn_url": f"postgres://10.0.0.{name[-1]}:5432/postgres", "role": role, "state": state}
+        store.ensure(members)
+        store.set(f"{members}/{name}", json_mod.dumps(record).encode(), create=True)
+    store.set(paths.patroni_leader("test"), b"hv1", create=True)
+    text = get(client, "/metrics/resource").get_data(as_text=True)
+    assert 'pvc_database_members{role="primary",state="running"} 1.0' in text
+    assert 'pvc_database_members{role="replica",state="running"} 1.0' in text
+    assert 'pvc_database_members{role="replica",state="stopped"} 1.0' in text
+    assert "pvc_database_leader 1.0" in text
+    store.set(paths.patroni_leader("test"), b"hv3")  # a leader that does not run
+    assert "pvc_database_leader 0.0" in get(client, "/metrics/resource").get_data(as_text=True)
+
+
 def test_reinitialising_a_live_cluster_brings_its_daemons_back(api, cluster):
     client, _ = api
     start_nodes(cluster)

@@ -99,6 +99,8 @@ class _Server(BaseApplication):
             # the account pvcapid already runs as (gunicorn's default is the euid at its import)
             "user": os.getuid(),
             "group": os.getgid(),
+            # no gunicornc control socket: nothing may manage the server besides its parent
+            "control_socket_disable": True,
         }
         if self.tls is not None:  # loaded before giving up root: the key may stay root-only
             options["certfile"] = str(api.ssl.certificate)

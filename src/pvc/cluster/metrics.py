@@ -2,7 +2,8 @@
 
 Two sets: ``health`` (cluster health, maintenance, faults) and ``resource`` (node states,
 load, memory and health where measured; VMs by state, client networks by type, OSDs by
-state, pools, volumes, snapshots and Ceph's raw capacity, the same figures as ``/status``);
+state, pools, volumes, snapshots and Ceph's raw capacity, the same figures as ``/status``;
+the provisioner database's members);
 :func:`exposition` renders either or both. A figure the cluster does not know yet (a node's health before
 anything measures it, Ceph's capacity before the first report) has no sample rather than
 a made-up one.
@@ -22,6 +23,8 @@ from pvc.cluster.network import queries as network_queries
 from pvc.cluster.node import queries as nodes_mod
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import queries as storage_mod
+from pvc.db import members as database_members
+from pvc.state import paths
 from pvc.state.states import CoordinatorState, DaemonState, DomainState
 
 #: The media type of the exposition format.
@@ -133,6 +136,32 @@ class _Inventory(Collector):
             if kind != "utilization" and isinstance(value, int):
                 disk.add_metric([kind], value)
         yield disk
+        yield from _database(self.cluster)
+
+
+def _database(cluster: Cluster) -> Iterator[GaugeMetricFamily]:
+    """The provisioner database's members by role and state, and whether one leads; no
+    samples where no database has ever registered (off, or not yet started)."""
+    scopes = cluster.store.children(paths.PATRONI) if cluster.store.exists(paths.PATRONI) else []
+    if not scopes:
+        return
+    scope = sorted(scopes)[0]  # one database cluster per PVC cluster
+    found = database_members.members(cluster.store, scope)
+    counts: dict[tuple[str, str], int] = {}
+    for member in found:
+        key = (member.role or "unknown", member.state or "unknown")
+        counts[key] = counts.get(key, 0) + 1
+    family = GaugeMetricFamily(
+        "pvc_database_members", "Provisioner database members by role and state", labels=["role", "state"]
+    )
+    for (role, state), count in sorted(counts.items()):
+        family.add_metric([role, state], count)
+    yield family
+    leader = database_members.leader(cluster.store, scope)
+    running = {m.name for m in found if m.state == "running"}
+    yield GaugeMetricFamily(
+        "pvc_database_leader", "1 while a running member leads the database", value=int(leader in running)
+    )
 
 
 def _by_state(name: str, documentation: str, counts: dict[str, int]) -> GaugeMetricFamily:

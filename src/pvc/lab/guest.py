@@ -91,9 +91,9 @@ if [ -n "$NET" ]; then
   if [ -n "$META" ]; then
     (
       mkdir -p /tmp; M=http://169.254.169.254/latest
-      until wget -q -T 2 -O /tmp/user-data $M/user-data 2>/dev/null; do sleep 1; done
+      until timeout 5 wget -q -O /tmp/user-data $M/user-data 2>/dev/null; do sleep 1; done
       while IFS= read -r l; do echo "LAB-META $l" > /dev/ttyS0; done < /tmp/user-data
-      echo "LAB-META-ID $(wget -q -T 2 -O - $M/meta-data/instance-id)" > /dev/ttyS0
+      echo "LAB-META-ID $(timeout 5 wget -q -O - $M/meta-data/instance-id)" > /dev/ttyS0
     ) &
   fi
   (

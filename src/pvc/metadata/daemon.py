@@ -57,6 +57,11 @@ class _Server(BaseApplication):
             "errorlog": "-",
             "loglevel": "warning",
             "proc_name": f"pvc-metadata[{self.node_config.node.name}]",
+            # the account it already runs as (gunicorn's default is the euid at its import)
+            "user": os.getuid(),
+            "group": os.getgid(),
+            # no gunicornc control socket: nothing may manage the server besides its parent
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

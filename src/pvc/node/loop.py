@@ -23,6 +23,7 @@ from pvc.cluster.tasks.catalog import DOMAIN_TASKS
 from pvc.cluster.tasks.services import NodeServices
 from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig
+from pvc.db import members as database_members
 from pvc.errors import PVCError
 from pvc.hypervisor import hard_kill
 from pvc.hypervisor.adapter import Hypervisor
@@ -355,6 +356,7 @@ class NodeLoop:
                             self.config.timers.dead_after,
                             api_authentication=self.config.api.authentication.enabled,
                             zookeeper=self.zk_members.results() if self.zk_members else None,
+                            database=self._database_view(),
                         )
                     )
             done.extend(self._reconcile_domain_state())
@@ -427,6 +429,16 @@ class NodeLoop:
         """Host and network device figures, plus the latest hypervisor figures the VM manager sampled."""
         figures = self.vms.figures if self.vms is not None else None
         return sysinfo.sample_keepalive(self.clock(), figures, self.interfaces.sample())
+
+    def _database_view(self) -> checks.DatabaseView | None:
+        """The provisioner database's members as Patroni recorded them (None: it is off)."""
+        if not self.config.database.enabled:
+            return None
+        scope = self.config.cluster.name
+        found = database_members.members(self.store, scope)
+        return checks.DatabaseView(
+            {m.name: m.state for m in found}, database_members.leader(self.store, scope)
+        )
 
     def _reconcile_domain_state(self) -> list[str]:
         """Finish flush/unflush requests of a node without a hypervisor (it has no VMs to

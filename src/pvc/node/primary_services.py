@@ -51,15 +51,18 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
 
 
 class ChildService:
-    """A daemon the primary runs as a child process of the node daemon, started and waited
-    for until it accepts connections on ``host:port``.
+    """A daemon the primary runs as a child process of the node daemon, started and (with
+    ``wait``) waited for until it accepts connections on ``host:port``.
 
     Its process is recorded in a file, so that a process other than the one that started
     it (a restarted daemon, the primary guard) can stop it.
     """
 
-    def __init__(self, config: NodeConfig, name: str, module: str, host: str, port: int) -> None:
+    def __init__(
+        self, config: NodeConfig, name: str, module: str, host: str, port: int, *, wait: bool = True
+    ) -> None:
         self.config = config
+        self.wait = wait
         self.name = name
         self.module = module
         self.host, self.port = host, port
@@ -77,6 +80,8 @@ class ChildService:
         )
         self.ref_path.parent.mkdir(parents=True, exist_ok=True)
         self.ref_path.write_text(json.dumps(self.ref.to_json()))
+        if not self.wait:
+            return
         deadline = time.monotonic() + SERVICE_START_TIMEOUT
         while time.monotonic() < deadline:
             if not processes.is_alive(self.ref):
@@ -114,7 +119,10 @@ def api_service(config: NodeConfig) -> ChildService:
 
 def metadata_phase(config: NodeConfig) -> Phase:
     """The cloud-init metadata service: its address on the loopback device, then its process."""
-    service = ChildService(config, "pvc-metadata", "pvc.metadata.daemon", METADATA_ADDRESS, METADATA_PORT)
+    # not waited for: VMs retry, and a takeover should not wait on it
+    service = ChildService(
+        config, "pvc-metadata", "pvc.metadata.daemon", METADATA_ADDRESS, METADATA_PORT, wait=False
+    )
     address = f"{METADATA_ADDRESS}/32"
 
     def take_over() -> None:

@@ -24,10 +24,28 @@ DELTA_VM_FAILED = 10
 DELTA_MEMORY_OVERPROVISIONED = 25
 DELTA_API_AUTH_DISABLED = 10
 DELTA_ZOOKEEPER_MEMBER = 25
+DELTA_DATABASE_UNAVAILABLE = 25
+DELTA_DATABASE_MEMBER = 10
 #: The fault raised while the primary's API runs without authentication.
 API_AUTH_DISABLED = ("api_auth_disabled", "api")
 #: The kind of the fault about a ZooKeeper member that does not answer (subject: its host entry).
 ZOOKEEPER_MEMBER_DOWN = "zookeeper_member_down"
+#: The fault while the provisioner database has no running leader, and the one of a
+#: coordinator whose database member is not running (subject: the node).
+DATABASE_UNAVAILABLE = ("database_unavailable", "database")
+DATABASE_MEMBER_DOWN = "database_member_down"
+
+
+@dataclass(frozen=True)
+class DatabaseView:
+    """The provisioner database as Patroni's records show it: each member's state by name
+    (members are named after their nodes) and the leader's name (None: no leader)."""
+
+    states: dict[str, str]
+    leader: str | None
+
+    def running(self) -> set[str]:
+        return {name for name, state in self.states.items() if state == "running"}
 
 
 @dataclass(frozen=True)
@@ -89,12 +107,34 @@ def zookeeper_findings(health: Iterable[MemberHealth], nodes: Iterable[NodeRecor
     return found
 
 
+def database_findings(view: DatabaseView, nodes: Iterable[NodeRecord]) -> list[Finding]:
+    """A fault while no running member leads, and one for each coordinator whose member
+    is not running."""
+    running = view.running()
+    found = []
+    if view.leader is None or view.leader not in running:
+        why = (
+            "no member holds the leader key"
+            if view.leader is None
+            else f"its leader {view.leader} is not running"
+        )
+        message = f"The provisioner database is unavailable: {why}"
+        found.append(Finding(*DATABASE_UNAVAILABLE, DELTA_DATABASE_UNAVAILABLE, message))
+    for node in nodes:
+        if node.is_coordinator and node.name not in running:
+            state = view.states.get(node.name, "not registered")
+            message = f"The database member on coordinator {node.name} is not running ({state})"
+            found.append(Finding(DATABASE_MEMBER_DOWN, node.name, DELTA_DATABASE_MEMBER, message))
+    return found
+
+
 def raise_found(
     cluster: Cluster,
     dead_after: float,
     *,
     api_authentication: bool = True,
     zookeeper: Sequence[MemberHealth] | None = None,
+    database: DatabaseView | None = None,
 ) -> list[str]:
     """Raise or refresh a fault for every finding; returns a sentence per fault newly raised
     or cleared.
@@ -102,7 +142,9 @@ def raise_found(
     ``api_authentication`` is the primary's ``api.authentication.enabled``; the fault it
     raises when false is deleted once it is true again. ``zookeeper`` is the latest word on
     each ensemble member (None: not known, nothing changes); the fault of a member that
-    answers again is deleted. In maintenance mode new faults are not raised.
+    answers again is deleted. ``database`` is the provisioner database's members (None: it
+    is off, or not known); its faults are deleted once they no longer hold. In maintenance
+    mode new faults are not raised.
     """
     cache = cluster.cache
     maintenance = cache.cluster_config().maintenance
@@ -117,10 +159,22 @@ def raise_found(
             if cleared:
                 done.append(cleared)
     nodes = cache.nodes()
+    database_found = database_findings(database, nodes) if database is not None else []
+    if database is not None:
+        held = {(f.kind, f.subject) for f in database_found}
+        candidates = [DATABASE_UNAVAILABLE] + [
+            (DATABASE_MEMBER_DOWN, n.name) for n in nodes if n.is_coordinator
+        ]
+        for kind, subject in candidates:
+            if (kind, subject) not in held:
+                cleared = clear(cluster, kind, subject)
+                if cleared:
+                    done.append(cleared)
     findings = (
         find(nodes, cache.vms(), dead_after)
         + api_findings(api_authentication)
         + zookeeper_findings(zookeeper or (), nodes)
+        + database_found
     )
     for finding in findings:
         sentence = report(
