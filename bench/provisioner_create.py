@@ -16,6 +16,7 @@ import statistics
 import time
 
 from bench.labs import own_lab, wait_until
+from pvc.cluster.provisioner.create import STAGES
 from pvc.lab import demo, endpoint, provisioning
 from pvc.lab.database import provisioner_answers
 
@@ -41,9 +42,7 @@ def main() -> None:
             wait_until(lambda n=name: demo.serial_log(layout, n).exists(), timeout=60, interval=0.05)
             took.append(time.monotonic() - began)
             stages = status["result"]["stages"]
-            breakdown = ", ".join(
-                f"{stage} {seconds:.2f}" for stage, seconds in stages.items() if " " not in stage
-            )
+            breakdown = ", ".join(f"{stage} {stages[stage]:.2f}" for stage in STAGES if stage in stages)
             print(f"run {run}: task done {task_done:.2f} s, QEMU running {took[-1]:.2f} s ({breakdown})")
         print(
             f"provisioner create -> VM running: p50 {statistics.median(took):.2f} s, "

@@ -112,3 +112,29 @@ def test_a_change_that_collides_with_another_is_a_conflict(provisioner_db: Datab
         assert "uq_userdata_name" in str(error)
     with provisioner_db.session() as session:
         assert [row.userdata for row in session.query(Userdata)] == ["a"]
+
+
+def test_every_leader_sets_the_owners_password_from_the_file_again(pg_server, db_name, tmp_path):
+    import psycopg
+
+    from pvc.db import bootstrap
+
+    superuser = pg_server.conninfo("postgres")
+
+    def stored_secret() -> str:
+        with psycopg.connect(superuser) as conn:
+            query = "SELECT rolpassword FROM pg_authid WHERE rolname = %s"
+            return conn.execute(query, (db_name,)).fetchone()[0]
+
+    before = stored_secret()
+    password_file = tmp_path / "owner"
+    password_file.write_text("rotated\n")
+    args = [str(password_file), db_name, superuser]
+    # a replica's callback changes nothing
+    assert bootstrap.main(["--leader", *args, "on_role_change", "replica", "pvc"]) == 0
+    assert stored_secret() == before
+    # the leader's sets the file's password
+    assert bootstrap.main(["--leader", *args, "on_role_change", "primary", "pvc"]) == 0
+    after = stored_secret()
+    assert after != before and after.startswith("SCRAM-SHA-256$")
+    assert bootstrap.main(["--leader", *args, "on_start"]) == 2  # malformed: refused

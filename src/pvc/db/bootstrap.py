@@ -1,11 +1,14 @@
-"""The provisioner's database and role, made once by the first Patroni leader.
+"""The provisioner's database and role, made by the first Patroni leader and kept by every one.
 
 Patroni runs ``python -m pvc.db.bootstrap <password file> <name> <connection string>``
 after it has initialised the cluster (``bootstrap.post_bootstrap``), as the PostgreSQL
 account, with a superuser connection string. The role ``<name>`` (login, the password
 from the file) gets a database of the same name, which it owns; the schema in it is the
 API's to migrate (:mod:`pvc.db.migrate`). :func:`ensure_owner` is safe to run again: it
-also sets the password anew.
+also sets the password anew, which every leader does as it starts or takes over
+(``--leader``, Patroni's ``on_start``/``on_role_change`` callbacks, which append the
+action, the role and the scope): a changed password file takes effect at the next leader
+change or restart.
 """
 
 from __future__ import annotations
@@ -38,7 +41,21 @@ def ensure_owner(conninfo: str, name: str, password: str) -> list[str]:
     return done
 
 
+#: The roles Patroni gives a member that accepts writes.
+LEADER_ROLES = ("primary", "master")
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--leader"]:
+        if len(argv) != 7:
+            print(
+                "usage: python -m pvc.db.bootstrap --leader PASSWORD_FILE NAME CONNINFO ACTION ROLE SCOPE",
+                file=sys.stderr,
+            )
+            return 2
+        if argv[5] not in LEADER_ROLES:
+            return 0  # a replica has nothing to set (it follows the leader's catalog)
+        argv = argv[1:4]
     if len(argv) != 3:
         print("usage: python -m pvc.db.bootstrap PASSWORD_FILE NAME CONNINFO", file=sys.stderr)
         return 2

@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
+
 from pvc.config import NodeConfig, ZookeeperCredential
 from pvc.config.credentials import DatabaseCredentials
 from pvc.db.account import PG_BINDIR, PG_USER
@@ -77,6 +79,19 @@ def patroni_config(
     bootstrap_command = shlex.join(
         [sys.executable, "-m", "pvc.db.bootstrap", str(files.owner_password_file), database.name]
     )
+    # on becoming (or starting as) the leader, the owner's password is set again from the
+    # file: a changed password (or a first start that failed half-way) takes effect
+    role_command = shlex.join(
+        [
+            sys.executable,
+            "-m",
+            "pvc.db.bootstrap",
+            "--leader",
+            str(files.owner_password_file),
+            database.name,
+            make_conninfo(host=str(files.socket_dir), port=database.port, user=SUPERUSER, dbname="postgres"),
+        ]
+    )
     zk: dict = {"hosts": zookeeper_hosts(config)}
     if zookeeper is not None:
         zk["auth_data"] = {"digest": f"{zookeeper.user}:{zookeeper.password}"}
@@ -125,6 +140,7 @@ def patroni_config(
                 "rewind": {"username": SUPERUSER, "password": credentials.superuser},
             },
             "parameters": {"unix_socket_directories": str(files.socket_dir)},
+            "callbacks": {"on_start": role_command, "on_role_change": role_command},
             "pg_hba": [
                 # The socket directory is the PostgreSQL account's alone.
                 "local all all trust",
