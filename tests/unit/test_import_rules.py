@@ -22,7 +22,17 @@ PURE_HELPERS = ("pvc.domain_xml", "pvc.storage.tiers", "pvc.storage.units", "pvc
 #: Packages of the adapters: they talk to one outside system and know nothing of PVC's state.
 ADAPTERS = ("pvc.hypervisor", "pvc.storage", "pvc.net", "pvc.power")
 #: Packages above the adapters, which adapters must never reach up to.
-UPPER = ("pvc.state", "pvc.tasks", "pvc.cluster", "pvc.node", "pvc.api", "pvc.cli", "pvc.client", "pvc.lab")
+UPPER = (
+    "pvc.state",
+    "pvc.tasks",
+    "pvc.cluster",
+    "pvc.node",
+    "pvc.api",
+    "pvc.metadata",
+    "pvc.cli",
+    "pvc.client",
+    "pvc.lab",
+)
 
 
 def _within(name: str, packages: tuple[str, ...]) -> bool:
@@ -98,7 +108,18 @@ RULES = (
         lambda target: (
             target.startswith("pvc")
             and target != "pvc"
-            and not _within(target, ("pvc.api", "pvc.cluster", "pvc.config", "pvc.errors"))
+            and not _within(target, ("pvc.api", "pvc.cluster", "pvc.config", "pvc.errors", "pvc.accounts"))
+        ),
+    ),
+    Rule(
+        "the metadata service talks only to the domain library (VMs are untrusted clients)",
+        lambda module: _within(module, ("pvc.metadata",)),
+        lambda target: (
+            target.startswith("pvc")
+            and target != "pvc"
+            and not _within(
+                target, ("pvc.metadata", "pvc.cluster", "pvc.config", "pvc.errors", "pvc.accounts")
+            )
         ),
     ),
     Rule(
@@ -135,7 +156,7 @@ RULES = (
     Rule(
         "the domain library never reaches up into the daemons, the API or the CLI",
         lambda module: _within(module, ("pvc.cluster",)),
-        lambda target: _within(target, ("pvc.node", "pvc.api", "pvc.cli", "pvc.lab")),
+        lambda target: _within(target, ("pvc.node", "pvc.api", "pvc.metadata", "pvc.cli", "pvc.lab")),
     ),
 )
 
@@ -182,6 +203,10 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ({"client/http.py": "from pvc.cli import context\n", "cli/context.py": ""}, "the client stands"),
         ({"domain_xml/parse.py": "import pvc.hypervisor.adapter\n"}, "pure helpers"),
         ({"cluster/vm/x.py": "from pvc.node import loop\n", "node/loop.py": ""}, "the domain library never"),
+        (
+            {"metadata/app.py": "from pvc.db import engine\n", "db/engine.py": ""},
+            "the metadata service talks",
+        ),
         ({"tasks/registry.py": "import importlib\nimportlib.import_module('pvc.x')\n"}, "by their names"),
     ],
 )

@@ -10,49 +10,23 @@ account: the Ceph ``ceph_conf`` and ``ceph_keyring`` (owned ``root:<api group>``
 
 from __future__ import annotations
 
-import ctypes
 import grp
 import os
-import pwd
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
+from pvc import accounts
+from pvc.accounts import Account, drop_to
 from pvc.config import NodeConfig
 from pvc.errors import ConfigError
 
-PR_SET_PDEATHSIG = 1
-PR_GET_PDEATHSIG = 2
 #: The directory under ``state_dir`` where pvcapid spools uploaded images.
 UPLOADS = "uploads"
 
 
-@dataclass(frozen=True)
-class Account:
-    """The account pvcapid runs as."""
-
-    name: str
-    uid: int
-    gid: int
-    home: str
-
-
 def resolve_account(config: NodeConfig) -> Account:
     """``api.user``/``api.group`` as ids; ConfigError naming the key if either does not exist."""
-    api = config.api
-    try:
-        entry = pwd.getpwnam(api.user)
-    except KeyError:
-        raise ConfigError(
-            f"api.user: there is no user '{api.user}' on this system (scripts/setup.sh creates 'pvcapi')"
-        ) from None
-    gid = entry.pw_gid
-    if api.group:
-        try:
-            gid = grp.getgrnam(api.group).gr_gid
-        except KeyError:
-            raise ConfigError(f"api.group: there is no group '{api.group}' on this system") from None
-    return Account(api.user, entry.pw_uid, gid, entry.pw_dir)
+    return accounts.resolve_account(config.api.user, config.api.group, key="api")
 
 
 def tls_context(config: NodeConfig) -> ssl.SSLContext | None:
@@ -76,39 +50,6 @@ def prepare_uploads(config: NodeConfig, account: Account) -> Path:
         os.chown(uploads, account.uid, account.gid)
     uploads.chmod(0o700)
     return uploads
-
-
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _parent_death_signal() -> int:
-    value = ctypes.c_int(0)
-    _libc().prctl(PR_GET_PDEATHSIG, ctypes.byref(value), 0, 0, 0)
-    return value.value
-
-
-def drop_to(account: Account) -> None:
-    """Become ``account`` for good (its group, its supplementary groups from /etc/group).
-
-    The kernel forgets a parent-death signal when the credentials change; it is set again
-    so that pvcapid still ends with the node daemon that started it.
-    """
-    death_signal = _parent_death_signal()
-    parent = os.getppid()
-    os.initgroups(account.name, account.gid)
-    os.setresgid(account.gid, account.gid, account.gid)
-    os.setresuid(account.uid, account.uid, account.uid)
-    if death_signal:
-        _libc().prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died while the signal was unset
-            raise SystemExit("pvcapid: the node daemon that started it has exited")
-    os.environ.update(HOME=account.home, USER=account.name, LOGNAME=account.name)
-    try:
-        os.setuid(0)
-    except PermissionError:
-        return
-    raise SystemExit("pvcapid: could not give up root")
 
 
 def unreadable_files(config: NodeConfig) -> list[str]:
@@ -151,3 +92,6 @@ def become_unprivileged(config: NodeConfig) -> str:
         )
     group = grp.getgrgid(account.gid).gr_name
     return f"running as {account.name}:{group} (uid {account.uid}, gid {account.gid})"
+
+
+__all__ = ["Account", "become_unprivileged", "drop_to", "resolve_account", "tls_context", "unreadable_files"]

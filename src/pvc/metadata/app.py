@@ -3,7 +3,7 @@
 Paths, under ``/latest`` or a dated version (``/2009-04-04``), as cloud-init's EC2
 datasource asks them: ``meta-data/`` (the list of keys), ``meta-data/<key>`` and
 ``user-data`` (the profile's userdata with ``{vm_name}``, ``{vm_uuid}`` and ``{profile}``
-filled in). A VM is known by the address it asks from (see :mod:`pvc.metadata.lookup`);
+filled in). A VM is known by the address it asks from (see :mod:`pvc.cluster.provisioner.requester`);
 it only ever learns about itself.
 """
 
@@ -17,10 +17,9 @@ from flask import Flask, Response, request
 
 from pvc.cluster.provisioner.documents import render_userdata
 from pvc.cluster.provisioner.profiles import userdata_of
+from pvc.cluster.provisioner.requester import Requester, find_requester
+from pvc.cluster.provisioner.session import Database, DatabaseUnavailable
 from pvc.cluster.session import Cluster
-from pvc.db.engine import Database
-from pvc.db.errors import DatabaseUnavailable
-from pvc.metadata.lookup import Requester, find_requester
 
 log = logging.getLogger(__name__)
 

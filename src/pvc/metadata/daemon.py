@@ -14,7 +14,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from pvc.api import privileges
+from pvc import accounts
 from pvc.cluster import session
 from pvc.cluster.provisioner import session as provisioner_session
 from pvc.config import NodeConfig, ZookeeperCredential, load_config
@@ -91,11 +91,11 @@ def main() -> int:
         password, problem = database_access(config)
         listener = bind()
         if os.geteuid() == 0:
-            account = privileges.resolve_account(config)
+            account = accounts.resolve_account(config.api.user, config.api.group, key="api")
             if account.uid == 0 and not config.api.allow_root:
                 raise ConfigError("api.user: the metadata service runs as the API's account, which is root")
             if account.uid != 0:
-                privileges.drop_to(account)
+                accounts.drop_to(account, "pvc-metadata")
     except (ConfigError, OSError) as error:
         print(f"pvc-metadata: {error}", file=sys.stderr)
         return 2

@@ -23,7 +23,6 @@ from pvc.cluster.tasks.catalog import DOMAIN_TASKS
 from pvc.cluster.tasks.services import NodeServices
 from pvc.cluster.vm.xml_policy import node_policy, vm_rbd_auth
 from pvc.config import NodeConfig
-from pvc.db import members as database_members
 from pvc.errors import PVCError
 from pvc.hypervisor import hard_kill
 from pvc.hypervisor.adapter import Hypervisor
@@ -434,11 +433,7 @@ class NodeLoop:
         """The provisioner database's members as Patroni recorded them (None: it is off)."""
         if not self.config.database.enabled:
             return None
-        scope = self.config.cluster.name
-        found = database_members.members(self.store, scope)
-        return checks.DatabaseView(
-            {m.name: m.state for m in found}, database_members.leader(self.store, scope)
-        )
+        return checks.database_view(self.store, self.config.cluster.name)
 
     def _reconcile_domain_state(self) -> list[str]:
         """Finish flush/unflush requests of a node without a hypervisor (it has no VMs to

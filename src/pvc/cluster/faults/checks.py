@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pvc.cluster.faults.actions import clear, report
 from pvc.cluster.session import Cluster
 from pvc.cluster.vm.placement import overprovisioned
+from pvc.db import members as database_members
 from pvc.state.members import MemberHealth
 from pvc.state.records import NodeRecord
 from pvc.state.states import DaemonState, VMState
+from pvc.state.store import Store
 from pvc.state.vms import VmRecord
 
 #: Health deltas of the faults PVC raises itself.
@@ -105,6 +107,12 @@ def zookeeper_findings(health: Iterable[MemberHealth], nodes: Iterable[NodeRecor
             message = f"ZooKeeper member {member.host}{owner} does not answer: {member.detail}"
             found.append(Finding(ZOOKEEPER_MEMBER_DOWN, member.host, DELTA_ZOOKEEPER_MEMBER, message))
     return found
+
+
+def database_view(store: Store, scope: str) -> DatabaseView:
+    """The database cluster ``scope`` (the PVC cluster's name) as Patroni recorded it."""
+    found = database_members.members(store, scope)
+    return DatabaseView({m.name: m.state for m in found}, database_members.leader(store, scope))
 
 
 def database_findings(view: DatabaseView, nodes: Iterable[NodeRecord]) -> list[Finding]:

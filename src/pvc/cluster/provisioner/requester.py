@@ -1,5 +1,6 @@
-"""Which VM is asking: its source address, through the DHCP leases and reservations of the
-managed networks, to a MAC address, to the VM with a NIC of that MAC on that network."""
+"""Which VM is asking the metadata service: its source address, through the DHCP leases and
+reservations of the managed networks, to a MAC address, to the VM with a NIC of that MAC
+on that network (see :mod:`pvc.metadata`)."""
 
 from __future__ import annotations
 
