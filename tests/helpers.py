@@ -168,6 +168,8 @@ def node_config_data(
         # A test daemon must never arm a real hardware watchdog of the machine it runs on.
         "fencing": {"watchdog": None},
         "api": {"token": [{"description": "tests", "token": TEST_API_KEY}]},
+        # No Patroni member runs beside test daemons (the database has tests of its own).
+        "database": {"enabled": False},
     }
     if storage is not None:
         data["storage"] = storage

@@ -195,6 +195,8 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/provisioner/profile/<profile>"): OP,
     ("PUT", "/provisioner/profile/<profile>"): OP,
     ("POST", "/provisioner/create"): OP,
+    ("GET", "/provisioner/status"): RO,
+    ("GET", "/provisioner/status/<task_id>"): RO,
     ("DELETE", "/provisioner/profile/<profile>"): OP,
     # metrics
     ("GET", "/metrics"): METRICS,

@@ -117,6 +117,7 @@ EXPECTED = {
         "-s/--start|-S/--no-start",
         "--wait|--no-wait",
     ],
+    "pvc provisioner status": ["TASK_ID?", "-f/--format"],
     "pvc provisioner template": [],
     "pvc provisioner template system": [],
     "pvc provisioner template system add": [

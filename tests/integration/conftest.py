@@ -15,9 +15,12 @@ from kazoo.client import KazooClient
 from kazoo.security import make_digest_acl
 
 from pvc import processes
+from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import NodeConfig
 from pvc.lab import zookeeper
 from pvc.node.loop import NodeLoop
+from pvc.state.cache import ClusterCache
+from pvc.state.schema import ensure_schema
 from pvc.state.store import Store
 from tests.helpers import node_config, zk_credential
 from tests.integration.netns_lab import NetnsLab
@@ -57,6 +60,19 @@ def zk_hosts(zk_server: str) -> str:
     client.stop()
     client.close()
     return f"{zk_server}{chroot}"
+
+
+@pytest.fixture
+def domain_cluster(make_store: Callable[..., Store]) -> Iterator[Cluster]:
+    """A cluster as the API holds it (its store, its watched cache of the API's trees), on a
+    fresh ZooKeeper tree with the current schema."""
+    store = make_store()
+    ensure_schema(store)
+    cache = ClusterCache(store, API_ROOTS)
+    cache.start()
+    assert cache.wait_ready(10)
+    yield Cluster(store, cache)
+    cache.close()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ import pytest
 
 from pvc.cluster.network import actions
 from pvc.cluster.provisioner import documents, profiles, templates
-from pvc.cluster.session import API_ROOTS, Cluster
+from pvc.cluster.session import Cluster
 from pvc.domain_xml.build import DomainSpec, build
 from pvc.metadata.app import create_metadata_app
 from pvc.state import networks as records
-from pvc.state.cache import ClusterCache
-from pvc.state.schema import ensure_schema
 from pvc.state.vms import VmMeta, VmPlacement, create_vm
-from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
 
 NET = {
     "domain": "vms.lab",
@@ -28,17 +25,6 @@ NET = {
 USERDATA = "#cloud-config\nhostname: {vm_name}\nfqdn: {vm_name}.lab\n# profile {profile}\n"
 
 
-@pytest.fixture
-def meta_cluster(make_store):
-    store = make_store()
-    ensure_schema(store)
-    cache = ClusterCache(store, API_ROOTS)
-    cache.start()
-    assert cache.wait_ready(10)
-    yield Cluster(store, cache)
-    cache.close()
-
-
 def add_vm(cluster: Cluster, name: str, mac: str, profile: str = "") -> str:
     xml = build(DomainSpec(name=name, bridges=["vmbr60"], macs=[mac]))
     uuid = xml.split("<uuid>")[1].split("</uuid>")[0]
@@ -48,8 +34,8 @@ def add_vm(cluster: Cluster, name: str, mac: str, profile: str = "") -> str:
 
 
 @pytest.fixture
-def metadata(meta_cluster, provisioner_db):  # noqa: F811
-    actions.add_network(meta_cluster, 60, "vms", "managed", **NET)
+def metadata(domain_cluster, provisioner_db):
+    actions.add_network(domain_cluster, 60, "vms", "managed", **NET)
     with provisioner_db.session() as session:
         templates.add_system(
             session, "tiny", templates.SystemSettings(vcpus=1, vram=128, serial=True, vnc=False)
@@ -65,8 +51,8 @@ def metadata(meta_cluster, provisioner_db):  # noqa: F811
         profiles.add_profile(
             session, "bare", "provisioner", profiles.ProfileSettings(system_template="tiny", script="noop")
         )
-    app = create_metadata_app(meta_cluster, provisioner_db)
-    return meta_cluster, app.test_client()
+    app = create_metadata_app(domain_cluster, provisioner_db)
+    return domain_cluster, app.test_client()
 
 
 def get(client, path: str, address: str):
@@ -119,10 +105,10 @@ def test_unknown_addresses_keys_and_profiles_without_userdata_are_not_found(meta
     assert get(client, "/latest/meta-data/hostname", "10.60.0.120") == (200, "bare1")
 
 
-def test_without_a_database_userdata_is_unavailable_but_meta_data_answers(meta_cluster):
-    actions.add_network(meta_cluster, 60, "vms", "managed", **NET)
-    add_vm(meta_cluster, "solo", "52:54:00:60:00:30", profile="web")
-    meta_cluster.settle(records.put_lease(meta_cluster.store, 60, "52:54:00:60:00:30", "10.60.0.130"))
-    client = create_metadata_app(meta_cluster, None).test_client()
+def test_without_a_database_userdata_is_unavailable_but_meta_data_answers(domain_cluster):
+    actions.add_network(domain_cluster, 60, "vms", "managed", **NET)
+    add_vm(domain_cluster, "solo", "52:54:00:60:00:30", profile="web")
+    domain_cluster.settle(records.put_lease(domain_cluster.store, 60, "52:54:00:60:00:30", "10.60.0.130"))
+    client = create_metadata_app(domain_cluster, None).test_client()
     assert get(client, "/latest/meta-data/hostname", "10.60.0.130") == (200, "solo")
     assert get(client, "/latest/user-data", "10.60.0.130")[0] == 404

@@ -13,7 +13,6 @@ from pvc.state import networks as records
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.errors import ConflictError, StateError
-from pvc.state.schema import ensure_schema
 
 NET = {
     "domain": "lab.example.com",
@@ -25,36 +24,25 @@ NET = {
 }
 
 
-@pytest.fixture
-def net_cluster(make_store):
-    store = make_store()
-    ensure_schema(store)
-    cache = ClusterCache(store, API_ROOTS)
-    cache.start()
-    assert cache.wait_ready(10)
-    yield Cluster(store, cache)
-    cache.close()
-
-
-def test_the_layout_in_zookeeper(net_cluster):
-    store = net_cluster.store
-    actions.add_network(net_cluster, 50, "lab", "managed", **NET)
+def test_the_layout_in_zookeeper(domain_cluster):
+    store = domain_cluster.store
+    actions.add_network(domain_cluster, 50, "lab", "managed", **NET)
     assert store.children(paths.network(50)) == ["acls", "leases", "reservations"]
     record = records.Network.from_bytes(store.get(paths.network(50)))
     assert record is not None and (record.vni, record.dhcp4, record.mtu) == (50, True, None)
-    actions.add_reservation(net_cluster, 50, "52:54:00:AA:00:01", "10.50.0.10", "db")
+    actions.add_reservation(domain_cluster, 50, "52:54:00:AA:00:01", "10.50.0.10", "db")
     stored = records.Reservation.from_bytes(store.get(paths.network_reservation(50, "52:54:00:aa:00:01")))
     assert stored == records.Reservation(mac="52:54:00:aa:00:01", ip4_address="10.50.0.10", hostname="db")
-    acls.add_acl(net_cluster, 50, "ssh", "tcp dport 22 accept")
+    acls.add_acl(domain_cluster, 50, "ssh", "tcp dport 22 accept")
     assert records.Acl.from_bytes(store.get(paths.network_acl(50, "ssh"))).order == 1
     # the cache (the API's reads) shows each write as soon as the call returns
-    assert [n["vni"] for n in queries.list_networks(net_cluster)] == [50]
-    assert queries.list_leases(net_cluster, 50)[0]["hostname"] == "db"
+    assert [n["vni"] for n in queries.list_networks(domain_cluster)] == [50]
+    assert queries.list_leases(domain_cluster, 50)[0]["hostname"] == "db"
 
 
-def test_the_lease_hook_writes_and_removes_leases(net_cluster):
-    actions.add_network(net_cluster, 50, "lab", "managed", **NET)
-    store = net_cluster.store
+def test_the_lease_hook_writes_and_removes_leases(domain_cluster):
+    actions.add_network(domain_cluster, 50, "lab", "managed", **NET)
+    store = domain_cluster.store
     records.put_lease(
         store, 50, "52:54:00:AA:00:02", "10.50.0.120", hostname="pc", expiry=1800000000, client_id="01:x"
     )
@@ -71,24 +59,24 @@ def test_the_lease_hook_writes_and_removes_leases(net_cluster):
         records.put_lease(store, 51, "52:54:00:aa:00:02", "10.50.0.121")
 
 
-def test_removal_takes_everything_in_one_transaction(net_cluster):
-    store = net_cluster.store
-    actions.add_network(net_cluster, 50, "lab", "managed", **NET)
-    actions.add_reservation(net_cluster, 50, "52:54:00:aa:00:01", "10.50.0.10")
+def test_removal_takes_everything_in_one_transaction(domain_cluster):
+    store = domain_cluster.store
+    actions.add_network(domain_cluster, 50, "lab", "managed", **NET)
+    actions.add_reservation(domain_cluster, 50, "52:54:00:aa:00:01", "10.50.0.10")
     records.put_lease(store, 50, "52:54:00:aa:00:03", "10.50.0.150", expiry=1)
-    acls.add_acl(net_cluster, 50, "ssh", "tcp dport 22 accept")
-    acls.add_acl(net_cluster, 50, "out", "accept", direction="out")
-    actions.remove_network(net_cluster, 50)
+    acls.add_acl(domain_cluster, 50, "ssh", "tcp dport 22 accept")
+    acls.add_acl(domain_cluster, 50, "out", "accept", direction="out")
+    actions.remove_network(domain_cluster, 50)
     assert store.children(paths.NETWORKS) == []
-    assert queries.list_networks(net_cluster) == []
+    assert queries.list_networks(domain_cluster) == []
 
 
-def test_a_stale_version_writes_nothing(net_cluster):
-    store = net_cluster.store
-    actions.add_network(net_cluster, 50, "lab", "managed", **NET)
+def test_a_stale_version_writes_nothing(domain_cluster):
+    store = domain_cluster.store
+    actions.add_network(domain_cluster, 50, "lab", "managed", **NET)
     reader = records.StoreReader(store)
     stale = records.read_versions(reader, 50)
-    actions.add_reservation(net_cluster, 50, "52:54:00:aa:00:01", "10.50.0.10")
+    actions.add_reservation(domain_cluster, 50, "52:54:00:aa:00:01", "10.50.0.10")
     reservation = records.Reservation("52:54:00:aa:00:02", "10.50.0.10")
     with pytest.raises(ConflictError):
         records.put_reservation(store, 50, reservation, stale)
@@ -100,10 +88,10 @@ def test_a_stale_version_writes_nothing(net_cluster):
     assert paths.network_lease(50, "52:54:00:aa:00:09") in commit.deleted
 
 
-def test_racing_writers_cannot_both_win(net_cluster, make_store):
+def test_racing_writers_cannot_both_win(domain_cluster, make_store):
     """Eight clients reserve the same address for different MACs, and add overlapping networks,
     at once: exactly one of each wins, and the losers are told why."""
-    actions.add_network(net_cluster, 50, "lab", "managed", **NET)
+    actions.add_network(domain_cluster, 50, "lab", "managed", **NET)
     others = []
     for _ in range(8):
         store = make_store()

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from pvc.cluster.storage.access import StorageAccess
+from pvc.config import StorageSection
 from pvc.lab import standalone_ceph
 from pvc.storage.client import CephClient
 
@@ -59,3 +61,11 @@ def ceph_client(ceph_lab: standalone_ceph.LabCeph) -> Iterator[CephClient]:
 def unique() -> Callable[[str], str]:
     """Names no other test uses: ``unique("vol")`` -> ``"vol-3f2a9c1b"``."""
     return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def access(ceph_lab: standalone_ceph.LabCeph) -> Iterator[StorageAccess]:
+    """The API's Ceph access to the session's Ceph (its own client, closed after the test)."""
+    shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
+    yield shared
+    shared.close()

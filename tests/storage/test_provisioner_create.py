@@ -5,13 +5,12 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
 from lxml import etree
 
-from pvc.cluster.storage.access import StorageAccess
-from pvc.config import StorageSection
 from pvc.config.provisioner import ProvisionerSection
 from pvc.storage import snapshots, volumes
 from tests.helpers import wait_for
@@ -41,13 +40,6 @@ SCRIPT = (
     "    if vm.arguments.get('fail_in') == 'install':\n"
     "        raise RuntimeError('install broke')\n"
 )
-
-
-@pytest.fixture
-def access(ceph_lab):
-    shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
-    yield shared
-    shared.close()
 
 
 @pytest.fixture
@@ -168,6 +160,26 @@ def test_a_profile_becomes_a_started_vm_on_a_copy_on_write_clone(prov_api, ceph_
     wait_for(lambda: ok(client, "GET", "/vm/prov1")[0]["state"] == "start", 20)
 
 
+def test_creations_are_listed_with_their_vm_profile_and_outcome(prov_api, base_image):
+    client, _ = prov_api
+    profile(client, base_image)
+    status, body = call(client, "POST", "/provisioner/create", name="prov10", profile="web", start_vm="false")
+    assert status == 202
+    done = create(client, "prov11", arg="fail_in=setup")
+    assert done["state"] == "FAILURE"
+    wait_for(lambda: call(client, "GET", f"/tasks/{body['task_id']}")[1]["state"] == "SUCCESS", 60)
+    status, listed = call(client, "GET", "/provisioner/status")
+    assert status == 200
+    by_vm = {item["vm"]: item for item in listed}
+    assert by_vm["prov10"]["state"] == "SUCCESS" and by_vm["prov10"]["profile"] == "web"
+    assert by_vm["prov10"]["current"] == by_vm["prov10"]["total"] == 7
+    assert by_vm["prov11"]["state"] == "FAILURE"
+    status, one = call(client, "GET", f"/provisioner/status/{body['task_id']}")
+    assert status == 200 and one["vm"] == "prov10" and "created from profile web" in one["result"]["message"]
+    assert call(client, "GET", "/provisioner/status/nope")[0] == 404
+    assert call(client, "GET", "/provisioner/status/..%2f..")[0] == 404
+
+
 def test_no_start_leaves_the_vm_stopped_and_no_define_makes_only_volumes(prov_api, ceph_client, base_image):
     client, _ = prov_api
     profile(client, base_image)
@@ -271,4 +283,16 @@ def test_the_cli_creates_and_waits_showing_the_outcome(prov_api, base_image, tmp
         assert "FAILURE" in failed.output and "stage install" in failed.output
         queued = runner.invoke(cli, ["provisioner", "create", "prov8", "web", "--no-wait", "-D"])
         assert queued.exit_code == 0 and "Task ID:" in queued.output
+        listed = runner.invoke(cli, ["provisioner", "status", "-f", "json"])
+        assert listed.exit_code == 0 and {"prov6", "prov7"} <= {t["vm"] for t in json.loads(listed.output)}
+        shown = runner.invoke(cli, ["provisioner", "status"])
+        assert shown.exit_code == 0 and "prov7" in shown.output and "FAILURE" in shown.output
     assert ok(client, "GET", "/vm/prov6")[0]["state"] == "stop"
+
+
+def test_a_script_too_large_to_queue_is_refused_before_any_task(prov_api, base_image):
+    client, _ = prov_api
+    padding = "#" + "x" * 1000 + "\n"
+    profile(client, base_image, script=SCRIPT + padding * 800)  # ~800 KiB: stored, but too big for a task
+    status, body = call(client, "POST", "/provisioner/create", name="big1", profile="web")
+    assert status == 400 and "more than a task may carry" in body["message"]

@@ -12,7 +12,6 @@ import pytest
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.vm import actions as vm_actions
-from pvc.config import StorageSection
 from pvc.domain_xml import build as domain_xml
 from pvc.node.vm_disks import DiskGuard
 from pvc.state.states import VMState
@@ -45,13 +44,6 @@ def vm_xml(name: str, *disks: str, files: tuple[str, ...] = ()) -> str:
 
 def cookies(ceph_client, volume: str) -> list[str]:
     return [lock.cookie for lock in volumes.locks(ceph_client, POOL, volume)]
-
-
-@pytest.fixture
-def access(ceph_lab):
-    shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
-    yield shared
-    shared.close()
 
 
 @pytest.fixture

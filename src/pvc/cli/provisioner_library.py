@@ -1,4 +1,4 @@
-"""``pvc provisioner userdata|script|profile|create``."""
+"""``pvc provisioner userdata|script|profile|create|status``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.text import Text
 from pvc.cli.confirm import yes_option
 from pvc.cli.context import options
 from pvc.cli.network import fetch_list
-from pvc.cli.output import format_option, record_table
+from pvc.cli.output import emit_data, format_option, record_table
 from pvc.cli.provisioner import emit_list, provisioner, remove
 from pvc.cli.storage_osd import wait_option
 from pvc.cli.vm_common import emit_reply, run_task
@@ -253,3 +253,29 @@ def provisioner_create(
         "arg": list(script_args) or None,
     }
     run_task(cli, client, client.post("/provisioner/create", params=params), wait_flag)
+
+
+STATUS_COLUMNS = [
+    ("Task", "id"),
+    ("VM", "vm"),
+    ("Profile", "profile"),
+    ("Node", "run_on"),
+    ("State", "state"),
+    ("Progress", lambda t: f"{t.get('current', 0)}/{t.get('total', 0)}"),
+    ("Status", "status"),
+]
+
+
+@provisioner.command(name="status")
+@click.argument("task_id", required=False, default=None)
+@format_option("pretty", "json", "json-pretty")
+def provisioner_status(task_id: str | None, output_format: str) -> None:
+    """Show the VM creations on record, or the one of task TASK_ID (with its result)."""
+    cli = options()
+    client = cli.client()
+    if task_id is None:
+        items = client.get("/provisioner/status").expect(200)
+        emit_data(items, output_format, lambda data: record_table(data, STATUS_COLUMNS, "No VM creations"))
+        return
+    item = client.get(f"/provisioner/status/{segment(task_id)}").expect(200)
+    emit_data(item, output_format, lambda data: record_table([data], STATUS_COLUMNS, "No VM creation"))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from flask import jsonify
+
 from pvc.api.context import cluster, ctx, database
 from pvc.api.replies import task_accepted
-from pvc.api.routes import OPERATOR, Arg, RouteGroup
-from pvc.cluster.provisioner import submit
+from pvc.api.routes import OK_404, OPERATOR, Arg, RouteGroup
+from pvc.cluster.provisioner import status, submit
 
 group = RouteGroup("provisioner")
 TASK_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not found", "409": "Conflict"}
@@ -39,3 +41,13 @@ def provisioner_create(name: str, profile: str, define_vm: bool, start_vm: bool,
         arguments=arg or [],
     )
     return task_accepted(record)
+
+
+@group.route("/provisioner/status", summary="VM creations on record: VM, profile, state and progress")
+def provisioner_status_list():
+    return jsonify(status.creations(cluster()))
+
+
+@group.route("/provisioner/status/<task_id>", summary="One VM creation", responses=OK_404)
+def provisioner_status(task_id: str):
+    return jsonify(status.creation(cluster(), task_id))

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.provisioner import validation as check
 from pvc.cluster.provisioner.profiles import ARGUMENT
+from pvc.cluster.provisioner.templates import system_view
 from pvc.db.models import NetworkTemplate, Profile, Script, StorageTemplate, SystemTemplate, Userdata
 from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.parse import NAME
@@ -79,19 +80,14 @@ def mac_addresses(template: str | None, vm: str, count: int) -> list[str]:
 
 
 def _system(row: SystemTemplate) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "vcpu_count": row.vcpu_count,
-        "vram_mb": row.vram_mb,
-        "serial": row.serial,
-        "vnc": row.vnc,
-        "vnc_bind": row.vnc_bind,
-        "node_limit": row.node_limit.split(",") if row.node_limit else [],
-        "node_selector": row.node_selector or "none",
-        "node_autostart": row.node_autostart,
-        "migration_method": row.migration_method or "none",
-        "migration_max_downtime": row.migration_max_downtime,
-    }
+    """The system template as the plan carries it: its view, with the node limit as a list
+    and the choices left open spelled ``none``."""
+    view = system_view(row)
+    del view["id"]
+    view["node_limit"] = row.node_limit.split(",") if row.node_limit else []
+    view["node_selector"] = row.node_selector or "none"
+    view["migration_method"] = row.migration_method or "none"
+    return view
 
 
 def _volumes(vm: str, row: StorageTemplate | None) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ primary coordinator (see :mod:`pvc.cluster.provisioner.create`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from pvc import tasks
@@ -16,6 +17,10 @@ from pvc.cluster.storage.queries import pool_names
 from pvc.cluster.tasks import actions as task_actions
 from pvc.config.provisioner import ProvisionerSection
 from pvc.db.engine import Database
+
+#: The most a create task's arguments (the plan, with the script's text) may take: its task
+#: record is one ZooKeeper znode (at most 1 MiB, with the rest of the record).
+MAX_TASK_ARGUMENTS = 768 * 1024
 
 
 def submit(
@@ -53,4 +58,10 @@ def submit(
         "hook_timeout": settings.hook_timeout,
         "disk_auth": list(disk_auth) if disk_auth else None,
     }
+    size = len(json.dumps(args).encode())
+    if size > MAX_TASK_ARGUMENTS:
+        raise ClusterError(
+            f"Profile '{profile}' cannot be queued: its install script and settings take {size} bytes, "
+            f"more than a task may carry ({MAX_TASK_ARGUMENTS}); make the script smaller"
+        )
     return task_actions.submit(cluster, create_vm, node, args)
