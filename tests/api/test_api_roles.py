@@ -196,6 +196,11 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PUT", "/provisioner/profile/<profile>"): OP,
     ("POST", "/provisioner/create"): OP,
     ("GET", "/provisioner/status"): RO,
+    ("GET", "/provisioner/ova"): RO,
+    ("GET", "/provisioner/ova/<name>"): RO,
+    ("POST", "/provisioner/ova"): OP,
+    ("POST", "/provisioner/ova/<name>"): OP,
+    ("DELETE", "/provisioner/ova/<name>"): OP,
     ("GET", "/provisioner/status/<task_id>"): RO,
     ("DELETE", "/provisioner/profile/<profile>"): OP,
     # metrics

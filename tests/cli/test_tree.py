@@ -118,6 +118,10 @@ EXPECTED = {
         "--wait|--no-wait",
     ],
     "pvc provisioner status": ["TASK_ID?", "-f/--format"],
+    "pvc provisioner ova": [],
+    "pvc provisioner ova list": ["LIMIT?", "-f/--format"],
+    "pvc provisioner ova remove": ["NAME", "-y/--yes"],
+    "pvc provisioner ova upload": ["NAME", "FILENAME", "-p/--pool"],
     "pvc provisioner template": [],
     "pvc provisioner template system": [],
     "pvc provisioner template system add": [
@@ -383,6 +387,7 @@ FORMATS = {
     "pvc provisioner userdata list": (["pretty", "raw", "json", "json-pretty"], "pretty"),
     "pvc provisioner script list": (["pretty", "raw", "json", "json-pretty"], "pretty"),
     "pvc provisioner profile list": (["pretty", "raw", "json", "json-pretty"], "pretty"),
+    "pvc provisioner ova list": (["pretty", "raw", "json", "json-pretty"], "pretty"),
     "pvc storage benchmark info": (["pretty", "json", "json-pretty"], "pretty"),
     "pvc storage benchmark list": (["pretty", "json", "json-pretty"], "pretty"),
     "pvc storage osd list": (["pretty", "raw", "json", "json-pretty"], "pretty"),

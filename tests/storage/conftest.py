@@ -8,16 +8,30 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import rbd
 
 from pvc.cluster.storage.access import StorageAccess
 from pvc.config import StorageSection
+from pvc.config.provisioner import ProvisionerSection
 from pvc.lab import standalone_ceph
+from pvc.storage import snapshots, volumes
 from pvc.storage.client import CephClient
+from tests.integration.conftest import (  # noqa: F401  (fixtures the provisioner tests use)
+    cluster,
+    make_store,
+    store,
+    test_driver_uri,
+    zk_hosts,
+    zk_server,
+)
+from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
+from tests.storage.api_harness import api_over_ceph
 
 #: Ports of the test cluster, apart from the lab's defaults (3310/6799, 7400-7600).
 TEST_PORTS = standalone_ceph.Ports(mon_v2=13310, mon_v1=16799, bind_min=17400, bind_max=17600)
 #: The RBD pool the lab creates for volume and snapshot tests (8 PGs, one copy).
 POOL = "rbd"
+MIB = 1024 * 1024
 
 
 def _port_taken(port: int) -> bool:
@@ -69,3 +83,38 @@ def access(ceph_lab: standalone_ceph.LabCeph) -> Iterator[StorageAccess]:
     shared = StorageAccess(StorageSection(**ceph_lab.storage_config("api"), command_timeout=20))
     yield shared
     shared.close()
+
+
+@pytest.fixture
+def base_image(ceph_client, unique):
+    """A small base volume with a snapshot, the source of copy-on-write clones."""
+    name = unique("base")
+    volumes.create(ceph_client, POOL, name, 64 * MIB)
+    snapshots.create(ceph_client, POOL, name, "golden")
+    yield name
+    for child in volumes.names(ceph_client, POOL):
+        if child.startswith("prov"):
+            volumes.break_locks(ceph_client, POOL, child)
+            volumes.remove(ceph_client, POOL, child)
+    snap = snapshots.get(ceph_client, POOL, name, "golden")
+    if snap.protected:
+        with ceph_client.ioctx(POOL) as ioctx, rbd.Image(ioctx, name) as image:
+            image.unprotect_snap("golden")
+    volumes.remove(ceph_client, POOL, name, with_snapshots=True)
+
+
+@pytest.fixture
+def prov_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path, provisioner_db):  # noqa: F811
+    """(test client, context): an API with Ceph and the database; hv1 primary with Ceph and libvirt."""
+    cluster(
+        "hv1",
+        ["hv1"],
+        hypervisor_uri=test_driver_uri,
+        shutdown_timeout=1.0,
+        storage=ceph_lab.storage_config("node"),
+        state_dir=str(tmp_path / "hv1"),
+    )
+    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
+        context.database = provisioner_db
+        context.provisioner = ProvisionerSection(domain_type="qemu", hook_timeout=60)
+        yield client, context

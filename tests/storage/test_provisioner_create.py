@@ -11,8 +11,7 @@ import os
 import pytest
 from lxml import etree
 
-from pvc.config.provisioner import ProvisionerSection
-from pvc.storage import snapshots, volumes
+from pvc.storage import volumes
 from tests.helpers import wait_for
 from tests.integration.conftest import (  # noqa: F401
     cluster,
@@ -23,8 +22,8 @@ from tests.integration.conftest import (  # noqa: F401
     zk_server,
 )
 from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
-from tests.storage.api_harness import PREFIX, api_over_ceph
 from tests.storage.conftest import POOL
+from tests.storage.provisioner_harness import call, create, ok
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install scripts run as pvcprov (needs root)")
 
@@ -40,55 +39,6 @@ SCRIPT = (
     "    if vm.arguments.get('fail_in') == 'install':\n"
     "        raise RuntimeError('install broke')\n"
 )
-
-
-@pytest.fixture
-def base_image(ceph_client, unique):
-    """A small base volume with a snapshot, the source of copy-on-write clones."""
-    name = unique("base")
-    volumes.create(ceph_client, POOL, name, 64 * MIB)
-    snapshots.create(ceph_client, POOL, name, "golden")
-    yield name
-    for child in volumes.names(ceph_client, POOL):
-        if child.startswith("prov"):
-            volumes.break_locks(ceph_client, POOL, child)
-            volumes.remove(ceph_client, POOL, child)
-    snap = snapshots.get(ceph_client, POOL, name, "golden")
-    if snap.protected:
-        with ceph_client.ioctx(POOL) as ioctx:
-            import rbd
-
-            with rbd.Image(ioctx, name) as image:
-                image.unprotect_snap("golden")
-    volumes.remove(ceph_client, POOL, name, with_snapshots=True)
-
-
-@pytest.fixture
-def prov_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path, provisioner_db):  # noqa: F811
-    """(test client, context): an API with Ceph and the database; hv1 primary with Ceph and libvirt."""
-    cluster(
-        "hv1",
-        ["hv1"],
-        hypervisor_uri=test_driver_uri,
-        shutdown_timeout=1.0,
-        storage=ceph_lab.storage_config("node"),
-        state_dir=str(tmp_path / "hv1"),
-    )
-    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
-        context.database = provisioner_db
-        context.provisioner = ProvisionerSection(domain_type="qemu", hook_timeout=60)
-        yield client, context
-
-
-def call(client, method: str, path: str, **data):
-    reply = client.open(f"{PREFIX}{path}", method=method, data=data)
-    return reply.status_code, reply.get_json()
-
-
-def ok(client, method: str, path: str, **data):
-    status, body = call(client, method, path, **data)
-    assert status == 200, (method, path, status, body)
-    return body
 
 
 def profile(client, base: str, *, name: str = "web", script: str = SCRIPT, size_gb: int = 1) -> None:
@@ -122,18 +72,6 @@ def profile(client, base: str, *, name: str = "web", script: str = SCRIPT, size_
         storage_template=name,
         script=name,
         arg="flavour=plain",
-    )
-
-
-def create(client, name: str, profile_name: str = "web", **data) -> dict:
-    status, body = call(client, "POST", "/provisioner/create", name=name, profile=profile_name, **data)
-    assert status == 202, body
-    return wait_for(
-        lambda: (
-            (s := call(client, "GET", f"/tasks/{body['task_id']}")[1])["state"] in ("SUCCESS", "FAILURE")
-            and s
-        ),
-        60,
     )
 
 
@@ -283,8 +221,10 @@ def test_the_cli_creates_and_waits_showing_the_outcome(prov_api, base_image, tmp
         assert "FAILURE" in failed.output and "stage install" in failed.output
         queued = runner.invoke(cli, ["provisioner", "create", "prov8", "web", "--no-wait", "-D"])
         assert queued.exit_code == 0 and "Task ID:" in queued.output
-        listed = runner.invoke(cli, ["provisioner", "status", "-f", "json"])
-        assert listed.exit_code == 0 and {"prov6", "prov7"} <= {t["vm"] for t in json.loads(listed.output)}
+        listed = runner.invoke(cli, ["-q", "provisioner", "status", "-f", "json"])
+        assert listed.exit_code == 0, listed.output and {"prov6", "prov7"} <= {
+            t["vm"] for t in json.loads(listed.output or "null")
+        }
         shown = runner.invoke(cli, ["provisioner", "status"])
         assert shown.exit_code == 0 and "prov7" in shown.output and "FAILURE" in shown.output
     assert ok(client, "GET", "/vm/prov6")[0]["state"] == "stop"

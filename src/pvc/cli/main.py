@@ -12,6 +12,7 @@ from pvc.cli.network import network
 from pvc.cli.network_sriov import sriov
 from pvc.cli.node import node
 from pvc.cli.provisioner_library import provisioner
+from pvc.cli.provisioner_ova import ova as _ova  # noqa: F401  (registers 'pvc provisioner ova')
 from pvc.cli.storage import storage
 from pvc.cli.vm import vm
 from pvc.client.errors import ClientError

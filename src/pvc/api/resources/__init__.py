@@ -7,6 +7,7 @@ from pvc.api.resources import (
     nodes,
     provisioner_create,
     provisioner_library,
+    provisioner_ova,
     provisioner_templates,
     root,
     sriov,
@@ -31,5 +32,6 @@ GROUPS = [
     provisioner_templates.group,
     provisioner_library.group,
     provisioner_create.group,
+    provisioner_ova.group,
     metrics.group,
 ]

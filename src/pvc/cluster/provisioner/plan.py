@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from pvc.cluster.errors import ClusterError
 from pvc.cluster.provisioner import validation as check
 from pvc.cluster.provisioner.profiles import ARGUMENT
+from pvc.cluster.provisioner.scripts import shipped
 from pvc.cluster.provisioner.templates import system_view
-from pvc.db.models import NetworkTemplate, Profile, Script, StorageTemplate, SystemTemplate, Userdata
+from pvc.db.models import NetworkTemplate, Ova, Profile, Script, StorageTemplate, SystemTemplate, Userdata
 from pvc.domain_xml.bridges import bridge_name
 from pvc.domain_xml.parse import NAME
 
@@ -108,20 +109,44 @@ def _volumes(vm: str, row: StorageTemplate | None) -> list[dict[str, Any]]:
     ]
 
 
+def _ova_volumes(vm: str, ova: Ova) -> list[dict[str, Any]]:
+    return [
+        {
+            "disk_id": volume.disk_id,
+            "pool": volume.pool,
+            "volume": VOLUME_NAME.format(vm=vm, disk_id=volume.disk_id),
+            "source_volume": volume.volume_name,
+            "size_gb": volume.disk_size_gb,
+            "filesystem": None,
+            "filesystem_args": [],
+            "mountpoint": None,
+        }
+        for volume in ova.volumes
+    ]
+
+
 def resolve(
     session: Session, vm: str, profile_name: str, given_arguments: Sequence[str] = ()
 ) -> dict[str, Any]:
     """The plan for VM ``vm`` from profile ``profile_name`` (NotFoundError, ClusterError)."""
     check_vm_name(vm)
     profile = check.by_name(session, Profile, profile_name, "Profile")
-    if profile.profile_type != "provisioner":
-        raise ClusterError(f"Profile '{profile_name}' is of type {profile.profile_type}: not yet creatable")
     system = session.get(SystemTemplate, profile.system_template)
     network = session.get(NetworkTemplate, profile.network_template) if profile.network_template else None
-    storage = session.get(StorageTemplate, profile.storage_template) if profile.storage_template else None
-    script = session.get(Script, profile.script) if profile.script else None
     userdata = session.get(Userdata, profile.userdata) if profile.userdata else None
-    if system is None or script is None:
+    row = session.get(Script, profile.script) if profile.script else None
+    if profile.profile_type == "ova":
+        # an OVA profile's disks are copies of the OVA's volumes; its script is optional
+        ova = session.get(Ova, profile.ova) if profile.ova else None
+        if ova is None:
+            raise ClusterError(f"Profile '{profile_name}' names no OVA")
+        volumes = _ova_volumes(vm, ova)
+        script = (row.name, row.script) if row else ("ova", shipped("ova"))
+    else:
+        storage = session.get(StorageTemplate, profile.storage_template) if profile.storage_template else None
+        volumes = _volumes(vm, storage)
+        script = (row.name, row.script) if row else ("", "")
+    if system is None or not script[0]:
         raise ClusterError(f"Profile '{profile_name}' lacks its system template or script")
     vnis = [net.vni for net in network.networks] if network else []
     macs = mac_addresses(network.mac_template if network else None, vm, len(vnis))
@@ -133,8 +158,8 @@ def resolve(
         "networks": [
             {"vni": vni, "mac": mac, "bridge": bridge_name(vni)} for vni, mac in zip(vnis, macs, strict=True)
         ],
-        "volumes": _volumes(vm, storage),
+        "volumes": volumes,
         "userdata": userdata.name if userdata else None,
-        "script": script.name,
+        "script": script[0],
     }
-    return {"vm_data": vm_data, "script_text": script.script}
+    return {"vm_data": vm_data, "script_text": script[1]}
