@@ -1,5 +1,6 @@
 """The provisioner in the lab: a VM created from a profile (a copy-on-write clone, real
-QEMU) fetches its own user-data from the metadata service on the primary; the API reaches
+QEMU) fetches its own user-data from the metadata service on the primary; an OVA made by
+the test is uploaded and a VM from it boots on a copy of its disk; the API reaches
 Patroni's leader, and keeps serving provisioner reads and writes when the leader's member is
 lost (and the member rejoins)."""
 
@@ -65,6 +66,16 @@ def test_a_vm_created_from_a_profile_gets_its_user_data_from_the_metadata_servic
     lines, instance_id = wait_for(fetched, timeout=180, interval=1)
     assert lines == ["#cloud-config", "hostname: prov1", f"fqdn: prov1.{NETWORK.domain}"]
     assert instance_id == vm["uuid"]
+    # an OVA made here, uploaded and started: its guest boots on a copy of the appliance's disk
+    profile = provisioning.prepare_ova_profile(api)
+    status, took = provisioning.create(api, "ova2", profile)
+    assert status["state"] == "SUCCESS", status
+    print(f"provisioner create from an OVA: task done {took:.2f} s")
+    wait_for(
+        lambda: f"LAB-DISK vda {provisioning.OVA_LABEL}" in console(lab, "ova2"), timeout=180, interval=1
+    )
+    lines, _ = wait_for(lambda: (found := metadata_seen(console(lab, "ova2")))[1] and found, 180, 1)
+    assert "hostname: ova2" in lines
     # a create that fails (the name is taken now) leaves nothing behind and says why
     refused = api.post("/provisioner/create", data={"name": "prov1", "profile": provisioning.PROFILE})
     assert refused.status == 400 and "already exists" in refused.message

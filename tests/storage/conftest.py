@@ -92,8 +92,9 @@ def base_image(ceph_client, unique):
     volumes.create(ceph_client, POOL, name, 64 * MIB)
     snapshots.create(ceph_client, POOL, name, "golden")
     yield name
-    for child in volumes.names(ceph_client, POOL):
-        if child.startswith("prov"):
+    for child in volumes.names(ceph_client, POOL):  # the clones the test made of it go first
+        parent = volumes.info(ceph_client, POOL, child).to_dict().get("parent") or {}
+        if parent.get("volume") == name:
             volumes.break_locks(ceph_client, POOL, child)
             volumes.remove(ceph_client, POOL, child)
     snap = snapshots.get(ceph_client, POOL, name, "golden")

@@ -236,3 +236,32 @@ def test_a_script_too_large_to_queue_is_refused_before_any_task(prov_api, base_i
     profile(client, base_image, script=SCRIPT + padding * 800)  # ~800 KiB: stored, but too big for a task
     status, body = call(client, "POST", "/provisioner/create", name="big1", profile="web")
     assert status == 400 and "more than a task may carry" in body["message"]
+
+
+def test_a_mac_address_another_vm_uses_is_refused(prov_api, base_image):
+    client, _ = prov_api
+    profile(client, base_image)
+    network = {
+        "vni": 4243,
+        "description": "macs",
+        "nettype": "managed",
+        "domain": "macs.test",
+        "ip4_network": "10.243.0.0/24",
+        "ip4_gateway": "10.243.0.1",
+    }
+    ok(client, "POST", "/network", **network)
+    ok(
+        client,
+        "POST",
+        "/provisioner/template/network",
+        name="bynumber",
+        mac_template="{prefix}:00:{vmid}:{netid}",
+    )
+    ok(client, "POST", "/provisioner/template/network/bynumber/net", vni=4243)
+    ok(client, "PUT", "/provisioner/profile/web", network_template="bynumber")
+    task = create(client, "mac1", start_vm="false")
+    assert task["state"] == "SUCCESS", task
+    [vm] = ok(client, "GET", "/vm/mac1")
+    assert "52:54:00:00:01:00" in vm["xml"]
+    status, body = call(client, "POST", "/provisioner/create", name="other1", profile="web")
+    assert status == 400 and "52:54:00:00:01:00" in body["message"] and "mac1" in body["message"]

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 
 import pytest
 
+from pvc.lab.appliance import QCOW2, ova_bytes, ovf_text
+from pvc.lab.appliance import qcow2_disk as qcow2_disk_with
 from pvc.storage import volumes
 from pvc.storage.images import open_image
-from tests.ova_data import QCOW2, ova_bytes, ovf_text
 from tests.storage.api_harness import PREFIX
 from tests.storage.conftest import POOL
 from tests.storage.provisioner_harness import call, create, ok
@@ -26,13 +26,7 @@ MARKER = b"PVC-OVA-DISK-0123456789"
 @pytest.fixture(scope="module")
 def qcow2_disk(tmp_path_factory) -> bytes:
     """A 64 MiB disk in qcow2 whose first bytes are MARKER."""
-    base = tmp_path_factory.mktemp("ova")
-    raw, qcow2 = base / "disk.raw", base / "disk.qcow2"
-    with raw.open("wb") as f:
-        f.write(MARKER)
-        f.truncate(64 * MIB)
-    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)], check=True)
-    return qcow2.read_bytes()
+    return qcow2_disk_with(tmp_path_factory.mktemp("ova"), MARKER.decode())
 
 
 def upload(client, name: str, ova: bytes, *, pool: str = POOL, ova_size: int | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pvc.cluster.provisioner.ovf import OvfError, parse
-from tests.ova_data import QCOW2, VMDK, ovf_text
+from pvc.lab.appliance import QCOW2, VMDK, ovf_text
 
 GIB = 1024**3
 

@@ -38,6 +38,9 @@ from pvc.cluster.tasks.services import NodeTaskContext, need_cluster, need_stora
 from pvc.cluster.vm import actions as vm_actions
 from pvc.cluster.vm.define import define
 from pvc.cluster.vm.placement import accepts_vms, loads
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse
+from pvc.state.cache import ClusterCache
 from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import VMState
 from pvc.storage import disk_locks, monitors, volumes
@@ -48,10 +51,24 @@ log = logging.getLogger(__name__)
 STAGES = ("verify", "setup", "volumes", "create", "install", "define", "start")
 
 
+def macs_in_use(cache: ClusterCache) -> dict[str, str]:
+    """The MAC address of every VM's NICs, and the VM's name."""
+    found = {}
+    for record in cache.vms():
+        try:
+            _, summary = parse(record.xml)
+        except DomainXMLError:
+            continue
+        for nic in summary.nics:
+            if nic.mac:
+                found[nic.mac.lower()] = record.meta.name
+    return found
+
+
 def check_cluster(cluster: Cluster, vm_data: dict[str, Any]) -> list[str]:
     """ClusterError unless the cluster can take the VM now: its name free, its networks
-    defined, a ready node (within its node limit) with the memory free. Returns the nodes
-    that could take it."""
+    defined, its MAC addresses unused, a ready node (within its node limit) with the memory
+    free. Returns the nodes that could take it."""
     cache = cluster.cache
     name = vm_data["name"]
     if cache.vm_uuid_by_name(name):
@@ -59,6 +76,13 @@ def check_cluster(cluster: Cluster, vm_data: dict[str, Any]) -> list[str]:
     missing = sorted({net["vni"] for net in vm_data["networks"]} - set(defined_vnis(cache)))
     if missing:
         raise ClusterError(f"network {', '.join(map(str, missing))} of the network template does not exist")
+    taken = macs_in_use(cache)
+    for net in vm_data["networks"]:
+        if net["mac"] in taken:
+            raise ClusterError(
+                f"MAC address {net['mac']} for VM '{name}' on network {net['vni']} is already used by VM "
+                f"'{taken[net['mac']]}' (the network template's MAC template gives it)"
+            )
     system = vm_data["system"]
     limit = set(system["node_limit"])
     memory = int(system["vram_mb"])

@@ -3,7 +3,21 @@
 Each disk of the new VM is a copy of the matching volume PVC wrote when the OVA was
 uploaded; the system template made from the OVF gives its CPUs and memory. Nothing is
 installed: the appliance is already in its disks.
+
+Arguments (all optional): ``kernel``, ``initrd`` and ``cmdline`` boot that kernel directly
+(it must lie in the nodes' image directories) instead of the disk's own boot loader.
 """
+
+
+def create(vm):
+    kernel = vm.arguments.get("kernel")
+    if not kernel:
+        return None
+    return {
+        "kernel": kernel,
+        "initrd": vm.arguments.get("initrd"),
+        "cmdline": vm.arguments.get("cmdline", ""),
+    }
 
 
 def install(vm):

@@ -1,9 +1,12 @@
-"""OVF descriptors and OVA archives made by the tests themselves."""
+"""OVF descriptors and OVA archives made here: the lab's appliance, and the tests' (good and
+malformed ones)."""
 
 from __future__ import annotations
 
 import io
+import subprocess
 import tarfile
+from pathlib import Path
 
 ENVELOPES = {1: "http://schemas.dmtf.org/ovf/envelope/1", 2: "http://schemas.dmtf.org/ovf/envelope/2"}
 RASD = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
@@ -54,3 +57,31 @@ def ova_bytes(members: list[tuple[str, bytes]]) -> bytes:
             info.size = len(content)
             archive.addfile(info, io.BytesIO(content))
     return buffer.getvalue()
+
+
+def qcow2_disk(directory: Path, label: str, size: int = 64 * 1024**2) -> bytes:
+    """A qcow2 disk of ``size`` bytes whose first line is ``label`` (what a lab guest prints)."""
+    raw, qcow2 = directory / "appliance.raw", directory / "appliance.qcow2"
+    with raw.open("wb") as image:
+        image.write(f"{label}\n".encode())
+        image.truncate(size)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)],
+        check=True,
+        capture_output=True,
+    )
+    raw.unlink()
+    data = qcow2.read_bytes()
+    qcow2.unlink()
+    return data
+
+
+def appliance_ova(directory: Path, name: str, label: str, *, cpus: int = 1, memory_mib: int = 96) -> Path:
+    """An OVA file ``<name>.ova`` in ``directory``: an OVF and one 64 MiB qcow2 disk labelled ``label``."""
+    disk = qcow2_disk(directory, label)
+    ovf = ovf_text(
+        [("disk.qcow2", 64 * 1024**2, QCOW2, len(disk))], cpus=cpus, memory_mib=memory_mib, name=name
+    )
+    path = directory / f"{name}.ova"
+    path.write_bytes(ova_bytes([(f"{name}.ovf", ovf), ("disk.qcow2", disk)]))
+    return path
