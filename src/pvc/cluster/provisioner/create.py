@@ -38,8 +38,7 @@ from pvc.cluster.tasks.services import NodeTaskContext, need_cluster, need_stora
 from pvc.cluster.vm import actions as vm_actions
 from pvc.cluster.vm.define import define
 from pvc.cluster.vm.placement import accepts_vms, loads
-from pvc.domain_xml.errors import DomainXMLError
-from pvc.domain_xml.parse import parse
+from pvc.cluster.vm.queries import vm_nics
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import VMState
@@ -53,16 +52,7 @@ STAGES = ("verify", "setup", "volumes", "create", "install", "define", "start")
 
 def macs_in_use(cache: ClusterCache) -> dict[str, str]:
     """The MAC address of every VM's NICs, and the VM's name."""
-    found = {}
-    for record in cache.vms():
-        try:
-            _, summary = parse(record.xml)
-        except DomainXMLError:
-            continue
-        for nic in summary.nics:
-            if nic.mac:
-                found[nic.mac.lower()] = record.meta.name
-    return found
+    return {nic.mac.lower(): record.meta.name for record, nic in vm_nics(cache) if nic.mac}
 
 
 def check_cluster(cluster: Cluster, vm_data: dict[str, Any]) -> list[str]:

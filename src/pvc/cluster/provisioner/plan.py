@@ -91,38 +91,42 @@ def _system(row: SystemTemplate) -> dict[str, Any]:
     return view
 
 
+def _volume(
+    vm: str, disk_id: str, pool: str, source: str | None, size_gb: int | None, **filesystem: Any
+) -> dict:
+    """A disk of the new VM as the plan carries it (``filesystem``: its filesystem settings)."""
+    return {
+        "disk_id": disk_id,
+        "pool": pool,
+        "volume": VOLUME_NAME.format(vm=vm, disk_id=disk_id),
+        "source_volume": source,
+        "size_gb": size_gb,
+        "filesystem": filesystem.get("filesystem"),
+        "filesystem_args": list(filesystem.get("filesystem_args") or []),
+        "mountpoint": filesystem.get("mountpoint"),
+    }
+
+
 def _volumes(vm: str, row: StorageTemplate | None) -> list[dict[str, Any]]:
     if row is None:
         return []
     return [
-        {
-            "disk_id": disk.disk_id,
-            "pool": disk.pool,
-            "volume": VOLUME_NAME.format(vm=vm, disk_id=disk.disk_id),
-            "source_volume": disk.source_volume,
-            "size_gb": disk.disk_size_gb,
-            "filesystem": disk.filesystem,
-            "filesystem_args": list(disk.filesystem_args or []),
-            "mountpoint": disk.mountpoint,
-        }
+        _volume(
+            vm,
+            disk.disk_id,
+            disk.pool,
+            disk.source_volume,
+            disk.disk_size_gb,
+            filesystem=disk.filesystem,
+            filesystem_args=disk.filesystem_args,
+            mountpoint=disk.mountpoint,
+        )
         for disk in row.disks
     ]
 
 
 def _ova_volumes(vm: str, ova: Ova) -> list[dict[str, Any]]:
-    return [
-        {
-            "disk_id": volume.disk_id,
-            "pool": volume.pool,
-            "volume": VOLUME_NAME.format(vm=vm, disk_id=volume.disk_id),
-            "source_volume": volume.volume_name,
-            "size_gb": volume.disk_size_gb,
-            "filesystem": None,
-            "filesystem_args": [],
-            "mountpoint": None,
-        }
-        for volume in ova.volumes
-    ]
+    return [_volume(vm, v.disk_id, v.pool, v.volume_name, v.disk_size_gb) for v in ova.volumes]
 
 
 def resolve(

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pvc.cluster.vm.queries import vm_nics
 from pvc.domain_xml.bridges import vni_of_bridge
-from pvc.domain_xml.errors import DomainXMLError
-from pvc.domain_xml.parse import parse
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import read_leases, read_reservations, vnis
 
@@ -40,20 +39,15 @@ def find_requester(cache: ClusterCache, address: str) -> Requester | None:
     holders = _macs_at(cache, address)
     if not holders:
         return None
-    for record in cache.vms():
-        try:
-            _, summary = parse(record.xml)
-        except DomainXMLError:
-            continue
-        for nic in summary.nics:
-            vni = vni_of_bridge(nic.source)
-            if (vni, (nic.mac or "").lower()) in holders:
-                return Requester(
-                    uuid=record.uuid,
-                    name=record.meta.name,
-                    profile=record.meta.profile,
-                    mac=nic.mac.lower(),
-                    address=address,
-                    vni=vni if vni is not None else 0,
-                )
+    for record, nic in vm_nics(cache):
+        vni = vni_of_bridge(nic.source)
+        if vni is not None and (vni, (nic.mac or "").lower()) in holders:
+            return Requester(
+                uuid=record.uuid,
+                name=record.meta.name,
+                profile=record.meta.profile,
+                mac=nic.mac.lower(),
+                address=address,
+                vni=vni,
+            )
     return None

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.filters import limit_pattern
 from pvc.cluster.session import Cluster
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import Nic, parse
+from pvc.state.cache import ClusterCache
 from pvc.state.vms import VmRecord
 
 
@@ -90,3 +93,14 @@ def console(cluster: Cluster, vm: str, lines: int | None) -> dict:
     if lines is not None:
         text = "\n".join(text.splitlines()[-lines:])
     return {"name": record.meta.name, "data": text}
+
+
+def vm_nics(cache: ClusterCache) -> Iterator[tuple[VmRecord, Nic]]:
+    """Every NIC of every VM (VMs whose XML does not parse have none)."""
+    for record in cache.vms():
+        try:
+            _, summary = parse(record.xml)
+        except DomainXMLError:
+            continue
+        for nic in summary.nics:
+            yield record, nic
