@@ -51,8 +51,9 @@ def metadata(domain_cluster, provisioner_db):
         profiles.add_profile(
             session, "bare", "provisioner", profiles.ProfileSettings(system_template="tiny", script="noop")
         )
-    app = create_metadata_app(domain_cluster, provisioner_db)
-    return domain_cluster, app.test_client()
+    wire: dict[str, str] = {}  # what the neighbour table would hold: address -> MAC on the wire
+    app = create_metadata_app(domain_cluster, provisioner_db, wire_mac=wire.get)
+    return domain_cluster, app.test_client(), wire
 
 
 def get(client, path: str, address: str):
@@ -61,11 +62,12 @@ def get(client, path: str, address: str):
 
 
 def test_a_vm_with_a_lease_gets_its_own_metadata_and_userdata(metadata):
-    cluster, client = metadata
+    cluster, client, wire = metadata
     uuid = add_vm(cluster, "web1", "52:54:00:60:00:01", profile="web")
     add_vm(cluster, "web2", "52:54:00:60:00:02", profile="web")
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:01", "10.60.0.101", hostname="web1"))
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:02", "10.60.0.102", hostname="web2"))
+    wire.update({"10.60.0.101": "52:54:00:60:00:01", "10.60.0.102": "52:54:00:60:00:02"})
     assert get(client, "/latest/meta-data/instance-id", "10.60.0.101") == (200, uuid)
     assert get(client, "/latest/meta-data/hostname", "10.60.0.101") == (200, "web1")
     assert get(client, "/2009-04-04/meta-data/local-ipv4", "10.60.0.101") == (200, "10.60.0.101")
@@ -81,20 +83,28 @@ def test_a_vm_with_a_lease_gets_its_own_metadata_and_userdata(metadata):
 
 
 def test_a_reservation_identifies_a_vm_too(metadata):
-    cluster, client = metadata
+    cluster, client, wire = metadata
     add_vm(cluster, "db1", "52:54:00:60:00:10", profile="web")
     actions.add_reservation(cluster, 60, "52:54:00:60:00:10", "10.60.0.10", "db1")
+    wire["10.60.0.10"] = "52:54:00:60:00:10"
     assert get(client, "/latest/meta-data/local-hostname", "10.60.0.10") == (200, "db1")
 
 
 def test_unknown_addresses_keys_and_profiles_without_userdata_are_not_found(metadata):
-    cluster, client = metadata
+    cluster, client, wire = metadata
     add_vm(cluster, "bare1", "52:54:00:60:00:20", profile="bare")
     add_vm(cluster, "hand1", "52:54:00:60:00:21")  # defined by hand: no profile
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:20", "10.60.0.120"))
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:21", "10.60.0.121"))
     # a lease whose MAC no VM has
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:99", "10.60.0.199"))
+    wire.update(
+        {
+            "10.60.0.120": "52:54:00:60:00:20",
+            "10.60.0.121": "52:54:00:60:00:21",
+            "10.60.0.199": "52:54:00:60:00:99",
+        }
+    )
     assert get(client, "/latest/meta-data/hostname", "10.60.0.50")[0] == 404
     assert get(client, "/latest/meta-data/hostname", "10.60.0.199")[0] == 404
     assert get(client, "/latest/user-data", "10.60.0.120")[0] == 404
@@ -109,6 +119,35 @@ def test_without_a_database_userdata_is_unavailable_but_meta_data_answers(domain
     actions.add_network(domain_cluster, 60, "vms", "managed", **NET)
     add_vm(domain_cluster, "solo", "52:54:00:60:00:30", profile="web")
     domain_cluster.settle(records.put_lease(domain_cluster.store, 60, "52:54:00:60:00:30", "10.60.0.130"))
-    client = create_metadata_app(domain_cluster, None).test_client()
+    wire = {"10.60.0.130": "52:54:00:60:00:30"}.get
+    client = create_metadata_app(domain_cluster, None, wire_mac=wire).test_client()
     assert get(client, "/latest/meta-data/hostname", "10.60.0.130") == (200, "solo")
-    assert get(client, "/latest/user-data", "10.60.0.130")[0] == 404
+    assert get(client, "/latest/user-data", "10.60.0.130")[0] == 503  # it should be there: retry
+    off = create_metadata_app(domain_cluster, None, wire_mac=wire, database_off=True).test_client()
+    assert get(off, "/latest/user-data", "10.60.0.130")[0] == 404  # the cluster runs no database
+
+
+def test_a_vm_claiming_another_vms_mac_in_dhcp_learns_nothing(metadata):
+    cluster, client, wire = metadata
+    add_vm(cluster, "victim1", "52:54:00:60:00:40", profile="web")
+    add_vm(cluster, "thief2", "52:54:00:60:00:41", profile="web")
+    # the thief asked DHCP for a lease with the victim's MAC, but sends from its own
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:40", "10.60.0.140"))
+    wire["10.60.0.140"] = "52:54:00:60:00:41"
+    assert get(client, "/latest/user-data", "10.60.0.140")[0] == 404
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.140")[0] == 404
+    # with no neighbour entry at all, nothing either
+    del wire["10.60.0.140"]
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.140")[0] == 404
+    # the victim itself, from the wire, is answered
+    wire["10.60.0.140"] = "52:54:00:60:00:40"
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.140") == (200, "victim1")
+
+
+def test_two_vms_with_one_mac_are_both_refused(metadata):
+    cluster, client, wire = metadata
+    add_vm(cluster, "twin1", "52:54:00:60:00:50", profile="web")
+    add_vm(cluster, "twin2", "52:54:00:60:00:50", profile="web")
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:50", "10.60.0.150"))
+    wire["10.60.0.150"] = "52:54:00:60:00:50"
+    assert get(client, "/latest/user-data", "10.60.0.150")[0] == 404

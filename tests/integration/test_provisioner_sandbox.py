@@ -8,6 +8,7 @@ import pwd
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +54,7 @@ def test_a_failing_hook_is_an_error_naming_the_script_hook_and_line():
 
 
 def test_a_hook_runs_as_pvcprov_and_cannot_read_roots_files(tmp_path):
-    secret = tmp_path / "secret"
-    secret.write_text("root only")
-    secret.chmod(0o600)
+    secret = Path("/etc/shadow")  # root's, outside the directories the sandbox hides
     assert (
         hook("import os\ndef install(vm):\n    return [os.getuid(), os.geteuid()]\n").value
         == [pwd.getpwnam("pvcprov").pw_uid] * 2
@@ -148,3 +147,34 @@ def test_the_shipped_scripts_run_in_the_sandbox():
         "initrd": "/images/i",
         "cmdline": "quiet",
     }
+
+
+def test_shared_scratch_and_sockets_are_hidden_and_nothing_written_stays(tmp_path):
+    seen = tmp_path / "host-file"
+    seen.write_text("the host's /tmp")
+    marker = f"pvc-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+    text = (
+        "import os\ndef install(vm):\n"
+        f"    open('/tmp/{marker}', 'w').write('x')\n"
+        f"    open('/dev/shm/{marker}', 'w').write('x')\n"
+        "    return [sorted(os.listdir('/tmp')), os.path.exists('/run/libvirt'), "
+        f"os.path.exists({str(seen)!r})]\n"
+    )
+    listing, libvirt_socket_dir, host_file = hook(text).value
+    assert listing == [marker] and libvirt_socket_dir is False and host_file is False
+    assert not Path(f"/tmp/{marker}").exists() and not Path(f"/dev/shm/{marker}").exists()
+
+
+def test_all_of_a_hooks_processes_share_one_memory_budget():
+    from pvc.cluster.provisioner.sandbox import MEMORY_LIMIT
+
+    # four processes of 400 MiB each: each within its own limit, together beyond the budget
+    text = (
+        "import subprocess, sys\ndef install(vm):\n"
+        "    code = 'b = bytearray(400 * 2**20); import time; time.sleep(3)'\n"
+        "    ps = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(4)]\n"
+        "    return [p.wait() for p in ps]\n"
+    )
+    codes = hook(text, timeout=60).value
+    assert MEMORY_LIMIT < 4 * 400 * 2**20
+    assert any(code != 0 for code in codes), codes  # the cgroup killed or refused some

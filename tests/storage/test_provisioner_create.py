@@ -233,7 +233,7 @@ def test_the_cli_creates_and_waits_showing_the_outcome(prov_api, base_image, tmp
 def test_a_script_too_large_to_queue_is_refused_before_any_task(prov_api, base_image):
     client, _ = prov_api
     padding = "#" + "x" * 1000 + "\n"
-    profile(client, base_image, script=SCRIPT + padding * 800)  # ~800 KiB: stored, but too big for a task
+    profile(client, base_image, script=SCRIPT + padding * 600)  # ~600 KiB: stored, but too big for a task
     status, body = call(client, "POST", "/provisioner/create", name="big1", profile="web")
     assert status == 400 and "more than a task may carry" in body["message"]
 
@@ -265,3 +265,11 @@ def test_a_mac_address_another_vm_uses_is_refused(prov_api, base_image):
     assert "52:54:00:00:01:00" in vm["xml"]
     status, body = call(client, "POST", "/provisioner/create", name="other1", profile="web")
     assert status == 400 and "52:54:00:00:01:00" in body["message"] and "mac1" in body["message"]
+
+
+def test_a_clone_that_cannot_grow_is_not_left_behind(prov_api, ceph_client, base_image):
+    client, _ = prov_api
+    profile(client, base_image, size_gb=1024 * 1024)  # 1 PiB: more than the pool has
+    task = create(client, "huge1")
+    assert task["state"] == "FAILURE" and "failed at stage volumes" in str(task), task
+    assert not volumes.exists(ceph_client, POOL, "huge1_sda")

@@ -94,6 +94,19 @@ def test_an_ova_becomes_volumes_a_profile_and_vms(prov_api, ceph_client, qcow2_d
     assert call(client, "GET", "/provisioner/template/system/app")[0] == 404
 
 
+def _pax_ova(ovf: bytes, disk: bytes) -> bytes:
+    """An OVA whose descriptor carries a 4 MiB extended (pax) header: never read into memory."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("a.ovf")
+        info.pax_headers = {"comment": "x" * (4 * MIB)}
+        info.size = len(ovf)
+        archive.addfile(info, io.BytesIO(ovf))
+    return buffer.getvalue()
+
+
 def _bad_ovas(disk: bytes) -> dict[str, tuple[bytes, str]]:
     good = appliance(disk)
     return {
@@ -111,6 +124,7 @@ def _bad_ovas(disk: bytes) -> dict[str, tuple[bytes, str]]:
         "bad descriptor": (ova_bytes([("a.ovf", b"<Envelope/>"), ("disk.qcow2", disk)]), "not an OVF"),
         "not a tar": (b"this is not a tar archive at all. " * 200, "not a whole OVA"),
         "empty": (b"\x00" * 10240, "holds no OVF descriptor"),
+        "huge header": (_pax_ova(good, disk), "extended header"),
     }
 
 
@@ -125,6 +139,7 @@ def _bad_ovas(disk: bytes) -> dict[str, tuple[bytes, str]]:
         "bad descriptor",
         "not a tar",
         "empty",
+        "huge header",
     ],
 )
 def test_malformed_or_lying_ovas_are_refused_leaving_nothing(prov_api, ceph_client, qcow2_disk, case):

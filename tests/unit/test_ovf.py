@@ -38,9 +38,30 @@ def test_capacity_units_are_read():
         (ovf_text([("../../etc/shadow", GIB, VMDK, None)]), "not a plain disk file name"),
         (ovf_text([("sub/dir.vmdk", GIB, VMDK, None)]), "not a plain disk file name"),
         (ovf_text([("disk.iso", GIB, "http://example/iso", None)]), "format PVC cannot import"),
-        (ovf_text([("d.vmdk", -5, VMDK, None)]), "out of range"),
+        (ovf_text([("d.vmdk", -5, VMDK, None)]), "not a whole number"),
+        (ovf_text([("d.vmdk", 0, VMDK, None)]), "out of range"),
         (ovf_text([("d.vmdk", 2**60, VMDK, None)]), "out of range"),
         (ovf_text([("d.vmdk", GIB, VMDK, None)], cpus=0), "no CPU count"),
+        (ovf_text([("d.vmdk", GIB, VMDK, None)], memory_mib=2**30), "MiB of memory"),
+        (ovf_text([("d.vmdk", GIB, VMDK, None)], memory_mib=2), "MiB of memory"),
+        (
+            ovf_text([("d.vmdk", 1, VMDK, None)]).replace(
+                b'ovf:capacity="1"', b'ovf:capacity="1" ovf:capacityAllocationUnits="byte * 2^99999999999"'
+            ),
+            "not bytes",
+        ),
+        (
+            ovf_text([("d.vmdk", 1, VMDK, None)]).replace(
+                b'ovf:capacity="1"', b'ovf:capacity="1" ovf:capacityAllocationUnits="byte * 2^90"'
+            ),
+            "more than PVC reads",
+        ),
+        (
+            ovf_text([("d.vmdk", GIB, VMDK, None)]).replace(
+                b'ovf:capacity="1073741824"', b'ovf:capacity="' + b"9" * 5000 + b'"'
+            ),
+            "not a whole number",
+        ),
         (ovf_text([]), "describes no disk"),
         (
             b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'

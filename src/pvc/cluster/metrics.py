@@ -117,8 +117,9 @@ class _Inventory(Collector):
     """What ``/status`` counts: VMs by state, networks by type, OSDs by state, pools, volumes,
     snapshots, raw disk."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, database_scope: str = "") -> None:
         self.cluster = cluster
+        self.database_scope = database_scope
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield _by_state("pvc_vms", "VMs by state", status_mod.vm_counts(self.cluster))
@@ -136,16 +137,14 @@ class _Inventory(Collector):
             if kind != "utilization" and isinstance(value, int):
                 disk.add_metric([kind], value)
         yield disk
-        yield from _database(self.cluster)
+        yield from _database(self.cluster, self.database_scope)
 
 
-def _database(cluster: Cluster) -> Iterator[GaugeMetricFamily]:
+def _database(cluster: Cluster, scope: str) -> Iterator[GaugeMetricFamily]:
     """The provisioner database's members by role and state, and whether one leads; no
-    samples where no database has ever registered (off, or not yet started)."""
-    scopes = cluster.store.children(paths.PATRONI) if cluster.store.exists(paths.PATRONI) else []
-    if not scopes:
+    samples where its database has never registered (off, or not yet started)."""
+    if not scope or not cluster.store.exists(paths.patroni_scope(scope)):
         return
-    scope = sorted(scopes)[0]  # one database cluster per PVC cluster
     found = database_members.members(cluster.store, scope)
     counts: dict[tuple[str, str], int] = {}
     for member in found:
@@ -175,8 +174,8 @@ def _by_state(name: str, documentation: str, counts: dict[str, int]) -> GaugeMet
 class _Resources(Collector):
     """The ``resource`` set: nodes and inventory."""
 
-    def __init__(self, cluster: Cluster) -> None:
-        self.parts = (_Nodes(cluster), _Inventory(cluster))
+    def __init__(self, cluster: Cluster, database_scope: str = "") -> None:
+        self.parts = (_Nodes(cluster), _Inventory(cluster, database_scope))
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for part in self.parts:
@@ -186,9 +185,11 @@ class _Resources(Collector):
 SETS = {"health": _Health, "resource": _Resources}
 
 
-def exposition(cluster: Cluster, *sets: str) -> bytes:
-    """The metrics of ``sets`` (default: all of them) in Prometheus' text format."""
+def exposition(cluster: Cluster, *sets: str, database_scope: str = "") -> bytes:
+    """The metrics of ``sets`` (default: all of them) in Prometheus' text format;
+    ``database_scope``: the cluster's name, which its database registers under."""
     registry = CollectorRegistry(auto_describe=False)
     for name in sets or tuple(SETS):
-        registry.register(SETS[name](cluster))
+        collector = _Resources(cluster, database_scope) if name == "resource" else SETS[name](cluster)
+        registry.register(collector)
     return generate_latest(registry)

@@ -18,8 +18,9 @@ from flask import Flask, Response, request
 from pvc.cluster.provisioner.documents import render_userdata
 from pvc.cluster.provisioner.profiles import userdata_of
 from pvc.cluster.provisioner.requester import Requester, find_requester
-from pvc.cluster.provisioner.session import Database, DatabaseUnavailable
+from pvc.cluster.provisioner.session import Database
 from pvc.cluster.session import Cluster
+from pvc.errors import PVCError
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,22 @@ def _text(body: str, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="text/plain")
 
 
-def create_metadata_app(cluster: Cluster, database: Database | None) -> Flask:
-    """The metadata service over ``cluster`` (VMs, leases) and ``database`` (userdata)."""
+def create_metadata_app(
+    cluster: Cluster,
+    database: Database | None,
+    wire_mac: Callable[[str], str | None] | None = None,
+    *,
+    database_off: bool = False,
+) -> Flask:
+    """The metadata service over ``cluster`` (VMs, leases) and ``database`` (userdata);
+    ``wire_mac`` finds the MAC an address sends from (default: the neighbour table).
+    Without a database, user-data is 404 when the cluster runs none (``database_off``),
+    else 503: cloud-init takes a 404 for "no user-data" for good."""
     app = Flask("pvc.metadata")
+    lookup = {"wire_mac": wire_mac} if wire_mac is not None else {}
 
     def requester() -> Requester | None:
-        return find_requester(cluster.cache, request.remote_addr or "")
+        return find_requester(cluster.cache, request.remote_addr or "", **lookup)
 
     @app.get("/<version>/meta-data")
     @app.get("/<version>/meta-data/")
@@ -77,12 +88,14 @@ def create_metadata_app(cluster: Cluster, database: Database | None) -> Flask:
             return _text("not found\n", 404)
         if vm is None:
             return _unknown()
-        if database is None or not vm.profile:
+        if not vm.profile or (database is None and database_off):
             return _text("no userdata\n", 404)
+        if database is None:
+            return _text("the provisioner database is unavailable; retry\n", 503)
         try:
             with database.session() as session:
                 userdata = userdata_of(session, vm.profile)
-        except DatabaseUnavailable as error:
+        except PVCError as error:  # unavailable, or anything else the database says
             log.warning("userdata of %s unavailable: %s", vm.name, error)
             return _text("the provisioner database is unavailable; retry\n", 503)
         if userdata is None:

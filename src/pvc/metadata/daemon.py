@@ -79,7 +79,7 @@ class _Server(BaseApplication):
         database = None
         if self.password:
             database = provisioner_session.connect(cluster.store, config, self.password)
-        return create_metadata_app(cluster, database)
+        return create_metadata_app(cluster, database, database_off=not config.database.enabled)
 
 
 def main() -> int:

@@ -13,7 +13,10 @@ GUARD = "protect_metrics"
 
 
 def _answer(*sets: str) -> Response:
-    return Response(exposition(ctx().cluster, *sets), mimetype=CONTENT_TYPE)
+    context = ctx()
+    return Response(
+        exposition(context.cluster, *sets, database_scope=context.cluster_name), mimetype=CONTENT_TYPE
+    )
 
 
 @group.route(

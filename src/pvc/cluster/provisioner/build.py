@@ -44,7 +44,8 @@ def check_volume(client: CephClient, volume: dict[str, Any]) -> None:
 
 def make_volume(client: CephClient, volume: dict[str, Any]) -> str:
     """Create ``volume``: a copy-on-write clone of its source snapshot, a copy of its source
-    volume, or an empty volume; grown to its size if that is larger. Returns what was done."""
+    volume, or an empty volume; grown to its size if that is larger. Returns what was done;
+    on failure nothing of it is left."""
     pool, name = volume["pool"], volume["volume"]
     size = int(volume.get("size_gb") or 0) * GIB
     source, snapshot = volume_source(volume)
@@ -58,7 +59,11 @@ def make_volume(client: CephClient, volume: dict[str, Any]) -> str:
         made = volumes.create(client, pool, name, size)
         return f"created {pool}/{name} ({made.size_human})"
     if size > made.size:
-        made = volumes.resize(client, pool, name, size)
+        try:
+            made = volumes.resize(client, pool, name, size)
+        except BaseException:
+            volumes.remove(client, pool, name)  # not half made: the caller never counted it
+            raise
     return f"{how} ({made.size_human})"
 
 

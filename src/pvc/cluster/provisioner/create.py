@@ -48,6 +48,8 @@ from pvc.tasks import InvalidTaskError, TaskError, task_type
 log = logging.getLogger(__name__)
 
 STAGES = ("verify", "setup", "volumes", "create", "install", "define", "start")
+#: Lines of script log kept in the task's result (each at most a few hundred characters).
+MAX_LOG_LINES = 200
 
 
 def macs_in_use(cache: ClusterCache) -> dict[str, str]:
@@ -133,7 +135,8 @@ class Creation:
             required=required,
             timeout=float(self.options.get("hook_timeout", 600.0)),
         )
-        self.log += [f"{hook}: {line}" for line in result.log]
+        room = MAX_LOG_LINES - len(self.log)
+        self.log += [f"{hook}: {line}" for line in result.log[: max(0, room)]]
         self.timings[f"hook {hook}"] = round(time.monotonic() - began, 3)
         return result.value
 
@@ -201,7 +204,7 @@ class Creation:
             assert self.storage is not None
             with mapped_errors(self.storage):
                 client = self.storage.client()
-                done = build.make_volume(client, volume)
+                done = build.make_volume(client, volume)  # removes its copy itself if growing it fails
                 self.made_volumes.append(volume)
                 self._publish(volume)
             self.log.append(f"volumes: {done}")
@@ -282,7 +285,10 @@ class Creation:
             try:
                 vm_actions.remove(self.cluster, self.uuid)
             except Exception as error:
-                left.append(f"VM {self.name} ({error})")
+                # its volumes stay with it: a VM record must not point at deleted disks
+                names = ", ".join(f"{v['pool']}/{v['volume']}" for v in self.made_volumes)
+                left.append(f"VM {self.name} ({error}) and its volumes {names}")
+                self.made_volumes = []
         for volume in reversed(self.made_volumes):
             pool, name = volume["pool"], volume["volume"]
             try:

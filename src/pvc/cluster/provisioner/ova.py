@@ -87,6 +87,25 @@ class _Chunks(io.RawIOBase):
         return count
 
 
+#: The most an extended tar header (pax, GNU long name) of an OVA may hold: tarfile reads
+#: such a header whole into memory.
+MAX_EXTENDED_HEADER = 64 * 1024
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Tar headers whose extended headers are refused beyond MAX_EXTENDED_HEADER bytes."""
+
+    def _proc_pax(self, tarfile_: tarfile.TarFile):  # type: ignore[override]
+        if self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(f"an extended header of {self.size} bytes")
+        return super()._proc_pax(tarfile_)
+
+    def _proc_gnulong(self, tarfile_: tarfile.TarFile):  # type: ignore[override]
+        if self.size > MAX_EXTENDED_HEADER:
+            raise tarfile.HeaderError(f"a long-name header of {self.size} bytes")
+        return super()._proc_gnulong(tarfile_)
+
+
 def _disk_id(index: int) -> str:
     return f"sd{chr(ord('a') + index)}"
 
@@ -103,7 +122,8 @@ class _Import:
 
     def read(self, chunks: Iterable[bytes]) -> None:
         try:
-            with tarfile.open(fileobj=io.BufferedReader(_Chunks(chunks), MIB), mode="r|") as archive:
+            stream = io.BufferedReader(_Chunks(chunks), MIB)
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as archive:
                 for member in archive:
                     self._member(archive, member)
         except tarfile.TarError as error:

@@ -28,7 +28,9 @@ MAX_DISKS = 16
 MAX_DISK_BYTES = 64 * 1024**4
 #: A file an OVA carries: a plain name, no directories.
 FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}")
-_UNITS = re.compile(r"^byte(?:\s*\*\s*2\s*\^\s*(\d+))?$")
+_UNITS = re.compile(r"^byte(?:\s*\*\s*2\s*\^\s*(\d{1,2}))?$")
+#: The largest memory an OVF may give (MiB), as a system template allows.
+MAX_MEMORY_MIB = 16 * 1024 * 1024
 
 
 class OvfError(ClusterError):
@@ -76,14 +78,16 @@ def _children(element: etree._Element, name: str) -> list[etree._Element]:
 
 def _bytes(amount: str | None, units: str | None, what: str) -> int:
     """``amount`` in ``units`` (``byte``, ``byte * 2^20`` ...) as bytes."""
-    try:
-        value = int(amount or "")
-    except ValueError:
-        raise OvfError(f"{what} '{(amount or '')[:40]}' is not a whole number") from None
+    if not re.fullmatch(r"\d{1,20}", amount or ""):
+        raise OvfError(f"{what} '{(amount or '')[:40]}' is not a whole number")
+    value = int(amount or "")
     match = _UNITS.match((units or "byte").strip())
     if match is None:
         raise OvfError(f"{what} is in units '{(units or '')[:40]}', not bytes (byte * 2^N)")
-    total = value * 2 ** int(match.group(1) or 0)
+    exponent = int(match.group(1) or 0)
+    if exponent > 60:
+        raise OvfError(f"{what} is in units of 2^{exponent} bytes, more than PVC reads")
+    total = value * 2**exponent
     if not 0 < total <= MAX_DISK_BYTES:
         raise OvfError(f"{what} of {total} bytes is out of range")
     return total
@@ -105,21 +109,24 @@ def _hardware_figure(items: list[etree._Element], kind: str) -> tuple[int, str] 
     for item in items:
         fields = {_local(child): (child.text or "").strip() for child in item if isinstance(child.tag, str)}
         if fields.get("ResourceType") == kind:
-            try:
-                return int(fields.get("VirtualQuantity", "")), fields.get("AllocationUnits", "")
-            except ValueError:
-                raise OvfError(f"a hardware item of type {kind} has no whole VirtualQuantity") from None
+            quantity = fields.get("VirtualQuantity", "")
+            if not re.fullmatch(r"\d{1,12}", quantity):
+                raise OvfError(f"a hardware item of type {kind} has no whole VirtualQuantity")
+            return int(quantity), fields.get("AllocationUnits", "")
     return None
 
 
 def _memory_mib(quantity: int, units: str) -> int:
     factors = {"": 2**20, "MB": 2**20, "MIB": 2**20, "GB": 2**30, "GIB": 2**30, "KB": 2**10}
     key = units.upper().replace("BYTE", "").replace(" ", "")
-    match = re.fullmatch(r"\*2\^(\d+)", key)
-    factor = 2 ** int(match.group(1)) if match else factors.get(key)
+    match = re.fullmatch(r"\*2\^(\d{1,2})", key)
+    factor = 2 ** int(match.group(1)) if match and int(match.group(1)) <= 60 else factors.get(key)
     if factor is None:
         raise OvfError(f"memory is in units '{units[:40]}' PVC does not read")
-    return max(1, quantity * factor // 2**20)
+    memory = quantity * factor // 2**20
+    if not 32 <= memory <= MAX_MEMORY_MIB:
+        raise OvfError(f"the OVF gives {memory} MiB of memory: not between 32 and {MAX_MEMORY_MIB}")
+    return memory
 
 
 def parse(text: bytes) -> Ovf:

@@ -1,15 +1,25 @@
 """Which VM is asking the metadata service: its source address, through the DHCP leases and
 reservations of the managed networks, to a MAC address, to the VM with a NIC of that MAC
-on that network (see :mod:`pvc.metadata`)."""
+on that network (see :mod:`pvc.metadata`).
+
+A lease's MAC is what the DHCP client claimed, so the claim is checked against the wire:
+the MAC the kernel's neighbour table holds for the address (the machine that completed
+the TCP handshake) must be the lease's. When two VMs would match, nobody is answered.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pvc.cluster.vm.queries import vm_nics
 from pvc.domain_xml.bridges import vni_of_bridge
+from pvc.net import neighbours
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import read_leases, read_reservations, vnis
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,20 +44,31 @@ def _macs_at(cache: ClusterCache, address: str) -> list[tuple[int, str]]:
     return found
 
 
-def find_requester(cache: ClusterCache, address: str) -> Requester | None:
-    """The VM whose NIC holds ``address`` (by its lease or reservation), or None."""
-    holders = _macs_at(cache, address)
+def find_requester(
+    cache: ClusterCache, address: str, wire_mac: Callable[[str], str | None] = neighbours.mac_of
+) -> Requester | None:
+    """The VM whose NIC holds ``address`` (by its lease or reservation) and sent from it,
+    or None (no such VM, the MAC on the wire is another, or more than one VM matches)."""
+    seen = wire_mac(address)
+    holders = [(vni, mac) for vni, mac in _macs_at(cache, address) if mac == seen]
     if not holders:
         return None
-    for record, nic in vm_nics(cache):
-        vni = vni_of_bridge(nic.source)
-        if vni is not None and (vni, (nic.mac or "").lower()) in holders:
-            return Requester(
-                uuid=record.uuid,
-                name=record.meta.name,
-                profile=record.meta.profile,
-                mac=nic.mac.lower(),
-                address=address,
-                vni=vni,
+    found = [
+        Requester(
+            uuid=record.uuid,
+            name=record.meta.name,
+            profile=record.meta.profile,
+            mac=nic.mac.lower(),
+            address=address,
+            vni=vni,
+        )
+        for record, nic in vm_nics(cache)
+        if (vni := vni_of_bridge(nic.source)) is not None and (vni, (nic.mac or "").lower()) in holders
+    ]
+    if len(found) != 1:
+        if found:
+            log.warning(
+                "%s is held by more than one VM (%s): not answered", address, ", ".join(r.name for r in found)
             )
-    return None
+        return None
+    return found[0]

@@ -3,9 +3,12 @@
 An install script is Python an operator uploaded through the API, and no API role may
 become root on a node. So each hook runs in a process of its own
 (:mod:`pvc.cluster.provisioner.sandbox_child`), as the unprivileged account ``pvcprov``, in
-network and PID namespaces of its own (no network at all; when the hook returns or times
-out, every process it started dies with the namespace, ``setsid`` or not), with an empty
-environment, CPU-time, memory, process and file limits, and a wall-clock timeout. It gets
+network, PID, mount and IPC namespaces of its own (no network at all; when the hook
+returns or times out, every process it started dies with the namespace, ``setsid`` or
+not), with private scratch directories over the host's shared ones and their sockets
+(see :mod:`.sandbox_enter`), a cgroup holding all its processes to one memory and process
+budget, a near-empty environment (``PATH``, ``LANG``, ``HOME``, ``USER``), per-process
+CPU-time, memory and file limits, and a wall-clock timeout. It gets
 the VM's data as JSON and hands back a JSON result; what it logs is returned with it, and
 no more than a bounded amount of either is read. Privileged work (volumes, mounting,
 defining the VM) is done by PVC itself, from what hooks return.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pvc.cluster.errors import ClusterError
+from pvc.cluster.provisioner.sandbox_enter import cgroup_dirs
 
 #: The account hooks run as (scripts/setup.sh creates it).
 SANDBOX_USER = "pvcprov"
@@ -41,6 +45,11 @@ PROCESSES = 64
 #: Bytes read from a hook's answer channel and (the last ones) from its stderr.
 ANSWER_LIMIT = 4 * 2**20
 STDERR_LIMIT = 64 * 2**10
+#: What of a hook's log and error is kept (lines, characters a line): they end up in the
+#: task's record in ZooKeeper, whose znodes are small.
+LOG_LINES = 100
+LOG_LINE_CHARS = 300
+ERROR_CHARS = 1000
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent"}
 
 
@@ -54,16 +63,30 @@ class HookResult:
     log: list[str] = field(default_factory=list)
 
 
-def command(user: str = SANDBOX_USER) -> list[str]:
-    """The child's command line: as ``user`` in a new network namespace (refused unless we are
-    root: running the script as the caller would give it the caller's rights)."""
-    child = [sys.executable, "-I", "-m", "pvc.cluster.provisioner.sandbox_child"]
+def command(user: str = SANDBOX_USER, cgroup: str = "") -> list[str]:
+    """The child's command line: new network, PID, mount and IPC namespaces, fenced in and
+    dropped to ``user`` there by :mod:`.sandbox_enter` (refused unless we are root: running
+    the script as the caller would give it the caller's rights)."""
     if os.geteuid() != 0:
         raise ScriptError("install scripts run only from a node daemon started as root (to drop to pvcprov)")
-    # --pid --fork --kill-child: runuser is the namespace's init; when it ends (or unshare is
-    # killed), the kernel kills everything left in the namespace
-    namespaces = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
-    return [*namespaces, "--", "runuser", "-u", user, "--", *child]
+    # --pid --fork --kill-child: the entry process is the namespace's init; when the hook's
+    # process ends (or unshare is killed), the kernel kills everything left in the namespace
+    namespaces = ["unshare", "--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc"]
+    enter = [sys.executable, "-I", "-m", "pvc.cluster.provisioner.sandbox_enter"]
+    return [*namespaces, "--", *enter, user, cgroup or "unnamed", str(MEMORY_LIMIT), str(PROCESSES)]
+
+
+def _remove_cgroups(name: str) -> None:
+    """Remove a finished hook's cgroups (their processes may take a moment to be gone)."""
+    for directory in cgroup_dirs(name):
+        for _ in range(50):
+            try:
+                directory.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
 
 
 def _limits(cpu_seconds: int) -> None:
@@ -121,11 +144,12 @@ def run_hook(
         raise ValueError(f"unknown hook {hook}")
     request = json.dumps({"name": name, "text": text, "hook": hook, "vm": vm_data, "required": required})
     cpu = max(1, int(timeout))
+    cgroup = f"{os.getpid()}-{time.monotonic_ns()}"
     with tempfile.TemporaryFile() as stdin:  # a file, so a child that never reads cannot block us
         stdin.write(request.encode())
         stdin.seek(0)
         process = subprocess.Popen(
-            command(user),
+            command(user, cgroup),
             stdin=stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -146,6 +170,7 @@ def run_hook(
     finally:
         process.stdout.close()
         process.stderr.close()
+        _remove_cgroups(cgroup)
     stdout = raw_stdout.decode(errors="replace")
     stderr = raw_stderr.decode(errors="replace")
     log: list[str] = []
@@ -158,13 +183,13 @@ def run_hook(
         if not isinstance(message, dict):
             continue
         if "log" in message:
-            log.append(str(message["log"]))
+            log.append(str(message["log"])[:LOG_LINE_CHARS])
         elif "result" in message or "error" in message:
             outcome = message
-    log += [f"(stderr) {line}" for line in stderr.splitlines()[-20:]]
+    log = log[:LOG_LINES] + [f"(stderr) {line[:LOG_LINE_CHARS]}" for line in stderr.splitlines()[-20:]]
     if outcome is None:
         status = process.returncode
         raise ScriptError(f"script {name}: {hook}() ended without an answer (exit status {status})")
     if "error" in outcome:
-        raise ScriptError(f"script {name}: {hook}() failed: {outcome['error']}")
+        raise ScriptError(f"script {name}: {hook}() failed: {str(outcome['error'])[:ERROR_CHARS]}")
     return HookResult(outcome["result"], log)

@@ -19,8 +19,8 @@ from pvc.config.provisioner import ProvisionerSection
 from pvc.db.engine import Database
 
 #: The most a create task's arguments (the plan, with the script's text) may take: its task
-#: record is one ZooKeeper znode (at most 1 MiB, with the rest of the record).
-MAX_TASK_ARGUMENTS = 768 * 1024
+#: record is one ZooKeeper znode (at most 1 MiB, with the result and its log).
+MAX_TASK_ARGUMENTS = 512 * 1024
 
 
 def submit(
