@@ -349,6 +349,7 @@ class NodeLoop:
                 self._keepalive()
                 done.extend(self.fencing.mark_dead_peers())
                 if self.role.acting:
+                    done.extend(self.role.phases.supervise())
                     done.extend(
                         checks.raise_found(
                             self.cluster,

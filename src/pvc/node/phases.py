@@ -22,13 +22,19 @@ def _nothing() -> None:
     return None
 
 
+def _fine() -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Phase:
-    """One step of taking over or giving up the primary role."""
+    """One step of taking over or giving up the primary role; ``check``, asked on each
+    keepalive while primary, keeps what it brought up running (a sentence when it acted)."""
 
     name: str
     takeover: Hook = _nothing
     relinquish: Hook = _nothing
+    check: Callable[[], str | None] = _fine
 
 
 class PhaseError(PVCError):
@@ -66,6 +72,20 @@ class PrimaryPhases:
                 self._relinquish(reversed(done))
                 raise PhaseError(f"takeover phase {phase.name} failed: {error}") from error
             done.append(phase)
+
+    def supervise(self) -> list[str]:
+        """Run every phase's check (while primary); what they did. A failing check is logged
+        and tried again at the next keepalive."""
+        done = []
+        for phase in self._phases:
+            try:
+                sentence = phase.check()
+            except Exception as error:
+                log.error("phase %s: its service could not be kept running: %s", phase.name, error)
+                continue
+            if sentence:
+                done.append(sentence)
+        return done
 
     def relinquish(self) -> list[str]:
         """Run every relinquish hook in reverse order; returns the names that failed."""

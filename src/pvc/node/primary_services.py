@@ -11,6 +11,7 @@ Relinquish runs them in reverse.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -26,6 +27,8 @@ from pvc.node.primary_guard import LocalLease
 from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
 from pvc.state.store import Store
+
+log = logging.getLogger(__name__)
 
 SERVICE_START_TIMEOUT = 20.0
 
@@ -70,7 +73,7 @@ class ChildService:
         self.log_path = Path(config.paths.log_dir) / f"{name}.log"
         self.ref_path = Path(config.paths.state_dir) / f"{name}.json"
 
-    def start(self) -> None:
+    def _spawn(self) -> None:
         self.ref = processes.spawn(
             self.name,
             [sys.executable, "-m", self.module],
@@ -80,6 +83,9 @@ class ChildService:
         )
         self.ref_path.parent.mkdir(parents=True, exist_ok=True)
         self.ref_path.write_text(json.dumps(self.ref.to_json()))
+
+    def start(self) -> None:
+        self._spawn()
         if not self.wait:
             return
         deadline = time.monotonic() + SERVICE_START_TIMEOUT
@@ -95,6 +101,14 @@ class ChildService:
         raise RuntimeError(
             f"{self.name} did not listen within {SERVICE_START_TIMEOUT:g} s; see {self.log_path}"
         )
+
+    def keep_running(self) -> str | None:
+        """Start the service again (without waiting) if it was started and has exited since."""
+        if self.ref is None or processes.is_alive(self.ref):
+            return None
+        log.error("%s (pid %d) has exited: starting it again; see %s", self.name, self.ref.pid, self.log_path)
+        self._spawn()
+        return f"restarted {self.name}, which had exited"
 
     def stop(self) -> None:
         ref = self.ref or self._recorded()
@@ -133,7 +147,7 @@ def metadata_phase(config: NodeConfig) -> Phase:
         service.stop()
         addresses.remove(address, METADATA_DEVICE)
 
-    return Phase("metadata", take_over, relinquish)
+    return Phase("metadata", take_over, relinquish, service.keep_running)
 
 
 def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | None = None) -> PrimaryPhases:
@@ -147,5 +161,5 @@ def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | 
         phases.append(storage_stats_phase(store, config.storage))
     if config.networks.client_networks:  # VMs reach it through their managed networks' gateways
         phases.append(metadata_phase(config))
-    phases.append(Phase("api", api.start, api.stop))
+    phases.append(Phase("api", api.start, api.stop, api.keep_running))
     return PrimaryPhases(phases)
