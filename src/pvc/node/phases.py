@@ -8,7 +8,7 @@ phases (floating addresses, the API, DHCP/DNS, the metadata service...).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pvc.errors import PVCError
@@ -87,9 +87,12 @@ class PrimaryPhases:
                 done.append(sentence)
         return done
 
-    def relinquish(self) -> list[str]:
-        """Run every relinquish hook in reverse order; returns the names that failed."""
-        return self._relinquish(reversed(self._phases))
+    def relinquish(self, first: Sequence[str] = ()) -> list[str]:
+        """Run every relinquish hook in reverse order (the phases named in ``first`` before
+        all others, in that order); returns the names that failed."""
+        ahead = [phase for name in first for phase in self._phases if phase.name == name]
+        rest = [phase for phase in reversed(self._phases) if phase not in ahead]
+        return self._relinquish([*ahead, *rest])
 
     @staticmethod
     def _relinquish(phases) -> list[str]:

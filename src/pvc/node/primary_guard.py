@@ -141,15 +141,18 @@ class LocalLease:
 
 def clean_up(config: NodeConfig) -> list[str]:
     """Remove every primary-only service and address of this node, with no daemon state
-    to go by (what a daemon does at start after a crash); the phases that failed."""
+    to go by (what a daemon does at start after a crash, or the guard when the lease ran
+    out); the phases that failed. The shared addresses go first: a service that is slow to
+    stop must never keep them on two nodes at once."""
     from pvc.node.net_manager import NetManager
-    from pvc.node.primary_services import primary_phases
+    from pvc.node.primary_services import FLOATING_PHASE, primary_phases
 
-    failed = primary_phases(config, None).relinquish()
-    if config.networks.client_networks:
-        manager = NetManager(config, None)
-        manager.serve(False)
+    manager = NetManager(config, None) if config.networks.client_networks else None
+    if manager is not None:
         manager.drop_gateways()
+    failed = primary_phases(config, None).relinquish(first=(FLOATING_PHASE,))
+    if manager is not None:
+        manager.serve(False)
     return failed
 
 

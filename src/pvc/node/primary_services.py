@@ -31,6 +31,8 @@ from pvc.state.store import Store
 log = logging.getLogger(__name__)
 
 SERVICE_START_TIMEOUT = 20.0
+#: The phase of the floating addresses (what an emergency clean-up removes first).
+FLOATING_PHASE = "floating-addresses"
 
 
 def floating_addresses_phase(config: NodeConfig) -> Phase:
@@ -50,7 +52,7 @@ def floating_addresses_phase(config: NodeConfig) -> Phase:
         for address, device in pairs:
             addresses.remove(address, device)
 
-    return Phase("floating-addresses", take_over, relinquish)
+    return Phase(FLOATING_PHASE, take_over, relinquish)
 
 
 class ChildService:
@@ -62,10 +64,19 @@ class ChildService:
     """
 
     def __init__(
-        self, config: NodeConfig, name: str, module: str, host: str, port: int, *, wait: bool = True
+        self,
+        config: NodeConfig,
+        name: str,
+        module: str,
+        host: str,
+        port: int,
+        *,
+        wait: bool = True,
+        stop_timeout: float = 10.0,
     ) -> None:
         self.config = config
         self.wait = wait
+        self.stop_timeout = stop_timeout
         self.name = name
         self.module = module
         self.host, self.port = host, port
@@ -113,7 +124,7 @@ class ChildService:
     def stop(self) -> None:
         ref = self.ref or self._recorded()
         if ref is not None:
-            processes.terminate([ref], timeout=10.0)
+            processes.terminate([ref], timeout=self.stop_timeout)
             self.ref = None
         self.ref_path.unlink(missing_ok=True)
 
@@ -133,9 +144,16 @@ def api_service(config: NodeConfig) -> ChildService:
 
 def metadata_phase(config: NodeConfig) -> Phase:
     """The cloud-init metadata service: its address on the loopback device, then its process."""
-    # not waited for: VMs retry, and a takeover should not wait on it
+    # neither waited for nor given long to stop: VMs retry, and a takeover or a handover
+    # should not wait on it
     service = ChildService(
-        config, "pvc-metadata", "pvc.metadata.daemon", METADATA_ADDRESS, METADATA_PORT, wait=False
+        config,
+        "pvc-metadata",
+        "pvc.metadata.daemon",
+        METADATA_ADDRESS,
+        METADATA_PORT,
+        wait=False,
+        stop_timeout=1.0,
     )
     address = f"{METADATA_ADDRESS}/32"
 

@@ -5,7 +5,8 @@
 
 1. empty, size-limited tmpfs over the host's shared writable directories (``/tmp``,
    ``/var/tmp``, ``/dev/shm``, ``/run`` with its sockets), in the hook's own mount
-   namespace: nothing it writes stays, and no host service's socket is reachable;
+   namespace: nothing it writes stays, and no host service's socket is reachable (PVC's
+   own Python installation, should it lie there, is bound back in, read as before);
 2. a memory and a process-count cgroup for everything it starts (cgroup v2, or the v1
    ``memory`` and ``pids`` controllers), so its processes together stay within the limits;
 3. the unprivileged account, for good; then the child that runs the hook
