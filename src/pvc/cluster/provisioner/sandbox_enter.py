@@ -57,22 +57,41 @@ def _join_cgroups(name: str, memory: int, processes: int) -> None:
         (directory / "cgroup.procs").write_text(str(os.getpid()))
 
 
+def _needed_under(directory: str) -> list[str]:
+    """The top-level entries of ``directory`` that PVC's own Python installation lies in
+    (an installation under ``/tmp``, say): they stay visible behind the private tmpfs."""
+    needed = {sys.prefix, sys.base_prefix, sys.executable, os.path.realpath(sys.executable), *sys.path}
+    needed |= {os.path.realpath(path) for path in list(needed) if path}
+    prefix = directory.rstrip("/") + "/"
+    found = set()
+    for path in needed:
+        if path and path.startswith(prefix):
+            first = path[len(prefix) :].split("/")[0]
+            if first:
+                found.add(prefix + first)
+    return sorted(path for path in found if os.path.exists(path))
+
+
+def _hide(directory: str) -> None:
+    """An empty tmpfs over ``directory``, with PVC's own installation bound back into it."""
+    kept = {path: os.open(path, os.O_PATH) for path in _needed_under(directory)}
+    options = f"size={SCRATCH_SIZE},mode=1777,nosuid,nodev"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", directory], check=True)
+    for path, handle in kept.items():
+        source = f"/proc/self/fd/{handle}"
+        if os.path.isdir(source):
+            os.makedirs(path, exist_ok=True)
+        else:
+            open(path, "a").close()
+        subprocess.run(["mount", "--bind", source, path], check=True, pass_fds=(handle,))
+        os.close(handle)
+
+
 def main(argv: list[str]) -> int:
     user, cgroup, memory, processes = argv[0], argv[1], int(argv[2]), int(argv[3])
     for directory in PRIVATE_DIRS:
         if os.path.isdir(directory) and not os.path.islink(directory):
-            subprocess.run(
-                [
-                    "mount",
-                    "-t",
-                    "tmpfs",
-                    "-o",
-                    f"size={SCRATCH_SIZE},mode=1777,nosuid,nodev",
-                    "tmpfs",
-                    directory,
-                ],
-                check=True,
-            )
+            _hide(directory)
     try:
         _join_cgroups(cgroup, memory, processes)
     except OSError as error:  # no cgroup to use: the per-process limits still hold
