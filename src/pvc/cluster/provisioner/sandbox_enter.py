@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
 import subprocess
@@ -83,8 +84,19 @@ def _hide(directory: str) -> None:
             os.makedirs(path, exist_ok=True)
         else:
             open(path, "a").close()
-        subprocess.run(["mount", "--bind", source, path], check=True, pass_fds=(handle,))
+        _bind(source, path)  # by the kernel: mount(8) would look the path up again, in the tmpfs
         os.close(handle)
+
+
+MS_BIND = 4096
+
+
+def _bind(source: str, target: str) -> None:
+    """Bind-mount ``source`` (which may be a ``/proc/self/fd`` link) on ``target``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.mount(source.encode(), target.encode(), None, MS_BIND, None) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"bind {source} on {target}: {os.strerror(error)}")
 
 
 def main(argv: list[str]) -> int:
