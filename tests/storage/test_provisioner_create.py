@@ -13,15 +13,6 @@ from lxml import etree
 
 from pvc.storage import volumes
 from tests.helpers import wait_for
-from tests.integration.conftest import (  # noqa: F401
-    cluster,
-    make_store,
-    store,
-    test_driver_uri,
-    zk_hosts,
-    zk_server,
-)
-from tests.integration.postgres_fixtures import db_name, pg_server, provisioner_db  # noqa: F401
 from tests.storage.conftest import POOL
 from tests.storage.provisioner_harness import call, create, ok
 
