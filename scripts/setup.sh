@@ -23,6 +23,8 @@ PACKAGES=(
   nftables dnsmasq-base frr pdns-server pdns-backend-pgsql postgresql
   # fencing: ipmitool on every node; the lab's BMCs are OpenIPMI's ipmi_sim
   ipmitool openipmi
+  # provisioner: Debian installs without root (debootstrap script): mmdebstrap in a user namespace
+  mmdebstrap genext2fs uidmap e2fsprogs
   # python
   python3-venv python3-dev
 )
@@ -63,3 +65,11 @@ if ! getent passwd pvcprov >/dev/null; then
   echo "setup: creating system user pvcprov"
   useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin pvcprov
 fi
+# subordinate IDs for pvcprov: mmdebstrap --mode=unshare maps them in its user namespace
+for file in /etc/subuid /etc/subgid; do
+  if ! grep -q '^pvcprov:' "$file" 2>/dev/null; then
+    start=$(awk -F: 'BEGIN { end = 100000 } { if ($2 + $3 > end) end = $2 + $3 } END { print end }' "$file" 2>/dev/null || echo 100000)
+    echo "setup: giving pvcprov subordinate IDs $start-$((start + 65535)) in $file"
+    echo "pvcprov:$start:65536" >> "$file"
+  fi
+done

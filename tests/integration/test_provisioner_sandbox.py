@@ -130,7 +130,7 @@ def test_a_hook_cannot_forge_or_flood_the_answer():
 def test_the_shipped_scripts_run_in_the_sandbox():
     from pvc.cluster.provisioner.scripts import NAMES, shipped
 
-    assert set(NAMES) == {"noop", "clone", "ova"}
+    assert set(NAMES) == {"noop", "clone", "debootstrap", "ova"}
     assert run_hook("noop", shipped("noop"), "setup", VM).value is None
     clone = shipped("clone")
     with pytest.raises(ScriptError, match="needs a storage template"):

@@ -10,7 +10,9 @@ Stages, each reported as progress (``current/total``, status naming the stage):
    grown to the template's size;
 4. **create**: the ``create(vm)`` hook may return the domain XML, or direct-boot settings
    (``kernel``, ``initrd``, ``cmdline``) for the XML PVC builds; otherwise PVC builds it;
-5. **install**: the ``prepare(vm)`` and ``install(vm)`` hooks;
+5. **install**: the ``prepare(vm)`` and ``install(vm)`` hooks; when ``install`` answers with
+   a ``debootstrap`` directive, PVC installs Debian into the disk it names
+   (:mod:`pvc.cluster.provisioner.bootstrap`);
 6. **define**: the VM is defined in state ``provision`` (checked like any client XML,
    without admin rights);
 7. **start**: started, or left stopped.
@@ -29,7 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from pvc.cluster.errors import ClusterError
-from pvc.cluster.provisioner import build
+from pvc.cluster.provisioner import bootstrap, build
 from pvc.cluster.provisioner.sandbox import ScriptError, run_hook
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import mirror
@@ -42,7 +44,7 @@ from pvc.cluster.vm.queries import vm_nics
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import VMState
-from pvc.storage import disk_locks, monitors, volumes
+from pvc.storage import disk_locks, monitors, upload, volumes
 from pvc.tasks import InvalidTaskError, TaskError, task_type
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,9 @@ def _check_args(args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidTaskError("plan must hold the install script's text")
     if args.get("domain_type", "kvm") not in ("kvm", "qemu"):
         raise InvalidTaskError("domain_type must be kvm or qemu")
+    settings = args.get("debootstrap") or {}
+    if not isinstance(settings, dict) or not isinstance(settings.get("mirrors", []), list):
+        raise InvalidTaskError("debootstrap must hold the allowed mirrors, a timeout and a work directory")
     return args
 
 
@@ -161,7 +166,7 @@ class Creation:
             began = time.monotonic()
             self._enter("install", "script prepare() and install()")
             self._hook("prepare")
-            self._hook("install")
+            self._install(self._hook("install"))
             self._timed("install", began)
             message = self._define_and_start(xml)
         except BaseException as error:
@@ -237,6 +242,25 @@ class Creation:
         )
         self._timed("create", began)
         return xml
+
+    def _install(self, answer: Any) -> None:
+        """Carry out the ``debootstrap`` directive of the install hook's answer, if any."""
+        settings = self.options.get("debootstrap") or {}
+        install = bootstrap.directive(answer, self.vm_data, list(settings.get("mirrors", [])))
+        if install is None:
+            return
+        target = f"{install.pool}/{install.volume}"
+        self._enter("install", f"installing Debian {install.suite} into {target}")
+        with bootstrap.work_directory(settings.get("work_dir", "/var/tmp")) as work:
+            runner = bootstrap.Runner(work, lambda: self.ctx.cancelled)
+            image = bootstrap.build_image(install, runner, float(settings.get("timeout", 1800.0)))
+            assert self.storage is not None
+            with mapped_errors(self.storage):
+                upload.import_image(self.storage.client(), install.pool, install.volume, image, "raw")
+        self.log.append(
+            f"install: Debian {install.suite} ({install.variant}) installed into {target}, "
+            f"{install.device} in the VM (label {bootstrap.ROOT_LABEL})"
+        )
 
     def _define_and_start(self, xml: str) -> str:
         if not self.options.get("define_vm", True):
@@ -316,6 +340,7 @@ def create_vm(
     domain_type: str = "kvm",
     hook_timeout: float = 600.0,
     disk_auth: list[str] | None = None,
+    debootstrap: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Make the VM of ``plan`` (see the module's stages)."""
     options = {
@@ -324,5 +349,6 @@ def create_vm(
         "domain_type": domain_type,
         "hook_timeout": hook_timeout,
         "disk_auth": disk_auth,
+        "debootstrap": debootstrap,
     }
     return Creation(ctx, plan, options).run()

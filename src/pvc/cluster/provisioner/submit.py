@@ -56,6 +56,11 @@ def submit(
         "start_vm": bool(start_vm) and bool(define_vm),
         "domain_type": settings.domain_type,
         "hook_timeout": settings.hook_timeout,
+        "debootstrap": {
+            "mirrors": list(settings.debootstrap_mirrors),
+            "timeout": settings.debootstrap_timeout,
+            "work_dir": settings.work_dir,
+        },
         "disk_auth": list(disk_auth) if disk_auth else None,
     }
     size = len(json.dumps(args).encode())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import resources
 
 #: The scripts shipped, by name.
-NAMES = ("noop", "clone", "ova")
+NAMES = ("noop", "clone", "debootstrap", "ova")
 
 
 def shipped(name: str) -> str:
