@@ -229,8 +229,8 @@ def test_a_script_too_large_to_queue_is_refused_before_any_task(prov_api, base_i
     assert status == 400 and "more than a task may carry" in body["message"]
 
 
-def test_a_mac_address_another_vm_uses_is_refused(prov_api, base_image):
-    client, _ = prov_api
+def _mac_by_number_profile(client, base_image) -> None:
+    """Profile ``web`` with a NIC on network 4243 whose MAC comes from the VM's number."""
     profile(client, base_image)
     network = {
         "vni": 4243,
@@ -250,12 +250,45 @@ def test_a_mac_address_another_vm_uses_is_refused(prov_api, base_image):
     )
     ok(client, "POST", "/provisioner/template/network/bynumber/net", vni=4243)
     ok(client, "PUT", "/provisioner/profile/web", network_template="bynumber")
+
+
+def test_a_mac_address_another_vm_uses_is_refused(prov_api, base_image):
+    client, _ = prov_api
+    _mac_by_number_profile(client, base_image)
     task = create(client, "mac1", start_vm="false")
     assert task["state"] == "SUCCESS", task
     [vm] = ok(client, "GET", "/vm/mac1")
     assert "52:54:00:00:01:00" in vm["xml"]
     status, body = call(client, "POST", "/provisioner/create", name="other1", profile="web")
     assert status == 400 and "52:54:00:00:01:00" in body["message"] and "mac1" in body["message"]
+
+
+@pytest.mark.parametrize("second_mac", ["52:54:00:00:03:00", "52:54:00:77:00:01"])
+def test_mac_addresses_in_a_scripts_xml_are_checked_when_the_vm_is_defined(
+    prov_api, ceph_client, base_image, second_mac
+):
+    client, _ = prov_api
+    _mac_by_number_profile(client, base_image)
+    assert create(client, "mac3", start_vm="false")["state"] == "SUCCESS"  # takes 52:54:00:00:03:00
+    nic = '<interface type="bridge"><mac address="{}"/><source bridge="vmbr4243"/></interface>'
+    script = (
+        "def create(vm):\n"
+        "    return ('<domain type=\"qemu\"><name>' + vm.name + '</name><memory unit=\"MiB\">64</memory>'\n"
+        "            '<vcpu>1</vcpu><os><type arch=\"x86_64\">hvm</type></os><devices>'\n"
+        f"            '{nic.format('52:54:00:77:00:01')}{nic.format(second_mac)}</devices></domain>')\n"
+    )
+    ok(client, "POST", "/provisioner/script", name="ownxml", data=script)
+    ok(client, "PUT", "/provisioner/profile/web", script="ownxml")
+    task = create(client, "mac4")
+    assert task["state"] == "FAILURE"
+    text = str(task)
+    assert "failed at stage define" in text
+    if second_mac == "52:54:00:00:03:00":
+        assert "MAC address 52:54:00:00:03:00 for VM 'mac4' is already used by VM 'mac3'" in text
+    else:
+        assert "VM 'mac4' has two NICs with MAC address 52:54:00:77:00:01" in text
+    assert not volumes.exists(ceph_client, POOL, "mac4_sda")
+    assert call(client, "GET", "/vm/mac4")[0] == 404
 
 
 def test_a_clone_that_cannot_grow_is_not_left_behind(prov_api, ceph_client, base_image):

@@ -26,6 +26,7 @@ and the task fails naming the stage and the reason. Hooks run in the sandbox of
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -41,6 +42,8 @@ from pvc.cluster.vm import actions as vm_actions
 from pvc.cluster.vm.define import define
 from pvc.cluster.vm.placement import accepts_vms, loads
 from pvc.cluster.vm.queries import vm_nics
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import vnis as defined_vnis
 from pvc.state.states import VMState
@@ -54,9 +57,35 @@ STAGES = ("verify", "setup", "volumes", "create", "install", "define", "start")
 MAX_LOG_LINES = 200
 
 
+#: One define at a time in this daemon (creations run on the primary): the MAC addresses of
+#: the final XML are checked against the cluster and the VM defined under it, so two
+#: creations running together cannot both take one address.
+_DEFINE_LOCK = threading.Lock()
+
+
 def macs_in_use(cache: ClusterCache) -> dict[str, str]:
     """The MAC address of every VM's NICs, and the VM's name."""
     return {nic.mac.lower(): record.meta.name for record, nic in vm_nics(cache) if nic.mac}
+
+
+def check_xml_macs(cache: ClusterCache, xml: str, name: str) -> None:
+    """ClusterError when a NIC of VM ``name``'s final XML repeats a MAC address of its own or
+    takes one another VM has (the XML may come from an install script)."""
+    try:
+        _, summary = parse(xml)
+    except DomainXMLError:
+        return  # define refuses it with the parser's own words
+    taken = macs_in_use(cache)
+    seen: set[str] = set()
+    for nic in summary.nics:
+        mac = nic.mac.lower()
+        if not mac:
+            continue
+        if mac in seen:
+            raise ClusterError(f"VM '{name}' has two NICs with MAC address {mac}")
+        if mac in taken:
+            raise ClusterError(f"MAC address {mac} for VM '{name}' is already used by VM '{taken[mac]}'")
+        seen.add(mac)
 
 
 def check_cluster(cluster: Cluster, vm_data: dict[str, Any]) -> list[str]:
@@ -269,19 +298,21 @@ class Creation:
         began = time.monotonic()
         self._enter("define")
         system = self.vm_data["system"]
-        self.uuid, _ = define(
-            self.cluster,
-            xml,
-            policy=node_xml_policy(self.ctx, admin=False),
-            name=self.name,
-            limit=system["node_limit"],
-            selector=system["node_selector"],
-            autostart=bool(system["node_autostart"]),
-            migration_method=system["migration_method"],
-            migration_max_downtime=system["migration_max_downtime"],
-            profile=self.vm_data["profile"],
-            state=VMState.PROVISION,
-        )
+        with _DEFINE_LOCK:
+            check_xml_macs(self.cluster.cache, xml, self.name)
+            self.uuid, _ = define(
+                self.cluster,
+                xml,
+                policy=node_xml_policy(self.ctx, admin=False),
+                name=self.name,
+                limit=system["node_limit"],
+                selector=system["node_selector"],
+                autostart=bool(system["node_autostart"]),
+                migration_method=system["migration_method"],
+                migration_max_downtime=system["migration_max_downtime"],
+                profile=self.vm_data["profile"],
+                state=VMState.PROVISION,
+            )
         self._timed("define", began)
         began = time.monotonic()
         self._enter("start", "starting" if self.options.get("start_vm", True) else "left stopped")
