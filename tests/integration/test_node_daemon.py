@@ -45,6 +45,19 @@ def test_registration_keepalive_and_clean_stop(cluster, store):
     assert "daemon state stop" in log[-1]
 
 
+def test_a_daemon_without_zookeeper_waits_between_cycles_instead_of_spinning(cluster, store):
+    node = cluster("n2", ["n1"])
+    wait_for(lambda: states(store, "n2") == ("run", "client", "ready"))
+    cycles = []
+    real_cycle = node.loop.run_cycle
+    node.loop.run_cycle = lambda: cycles.append(time.monotonic()) or real_cycle()
+    node.store.stop()  # ZooKeeper gone; the keepalive falls overdue
+    time.sleep(node.loop.config.timers.keepalive_interval + 0.5)
+    counted = len(cycles)
+    time.sleep(1.0)
+    assert 3 <= len(cycles) - counted <= 15  # about one each 0.1 s, not thousands
+
+
 def test_hypervisor_is_client_and_never_primary(cluster, store):
     cluster("c1", ["c1"])
     cluster("h1", ["c1"], index=2)

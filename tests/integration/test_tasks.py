@@ -46,8 +46,25 @@ def stubborn(ctx: tasks.TaskContext, seconds: float = 1.0) -> str:
     return "done at last"
 
 
+#: ``on_lost`` calls of ``tests.tidy``: (the reaping pool's services, the lost record).
+TIDIED: list[tuple[object, TaskRecord]] = []
+
+
+def _tidy_after(services: object, lost: TaskRecord) -> str | None:
+    TIDIED.append((services, lost))
+    if lost.args.get("tidy") == "raise":
+        raise RuntimeError("the disk was not there")
+    return f"tidied what {lost.id} made" if lost.args.get("tidy") else None
+
+
+@tasks.task_type("tests.tidy", on_lost=_tidy_after)
+def tidy_task(ctx: tasks.TaskContext, tidy: str = "", seconds: float = 30.0) -> str:
+    ctx.sleep(seconds)
+    return "finished untidily"
+
+
 #: What the pools of these tests run: the built-in types and the ones above.
-OFFERED = (*BUILTIN_TASKS, fail, count, stubborn)
+OFFERED = (*BUILTIN_TASKS, fail, count, stubborn, tidy_task)
 
 
 @pytest.fixture(autouse=True)
@@ -288,6 +305,37 @@ def test_a_dead_workers_task_is_marked_lost_by_another_node(workers, make_store,
     assert final.state == "FAILURE" and final.status == "worker lost"
     assert "pvcworker@n1" in final.error
     wait_for(lambda: doomed.running() == [], 5)
+
+
+@pytest.mark.parametrize("tidy", ["yes", "raise", ""])
+def test_the_node_that_finds_a_lost_run_cleans_up_after_it(workers, make_store, store, tidy):
+    TIDIED.clear()
+    doomed_store = make_store(timeout=2.0)
+    workers("n1", store=doomed_store, services="services of n1")
+    workers("n2", services="services of n2")
+    submitted = tasks.submit(store, tidy_task, "n1", {"tidy": tidy})
+    running(store, submitted.id)
+    doomed_store.stop()
+    final = finished(store, submitted.id, timeout=5)
+    assert final.status == "worker lost"
+    wait_for(lambda: len(TIDIED) == 1, 5)
+    services, lost = TIDIED[0]
+    assert services == "services of n2" and lost.id == submitted.id and lost.status == "worker lost"
+    if tidy == "yes":
+        noted = wait_for(
+            lambda: (r := record(store, submitted.id)).error.endswith(f"tidied what {r.id} made") and r, 5
+        )
+        assert noted.result == {"message": noted.error} and "pvcworker@n1" in noted.error
+    elif tidy == "raise":
+        wait_for(
+            lambda: (
+                "cleaning up after it failed: the disk was not there" in record(store, submitted.id).error
+            ),
+            5,
+        )
+    else:
+        time.sleep(0.3)
+        assert record(store, submitted.id).error == final.error  # nothing to say, nothing written
 
 
 def test_a_restarted_node_marks_its_orphans_lost(workers, make_store, store):

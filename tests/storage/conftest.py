@@ -105,16 +105,32 @@ def base_image(ceph_client, unique):
 
 
 @pytest.fixture
-def prov_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path, provisioner_db):  # noqa: F811
+def prov_node(cluster, ceph_lab, test_driver_uri, tmp_path):  # noqa: F811
+    """``prov_node("hv1")``: a node daemon with Ceph and libvirt's test driver; hv1 is the
+    only coordinator."""
+
+    def start(name: str):
+        return cluster(
+            name,
+            ["hv1"],
+            hypervisor_uri=test_driver_uri,
+            shutdown_timeout=1.0,
+            storage=ceph_lab.storage_config("node"),
+            state_dir=str(tmp_path / name),
+        )
+
+    return start
+
+
+@pytest.fixture
+def prov_primary(prov_node):
+    """hv1, the primary coordinator the provisioner's tasks run on."""
+    return prov_node("hv1")
+
+
+@pytest.fixture
+def prov_api(make_store, prov_primary, ceph_client, access, tmp_path, provisioner_db):  # noqa: F811
     """(test client, context): an API with Ceph and the database; hv1 primary with Ceph and libvirt."""
-    cluster(
-        "hv1",
-        ["hv1"],
-        hypervisor_uri=test_driver_uri,
-        shutdown_timeout=1.0,
-        storage=ceph_lab.storage_config("node"),
-        state_dir=str(tmp_path / "hv1"),
-    )
     with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
         context.database = provisioner_db
         context.provisioner = ProvisionerSection(domain_type="qemu", hook_timeout=60)

@@ -14,56 +14,12 @@ from lxml import etree
 from pvc.storage import volumes
 from tests.helpers import wait_for
 from tests.storage.conftest import POOL
-from tests.storage.provisioner_harness import call, create, ok
+from tests.storage.provisioner_harness import SCRIPT, call, create, ok, profile
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="install scripts run as pvcprov (needs root)")
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-SCRIPT = (
-    "def setup(vm):\n"
-    "    if 'fail_in' in vm.arguments and vm.arguments['fail_in'] == 'setup':\n"
-    "        fail('told to fail in setup')\n"
-    "def install(vm):\n"
-    "    log('installing', vm.name, 'from', vm.profile, 'with', vm.arguments.get('flavour'))\n"
-    "    log('disks', [v.volume for v in vm.volumes], 'monitors', len(vm.ceph_monitors))\n"
-    "    if vm.arguments.get('fail_in') == 'install':\n"
-    "        raise RuntimeError('install broke')\n"
-)
-
-
-def profile(client, base: str, *, name: str = "web", script: str = SCRIPT, size_gb: int = 1) -> None:
-    ok(
-        client,
-        "POST",
-        "/provisioner/template/system",
-        name=name,
-        vcpus=1,
-        vram=64,
-        serial="true",
-        vnc="false",
-    )
-    ok(client, "POST", "/provisioner/template/storage", name=name)
-    ok(
-        client,
-        "POST",
-        f"/provisioner/template/storage/{name}/disk",
-        disk_id="sda",
-        pool=POOL,
-        source_volume=f"{base}@golden",
-        disk_size=size_gb,
-    )
-    ok(client, "POST", "/provisioner/script", name=name, data=script)
-    ok(
-        client,
-        "POST",
-        "/provisioner/profile",
-        name=name,
-        system_template=name,
-        storage_template=name,
-        script=name,
-        arg="flavour=plain",
-    )
 
 
 def test_a_profile_becomes_a_started_vm_on_a_copy_on_write_clone(prov_api, ceph_client, base_image):

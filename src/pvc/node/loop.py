@@ -58,6 +58,8 @@ log = logging.getLogger("pvc.node")
 
 #: Seconds before retrying after a failed ZooKeeper operation.
 RETRY_DELAY = 0.5
+#: Seconds between cycles while ZooKeeper is not connected.
+DISCONNECTED_POLL = 0.1
 
 #: How often the primary watchdog checks that the role is still backed by the quorum.
 WATCHDOG_PERIOD = 0.2
@@ -501,7 +503,8 @@ class NodeLoop:
             self.step()
             timeout = max(0.0, self._next_keepalive - time.monotonic())
             if not self.store.connected:
-                timeout = min(timeout, 0.1)
+                # a keepalive is overdue while ZooKeeper is away: look again soon, not at once
+                timeout = DISCONNECTED_POLL
             self._wake.wait(timeout)
             self._wake.clear()
         self.shutdown()

@@ -334,3 +334,18 @@ def remove(client: CephClient, pool: str, name: str, *, with_snapshots: bool = F
 def _remove_quietly(ioctx: Any, name: str) -> None:
     with contextlib.suppress(rbd.Error):
         rbd.RBD().remove(ioctx, name)
+
+
+def set_metadata(client: CephClient, pool: str, name: str, key: str, value: str) -> None:
+    """Set the RBD image metadata ``key`` of a volume (a note travelling with the volume)."""
+    with open_image(client, pool, name, read_only=False) as image, translated(f"tag volume {pool}/{name}"):
+        image.metadata_set(key, value)
+
+
+def get_metadata(client: CephClient, pool: str, name: str, key: str) -> str | None:
+    """The RBD image metadata ``key`` of a volume; None when unset or the volume is gone."""
+    try:
+        with open_image(client, pool, name) as image:
+            return image.metadata_get(key)
+    except (StorageNotFound, KeyError):  # librbd raises KeyError for a key that is not set
+        return None

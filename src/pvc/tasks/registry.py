@@ -34,18 +34,24 @@ from pvc.tasks.errors import InvalidTaskError
 
 if TYPE_CHECKING:
     from pvc.tasks.context import TaskContext
+    from pvc.tasks.records import TaskRecord
 
 TaskFunction = Callable[..., Any]
 Validator = Callable[[dict[str, Any]], dict[str, Any] | None]
+#: ``on_lost(services, record)``: cleans up after a run whose worker was lost (see
+#: :func:`task_type`); returns a sentence for the task's error, or None.
+LostHandler = Callable[[Any, "TaskRecord"], str | None]
 
 
 @dataclass(frozen=True)
 class TaskType:
-    """A kind of task: its name, its function and how its arguments are checked."""
+    """A kind of task: its name, its function, how its arguments are checked and what
+    cleans up after a run whose worker was lost."""
 
     name: str
     function: TaskFunction
     validate: Validator | None = None
+    on_lost: LostHandler | None = None
 
     def __call__(self, ctx: TaskContext, /, **args: Any) -> Any:
         """Run the function (the worker pool calls this in a worker thread)."""
@@ -72,13 +78,21 @@ class TaskType:
         return cleaned
 
 
-def task_type(name: str, *, validate: Validator | None = None) -> Callable[[TaskFunction], TaskType]:
-    """Decorator: make ``fn(ctx, **args)`` the task type ``name``."""
+def task_type(
+    name: str, *, validate: Validator | None = None, on_lost: LostHandler | None = None
+) -> Callable[[TaskFunction], TaskType]:
+    """Decorator: make ``fn(ctx, **args)`` the task type ``name``.
+
+    ``on_lost(services, record)`` runs on the node whose worker pool finds a run of this
+    type abandoned (its worker's node died or lost its session) and marks it FAILURE
+    "worker lost": the run could not undo what it did, so this does, from what the record
+    and the cluster say. What it returns is added to the task's error.
+    """
     if not name or not isinstance(name, str):
         raise ValueError("a task type needs a non-empty name")
 
     def make(function: TaskFunction) -> TaskType:
-        return TaskType(name, function, validate)
+        return TaskType(name, function, validate, on_lost)
 
     return make
 

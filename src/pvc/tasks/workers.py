@@ -34,12 +34,14 @@ task functions. Nothing here runs on the node daemon's loop thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
@@ -238,8 +240,39 @@ class TaskWorkers:
             if self.cache.children(paths.task_claim(record.id)):
                 continue  # a holder exists (the cache says so; reap() checks for real)
             reason = f"worker lost: the claim of {record.worker or 'its worker'} disappeared with its session"
-            if claims.reap(self.store, record.id, self.identifier, reason):
+            lost = claims.reap(self.store, record.id, self.identifier, reason)
+            if lost is not None:
                 log.warning("task %s (%s on %s): %s", record.id, record.name, record.run_on, reason)
+                self._after_loss(lost)
+
+    def _after_loss(self, record: TaskRecord) -> None:
+        """Run the type's ``on_lost`` clean-up for a run just marked lost, in a thread of its
+        own (it may take long; the dispatcher goes on), and add its outcome to the error."""
+        kind = self.registry.lookup(record.name)
+        if kind is None or kind.on_lost is None:
+            return
+        handler = kind.on_lost
+
+        def clean_up() -> None:
+            try:
+                outcome = handler(self.services, record)
+            except Exception as error:
+                log.exception(
+                    "task %s (%s): cleaning up after the lost worker failed", record.id, record.name
+                )
+                outcome = f"cleaning up after it failed: {error}"
+            if not outcome:
+                return
+            log.warning("task %s (%s): %s", record.id, record.name, outcome)
+
+            def noted(current: TaskRecord) -> TaskRecord:
+                text = f"{current.error or current.status}; {outcome}"
+                return replace(current, error=text, result={"message": text})
+
+            with contextlib.suppress(StateError):
+                control.update(self.store, record.id, noted)
+
+        threading.Thread(target=clean_up, name=f"lost-{record.id}", daemon=True).start()
 
     def _claim(self, tasks: dict[str, TaskRecord]) -> None:
         waiting = sorted(

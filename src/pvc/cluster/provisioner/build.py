@@ -14,6 +14,9 @@ from pvc.storage import snapshots, volumes
 from pvc.storage.client import CephClient
 
 GIB = 1024**3
+#: The RBD metadata key naming the ``provisioner.create`` task that made a volume: what is
+#: removed after a creation whose worker was lost (:mod:`.leftovers`) is only what it made.
+MADE_BY = "pvc.provisioner.task"
 
 
 def volume_source(volume: dict[str, Any]) -> tuple[str, str]:
@@ -42,10 +45,11 @@ def check_volume(client: CephClient, volume: dict[str, Any]) -> None:
         raise ClusterError(f"{disk}: volume '{pool}/{name}' exists already")
 
 
-def make_volume(client: CephClient, volume: dict[str, Any]) -> str:
+def make_volume(client: CephClient, volume: dict[str, Any], made_by: str) -> str:
     """Create ``volume``: a copy-on-write clone of its source snapshot, a copy of its source
-    volume, or an empty volume; grown to its size if that is larger. Returns what was done;
-    on failure nothing of it is left."""
+    volume, or an empty volume; grown to its size if that is larger; tagged (RBD metadata
+    :data:`MADE_BY`) with the task ``made_by`` making it. Returns what was done; on failure
+    nothing of it is left."""
     pool, name = volume["pool"], volume["volume"]
     size = int(volume.get("size_gb") or 0) * GIB
     source, snapshot = volume_source(volume)
@@ -57,13 +61,14 @@ def make_volume(client: CephClient, volume: dict[str, Any]) -> str:
         how = f"copied {pool}/{source} to {pool}/{name}"
     else:
         made = volumes.create(client, pool, name, size)
-        return f"created {pool}/{name} ({made.size_human})"
-    if size > made.size:
-        try:
+        how = f"created {pool}/{name}"
+    try:
+        volumes.set_metadata(client, pool, name, MADE_BY, made_by)
+        if size > made.size:
             made = volumes.resize(client, pool, name, size)
-        except BaseException:
-            volumes.remove(client, pool, name)  # not half made: the caller never counted it
-            raise
+    except BaseException:
+        volumes.remove(client, pool, name)  # not half made: the caller never counted it
+        raise
     return f"{how} ({made.size_human})"
 
 

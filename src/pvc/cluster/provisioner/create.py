@@ -19,7 +19,8 @@ Stages, each reported as progress (``current/total``, status naming the stage):
 
 The ``cleanup(vm)`` hook runs last whatever happened, once ``setup`` ran. On failure or
 cancellation everything the task made is removed again (the VM record, then its volumes)
-and the task fails naming the stage and the reason. Hooks run in the sandbox of
+and the task fails naming the stage and the reason; when the task's worker is lost (its
+node died), :mod:`.leftovers` removes it from another node. Hooks run in the sandbox of
 :mod:`pvc.cluster.provisioner.sandbox`; everything privileged is done here.
 """
 
@@ -32,7 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from pvc.cluster.errors import ClusterError
-from pvc.cluster.provisioner import bootstrap, build
+from pvc.cluster.provisioner import bootstrap, build, leftovers
 from pvc.cluster.provisioner.sandbox import ScriptError, run_hook
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage import mirror
@@ -238,7 +239,7 @@ class Creation:
             assert self.storage is not None
             with mapped_errors(self.storage):
                 client = self.storage.client()
-                done = build.make_volume(client, volume)  # removes its copy itself if growing it fails
+                done = build.make_volume(client, volume, self.ctx.task_id)  # nothing left if it fails
                 self.made_volumes.append(volume)
                 self._publish(volume)
             self.log.append(f"volumes: {done}")
@@ -361,7 +362,7 @@ class Creation:
         return "; everything it made was removed"
 
 
-@task_type("provisioner.create", validate=_check_args)
+@task_type(leftovers.CREATE_TASK, validate=_check_args, on_lost=leftovers.sweep_lost)
 def create_vm(
     ctx: NodeTaskContext,
     *,
