@@ -7,10 +7,11 @@ from __future__ import annotations
 import pytest
 
 from pvc.cluster.network import actions
-from pvc.cluster.provisioner import documents, profiles, templates
+from pvc.cluster.provisioner import documents, profiles, requester, templates
 from pvc.cluster.session import Cluster
 from pvc.domain_xml.build import DomainSpec, build
 from pvc.metadata.app import create_metadata_app
+from pvc.metadata.limits import SourceLimiter
 from pvc.state import networks as records
 from pvc.state.vms import VmMeta, VmPlacement, create_vm
 
@@ -151,3 +152,39 @@ def test_two_vms_with_one_mac_are_both_refused(metadata):
     cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:50", "10.60.0.150"))
     wire["10.60.0.150"] = "52:54:00:60:00:50"
     assert get(client, "/latest/user-data", "10.60.0.150")[0] == 404
+
+
+def test_an_address_asking_too_often_is_slowed_down_and_others_are_still_served(
+    domain_cluster, provisioner_db
+):
+    actions.add_network(domain_cluster, 60, "vms", "managed", **NET)
+    add_vm(domain_cluster, "busy1", "52:54:00:60:00:41")
+    add_vm(domain_cluster, "calm1", "52:54:00:60:00:42")
+    domain_cluster.settle(records.put_lease(domain_cluster.store, 60, "52:54:00:60:00:41", "10.60.0.141"))
+    domain_cluster.settle(records.put_lease(domain_cluster.store, 60, "52:54:00:60:00:42", "10.60.0.142"))
+    wire = {"10.60.0.141": "52:54:00:60:00:41", "10.60.0.142": "52:54:00:60:00:42"}
+    limiter = SourceLimiter(rate=0.001, burst=5)
+    client = create_metadata_app(
+        domain_cluster, provisioner_db, wire_mac=wire.get, limiter=limiter
+    ).test_client()
+    answers = [get(client, "/latest/meta-data/hostname", "10.60.0.141") for _ in range(8)]
+    assert answers[:5] == [(200, "busy1")] * 5
+    assert [status for status, _ in answers[5:]] == [429] * 3
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.142") == (200, "calm1")
+
+
+def test_a_vms_definition_is_parsed_once_not_on_every_request(metadata, monkeypatch):
+    cluster, client, wire = metadata
+    add_vm(cluster, "memo1", "52:54:00:60:00:51")
+    cluster.settle(records.put_lease(cluster.store, 60, "52:54:00:60:00:51", "10.60.0.151"))
+    wire["10.60.0.151"] = "52:54:00:60:00:51"
+    parsed = []
+    real_parse = requester.parse
+    monkeypatch.setattr(requester, "parse", lambda xml: parsed.append(xml) or real_parse(xml))
+    requester.network_nics.cache_clear()
+    assert get(client, "/latest/meta-data/hostname", "10.60.0.151") == (200, "memo1")
+    first = len(parsed)
+    assert first == len(cluster.cache.vms())  # each definition once
+    for _ in range(5):
+        assert get(client, "/latest/meta-data/hostname", "10.60.0.151") == (200, "memo1")
+    assert len(parsed) == first

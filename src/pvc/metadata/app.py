@@ -21,6 +21,7 @@ from pvc.cluster.provisioner.requester import Requester, find_requester
 from pvc.cluster.provisioner.session import Database
 from pvc.cluster.session import Cluster
 from pvc.errors import PVCError
+from pvc.metadata.limits import SourceLimiter
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +53,22 @@ def create_metadata_app(
     wire_mac: Callable[[str], str | None] | None = None,
     *,
     database_off: bool = False,
+    limiter: SourceLimiter | None = None,
 ) -> Flask:
     """The metadata service over ``cluster`` (VMs, leases) and ``database`` (userdata);
     ``wire_mac`` finds the MAC an address sends from (default: the neighbour table).
     Without a database, user-data is 404 when the cluster runs none (``database_off``),
-    else 503: cloud-init takes a 404 for "no user-data" for good."""
+    else 503: cloud-init takes a 404 for "no user-data" for good. Each source address is
+    held to ``limiter`` (default :class:`~pvc.metadata.limits.SourceLimiter`'s rates)."""
     app = Flask("pvc.metadata")
     lookup = {"wire_mac": wire_mac} if wire_mac is not None else {}
+    limiter = limiter or SourceLimiter()
+
+    @app.before_request
+    def limit() -> Response | None:
+        if limiter.allow(request.remote_addr or ""):
+            return None
+        return _text("too many requests; slow down\n", 429)
 
     def requester() -> Requester | None:
         return find_requester(cluster.cache, request.remote_addr or "", **lookup)

@@ -9,17 +9,22 @@ the TCP handshake) must be the lease's. When two VMs would match, nobody is answ
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pvc.cluster.vm.queries import vm_nics
 from pvc.domain_xml.bridges import vni_of_bridge
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.parse import parse
 from pvc.net import neighbours
 from pvc.state.cache import ClusterCache
 from pvc.state.networks import read_leases, read_reservations, vnis
 
 log = logging.getLogger(__name__)
+
+#: VM definitions whose NICs are remembered (one entry per distinct XML text).
+NIC_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,21 @@ class Requester:
     mac: str
     address: str
     vni: int
+
+
+@functools.lru_cache(maxsize=NIC_CACHE_SIZE)
+def network_nics(xml: str) -> tuple[tuple[int, str], ...]:
+    """(vni, lower-case MAC) of each NIC on a managed network's bridge in a VM's XML;
+    remembered by the XML's text, so a request parses only XML it has not seen yet."""
+    try:
+        _, summary = parse(xml)
+    except DomainXMLError:
+        return ()
+    return tuple(
+        (vni, nic.mac.lower())
+        for nic in summary.nics
+        if nic.mac and (vni := vni_of_bridge(nic.source)) is not None
+    )
 
 
 def _macs_at(cache: ClusterCache, address: str) -> list[tuple[int, str]]:
@@ -58,12 +78,13 @@ def find_requester(
             uuid=record.uuid,
             name=record.meta.name,
             profile=record.meta.profile,
-            mac=nic.mac.lower(),
+            mac=mac,
             address=address,
             vni=vni,
         )
-        for record, nic in vm_nics(cache)
-        if (vni := vni_of_bridge(nic.source)) is not None and (vni, (nic.mac or "").lower()) in holders
+        for record in cache.vms()
+        for vni, mac in network_nics(record.xml)
+        if (vni, mac) in holders
     ]
     if len(found) != 1:
         if found:
