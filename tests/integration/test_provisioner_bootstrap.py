@@ -12,7 +12,6 @@ import pwd
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from pvc.cluster.errors import ClusterError
 from pvc.cluster.provisioner import bootstrap
 from pvc.cluster.provisioner.sandbox import ScriptError, run_hook
 from pvc.cluster.provisioner.scripts import shipped
+from tests.helpers import reachable_dir
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="runs the installer's steps as pvcprov (needs root)"),
@@ -60,10 +60,8 @@ VM = {
 @pytest.fixture
 def parent():
     """A directory pvcprov can reach (pytest's own temporary directories are closed to it)."""
-    path = Path(tempfile.mkdtemp(prefix="pvc-test-", dir="/var/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with reachable_dir() as path:
+        yield path
 
 
 def install_of(**settings) -> bootstrap.Install:

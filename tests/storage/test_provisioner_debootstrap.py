@@ -10,8 +10,6 @@ import os
 import pwd
 import shutil
 import tarfile
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +18,7 @@ from pvc.cluster.provisioner.scripts import shipped
 from pvc.config.provisioner import ProvisionerSection
 from pvc.storage import upload, volumes
 from pvc.storage.images import open_image
+from tests.helpers import reachable_dir
 from tests.storage.conftest import POOL
 from tests.storage.provisioner_harness import call, create, ok
 
@@ -36,10 +35,8 @@ CLOSED_MIRROR = "http://127.0.0.1:9/debian"
 @pytest.fixture
 def work_dir():
     """A work directory pvcprov can reach (pytest's temporary directories are closed to it)."""
-    path = Path(tempfile.mkdtemp(prefix="pvc-test-", dir="/var/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with reachable_dir() as path:
+        yield path
 
 
 @pytest.fixture
