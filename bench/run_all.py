@@ -10,6 +10,7 @@ BENCHES = [
     "bench.node_loss",
     "bench.provisioner_db",
     "bench.provisioner_create",
+    "bench.metadata_lookup",
     "bench.keepalive_ops",
     "bench.api_latency",
     "bench.api_bounds",

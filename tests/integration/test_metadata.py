@@ -181,7 +181,7 @@ def test_a_vms_definition_is_parsed_once_not_on_every_request(metadata, monkeypa
     parsed = []
     real_parse = requester.parse
     monkeypatch.setattr(requester, "parse", lambda xml: parsed.append(xml) or real_parse(xml))
-    requester.network_nics.cache_clear()
+    cluster.cache.forget_parsed()
     assert get(client, "/latest/meta-data/hostname", "10.60.0.151") == (200, "memo1")
     first = len(parsed)
     assert first == len(cluster.cache.vms())  # each definition once

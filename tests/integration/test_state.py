@@ -68,6 +68,49 @@ def test_transaction_is_all_or_nothing(store):
     assert (store.get_text("/a"), store.get_text("/b")) == ("3", "y")
 
 
+def test_cache_remembers_a_decoding_until_the_znode_changes_and_forgets_removed_ones(make_store):
+    writer = make_store()
+    ensure_schema(writer)
+    cache = ClusterCache(make_store())
+    cache.start()
+    assert cache.wait_ready(10)
+    decoded = []
+
+    def decode(data):
+        decoded.append(data)
+        return (data or b"").upper()
+
+    path = paths.node("p1")
+    cache.wait_for(writer.set(path, b"one"), 5)
+    assert [cache.parsed(path, decode) for _ in range(3)] == [b"ONE"] * 3
+    assert decoded == [b"one"]
+    cache.wait_for(writer.set(path, b"two"), 5)
+    assert cache.parsed(path, decode) == b"TWO" and decoded == [b"one", b"two"]
+    cache.forget_parsed()
+    assert cache.parsed(path, decode) == b"TWO" and len(decoded) == 3
+    # many znodes decoded, then removed: their decodings do not stay once the memory doubles
+    with writer.transaction() as txn:
+        for i in range(1500):
+            txn.create(paths.node(f"m{i}"), b"x")
+    wait_for(lambda: all(cache.data(paths.node(f"m{i}")) == b"x" for i in range(1500)), 10)
+    for i in range(1500):
+        cache.parsed(paths.node(f"m{i}"), decode)
+    with writer.transaction() as txn:
+        for i in range(1500):
+            txn.delete(paths.node(f"m{i}"))
+    wait_for(lambda: len(cache.node_names()) == 1, 10)
+    with writer.transaction() as txn:
+        for i in range(600):
+            txn.create(paths.node(f"q{i}"), b"y")
+    wait_for(lambda: all(cache.data(paths.node(f"q{i}")) == b"y" for i in range(600)), 10)
+    for i in range(600):  # the memory reaches twice what lived at the last sweep: the removed go
+        cache.parsed(paths.node(f"q{i}"), decode)
+    remembered = set(cache._decoded)
+    assert not any(path.startswith(paths.node("m")) for path in remembered)
+    missing = sorted(set(paths.node(f"q{i}") for i in range(600)) - remembered)
+    assert not missing and len(remembered) <= 602, (len(remembered), missing[:5])
+
+
 def test_cache_follows_writes_and_builds_records(make_store):
     writer = make_store()
     ensure_schema(writer)

@@ -35,6 +35,8 @@ T = TypeVar("T")
 DEFAULT_ROOTS = (paths.CONFIG, paths.NODES, paths.FAULTS, paths.DOMAINS, paths.DOMAIN_NAMES, paths.NETWORKS)
 #: Longest wait for a cache to show a write (see :meth:`ClusterCache.wait_for`).
 SETTLE_TIMEOUT = 2.0
+#: Remembered decodings (see ``parsed``) kept before those of removed znodes are dropped.
+DECODED_SWEEP_MINIMUM = 1024
 #: Longest a :meth:`ClusterCache.wait_until` waiter sleeps without a change before looking again.
 WAIT_RECHECK = 1.0
 
@@ -50,6 +52,7 @@ class ClusterCache:
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
         self._decoded: dict[str, tuple[int, object]] = {}
+        self._decoded_sweep_at = DECODED_SWEEP_MINIMUM
         self._waiters: dict[threading.Event, str] = {}
         self._waiters_lock = threading.Lock()
         self.errors: list[Exception] = []
@@ -214,7 +217,26 @@ class ClusterCache:
             return seen[1]  # type: ignore[return-value]
         value = parse(node.data)
         self._decoded[path] = (node.stat.mzxid, value)
+        if len(self._decoded) >= self._decoded_sweep_at:
+            self._forget_removed()
         return value
+
+    def parsed(self, path: str, parse: Callable[[bytes | None], T]) -> T:
+        """``parse(data)`` of a cached znode, remembered until the znode changes: for readers
+        that derive the same facts from the same records on every request."""
+        return self._parsed(path, parse)
+
+    def forget_parsed(self) -> None:
+        """Drop every remembered decoding: the next reads decode again (what a fresh cache does)."""
+        self._decoded.clear()
+
+    def _forget_removed(self) -> None:
+        """Drop what was remembered of znodes that are gone (amortised: when the memory has
+        doubled since the last time)."""
+        for path in list(self._decoded):
+            if self._tree_for(path).get_data(path) is None:
+                del self._decoded[path]
+        self._decoded_sweep_at = max(DECODED_SWEEP_MINIMUM, 2 * len(self._decoded))
 
     def keepalive(self, node: str) -> Keepalive | None:
         """A node's last keepalive, or None."""

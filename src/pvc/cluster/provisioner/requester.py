@@ -9,7 +9,6 @@ the TCP handshake) must be the lease's. When two VMs would match, nobody is answ
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +17,12 @@ from pvc.domain_xml.bridges import vni_of_bridge
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import parse
 from pvc.net import neighbours
+from pvc.state import paths
 from pvc.state.cache import ClusterCache
-from pvc.state.networks import read_leases, read_reservations, vnis
+from pvc.state.networks import Lease, Reservation, vnis
+from pvc.state.records import decode_text
 
 log = logging.getLogger(__name__)
-
-#: VM definitions whose NICs are remembered (one entry per distinct XML text).
-NIC_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -39,12 +37,11 @@ class Requester:
     vni: int
 
 
-@functools.lru_cache(maxsize=NIC_CACHE_SIZE)
-def network_nics(xml: str) -> tuple[tuple[int, str], ...]:
-    """(vni, lower-case MAC) of each NIC on a managed network's bridge in a VM's XML;
-    remembered by the XML's text, so a request parses only XML it has not seen yet."""
+def network_nics(xml: bytes | None) -> tuple[tuple[int, str], ...]:
+    """(vni, lower-case MAC) of each NIC on a managed network's bridge in a VM's XML (the
+    cache remembers it per definition: a request parses only definitions that changed)."""
     try:
-        _, summary = parse(xml)
+        _, summary = parse(decode_text(xml))
     except DomainXMLError:
         return ()
     return tuple(
@@ -55,12 +52,18 @@ def network_nics(xml: str) -> tuple[tuple[int, str], ...]:
 
 
 def _macs_at(cache: ClusterCache, address: str) -> list[tuple[int, str]]:
-    """(vni, mac) of every lease or reservation holding ``address``."""
+    """(vni, mac) of every lease or reservation holding ``address`` (each record decoded
+    once per change, by the cache)."""
     found = []
     for vni in vnis(cache):
-        for entry in [*read_reservations(cache, vni), *read_leases(cache, vni)]:
-            if entry.ip4_address == address:
-                found.append((vni, entry.mac.lower()))
+        for parent, decode in (
+            (paths.network_reservations(vni), Reservation.from_bytes),
+            (paths.network_leases(vni), Lease.from_bytes),
+        ):
+            for mac in cache.children(parent):
+                entry = cache.parsed(f"{parent}/{mac}", decode)
+                if entry is not None and entry.ip4_address == address:
+                    found.append((vni, entry.mac.lower()))
     return found
 
 
@@ -73,18 +76,18 @@ def find_requester(
     holders = [(vni, mac) for vni, mac in _macs_at(cache, address) if mac == seen]
     if not holders:
         return None
+    matches = [
+        (uuid, vni, mac)
+        for uuid in cache.vm_uuids()
+        for vni, mac in cache.parsed(paths.domain_xml(uuid), network_nics)
+        if (vni, mac) in holders
+    ]
     found = [
         Requester(
-            uuid=record.uuid,
-            name=record.meta.name,
-            profile=record.meta.profile,
-            mac=mac,
-            address=address,
-            vni=vni,
+            uuid=uuid, name=record.meta.name, profile=record.meta.profile, mac=mac, address=address, vni=vni
         )
-        for record in cache.vms()
-        for vni, mac in network_nics(record.xml)
-        if (vni, mac) in holders
+        for uuid, vni, mac in matches
+        if (record := cache.vm(uuid)) is not None
     ]
     if len(found) != 1:
         if found:
