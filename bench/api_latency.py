@@ -16,6 +16,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -26,7 +28,7 @@ from pvc.api.app import create_app
 from pvc.api.context import ApiContext
 from pvc.client.connections import Connection
 from pvc.client.http import ApiClient
-from pvc.cluster.session import Cluster
+from pvc.cluster.session import API_ROOTS, Cluster
 from pvc.config import ApiSection
 from pvc.lab import zookeeper
 from pvc.state import paths
@@ -96,37 +98,51 @@ def report(label: str, samples: list[float]) -> None:
     )
 
 
-def main() -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=300)
-    args = parser.parse_args()
+@contextmanager
+def standalone_cluster() -> Iterator[Cluster]:
+    """A standalone ZooKeeper in a temporary directory, with PVC's schema, as a Cluster (a
+    store with the bench credential and a ready cache); everything stopped after."""
     with tempfile.TemporaryDirectory() as tmp:
         ref, member = zookeeper.start_standalone(Path(tmp))
         try:
             store = Store(f"127.0.0.1:{member.client_port}", timeout=5, credential=CREDENTIAL)
             store.start()
             ensure_schema(store)
-            populate(store, args.nodes)
-            cache = ClusterCache(store)
+            cache = ClusterCache(store, API_ROOTS)
             cache.start()
             cache.wait_ready(30)
-            app = create_app(bench_context(Cluster(store, cache)))
-            server = make_server("127.0.0.1", 0, app, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            client = local_client(server.server_port)
-            assert len(client.get("/node").expect(200)) == args.nodes
-            ops_before = store.operations
-            timed(client, "/status", 20)  # warm up
-            report("GET /status", timed(client, "/status", args.requests))
-            report(f"GET /node ({args.nodes} nodes)", timed(client, "/node", args.requests))
-            print(f"ZooKeeper requests made by these reads: {store.operations - ops_before}")
-            server.shutdown()
-            cache.close()
-            store.stop()
+            try:
+                yield Cluster(store, cache)
+            finally:
+                cache.close()
+                store.stop()
         finally:
             processes.terminate([ref])
+
+
+def main() -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+    with standalone_cluster() as cluster:
+        store = cluster.store
+        populate(store, args.nodes)
+        app = create_app(bench_context(cluster))
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        client = local_client(server.server_port)
+        wait_nodes = time.monotonic() + 30
+        while len(client.get("/node").expect(200)) != args.nodes and time.monotonic() < wait_nodes:
+            time.sleep(0.1)  # the cache catching up with the nodes just written
+        assert len(client.get("/node").expect(200)) == args.nodes
+        ops_before = store.operations
+        timed(client, "/status", 20)  # warm up
+        report("GET /status", timed(client, "/status", args.requests))
+        report(f"GET /node ({args.nodes} nodes)", timed(client, "/node", args.requests))
+        print(f"ZooKeeper requests made by these reads: {store.operations - ops_before}")
+        server.shutdown()
 
 
 if __name__ == "__main__":

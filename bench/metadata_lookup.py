@@ -17,25 +17,19 @@ from __future__ import annotations
 import argparse
 import logging
 import statistics
-import tempfile
 import time
 import uuid as uuid_mod
-from pathlib import Path
 
-from bench.api_latency import CREDENTIAL, report
+from bench.api_latency import report, standalone_cluster
 from bench.vm_list import Batcher
-from pvc import processes
 from pvc.cluster.network import actions
 from pvc.cluster.session import Cluster
 from pvc.domain_xml.build import DomainSpec, build
-from pvc.lab import zookeeper
 from pvc.metadata.app import create_metadata_app
 from pvc.metadata.limits import SourceLimiter
 from pvc.state import networks, paths
 from pvc.state.cache import ClusterCache
 from pvc.state.records import encode
-from pvc.state.schema import ensure_schema
-from pvc.state.store import Store
 from pvc.state.vms import VmMeta, VmPlacement
 
 TARGET_MS = 20.0
@@ -90,33 +84,21 @@ def main() -> None:
     parser.add_argument("--vms", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        ref, member = zookeeper.start_standalone(Path(tmp))
-        try:
-            store = Store(f"127.0.0.1:{member.client_port}", timeout=5, credential=CREDENTIAL)
-            store.start()
-            ensure_schema(store)
-            cache = ClusterCache(store)
-            cache.start()
-            cache.wait_ready(30)
-            cluster = Cluster(store, cache)
-            populate(cluster, args.vms)
-            wire = {address_of(i): mac_of(i) for i in range(args.vms)}
-            limiter = SourceLimiter(rate=1e9, burst=10**9)  # the lookup is measured, not the limit
-            client = create_metadata_app(cluster, None, wire_mac=wire.get, limiter=limiter).test_client()
-            time.sleep(1.0)  # the cache has every lease
-            timed(client, cache, 5, args.vms, forget=False)  # warm up
-            remembered = timed(client, cache, args.requests, args.vms, forget=False)
-            parsed = timed(client, cache, max(10, args.requests // 10), args.vms, forget=True)
-            report(f"remembered definitions ({args.vms} VMs)", remembered)
-            report(f"every definition parsed ({args.vms} VMs)", parsed)
-            ratio = statistics.median(parsed) / statistics.median(remembered)
-            verdict = "met" if statistics.median(remembered) <= TARGET_MS else "MISSED"
-            print(f"parsed / remembered p50: {ratio:.1f}x; target p50 <= {TARGET_MS:g} ms: {verdict}")
-            cache.close()
-            store.stop()
-        finally:
-            processes.terminate([ref])
+    with standalone_cluster() as cluster:
+        populate(cluster, args.vms)
+        wire = {address_of(i): mac_of(i) for i in range(args.vms)}
+        limiter = SourceLimiter(rate=1e9, burst=10**9)  # the lookup is measured, not the limit
+        client = create_metadata_app(cluster, None, wire_mac=wire.get, limiter=limiter).test_client()
+        time.sleep(1.0)  # the cache has every lease
+        cache = cluster.cache
+        timed(client, cache, 5, args.vms, forget=False)  # warm up
+        remembered = timed(client, cache, args.requests, args.vms, forget=False)
+        parsed = timed(client, cache, max(10, args.requests // 10), args.vms, forget=True)
+        report(f"remembered definitions ({args.vms} VMs)", remembered)
+        report(f"every definition parsed ({args.vms} VMs)", parsed)
+        ratio = statistics.median(parsed) / statistics.median(remembered)
+        verdict = "met" if statistics.median(remembered) <= TARGET_MS else "MISSED"
+        print(f"parsed / remembered p50: {ratio:.1f}x; target p50 <= {TARGET_MS:g} ms: {verdict}")
 
 
 if __name__ == "__main__":
