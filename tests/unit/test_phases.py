@@ -1,6 +1,6 @@
 import pytest
 
-from pvc.node.phases import FLOATING_PHASE, Phase, PhaseError, PrimaryPhases
+from pvc.node.phases import Phase, PhaseError, PrimaryPhases
 
 
 def recording(calls: list[str], name: str, fail_takeover: bool = False, fail_relinquish: bool = False):
@@ -23,13 +23,6 @@ def test_takeover_in_order_relinquish_in_reverse():
     phases.take_over()
     assert phases.relinquish() == []
     assert calls == ["up:ip", "up:api", "up:dhcp", "down:dhcp", "down:api", "down:ip"]
-
-
-def test_dropping_the_role_at_once_removes_the_floating_addresses_first():
-    calls: list[str] = []
-    phases = PrimaryPhases([recording(calls, n) for n in ("lease", FLOATING_PHASE, "storage", "api")])
-    assert phases.drop() == []
-    assert calls == [f"down:{FLOATING_PHASE}", "down:api", "down:storage", "down:lease"]
 
 
 def test_failed_takeover_rolls_back_completed_phases():

@@ -264,7 +264,7 @@ class PrimaryRole:
         with self._acting_lock:
             if not self.acting:
                 return None
-            failed = self.phases.drop()
+            failed = self.phases.relinquish()
             self.acting = False
         suffix = f" (phases failed: {', '.join(failed)})" if failed else ""
         return f"stopped acting as primary: {why}{suffix}"

@@ -26,11 +26,6 @@ def _fine() -> str | None:
     return None
 
 
-#: The phase of the floating addresses: what a primary that must stop acting at once (its
-#: lease ran out, or its guard fired) removes before anything else.
-FLOATING_PHASE = "floating-addresses"
-
-
 @dataclass(frozen=True)
 class Phase:
     """One step of taking over or giving up the primary role; ``check``, asked on each
@@ -98,11 +93,6 @@ class PrimaryPhases:
         ahead = [phase for name in first for phase in self._phases if phase.name == name]
         rest = [phase for phase in reversed(self._phases) if phase not in ahead]
         return self._relinquish([*ahead, *rest])
-
-    def drop(self) -> list[str]:
-        """Relinquish at once, another node may already be taking over: the floating
-        addresses first, then the rest in reverse order; returns the names that failed."""
-        return self.relinquish(first=(FLOATING_PHASE,))
 
     @staticmethod
     def _relinquish(phases) -> list[str]:

@@ -145,12 +145,12 @@ def clean_up(config: NodeConfig) -> list[str]:
     out); the phases that failed. The shared addresses go first: a service that is slow to
     stop must never keep them on two nodes at once."""
     from pvc.node.net_manager import NetManager
-    from pvc.node.primary_services import primary_phases
+    from pvc.node.primary_services import FLOATING_PHASE, primary_phases
 
     manager = NetManager(config, None) if config.networks.client_networks else None
     if manager is not None:
         manager.drop_gateways()
-    failed = primary_phases(config, None).drop()
+    failed = primary_phases(config, None).relinquish(first=(FLOATING_PHASE,))
     if manager is not None:
         manager.serve(False)
     return failed

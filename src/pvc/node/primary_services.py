@@ -22,7 +22,7 @@ from pvc import processes
 from pvc.config import NodeConfig
 from pvc.metadata import METADATA_ADDRESS, METADATA_DEVICE, METADATA_PORT
 from pvc.net import addresses, arp
-from pvc.node.phases import FLOATING_PHASE, Phase, PrimaryPhases
+from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.primary_guard import LocalLease
 from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
@@ -31,6 +31,8 @@ from pvc.state.store import Store
 log = logging.getLogger(__name__)
 
 SERVICE_START_TIMEOUT = 20.0
+#: The phase of the floating addresses (what an emergency clean-up removes first).
+FLOATING_PHASE = "floating-addresses"
 
 
 def floating_addresses_phase(config: NodeConfig) -> Phase:
