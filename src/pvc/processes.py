@@ -143,6 +143,17 @@ def wait_gone(refs: Iterable[ProcessRef], timeout: float) -> list[ProcessRef]:
     return [ref for ref in pending if is_alive(ref)]
 
 
+def kill_group(ref: ProcessRef, timeout: float = 5.0) -> bool:
+    """SIGKILL the process group led by ``ref`` (a process :func:`spawn` started: its own
+    session), so its children go with it; waits up to ``timeout`` for the leader to be gone
+    and returns whether it is."""
+    if not is_alive(ref):
+        return True
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(ref.pid, signal.SIGKILL)
+    return not wait_gone([ref], timeout)
+
+
 def terminate(refs: Iterable[ProcessRef], timeout: float = 10.0) -> None:
     """SIGTERM, wait up to ``timeout``, then SIGKILL whatever is left."""
     refs = [ref for ref in refs if send(ref, signal.SIGTERM)]

@@ -45,3 +45,18 @@ def test_a_phase_can_be_put_before_another() -> None:
     phases.add(Phase("networks"), before="api")
     phases.add(Phase("last"), before="no-such-phase")
     assert phases.names == ["addresses", "networks", "api", "last"]
+
+
+def test_dropping_the_role_at_once_abandons_where_a_phase_can(caplog) -> None:
+    calls: list[str] = []
+    api = Phase(
+        "api", relinquish=lambda: calls.append("graceful:api"), abandon=lambda: calls.append("kill:api")
+    )
+    phases = PrimaryPhases([recording(calls, "ip"), api])
+    caplog.set_level("INFO", logger="pvc.node.phases")
+    assert phases.relinquish(at_once=True) == []
+    assert calls == ["kill:api", "down:ip"]  # a phase without an abandon hook relinquishes
+    assert "relinquished at once: api 0.00 s, ip 0.00 s" in caplog.text
+    calls.clear()
+    assert phases.relinquish() == []
+    assert calls == ["graceful:api", "down:ip"]

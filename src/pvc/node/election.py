@@ -264,7 +264,7 @@ class PrimaryRole:
         with self._acting_lock:
             if not self.acting:
                 return None
-            failed = self.phases.relinquish()
+            failed = self.phases.relinquish(at_once=True)
             self.acting = False
         suffix = f" (phases failed: {', '.join(failed)})" if failed else ""
         return f"stopped acting as primary: {why}{suffix}"

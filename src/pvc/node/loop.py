@@ -211,7 +211,8 @@ class NodeLoop:
         if pvc_logger.getEffectiveLevel() > level:
             pvc_logger.setLevel(level)
         pvc_logger.addHandler(self.ring_handler)
-        failed = self.role.phases.relinquish()  # leftovers of a previous run that crashed as primary
+        # leftovers of a previous run that crashed as primary
+        failed = self.role.phases.relinquish(at_once=True)
         if failed:
             log.warning("could not clean up primary services at start: %s", ", ".join(failed))
         found, now = ensure_schema(self.store, identifier=self.name)

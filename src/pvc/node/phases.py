@@ -8,6 +8,7 @@ phases (floating addresses, the API, DHCP/DNS, the metadata service...).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,12 +30,21 @@ def _fine() -> str | None:
 @dataclass(frozen=True)
 class Phase:
     """One step of taking over or giving up the primary role; ``check``, asked on each
-    keepalive while primary, keeps what it brought up running (a sentence when it acted)."""
+    keepalive while primary, keeps what it brought up running (a sentence when it acted).
+
+    ``abandon``, when given, replaces ``relinquish`` when the role must be dropped at once
+    (the node can no longer prove it holds it): no graceful waits, nothing in flight kept.
+    """
 
     name: str
     takeover: Hook = _nothing
     relinquish: Hook = _nothing
     check: Callable[[], str | None] = _fine
+    abandon: Hook | None = None
+
+    def give_up(self, at_once: bool) -> None:
+        """Relinquish, or abandon when ``at_once`` and the phase has a quicker way."""
+        (self.abandon if at_once and self.abandon is not None else self.relinquish)()
 
 
 class PhaseError(PVCError):
@@ -87,21 +97,27 @@ class PrimaryPhases:
                 done.append(sentence)
         return done
 
-    def relinquish(self, first: Sequence[str] = ()) -> list[str]:
+    def relinquish(self, first: Sequence[str] = (), *, at_once: bool = False) -> list[str]:
         """Run every relinquish hook in reverse order (the phases named in ``first`` before
-        all others, in that order); returns the names that failed."""
+        all others, in that order); returns the names that failed. With ``at_once`` the
+        phases that can stop without waiting do (see :attr:`Phase.abandon`)."""
         ahead = [phase for name in first for phase in self._phases if phase.name == name]
         rest = [phase for phase in reversed(self._phases) if phase not in ahead]
-        return self._relinquish([*ahead, *rest])
+        return self._relinquish([*ahead, *rest], at_once=at_once)
 
     @staticmethod
-    def _relinquish(phases) -> list[str]:
+    def _relinquish(phases, *, at_once: bool = False) -> list[str]:
         failed = []
+        took = []
         for phase in phases:
+            started = time.monotonic()
             try:
                 log.debug("relinquish phase %s", phase.name)
-                phase.relinquish()
+                phase.give_up(at_once)
             except Exception as error:  # keep going: every later phase must still run
                 log.error("relinquish phase %s failed: %s", phase.name, error)
                 failed.append(phase.name)
+            took.append(f"{phase.name} {time.monotonic() - started:.2f} s")
+        if took:
+            log.info("relinquished%s: %s", " at once" if at_once else "", ", ".join(took))
         return failed

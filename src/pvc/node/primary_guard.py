@@ -150,7 +150,7 @@ def clean_up(config: NodeConfig) -> list[str]:
     manager = NetManager(config, None) if config.networks.client_networks else None
     if manager is not None:
         manager.drop_gateways()
-    failed = primary_phases(config, None).relinquish(first=(FLOATING_PHASE,))
+    failed = primary_phases(config, None).relinquish(first=(FLOATING_PHASE,), at_once=True)
     if manager is not None:
         manager.serve(False)
     return failed

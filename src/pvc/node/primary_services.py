@@ -122,9 +122,20 @@ class ChildService:
         return f"restarted {self.name}, which had exited"
 
     def stop(self) -> None:
+        """Stop the service, letting it finish what it is serving for up to its stop timeout."""
         ref = self.ref or self._recorded()
         if ref is not None:
             processes.terminate([ref], timeout=self.stop_timeout)
+            self.ref = None
+        self.ref_path.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """Stop the service and its children at once (SIGKILL to its process group): for a
+        node that must stop acting as primary now, whose requests cannot complete anyway."""
+        ref = self.ref or self._recorded()
+        if ref is not None:
+            if not processes.kill_group(ref):
+                log.error("%s (pid %d) survived SIGKILL", self.name, ref.pid)
             self.ref = None
         self.ref_path.unlink(missing_ok=True)
 
@@ -165,7 +176,11 @@ def metadata_phase(config: NodeConfig) -> Phase:
         service.stop()
         addresses.remove(address, METADATA_DEVICE)
 
-    return Phase("metadata", take_over, relinquish, service.keep_running)
+    def abandon() -> None:
+        service.kill()
+        addresses.remove(address, METADATA_DEVICE)
+
+    return Phase("metadata", take_over, relinquish, service.keep_running, abandon)
 
 
 def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | None = None) -> PrimaryPhases:
@@ -179,5 +194,5 @@ def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | 
         phases.append(storage_stats_phase(store, config.storage))
     if config.networks.client_networks:  # VMs reach it through their managed networks' gateways
         phases.append(metadata_phase(config))
-    phases.append(Phase("api", api.start, api.stop, api.keep_running))
+    phases.append(Phase("api", api.start, api.stop, api.keep_running, api.kill))
     return PrimaryPhases(phases)

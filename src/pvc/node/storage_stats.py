@@ -50,8 +50,8 @@ class StorageStats:
         )
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop refreshing; returns within a second.
+    def stop(self, wait: float = STOP_WAIT) -> None:
+        """Stop refreshing; returns within ``wait`` seconds (at once with 0).
 
         A refresh blocked on an unreachable Ceph must not hold up a relinquish (a cut-off
         primary has to stop acting at once); the thread ends after its current call, and a
@@ -59,7 +59,8 @@ class StorageStats:
         """
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=STOP_WAIT)
+            if wait > 0:
+                self._thread.join(timeout=wait)
             self._thread = None
 
     def wait_refreshed(self, count: int, timeout: float) -> bool:
@@ -114,4 +115,4 @@ class StorageStats:
 def storage_stats_phase(store: Store, settings: StorageSection) -> Phase:
     """The primary phase that runs a :class:`StorageStats` refresher."""
     refresher = StorageStats(store, settings)
-    return Phase("storage-stats", refresher.start, refresher.stop)
+    return Phase("storage-stats", refresher.start, refresher.stop, abandon=lambda: refresher.stop(wait=0))
