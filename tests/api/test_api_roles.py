@@ -80,6 +80,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/vm/<vm>/device"): OP,
     ("DELETE", "/vm/<vm>/device"): OP,
     ("POST", "/vm/<vm>/locks"): OP,
+    ("GET", "/vm/<vm>/snapshot"): RO,
+    ("POST", "/vm/<vm>/snapshot"): OP,
+    ("DELETE", "/vm/<vm>/snapshot"): OP,
+    ("POST", "/vm/<vm>/snapshot/rollback"): OP,
     # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
     # run on the primary) an admin's
     ("GET", "/network"): RO,

@@ -135,3 +135,36 @@ def prov_api(make_store, prov_primary, ceph_client, access, tmp_path, provisione
         context.database = provisioner_db
         context.provisioner = ProvisionerSection(domain_type="qemu", hook_timeout=60)
         yield client, context
+
+
+@pytest.fixture
+def new_volume(ceph_client, unique):
+    """``new_volume(prefix)``: a new 64 MiB RBD volume, removed with its snapshots afterwards."""
+    made = []
+
+    def create(prefix: str = "vmdisk") -> str:
+        name = unique(prefix)
+        volumes.create(ceph_client, POOL, name, 64 * MIB)
+        made.append(name)
+        return name
+
+    yield create
+    for name in made:
+        if volumes.exists(ceph_client, POOL, name):
+            volumes.break_locks(ceph_client, POOL, name)
+            volumes.remove(ceph_client, POOL, name, with_snapshots=True)
+
+
+@pytest.fixture
+def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path):  # noqa: F811
+    """(test client, context): an API with Ceph access; hv1 primary with Ceph and libvirt."""
+    cluster(
+        "hv1",
+        ["hv1"],
+        hypervisor_uri=test_driver_uri,
+        shutdown_timeout=1.0,
+        storage=ceph_lab.storage_config("node"),
+        state_dir=str(tmp_path / "hv1"),
+    )
+    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as api:
+        yield api

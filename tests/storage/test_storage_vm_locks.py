@@ -25,7 +25,7 @@ from tests.integration.conftest import (  # noqa: F401
     zk_hosts,
     zk_server,
 )
-from tests.storage.api_harness import PREFIX, api_over_ceph
+from tests.storage.api_harness import PREFIX
 from tests.storage.conftest import POOL
 from tests.storage.test_storage_disk_locks import leave_advisory_lock, writer
 
@@ -44,38 +44,6 @@ def vm_xml(name: str, *disks: str, files: tuple[str, ...] = ()) -> str:
 
 def cookies(ceph_client, volume: str) -> list[str]:
     return [lock.cookie for lock in volumes.locks(ceph_client, POOL, volume)]
-
-
-@pytest.fixture
-def new_volume(ceph_client, unique):
-    made = []
-
-    def create(prefix: str = "vmdisk") -> str:
-        name = unique(prefix)
-        volumes.create(ceph_client, POOL, name, 64 * MIB)
-        made.append(name)
-        return name
-
-    yield create
-    for name in made:
-        if volumes.exists(ceph_client, POOL, name):
-            volumes.break_locks(ceph_client, POOL, name)
-            volumes.remove(ceph_client, POOL, name)
-
-
-@pytest.fixture
-def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path):  # noqa: F811
-    """(test client, context): an API with Ceph access; hv1 primary with Ceph and libvirt."""
-    cluster(
-        "hv1",
-        ["hv1"],
-        hypervisor_uri=test_driver_uri,
-        shutdown_timeout=1.0,
-        storage=ceph_lab.storage_config("node"),
-        state_dir=str(tmp_path / "hv1"),
-    )
-    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as api:
-        yield api
 
 
 def call(client, method: str, path: str, **data):

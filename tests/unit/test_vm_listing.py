@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from pvc.cluster.vm.listing import VmListing
 from pvc.domain_xml import build as domain_xml
 from pvc.state import paths
 from pvc.state.records import Keepalive, encode
+from pvc.state.vm_snapshots import VmSnapshot
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -35,6 +37,13 @@ class FakeCache:
 
     def keepalive(self, node: str) -> Keepalive | None:
         return Keepalive.from_bytes(self.znodes.get(paths.node_keepalive(node), (None, 0))[0])
+
+    def data(self, path: str) -> bytes | None:
+        return self.znodes.get(path, (None, 0))[0]
+
+    def children(self, path: str) -> list[str]:
+        prefix = path + "/"
+        return sorted({key[len(prefix) :].split("/")[0] for key in self.znodes if key.startswith(prefix)})
 
     def change(self, path: str) -> None:
         for callback in self.listeners:
@@ -81,3 +90,38 @@ def test_a_vm_that_is_not_running_is_served_without_figures():
     assert {
         key: view["disks"][0][key] for key in ("rd_req", "rd_bytes", "wr_req", "wr_bytes")
     } == dict.fromkeys(("rd_req", "rd_bytes", "wr_req", "wr_bytes"), "N/A")
+
+
+def test_snapshots_are_listed_with_their_age_at_each_request():
+    cache = FakeCache()
+    record = vm_with_disks("vda")
+    cache.vms[UUID] = record
+    old_xml = record.xml.replace("<memory", "<!-- then --><memory")
+    taken = VmSnapshot(
+        name="before-upgrade",
+        timestamp=1_000_000.0,
+        xml=old_xml,
+        rbd_snapshots=["vms/web1_sda@before-upgrade"],
+    )
+    cache.znodes[paths.domain_snapshot(UUID, "before-upgrade")] = (encode(replace(taken, complete=True)), 5)
+    cache.znodes[paths.domain_snapshot(UUID, "being-made")] = (encode(VmSnapshot(name="being-made")), 6)
+    views = VmListing(cache)
+    view = json.loads(views.render(views.records(), now=1_000_045.0))[0]
+    assert list(view).index("snapshots") == list(view).index("tags") + 1  # the v1 order is kept
+    assert [{k: v for k, v in snap.items() if k != "xml_diff_lines"} for snap in view["snapshots"]] == [
+        {
+            "name": "before-upgrade",
+            "timestamp": "1000000",
+            "age": "45s",
+            "rbd_snapshots": ["vms/web1_sda@before-upgrade"],
+        }
+    ]  # the one still being made is not listed
+    later = json.loads(views.render(views.records(), now=1_000_000.0 + 3 * 3600 + 120))[0]
+    assert [snap["age"] for snap in later["snapshots"]] == ["3h2m"]  # same cached entry, later request
+    diff = later["snapshots"][0]["xml_diff_lines"]
+    assert any(line.startswith("-") and "<!-- then -->" in line for line in diff)
+    assert any(line.startswith("+") and "<memory" in line for line in diff)
+
+    del cache.znodes[paths.domain_snapshot(UUID, "before-upgrade")]
+    cache.change(paths.domain_snapshot(UUID, "before-upgrade"))
+    assert json.loads(views.render_one(UUID))[0]["snapshots"] == []

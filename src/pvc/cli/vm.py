@@ -18,6 +18,7 @@ from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import emit_data, emit_lines, format_option
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, run_task, vm_path
 from pvc.cli.vm_devices import RUNNING, decide_restart, vm_memory, vm_network, vm_vcpu, vm_volume
+from pvc.cli.vm_snapshot import vm_snapshot
 from pvc.cli.vm_state import (
     vm_disable,
     vm_migrate,
@@ -57,6 +58,7 @@ for _command in (
     vm_memory,
     vm_network,
     vm_volume,
+    vm_snapshot,
 ):
     vm.add_command(_command)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from pvc.domain_xml.device_rules import GUEST_AGENT
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.units import unit_bytes
 
@@ -223,6 +224,12 @@ def rbd_volumes(xml: str) -> list[tuple[str, str]]:
         if (pool, volume) not in found:
             found.append((pool, volume))
     return found
+
+
+def has_guest_agent(xml: str) -> bool:
+    """Whether the domain has the QEMU guest agent's channel (DomainXMLError if unparseable)."""
+    root, _ = parse(xml)
+    return any(target.get("name") == GUEST_AGENT for target in root.findall("devices/channel/target"))
 
 
 def _disk(element: etree._Element) -> Disk:

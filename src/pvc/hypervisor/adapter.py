@@ -272,6 +272,28 @@ class Hypervisor:
                 self._call(f"destroy {name}", domain.destroy)
         return f"forced off after {timeout:g} s without a clean shutdown"
 
+    # -- consistency points -------------------------------------------------------------
+
+    def freeze_filesystems(self, name: str) -> int:
+        """Have the guest agent flush and freeze the guest's filesystems; how many it froze."""
+        what = f"freeze the filesystems of {name}"
+        return int(self._call(what, self._running_domain(name, what).fsFreeze))
+
+    def thaw_filesystems(self, name: str) -> int:
+        """Thaw what :meth:`freeze_filesystems` froze; how many filesystems it thawed."""
+        what = f"thaw the filesystems of {name}"
+        return int(self._call(what, self._running_domain(name, what).fsThaw))
+
+    def pause(self, name: str) -> None:
+        """Stop the guest's vCPUs (its disks then see no new writes)."""
+        what = f"pause {name}"
+        self._call(what, self._running_domain(name, what).suspend)
+
+    def resume(self, name: str) -> None:
+        """Let a paused guest run again."""
+        what = f"resume {name}"
+        self._call(what, self._running_domain(name, what).resume)
+
     # -- devices ------------------------------------------------------------------------
 
     def _running_domain(self, name: str, what: str) -> libvirt.virDomain:

@@ -143,6 +143,16 @@ def domain_console(uuid: str) -> str:
     return f"{DOMAINS}/{uuid}/console"
 
 
+def domain_snapshots(uuid: str) -> str:
+    """Parent of the VM's snapshot records (see :mod:`pvc.state.vm_snapshots`)."""
+    return f"{DOMAINS}/{uuid}/snapshots"
+
+
+def domain_snapshot(uuid: str, name: str) -> str:
+    """One VM snapshot: its time, XML and RBD snapshots (JSON)."""
+    return f"{DOMAINS}/{uuid}/snapshots/{name}"
+
+
 def domain_name(name: str) -> str:
     """Name index entry: holds the UUID of the VM called ``name`` (makes names unique)."""
     return f"{DOMAIN_NAMES}/{name}"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from pvc.state import paths
+from pvc.state import paths, vm_snapshots
 from pvc.state.errors import ConflictError, StateError
 from pvc.state.records import _Record, decode_json, decode_text, encode
 from pvc.state.states import MigrationMethod, Selector, VMState
@@ -127,8 +127,9 @@ def rename_vm(store: Store, old_name: str, meta: VmMeta, meta_version: int, xml:
 
 
 def delete_vm(store: Store, uuid: str, name: str) -> Commit:
-    """Remove a VM's znodes and name entry in one transaction."""
+    """Remove a VM's znodes (its snapshot records too) and name entry in one transaction."""
     txn = Transaction()
+    vm_snapshots.add_deletes(txn, store, uuid)
     for path in (paths.domain_console(uuid), paths.domain_state(uuid), paths.domain_xml(uuid)):
         if store.exists(path):
             txn.delete(path)
@@ -180,8 +181,10 @@ def vm_of_path(path: str) -> str | None:
 def affects_vms(path: str) -> bool:
     """Whether a change at ``path`` can change what a node's VM manager does: any VM record
     or node state, but not the frequent keepalives and console copies."""
-    return path.startswith((paths.DOMAINS + "/", paths.NODES + "/")) and not path.endswith(
-        ("/keepalive", "/console")
+    return (
+        path.startswith((paths.DOMAINS + "/", paths.NODES + "/"))
+        and not path.endswith(("/keepalive", "/console"))
+        and "/snapshots" not in path
     )
 
 

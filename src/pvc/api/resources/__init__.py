@@ -15,6 +15,7 @@ from pvc.api.resources import (
     storage,
     storage_volumes,
     tasks,
+    vm_snapshots,
     vms,
 )
 
@@ -25,6 +26,7 @@ GROUPS = [
     faults.group,
     tasks.group,
     vms.group,
+    vm_snapshots.group,
     networks.group,
     storage.group,
     storage_volumes.group,

@@ -9,6 +9,7 @@ says the change goes on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -23,8 +24,11 @@ from pvc.domain_xml.parse import rbd_volumes
 from pvc.state import paths
 from pvc.state.cache import ClusterCache
 from pvc.state.states import VM_MIGRATING, VM_RUNNING, DaemonState, Selector, VMState
+from pvc.state.vm_snapshots import read_snapshots
 from pvc.state.vms import VmPlacement, VmRecord, delete_vm, update_placement
 from pvc.storage import disk_locks
+from pvc.storage import snapshots as rbd_snapshots
+from pvc.storage.errors import StorageNotFound
 
 if TYPE_CHECKING:
     from pvc.cluster.storage.actions import StorageOps
@@ -197,8 +201,14 @@ def remove(
     record = resolve(cluster, vm)
     name = record.meta.name
     disks: list[tuple[str, str]] = []
+    owned_snapshots: list[str] = []  # the VM's own snapshots go with its volumes
     if delete_disks:
         disks = rbd_volumes(record.xml)
+        owned_snapshots = [
+            spec
+            for snap in read_snapshots(cluster.cache.data, cluster.cache.children, record.uuid)
+            for spec in snap.rbd_snapshots
+        ]
         if disks and (storage is None or not storage.access.configured):
             raise ClusterError(
                 f"VM '{name}' has RBD volumes ({', '.join(f'{p}/{v}' for p, v in disks)}); "
@@ -219,7 +229,7 @@ def remove(
     if not disks:
         return message
     assert storage is not None
-    deleted, failed = _delete_volumes(storage, disks)
+    deleted, failed = _delete_volumes(storage, disks, owned_snapshots)
     if deleted:
         message += f" and deleted its RBD volumes {', '.join(deleted)}"
     if failed:
@@ -227,18 +237,26 @@ def remove(
     return message
 
 
-def _delete_volumes(storage: StorageOps, disks: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """Delete each volume after clearing its stale locks: (deleted, "pool/volume: reason" failures).
+def _delete_volumes(
+    storage: StorageOps, disks: list[tuple[str, str]], owned_snapshots: list[str]
+) -> tuple[list[str], list[str]]:
+    """Delete each volume after clearing its stale locks and removing the RBD snapshots of
+    the VM's own snapshots (``pool/volume@name``): (deleted, "pool/volume: reason" failures).
 
     A stale lock must go first: Ceph's image removal waits forever on an image that
-    still carries an advisory lock of a dead client.
+    still carries an advisory lock of a dead client. Other snapshots keep their volume.
     """
     deleted: list[str] = []
     failed: list[str] = []
     for pool, volume in disks:
         try:
             with mapped_errors(storage.access):
-                disk_locks.clear_stale(storage.access.client(), pool, volume)
+                client = storage.access.client()
+                disk_locks.clear_stale(client, pool, volume)
+                for spec in owned_snapshots:
+                    if spec.startswith(f"{pool}/{volume}@"):
+                        with contextlib.suppress(StorageNotFound):
+                            rbd_snapshots.remove(client, pool, volume, spec.split("@", 1)[1])
             storage.remove_volume(pool, volume)
         except ClusterError as error:
             failed.append(f"{pool}/{volume}: {error}")

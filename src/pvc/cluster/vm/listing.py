@@ -12,20 +12,35 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from operator import attrgetter
 
 from pvc.cluster.vm.queries import vm_filter
 from pvc.cluster.vm.shape import XmlFacts, static_view, stats_view, xml_facts
+from pvc.cluster.vm.snapshots import age, complete_snapshots, snapshot_view
 from pvc.state.cache import ClusterCache
+from pvc.state.vm_snapshots import VmSnapshot
 from pvc.state.vms import VmRecord, vm_of_path
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """One element of a VM's ``snapshots``, serialised around its ``age`` (which changes
+    with time, so it is written at each request)."""
+
+    timestamp: float
+    before_age: bytes  # '{"name":...,"timestamp":"...",'
+    after_age: bytes  # ',"rbd_snapshots":[...],"xml_diff_lines":[...]}'
 
 
 @dataclass(frozen=True)
 class _Entry:
     record: VmRecord
     facts: XmlFacts
-    head: bytes  # the static fields as a JSON object without its closing brace
+    head: bytes  # the static fields up to ``snapshots``, as '{"name":...,"tags":[...]'
+    snapshots: tuple[_Snapshot, ...]
+    tail: bytes  # the static fields after ``snapshots``, as ',"description":...' (no brace)
     idle_stats: bytes  # the statistics fields of a VM that is not running, as ",...}"
 
 
@@ -44,6 +59,13 @@ _BY_NAME = attrgetter("record.meta.name")
 
 def _dumps(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _serialised(snapshot: VmSnapshot, current_xml: str) -> _Snapshot:
+    view = snapshot_view(snapshot, current_xml)
+    before = {"name": view["name"], "timestamp": view["timestamp"]}
+    after = {"rbd_snapshots": view["rbd_snapshots"], "xml_diff_lines": view["xml_diff_lines"]}
+    return _Snapshot(snapshot.timestamp, _dumps(before)[:-1] + b',"age":', b"," + _dumps(after)[1:])
 
 
 class VmListing:
@@ -74,10 +96,18 @@ class VmListing:
         if record is None:
             return None
         facts = xml_facts(record.xml)
+        static = static_view(record, facts)
+        keys = list(static)
+        cut = keys.index("snapshots")
         entry = _Entry(
             record=record,
             facts=facts,
-            head=_dumps(static_view(record, facts))[:-1],
+            head=_dumps({key: static[key] for key in keys[:cut]})[:-1],
+            snapshots=tuple(
+                _serialised(snapshot, record.xml)
+                for snapshot in complete_snapshots(self._cache.data, self._cache.children, record)
+            ),
+            tail=b"," + _dumps({key: static[key] for key in keys[cut + 1 :]})[1:-1],
             idle_stats=b"," + _dumps(stats_view(facts, None))[1:],
         )
         with self._lock:
@@ -129,12 +159,18 @@ class VmListing:
         result.sort(key=_BY_NAME)
         return result
 
-    def render(self, entries: list[_Entry]) -> bytes:
-        """A JSON array of the entries' API objects."""
+    def render(self, entries: list[_Entry], now: float | None = None) -> bytes:
+        """A JSON array of the entries' API objects (snapshot ages as of ``now``)."""
         nodes: dict[str, _NodeStats] = {}
+        now = time.time() if now is None else now
         parts = [b"["]
         for entry in entries:
-            parts += (entry.head, self._stats(entry, nodes), b",")
+            parts += (entry.head, b',"snapshots":[')
+            for index, snapshot in enumerate(entry.snapshots):
+                if index:
+                    parts.append(b",")
+                parts += (snapshot.before_age, _dumps(age(now - snapshot.timestamp)), snapshot.after_age)
+            parts += (b"]", entry.tail, self._stats(entry, nodes), b",")
         if entries:
             parts[-1] = b"]"  # the last comma
         else:

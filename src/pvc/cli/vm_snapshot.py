@@ -1,0 +1,109 @@
+"""``pvc vm snapshot``: take, list, remove and roll back VM snapshots (tasks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import RenderableType
+from rich.text import Text
+
+from pvc.cli.confirm import confirm, yes_option
+from pvc.cli.context import options
+from pvc.cli.output import as_dict, dicts, emit_data, format_option, table, text_or_na
+from pvc.cli.vm_common import domain_argument, fetch_vm, run_task, vm_path
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def wait_option(func: F) -> F:
+    """``--wait/--no-wait`` (default: wait), stored as ``wait_flag``."""
+    return click.option(
+        "--wait/--no-wait",
+        "wait_flag",
+        default=True,
+        show_default=True,
+        help="Wait for the task to finish, showing its progress.",
+    )(func)
+
+
+@click.group(name="snapshot")
+def vm_snapshot() -> None:
+    """Manage the snapshots of a VM: every RBD volume and the XML at one point."""
+
+
+@vm_snapshot.command(name="create")
+@domain_argument
+@click.argument("snapshot_name", required=False)
+@wait_option
+def vm_snapshot_create(domain: str, snapshot_name: str | None, wait_flag: bool) -> None:
+    """Snapshot VM DOMAIN as SNAPSHOT_NAME (default: the time, YYYYMMDDhhmmss UTC).
+
+    A running VM with the QEMU guest agent has its filesystems frozen for the snapshot;
+    one without is paused for that moment (crash-consistent).
+    """
+    cli = options()
+    client = cli.client()
+    params = {"snapshot_name": snapshot_name} if snapshot_name else {}
+    run_task(cli, client, client.post(vm_path(domain, "snapshot"), params=params), wait_flag)
+
+
+@vm_snapshot.command(name="remove")
+@domain_argument
+@click.argument("snapshot_name")
+@wait_option
+@yes_option
+def vm_snapshot_remove(domain: str, snapshot_name: str, wait_flag: bool, confirm_flag: bool) -> None:
+    """Remove snapshot SNAPSHOT_NAME of VM DOMAIN."""
+    confirm(f"Remove snapshot {snapshot_name} of VM {domain}", confirm_flag)
+    cli = options()
+    client = cli.client()
+    reply = client.delete(vm_path(domain, "snapshot"), params={"snapshot_name": snapshot_name})
+    run_task(cli, client, reply, wait_flag)
+
+
+@vm_snapshot.command(name="rollback")
+@domain_argument
+@click.argument("snapshot_name")
+@wait_option
+@yes_option
+def vm_snapshot_rollback(domain: str, snapshot_name: str, wait_flag: bool, confirm_flag: bool) -> None:
+    """Return the disks and XML of VM DOMAIN (stopped) to snapshot SNAPSHOT_NAME.
+
+    Everything written to its disks since the snapshot is lost.
+    """
+    confirm(f"Roll VM {domain} back to snapshot {snapshot_name}, losing every change since", confirm_flag)
+    cli = options()
+    client = cli.client()
+    reply = client.post(vm_path(domain, "snapshot", "rollback"), params={"snapshot_name": snapshot_name})
+    run_task(cli, client, reply, wait_flag)
+
+
+def snapshots_pretty(data: Any) -> RenderableType:
+    """``vm snapshot list``: name, age, time and volumes of each snapshot, oldest first."""
+    snapshots = dicts(as_dict(data).get("snapshots"))
+    if not snapshots:
+        return Text("No snapshots.")
+    view = table("Name", "Age", "Timestamp", "RBD snapshots", "XML changes since")
+    for snap in snapshots:
+        changed = sum(1 for line in snap.get("xml_diff_lines") or [] if str(line)[:1] in "+-")
+        view.add_row(
+            text_or_na(snap.get("name")),
+            text_or_na(snap.get("age")),
+            text_or_na(snap.get("timestamp")),
+            "\n".join(str(rbd) for rbd in snap.get("rbd_snapshots") or []),
+            f"{changed} line(s)" if changed else "none",
+        )
+    return view
+
+
+@vm_snapshot.command(name="list")
+@domain_argument
+@format_option("pretty", "json", "json-pretty")
+def vm_snapshot_list(domain: str, output_format: str) -> None:
+    """List the snapshots of VM DOMAIN, oldest first."""
+    data = fetch_vm(options().client(), domain)
+    if output_format != "pretty":
+        data = as_dict(data).get("snapshots") or []
+    emit_data(data, output_format, snapshots_pretty)
