@@ -345,3 +345,63 @@ def test_lab_ceph_refuses_clients_without_a_key_and_nodes_hold_the_vm_secret(lab
             hypervisor.close()
     xml = demo.guest_xml(lab, "authvm", rbd_volume=f"{cluster_ceph.POOL}/authvm")
     assert f'<secret type="ceph" uuid="{cluster_ceph.VM_SECRET_UUID}"/>' in xml.replace("'", '"')
+
+
+def _snapshot_heartbeat(layout: LabLayout, volume: str, snapshot: str) -> int:
+    """The guest's disk heartbeat as RBD snapshot ``snapshot`` of ``volume`` holds it."""
+    with CephClient(cluster_ceph.conf_path(layout)) as client, client.ioctx(cluster_ceph.POOL) as ioctx:
+        image = rbd.Image(ioctx, volume, snapshot=snapshot, read_only=True)
+        try:
+            beat = DISK_HEARTBEAT.search(image.read(DISK_HEARTBEAT_OFFSET, 64))
+        finally:
+            image.close()
+    return int(beat.group(1)) if beat else 0
+
+
+def _task(client, reply: ApiResponse) -> dict:
+    assert reply.status == 202, reply.data
+    task_id = reply.data["task_id"]
+    finished = ("SUCCESS", "FAILURE")
+    return wait_for(lambda: (t := client.get(f"/tasks/{task_id}").data)["state"] in finished and t, 120)
+
+
+def test_a_running_guest_is_snapshotted_and_rolled_back_to_what_it_had_written(lab: LabLayout):
+    """The guest keeps writing a numbered heartbeat into its RBD disk; a live snapshot
+    (the guest paused for it) holds one number; the guest writes on; after a rollback the
+    disk holds the snapshot's number again and the guest boots from it."""
+    client = endpoint.client(lab, read_timeout=CHANGE_TIMEOUT)
+    volume = "snapvm-disk"
+    spec = {"volume": volume, "pool": cluster_ceph.POOL, "size": "64M"}
+    created = client.post("/storage/ceph/volume", data=spec)
+    assert created.status == 200, created.data
+    xml = demo.guest_xml(lab, "snapvm", heartbeat_us=200_000, rbd_volume=f"{cluster_ceph.POOL}/{volume}")
+    assert client.post("/vm", data={"xml": xml, "node": "hv1"}).status == 200
+    assert client.post("/vm/snapvm/state", data={"state": "start", "wait": "true"}).status == 200
+    wait_for(lambda: _disk_heartbeat(lab, volume)[0] > 2, timeout=90)
+
+    taken = _task(client, client.post("/vm/snapvm/snapshot", data={"snapshot_name": "s1"}))
+    assert taken["state"] == "SUCCESS", taken
+    assert taken["result"]["consistency"] == "crash-consistent"
+    print(f"\nlive snapshot: guest held for {taken['result']['held_ms']} ms")
+    at_snapshot = _snapshot_heartbeat(lab, volume, "s1")
+    assert at_snapshot > 2
+    wait_for(lambda: _disk_heartbeat(lab, volume)[0] >= at_snapshot + 5, timeout=30)  # written over
+
+    refused = client.post("/vm/snapvm/snapshot/rollback", data={"snapshot_name": "s1"})
+    assert refused.status == 400 and "stop or disable it" in refused.data["message"]
+    assert client.post("/vm/snapvm/state", data={"state": "stop", "wait": "true"}).status == 200
+    assert _disk_heartbeat(lab, volume)[0] > at_snapshot
+    listed = pvc_cli(lab, "vm", "snapshot", "list", "snapvm")
+    assert "s1" in listed and f"{cluster_ceph.POOL}/{volume}@s1" in listed
+
+    pvc_cli(lab, "vm", "snapshot", "rollback", "snapvm", "s1", "-y")
+    assert _disk_heartbeat(lab, volume)[0] == at_snapshot
+    serial = demo.serial_log(lab, "snapvm")
+    boots = serial.read_text().count(BOOT_MARKER)
+    assert client.post("/vm/snapvm/state", data={"state": "start", "wait": "true"}).status == 200
+    wait_for(lambda: serial.read_text().count(BOOT_MARKER) > boots, timeout=90)
+
+    pvc_cli(lab, "vm", "snapshot", "remove", "snapvm", "s1", "-y")
+    assert client.get("/vm/snapvm").data[0]["snapshots"] == []
+    removed = client.delete("/vm/snapvm", params={"delete_disks": "true"})
+    assert removed.status == 200 and "deleted its RBD volumes" in removed.data["message"], removed.data
