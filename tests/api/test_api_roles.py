@@ -84,6 +84,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/vm/<vm>/snapshot"): OP,
     ("DELETE", "/vm/<vm>/snapshot"): OP,
     ("POST", "/vm/<vm>/snapshot/rollback"): OP,
+    # an export writes under the cluster's backup paths; an import defines a VM from a file
+    ("POST", "/vm/<vm>/snapshot/export"): OP,
+    ("POST", "/vm/<vm>/snapshot/import"): AD,
     # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
     # run on the primary) an admin's
     ("GET", "/network"): RO,

@@ -12,6 +12,7 @@ import rbd
 
 from pvc.cluster.storage.access import StorageAccess
 from pvc.config import StorageSection
+from pvc.config.backup import BackupSection
 from pvc.config.provisioner import ProvisionerSection
 from pvc.lab import standalone_ceph
 from pvc.storage import snapshots, volumes
@@ -157,7 +158,10 @@ def new_volume(ceph_client, unique):
 
 @pytest.fixture
 def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path):  # noqa: F811
-    """(test client, context): an API with Ceph access; hv1 primary with Ceph and libvirt."""
+    """(test client, context): an API with Ceph access; hv1 primary with Ceph and libvirt;
+    both allow VM snapshot exports under ``tmp_path / "backups"``."""
+    backups = tmp_path / "backups"
+    backups.mkdir()
     cluster(
         "hv1",
         ["hv1"],
@@ -165,6 +169,8 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         shutdown_timeout=1.0,
         storage=ceph_lab.storage_config("node"),
         state_dir=str(tmp_path / "hv1"),
+        backup_paths=[str(backups)],
     )
-    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as api:
-        yield api
+    with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
+        context.backup = BackupSection(paths=[str(backups)])
+        yield client, context

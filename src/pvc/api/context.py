@@ -19,6 +19,7 @@ from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.vm.listing import VmListing
 from pvc.cluster.vm.xml_policy import XmlPolicy
 from pvc.config import ApiSection
+from pvc.config.backup import BackupSection
 from pvc.config.provisioner import ProvisionerSection
 
 
@@ -50,6 +51,8 @@ class ApiContext:
     #: How the provisioner defines VMs, and the cephx user and libvirt secret of their disks.
     provisioner: ProvisionerSection = field(default_factory=ProvisionerSection)
     vm_disk_auth: tuple[str, str] | None = None
+    #: Where VM snapshots may be exported and imported (on the primary).
+    backup: BackupSection = field(default_factory=BackupSection)
     _vm_listing: VmListing | None = field(default=None, repr=False)
     _wait_gate: WaitGate | None = field(default=None, repr=False)
 

@@ -58,6 +58,7 @@ def build_app(
         storage=StorageAccess(config.storage.for_api()),
         xml_policy=node_policy(config),
         provisioner=config.provisioner,
+        backup=config.backup,
         vm_disk_auth=vm_rbd_auth(config.storage),
         network_rule_checker=nft_rule_checker,
         reserved_networks=tuple(

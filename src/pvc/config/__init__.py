@@ -15,6 +15,7 @@ from uuid import UUID
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from pvc.config.backup import BackupSection
 from pvc.config.base import NodeName, _Section
 from pvc.config.credentials import credential_lines, read_private_text
 from pvc.config.database import DatabaseSection
@@ -378,6 +379,7 @@ class NodeConfig(_Section):
     fencing: FencingSection = FencingSection()
     database: DatabaseSection = DatabaseSection()
     provisioner: ProvisionerSection = ProvisionerSection()
+    backup: BackupSection = BackupSection()
     paths: PathsSection = PathsSection()
     logging: LoggingSection = LoggingSection()
     api: ApiSection = ApiSection()

@@ -57,6 +57,8 @@ class VMState(StrEnum):
     MIGRATE_LIVE = "migrate-live"
     PROVISION = "provision"
     MIRROR = "mirror"
+    #: Being imported from an export (its volumes are being written); it is not started.
+    IMPORT = "import"
 
 
 #: States in which a VM's node moves it along when its assigned node changes.

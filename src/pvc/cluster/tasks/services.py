@@ -28,6 +28,8 @@ class NodeServices:
     #: The node's allowlist settings for VM definitions (see pvc.cluster.vm.xml_policy).
     xml_policy: XmlPolicy | None = None
     cluster: Cluster | None = None
+    #: Where VM snapshots may be exported and imported on this node (backup.paths).
+    backup_paths: tuple[str, ...] = ()
 
 
 NodeTaskContext = TaskContext[NodeServices]
