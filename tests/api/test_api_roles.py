@@ -87,6 +87,9 @@ EXPECTED: dict[tuple[str, str], str] = {
     # an export writes under the cluster's backup paths; an import defines a VM from a file
     ("POST", "/vm/<vm>/snapshot/export"): OP,
     ("POST", "/vm/<vm>/snapshot/import"): AD,
+    ("POST", "/vm/<vm>/backup"): OP,
+    ("DELETE", "/vm/<vm>/backup"): OP,
+    ("POST", "/vm/<vm>/restore"): AD,
     # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
     # run on the primary) an admin's
     ("GET", "/network"): RO,

@@ -45,8 +45,8 @@ def act(
 
 S = VMState
 RUNNING_STATES = (S.START, S.RESTART, S.MIGRATE, S.MIGRATE_LIVE)
-NOT_RUNNING_STATES = (S.SHUTDOWN, S.STOP, S.DISABLE, S.FAIL, S.PROVISION, S.MIRROR)
-HANDS_OFF_STATES = (S.FAIL, S.PROVISION, S.MIRROR)
+NOT_RUNNING_STATES = (S.SHUTDOWN, S.STOP, S.DISABLE, S.FAIL, S.PROVISION, S.MIRROR, S.IMPORT)
+HANDS_OFF_STATES = (S.FAIL, S.PROVISION, S.MIRROR, S.IMPORT)
 
 # (state, node, running_on, here, hard, guest_stopped, expected)
 CASES = {
@@ -55,6 +55,7 @@ CASES = {
     "elsewhere/absent/recorded-here/stop": (S.STOP, OTHER, ME, False, False, False, Act.FORGET),
     "elsewhere/absent/recorded-here/fail": (S.FAIL, OTHER, ME, False, False, False, Act.FORGET),
     "elsewhere/absent/recorded-here/mirror": (S.MIRROR, OTHER, ME, False, False, False, Act.FORGET),
+    "elsewhere/absent/recorded-here/import": (S.IMPORT, OTHER, ME, False, False, False, Act.FORGET),
     "elsewhere/absent/recorded-here/dead-owner": (S.START, DEAD, ME, False, False, False, Act.FORGET),
     "elsewhere/absent/recorded-nowhere/start": (S.START, OTHER, NOWHERE, False, False, False, None),
     "elsewhere/absent/recorded-other/start": (S.START, OTHER, OTHER, False, False, False, None),
@@ -80,6 +81,7 @@ CASES = {
     "elsewhere/here/fail/hard": (S.FAIL, OTHER, ME, True, True, False, None),
     "elsewhere/here/provision": (S.PROVISION, OTHER, ME, True, False, False, None),
     "elsewhere/here/mirror": (S.MIRROR, OTHER, ME, True, False, False, None),
+    "elsewhere/here/import": (S.IMPORT, OTHER, ME, True, False, False, None),
     # --- assigned here, start / migrate, runs here ------------------------------------------------
     "here/here/start/recorded-here": (S.START, ME, ME, True, False, False, None),
     "here/here/start/recorded-nowhere": (S.START, ME, NOWHERE, True, False, False, Act.ADOPT),
@@ -150,6 +152,7 @@ CASES = {
     "here/here/fail/hard": (S.FAIL, ME, ME, True, True, False, None),
     "here/here/provision": (S.PROVISION, ME, ME, True, False, False, None),
     "here/here/mirror": (S.MIRROR, ME, ME, True, False, False, None),
+    "here/here/import": (S.IMPORT, ME, ME, True, False, False, None),
     # --- assigned here, not-running states, not running here: fix the record -----------------------
     "here/absent/shutdown/recorded-nowhere": (S.SHUTDOWN, ME, NOWHERE, False, False, False, Act.MARK_STOPPED),
     "here/absent/shutdown/recorded-here": (S.SHUTDOWN, ME, ME, False, False, False, Act.MARK_STOPPED),
@@ -161,6 +164,7 @@ CASES = {
     "here/absent/fail/recorded-here": (S.FAIL, ME, ME, False, False, False, Act.FORGET),
     "here/absent/provision/recorded-here": (S.PROVISION, ME, ME, False, False, False, Act.FORGET),
     "here/absent/mirror/recorded-here": (S.MIRROR, ME, ME, False, False, False, Act.FORGET),
+    "here/absent/import/recorded-here": (S.IMPORT, ME, ME, False, False, False, Act.FORGET),
     "here/absent/stop/recorded-here/guest-stopped": (S.STOP, ME, ME, False, False, True, Act.FORGET),
     "here/absent/stop/recorded-nowhere": (S.STOP, ME, NOWHERE, False, False, False, None),
     "here/absent/stop/recorded-other": (S.STOP, ME, OTHER, False, False, False, None),
@@ -170,7 +174,9 @@ CASES = {
     "here/absent/fail/recorded-dead": (S.FAIL, ME, DEAD, False, False, False, None),
     "here/absent/provision/recorded-nowhere": (S.PROVISION, ME, NOWHERE, False, False, False, None),
     "here/absent/mirror/recorded-nowhere": (S.MIRROR, ME, NOWHERE, False, False, False, None),
+    "here/absent/import/recorded-nowhere": (S.IMPORT, ME, NOWHERE, False, False, False, None),
     "here/absent/mirror/recorded-other": (S.MIRROR, ME, OTHER, False, False, False, None),
+    "here/absent/import/recorded-other": (S.IMPORT, ME, OTHER, False, False, False, None),
 }
 
 
@@ -230,7 +236,7 @@ def grid(**fixed):
 
 
 def test_grid_is_complete():
-    assert len(GRID) == len(VMState) * 4 * 4 * 8 == 1280
+    assert len(GRID) == len(VMState) * 4 * 4 * 8 == 1408
 
 
 def test_never_start_a_vm_another_live_node_still_runs():
@@ -257,7 +263,7 @@ def test_a_dead_node_does_not_block_a_start():
     assert decision is None
 
 
-@pytest.mark.parametrize("state", [S.PROVISION, S.MIRROR])
+@pytest.mark.parametrize("state", [S.PROVISION, S.MIRROR, S.IMPORT])
 def test_never_start_provision_or_mirror_vms(state):
     for combo, result in grid(state=state):
         # at most the stale "runs here" record is cleared; libvirt is never touched

@@ -80,6 +80,54 @@ def vm_snapshot_rollback(domain: str, snapshot_name: str, wait_flag: bool, confi
     run_task(cli, client, reply, wait_flag)
 
 
+@vm_snapshot.command(name="export")
+@domain_argument
+@click.argument("snapshot_name")
+@click.argument("export_path")
+@click.option(
+    "-i", "--incremental", "incremental_parent", help="Export only the changes since this snapshot."
+)
+@wait_option
+def vm_snapshot_export(
+    domain: str, snapshot_name: str, export_path: str, incremental_parent: str | None, wait_flag: bool
+) -> None:
+    """Write snapshot SNAPSHOT_NAME of VM DOMAIN under EXPORT_PATH on the primary.
+
+    EXPORT_PATH must be under one of the cluster's backup.paths. With --incremental, the
+    parent must have been exported to the same path.
+    """
+    cli = options()
+    client = cli.client()
+    params = {"snapshot_name": snapshot_name, "export_path": export_path}
+    if incremental_parent:
+        params["incremental_parent"] = incremental_parent
+    run_task(cli, client, client.post(vm_path(domain, "snapshot", "export"), params=params), wait_flag)
+
+
+@vm_snapshot.command(name="import")
+@domain_argument
+@click.argument("snapshot_name")
+@click.argument("import_path")
+@click.option(
+    "-r/-R",
+    "--retain-snapshot/--remove-snapshot",
+    "retain_snapshot",
+    default=True,
+    show_default=True,
+    help="Keep the imported snapshots as VM snapshots, or remove them.",
+)
+@wait_option
+def vm_snapshot_import(
+    domain: str, snapshot_name: str, import_path: str, retain_snapshot: bool, wait_flag: bool
+) -> None:
+    """Rebuild VM DOMAIN (which must not exist) from its exports under IMPORT_PATH, up to
+    snapshot SNAPSHOT_NAME."""
+    cli = options()
+    client = cli.client()
+    params = {"snapshot_name": snapshot_name, "import_path": import_path, "retain_snapshot": retain_snapshot}
+    run_task(cli, client, client.post(vm_path(domain, "snapshot", "import"), params=params), wait_flag)
+
+
 def snapshots_pretty(data: Any) -> RenderableType:
     """``vm snapshot list``: name, age, time and volumes of each snapshot, oldest first."""
     snapshots = dicts(as_dict(data).get("snapshots"))

@@ -15,6 +15,7 @@ from pvc.api.resources import (
     storage,
     storage_volumes,
     tasks,
+    vm_backups,
     vm_snapshots,
     vms,
 )
@@ -27,6 +28,7 @@ GROUPS = [
     tasks.group,
     vms.group,
     vm_snapshots.group,
+    vm_backups.group,
     networks.group,
     storage.group,
     storage_volumes.group,

@@ -8,9 +8,11 @@ from typing import Any
 from pvc import tasks
 from pvc.cluster.errors import NotFoundError
 from pvc.cluster.session import Cluster
+from pvc.state import paths
 from pvc.tasks import TaskRecord
+from pvc.tasks.records import FINISHED_STATES
 
-__all__ = ["TaskRecord", "accepted", "get_task", "list_tasks", "task_record"]
+__all__ = ["TaskRecord", "accepted", "get_task", "list_tasks", "succeeded", "task_record", "wait_finished"]
 
 TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -37,3 +39,18 @@ def get_task(cluster: Cluster, task_id: str) -> dict[str, Any]:
 def accepted(record: TaskRecord) -> dict[str, str]:
     """The body of the 202 answer to a request that queued ``record``."""
     return tasks.accepted_view(record)
+
+
+def wait_finished(cluster: Cluster, task_id: str, timeout: float) -> TaskRecord | None:
+    """The task's record once it has finished, or None if it has not within ``timeout`` s."""
+
+    def finished() -> TaskRecord | None:
+        record = tasks.get(cluster.cache, task_id)
+        return record if record is not None and record.state in FINISHED_STATES else None
+
+    return cluster.cache.wait_until(finished, timeout, under=paths.task(task_id))
+
+
+def succeeded(record: TaskRecord) -> bool:
+    """Whether a finished task ended in SUCCESS."""
+    return record.state == tasks.TaskState.SUCCESS

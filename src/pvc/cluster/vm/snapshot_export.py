@@ -62,7 +62,8 @@ def _primary(cluster: Cluster) -> str:
     return node
 
 
-def _directory(path: object, roots: list[str] | tuple[str, ...], error: type[Exception]) -> Path:
+def checked_directory(path: object, roots: list[str] | tuple[str, ...], error: type[Exception]) -> Path:
+    """``path`` resolved, if under one of ``roots`` (see :func:`allowed_directory`); else ``error``."""
     try:
         return allowed_directory(path, roots)
     except ExportError as problem:
@@ -75,7 +76,7 @@ def submit_export(
     """Queue ``vm.export_snapshot``; ClusterError (400) for a path outside ``roots``, an
     unknown or unfinished snapshot or parent; NotFoundError (404) for an unknown VM."""
     record = resolve(cluster, vm)
-    _directory(export_path, roots, ClusterError)
+    checked_directory(export_path, roots, ClusterError)
     for name in (snapshot_name, parent) if parent else (snapshot_name,):
         found = read_snapshot(cluster.cache.data, record.uuid, check_name(name))
         if found is None or not found.complete:
@@ -94,7 +95,7 @@ def submit_import(
     """Queue ``vm.import_snapshot`` of VM ``vm``'s export; ClusterError (400) for a path
     outside ``roots``, a bad name, or a VM of that name that exists."""
     check_name(snapshot_name)
-    _directory(import_path, roots, ClusterError)
+    checked_directory(import_path, roots, ClusterError)
     if cluster.cache.vm_uuid_by_name(vm):
         raise ClusterError(f"A VM named '{vm}' already exists; remove it before importing it")
     args = {"domain": vm, "snapshot_name": snapshot_name, "import_path": import_path}
@@ -117,7 +118,8 @@ def _check_export(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _roots(ctx: NodeTaskContext) -> tuple[str, ...]:
+def backup_roots(ctx: NodeTaskContext) -> tuple[str, ...]:
+    """The backup paths of the node running the task (its own configuration decides)."""
     return ctx.services.backup_paths if isinstance(ctx.services, NodeServices) else ()
 
 
@@ -145,7 +147,7 @@ def export_snapshot(
     incremental_parent: str | None = None,
 ) -> dict[str, Any]:
     """Write snapshot ``snapshot_name`` of VM ``domain`` under ``export_path`` (see the module)."""
-    root = _directory(export_path, _roots(ctx), TaskError)
+    root = checked_directory(export_path, backup_roots(ctx), TaskError)
     record = read_vm(ctx.store.get, domain)
     if record is None:
         raise TaskError(f"VM {domain} no longer exists")
@@ -254,7 +256,7 @@ def import_snapshot(
     ctx: NodeTaskContext, *, domain: str, snapshot_name: str, import_path: str, retain_snapshot: bool = True
 ) -> dict[str, Any]:
     """Rebuild VM ``domain`` from its exports under ``import_path`` up to ``snapshot_name``."""
-    root = _directory(import_path, _roots(ctx), TaskError)
+    root = checked_directory(import_path, backup_roots(ctx), TaskError)
     exports = _step(chain, root, domain, snapshot_name)
     ctx.progress(0, len(exports) + 1, f"Checking {len(exports)} export(s) of VM {domain}")
     for directory, manifest in exports:
