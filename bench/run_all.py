@@ -19,6 +19,7 @@ BENCHES = [
     "bench.vm_flush",
     "bench.storage_benchmark",
     "bench.storage_clone",
+    "bench.mirror_send",
     "bench.net_reconcile",
 ]
 

@@ -90,6 +90,12 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("POST", "/vm/<vm>/backup"): OP,
     ("DELETE", "/vm/<vm>/backup"): OP,
     ("POST", "/vm/<vm>/restore"): AD,
+    # receiving a mirror from another cluster writes volumes and defines VMs, as an operator may
+    ("POST", "/vm/<vm>/snapshot/receive/block"): OP,
+    ("PUT", "/vm/<vm>/snapshot/receive/block"): OP,
+    ("PATCH", "/vm/<vm>/snapshot/receive/block"): OP,
+    ("POST", "/vm/<vm>/snapshot/receive/config"): OP,
+    ("POST", "/vm/<vm>/snapshot/send"): OP,
     # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
     # run on the primary) an admin's
     ("GET", "/network"): RO,

@@ -107,6 +107,15 @@ def test_state_changes_with_wait_and_their_errors(vm_api):
     response = post(client, "/vm/app1/state", state="start")
     assert response.status_code == 400 and "mirror" in response.json["message"]
 
+    importing = {"state": VMState.IMPORT}  # its volumes are being written: nothing may start or move it
+    update_placement(context.cluster.store, vm["uuid"], lambda p: p.__class__(**{**vars(p), **importing}))
+    wait_for(lambda: get(client, "/vm/app1/state").json["state"] == "import")
+    for state in ("start", "stop", "disable"):
+        response = post(client, "/vm/app1/state", state=state)
+        assert response.status_code == 400 and "being imported" in response.json["message"], state
+    moved = post(client, "/vm/app1/node", action="migrate", node="hv2")
+    assert moved.status_code == 400 and "being imported" in moved.json["message"]
+
 
 def test_migrate_unmigrate_move_with_wait_and_their_errors(vm_api):
     client, _ = vm_api

@@ -346,6 +346,15 @@ EXPECTED = {
     "pvc vm snapshot": [],
     "pvc vm snapshot create": ["DOMAIN", "SNAPSHOT_NAME?", "--wait|--no-wait"],
     "pvc vm snapshot list": ["DOMAIN", "-f/--format"],
+    "pvc vm snapshot send": [
+        "DOMAIN",
+        "SNAPSHOT_NAME",
+        "DESTINATION",
+        "-k/--destination-api-key",
+        "-p/--destination-pool",
+        "-i/--incremental",
+        "--wait|--no-wait",
+    ],
     "pvc vm snapshot export": [
         "DOMAIN",
         "SNAPSHOT_NAME",

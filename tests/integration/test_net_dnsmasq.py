@@ -141,6 +141,8 @@ def _run_scenario(lab, instance, store, hook_log, udhcpc, vm1, vm2) -> None:
     _wait_for(
         lambda: any(call.startswith(f"add {MAC1} {address1} vm1") for call in _hook_calls(hook_log)), "add"
     )
+    # the hook logs its call before it stores the lease
+    _wait_for(lambda: store.all(VNI), "the lease in the store")
     [lease] = store.all(VNI)
     assert (lease.mac, lease.ip, lease.hostname, lease.vni, lease.interface) == (
         MAC1,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from pvc import tasks
+from pvc import processes, tasks
 from pvc.config import read_credential_file
 from pvc.lab.netns import netns_pids
 from pvc.processes import ProcessRef, is_alive
@@ -357,7 +357,7 @@ def test_partitioned_primary_steps_down_before_a_new_one_and_dead_lab_is_cleaned
         ProcessRef.from_json(r) for r in json.loads((lab_dir / "lab.json").read_text())["processes"].values()
     ]
     for ref in refs:
-        os.kill(ref.pid, signal.SIGKILL)
+        processes.send(ref, signal.SIGKILL)  # one may be gone already (a self-fenced daemon stops)
     wait_for(lambda: not any(is_alive(ref) for ref in refs), timeout=10)
     assert leftovers()
     dead = pvc_lab(lab_dir, "status", check=False)

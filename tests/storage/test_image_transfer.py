@@ -17,15 +17,17 @@ from tests.storage.conftest import POOL
 MIB = 1024 * 1024
 
 
-def write(ceph_client, volume: str, offset: int, data: bytes) -> None:
-    with ceph_client.ioctx(POOL) as ioctx, rbd.Image(ioctx, volume) as image:
+def write(ceph_client, volume: str, offset: int, data: bytes, pool: str = POOL) -> None:
+    """Write ``data`` into a volume at ``offset``."""
+    with ceph_client.ioctx(pool) as ioctx, rbd.Image(ioctx, volume) as image:
         image.write(data, offset)
 
 
-def image_sha(ceph_client, volume: str, snapshot: str | None = None) -> str:
+def image_sha(ceph_client, volume: str, snapshot: str | None = None, pool: str = POOL) -> str:
+    """SHA-256 of a volume's bytes (at ``snapshot``, when given)."""
     digest = hashlib.sha256()
     with (
-        ceph_client.ioctx(POOL) as ioctx,
+        ceph_client.ioctx(pool) as ioctx,
         rbd.Image(ioctx, volume, snapshot=snapshot, read_only=True) as image,
     ):
         for offset in range(0, image.size(), 4 * MIB):
@@ -78,7 +80,7 @@ def test_a_full_export_and_a_diff_rebuild_the_volume_exactly(ceph_client, made, 
     image_transfer.import_full(ceph_client, POOL, copy, tmp_path / "full1.img", "full1")
     assert image_sha(ceph_client, copy, "full1") == full.sha256
     write(ceph_client, copy, 0, b"changed after the import")  # discarded by the diff's rollback
-    image_transfer.import_diff(ceph_client, POOL, copy, tmp_path / "inc1.diff", "inc1")
+    image_transfer.import_diff(ceph_client, POOL, copy, tmp_path / "inc1.diff", "inc1", "full1")
     assert image_sha(ceph_client, copy, "inc1") == image_sha(ceph_client, source, "inc1")
     assert image_sha(ceph_client, copy) == image_sha(ceph_client, source, "inc1")
 
@@ -95,7 +97,7 @@ def test_imports_refuse_what_does_not_fit_and_leave_nothing_half_made(ceph_clien
     orphan = made("xfer-orphan")  # a volume without the diff's parent
     volumes.create(ceph_client, POOL, orphan, 16 * MIB)
     with pytest.raises(StorageNotFound, match="has no snapshot a, the diff's parent"):
-        image_transfer.import_diff(ceph_client, POOL, orphan, tmp_path / "b.diff", "b")
+        image_transfer.import_diff(ceph_client, POOL, orphan, tmp_path / "b.diff", "b", "a")
     assert rbd_snapshots.list_snapshots(ceph_client, POOL, orphan) == []
 
     with pytest.raises(StorageExists):  # the volume exists: nothing is written over it
@@ -107,8 +109,23 @@ def test_imports_refuse_what_does_not_fit_and_leave_nothing_half_made(ceph_clien
     volumes.create(ceph_client, POOL, target, 16 * MIB)
     rbd_snapshots.create(ceph_client, POOL, target, "a")
     with pytest.raises(StorageError, match="ends inside a record"):
-        image_transfer.import_diff(ceph_client, POOL, target, cut, "b")
+        image_transfer.import_diff(ceph_client, POOL, target, cut, "b", "a")
     assert [s.name for s in rbd_snapshots.list_snapshots(ceph_client, POOL, target)] == ["a"]
     (tmp_path / "junk.diff").write_bytes(b"not a diff")
     with pytest.raises(StorageError, match="is not a PVC RBD diff"):
-        image_transfer.import_diff(ceph_client, POOL, target, tmp_path / "junk.diff", "b")
+        image_transfer.import_diff(ceph_client, POOL, target, tmp_path / "junk.diff", "b", "a")
+    with pytest.raises(StorageError, match="not from x to b"):  # the diff is of other snapshots
+        image_transfer.import_diff(ceph_client, POOL, target, tmp_path / "b.diff", "b", "x")
+    # a record pointing outside the volume (or longer than a chunk) is refused before it is written
+    header = (tmp_path / "b.diff").read_bytes().split(b"\n", 2)
+    for offset, length in ((16 * MIB, 4096), (0, 5 * MIB)):
+        hostile = tmp_path / "hostile.diff"
+        hostile.write_bytes(
+            header[0] + b"\n" + header[1] + b"\n" + image_transfer.RECORD.pack(offset, length, b"Z")
+        )
+        with pytest.raises(StorageError, match="outside the volume"):
+            image_transfer.import_diff(ceph_client, POOL, target, hostile, "b", "a")
+    huge = tmp_path / "huge.diff"
+    huge.write_bytes(image_transfer.DIFF_MAGIC + b'{"size": 1e30, "from": "a", "to": "b"}\n')
+    with pytest.raises(StorageError, match="malformed header"):
+        image_transfer.import_diff(ceph_client, POOL, target, huge, "b", "a")

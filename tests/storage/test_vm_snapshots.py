@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import rbd
 
 from pvc import tasks
 from pvc.cluster.tasks.services import NodeServices
 from pvc.cluster.vm import snapshot_tasks
 from pvc.state import paths
-from pvc.state.vm_snapshots import claim
+from pvc.state.records import encode
+from pvc.state.vm_snapshots import claim, read_snapshot
 from pvc.storage import snapshots as rbd_snapshots
 from pvc.storage import volumes
 from tests.storage.conftest import POOL
@@ -148,3 +151,24 @@ def test_a_lost_creation_is_swept_and_removing_a_vm_with_its_disks_removes_its_s
     assert removed.status_code == 200 and f"deleted its RBD volumes {POOL}/{disk}" in removed.json["message"]
     assert not volumes.exists(ceph_client, POOL, disk)
     assert not context.cluster.store.exists(paths.domain_snapshots(uuid))
+
+
+def test_a_rollback_to_xml_the_allowlist_refuses_changes_nothing(vm_api, ceph_client, new_volume):
+    """A snapshot's XML carries no trust of its own (it may have been imported or received):
+    a rollback checks it as an operator's change of definition, before touching any disk."""
+    client, context = vm_api
+    disk = new_volume()
+    uuid = define(client, "tampered", disk)
+    assert run(client, "POST", "/vm/tampered/snapshot", snapshot_name="old")["state"] == "SUCCESS"
+    write(ceph_client, disk, b"written after the snapshot")
+    store = context.cluster.store
+    record = read_snapshot(store.get, uuid, "old")
+    host_disk = (
+        '<disk type="block" device="disk"><source dev="/dev/sda"/><target dev="vdz" bus="virtio"/></disk>'
+    )
+    hostile = replace(record, xml=record.xml.replace("</devices>", f"{host_disk}</devices>"))
+    store.set(paths.domain_snapshot(uuid, "old"), encode(hostile), create=False)
+    refused = run(client, "POST", "/vm/tampered/snapshot/rollback", snapshot_name="old")
+    assert refused["state"] == "FAILURE" and "is refused" in refused["status"], refused
+    assert read(ceph_client, disk, 26) == b"written after the snapshot"
+    assert "/dev/sda" not in vm_view(client, "tampered")["xml"]

@@ -59,3 +59,34 @@ def _chunks(stream: BinaryIO, boundary: bytes, field: str, limit: int) -> Iterat
                 return
         elif isinstance(event, Epilogue):
             raise ApiError(f"The image must be sent as a multipart/form-data field named '{field}'")
+
+
+def all_parts(stream: BinaryIO, content_type: str | None, limit: int) -> list[bytes]:
+    """Every part of a ``multipart/form-data`` body, in order, as bytes (a batch of extents).
+
+    ApiError 400 when the body is not multipart or ends inside a part, 413 once the parts
+    pass ``limit`` bytes in all.
+    """
+    mimetype, options = parse_options_header(content_type or "")
+    boundary = options.get("boundary", "")
+    if mimetype != "multipart/form-data" or not boundary:
+        raise ApiError("The batch must be sent as multipart/form-data")
+    decoder = MultipartDecoder(boundary.encode("latin-1"), max_form_memory_size=limit + MULTIPART_SLACK)
+    parts: list[bytearray] = []
+    received = 0
+    while True:
+        try:
+            event = decoder.next_event()
+        except ValueError:
+            raise ApiError("The request body ended in the middle of a part") from None
+        if isinstance(event, NeedData):
+            decoder.receive_data(stream.read(READ_SIZE) or None)
+        elif isinstance(event, File | Field):
+            parts.append(bytearray())
+        elif isinstance(event, Data) and parts:
+            received += len(event.data)
+            if received > limit:
+                raise ApiError(f"The batch is larger than the {limit} bytes one may have", 413)
+            parts[-1] += event.data
+        elif isinstance(event, Epilogue):
+            return [bytes(part) for part in parts]

@@ -107,15 +107,20 @@ def direct_guest_xml(layout: LabLayout, name: str, **options: object) -> str:
     return runtime_xml(guest_xml(layout, name, **options), node_policy(config), config.console_log_dir)
 
 
+#: The size of a demo VM's RBD disk (in a lab with Ceph).
+DEMO_DISK = "64M"
+
+
 def create_demo_vms(
     layout: LabLayout, count: int, *, say: Callable[[str], None] = print, timeout: float = 120.0
 ) -> dict[str, str]:
     """Define and start ``count`` demo VMs spread over the nodes; returns name -> node.
 
-    Existing demo VMs are kept (and waited for).
+    With the lab's Ceph each has a small RBD volume as its disk (so it can be snapshotted
+    and sent). Existing demo VMs are kept (and waited for).
     """
     names = [f"{DEMO_PREFIX}{i}" for i in range(1, count + 1)]
-    return start_guests(layout, names, say=say, timeout=timeout)
+    return start_guests(layout, names, say=say, timeout=timeout, rbd_size=DEMO_DISK if layout.ceph else None)
 
 
 def start_guests(

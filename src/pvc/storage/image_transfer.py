@@ -29,6 +29,9 @@ from pvc.storage.images import open_image
 
 CHUNK = 4 * 1024 * 1024
 DIFF_MAGIC = b"PVC-RBD-DIFF 1\n"
+#: The largest volume a diff may describe (1 PiB), and the longest header line it may have.
+MAX_SIZE = 2**50
+MAX_HEADER = 4096
 RECORD = struct.Struct(">QQc")
 #: Called with the bytes done so far.
 Progress = Callable[[int], None]
@@ -49,10 +52,15 @@ def _nothing(_done: int) -> None:
     return None
 
 
+def _no_follow(path: str, flags: int) -> int:
+    """Open without following a symbolic link in the last component (files of backup paths)."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o640)
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes (as hex)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open(path, "rb", opener=_no_follow) as handle:
         while block := handle.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
@@ -70,7 +78,10 @@ def export_full(
     """Write ``pool/volume@snapshot`` to ``target`` as a raw image."""
     partial = target.with_name(target.name + ".partial")
     written = 0
-    with open_image(client, pool, volume, snapshot=snapshot) as image, open(partial, "wb") as out:
+    with (
+        open_image(client, pool, volume, snapshot=snapshot) as image,
+        open(partial, "xb", opener=_no_follow) as out,
+    ):
         size = image.size()
         for offset in range(0, size, CHUNK):
             data = image.read(offset, min(CHUNK, size - offset))
@@ -106,7 +117,10 @@ def export_diff(
     """Write the changes of ``pool/volume`` from snapshot ``parent`` to ``snapshot`` to ``target``."""
     partial = target.with_name(target.name + ".partial")
     written = 0
-    with open_image(client, pool, volume, snapshot=snapshot) as image, open(partial, "wb") as out:
+    with (
+        open_image(client, pool, volume, snapshot=snapshot) as image,
+        open(partial, "xb", opener=_no_follow) as out,
+    ):
         if not image.snap_exists(parent):
             raise StorageNotFound(f"snapshot {pool}/{volume}@{parent} does not exist")
         size = image.size()
@@ -127,23 +141,28 @@ def export_diff(
 
 def diff_header(path: Path) -> dict:
     """The JSON header of a diff file; StorageError if it is not one."""
-    with open(path, "rb") as handle:
+    with open(path, "rb", opener=_no_follow) as handle:
         if handle.read(len(DIFF_MAGIC)) != DIFF_MAGIC:
             raise StorageError(f"{path.name} is not a PVC RBD diff")
         try:
-            header = json.loads(handle.readline())
+            header = json.loads(handle.readline(MAX_HEADER))
         except ValueError:
             header = None
-    if not isinstance(header, dict) or not isinstance(header.get("size"), int) or not header.get("from"):
+    size = header.get("size") if isinstance(header, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_SIZE:
+        raise StorageError(f"{path.name} has a malformed header")
+    if not isinstance(header.get("from"), str) or not isinstance(header.get("to"), str):
         raise StorageError(f"{path.name} has a malformed header")
     return header
 
 
-def _records(handle, path: Path) -> Iterator[tuple[int, int, bytes | None]]:
+def _records(handle, path: Path, size: int) -> Iterator[tuple[int, int, bytes | None]]:
     while header := handle.read(RECORD.size):
         if len(header) != RECORD.size:
             raise StorageError(f"{path.name} ends inside a record")
         offset, length, kind = RECORD.unpack(header)
+        if not 0 < length <= CHUNK or offset + length > size:
+            raise StorageError(f"{path.name} has a record at {offset} (+{length}) outside the volume")
         if kind == b"Z":
             yield offset, length, None
         elif kind == b"D":
@@ -164,7 +183,10 @@ def import_full(
     size = source.stat().st_size
     volumes.create(client, pool, volume, size)
     try:
-        with open_image(client, pool, volume, read_only=False) as image, open(source, "rb") as handle:
+        with (
+            open_image(client, pool, volume, read_only=False) as image,
+            open(source, "rb", opener=_no_follow) as handle,
+        ):
             offset = 0
             while block := handle.read(CHUNK):
                 if block.count(0) != len(block):
@@ -179,16 +201,31 @@ def import_full(
 
 
 def import_diff(
-    client: CephClient, pool: str, volume: str, source: Path, snapshot: str, progress: Progress = _nothing
+    client: CephClient,
+    pool: str,
+    volume: str,
+    source: Path,
+    snapshot: str,
+    parent: str,
+    progress: Progress = _nothing,
 ) -> None:
-    """Apply the diff ``source`` to ``pool/volume`` and snapshot it as ``snapshot``.
+    """Apply the diff ``source`` (from ``parent`` to ``snapshot``, as its header must say) to
+    ``pool/volume`` and snapshot it as ``snapshot``.
 
-    The volume must have the diff's parent snapshot (StorageNotFound otherwise); it is
-    rolled back to it first, so that changes made since do not mix with the diff's.
+    The volume must have the parent snapshot (StorageNotFound otherwise); it is rolled back
+    to it first, so that changes made since do not mix with the diff's. Every record is
+    checked against the volume's size before it is written.
     """
     header = diff_header(source)
-    parent = str(header["from"])
-    with open_image(client, pool, volume, read_only=False) as image, open(source, "rb") as handle:
+    if (header["from"], header["to"]) != (parent, snapshot):
+        raise StorageError(
+            f"{source.name} holds the changes from {header['from']} to {header['to']}, "
+            f"not from {parent} to {snapshot}"
+        )
+    with (
+        open_image(client, pool, volume, read_only=False) as image,
+        open(source, "rb", opener=_no_follow) as handle,
+    ):
         if not image.snap_exists(parent):
             raise StorageNotFound(f"volume {pool}/{volume} has no snapshot {parent}, the diff's parent")
         if image.snap_exists(snapshot):
@@ -196,10 +233,10 @@ def import_diff(
         image.rollback_to_snap(parent)
         if image.size() != header["size"]:
             image.resize(header["size"])
-        handle.readline()  # the magic
-        handle.readline()  # the header
+        handle.readline(MAX_HEADER)  # the magic
+        handle.readline(MAX_HEADER)  # the header
         done = 0
-        for offset, length, data in _records(handle, source):
+        for offset, length, data in _records(handle, source, header["size"]):
             if data is None:
                 image.discard(offset, length)
             else:

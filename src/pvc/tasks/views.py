@@ -60,6 +60,10 @@ def status_view(record: TaskRecord) -> dict[str, Any]:
     return view
 
 
+#: Task arguments that are secrets (another cluster's API key): listings show them hidden.
+HIDDEN_ARGUMENTS = frozenset({"destination_api_key"})
+
+
 def summary(record: TaskRecord) -> dict[str, Any]:
     """One task in ``GET /tasks``: Celery's keys (id, name, args, kwargs, hostname,
     time_start) plus ours (run_on, worker, state, progress, times)."""
@@ -67,7 +71,9 @@ def summary(record: TaskRecord) -> dict[str, Any]:
         "id": record.id,
         "name": record.name,
         "args": [],
-        "kwargs": dict(record.args),
+        "kwargs": {
+            key: "(hidden)" if key in HIDDEN_ARGUMENTS else value for key, value in record.args.items()
+        },
         "run_on": record.run_on,
         "worker": worker_name(record.run_on),
         "hostname": worker_name(record.run_on),

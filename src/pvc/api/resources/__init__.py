@@ -16,6 +16,7 @@ from pvc.api.resources import (
     storage_volumes,
     tasks,
     vm_backups,
+    vm_mirrors,
     vm_snapshots,
     vms,
 )
@@ -29,6 +30,7 @@ GROUPS = [
     vms.group,
     vm_snapshots.group,
     vm_backups.group,
+    vm_mirrors.group,
     networks.group,
     storage.group,
     storage_volumes.group,

@@ -75,6 +75,8 @@ def request_state(
     name, current = record.meta.name, record.placement
     if state in (VMState.START, VMState.RESTART) and current.state == VMState.MIRROR:
         raise ClusterError(f"VM '{name}' is a mirror; promote it before starting it")
+    if current.state == VMState.IMPORT:
+        raise ClusterError(f"VM '{name}' is being imported; its state changes when the import ends")
     if state in (VMState.RESTART, VMState.SHUTDOWN) and current.state not in VM_RUNNING:
         raise ClusterError(f"VM '{name}' is not running (state {current.state})")
     if state == VMState.START and current.state in VM_RUNNING and current.running_on:
@@ -121,8 +123,9 @@ def request_node(
     record = resolve(cluster, vm)
     cache = cluster.cache
     name, current = record.meta.name, record.placement
-    if current.state == VMState.MIRROR:
-        raise ClusterError(f"VM '{name}' is a mirror; it cannot be migrated")
+    if current.state in (VMState.MIRROR, VMState.IMPORT):
+        what = "a mirror" if current.state == VMState.MIRROR else "being imported"
+        raise ClusterError(f"VM '{name}' is {what}; it cannot be migrated")
     if action == "unmigrate":
         if not current.last_node:
             raise ClusterError(f"VM '{name}' has not been migrated")

@@ -28,19 +28,21 @@ from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.snapshot_files import (
     FULL,
     INCREMENTAL,
+    MANIFEST,
     ExportedFile,
     ExportError,
     Manifest,
     allowed_directory,
     chain,
     export_directory,
+    no_links_below,
     verify_files,
     volume_file,
     write_manifest,
 )
 from pvc.cluster.vm.snapshots import check_name
 from pvc.domain_xml.errors import DomainXMLError
-from pvc.domain_xml.parse import DomainSummary
+from pvc.domain_xml.parse import DomainSummary, rbd_volumes
 from pvc.state.errors import ConflictError
 from pvc.state.states import VMState
 from pvc.state.vm_snapshots import Consistency, VmSnapshot, claim, read_snapshot
@@ -52,6 +54,8 @@ from pvc.storage.errors import StorageError
 from pvc.tasks import InvalidTaskError, TaskError, task_type
 
 EXPORT_TASK = "vm.export_snapshot"
+#: RBD metadata naming the import task that created a volume (see :func:`sweep_lost_import`).
+MADE_BY = "pvc.import.task"
 IMPORT_TASK = "vm.import_snapshot"
 
 
@@ -164,9 +168,10 @@ def export_snapshot(
             raise TaskError(
                 f"the parent {incremental_parent} was not exported to {export_path}; export it first"
             )
-    target = export_directory(root, vm, snapshot_name)
-    if target.exists():
+    target = _step(no_links_below, root, export_directory(root, vm, snapshot_name))
+    if (target / MANIFEST).exists():
         raise TaskError(f"{target} exists: snapshot {snapshot_name} of VM {vm} was exported there already")
+    _remove_export(root, target)  # an unfinished export (its node died half way) is redone
     access = need_storage(ctx)
     _step(target.mkdir, mode=0o750, parents=True)
     try:
@@ -186,12 +191,22 @@ def export_snapshot(
         )
         _step(write_manifest, target, manifest)
     except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        _remove_export(root, target)
         raise
     moved = sum(item.data_bytes for item in files)
     message = f"Exported {kind} snapshot {snapshot_name} of VM {vm} to {target}"
     message += f" ({len(files)} volume(s), {moved} bytes of data)"
     return {"message": message, "path": str(target), "type": kind, "bytes": moved}
+
+
+def _remove_export(root: Path, target: Path) -> None:
+    """Remove an unfinished export, if it is still the directory this task made."""
+    try:
+        no_links_below(root, target)
+    except ExportError:
+        return
+    if target.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def _export_volumes(
@@ -251,7 +266,33 @@ def _check_import(args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-@task_type(IMPORT_TASK, validate=_check_import)
+def sweep_lost_import(services: Any, run: tasks.TaskRecord) -> str | None:
+    """Remove what an import whose node died made: the VM if it is still in state
+    ``import``, and the volumes this import created (tagged with its task id)."""
+    cluster = services.cluster if isinstance(services, NodeServices) else None
+    access = services.storage if isinstance(services, NodeServices) else None
+    if cluster is None or access is None:
+        return "what it made was not checked: this node has no view of the cluster or no Ceph"
+    uuid = cluster.cache.vm_uuid_by_name(str(run.args.get("domain", "")))
+    record = read_vm(cluster.store.get, uuid) if uuid else None
+    if record is None or record.placement.state != VMState.IMPORT:
+        return None
+    removed, kept = [], []
+    for pool, volume in rbd_volumes(record.xml):
+        try:
+            if volumes.get_metadata(access.client(), pool, volume, MADE_BY) == run.id:
+                volumes.remove(access.client(), pool, volume, with_snapshots=True)
+                removed.append(f"{pool}/{volume}")
+        except StorageError as error:
+            kept.append(f"{pool}/{volume} ({error})")
+    if kept:
+        return f"could not remove {', '.join(kept)}; the VM {record.meta.name} was kept in state import"
+    delete_vm(cluster.store, record.uuid, record.meta.name)
+    written = ", ".join(removed) or "none"
+    return f"removed VM {record.meta.name} (state import) and the volumes it had written: {written}"
+
+
+@task_type(IMPORT_TASK, validate=_check_import, on_lost=sweep_lost_import)
 def import_snapshot(
     ctx: NodeTaskContext, *, domain: str, snapshot_name: str, import_path: str, retain_snapshot: bool = True
 ) -> dict[str, Any]:
@@ -263,6 +304,12 @@ def import_snapshot(
         _step(verify_files, directory, manifest)
     newest = exports[-1][1]
     access = need_storage(ctx)
+    imported = {(item.pool, item.volume) for item in exports[0][1].files}
+    for _, manifest in exports:  # each becomes a snapshot a rollback may return to
+        disks = set(rbd_volumes(_checked_xml(ctx, manifest)[0]))
+        if not disks <= imported:
+            others = ", ".join(f"{p}/{v}" for p, v in sorted(disks - imported))
+            raise TaskError(f"the XML of {manifest.snapshot} names volumes the export lacks: {others}")
     xml, summary = _checked_xml(ctx, newest)
     volumes_made: list[tuple[str, str]] = []
     uuid = summary.uuid
@@ -291,6 +338,7 @@ def import_snapshot(
                         manifest.snapshot,
                     )
                     volumes_made.append((item.pool, item.volume))
+                    _step(volumes.set_metadata, access.client(), item.pool, item.volume, MADE_BY, ctx.task_id)
                 else:
                     _step(
                         image_transfer.import_diff,
@@ -299,6 +347,7 @@ def import_snapshot(
                         item.volume,
                         source,
                         manifest.snapshot,
+                        manifest.parent,
                     )
                 ctx.check_cancelled()
         _keep_or_drop_snapshots(ctx, access, uuid, exports, retain_snapshot)

@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvc.cluster.vm.snapshots import NAME as SNAPSHOT_NAME
+from pvc.storage import pools
 from pvc.storage.image_transfer import file_sha256
+from pvc.storage.images import check_image_name
 
 MANIFEST = "manifest.json"
 FULL, INCREMENTAL = "full", "incremental"
@@ -45,6 +48,21 @@ def allowed_directory(path: object, roots: tuple[str, ...] | list[str]) -> Path:
                 raise ExportError(f"{path} is not a directory")
             return resolved
     raise ExportError(f"{path} is not under a backup path of this cluster ({', '.join(roots)})")
+
+
+def no_links_below(root: Path, target: Path) -> Path:
+    """``target`` if no component of it below ``root`` is a symbolic link (the node follows
+    none: a link placed in a backup path must not lead it elsewhere); else ExportError."""
+    try:
+        parts = target.relative_to(root).parts
+    except ValueError:
+        raise ExportError(f"{target} is not under {root}") from None
+    current = root
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            raise ExportError(f"{current} is a symbolic link; links are not followed in backup paths")
+    return target
 
 
 def export_directory(root: Path, vm: str, snapshot: str) -> Path:
@@ -105,6 +123,17 @@ class Manifest:
             raise ExportError(f"{where}: unknown format {manifest.format} or type {manifest.type!r}")
         if (manifest.type == INCREMENTAL) != bool(manifest.parent):
             raise ExportError(f"{where}: an incremental export names its parent, a full one none")
+        for name in (manifest.snapshot, manifest.parent or "x"):
+            if not SNAPSHOT_NAME.fullmatch(str(name)):
+                raise ExportError(f"{where}: {name!r} is not a snapshot name")
+        for item in manifest.files:
+            try:
+                pools.check_name(item.pool)
+                check_image_name(item.volume)
+            except ValueError as error:
+                raise ExportError(f"{where}: {error}") from None
+            if item.file != volume_file(item.pool, item.volume, manifest.type):
+                raise ExportError(f"{where}: file {item.file!r} is not the one of {item.pool}/{item.volume}")
         return manifest
 
 
@@ -132,6 +161,8 @@ def verify_files(directory: Path, manifest: Manifest) -> None:
         if os.path.basename(item.file) != item.file or item.file in ("", ".", ".."):
             raise ExportError(f"manifest of {directory}: file name {item.file!r} is not a plain name")
         path = directory / item.file
+        if path.is_symlink():
+            raise ExportError(f"{path} is a symbolic link; links are not followed in backup paths")
         try:
             size = path.stat().st_size
         except OSError:
@@ -151,7 +182,7 @@ def chain(root: Path, vm: str, snapshot: str) -> list[tuple[Path, Manifest]]:
     while name is not None:
         if any(manifest.snapshot == name for _, manifest in found):
             raise ExportError(f"the exports of {vm} form a loop at {name}")
-        directory = export_directory(root, vm, name)
+        directory = no_links_below(root, export_directory(root, vm, name))
         if not directory.is_dir() and found:
             raise ExportError(f"the parent {name} of {found[-1][1].snapshot} was not exported to {root / vm}")
         manifest = read_manifest(directory)
@@ -159,4 +190,9 @@ def chain(root: Path, vm: str, snapshot: str) -> list[tuple[Path, Manifest]]:
             raise ExportError(f"{directory} holds {manifest.vm}/{manifest.snapshot}, not {vm}/{name}")
         found.append((directory, manifest))
         name = manifest.parent
-    return list(reversed(found))
+    found.reverse()
+    volumes = {(item.pool, item.volume) for item in found[0][1].files}
+    for directory, manifest in found[1:]:
+        if {(item.pool, item.volume) for item in manifest.files} != volumes:
+            raise ExportError(f"{directory} has other volumes than the full export it builds on")
+    return found

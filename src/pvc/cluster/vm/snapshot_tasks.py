@@ -30,9 +30,11 @@ from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess, mapped_errors
 from pvc.cluster.tasks import actions as task_actions
-from pvc.cluster.tasks.services import NodeServices, NodeTaskContext, need_storage
+from pvc.cluster.tasks.services import NodeServices, NodeTaskContext, need_storage, node_xml_policy
+from pvc.cluster.vm.define import parse_xml
 from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.snapshots import ROLLBACK_STATES, check_name, default_name, rbd_disks
+from pvc.cluster.vm.xml_policy import devices_of
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import has_guest_agent, parse
 from pvc.hypervisor.adapter import Hypervisor
@@ -45,6 +47,7 @@ from pvc.state.vms import VmRecord, read_vm, replace_definition
 from pvc.storage import snapshots as rbd_snapshots
 from pvc.storage.errors import StorageError, StorageNotFound
 from pvc.tasks import InvalidTaskError, TaskError, task_type
+from pvc.tasks.records import FINISHED_STATES
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +91,22 @@ def submit_create(cluster: Cluster, vm: str, name: str | None = None) -> tasks.T
     return task_actions.submit(cluster, create_snapshot, node, {"domain": record.uuid, "snapshot_name": name})
 
 
+def _still_making(source: Any, snapshot: VmSnapshot) -> str:
+    """The id of the task still making an unfinished snapshot ("" if it is finished, or
+    ended without finishing it: then the record is a leftover that may be removed)."""
+    if snapshot.complete or not snapshot.task:
+        return ""
+    maker = tasks.get(source, snapshot.task)
+    return snapshot.task if maker is not None and maker.state not in FINISHED_STATES else ""
+
+
 def submit_remove(cluster: Cluster, vm: str, name: str) -> tasks.TaskRecord:
     """Queue ``vm.remove_snapshot`` on the primary; NotFoundError (404) for an unknown VM
     or snapshot, Conflict (409) without a primary."""
     record = resolve(cluster, vm)
-    _snapshot(cluster, record, check_name(name))
+    maker = _still_making(cluster.cache, _snapshot(cluster, record, check_name(name)))
+    if maker:
+        raise ClusterError(f"Snapshot '{name}' of VM '{record.meta.name}' is being made by task {maker}")
     node = _primary(cluster, "remove the snapshot")
     return task_actions.submit(cluster, remove_snapshot, node, {"domain": record.uuid, "snapshot_name": name})
 
@@ -301,6 +315,9 @@ def remove_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) ->
     snapshot = read_snapshot(ctx.store.get, domain, snapshot_name)
     if snapshot is None:
         raise TaskError(f"VM {record.meta.name} has no snapshot {snapshot_name}")
+    maker = _still_making(ctx.store, snapshot)
+    if maker:
+        raise TaskError(f"snapshot {snapshot_name} of VM {record.meta.name} is being made by task {maker}")
     access = need_storage(ctx)
     # an unfinished record (its creation was lost) names no volumes: try the VM's own
     disks = snapshot.volumes if snapshot.complete else rbd_disks(record, TaskError)
@@ -314,19 +331,29 @@ def remove_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) ->
     return {"message": message}
 
 
-def _restored_definition(ctx: NodeTaskContext, record: VmRecord, snapshot: VmSnapshot) -> None:
-    """Make the snapshot's XML the VM's definition again (under the VM's current name)."""
+def _checked_definition(ctx: NodeTaskContext, record: VmRecord, snapshot: VmSnapshot) -> tuple[str, Any]:
+    """The snapshot's XML under the VM's current name, checked as an operator's change of
+    definition would be (devices the current definition has may stay); TaskError if refused.
+    A snapshot taken, imported or received long ago carries no trust of its own."""
     try:
         root, _ = parse(snapshot.xml)
         root.find("name").text = record.meta.name
         xml = etree.tostring(root, pretty_print=True, encoding="unicode")
-        _, summary = parse(xml)
-    except DomainXMLError as error:
-        raise TaskError(f"the XML of snapshot {snapshot.name} cannot be read: {error}") from None
+        policy = node_xml_policy(ctx, admin=False).as_role(False, devices_of(record.xml))
+        return parse_xml(xml, policy, uuid=record.uuid)
+    except (DomainXMLError, ClusterError) as error:
+        raise TaskError(f"the XML of snapshot {snapshot.name} is refused: {error}; nothing changed") from None
+
+
+def _restored_definition(
+    ctx: NodeTaskContext, record: VmRecord, snapshot: VmSnapshot, meta_version: int
+) -> None:
+    """Make the snapshot's checked XML the VM's definition again; TaskError if the VM's
+    metadata changed since ``meta_version`` (read when the rollback began)."""
+    xml, summary = _checked_definition(ctx, record, snapshot)
     meta = replace(record.meta, vcpus=summary.vcpus, memory_mib=summary.memory_mib)
-    _, version = ctx.store.get_versioned(paths.domain(record.uuid))
     try:
-        replace_definition(ctx.store, meta, version, xml)
+        replace_definition(ctx.store, meta, meta_version, xml)
     except ConflictError:
         raise TaskError(
             f"VM {record.meta.name} changed during the rollback: its disks are at snapshot "
@@ -337,6 +364,7 @@ def _restored_definition(ctx: NodeTaskContext, record: VmRecord, snapshot: VmSna
 @task_type(ROLLBACK_TASK, validate=_check_args)
 def rollback_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) -> dict[str, Any]:
     """Return VM ``domain``'s volumes and XML to snapshot ``snapshot_name`` (the VM stopped)."""
+    _, meta_version = ctx.store.get_versioned(paths.domain(domain))
     record = _vm(ctx, domain)
     vm = record.meta.name
     snapshot = read_snapshot(ctx.store.get, domain, snapshot_name)
@@ -347,6 +375,7 @@ def rollback_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) 
         raise TaskError(
             f"VM {vm} is {placement.state}: stop or disable it before a rollback; nothing changed"
         )
+    _checked_definition(ctx, record, snapshot)  # refused XML: nothing is rolled back
     access = need_storage(ctx)
     disks = snapshot.volumes
     missing = []
@@ -368,7 +397,7 @@ def rollback_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) 
             rolled = f" (already rolled back: {', '.join(done)})" if done else ""
             raise TaskError(f"VM {vm}: {error}{rolled}") from None
         done.append(f"{pool}/{volume}")
-    _restored_definition(ctx, record, snapshot)
+    _restored_definition(ctx, record, snapshot, meta_version)
     message = f"Rolled VM {vm} back to snapshot {snapshot_name} ({len(disks)} volume(s) and its XML)"
     ctx.progress(len(disks) + 1, len(disks) + 1, message)
     return {"message": message}

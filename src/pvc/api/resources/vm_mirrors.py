@@ -1,0 +1,164 @@
+"""Sending VM snapshots to another cluster, and receiving them (``/vm/<vm>/snapshot/send``,
+``/vm/<vm>/snapshot/receive/*``, PVC v1)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from pvc.api.context import caller_xml_policy, cluster, ctx
+from pvc.api.errors import ApiError
+from pvc.api.replies import task_accepted
+from pvc.api.routes import OK_400_404, OPERATOR, Arg, RouteGroup
+from pvc.api.uploads import all_parts
+from pvc.cluster.vm import mirror_receive, mirror_send
+
+group = RouteGroup("vm")
+#: Bytes a batch of changed extents may carry (senders send smaller ones).
+BATCH_LIMIT = 64 * 1024 * 1024
+RESPONSES = {
+    **OK_400_404,
+    "409": "Conflict: a VM of that name exists and is not a mirror",
+    "413": "Too large",
+}
+BLOCK_ARGS = [Arg("pool", required=True), Arg("volume", required=True), Arg("snapshot", required=True)]
+CHECKSUM = Arg("checksum", help="SHA-256 (hex) of the body's data, checked before it counts")
+
+
+@group.route(
+    "/vm/<vm>/snapshot/receive/block",
+    "POST",
+    summary="Receive a whole volume image (raw, application/octet-stream body of exactly size bytes)",
+    role=OPERATOR,
+    args=[*BLOCK_ARGS, Arg("size", kind=int, required=True, minimum=1), CHECKSUM],
+    responses=RESPONSES,
+    streams_body=True,
+)
+def vm_receive_image(vm: str, pool: str, volume: str, snapshot: str, size: int, checksum: str | None):
+    declared = request.content_length
+    if declared is not None and declared != size:
+        raise ApiError(f"The body has {declared} bytes; size says {size}")
+    request.max_content_length = size + 1
+    context = ctx()
+    message, digest = mirror_receive.receive_block(
+        context.cluster, context.storage, vm, pool, volume, snapshot, size, request.stream, checksum
+    )
+    return jsonify(message=message, sha256=digest)
+
+
+@group.route(
+    "/vm/<vm>/snapshot/receive/block",
+    "PUT",
+    summary="Receive a batch of changed extents of a mirror's volume (multipart parts: offset, length, data)",
+    role=OPERATOR,
+    args=[
+        *BLOCK_ARGS,
+        Arg("source_snapshot", required=True),
+        CHECKSUM,
+        Arg("send", help="names the send the batch belongs to: its first batch starts from source_snapshot"),
+    ],
+    responses=RESPONSES,
+    streams_body=True,
+)
+def vm_receive_extents(
+    vm: str,
+    pool: str,
+    volume: str,
+    snapshot: str,
+    source_snapshot: str,
+    checksum: str | None,
+    send: str | None,
+):
+    request.max_content_length = BATCH_LIMIT + 1024 * 1024
+    parts = all_parts(request.stream, request.content_type, BATCH_LIMIT)
+    context = ctx()
+    message = mirror_receive.receive_batch(
+        context.cluster,
+        context.storage,
+        vm,
+        pool,
+        volume,
+        snapshot,
+        source_snapshot,
+        parts,
+        checksum,
+        send or "",
+    )
+    return jsonify(message=message)
+
+
+@group.route(
+    "/vm/<vm>/snapshot/receive/block",
+    "PATCH",
+    summary="Seal a received volume with its snapshot (it counts as complete from then on)",
+    role=OPERATOR,
+    args=BLOCK_ARGS,
+    responses=RESPONSES,
+)
+def vm_receive_seal(vm: str, pool: str, volume: str, snapshot: str):
+    context = ctx()
+    return jsonify(
+        message=mirror_receive.receive_seal(context.cluster, context.storage, vm, pool, volume, snapshot)
+    )
+
+
+@group.route(
+    "/vm/<vm>/snapshot/receive/config",
+    "POST",
+    summary="Define or update a mirror VM from its source's detail (JSON body) at a received snapshot",
+    role=OPERATOR,
+    args=[Arg("snapshot", required=True), Arg("source_snapshot")],
+    responses=RESPONSES,
+)
+def vm_receive_config(vm: str, snapshot: str, source_snapshot: str | None):
+    context = ctx()
+    message = mirror_receive.receive_config(
+        cluster(),
+        context.storage,
+        vm,
+        snapshot,
+        request.get_json(silent=True),
+        policy=caller_xml_policy(),
+        disk_auth=context.vm_disk_auth,
+    )
+    return jsonify(message=message)
+
+
+@group.route(
+    "/vm/<vm>/snapshot/send",
+    "POST",
+    summary="Send a VM snapshot (whole, or its changes since a parent both have) to another cluster",
+    role=OPERATOR,
+    args=[
+        Arg("snapshot_name", required=True),
+        Arg(
+            "destination_api_uri",
+            required=True,
+            help="the other cluster's API, like https://host:7370/api/v1",
+        ),
+        Arg("destination_api_key", required=True, help="an operator's key on the other cluster"),
+        Arg("destination_api_verify_ssl", kind=bool, default=True),
+        Arg("incremental_parent", help="a snapshot the destination's mirror has: send only the changes"),
+        Arg("destination_storage_pool", help="the pool for the volumes there (default: the same as here)"),
+    ],
+    responses={"202": "Accepted (a task)", "400": "Bad request", "404": "Not found", "409": "Conflict"},
+)
+def vm_snapshot_send(
+    vm: str,
+    snapshot_name: str,
+    destination_api_uri: str,
+    destination_api_key: str,
+    destination_api_verify_ssl: bool,
+    incremental_parent: str | None,
+    destination_storage_pool: str | None,
+):
+    record = mirror_send.submit_send(
+        cluster(),
+        vm,
+        snapshot_name,
+        destination_api_uri,
+        destination_api_key,
+        verify=destination_api_verify_ssl,
+        parent=incremental_parent,
+        pool=destination_storage_pool,
+    )
+    return task_accepted(record)

@@ -1,0 +1,242 @@
+"""Sending a VM snapshot to another cluster (``vm.send_snapshot``, a task on the primary).
+
+The task checks that the destination is a PVC API that takes its key and that the VM is
+absent there (a first, full send) or a ``mirror`` that has the incremental parent; then for
+each volume it streams the whole image (checked against the SHA-256 the destination read)
+or sends the extents changed since the parent in checksummed batches, and seals the volume
+with the snapshot; last it sends the VM's configuration, which makes the destination's
+mirror show the snapshot. A send cut off half way leaves the destination's volumes marked
+partial or rolled back at the next attempt (:mod:`pvc.storage.receive`): the mirror stays
+at its previous complete snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvc import tasks
+from pvc.cluster.errors import ClusterError, Conflict
+from pvc.cluster.node.queries import running_primary
+from pvc.cluster.session import Cluster
+from pvc.cluster.storage.access import StorageAccess
+from pvc.cluster.tasks import actions as task_actions
+from pvc.cluster.tasks.services import NodeTaskContext, need_storage
+from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.remote_api import ImageReader, RemoteApi, check_uri, extent_batches
+from pvc.cluster.vm.snapshots import check_name
+from pvc.domain_xml.errors import DomainXMLError
+from pvc.domain_xml.rbd_retarget import retarget_rbd_disks
+from pvc.state.states import VMState
+from pvc.state.vm_snapshots import VmSnapshot, read_snapshot
+from pvc.state.vms import VmRecord, read_vm
+from pvc.storage import pools
+from pvc.storage.errors import StorageError
+from pvc.storage.images import open_image
+from pvc.tasks import InvalidTaskError, TaskError, task_type
+
+SEND_TASK = "vm.send_snapshot"
+
+
+def submit_send(
+    cluster: Cluster,
+    vm: str,
+    snapshot_name: str,
+    uri: str,
+    key: str,
+    *,
+    verify: bool = True,
+    parent: str | None = None,
+    pool: str | None = None,
+) -> tasks.TaskRecord:
+    """Queue ``vm.send_snapshot`` on the primary; ClusterError (400) for a bad destination,
+    name or pool, or an unknown or unfinished snapshot or parent."""
+    record = resolve(cluster, vm)
+    check_uri(uri, ClusterError)
+    for name in (snapshot_name, parent) if parent else (snapshot_name,):
+        found = read_snapshot(cluster.cache.data, record.uuid, check_name(name))
+        if found is None or not found.complete:
+            raise ClusterError(f"VM '{record.meta.name}' has no complete snapshot '{name}'")
+    if pool is not None:
+        try:
+            pools.check_name(pool)
+        except ValueError as error:
+            raise ClusterError(str(error)) from None
+    node = running_primary(cluster)
+    if node is None:
+        raise Conflict("No primary coordinator is running to send the snapshot")
+    args = {
+        "domain": record.uuid,
+        "snapshot_name": snapshot_name,
+        "destination_api_uri": uri,
+        "destination_api_key": key,
+        "destination_api_verify_ssl": verify,
+        "incremental_parent": parent,
+        "destination_storage_pool": pool,
+    }
+    return task_actions.submit(cluster, send_snapshot, node, args)
+
+
+def _check_args(args: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(args.get("domain"), str) or not args["domain"] or "/" in args["domain"]:
+        raise InvalidTaskError("domain must name a VM by UUID")
+    check_name(args.get("snapshot_name"), InvalidTaskError)
+    if args.get("incremental_parent") is not None:
+        check_name(args["incremental_parent"], InvalidTaskError)
+    check_uri(args.get("destination_api_uri"), InvalidTaskError)
+    if not isinstance(args.get("destination_api_key"), str):
+        raise InvalidTaskError("destination_api_key must be a string")
+    return args
+
+
+def _complete(ctx: NodeTaskContext, record: VmRecord, name: str) -> VmSnapshot:
+    found = read_snapshot(ctx.store.get, record.uuid, name)
+    if found is None or not found.complete:
+        raise TaskError(f"VM {record.meta.name} has no complete snapshot {name}")
+    return found
+
+
+def _check_destination(remote: RemoteApi, vm: str, parent: str | None) -> None:
+    remote.check()
+    there = remote.vm(vm)
+    if there is None:
+        if parent:
+            raise TaskError(f"the destination has no VM {vm}: send a full snapshot first")
+        return
+    if there.get("state") != VMState.MIRROR:
+        raise TaskError(f"VM {vm} exists on the destination and is not a mirror (state {there.get('state')})")
+    if not parent:
+        raise TaskError(
+            f"VM {vm} is a mirror on the destination already: send the changes since a common snapshot"
+        )
+    if parent not in [snap.get("name") for snap in there.get("snapshots") or []]:
+        raise TaskError(f"the destination's mirror of {vm} lacks snapshot {parent}, the incremental parent")
+
+
+@task_type(SEND_TASK, validate=_check_args)
+def send_snapshot(
+    ctx: NodeTaskContext,
+    *,
+    domain: str,
+    snapshot_name: str,
+    destination_api_uri: str,
+    destination_api_key: str,
+    destination_api_verify_ssl: bool = True,
+    incremental_parent: str | None = None,
+    destination_storage_pool: str | None = None,
+) -> dict[str, Any]:
+    """Send snapshot ``snapshot_name`` of VM ``domain`` to another cluster (see the module)."""
+    record = read_vm(ctx.store.get, domain)
+    if record is None:
+        raise TaskError(f"VM {domain} no longer exists")
+    vm = record.meta.name
+    snapshot = _complete(ctx, record, snapshot_name)
+    if incremental_parent:
+        parent = _complete(ctx, record, incremental_parent)
+        if sorted(parent.volumes) != sorted(snapshot.volumes):
+            raise TaskError(
+                f"snapshots {incremental_parent} and {snapshot_name} of VM {vm} have other volumes"
+            )
+    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    ctx.progress(0, 100, f"Checking the destination {remote.base}")
+    _check_destination(remote, vm, incremental_parent)
+    access = need_storage(ctx)
+    sent = 0
+    volumes = snapshot.volumes
+    for index, (pool, volume) in enumerate(volumes):
+        target_pool = destination_storage_pool or pool
+        ctx.progress(index, len(volumes) + 1, f"Sending {pool}/{volume} to {target_pool}/{volume}")
+        if incremental_parent:
+            sent += _send_changes(
+                ctx, access, remote, vm, (pool, volume, target_pool), snapshot_name, incremental_parent
+            )
+        else:
+            sent += _send_image(ctx, access, remote, vm, (pool, volume, target_pool), snapshot_name)
+        remote.seal(vm, target_pool, volume, snapshot_name)
+    pool_map = {pool: destination_storage_pool for pool, _ in volumes} if destination_storage_pool else {}
+    detail = _detail(record, snapshot, pool_map)
+    ctx.progress(len(volumes), len(volumes) + 1, "Sending the VM's configuration")
+    answer = remote.send_config(vm, snapshot_name, incremental_parent, detail)
+    kind = "incremental" if incremental_parent else "full"
+    message = (
+        f"Sent {kind} snapshot {snapshot_name} of VM {vm} to {remote.base} ({sent} bytes of data): {answer}"
+    )
+    ctx.progress(len(volumes) + 1, len(volumes) + 1, message)
+    return {"message": message, "bytes": sent, "type": kind}
+
+
+def _send_image(
+    ctx: NodeTaskContext,
+    access: StorageAccess,
+    remote: RemoteApi,
+    vm: str,
+    where: tuple[str, str, str],
+    name: str,
+) -> int:
+    pool, volume, target_pool = where
+    try:
+        with open_image(access.client(), pool, volume, snapshot=name) as image:
+            size = image.size()
+
+            def progress(done: int) -> None:
+                ctx.progress(done // (1024 * 1024), size // (1024 * 1024) or 1, f"Sending {pool}/{volume}")
+                ctx.check_cancelled()
+
+            remote.send_image(vm, target_pool, volume, name, ImageReader(image, size, progress))
+    except StorageError as error:
+        raise TaskError(str(error)) from None
+    return size
+
+
+def _send_changes(
+    ctx: NodeTaskContext,
+    access: StorageAccess,
+    remote: RemoteApi,
+    vm: str,
+    where: tuple[str, str, str],
+    name: str,
+    parent: str,
+) -> int:
+    pool, volume, target_pool = where
+    sent = 0
+    try:
+        with open_image(access.client(), pool, volume, snapshot=name) as image:
+            for batch, size in extent_batches(image, parent):
+                remote.send_batch(vm, target_pool, volume, name, parent, batch, ctx.task_id)
+                sent += size
+                ctx.progress(
+                    sent // (1024 * 1024),
+                    None,
+                    f"Sent {sent // (1024 * 1024)} MiB of changes of {pool}/{volume}",
+                )
+                ctx.check_cancelled()
+    except StorageError as error:
+        raise TaskError(str(error)) from None
+    return sent
+
+
+def _detail(record: VmRecord, snapshot: VmSnapshot, pool_map: dict[str, str]) -> dict[str, Any]:
+    """The VM as the destination needs it: the v1 detail fields of its metadata, the
+    snapshot's XML (pools renamed), and the snapshot's time and consistency."""
+    try:
+        xml = retarget_rbd_disks(snapshot.xml, pools=pool_map, keep_auth=True) if pool_map else snapshot.xml
+    except DomainXMLError as error:
+        raise TaskError(f"the snapshot's XML: {error}") from None
+    meta = record.meta
+    return {
+        "name": meta.name,
+        "uuid": record.uuid,
+        "xml": xml,
+        "node_limit": list(meta.node_limit),
+        "node_selector": meta.node_selector,
+        "node_autostart": meta.node_autostart,
+        "migration_method": meta.migration_method,
+        "migration_max_downtime": meta.migration_max_downtime,
+        "tags": list(meta.tags),
+        "description": meta.description,
+        "profile": meta.profile,
+        "snapshots": [{"name": snapshot.name, "timestamp": str(int(snapshot.timestamp))}],
+        "snapshot_consistency": snapshot.consistency,
+    }
+
+
+MIRROR_TASKS = (send_snapshot,)
