@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from pvc.storage import volumes
+from pvc.storage import upload, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.errors import StorageError, StorageExists, StorageNotFound
 from pvc.storage.images import open_image
@@ -70,17 +70,18 @@ def receive_image(
         volumes.set_metadata(client, pool, volume, OWNER, vm)
         volumes.set_metadata(client, pool, volume, PARTIAL, snapshot)
         digest = hashlib.sha256()
-        received = 0
-        with open_image(client, pool, volume, read_only=False) as image:
+
+        def hashed() -> Iterator[bytes]:
             while block := stream.read(CHUNK):
-                if received + len(block) > size:
-                    raise StorageError(f"more than the {size} bytes announced arrived for {pool}/{volume}")
                 digest.update(block)
-                if block.count(0) != len(block):
-                    image.write(block, received)
-                received += len(block)
-        if received != size:
-            raise StorageError(f"{received} of the {size} bytes announced arrived for {pool}/{volume}")
+                yield block
+
+        try:  # several writes in flight (librbd), as an upload does
+            upload.write_raw(client, pool, volume, hashed(), size)
+        except ValueError as error:
+            raise StorageError(
+                f"what arrived for {pool}/{volume} is not the {size} bytes announced: {error}"
+            ) from None
         if checksum and digest.hexdigest() != checksum:
             raise StorageError(f"the image received for {pool}/{volume} does not match its checksum")
     except BaseException:

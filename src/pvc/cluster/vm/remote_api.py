@@ -4,8 +4,11 @@ what VM does it have, and the receive calls."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,6 +22,8 @@ from pvc.tasks import TaskError
 
 #: Seconds to connect, and to wait for an answer (a whole image is written while it arrives).
 TIMEOUT = (10.0, 600.0)
+#: Reads of the image kept going ahead of the one being sent.
+READ_AHEAD = 4
 #: The most a destination's answer may have (a VM's detail with a large XML fits).
 MAX_REPLY = 4 * 1024 * 1024
 
@@ -49,13 +54,24 @@ class ImageReader:
         return self.size
 
     def __iter__(self) -> Iterator[bytes]:
-        for offset in range(0, self.size, self.chunk):
-            data = self.image.read(offset, min(self.chunk, self.size - offset))
-            self.digest.update(data)
-            self.sent = offset + len(data)
-            if self.progress is not None:
-                self.progress(self.sent)
-            yield data
+        # librbd reads run without the GIL: keep READ_AHEAD of them going while one is sent
+        offsets = iter(range(0, self.size, self.chunk))
+        with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="send-read") as pool:
+            window = deque(
+                pool.submit(self._read, offset) for offset in itertools.islice(offsets, READ_AHEAD)
+            )
+            while window:
+                data = window.popleft().result()
+                for offset in itertools.islice(offsets, 1):
+                    window.append(pool.submit(self._read, offset))
+                self.digest.update(data)
+                self.sent += len(data)
+                if self.progress is not None:
+                    self.progress(self.sent)
+                yield data
+
+    def _read(self, offset: int) -> bytes:
+        return self.image.read(offset, min(self.chunk, self.size - offset))
 
 
 @dataclass(frozen=True)
