@@ -7,9 +7,6 @@ task ID instead).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
-
 import click
 
 from pvc.cli.confirm import confirm, yes_option
@@ -17,20 +14,7 @@ from pvc.cli.context import options
 from pvc.cli.output import emit_data, emit_lines
 from pvc.cli.storage_pool import SERVER_CONFIRMATION, ceph_path, fetch_list, list_format_option
 from pvc.cli.storage_views import osd_list_pretty
-from pvc.cli.vm_common import emit_reply, run_task
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def wait_option(func: F) -> F:
-    """``--wait/--no-wait`` (default wait) for the commands that start a task."""
-    return click.option(
-        "--wait/--no-wait",
-        "wait_flag",
-        default=True,
-        show_default=True,
-        help="Wait for the task to finish, showing its progress.",
-    )(func)
+from pvc.cli.vm_common import emit_reply, run_task, wait_option
 
 
 @click.group(name="osd")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +13,18 @@ from pvc.client.http import ApiClient, ApiResponse, segment
 from pvc.client.waiters import TASK_SUCCESS
 
 domain_argument = click.argument("domain")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def wait_option(func: F) -> F:
+    """``--wait/--no-wait`` (default: wait), stored as ``wait_flag``, for commands that start a task."""
+    return click.option(
+        "--wait/--no-wait",
+        "wait_flag",
+        default=True,
+        show_default=True,
+        help="Wait for the task to finish, showing its progress.",
+    )(func)
 
 
 def vm_path(domain: str, *parts: str) -> str:

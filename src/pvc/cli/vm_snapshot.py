@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import RenderableType
@@ -12,22 +11,9 @@ from rich.text import Text
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
 from pvc.cli.output import as_dict, dicts, emit_data, format_option, table, text_or_na
-from pvc.cli.vm_common import domain_argument, fetch_vm, run_task, vm_path
+from pvc.cli.vm_common import domain_argument, fetch_vm, run_task, vm_path, wait_option
 from pvc.client.connections import resolve_connection
 from pvc.client.errors import ConnectionStoreError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def wait_option(func: F) -> F:
-    """``--wait/--no-wait`` (default: wait), stored as ``wait_flag``."""
-    return click.option(
-        "--wait/--no-wait",
-        "wait_flag",
-        default=True,
-        show_default=True,
-        help="Wait for the task to finish, showing its progress.",
-    )(func)
 
 
 @click.group(name="snapshot")
