@@ -24,7 +24,7 @@ from pvc.cluster.session import Cluster
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext
 from pvc.cluster.tasks.subtasks import run_subtask
-from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.snapshot_export import backup_roots, checked_directory, export_snapshot, import_snapshot
 from pvc.cluster.vm.snapshot_files import MANIFEST, ExportError, Manifest, export_directory
 from pvc.cluster.vm.snapshot_tasks import create_snapshot, remove_snapshot
@@ -100,8 +100,7 @@ def submit_remove(cluster: Cluster, roots: list[str], vm: str, backup_path: str,
 
 
 def _check_backup(args: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(args.get("domain"), str) or not args["domain"] or "/" in args["domain"]:
-        raise InvalidTaskError("domain must name a VM by UUID")
+    task_domain(args)
     if args.get("incremental_parent") is not None:
         check_datestring(args["incremental_parent"], InvalidTaskError)
     if not isinstance(args.get("backup_path"), str):

@@ -19,13 +19,13 @@ from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import mapped_errors
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_storage
-from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.states import VM_RUNNING
 from pvc.state.vms import VmPlacement, read_vm
 from pvc.storage import disk_locks
-from pvc.tasks import InvalidTaskError, TaskError, task_type
+from pvc.tasks import TaskError, task_type
 
 
 def _in_use(placement: VmPlacement) -> bool:
@@ -53,9 +53,7 @@ def submit_flush(cluster: Cluster, vm: str) -> tasks.TaskRecord:
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
-    domain = args.get("domain")
-    if not isinstance(domain, str) or not domain or "/" in domain:
-        raise InvalidTaskError("domain must name a VM by UUID")
+    domain = task_domain(args)
     return {"domain": domain}
 
 

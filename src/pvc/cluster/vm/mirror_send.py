@@ -21,7 +21,7 @@ from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_storage
-from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.remote_api import ImageReader, RemoteApi, check_uri, extent_batches
 from pvc.cluster.vm.snapshots import check_name
 from pvc.domain_xml.errors import DomainXMLError
@@ -77,8 +77,7 @@ def submit_send(
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(args.get("domain"), str) or not args["domain"] or "/" in args["domain"]:
-        raise InvalidTaskError("domain must name a VM by UUID")
+    task_domain(args)
     check_name(args.get("snapshot_name"), InvalidTaskError)
     if args.get("incremental_parent") is not None:
         check_name(args["incremental_parent"], InvalidTaskError)

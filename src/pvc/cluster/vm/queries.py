@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from pvc.cluster.errors import ClusterError, NotFoundError
 from pvc.cluster.filters import limit_pattern
@@ -11,6 +12,15 @@ from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import Nic, parse
 from pvc.state.cache import ClusterCache
 from pvc.state.vms import VmRecord
+from pvc.tasks import InvalidTaskError
+
+
+def task_domain(args: dict[str, Any]) -> str:
+    """The ``domain`` argument of a VM task: a VM's UUID (InvalidTaskError otherwise)."""
+    domain = args.get("domain")
+    if not isinstance(domain, str) or not domain or "/" in domain:
+        raise InvalidTaskError("domain must name a VM by UUID")
+    return domain
 
 
 def resolve(cluster: Cluster, vm: str) -> VmRecord:

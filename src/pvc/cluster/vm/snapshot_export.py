@@ -24,7 +24,7 @@ from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeServices, NodeTaskContext, need_storage, node_xml_policy
 from pvc.cluster.vm.define import parse_xml
-from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.snapshot_files import (
     FULL,
     INCREMENTAL,
@@ -112,8 +112,7 @@ def submit_import(
 
 
 def _check_export(args: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(args.get("domain"), str) or not args["domain"] or "/" in args["domain"]:
-        raise InvalidTaskError("domain must name a VM by UUID")
+    task_domain(args)
     check_name(args.get("snapshot_name"), InvalidTaskError)
     if args.get("incremental_parent") is not None:
         check_name(args["incremental_parent"], InvalidTaskError)

@@ -32,7 +32,7 @@ from pvc.cluster.storage.access import StorageAccess, mapped_errors
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeServices, NodeTaskContext, need_storage, node_xml_policy
 from pvc.cluster.vm.define import parse_xml
-from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.snapshots import ROLLBACK_STATES, check_name, default_name, rbd_disks
 from pvc.cluster.vm.xml_policy import devices_of
 from pvc.domain_xml.errors import DomainXMLError
@@ -137,9 +137,7 @@ def submit_rollback(cluster: Cluster, vm: str, name: str) -> tasks.TaskRecord:
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
-    domain = args.get("domain")
-    if not isinstance(domain, str) or not domain or "/" in domain:
-        raise InvalidTaskError("domain must name a VM by UUID")
+    domain = task_domain(args)
     return {"domain": domain, "snapshot_name": check_name(args.get("snapshot_name"), InvalidTaskError)}
 
 
