@@ -4,6 +4,7 @@ the session's Ceph, B keeping its mirrors in a pool of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -27,6 +28,18 @@ from tests.storage.conftest import POOL
 from tests.storage.test_image_transfer import MIB, image_sha, write
 from tests.storage.test_storage_vm_locks import call, define
 from tests.storage.test_vm_snapshots import run, vm_view
+
+
+@contextlib.contextmanager
+def served(test_client) -> Iterator[str]:
+    """Serve a test client's API over HTTP on a loopback port while in the block; its URL."""
+    server = make_server("127.0.0.1", 0, test_client.application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}{PREFIX}"
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture
@@ -63,18 +76,8 @@ def cluster_b(zk_server, ceph_lab, ceph_client, access, test_driver_uri, tmp_pat
             context.backup = BackupSection()
             # as a real pvcapid's: VM disks may name this cluster's monitors
             context.xml_policy = XmlPolicy(ceph_monitors=read_monitor_hosts(ceph_lab.conf_path))
-            server = make_server("127.0.0.1", 0, test_client.application, threaded=True)
-            thread = threading.Thread(target=server.serve_forever, daemon=True)
-            thread.start()
-            try:
-                yield {
-                    "client": test_client,
-                    "context": context,
-                    "url": f"http://127.0.0.1:{server.server_port}{PREFIX}",
-                    "pool": pool,
-                }
-            finally:
-                server.shutdown()
+            with served(test_client) as url:
+                yield {"client": test_client, "context": context, "url": url, "pool": pool}
     finally:
         node.stop()
         for store in stores:

@@ -9,11 +9,10 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from pvc.cli.confirm import confirm, yes_option
-from pvc.cli.context import CliError, options
+from pvc.cli.context import options
 from pvc.cli.output import as_dict, dicts, emit_data, format_option, table, text_or_na
 from pvc.cli.vm_common import domain_argument, fetch_vm, run_task, vm_path, wait_option
-from pvc.client.connections import resolve_connection
-from pvc.client.errors import ConnectionStoreError
+from pvc.cli.vm_mirror import destination_argument, destination_params, key_option, pool_option
 
 
 @click.group(name="snapshot")
@@ -116,29 +115,12 @@ def vm_snapshot_import(
     run_task(cli, client, client.post(vm_path(domain, "snapshot", "import"), params=params), wait_flag)
 
 
-def _destination(destination: str, key: str | None) -> tuple[str, str, bool]:
-    """(API URI, key, verify TLS) of DESTINATION: a connection in the store, or a URI."""
-    if "://" not in destination:
-        try:
-            found = resolve_connection(destination)
-        except ConnectionStoreError as error:
-            raise CliError(f"{error}; or give the destination's API URI and --destination-api-key") from None
-        if not (key or found.api_key):
-            raise CliError(f"connection {destination} has no API key: give --destination-api-key")
-        return found.base_url, key or found.api_key or "", found.verify_ssl
-    if not key:
-        raise CliError("a destination given by URI needs --destination-api-key")
-    return destination, key, True
-
-
 @vm_snapshot.command(name="send")
 @domain_argument
 @click.argument("snapshot_name")
-@click.argument("destination")
-@click.option("-k", "--destination-api-key", "destination_api_key", help="An API key of the destination.")
-@click.option(
-    "-p", "--destination-pool", "destination_pool", help="The destination's pool (default: the same)."
-)
+@destination_argument
+@key_option
+@pool_option
 @click.option("-i", "--incremental", "incremental_parent", help="Send only the changes since this snapshot.")
 @wait_option
 def vm_snapshot_send(
@@ -155,19 +137,12 @@ def vm_snapshot_send(
     DESTINATION is a connection in the store (its key is used unless -k is given) or the
     destination's API URI, like https://host:7370/api/v1.
     """
-    uri, key, verify = _destination(destination, destination_api_key)
-    cli = options()
-    client = cli.client()
-    params: dict[str, Any] = {
-        "snapshot_name": snapshot_name,
-        "destination_api_uri": uri,
-        "destination_api_key": key,
-        "destination_api_verify_ssl": verify,
-    }
-    if destination_pool:
-        params["destination_storage_pool"] = destination_pool
+    params = destination_params(destination, destination_api_key, destination_pool)
+    params["snapshot_name"] = snapshot_name
     if incremental_parent:
         params["incremental_parent"] = incremental_parent
+    cli = options()
+    client = cli.client()
     # the key goes in the form body, not the URL (which servers log)
     run_task(cli, client, client.post(vm_path(domain, "snapshot", "send"), data=params), wait_flag)
 

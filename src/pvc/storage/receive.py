@@ -39,6 +39,12 @@ def owner(client: CephClient, pool: str, volume: str) -> str | None:
     return volumes.get_metadata(client, pool, volume, OWNER) or None
 
 
+def take_ownership(client: CephClient, vm: str, pool: str, volume: str) -> None:
+    """Let sends of VM ``vm`` write this (complete) volume: a VM handed over to another
+    cluster and kept here as its mirror receives that cluster's snapshots from then on."""
+    volumes.set_metadata(client, pool, volume, OWNER, vm)
+
+
 def _require_owner(image, pool: str, volume: str, vm: str) -> dict[str, str]:
     metadata = dict(image.metadata_list())
     if metadata.get(OWNER) != vm:

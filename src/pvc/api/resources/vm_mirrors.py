@@ -1,5 +1,5 @@
 """Sending VM snapshots to another cluster, and receiving them (``/vm/<vm>/snapshot/send``,
-``/vm/<vm>/snapshot/receive/*``, PVC v1)."""
+``/vm/<vm>/snapshot/receive/*``), and mirrors (``/vm/<vm>/mirror/create|promote``), PVC v1."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pvc.api.errors import ApiError
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OK_400_404, OPERATOR, Arg, RouteGroup
 from pvc.api.uploads import all_parts
-from pvc.cluster.vm import mirror_receive, mirror_send
+from pvc.cluster.vm import mirror_receive, mirror_send, mirrors
 
 group = RouteGroup("vm")
 #: Bytes a batch of changed extents may carry (senders send smaller ones).
@@ -22,6 +22,13 @@ RESPONSES = {
 }
 BLOCK_ARGS = [Arg("pool", required=True), Arg("volume", required=True), Arg("snapshot", required=True)]
 CHECKSUM = Arg("checksum", help="SHA-256 (hex) of the body's data, checked before it counts")
+DESTINATION_ARGS = [
+    Arg("destination_api_uri", required=True, help="the other cluster's API, like https://host:7370/api/v1"),
+    Arg("destination_api_key", required=True, help="an operator's key on the other cluster"),
+    Arg("destination_api_verify_ssl", kind=bool, default=True),
+    Arg("destination_storage_pool", help="the pool for the volumes there (default: the same as here)"),
+]
+TASK_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not found", "409": "Conflict"}
 
 
 @group.route(
@@ -130,17 +137,10 @@ def vm_receive_config(vm: str, snapshot: str, source_snapshot: str | None):
     role=OPERATOR,
     args=[
         Arg("snapshot_name", required=True),
-        Arg(
-            "destination_api_uri",
-            required=True,
-            help="the other cluster's API, like https://host:7370/api/v1",
-        ),
-        Arg("destination_api_key", required=True, help="an operator's key on the other cluster"),
-        Arg("destination_api_verify_ssl", kind=bool, default=True),
+        *DESTINATION_ARGS,
         Arg("incremental_parent", help="a snapshot the destination's mirror has: send only the changes"),
-        Arg("destination_storage_pool", help="the pool for the volumes there (default: the same as here)"),
     ],
-    responses={"202": "Accepted (a task)", "400": "Bad request", "404": "Not found", "409": "Conflict"},
+    responses=TASK_RESPONSES,
 )
 def vm_snapshot_send(
     vm: str,
@@ -160,5 +160,64 @@ def vm_snapshot_send(
         verify=destination_api_verify_ssl,
         parent=incremental_parent,
         pool=destination_storage_pool,
+    )
+    return task_accepted(record)
+
+
+@group.route(
+    "/vm/<vm>/mirror/create",
+    "POST",
+    summary="Snapshot a VM and send it to another cluster (whole, or the changes since a common snapshot)",
+    role=OPERATOR,
+    args=DESTINATION_ARGS,
+    responses=TASK_RESPONSES,
+)
+def vm_mirror_create(
+    vm: str,
+    destination_api_uri: str,
+    destination_api_key: str,
+    destination_api_verify_ssl: bool,
+    destination_storage_pool: str | None,
+):
+    record = mirrors.submit_create(
+        cluster(),
+        vm,
+        destination_api_uri,
+        destination_api_key,
+        verify=destination_api_verify_ssl,
+        pool=destination_storage_pool,
+    )
+    return task_accepted(record)
+
+
+@group.route(
+    "/vm/<vm>/mirror/promote",
+    "POST",
+    summary="Shut a VM down, send its last snapshot and start it on another cluster (its mirror there)",
+    role=OPERATOR,
+    args=[
+        *DESTINATION_ARGS,
+        Arg(
+            "remove_on_source", kind=bool, default=False, help="remove the VM here (else it becomes a mirror)"
+        ),
+    ],
+    responses=TASK_RESPONSES,
+)
+def vm_mirror_promote(
+    vm: str,
+    destination_api_uri: str,
+    destination_api_key: str,
+    destination_api_verify_ssl: bool,
+    destination_storage_pool: str | None,
+    remove_on_source: bool,
+):
+    record = mirrors.submit_promote(
+        cluster(),
+        vm,
+        destination_api_uri,
+        destination_api_key,
+        verify=destination_api_verify_ssl,
+        pool=destination_storage_pool,
+        remove_on_source=remove_on_source,
     )
     return task_accepted(record)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pvc.cluster import backup
 from pvc.cluster.provisioner import create as provisioner_create
 from pvc.cluster.storage import benchmark, osd_tasks
-from pvc.cluster.vm import backups, devices, locks, mirror_send, snapshot_export, snapshot_tasks
+from pvc.cluster.vm import backups, devices, locks, mirror_send, mirrors, snapshot_export, snapshot_tasks
 from pvc.tasks import TaskType
 
 DOMAIN_TASKS: tuple[TaskType, ...] = (
@@ -20,7 +20,8 @@ DOMAIN_TASKS: tuple[TaskType, ...] = (
     *snapshot_tasks.SNAPSHOT_TASKS,
     *snapshot_export.IMPORT_EXPORT_TASKS,
     *backups.BACKUP_TASKS,
-    *mirror_send.MIRROR_TASKS,
+    *mirror_send.SEND_TASKS,
+    *mirrors.MIRROR_TASKS,
     *osd_tasks.OSD_TASKS,
     benchmark.run_benchmark,
     provisioner_create.create_vm,

@@ -68,13 +68,18 @@ def request_state(
 ) -> str:
     """Ask for a VM to start, restart, shut down, stop (power off) or be disabled.
 
-    With ``wait``, return once its node has done it (NotYetDone after ``timeout`` seconds).
+    A mirror changes state only with ``force``: the VM is taken over here, whatever runs on
+    the cluster it mirrors. With ``wait``, return once its node has done it (NotYetDone after
+    ``timeout`` seconds).
     """
     record = resolve(cluster, vm)
     cache = cluster.cache
     name, current = record.meta.name, record.placement
-    if state in (VMState.START, VMState.RESTART) and current.state == VMState.MIRROR:
-        raise ClusterError(f"VM '{name}' is a mirror; promote it before starting it")
+    if current.state == VMState.MIRROR and not force:
+        raise ClusterError(
+            f"VM '{name}' is a mirror of a VM on another cluster: promote it there (pvc vm mirror promote), "
+            "or give force to take it over here (the other cluster's copy is not stopped)"
+        )
     if current.state == VMState.IMPORT:
         raise ClusterError(f"VM '{name}' is being imported; its state changes when the import ends")
     if state in (VMState.RESTART, VMState.SHUTDOWN) and current.state not in VM_RUNNING:

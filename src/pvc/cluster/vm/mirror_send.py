@@ -94,7 +94,9 @@ def _complete(ctx: NodeTaskContext, record: VmRecord, name: str) -> VmSnapshot:
     return found
 
 
-def _check_destination(remote: RemoteApi, vm: str, parent: str | None) -> None:
+def check_destination(remote: RemoteApi, vm: str, parent: str | None) -> None:
+    """TaskError unless the destination is a PVC API taking the key and VM ``vm`` is absent
+    there (a full send: ``parent`` None) or a mirror holding snapshot ``parent``."""
     remote.check()
     there = remote.vm(vm)
     if there is None:
@@ -107,8 +109,13 @@ def _check_destination(remote: RemoteApi, vm: str, parent: str | None) -> None:
         raise TaskError(
             f"VM {vm} is a mirror on the destination already: send the changes since a common snapshot"
         )
-    if parent not in [snap.get("name") for snap in there.get("snapshots") or []]:
+    if parent not in remote_snapshots(there):
         raise TaskError(f"the destination's mirror of {vm} lacks snapshot {parent}, the incremental parent")
+
+
+def remote_snapshots(detail: dict) -> list[str]:
+    """The snapshot names in a destination's VM detail."""
+    return [str(snap.get("name")) for snap in detail.get("snapshots") or [] if isinstance(snap, dict)]
 
 
 @task_type(SEND_TASK, validate=_check_args)
@@ -127,35 +134,48 @@ def send_snapshot(
     record = read_vm(ctx.store.get, domain)
     if record is None:
         raise TaskError(f"VM {domain} no longer exists")
+    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    return send_to(
+        ctx, record, snapshot_name, remote, parent=incremental_parent, pool=destination_storage_pool
+    )
+
+
+def send_to(
+    ctx: NodeTaskContext,
+    record: VmRecord,
+    snapshot_name: str,
+    remote: RemoteApi,
+    *,
+    parent: str | None = None,
+    pool: str | None = None,
+) -> dict[str, Any]:
+    """Check the destination, then send snapshot ``snapshot_name`` of VM ``record``: whole,
+    or its changes since ``parent``; volumes into ``pool`` there (default: the same pools)."""
     vm = record.meta.name
     snapshot = _complete(ctx, record, snapshot_name)
-    if incremental_parent:
-        parent = _complete(ctx, record, incremental_parent)
-        if sorted(parent.volumes) != sorted(snapshot.volumes):
-            raise TaskError(
-                f"snapshots {incremental_parent} and {snapshot_name} of VM {vm} have other volumes"
-            )
-    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    if parent:
+        earlier = _complete(ctx, record, parent)
+        if sorted(earlier.volumes) != sorted(snapshot.volumes):
+            raise TaskError(f"snapshots {parent} and {snapshot_name} of VM {vm} have other volumes")
     ctx.progress(0, 100, f"Checking the destination {remote.base}")
-    _check_destination(remote, vm, incremental_parent)
+    check_destination(remote, vm, parent)
     access = need_storage(ctx)
     sent = 0
     volumes = snapshot.volumes
-    for index, (pool, volume) in enumerate(volumes):
-        target_pool = destination_storage_pool or pool
-        ctx.progress(index, len(volumes) + 1, f"Sending {pool}/{volume} to {target_pool}/{volume}")
-        if incremental_parent:
-            sent += _send_changes(
-                ctx, access, remote, vm, (pool, volume, target_pool), snapshot_name, incremental_parent
-            )
+    for index, (source_pool, volume) in enumerate(volumes):
+        target_pool = pool or source_pool
+        ctx.progress(index, len(volumes) + 1, f"Sending {source_pool}/{volume} to {target_pool}/{volume}")
+        where = (source_pool, volume, target_pool)
+        if parent:
+            sent += _send_changes(ctx, access, remote, vm, where, snapshot_name, parent)
         else:
-            sent += _send_image(ctx, access, remote, vm, (pool, volume, target_pool), snapshot_name)
+            sent += _send_image(ctx, access, remote, vm, where, snapshot_name)
         remote.seal(vm, target_pool, volume, snapshot_name)
-    pool_map = {pool: destination_storage_pool for pool, _ in volumes} if destination_storage_pool else {}
+    pool_map = {source_pool: pool for source_pool, _ in volumes} if pool else {}
     detail = _detail(record, snapshot, pool_map)
     ctx.progress(len(volumes), len(volumes) + 1, "Sending the VM's configuration")
-    answer = remote.send_config(vm, snapshot_name, incremental_parent, detail)
-    kind = "incremental" if incremental_parent else "full"
+    answer = remote.send_config(vm, snapshot_name, parent, detail)
+    kind = "incremental" if parent else "full"
     message = (
         f"Sent {kind} snapshot {snapshot_name} of VM {vm} to {remote.base} ({sent} bytes of data): {answer}"
     )
@@ -238,4 +258,4 @@ def _detail(record: VmRecord, snapshot: VmSnapshot, pool_map: dict[str, str]) ->
     }
 
 
-MIRROR_TASKS = (send_snapshot,)
+SEND_TASKS = (send_snapshot,)

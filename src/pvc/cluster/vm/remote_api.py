@@ -202,6 +202,15 @@ class RemoteApi:
         path = f"/vm/{quote(vm, safe='')}/snapshot/receive/config"
         return self._message(self._call_expect("POST", path, params=params, json=detail))
 
+    def set_state(self, vm: str, state: str) -> str:
+        """Have the destination put VM ``vm`` in ``state``, forced (a mirror is taken over);
+        its answer (it may still be starting the VM when its wait limit ends)."""
+        data = {"state": state, "force": "true", "wait": "true"}
+        reply = self._call("POST", f"/vm/{quote(vm, safe='')}/state", data=data)
+        if reply.status != 202:
+            self._expect(reply, f"setting VM {vm} to {state}")
+        return self._message(reply)
+
     def _call_expect(self, method: str, path: str, **kwargs: Any) -> Reply:
         reply = self._call(method, path, **kwargs)
         self._expect(reply, f"sending the configuration ({path})")

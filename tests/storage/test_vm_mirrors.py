@@ -1,0 +1,155 @@
+"""Mirrors between two clusters (``/vm/<vm>/mirror/create|promote``): cluster A (the usual
+test cluster, served over HTTP too) and cluster B (see :mod:`tests.storage.test_vm_mirror_send`)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import rbd
+
+from pvc.domain_xml.policy import XmlPolicy
+from pvc.storage import volumes
+from pvc.storage.monitors import read_monitor_hosts
+from tests.helpers import TEST_API_KEY, wait_for
+from tests.storage.api_harness import PREFIX
+from tests.storage.conftest import POOL
+from tests.storage.test_image_transfer import MIB, image_sha, write
+from tests.storage.test_storage_vm_locks import call, define, set_state
+from tests.storage.test_vm_mirror_send import cluster_b, served  # noqa: F401 (a fixture)
+from tests.storage.test_vm_snapshots import run, vm_view
+
+
+def mirror(client, action: str, vm: str, url: str, pool: str, **extra) -> dict:
+    data = {"destination_api_uri": url, "destination_api_key": TEST_API_KEY, "destination_storage_pool": pool}
+    return run(client, "POST", f"/vm/{vm}/mirror/{action}", **data, **extra)
+
+
+def snapshot_names(client, vm: str) -> list[str]:
+    return [snap["name"] for snap in vm_view(client, vm)["snapshots"]]
+
+
+def test_a_mirror_follows_its_vm_and_a_promotion_hands_the_vm_over_and_back(
+    vm_api,
+    cluster_b,  # noqa: F811
+    ceph_client,
+    new_volume,
+    ceph_lab,
+):
+    client, context = vm_api
+    # as a real pvcapid's: received VM disks may name this cluster's monitors
+    context.xml_policy = XmlPolicy(ceph_monitors=read_monitor_hosts(ceph_lab.conf_path))
+    b_client, b_pool, b_url = cluster_b["client"], cluster_b["pool"], cluster_b["url"]
+    disk = new_volume()
+    define(client, "hand", disk)
+    write(ceph_client, disk, 0, os.urandom(2 * MIB))
+    assert set_state(client, "hand", "start").status_code == 200
+
+    first = mirror(client, "create", "hand", b_url, b_pool)
+    assert first["state"] == "SUCCESS" and first["result"]["type"] == "full", first
+    name1 = first["result"]["snapshot"]
+    assert name1.startswith("mirror_") and snapshot_names(b_client, "hand") == [name1]
+    assert vm_view(b_client, "hand")["state"] == "mirror"
+    assert image_sha(ceph_client, disk, name1, b_pool) == image_sha(ceph_client, disk, name1)
+
+    write(ceph_client, disk, 8 * MIB, os.urandom(MIB))
+    time.sleep(1.1)  # mirror snapshots are named by the second
+    second = mirror(client, "create", "hand", b_url, b_pool)
+    assert second["state"] == "SUCCESS" and second["result"]["type"] == "incremental", second
+    name2 = second["result"]["snapshot"]
+    assert second["result"]["bytes"] <= 4 * MIB, second["result"]
+    assert snapshot_names(b_client, "hand") == [name1, name2]
+    assert image_sha(ceph_client, disk, name2, b_pool) == image_sha(ceph_client, disk, name2)
+
+    # a mirror starts only when forced
+    refused = call(b_client, "POST", "/vm/hand/state", state="start")
+    assert refused.status_code == 400 and "mirror" in refused.json["message"]
+
+    write(ceph_client, disk, 16 * MIB, b"written before the promotion")
+    time.sleep(1.1)
+    promoted = mirror(client, "promote", "hand", b_url, b_pool)
+    assert promoted["state"] == "SUCCESS", promoted
+    last = promoted["result"]["snapshot"]
+    assert promoted["result"]["type"] == "incremental" and promoted["result"]["state"] == "start"
+    assert vm_view(client, "hand")["state"] == "mirror"
+    wait_for(lambda: vm_view(b_client, "hand")["state"] == "start", 15)
+    assert image_sha(ceph_client, disk, None, b_pool) == image_sha(ceph_client, disk, last)
+    assert image_sha(ceph_client, disk, last, b_pool) == image_sha(ceph_client, disk)
+
+    # and back: B mirrors to A (whose copy is now a mirror sharing the last snapshot), then promotes
+    write(ceph_client, disk, 24 * MIB, b"written on cluster B", pool=b_pool)
+    with served(client) as a_url:
+        time.sleep(1.1)
+        back = mirror(b_client, "create", "hand", a_url, POOL)
+        assert back["state"] == "SUCCESS" and back["result"]["type"] == "incremental", back
+        assert image_sha(ceph_client, disk, back["result"]["snapshot"]) == image_sha(
+            ceph_client, disk, back["result"]["snapshot"], b_pool
+        )
+        time.sleep(1.1)
+        home = mirror(b_client, "promote", "hand", a_url, POOL, remove_on_source="true")
+        assert home["state"] == "SUCCESS", home
+    assert b_client.get(f"{PREFIX}/vm/hand").status_code == 404
+    assert not volumes.exists(ceph_client, b_pool, disk)
+    wait_for(lambda: vm_view(client, "hand")["state"] == "start", 15)
+    with ceph_client.ioctx(POOL) as ioctx, rbd.Image(ioctx, disk, read_only=True) as image:
+        assert image.read(24 * MIB, 20) == b"written on cluster B"
+
+
+def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
+    vm_api,
+    cluster_b,  # noqa: F811
+    ceph_client,
+    new_volume,
+):
+    client, _ = vm_api
+    b_client, b_pool, b_url = cluster_b["client"], cluster_b["pool"], cluster_b["url"]
+    disk = new_volume()
+    define(client, "keep", disk)
+    assert set_state(client, "keep", "start").status_code == 200
+
+    define(b_client, "keep", "elsewhere-disk")
+    taken = mirror(client, "promote", "keep", b_url, b_pool)
+    assert taken["state"] == "FAILURE" and "is not a mirror" in taken["status"], taken
+    assert vm_view(client, "keep")["state"] == "start" and snapshot_names(client, "keep") == []
+    assert not volumes.exists(ceph_client, b_pool, disk)
+    for bad in ({"destination_api_uri": "file:///etc"}, {"destination_storage_pool": "../x"}):
+        data = {"destination_api_uri": b_url, "destination_api_key": TEST_API_KEY, **bad}
+        assert call(client, "POST", "/vm/keep/mirror/create", **data).status_code == 400, bad
+    assert (
+        call(
+            client,
+            "POST",
+            "/vm/nothere/mirror/promote",
+            destination_api_uri=b_url,
+            destination_api_key=TEST_API_KEY,
+        ).status_code
+        == 404
+    )
+
+    # a mirror that shares no snapshot with the VM here any more
+    assert call(b_client, "DELETE", "/vm/keep").status_code == 200
+    wait_for(lambda: b_client.get(f"{PREFIX}/vm/keep").status_code == 404, 10)
+    made = mirror(client, "create", "keep", b_url, b_pool)
+    assert made["state"] == "SUCCESS", made
+    removed = run(client, "DELETE", "/vm/keep/snapshot", snapshot_name=made["result"]["snapshot"])
+    assert removed["state"] == "SUCCESS", removed
+    lost = mirror(client, "promote", "keep", b_url, b_pool)
+    assert lost["state"] == "FAILURE" and "shares no snapshot" in lost["status"], lost
+    assert vm_view(client, "keep")["state"] == "start"
+    assert vm_view(b_client, "keep")["state"] == "mirror"
+
+    # a mirror here is not mirrored further
+    refused = call(
+        b_client,
+        "POST",
+        "/vm/keep/mirror/create",
+        destination_api_uri=b_url,
+        destination_api_key=TEST_API_KEY,
+    )
+    assert refused.status_code == 400 and "mirror" in refused.json["message"]
+
+    # a mirror changes state only when forced: then it is taken over here
+    assert call(b_client, "POST", "/vm/keep/state", state="stop").status_code == 400
+    forced = call(b_client, "POST", "/vm/keep/state", state="start", force="true", wait="true")
+    assert forced.status_code == 200, forced.json
+    assert vm_view(b_client, "keep")["state"] == "start"
