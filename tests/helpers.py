@@ -136,11 +136,11 @@ def node_config_data(
     state_dir: str | None = None,
     api: dict | None = None,
     sriov: list[dict] | None = None,
-    backup_paths: list[str] | None = None,
+    backup: dict | None = None,
 ) -> dict:
     """A minimal valid configuration mapping for a test node (``storage``, ``api``: those
-    sections; ``sriov``: the node's SR-IOV PFs; ``backup_paths``: where VM snapshots may be
-    exported). Self-fencing is off unless ``suicide_intervals``
+    sections; ``sriov``: the node's SR-IOV PFs; ``backup``: that section: where VM snapshots may be
+    exported, the schedules). Self-fencing is off unless ``suicide_intervals``
     is given: test timings are too short for the time a node gets to stop its VMs."""
     server, _, chroot = zk_hosts.partition("/")
     data = {
@@ -179,8 +179,8 @@ def node_config_data(
         data["api"] = api
     if sriov is not None:
         data["networks"]["sriov"] = sriov
-    if backup_paths is not None:
-        data["backup"] = {"paths": backup_paths}
+    if backup is not None:
+        data["backup"] = backup
     if state_dir is not None:
         data["paths"] = {"state_dir": state_dir, "log_dir": f"{state_dir}/log"}
     return data

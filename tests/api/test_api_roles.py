@@ -96,6 +96,10 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("PATCH", "/vm/<vm>/snapshot/receive/block"): OP,
     ("POST", "/vm/<vm>/snapshot/receive/config"): OP,
     ("POST", "/vm/<vm>/snapshot/send"): OP,
+    ("POST", "/vm/<vm>/mirror/create"): OP,
+    ("POST", "/vm/<vm>/mirror/promote"): OP,
+    ("POST", "/vm/autobackup"): OP,
+    ("POST", "/vm/automirror"): OP,
     # client networks and their DHCP reservations: an operator's; ACLs (firewall rules that
     # run on the primary) an admin's
     ("GET", "/network"): RO,

@@ -343,6 +343,8 @@ EXPECTED = {
         "BACKUP_PATH",
         "-r/--retain-snapshot|-R/--remove-snapshot",
     ],
+    "pvc vm autobackup": ["--email-report", "--force-full", "--wait|--no-wait", "--cron"],
+    "pvc vm automirror": ["--email-report", "--email-errors-only", "--wait|--no-wait", "--cron"],
     "pvc vm mirror": [],
     "pvc vm mirror create": [
         "DOMAIN",

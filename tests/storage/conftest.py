@@ -157,11 +157,19 @@ def new_volume(ceph_client, unique):
 
 
 @pytest.fixture
-def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path):  # noqa: F811
+def node_backup(tmp_path) -> dict:
+    """The ``backup`` section of hv1's configuration in :func:`vm_api` (modules that test the
+    schedules give their own); ``tmp_path / "backups"`` exists."""
+    return {"paths": [str(tmp_path / "backups")]}
+
+
+@pytest.fixture
+def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, tmp_path, node_backup):  # noqa: F811
     """(test client, context): an API with Ceph access; hv1 primary with Ceph and libvirt;
-    both allow VM snapshot exports under ``tmp_path / "backups"``."""
+    both allow VM snapshot exports under ``tmp_path / "backups"``; hv1's backup section is
+    ``node_backup``."""
     backups = tmp_path / "backups"
-    backups.mkdir()
+    backups.mkdir(exist_ok=True)
     cluster(
         "hv1",
         ["hv1"],
@@ -169,7 +177,7 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         shutdown_timeout=1.0,
         storage=ceph_lab.storage_config("node"),
         state_dir=str(tmp_path / "hv1"),
-        backup_paths=[str(backups)],
+        backup=node_backup,
     )
     with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
         context.backup = BackupSection(paths=[str(backups)])

@@ -16,10 +16,10 @@ from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
 from pvc.cli.logview import log_options, show_log
 from pvc.cli.output import emit_data, emit_lines, format_option
-from pvc.cli.vm_backup import vm_backup
+from pvc.cli.vm_backup import vm_autobackup, vm_backup
 from pvc.cli.vm_common import domain_argument, emit_reply, fetch_vm, run_task, vm_path
 from pvc.cli.vm_devices import RUNNING, decide_restart, vm_memory, vm_network, vm_vcpu, vm_volume
-from pvc.cli.vm_mirror import vm_mirror
+from pvc.cli.vm_mirror import vm_automirror, vm_mirror
 from pvc.cli.vm_snapshot import vm_snapshot
 from pvc.cli.vm_state import (
     vm_disable,
@@ -63,6 +63,8 @@ for _command in (
     vm_snapshot,
     vm_backup,
     vm_mirror,
+    vm_autobackup,
+    vm_automirror,
 ):
     vm.add_command(_command)
 

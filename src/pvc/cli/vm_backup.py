@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pvc.cli.context import options
-from pvc.cli.vm_common import domain_argument, emit_reply, vm_path
+from pvc.cli.vm_common import cron_option, domain_argument, emit_reply, run_scheduled, vm_path, wait_option
 
 
 @click.group(name="backup")
@@ -71,3 +71,18 @@ def vm_backup_restore(domain: str, backup_datestring: str, backup_path: str, ret
         "retain_snapshot": retain_snapshot,
     }
     emit_reply(cli, cli.client().post(vm_path(domain, "restore"), params=params), 200, 202)
+
+
+@click.command(name="autobackup")
+@click.option("--email-report", "email_report", help="Mail the report to these addresses (comma-separated).")
+@click.option("--force-full", "force_full", is_flag=True, default=False, help="Make every backup a full one.")
+@wait_option
+@cron_option
+def vm_autobackup(email_report: str | None, force_full: bool, wait_flag: bool, cron_flag: bool) -> None:
+    """Back up every VM with an autobackup tag now, as configured in backup.autobackup:
+    full or incremental by the rotation, old backups removed by the retention."""
+    params: dict[str, object] = {"force_full": force_full}
+    if email_report:
+        params["email_recipients"] = email_report
+    cli = options()
+    run_scheduled(cli, cli.client(), "/vm/autobackup", params, wait_flag, cron_flag)

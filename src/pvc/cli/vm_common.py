@@ -70,3 +70,26 @@ def run_task(cli: CliContext, client: ApiClient, reply: ApiResponse, wait_flag: 
     cli.emit(f"{state}: {status}")
     if state != TASK_SUCCESS:
         raise click.exceptions.Exit(1)
+
+
+def cron_option(func: F) -> F:
+    """``--cron``: queue the run and print nothing unless it could not be queued."""
+    return click.option(
+        "--cron",
+        "cron_flag",
+        is_flag=True,
+        default=False,
+        help="For cron: do not wait, and print nothing once the run is queued.",
+    )(func)
+
+
+def run_scheduled(
+    cli: CliContext, client: ApiClient, path: str, params: dict[str, Any], wait: bool, cron: bool
+) -> None:
+    """Queue a scheduled run now (``POST path``) and follow it as :func:`run_task` does;
+    with ``cron`` only check that it was queued (errors still print and exit non-zero)."""
+    reply = client.post(path, data=params)
+    if cron:
+        reply.expect(202)
+        return
+    run_task(cli, client, reply, wait)

@@ -9,7 +9,7 @@ import click
 
 from pvc.cli.confirm import confirm, yes_option
 from pvc.cli.context import CliError, options
-from pvc.cli.vm_common import domain_argument, run_task, vm_path, wait_option
+from pvc.cli.vm_common import cron_option, domain_argument, run_scheduled, run_task, vm_path, wait_option
 from pvc.client.connections import resolve_connection
 from pvc.client.errors import ConnectionStoreError
 
@@ -113,3 +113,26 @@ def vm_mirror_promote(
     cli = options()
     client = cli.client()
     run_task(cli, client, client.post(vm_path(domain, "mirror", "promote"), data=params), wait_flag)
+
+
+@click.command(name="automirror")
+@click.option("--email-report", "email_report", help="Mail the report to these addresses (comma-separated).")
+@click.option(
+    "--email-errors-only",
+    "email_errors_only",
+    is_flag=True,
+    default=False,
+    help="Mail only when a VM failed.",
+)
+@wait_option
+@cron_option
+def vm_automirror(
+    email_report: str | None, email_errors_only: bool, wait_flag: bool, cron_flag: bool
+) -> None:
+    """Send a new mirror snapshot of every VM with an automirror tag now, as configured in
+    backup.automirror (old mirror snapshots removed on both sides)."""
+    params: dict[str, object] = {"email_errors_only": email_errors_only}
+    if email_report:
+        params["email_recipients"] = email_report
+    cli = options()
+    run_scheduled(cli, cli.client(), "/vm/automirror", params, wait_flag, cron_flag)

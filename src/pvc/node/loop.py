@@ -180,7 +180,7 @@ class NodeLoop:
                 osds=self.osds,
                 xml_policy=self.xml_policy,
                 cluster=self.cluster,
-                backup_paths=tuple(config.backup.paths),
+                backup=config.backup,
             ),
         )
 

@@ -24,6 +24,7 @@ from pvc.metadata import METADATA_ADDRESS, METADATA_DEVICE, METADATA_PORT
 from pvc.net import addresses, arp
 from pvc.node.phases import Phase, PrimaryPhases
 from pvc.node.primary_guard import LocalLease
+from pvc.node.schedules import schedules_phase
 from pvc.node.storage_stats import storage_stats_phase
 from pvc.processes import ProcessRef
 from pvc.state.store import Store
@@ -192,6 +193,9 @@ def primary_phases(config: NodeConfig, store: Store | None, lease: LocalLease | 
     phases.append(floating_addresses_phase(config))
     if config.storage.ceph_conf is not None and store is not None:
         phases.append(storage_stats_phase(store, config.storage))
+    timer = schedules_phase(store, config.node.name, config.backup) if store is not None else None
+    if timer is not None:
+        phases.append(timer)
     if config.networks.client_networks:  # VMs reach it through their managed networks' gateways
         phases.append(metadata_phase(config))
     phases.append(Phase("api", api.start, api.stop, api.keep_running, api.kill))

@@ -14,6 +14,8 @@ CONFIG = "/config"
 PRIMARY_NODE = "/config/primary_node"
 MAINTENANCE = "/config/maintenance"
 CLUSTER_NAME = "/config/cluster_name"
+#: When the primary last started each scheduled run (see pvc.node.schedules).
+SCHEDULES = "/config/schedules"
 
 NODES = "/nodes"
 DOMAINS = "/domains"
@@ -308,3 +310,8 @@ def patroni_members(scope: str) -> str:
 def patroni_leader(scope: str) -> str:
     """Patroni's leader key: the name of the member that runs the read-write PostgreSQL."""
     return f"{PATRONI}/{scope}/leader"
+
+
+def schedule(task_name: str) -> str:
+    """The record of a scheduled task type's last start: ``{"last": <epoch>, "task": <id>}``."""
+    return f"{SCHEDULES}/{task_name}"

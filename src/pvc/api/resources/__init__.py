@@ -17,6 +17,7 @@ from pvc.api.resources import (
     tasks,
     vm_backups,
     vm_mirrors,
+    vm_schedules,
     vm_snapshots,
     vms,
 )
@@ -27,6 +28,7 @@ GROUPS = [
     nodes.group,
     faults.group,
     tasks.group,
+    vm_schedules.group,
     vms.group,
     vm_snapshots.group,
     vm_backups.group,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pvc.cluster import backup
 from pvc.cluster.provisioner import create as provisioner_create
+from pvc.cluster.schedules import autobackup, automirror
 from pvc.cluster.storage import benchmark, osd_tasks
 from pvc.cluster.vm import backups, devices, locks, mirror_send, mirrors, snapshot_export, snapshot_tasks
 from pvc.tasks import TaskType
@@ -22,6 +23,8 @@ DOMAIN_TASKS: tuple[TaskType, ...] = (
     *backups.BACKUP_TASKS,
     *mirror_send.SEND_TASKS,
     *mirrors.MIRROR_TASKS,
+    *autobackup.AUTOBACKUP_TASKS,
+    *automirror.AUTOMIRROR_TASKS,
     *osd_tasks.OSD_TASKS,
     benchmark.run_benchmark,
     provisioner_create.create_vm,

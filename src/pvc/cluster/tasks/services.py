@@ -7,10 +7,11 @@ functions, which fail the task with a clear message on a node that lacks it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
+from pvc.config.backup import BackupSection
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.hypervisor.adapter import Hypervisor
 from pvc.storage.osd_keeper import OsdKeeper
@@ -28,8 +29,8 @@ class NodeServices:
     #: The node's allowlist settings for VM definitions (see pvc.cluster.vm.xml_policy).
     xml_policy: XmlPolicy | None = None
     cluster: Cluster | None = None
-    #: Where VM snapshots may be exported and imported on this node (backup.paths).
-    backup_paths: tuple[str, ...] = ()
+    #: Where VM snapshots may be exported and imported on this node, and its schedules.
+    backup: BackupSection = field(default_factory=BackupSection)
 
 
 NodeTaskContext = TaskContext[NodeServices]

@@ -46,6 +46,8 @@ SNAPSHOT_TIMEOUT = 600.0
 #: Seconds a promotion waits for the VM to shut down here (its node forces it off after
 #: the hypervisor's shutdown timeout).
 SHUTDOWN_TIMEOUT = 3700.0
+#: What the names of mirror snapshots start with.
+MIRROR_PREFIX = "mirror_"
 #: States a VM cannot be mirrored or promoted from.
 REFUSED_STATES = (VMState.MIRROR, VMState.IMPORT)
 
@@ -53,7 +55,7 @@ REFUSED_STATES = (VMState.MIRROR, VMState.IMPORT)
 def mirror_snapshot_name(now: float | None = None) -> str:
     """The name of a mirror snapshot taken at ``now`` (UTC seconds; default: now)."""
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return f"mirror_{moment.strftime('%Y%m%d%H%M%S')}"
+    return f"{MIRROR_PREFIX}{moment.strftime('%Y%m%d%H%M%S')}"
 
 
 def handover_state(state: str) -> str:
@@ -154,7 +156,7 @@ def common_parent(ctx: NodeTaskContext, record: VmRecord, remote: RemoteApi) -> 
     )
 
 
-def _snapshot_and_send(
+def snapshot_and_send(
     ctx: NodeTaskContext, record: VmRecord, remote: RemoteApi, pool: str | None, steps: tuple[int, int]
 ) -> dict[str, Any]:
     """Take a mirror snapshot of ``record`` on its node and send it; the send's result. A
@@ -188,7 +190,7 @@ def create_mirror(
     """Snapshot VM ``domain`` and send it to the destination (see the module)."""
     record = _vm(ctx, domain)
     remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
-    result = _snapshot_and_send(ctx, record, remote, destination_storage_pool, (0, 2))
+    result = snapshot_and_send(ctx, record, remote, destination_storage_pool, (0, 2))
     message = f"Mirror of VM {record.meta.name} on {remote.base} is at snapshot {result['snapshot']}"
     ctx.progress(2, 2, message)
     return {**result, "message": f"{message} ({result['type']}, {result['bytes']} bytes of data)"}
@@ -218,7 +220,7 @@ def promote_mirror(
         _shut_down(cluster, record)
     try:
         ctx.progress(1, 4, f"Sending a last snapshot of VM {vm}")
-        sent = _snapshot_and_send(ctx, record, remote, destination_storage_pool, (1, 4))
+        sent = snapshot_and_send(ctx, record, remote, destination_storage_pool, (1, 4))
     except BaseException:
         if previous in VM_RUNNING:
             actions.change_placement(cluster, record.uuid, lambda p: replace(p, state=VMState.START))

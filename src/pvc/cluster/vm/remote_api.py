@@ -211,6 +211,13 @@ class RemoteApi:
             self._expect(reply, f"setting VM {vm} to {state}")
         return self._message(reply)
 
+    def remove_snapshot(self, vm: str, snapshot: str) -> None:
+        """Have the destination remove snapshot ``snapshot`` of VM ``vm`` (a task there)."""
+        path = f"/vm/{quote(vm, safe='')}/snapshot"
+        reply = self._call("DELETE", path, params={"snapshot_name": snapshot})
+        if reply.status != 202:
+            self._expect(reply, f"removing snapshot {snapshot} of VM {vm}")
+
     def _call_expect(self, method: str, path: str, **kwargs: Any) -> Reply:
         reply = self._call(method, path, **kwargs)
         self._expect(reply, f"sending the configuration ({path})")

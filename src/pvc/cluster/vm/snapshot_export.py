@@ -123,7 +123,7 @@ def _check_export(args: dict[str, Any]) -> dict[str, Any]:
 
 def backup_roots(ctx: NodeTaskContext) -> tuple[str, ...]:
     """The backup paths of the node running the task (its own configuration decides)."""
-    return ctx.services.backup_paths if isinstance(ctx.services, NodeServices) else ()
+    return tuple(ctx.services.backup.paths) if isinstance(ctx.services, NodeServices) else ()
 
 
 def _complete_snapshot(ctx: NodeTaskContext, uuid: str, vm: str, name: str) -> VmSnapshot:
