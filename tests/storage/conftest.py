@@ -15,6 +15,8 @@ from pvc.config import StorageSection
 from pvc.config.backup import BackupSection
 from pvc.config.provisioner import ProvisionerSection
 from pvc.lab import standalone_ceph
+from pvc.node.phases import PrimaryPhases
+from pvc.node.schedules import schedules_phase
 from pvc.storage import snapshots, volumes
 from pvc.storage.client import CephClient
 from tests.integration.conftest import (  # noqa: F401  (fixtures the provisioner tests use)
@@ -170,6 +172,8 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
     ``node_backup``."""
     backups = tmp_path / "backups"
     backups.mkdir(exist_ok=True)
+    # as pvcnoded's phases would: the schedules' timer, when the section has an interval
+    phase = schedules_phase(make_store(), "hv1", BackupSection.model_validate(node_backup))
     cluster(
         "hv1",
         ["hv1"],
@@ -178,6 +182,7 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         storage=ceph_lab.storage_config("node"),
         state_dir=str(tmp_path / "hv1"),
         backup=node_backup,
+        phases=PrimaryPhases([phase] if phase is not None else []),
     )
     with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
         context.backup = BackupSection(paths=[str(backups)])

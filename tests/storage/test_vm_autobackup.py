@@ -13,15 +13,17 @@ import pytest
 
 from pvc.cluster.vm.backups import snapshot_of
 from pvc.cluster.vm.snapshot_files import MANIFEST
+from tests.helpers import wait_for
 from tests.storage.test_image_transfer import MIB, write
 from tests.storage.test_storage_vm_locks import call, define
 from tests.storage.test_vm_snapshots import run, vm_view
 
 
 @pytest.fixture
-def node_backup(tmp_path) -> dict:
+def node_backup(tmp_path, request) -> dict:
     """hv1 backs VMs tagged ``autobackup`` up under backups/auto: a full backup every second
-    run, the newest two full ones kept; mount commands log to ``mount.log``."""
+    run, the newest two full ones kept; mount commands log to ``mount.log`` (an indirect
+    parameter adds autobackup settings)."""
     log = tmp_path / "mount.log"
     sendmail = tmp_path / "sendmail"
     sendmail.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/mail.args\ncat > {tmp_path}/mail.body\n')
@@ -38,6 +40,7 @@ def node_backup(tmp_path) -> dict:
             "full_retention": 2,
             "mount_commands": [f"sh -c 'echo mount >> {log}'"],
             "unmount_commands": [f"sh -c 'echo unmount >> {log}'"],
+            **getattr(request, "param", {}),
         },
     }
 
@@ -110,3 +113,24 @@ def test_autobackup_reports_a_vm_that_failed_and_refuses_bad_requests(vm_api, ne
         assert refused.status_code == 400, bad
     assert not (tmp_path / "mail.args").exists()
     assert Path(tmp_path / "mount.log").read_text().split() == ["mount", "unmount"]
+
+
+@pytest.mark.parametrize("node_backup", [{"interval": 2, "report_to": ["ops@example.com"]}], indirect=True)
+def test_the_primary_runs_autobackup_on_its_schedule(vm_api, new_volume, tmp_path):
+    client, _ = vm_api
+    define(client, "timed", new_volume())
+    tag(client, "timed", "autobackup")
+    root = tmp_path / "backups" / "auto" / "timed"
+    # the schedule's clock started when hv1 became primary: runs follow every 2 s
+    wait_for(lambda: root.is_dir() and len([p for p in root.iterdir() if p.is_dir()]) >= 2, 30)
+    assert "Subject: Autobackup on hv1: 1 of 1 VMs done" in (tmp_path / "mail.body").read_text()
+
+    # no run may touch the VM's volume once the test lets it go
+    assert call(client, "POST", "/vm/timed/tags", action="remove", tag="autobackup").status_code == 200
+    wait_for(lambda: not running_autobackups(client), 30)
+
+
+def running_autobackups(client) -> list[dict]:
+    listed = client.get("/api/v1/tasks").json
+    found = [task for by_worker in listed.values() for tasks in by_worker.values() for task in tasks]
+    return [task for task in found if task["name"] == "cluster.autobackup"]

@@ -3,6 +3,8 @@ autobackups, recipients and the report mailer (a stand-in sendmail script)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from pydantic import ValidationError
 
@@ -10,6 +12,7 @@ from pvc.cluster.schedules.autobackup import Entry, expired, next_is_full
 from pvc.cluster.schedules.automirror import destination_of
 from pvc.cluster.schedules.reports import parse_recipients, send_report
 from pvc.config.backup import AutobackupSection, AutomirrorSection, BackupSection
+from pvc.node.background import PassThread
 from pvc.tasks import TaskError
 
 
@@ -95,3 +98,17 @@ def test_the_report_goes_to_sendmail_with_the_recipients_as_arguments(tmp_path):
     failing.chmod(0o755)
     assert send_report(failing, "pvc@x.y", ["a@b.c"], "s", "b") == f"{failing} failed (75): no route\n"
     assert "could not be run" in send_report(tmp_path / "absent", "pvc@x.y", ["a@b.c"], "s", "b")
+
+
+def test_a_pass_thread_starts_again_after_a_stop():
+    """A primary phase's thread is stopped (at start-up, or when the role goes) and started
+    again when the role comes back: it must run passes then."""
+    passes = []
+    thread = PassThread("test", lambda: passes.append(1), interval=60)
+    thread.stop()  # as the start-up clean-up does, before any start
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not passes and time.monotonic() < deadline:
+        time.sleep(0.02)
+    thread.stop()
+    assert passes

@@ -31,6 +31,8 @@ class PassThread:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Start the thread (again, after :meth:`stop`: a primary phase comes and goes)."""
+        self._stop.clear()
         self._wake.set()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()

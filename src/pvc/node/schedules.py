@@ -27,7 +27,7 @@ from pvc.tasks import TaskType
 
 log = logging.getLogger(__name__)
 
-#: Seconds between looks at the schedules.
+#: Seconds between looks at the schedules (more often for an interval under a minute).
 CHECK_EVERY = 30.0
 
 
@@ -60,7 +60,8 @@ class ScheduleTimer:
     ) -> None:
         self.store, self.node, self.clock = store, node, clock
         self.schedules = scheduled(settings)
-        self.thread = PassThread("schedules", self.run_pass, check_every)
+        shortest = min((interval for _, interval, _ in self.schedules), default=check_every)
+        self.thread = PassThread("schedules", self.run_pass, min(check_every, max(1.0, shortest / 2)))
 
     def start(self) -> None:
         self.thread.start()
