@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,16 @@ def test_lab_layout_names_and_configs_validate(tmp_path: Path):
     assert endpoint.connection(layout).api_key == key
     assert endpoint.new_api_key(layout) != key  # a new one each time
     assert LabLayout.from_json(layout.to_json()) == layout
+
+
+def test_a_lab_routes_to_its_peer_labs_through_the_host(tmp_path: Path):
+    layout = LabLayout(tmp_path, net_index=0, peers=(1, 5))
+    assert layout.peer_routes == [("10.100.1.0/24", "10.100.0.254"), ("10.100.5.0/24", "10.100.0.254")]
+    assert LabLayout.from_json(json.loads(json.dumps(layout.to_json()))) == layout
+    assert LabLayout(tmp_path).peer_routes == []
+    for bad in ((0,), (256,)):
+        with pytest.raises(ValueError, match="peer net indexes"):
+            LabLayout(tmp_path, net_index=0, peers=bad)
 
 
 def test_gratuitous_arp_frame_layout():

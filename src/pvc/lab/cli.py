@@ -63,6 +63,13 @@ def cli(ctx: click.Context, directory: Path | None) -> None:
 @click.option("--coordinators", default=None, type=int, help="Coordinators (default: min(3, nodes)).")
 @click.option("--prefix", default="pvc", show_default=True, help="Prefix of namespace and link names.")
 @click.option("--net-index", default=0, show_default=True, help="Third octet of the lab subnets.")
+@click.option(
+    "--peer-net-index",
+    "peers",
+    multiple=True,
+    type=int,
+    help="Net index of another lab the nodes reach (repeatable; start both labs with each other).",
+)
 @click.option("--keepalive-interval", default=1.0, show_default=True, help="Seconds between keepalives.")
 @click.option("--fence-intervals", default=5, show_default=True, help="Missed keepalives before dead.")
 @click.option("--session-timeout", default=4.0, show_default=True, help="ZooKeeper session timeout (s).")
@@ -88,6 +95,7 @@ def up(
     coordinators: int | None,
     prefix: str,
     net_index: int,
+    peers: tuple[int, ...],
     keepalive_interval: float,
     fence_intervals: int,
     session_timeout: float,
@@ -108,6 +116,7 @@ def up(
             coordinators=coordinators if coordinators is not None else min(3, nodes),
             prefix=prefix,
             net_index=net_index,
+            peers=tuple(peers),
             keepalive_interval=keepalive_interval,
             fence_intervals=fence_intervals,
             session_timeout=session_timeout,

@@ -156,6 +156,8 @@ class Lab:
         netns.create_bridge(layout.bridge, [str(a) for a in layout.host_addresses])
         state.links.append(layout.bridge)
         state.save()
+        if layout.peers:
+            netns.forward_on(layout.bridge)
         for node in layout.node_names:
             state.namespaces.append(layout.netns(node))
             state.links.append(layout.host_link(node))
@@ -166,6 +168,7 @@ class Lab:
                 layout.node_link(node),
                 layout.bridge,
                 [str(a) for a in layout.addresses(node).values()],
+                layout.peer_routes,
             )
 
     def _start_anchors(self, state: LabState) -> None:

@@ -46,6 +46,9 @@ class LabLayout:
     ceph: bool = True
     #: Run the database (a Patroni member on every coordinator).
     database: bool = True
+    #: Net indexes of other labs on this machine whose upstream network the nodes reach
+    #: (through the host, which forwards between the bridges): a second cluster for mirrors.
+    peers: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.nodes <= 9:
@@ -58,6 +61,8 @@ class LabLayout:
             raise ValueError("net_index must be 0-255")
         if not self.prefix.isalnum() or len(self.prefix) > 6:
             raise ValueError("prefix must be 1-6 letters or digits")
+        if any(not 0 <= peer <= 255 or peer == self.net_index for peer in self.peers):
+            raise ValueError("peer net indexes must be 0-255 and not the lab's own")
 
     # -- serialisation ------------------------------------------------------------------
 
@@ -68,7 +73,7 @@ class LabLayout:
 
     @classmethod
     def from_json(cls, data: dict) -> LabLayout:
-        return cls(**{**data, "directory": Path(data["directory"])})
+        return cls(**{**data, "directory": Path(data["directory"]), "peers": tuple(data.get("peers", ()))})
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -125,6 +130,13 @@ class LabLayout:
     def host_addresses(self) -> list[ipaddress.IPv4Interface]:
         """Addresses the root namespace has on the bridge, to reach every node."""
         return [self._address(net, HOST_OCTET) for net in (UPSTREAM_NET, CLUSTER_NET, STORAGE_NET)]
+
+    @property
+    def peer_routes(self) -> list[tuple[str, str]]:
+        """(network, gateway) routes every node takes to the peers' upstream networks: via
+        the host's address on this lab's bridge."""
+        gateway = str(self._address(UPSTREAM_NET, HOST_OCTET).ip)
+        return [(f"{UPSTREAM_NET}.{peer}.0/24", gateway) for peer in self.peers]
 
     def cluster_ip(self, node: str) -> str:
         return str(self.addresses(node)["cluster"].ip)

@@ -43,9 +43,15 @@ def create_bridge(name: str, addresses: Sequence[str]) -> None:
 
 
 def create_node_netns(
-    netns: str, host_link: str, node_link: str, bridge: str, addresses: Sequence[str]
+    netns: str,
+    host_link: str,
+    node_link: str,
+    bridge: str,
+    addresses: Sequence[str],
+    routes: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """A namespace joined to ``bridge`` by a veth pair, with ``addresses`` inside."""
+    """A namespace joined to ``bridge`` by a veth pair, with ``addresses`` inside and
+    ``routes`` (network, gateway) out of it."""
     ip("netns", "add", netns)
     ip("link", "set", "lo", "up", netns=netns)
     ip("link", "add", host_link, "type", "veth", "peer", "name", node_link, "netns", netns)
@@ -54,6 +60,14 @@ def create_node_netns(
     for address in addresses:
         ip("addr", "add", address, "dev", node_link, netns=netns)
     ip("link", "set", node_link, "up", netns=netns)
+    for network, gateway in routes:
+        ip("route", "add", network, "via", gateway, netns=netns)
+
+
+def forward_on(bridge: str) -> None:
+    """Let the host forward what arrives on ``bridge`` (to another lab's bridge); the
+    setting goes with the bridge."""
+    Path(f"/proc/sys/net/ipv4/conf/{bridge}/forwarding").write_text("1\n")
 
 
 def delete_link(name: str) -> None:
