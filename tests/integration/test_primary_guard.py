@@ -58,7 +58,9 @@ def test_a_lease_left_to_run_out_is_enforced_by_the_guard(node):
     # The daemon freezes: no renewal. The guard stops the API and revokes the lease.
     wait_for(lambda: not processes.is_alive(api), timeout=10)
     took = time.monotonic() - began
-    assert LEASE <= took < LEASE + 1.0, took
+    # not before the lease ran out; after it, as soon as the guard (a new Python process,
+    # slow to start on a loaded machine) has started and looked
+    assert LEASE <= took < LEASE + 3.0, took
     assert read_lease(lease.path) is None
     assert processes.wait_gone([lease.guard], 5) == []
     # The daemon wakes up: its renewal fails, which makes it step down.
