@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from pvc.config.backup import BackupSection
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state.store import Store
-from pvc.storage import pools, volumes
+from pvc.storage import pools, receive, volumes
 from pvc.storage import snapshots as rbd_snapshots
 from pvc.storage.monitors import read_monitor_hosts
 from tests.helpers import TEST_API_KEY, node_config, zk_credential
@@ -138,6 +138,23 @@ def test_full_then_incremental_send_keeps_an_exact_mirror(vm_api, cluster_b, cep
     assert again["state"] == "SUCCESS", again
     assert image_sha(ceph_client, disk, "s3", b_pool) == image_sha(ceph_client, disk, "s3")
     assert image_sha(ceph_client, disk, None, b_pool) == image_sha(ceph_client, disk, "s3")
+
+    # another send cut off, then the mirror is taken over: it starts from s3, not the cut-off data
+    cut_again = b_client.put(
+        f"{PREFIX}/vm/mir/snapshot/receive/block",
+        query_string={"pool": b_pool, "volume": disk, "snapshot": "s4", "source_snapshot": "s3"},
+        data={
+            "object_0": (io.BytesIO(bytes(8) + MIB.to_bytes(8, "big") + b"halfway!" * (MIB // 8)), "object_0")
+        },
+        content_type="multipart/form-data",
+    )
+    assert cut_again.status_code == 200, cut_again.json
+    assert image_sha(ceph_client, disk, None, b_pool) != image_sha(ceph_client, disk, "s3")
+    taken = b_client.post(f"{PREFIX}/vm/mir/state", data={"state": "start", "force": "true"})
+    assert taken.status_code == 200, taken.json
+    assert f"rolled {b_pool}/{disk} back" in taken.json["message"], taken.json
+    assert image_sha(ceph_client, disk, None, b_pool) == image_sha(ceph_client, disk, "s3")
+    assert receive.is_partial(ceph_client, b_pool, disk) is None
 
 
 def test_sends_that_cannot_work_are_refused_and_change_nothing(vm_api, cluster_b, ceph_client, new_volume):

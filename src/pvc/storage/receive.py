@@ -18,6 +18,7 @@ from typing import BinaryIO
 
 from pvc.storage import upload, volumes
 from pvc.storage.client import CephClient
+from pvc.storage.digest import StreamCrc32
 from pvc.storage.errors import StorageError, StorageExists, StorageNotFound
 from pvc.storage.images import open_image
 
@@ -63,10 +64,11 @@ def receive_image(
     checksum: str | None = None,
 ) -> str:
     """Create ``pool/volume`` of ``size`` bytes from ``stream`` (exactly ``size`` bytes);
-    returns the SHA-256 of what arrived (for the sender to compare). A volume left partial
+    returns the CRC-32 (hex) of what arrived, for the sender to compare (see
+    :mod:`pvc.storage.digest`). A volume left partial
     by an earlier attempt for the same ``vm`` is replaced; any other existing one is
     StorageExists. A short or
-    long stream, or a SHA-256 other than ``checksum``, is StorageError and removes the volume."""
+    long stream, or a CRC-32 other than ``checksum``, is StorageError and removes the volume."""
     if volumes.exists(client, pool, volume):
         if not is_partial(client, pool, volume) or owner(client, pool, volume) != vm:
             raise StorageExists(f"volume {pool}/{volume} exists: send the changes since a common snapshot")
@@ -75,26 +77,27 @@ def receive_image(
     try:
         volumes.set_metadata(client, pool, volume, OWNER, vm)
         volumes.set_metadata(client, pool, volume, PARTIAL, snapshot)
-        digest = hashlib.sha256()
+        with StreamCrc32() as digest:
 
-        def hashed() -> Iterator[bytes]:
-            while block := stream.read(CHUNK):
-                digest.update(block)
-                yield block
+            def hashed() -> Iterator[bytes]:
+                while block := stream.read(CHUNK):
+                    digest.update(block)
+                    yield block
 
-        try:  # several writes in flight (librbd), as an upload does
-            upload.write_raw(client, pool, volume, hashed(), size)
-        except ValueError as error:
-            raise StorageError(
-                f"what arrived for {pool}/{volume} is not the {size} bytes announced: {error}"
-            ) from None
-        if checksum and digest.hexdigest() != checksum:
+            try:  # several writes in flight (librbd), as an upload does
+                upload.write_raw(client, pool, volume, hashed(), size)
+            except ValueError as error:
+                raise StorageError(
+                    f"what arrived for {pool}/{volume} is not the {size} bytes announced: {error}"
+                ) from None
+            received = digest.hexdigest()
+        if checksum and received != checksum:
             raise StorageError(f"the image received for {pool}/{volume} does not match its checksum")
     except BaseException:
         with contextlib.suppress(StorageError):
             volumes.remove(client, pool, volume, with_snapshots=True)
         raise
-    return digest.hexdigest()
+    return received
 
 
 def receive_extents(
@@ -158,3 +161,20 @@ def seal(client: CephClient, vm: str, pool: str, volume: str, snapshot: str) -> 
             raise StorageError(f"nothing of snapshot {snapshot} was received for {pool}/{volume}")
         image.create_snap(snapshot)
         image.metadata_remove(PARTIAL)
+
+
+def settle(client: CephClient, pool: str, volume: str, snapshot: str) -> bool:
+    """Before a mirror is used as a VM: roll its received volume back to ``snapshot`` (the
+    mirror's last complete one) when a later send changed it (a cut-off send left it partial,
+    or sealed a snapshot whose VM configuration never arrived); True if it was rolled back."""
+    with open_image(client, pool, volume, read_only=False) as image:
+        metadata = dict(image.metadata_list())
+        if not image.snap_exists(snapshot):
+            raise StorageNotFound(f"volume {pool}/{volume} has no snapshot {snapshot}")
+        newest = max(image.list_snaps(), key=lambda snap: snap["id"])["name"]
+        if not metadata.get(PARTIAL) and newest == snapshot:
+            return False
+        image.rollback_to_snap(snapshot)
+        if metadata.get(PARTIAL):
+            image.metadata_remove(PARTIAL)
+    return True

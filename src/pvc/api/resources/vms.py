@@ -9,7 +9,7 @@ from pvc.api.replies import task_accepted
 from pvc.api.routes import OK_400_404, OPERATOR, Arg, RouteGroup
 from pvc.api.waiting import WAIT_RESPONSES, waited
 from pvc.cluster.errors import NotFoundError
-from pvc.cluster.vm import actions, define, devices, locks, meta, queries
+from pvc.cluster.vm import actions, define, devices, locks, meta, mirror_receive, queries
 from pvc.cluster.vm.rules import MIGRATION_METHODS as METHODS
 from pvc.cluster.vm.rules import REQUESTABLE_STATES, SELECTORS
 
@@ -174,8 +174,15 @@ def vm_get_state(vm: str):
     responses={**OK_400_404, **WAIT_RESPONSES},
 )
 def vm_set_state(vm: str, state: str, force: bool, wait: bool):
+    context = ctx()
+
     def change(wait: bool, timeout: float) -> str:
-        return actions.request_state(cluster(), vm, state, force=force, wait=wait, timeout=timeout)
+        # a mirror taken over starts from its last complete snapshot, whatever a cut-off send wrote
+        rolled = mirror_receive.settle_for_takeover(context.cluster, context.storage, vm) if force else []
+        message = actions.request_state(context.cluster, vm, state, force=force, wait=wait, timeout=timeout)
+        if rolled:
+            message += f" (rolled {', '.join(rolled)} back to the mirror's last complete snapshot first)"
+        return message
 
     return waited(ctx().wait_gate, wait, change, poll=f"/vm/{vm}/state")
 

@@ -20,6 +20,7 @@ from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess, mapped_errors
 from pvc.cluster.vm.define import parse_xml
+from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.snapshots import check_name
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import rbd_volumes
@@ -27,7 +28,7 @@ from pvc.domain_xml.policy import XmlPolicy
 from pvc.domain_xml.rbd_retarget import retarget_rbd_disks
 from pvc.state.errors import ConflictError
 from pvc.state.states import VMState
-from pvc.state.vm_snapshots import VmSnapshot, claim, complete, read_snapshot
+from pvc.state.vm_snapshots import VmSnapshot, claim, complete, read_snapshot, read_snapshots
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord, create_vm, replace_definition
 from pvc.storage import monitors, pools, receive, snapshots
 from pvc.storage.images import check_image_name
@@ -59,6 +60,27 @@ def mirror_of(cluster: Cluster, vm: str) -> VmRecord | None:
     return record
 
 
+def settle_for_takeover(cluster: Cluster, access: StorageAccess, vm: str) -> list[str]:
+    """Before mirror VM ``vm`` is taken over here (a forced state change): roll each of its
+    volumes that a later, unfinished send changed back to the mirror's last complete
+    snapshot, so that it starts from one consistent point; the volumes rolled back. Nothing
+    for a VM that is not a mirror."""
+    record = resolve(cluster, vm)
+    if record.placement.state != VMState.MIRROR:
+        return []
+    cache = cluster.cache
+    done = [snap for snap in read_snapshots(cache.data, cache.children, record.uuid) if snap.complete]
+    if not done:
+        return []
+    rolled = []
+    with mapped_errors(access):
+        client = access.client()
+        for pool, volume in rbd_volumes(record.xml):
+            if receive.settle(client, pool, volume, done[-1].name):
+                rolled.append(f"{pool}/{volume}")
+    return rolled
+
+
 def _mirror_volumes(record: VmRecord | None) -> set[tuple[str, str]]:
     return set(rbd_volumes(record.xml)) if record is not None else set()
 
@@ -75,7 +97,7 @@ def receive_block(
     checksum: str | None = None,
 ) -> tuple[str, str]:
     """A whole image of ``pool/volume`` for ``vm``'s snapshot ``snapshot`` (``size`` bytes);
-    the reply message and the SHA-256 of what arrived."""
+    the reply message and the CRC-32 of what arrived."""
     _checked(pool, volume, snapshot)
     mirror_of(cluster, vm)
     if size <= 0:
