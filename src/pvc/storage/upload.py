@@ -292,7 +292,10 @@ def write_raw(client: CephClient, pool: str, volume: str, chunks: Iterable[bytes
                         f"upload is longer than the declared {total_size} bytes; "
                         f"the first {written} bytes were written to {pool}/{volume}"
                     )
-                pending += chunk
+                if not pending and len(chunk) == RAW_BLOCK and type(chunk) is bytes:
+                    submit(image, chunk)  # a whole block as it came: no copy
+                else:
+                    pending += chunk
                 while len(pending) >= RAW_BLOCK:
                     submit(image, bytes(memoryview(pending)[:RAW_BLOCK]))
                     del pending[:RAW_BLOCK]

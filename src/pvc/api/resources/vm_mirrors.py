@@ -22,6 +22,7 @@ RESPONSES = {
 }
 BLOCK_ARGS = [Arg("pool", required=True), Arg("volume", required=True), Arg("snapshot", required=True)]
 CHECKSUM = Arg("checksum", help="SHA-256 (hex) of the body's data, checked before it counts")
+IMAGE_CHECKSUM = Arg("checksum", help="CRC-32 (8 hex digits) of the image, checked before the volume counts")
 DESTINATION_ARGS = [
     Arg("destination_api_uri", required=True, help="the other cluster's API, like https://host:7370/api/v1"),
     Arg("destination_api_key", required=True, help="an operator's key on the other cluster"),
@@ -36,7 +37,7 @@ TASK_RESPONSES = {"202": "Accepted (a task)", "400": "Bad request", "404": "Not 
     "POST",
     summary="Receive a whole volume image (raw, application/octet-stream body of exactly size bytes)",
     role=OPERATOR,
-    args=[*BLOCK_ARGS, Arg("size", kind=int, required=True, minimum=1), CHECKSUM],
+    args=[*BLOCK_ARGS, Arg("size", kind=int, required=True, minimum=1), IMAGE_CHECKSUM],
     responses=RESPONSES,
     streams_body=True,
 )
@@ -49,7 +50,7 @@ def vm_receive_image(vm: str, pool: str, volume: str, snapshot: str, size: int, 
     message, digest = mirror_receive.receive_block(
         context.cluster, context.storage, vm, pool, volume, snapshot, size, request.stream, checksum
     )
-    return jsonify(message=message, sha256=digest)
+    return jsonify(message=message, crc32=digest)
 
 
 @group.route(

@@ -2,7 +2,7 @@
 
 The task checks that the destination is a PVC API that takes its key and that the VM is
 absent there (a first, full send) or a ``mirror`` that has the incremental parent; then for
-each volume it streams the whole image (checked against the SHA-256 the destination read)
+each volume it streams the whole image (checked against the CRC-32 the destination read)
 or sends the extents changed since the parent in checksummed batches, and seals the volume
 with the snapshot; last it sends the VM's configuration, which makes the destination's
 mirror show the snapshot. A send cut off half way leaves the destination's volumes marked

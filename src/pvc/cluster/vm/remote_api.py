@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
+from pvc.storage.digest import StreamCrc32
 from pvc.storage.image_transfer import CHUNK, changed_extents
 from pvc.storage.receive import EXTENT
 from pvc.tasks import TaskError
@@ -40,14 +41,15 @@ def check_uri(uri: object, error: type[Exception] = TaskError) -> str:
 
 class ImageReader:
     """An open RBD image as a request body: iterated in large chunks, with a length (so it
-    is sent with Content-Length, not chunked), hashing what it hands out."""
+    is sent with Content-Length, not chunked), with the CRC-32 of what it handed out
+    (``crc32``, once every chunk is out)."""
 
     def __init__(
         self, image: Any, size: int, progress: Callable[[int], None] | None = None, chunk: int = CHUNK
     ) -> None:
         self.image, self.size, self.chunk = image, size, chunk
         self.sent = 0
-        self.digest = hashlib.sha256()
+        self.crc32: str | None = None
         self.progress = progress
 
     def __len__(self) -> int:
@@ -56,7 +58,10 @@ class ImageReader:
     def __iter__(self) -> Iterator[bytes]:
         # librbd reads run without the GIL: keep READ_AHEAD of them going while one is sent
         offsets = iter(range(0, self.size, self.chunk))
-        with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="send-read") as pool:
+        with (
+            ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="send-read") as pool,
+            StreamCrc32() as digest,
+        ):
             window = deque(
                 pool.submit(self._read, offset) for offset in itertools.islice(offsets, READ_AHEAD)
             )
@@ -64,11 +69,12 @@ class ImageReader:
                 data = window.popleft().result()
                 for offset in itertools.islice(offsets, 1):
                     window.append(pool.submit(self._read, offset))
-                self.digest.update(data)
+                digest.update(data)
                 self.sent += len(data)
                 if self.progress is not None:
                     self.progress(self.sent)
                 yield data
+            self.crc32 = digest.hexdigest()
 
     def _read(self, offset: int) -> bytes:
         return self.image.read(offset, min(self.chunk, self.size - offset))
@@ -159,8 +165,8 @@ class RemoteApi:
         headers = {"Content-Type": "application/octet-stream"}
         reply = self._call("POST", self._block(vm), params=params, data=reader, headers=headers)
         answer = self._expect(reply, f"receiving {pool}/{volume}")
-        received = answer.get("sha256") if isinstance(answer, dict) else None
-        if received != reader.digest.hexdigest():
+        received = answer.get("crc32") if isinstance(answer, dict) else None
+        if received is None or received != reader.crc32:
             raise TaskError(f"the destination's copy of {pool}/{volume} does not match what was sent")
 
     def send_batch(
