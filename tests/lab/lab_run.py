@@ -18,7 +18,9 @@ def run_lab(directory: Path, *args: str) -> None:
     beside it, not the user's."""
     env = {**os.environ, "PVC_CLIENT_DIR": str(directory.parent / "client")}
     command = [sys.executable, "-m", "pvc.lab.cli", "--dir", str(directory), *args]
-    subprocess.run(command, check=True, capture_output=True, env=env, timeout=180)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=180)
+    if result.returncode != 0:
+        raise AssertionError(f"pvc-lab {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
 
 @contextmanager
