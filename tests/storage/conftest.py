@@ -161,8 +161,8 @@ def new_volume(ceph_client, unique):
 @pytest.fixture
 def node_backup(tmp_path) -> dict:
     """The ``backup`` section of hv1's configuration in :func:`vm_api` (modules that test the
-    schedules give their own); ``tmp_path / "backups"`` exists."""
-    return {"paths": [str(tmp_path / "backups")]}
+    schedules give their own); ``tmp_path / "backups"`` exists; sends may go anywhere."""
+    return {"paths": [str(tmp_path / "backups")], "send_destinations": ["*"]}
 
 
 @pytest.fixture
@@ -185,5 +185,5 @@ def vm_api(make_store, cluster, ceph_lab, ceph_client, access, test_driver_uri, 
         phases=PrimaryPhases([phase] if phase is not None else []),
     )
     with api_over_ceph(make_store, ceph_client, access, tmp_path / "api") as (client, context):
-        context.backup = BackupSection(paths=[str(backups)])
+        context.backup = BackupSection(paths=[str(backups)], send_destinations=["*"])
         yield client, context

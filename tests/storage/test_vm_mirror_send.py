@@ -61,6 +61,7 @@ def cluster_b(zk_server, ceph_lab, ceph_client, access, test_driver_uri, tmp_pat
         shutdown_timeout=1.0,
         storage=ceph_lab.storage_config("node"),
         state_dir=str(tmp_path / "b-hv1"),
+        backup={"send_destinations": ["*"]},
     )
     node = RunningNode(config, hosts)
     stores: list[Store] = []
@@ -73,7 +74,7 @@ def cluster_b(zk_server, ceph_lab, ceph_client, access, test_driver_uri, tmp_pat
 
     try:
         with api_over_ceph(make_store, ceph_client, access, tmp_path / "b-api") as (test_client, context):
-            context.backup = BackupSection()
+            context.backup = BackupSection(send_destinations=["*"])
             # as a real pvcapid's: VM disks may name this cluster's monitors
             context.xml_policy = XmlPolicy(ceph_monitors=read_monitor_hosts(ceph_lab.conf_path))
             with served(test_client) as url:
@@ -90,6 +91,18 @@ def send(client, vm: str, destination: dict, **extra) -> dict:
     data = {"destination_api_uri": destination["url"], "destination_api_key": TEST_API_KEY}
     data["destination_storage_pool"] = destination["pool"]
     return run(client, "POST", f"/vm/{vm}/snapshot/send", **data, **extra)
+
+
+def first_batch_only(b_client, pool: str, disk: str, snapshot: str, source: str, filler: bytes):
+    """The first batch of a send of ``snapshot`` (1 MiB of ``filler`` at offset 0) and no more:
+    a send cut off there."""
+    extent = bytes(8) + MIB.to_bytes(8, "big") + filler * (MIB // len(filler))
+    return b_client.put(
+        f"{PREFIX}/vm/mir/snapshot/receive/block",
+        query_string={"pool": pool, "volume": disk, "snapshot": snapshot, "source_snapshot": source},
+        data={"object_0": (io.BytesIO(extent), "object_0")},
+        content_type="multipart/form-data",
+    )
 
 
 def test_full_then_incremental_send_keeps_an_exact_mirror(vm_api, cluster_b, ceph_client, new_volume):
@@ -121,14 +134,7 @@ def test_full_then_incremental_send_keeps_an_exact_mirror(vm_api, cluster_b, cep
     assert [s["name"] for s in b_client.get(f"{PREFIX}/vm/mir").json[0]["snapshots"]] == ["s1", "s2"]
 
     # a send cut off after a batch: the mirror stays at s2; the next send of s3 is exact
-    cut = b_client.put(
-        f"{PREFIX}/vm/mir/snapshot/receive/block",
-        query_string={"pool": b_pool, "volume": disk, "snapshot": "s3", "source_snapshot": "s2"},
-        data={
-            "object_0": (io.BytesIO(bytes(8) + MIB.to_bytes(8, "big") + b"garbage!" * (MIB // 8)), "object_0")
-        },
-        content_type="multipart/form-data",
-    )
+    cut = first_batch_only(b_client, b_pool, disk, "s3", "s2", b"garbage!")
     assert cut.status_code == 200, cut.json
     assert [s["name"] for s in b_client.get(f"{PREFIX}/vm/mir").json[0]["snapshots"]] == ["s1", "s2"]
     assert image_sha(ceph_client, disk, "s2", b_pool) == image_sha(ceph_client, disk, "s2")
@@ -140,14 +146,7 @@ def test_full_then_incremental_send_keeps_an_exact_mirror(vm_api, cluster_b, cep
     assert image_sha(ceph_client, disk, None, b_pool) == image_sha(ceph_client, disk, "s3")
 
     # another send cut off, then the mirror is taken over: it starts from s3, not the cut-off data
-    cut_again = b_client.put(
-        f"{PREFIX}/vm/mir/snapshot/receive/block",
-        query_string={"pool": b_pool, "volume": disk, "snapshot": "s4", "source_snapshot": "s3"},
-        data={
-            "object_0": (io.BytesIO(bytes(8) + MIB.to_bytes(8, "big") + b"halfway!" * (MIB // 8)), "object_0")
-        },
-        content_type="multipart/form-data",
-    )
+    cut_again = first_batch_only(b_client, b_pool, disk, "s4", "s3", b"halfway!")
     assert cut_again.status_code == 200, cut_again.json
     assert image_sha(ceph_client, disk, None, b_pool) != image_sha(ceph_client, disk, "s3")
     taken = b_client.post(f"{PREFIX}/vm/mir/state", data={"state": "start", "force": "true"})
@@ -201,6 +200,25 @@ def test_sends_that_cannot_work_are_refused_and_change_nothing(vm_api, cluster_b
             destination_api_key=TEST_API_KEY,
         )
         assert refused.status_code == 400, bad
+
+    # a destination this cluster's configuration does not name: refused at the API edge
+    context = vm_api[1]
+    allowing_all = context.backup
+    context.backup = BackupSection(send_destinations=["http://127.0.0.1:1/api/v1"])
+    try:
+        for path in ("/vm/lonely/snapshot/send", "/vm/lonely/mirror/create", "/vm/lonely/mirror/promote"):
+            unlisted = call(
+                client,
+                "POST",
+                path,
+                snapshot_name="s1",
+                destination_api_uri=cluster_b["url"],
+                destination_api_key=TEST_API_KEY,
+            )
+            assert unlisted.status_code == 400, (path, unlisted.json)
+            assert "backup.send_destinations" in unlisted.json["message"], unlisted.json
+    finally:
+        context.backup = allowing_all
 
     # the destination has a VM of that name that is not a mirror
     define(b_client, "lonely", "elsewhere-disk")

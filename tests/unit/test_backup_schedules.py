@@ -4,6 +4,7 @@ autobackups, recipients and the report mailer (a stand-in sendmail script)."""
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
@@ -11,6 +12,8 @@ from pydantic import ValidationError
 from pvc.cluster.schedules.autobackup import Entry, expired, next_is_full
 from pvc.cluster.schedules.automirror import destination_of
 from pvc.cluster.schedules.reports import parse_recipients, send_report
+from pvc.cluster.tasks.services import NodeServices
+from pvc.cluster.vm.mirror_send import allowed_remote
 from pvc.config.backup import AutobackupSection, AutomirrorSection, BackupSection
 from pvc.node.background import PassThread
 from pvc.tasks import TaskError
@@ -112,3 +115,48 @@ def test_a_pass_thread_starts_again_after_a_stop():
         time.sleep(0.02)
     thread.stop()
     assert passes
+
+
+def test_sends_go_only_to_the_configured_apis(tmp_path):
+    nothing = BackupSection()
+    assert not nothing.allows_destination("https://dr.example.net:7370/api/v1")  # the default: none
+    backup = BackupSection.model_validate(
+        {
+            "send_destinations": ["https://dr.example.net:7370/api/v1", "http://10.0.0.9"],
+            "automirror": {
+                "destinations": {"far": {"uri": "https://far.example.org/pvc/api/v1", "key_file": "/k"}}
+            },
+        }
+    )
+    for allowed in (
+        "https://dr.example.net:7370/api/v1",
+        "https://DR.example.net:7370/api/v1/",
+        "http://10.0.0.9/api/v1",
+        "http://10.0.0.9:80/anything",
+        "https://far.example.org:443/pvc/api/v1",  # an automirror destination
+    ):
+        assert backup.allows_destination(allowed), allowed
+    for refused in (
+        "https://dr.example.net:7370/api/v10",  # not under the path
+        "http://dr.example.net:7370/api/v1",  # another scheme
+        "https://dr.example.net/api/v1",  # another port
+        "http://10.0.0.9.evil.example/api/v1",
+        "http://10.0.0.9:8080/api/v1",
+        "https://user@dr.example.net:7370/api/v1",
+        "http://[::1/api",
+    ):
+        assert not backup.allows_destination(refused), refused
+    assert BackupSection(send_destinations=["*"]).allows_destination("http://anywhere:1/api/v1")
+    for bad in ("dr.example.net", "ftp://h/api", "**"):
+        with pytest.raises(ValidationError):
+            BackupSection(send_destinations=[bad])
+
+
+def test_a_node_sends_only_where_its_own_configuration_allows():
+    """The task checks again on the node (its configuration, not the API's)."""
+    ctx = SimpleNamespace(services=NodeServices(backup=BackupSection(send_destinations=["https://dr:7370"])))
+    assert allowed_remote(ctx, "https://dr:7370/api/v1", "key", True).base == "https://dr:7370/api/v1"
+    with pytest.raises(TaskError, match=r"not among this cluster's backup\.send_destinations"):
+        allowed_remote(ctx, "https://elsewhere:7370/api/v1", "key", True)
+    with pytest.raises(TaskError, match=r"backup\.send_destinations"):
+        allowed_remote(SimpleNamespace(services=None), "https://dr:7370/api/v1", "key", True)

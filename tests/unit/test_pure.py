@@ -74,6 +74,13 @@ def test_a_lab_routes_to_its_peer_labs_through_the_host(tmp_path: Path):
     assert layout.peer_routes == [("10.100.1.0/24", "10.100.0.254"), ("10.100.5.0/24", "10.100.0.254")]
     assert LabLayout.from_json(json.loads(json.dumps(layout.to_json()))) == layout
     assert LabLayout(tmp_path).peer_routes == []
+    # and lets its nodes send snapshots and mirrors to exactly the peers' APIs
+    (tmp_path / "api-key").write_text("k" * 40)
+    backup = parse_config(node_config_data(layout, "hv1")).backup
+    assert backup.send_destinations == ["http://10.100.1.250:7370/api/v1", "http://10.100.5.250:7370/api/v1"]
+    assert backup.allows_destination("http://10.100.5.250:7370/api/v1")
+    assert not backup.allows_destination("http://10.100.2.250:7370/api/v1")
+    assert parse_config(node_config_data(LabLayout(tmp_path), "hv1")).backup.send_destinations == []
     for bad in ((0,), (256,)):
         with pytest.raises(ValueError, match="peer net indexes"):
             LabLayout(tmp_path, net_index=0, peers=bad)

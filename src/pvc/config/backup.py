@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -25,8 +26,32 @@ Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s:]+$")]
 Command = Annotated[str, Field(min_length=1, max_length=1000)]
 #: Seconds between scheduled runs; 0: the schedule runs only on demand.
 Interval = Annotated[float, Field(ge=0, le=366 * 86400)]
+#: The URL of another cluster's API.
+ApiUri = Annotated[str, Field(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", max_length=400)]
+#: An API that sends may go to: a URL prefix, or ``*`` for any.
+SendDestination = Annotated[str, Field(pattern=r"^(\*|https?://[^/?#\s]+(/[^?#\s]*)?)$", max_length=400)]
 #: An e-mail address a scheduled run's report goes to.
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+$", max_length=200)]
+
+
+def _origin_and_path(uri: str) -> tuple[str, str, int | None, str] | None:
+    try:
+        parts = urlsplit(uri)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or parts.query or parts.fragment or parts.username or parts.password:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
+def _under(uri: str, prefix: str) -> bool:
+    """Whether API URL ``uri`` is at or under URL ``prefix``: the same scheme, host and port
+    (ports as given or the scheme's), and a path equal to the prefix's or below it."""
+    have, allowed = _origin_and_path(uri), _origin_and_path(prefix)
+    if have is None or allowed is None or have[:3] != allowed[:3]:
+        return False
+    return not allowed[3] or have[3] == allowed[3] or have[3].startswith(allowed[3] + "/")
 
 
 class AutobackupSection(_Section):
@@ -55,7 +80,7 @@ class MirrorDestination(_Section):
     """Another cluster's API that automirrors send to; its key is read from ``key_file``
     (mode 0600 or 0640)."""
 
-    uri: str = Field(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", max_length=400)
+    uri: ApiUri
     key_file: Path
     verify_ssl: bool = True
     pool: str | None = Field(None, max_length=100)
@@ -93,15 +118,24 @@ class BackupSection(_Section):
     Export and import paths given to the API must lie under one of ``paths`` (after
     following symbolic links): the node daemon that writes and reads them runs as root, so
     no client may name any other place. None configured: exports and imports are refused.
+    Snapshots, mirrors and promotions an operator asks for go only to the APIs under
+    ``send_destinations`` (URL prefixes; ``*``: any) or named as automirror destinations, so
+    that no key holder can aim the primary at an arbitrary address; none: refused.
     Reports of scheduled runs go by ``sendmail`` (from ``email_from``) to the addresses a
     run is given.
     """
 
     paths: list[BackupRoot] = Field(default=[], max_length=32)
+    send_destinations: list[SendDestination] = Field(default=[], max_length=64)
     autobackup: AutobackupSection = AutobackupSection()
     automirror: AutomirrorSection = AutomirrorSection()
     sendmail: Path = Path("/usr/sbin/sendmail")
     email_from: Address = "pvc@localhost"
+
+    def allows_destination(self, uri: str) -> bool:
+        """Whether sends may go to the API at ``uri`` (see the class)."""
+        entries = [*self.send_destinations, *(d.uri for d in self.automirror.destinations.values())]
+        return any(entry == "*" or _under(uri, entry) for entry in entries)
 
     @model_validator(mode="after")
     def _autobackup_under_paths(self) -> BackupSection:

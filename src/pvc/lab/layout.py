@@ -138,6 +138,11 @@ class LabLayout:
         gateway = str(self._address(UPSTREAM_NET, HOST_OCTET).ip)
         return [(f"{UPSTREAM_NET}.{peer}.0/24", gateway) for peer in self.peers]
 
+    @property
+    def peer_apis(self) -> list[str]:
+        """The API URLs of the peer labs (on their upstream floating addresses)."""
+        return [f"http://{UPSTREAM_NET}.{peer}.{FLOATING_OCTET}:{API_PORT}/api/v1" for peer in self.peers]
+
     def cluster_ip(self, node: str) -> str:
         return str(self.addresses(node)["cluster"].ip)
 

@@ -88,6 +88,8 @@ def node_config_data(layout: LabLayout, node: str) -> dict:
             **cluster_ceph.storage_keys(layout),
             "stats_interval": 2.0,
         }
+    if layout.peers:  # snapshots and mirrors may go to the peer labs' APIs
+        data["backup"] = {"send_destinations": layout.peer_apis}
     parse_config(data, f"lab config of {node}")  # never write a config the daemon rejects
     return data
 

@@ -24,7 +24,11 @@ BLOCK_ARGS = [Arg("pool", required=True), Arg("volume", required=True), Arg("sna
 CHECKSUM = Arg("checksum", help="SHA-256 (hex) of the body's data, checked before it counts")
 IMAGE_CHECKSUM = Arg("checksum", help="CRC-32 (8 hex digits) of the image, checked before the volume counts")
 DESTINATION_ARGS = [
-    Arg("destination_api_uri", required=True, help="the other cluster's API, like https://host:7370/api/v1"),
+    Arg(
+        "destination_api_uri",
+        required=True,
+        help="the other cluster's API, like https://host:7370/api/v1 (one of backup.send_destinations)",
+    ),
     Arg("destination_api_key", required=True, help="an operator's key on the other cluster"),
     Arg("destination_api_verify_ssl", kind=bool, default=True),
     Arg("destination_storage_pool", help="the pool for the volumes there (default: the same as here)"),
@@ -158,6 +162,7 @@ def vm_snapshot_send(
         snapshot_name,
         destination_api_uri,
         destination_api_key,
+        backup=ctx().backup,
         verify=destination_api_verify_ssl,
         parent=incremental_parent,
         pool=destination_storage_pool,
@@ -185,6 +190,7 @@ def vm_mirror_create(
         vm,
         destination_api_uri,
         destination_api_key,
+        backup=ctx().backup,
         verify=destination_api_verify_ssl,
         pool=destination_storage_pool,
     )
@@ -217,6 +223,7 @@ def vm_mirror_promote(
         vm,
         destination_api_uri,
         destination_api_key,
+        backup=ctx().backup,
         verify=destination_api_verify_ssl,
         pool=destination_storage_pool,
         remove_on_source=remove_on_source,

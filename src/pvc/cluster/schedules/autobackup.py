@@ -24,7 +24,7 @@ from typing import Any
 
 from pvc.cluster.schedules.runs import Outcome, check_run_args, finish_run, submit_run, tagged_vms
 from pvc.cluster.session import Cluster
-from pvc.cluster.tasks.services import NodeServices, NodeTaskContext
+from pvc.cluster.tasks.services import NodeTaskContext, node_backup
 from pvc.cluster.vm.backups import backup_vm, snapshot_of
 from pvc.cluster.vm.snapshot_export import checked_directory
 from pvc.cluster.vm.snapshot_files import export_directory
@@ -57,7 +57,7 @@ def submit(cluster: Cluster, *, force_full: bool = False, email_recipients: list
 
 
 def _settings(ctx: NodeTaskContext) -> BackupSection:
-    return ctx.services.backup if isinstance(ctx.services, NodeServices) else BackupSection()
+    return node_backup(ctx)
 
 
 def read_state(directory: Path) -> list[Entry]:

@@ -15,12 +15,12 @@ from typing import Any
 
 from pvc.cluster.schedules.runs import Outcome, check_run_args, finish_run, submit_run, tagged_vms
 from pvc.cluster.session import Cluster
-from pvc.cluster.tasks.services import NodeServices, NodeTaskContext
+from pvc.cluster.tasks.services import NodeTaskContext, node_backup
 from pvc.cluster.vm.mirrors import MIRROR_PREFIX, snapshot_and_send
 from pvc.cluster.vm.remote_api import RemoteApi
 from pvc.cluster.vm.snapshot_tasks import remove_snapshot
 from pvc.cluster.vm.snapshots import complete_snapshots
-from pvc.config.backup import AutomirrorSection, BackupSection, MirrorDestination
+from pvc.config.backup import AutomirrorSection, MirrorDestination
 from pvc.config.credentials import read_private_text
 from pvc.errors import ConfigError
 from pvc.state.vms import VmRecord
@@ -87,7 +87,7 @@ def run_automirror(
     ctx: NodeTaskContext, *, email_recipients: list[str] | None = None, email_errors_only: bool = False
 ) -> dict[str, Any]:
     """Mirror every VM with an automirror tag (see the module)."""
-    backup = ctx.services.backup if isinstance(ctx.services, NodeServices) else BackupSection()
+    backup = node_backup(ctx)
     settings = backup.automirror
     vms = tagged_vms(ctx, settings.tags)
     outcomes: list[Outcome] = []

@@ -40,6 +40,11 @@ def _services(ctx: NodeTaskContext) -> NodeServices:
     return ctx.services if isinstance(ctx.services, NodeServices) else NodeServices()
 
 
+def node_backup(ctx: NodeTaskContext) -> BackupSection:
+    """The node's backup section (the defaults on a node given none)."""
+    return _services(ctx).backup
+
+
 def need_hypervisor(ctx: NodeTaskContext) -> Hypervisor:
     """The node's libvirt connection; TaskError on a node without a hypervisor."""
     hypervisor = _services(ctx).hypervisor

@@ -20,10 +20,11 @@ from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess
 from pvc.cluster.tasks import actions as task_actions
-from pvc.cluster.tasks.services import NodeTaskContext, need_storage
+from pvc.cluster.tasks.services import NodeTaskContext, need_storage, node_backup
 from pvc.cluster.vm.queries import resolve, task_domain
-from pvc.cluster.vm.remote_api import ImageReader, RemoteApi, check_uri, extent_batches
+from pvc.cluster.vm.remote_api import ImageReader, RemoteApi, check_allowed, check_uri, extent_batches
 from pvc.cluster.vm.snapshots import check_name
+from pvc.config.backup import BackupSection
 from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.rbd_retarget import retarget_rbd_disks
 from pvc.state.states import VMState
@@ -44,14 +45,17 @@ def submit_send(
     uri: str,
     key: str,
     *,
+    backup: BackupSection,
     verify: bool = True,
     parent: str | None = None,
     pool: str | None = None,
 ) -> tasks.TaskRecord:
-    """Queue ``vm.send_snapshot`` on the primary; ClusterError (400) for a bad destination,
-    name or pool, or an unknown or unfinished snapshot or parent."""
+    """Queue ``vm.send_snapshot`` on the primary; ClusterError (400) for a bad destination
+    or one ``backup`` does not allow, a bad name or pool, or an unknown or unfinished
+    snapshot or parent."""
     record = resolve(cluster, vm)
     check_uri(uri, ClusterError)
+    check_allowed(uri, backup, ClusterError)
     for name in (snapshot_name, parent) if parent else (snapshot_name,):
         found = read_snapshot(cluster.cache.data, record.uuid, check_name(name))
         if found is None or not found.complete:
@@ -134,10 +138,17 @@ def send_snapshot(
     record = read_vm(ctx.store.get, domain)
     if record is None:
         raise TaskError(f"VM {domain} no longer exists")
-    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    remote = allowed_remote(ctx, destination_api_uri, destination_api_key, destination_api_verify_ssl)
     return send_to(
         ctx, record, snapshot_name, remote, parent=incremental_parent, pool=destination_storage_pool
     )
+
+
+def allowed_remote(ctx: NodeTaskContext, uri: str, key: str, verify: bool) -> RemoteApi:
+    """The destination at ``uri``, if this node's configuration lets sends go there
+    (``backup.send_destinations``); TaskError otherwise."""
+    check_allowed(uri, node_backup(ctx))
+    return RemoteApi(uri, key, bool(verify))
 
 
 def send_to(

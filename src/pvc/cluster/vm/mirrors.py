@@ -28,11 +28,12 @@ from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_cluster, need_storage
 from pvc.cluster.tasks.subtasks import run_subtask
 from pvc.cluster.vm import actions
-from pvc.cluster.vm.mirror_send import remote_snapshots, send_to
+from pvc.cluster.vm.mirror_send import allowed_remote, remote_snapshots, send_to
 from pvc.cluster.vm.queries import resolve, task_domain
-from pvc.cluster.vm.remote_api import RemoteApi, check_uri
+from pvc.cluster.vm.remote_api import RemoteApi, check_allowed, check_uri
 from pvc.cluster.vm.snapshot_tasks import create_snapshot, remove_snapshot
 from pvc.cluster.vm.snapshots import complete_snapshots
+from pvc.config.backup import BackupSection
 from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.states import VM_RUNNING, VMState
 from pvc.state.vms import VmRecord, read_vm, update_placement
@@ -65,11 +66,21 @@ def handover_state(state: str) -> str:
     return VMState.DISABLE if state == VMState.DISABLE else VMState.STOP
 
 
-def _submit(cluster: Cluster, kind, vm: str, uri: str, key: str, verify: bool, pool: str | None, **extra):
+def _submit(
+    cluster: Cluster,
+    kind,
+    vm: str,
+    uri: str,
+    key: str,
+    destination: tuple[BackupSection, bool, str | None],
+    **extra,
+):
+    backup, verify, pool = destination
     record = resolve(cluster, vm)
     if record.placement.state in REFUSED_STATES:
         raise ClusterError(f"VM '{record.meta.name}' is {record.placement.state} here; nothing to send")
     check_uri(uri, ClusterError)
+    check_allowed(uri, backup, ClusterError)
     if pool is not None:
         try:
             pools.check_name(pool)
@@ -90,11 +101,18 @@ def _submit(cluster: Cluster, kind, vm: str, uri: str, key: str, verify: bool, p
 
 
 def submit_create(
-    cluster: Cluster, vm: str, uri: str, key: str, *, verify: bool = True, pool: str | None = None
+    cluster: Cluster,
+    vm: str,
+    uri: str,
+    key: str,
+    *,
+    backup: BackupSection,
+    verify: bool = True,
+    pool: str | None = None,
 ) -> tasks.TaskRecord:
     """Queue ``vm.create_mirror`` of VM ``vm``; ClusterError (400) for a bad destination or
-    pool, or a VM that is a mirror or being imported here."""
-    return _submit(cluster, create_mirror, vm, uri, key, verify, pool)
+    one ``backup`` does not allow, a bad pool, or a VM that is a mirror or being imported here."""
+    return _submit(cluster, create_mirror, vm, uri, key, (backup, verify, pool))
 
 
 def submit_promote(
@@ -103,12 +121,15 @@ def submit_promote(
     uri: str,
     key: str,
     *,
+    backup: BackupSection,
     verify: bool = True,
     pool: str | None = None,
     remove_on_source: bool = False,
 ) -> tasks.TaskRecord:
     """Queue ``vm.promote_mirror`` of VM ``vm`` (checked as :func:`submit_create`)."""
-    return _submit(cluster, promote_mirror, vm, uri, key, verify, pool, remove_on_source=remove_on_source)
+    return _submit(
+        cluster, promote_mirror, vm, uri, key, (backup, verify, pool), remove_on_source=remove_on_source
+    )
 
 
 def _check_args(args: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +210,7 @@ def create_mirror(
 ) -> dict[str, Any]:
     """Snapshot VM ``domain`` and send it to the destination (see the module)."""
     record = _vm(ctx, domain)
-    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    remote = allowed_remote(ctx, destination_api_uri, destination_api_key, destination_api_verify_ssl)
     result = snapshot_and_send(ctx, record, remote, destination_storage_pool, (0, 2))
     message = f"Mirror of VM {record.meta.name} on {remote.base} is at snapshot {result['snapshot']}"
     ctx.progress(2, 2, message)
@@ -211,7 +232,7 @@ def promote_mirror(
     cluster = need_cluster(ctx)
     record = _vm(ctx, domain)
     vm = record.meta.name
-    remote = RemoteApi(destination_api_uri, destination_api_key, bool(destination_api_verify_ssl))
+    remote = allowed_remote(ctx, destination_api_uri, destination_api_key, destination_api_verify_ssl)
     common_parent(ctx, record, remote)  # refuse before the VM goes down
     previous = record.placement.state
     target = handover_state(previous)

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import requests
 import urllib3
 
+from pvc.config.backup import BackupSection
 from pvc.storage.digest import StreamCrc32
 from pvc.storage.image_transfer import CHUNK, changed_extents
 from pvc.storage.receive import EXTENT
@@ -37,6 +38,15 @@ def check_uri(uri: object, error: type[Exception] = TaskError) -> str:
             f"destination {uri!r} must be the http(s) URL of a PVC API, like https://host:7370/api/v1"
         )
     return str(uri).rstrip("/")
+
+
+def check_allowed(uri: str, backup: BackupSection, error: type[Exception] = TaskError) -> None:
+    """``error`` unless this cluster's configuration lets sends go to the API at ``uri``."""
+    if not backup.allows_destination(uri):
+        raise error(
+            f"destination {uri} is not among this cluster's backup.send_destinations "
+            "(nor an automirror destination): sends go only to the APIs configured there"
+        )
 
 
 class ImageReader:
