@@ -87,6 +87,7 @@ class Receiver:
                 parts,
                 args.get("checksum"),
                 args.get("send", ""),
+                int(args["batch"]) if "batch" in args else None,
             )
         elif request.method == "PATCH":
             receive.seal(self.client, "bench", pool, volume, snapshot)
@@ -191,8 +192,8 @@ def run(client: CephClient, conf: Path, url: str, size: int, change: int, repeat
     wire_bytes(url, reset=True)
     data = 0
     with open_image(client, SOURCE, "vol", snapshot="s2") as image:
-        for batch, amount in extent_batches(image, "s1"):
-            remote.send_batch("bench", DESTINATION, "vol", "s2", "s1", batch, "bench-send")
+        for index, (batch, amount) in enumerate(extent_batches(image, "s1")):
+            remote.send_batch("bench", DESTINATION, "vol", "s2", "s1", batch, "bench-send", index)
             data += amount
     remote.seal("bench", DESTINATION, "vol", "s2")
     same = sha(client, DESTINATION, "vol", "s2") == sha(client, SOURCE, "vol", "s2")

@@ -12,7 +12,7 @@ import rbd
 
 from pvc.storage import receive, volumes
 from pvc.storage import snapshots as rbd_snapshots
-from pvc.storage.errors import StorageError, StorageNotFound
+from pvc.storage.errors import StorageBusy, StorageError, StorageNotFound
 from tests.storage.conftest import POOL
 from tests.storage.test_image_transfer import MIB, write
 
@@ -72,3 +72,27 @@ def test_a_whole_image_is_kept_only_when_its_crc_matches(ceph_client, unique):
         for name in (good, bad, short):
             if volumes.exists(ceph_client, POOL, name):
                 volumes.remove(ceph_client, POOL, name, with_snapshots=True)
+
+
+def test_two_sends_at_once_never_mix_the_later_one_wins(ceph_client, new_volume):
+    disk = new_volume()
+    volumes.set_metadata(ceph_client, POOL, disk, receive.OWNER, "vm1")
+    write(ceph_client, disk, 0, b"first!")
+    rbd_snapshots.create(ceph_client, POOL, disk, "s1")
+
+    def batch_of(send: str, snapshot: str, index: int, offset: int, data: bytes) -> int:
+        extent = receive.EXTENT.pack(offset, len(data)) + data
+        return receive.receive_extents(
+            ceph_client, "vm1", POOL, disk, snapshot, "s1", [extent], send=send, index=index
+        )
+
+    batch_of("tx", "s2", 0, 0, b"xxxxxx")
+    batch_of("ty", "s3", 0, 8, b"yyyyyy")  # another send begins: from s1 afresh, tx's write gone
+    with pytest.raises(StorageBusy, match="another send"):
+        batch_of("tx", "s2", 1, 16, b"xxxxxx")
+    batch_of("ty", "s3", 1, 16, b"zzzzzz")
+    with pytest.raises(StorageError, match="nothing of snapshot s2 was received"):
+        receive.seal(ceph_client, "vm1", POOL, disk, "s2")
+    receive.seal(ceph_client, "vm1", POOL, disk, "s3")
+    with ceph_client.ioctx(POOL) as ioctx, rbd.Image(ioctx, disk, "s3", read_only=True) as image:
+        assert image.read(0, 22) == b"first!\0\0yyyyyy\0\0zzzzzz"

@@ -19,7 +19,7 @@ from typing import BinaryIO
 from pvc.storage import upload, volumes
 from pvc.storage.client import CephClient
 from pvc.storage.digest import StreamCrc32
-from pvc.storage.errors import StorageError, StorageExists, StorageNotFound
+from pvc.storage.errors import StorageBusy, StorageError, StorageExists, StorageNotFound
 from pvc.storage.images import open_image
 
 PARTIAL = "pvc.receive.partial"
@@ -110,6 +110,7 @@ def receive_extents(
     parts: Iterable[bytes],
     checksum: str | None = None,
     send: str = "",
+    index: int | None = None,
 ) -> int:
     """Apply a batch of extents (each ``EXTENT`` header + data) to ``pool/volume`` on top of
     ``source_snapshot``; returns the data bytes written. The whole batch is checked (framing,
@@ -117,7 +118,9 @@ def receive_extents(
 
     The first batch of a send (``send`` names it; senders that do not name theirs are told
     apart by the snapshot alone) rolls the volume back to ``source_snapshot`` first, so what
-    a cut-off send of the same snapshot wrote never stays."""
+    a cut-off send of the same snapshot wrote never stays. A sender that numbers its batches
+    (``index``, 0 for the first) has a later one refused (StorageBusy) once another send has
+    begun on the volume since its first: two sends at once never mix, the later one wins."""
     batch = list(parts)
     digest = hashlib.sha256()
     extents = []
@@ -141,7 +144,12 @@ def receive_extents(
         if checksum and digest.hexdigest() != checksum:
             raise StorageError(f"the batch for {pool}/{volume} does not match its checksum")
         marker = f"{snapshot} {send}".strip()
-        if metadata.get(PARTIAL, "") != marker:  # the first batch of this send
+        current = metadata.get(PARTIAL, "")
+        if index is not None and index > 0 and current != marker:
+            raise StorageBusy(
+                f"another send to {pool}/{volume} began after this one's first batch; this send stops here"
+            )
+        if current != marker or index == 0:  # the first batch of this send
             image.rollback_to_snap(source_snapshot)
             image.metadata_set(PARTIAL, marker)
         for offset, data in extents:

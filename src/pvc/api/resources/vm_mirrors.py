@@ -67,6 +67,7 @@ def vm_receive_image(vm: str, pool: str, volume: str, snapshot: str, size: int, 
         Arg("source_snapshot", required=True),
         CHECKSUM,
         Arg("send", help="names the send the batch belongs to: its first batch starts from source_snapshot"),
+        Arg("batch", kind=int, minimum=0, help="the batch's place in its send (0: the first)"),
     ],
     responses=RESPONSES,
     streams_body=True,
@@ -79,6 +80,7 @@ def vm_receive_extents(
     source_snapshot: str,
     checksum: str | None,
     send: str | None,
+    batch: int | None,
 ):
     request.max_content_length = BATCH_LIMIT + 1024 * 1024
     parts = all_parts(request.stream, request.content_type, BATCH_LIMIT)
@@ -94,6 +96,7 @@ def vm_receive_extents(
         parts,
         checksum,
         send or "",
+        batch,
     )
     return jsonify(message=message)
 

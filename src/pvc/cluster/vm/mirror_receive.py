@@ -118,9 +118,11 @@ def receive_batch(
     parts: Iterable[bytes],
     checksum: str | None = None,
     send: str = "",
+    index: int | None = None,
 ) -> str:
     """A batch of changed extents of a mirror's volume since ``source_snapshot`` (``send``
-    names the send it belongs to: its first batch starts from ``source_snapshot`` afresh)."""
+    names the send it belongs to, ``index`` the batch's place in it: its first batch starts
+    from ``source_snapshot`` afresh; a later one after another send began is refused, 409)."""
     _checked(pool, volume, snapshot)
     check_name(source_snapshot)
     mirror = mirror_of(cluster, vm)
@@ -128,7 +130,7 @@ def receive_batch(
         raise ClusterError(f"{pool}/{volume} is not a disk of a mirror VM '{vm}' here: send the whole image")
     with mapped_errors(access):
         written = receive.receive_extents(
-            access.client(), vm, pool, volume, snapshot, source_snapshot, parts, checksum, send
+            access.client(), vm, pool, volume, snapshot, source_snapshot, parts, checksum, send, index
         )
     return f"Received {written} changed bytes of {pool}/{volume} for snapshot {snapshot} of VM {vm}"
 

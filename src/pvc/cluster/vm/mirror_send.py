@@ -230,8 +230,8 @@ def _send_changes(
     sent = 0
     try:
         with open_image(access.client(), pool, volume, snapshot=name) as image:
-            for batch, size in extent_batches(image, parent):
-                remote.send_batch(vm, target_pool, volume, name, parent, batch, ctx.task_id)
+            for index, (batch, size) in enumerate(extent_batches(image, parent)):
+                remote.send_batch(vm, target_pool, volume, name, parent, batch, ctx.task_id, index)
                 sent += size
                 ctx.progress(
                     sent // (1024 * 1024),

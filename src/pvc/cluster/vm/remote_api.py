@@ -188,9 +188,10 @@ class RemoteApi:
         source_snapshot: str,
         parts: list[bytes],
         send: str,
+        index: int,
     ) -> None:
         """Send changed extents (each an offset/length header and its data) with their checksum,
-        as part of the send called ``send``."""
+        as batch ``index`` (0: the first) of the send called ``send``."""
         digest = hashlib.sha256()
         for part in parts:
             digest.update(part)
@@ -201,6 +202,7 @@ class RemoteApi:
             "source_snapshot": source_snapshot,
             "checksum": digest.hexdigest(),
             "send": send,
+            "batch": index,
         }
         files = {f"object_{index}": part for index, part in enumerate(parts)} or {"object_0": b""}
         self._expect(
