@@ -11,7 +11,7 @@ import rbd
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.storage import volumes
 from pvc.storage.monitors import read_monitor_hosts
-from tests.helpers import TEST_API_KEY, wait_for
+from tests.helpers import TEST_API_KEY, by_label, metric_samples, wait_for
 from tests.storage.api_harness import PREFIX
 from tests.storage.conftest import POOL
 from tests.storage.test_image_transfer import MIB, image_sha, write
@@ -51,6 +51,10 @@ def test_a_mirror_follows_its_vm_and_a_promotion_hands_the_vm_over_and_back(
     assert name1.startswith("mirror_") and snapshot_names(b_client, "hand") == [name1]
     assert vm_view(b_client, "hand")["state"] == "mirror"
     assert image_sha(ceph_client, disk, name1, b_pool) == image_sha(ceph_client, disk, name1)
+    # B's summaries count the mirror as what it is: the status and the metrics
+    assert b_client.get(f"{PREFIX}/status").json["vms"] == {"total": 1, "mirror": 1}
+    metrics = metric_samples(b_client.get(f"{PREFIX}/metrics/resource").get_data(as_text=True))
+    assert by_label(metrics["pvc_vms"], "state") == {"mirror": 1}
 
     write(ceph_client, disk, 8 * MIB, os.urandom(MIB))
     time.sleep(1.1)  # mirror snapshots are named by the second

@@ -26,10 +26,11 @@ Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s:]+$")]
 Command = Annotated[str, Field(min_length=1, max_length=1000)]
 #: Seconds between scheduled runs; 0: the schedule runs only on demand.
 Interval = Annotated[float, Field(ge=0, le=366 * 86400)]
+_API_URL = r"https?://[^/?#\s]+(/[^?#\s]*)?"
 #: The URL of another cluster's API.
-ApiUri = Annotated[str, Field(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$", max_length=400)]
+ApiUri = Annotated[str, Field(pattern=rf"^{_API_URL}$", max_length=400)]
 #: An API that sends may go to: a URL prefix, or ``*`` for any.
-SendDestination = Annotated[str, Field(pattern=r"^(\*|https?://[^/?#\s]+(/[^?#\s]*)?)$", max_length=400)]
+SendDestination = Annotated[str, Field(pattern=rf"^(\*|{_API_URL})$", max_length=400)]
 #: An e-mail address a scheduled run's report goes to.
 Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9.-]+$", max_length=200)]
 

@@ -29,7 +29,7 @@ from pvc.cluster.vm.backups import backup_vm, snapshot_of
 from pvc.cluster.vm.snapshot_export import checked_directory
 from pvc.cluster.vm.snapshot_files import export_directory
 from pvc.cluster.vm.snapshot_tasks import remove_snapshot
-from pvc.config.backup import AutobackupSection, BackupSection
+from pvc.config.backup import AutobackupSection
 from pvc.state.vm_snapshots import read_snapshot
 from pvc.state.vms import VmRecord
 from pvc.tasks import TaskError, task_type
@@ -54,10 +54,6 @@ def submit(cluster: Cluster, *, force_full: bool = False, email_recipients: list
     return submit_run(
         cluster, run_autobackup, {"force_full": force_full, "email_recipients": email_recipients}
     )
-
-
-def _settings(ctx: NodeTaskContext) -> BackupSection:
-    return node_backup(ctx)
 
 
 def read_state(directory: Path) -> list[Entry]:
@@ -145,7 +141,7 @@ def run_autobackup(
     ctx: NodeTaskContext, *, force_full: bool = False, email_recipients: list[str] | None = None
 ) -> dict[str, Any]:
     """Back up every VM with an autobackup tag (see the module)."""
-    backup = _settings(ctx)
+    backup = node_backup(ctx)
     settings = backup.autobackup
     if settings.path is None:
         raise TaskError("autobackup has no path configured (backup.autobackup.path)")

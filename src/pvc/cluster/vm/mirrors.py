@@ -72,10 +72,12 @@ def _submit(
     vm: str,
     uri: str,
     key: str,
-    destination: tuple[BackupSection, bool, str | None],
+    *,
+    backup: BackupSection,
+    verify: bool,
+    pool: str | None,
     **extra,
 ):
-    backup, verify, pool = destination
     record = resolve(cluster, vm)
     if record.placement.state in REFUSED_STATES:
         raise ClusterError(f"VM '{record.meta.name}' is {record.placement.state} here; nothing to send")
@@ -112,7 +114,7 @@ def submit_create(
 ) -> tasks.TaskRecord:
     """Queue ``vm.create_mirror`` of VM ``vm``; ClusterError (400) for a bad destination or
     one ``backup`` does not allow, a bad pool, or a VM that is a mirror or being imported here."""
-    return _submit(cluster, create_mirror, vm, uri, key, (backup, verify, pool))
+    return _submit(cluster, create_mirror, vm, uri, key, backup=backup, verify=verify, pool=pool)
 
 
 def submit_promote(
@@ -128,7 +130,15 @@ def submit_promote(
 ) -> tasks.TaskRecord:
     """Queue ``vm.promote_mirror`` of VM ``vm`` (checked as :func:`submit_create`)."""
     return _submit(
-        cluster, promote_mirror, vm, uri, key, (backup, verify, pool), remove_on_source=remove_on_source
+        cluster,
+        promote_mirror,
+        vm,
+        uri,
+        key,
+        backup=backup,
+        verify=verify,
+        pool=pool,
+        remove_on_source=remove_on_source,
     )
 
 
