@@ -6,6 +6,7 @@ import atexit
 import functools
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -204,3 +205,30 @@ def metric_samples(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], flo
 def by_label(samples: dict[tuple[tuple[str, str], ...], float], label: str) -> dict[str, int]:
     """One metric's samples keyed by one label's value, as integers."""
     return {dict(labels)[label]: int(value) for labels, value in samples.items()}
+
+
+def free_udp_ports(count: int, address: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct ports on ``address`` free for UDP (and TCP) right now.
+
+    Every candidate stays bound until all are chosen, so the kernel cannot hand the same
+    port out twice.
+    """
+    held: list[socket.socket] = []
+    try:
+        while len(held) < count:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((address, 0))
+            port = udp.getsockname()[1]
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind((address, port))
+                except OSError:
+                    port = -1
+            if port < 0:
+                udp.close()
+                continue
+            held.append(udp)
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()

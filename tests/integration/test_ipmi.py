@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pvc.lab.bmc import BmcError, BmcSim, CallRecord
-from pvc.lab.zookeeper import free_port
 from pvc.power import ipmi
 from pvc.power.ipmi import IpmiError, IpmiFailure, IpmiTarget, PowerState
+from tests.helpers import free_udp_ports
 
 pytestmark = pytest.mark.skipif(
     shutil.which("ipmitool") is None or shutil.which("ipmi_sim") is None,
@@ -28,18 +28,6 @@ dir=$1; out=$2; node=$3; op=$4
 [ -f "$dir/fail" ] && { echo "refusing $op" >&2; exit 1; }
 echo "$node $op $(cat "$dir/$node/power")" >> "$out"
 """
-
-
-def free_udp_port() -> int:
-    """A port free for TCP and UDP on loopback right now."""
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
 
 
 def ipmi_sims_under(directory: Path) -> list[int]:
@@ -76,7 +64,7 @@ def bmcs(tmp_path: Path, hook_out: Path) -> Iterator[BmcSim]:
     sim = BmcSim(
         directory,
         "127.0.0.1",
-        [("node1", free_udp_port()), ("node2", free_udp_port())],
+        list(zip(("node1", "node2"), free_udp_ports(2), strict=True)),
         password=PASSWORD,
         hook_argv=["/bin/sh", str(hook), str(directory), str(hook_out)],
     )
@@ -205,7 +193,7 @@ def test_a_bmc_that_cannot_start_is_reported(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
         sim = BmcSim(
-            tmp_path / "bmcs", "127.0.0.1", [("node1", free_udp_port()), ("node9", port)], password="x1"
+            tmp_path / "bmcs", "127.0.0.1", [("node1", free_udp_ports(1)[0]), ("node9", port)], password="x1"
         )
         with pytest.raises(BmcError) as caught:
             sim.start(timeout=10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Network, ip_address
@@ -27,7 +26,7 @@ from pvc.net.dns_plan import serial_of
 from pvc.net.dns_records import Host, NetworkDns, build_zones
 from pvc.net.postgres import PG_BINDIR, LocalPostgres
 from pvc.net.powerdns import PowerDnsConfig, PowerDnsService, query
-from tests.helpers import reachable_dir
+from tests.helpers import free_udp_ports, reachable_dir
 
 SCHEMA = Path("/usr/share/pdns-backend-pgsql/schema/schema.pgsql.sql")
 LOOPBACK = "127.0.0.1"
@@ -47,27 +46,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    """A port free for TCP and UDP on loopback (never 53: the kernel hands out ephemeral ports)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((LOOPBACK, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((LOOPBACK, port))
-                except OSError:
-                    continue
-        return port
-
-
 class Aggregator:
     """PostgreSQL + PowerDNS in one scratch directory, as the primary would run them."""
 
     def __init__(self, base: Path) -> None:
         self.base = base
-        self.pg_port = _free_port()
-        self.dns_port = _free_port()
+        self.pg_port, self.dns_port = free_udp_ports(2, LOOPBACK)
         (base / "pg").mkdir(mode=0o755, exist_ok=True)
         self.pg = LocalPostgres(
             base / "pg" / "data", base / "pg" / "run", self.pg_port, base / "pg" / "pg.log", durable=False
