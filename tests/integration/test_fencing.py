@@ -30,8 +30,7 @@ from pvc.state.schema import ensure_schema
 from pvc.state.settings import set_maintenance
 from pvc.state.states import DaemonState, DomainState, NodeMode, VMState
 from pvc.state.vms import update_placement
-from tests.helpers import ManualClock, node_config_data, wait_for
-from tests.integration.test_ipmi import free_udp_port
+from tests.helpers import ManualClock, free_udp_ports, node_config_data, wait_for
 
 KEEPALIVE_INTERVAL = 0.5
 SAVING_THROWS = 2
@@ -376,7 +375,7 @@ def test_unusable_ipmi_settings_fail_the_fence_with_a_reason(world):
 
 @pytest.fixture
 def bmc(tmp_path):
-    sim = BmcSim(tmp_path / "bmcs", "127.0.0.1", [("n2", free_udp_port())], password="secret")
+    sim = BmcSim(tmp_path / "bmcs", "127.0.0.1", [("n2", free_udp_ports(1)[0])], password="secret")
     sim.start()
     yield sim
     sim.stop()
