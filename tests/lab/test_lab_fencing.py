@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from pvc.lab import demo, endpoint
+from pvc.lab import demo, endpoint, power
 from pvc.lab.bmc import BmcSim
 from pvc.lab.layout import LabLayout
 from pvc.lab.witness import (
@@ -371,3 +371,26 @@ def test_a_daemon_killed_during_a_live_migration_leaves_the_guest_running_once(l
     assert len([span for span in spans if span[1] == last_seen]) == 1, spans
     assert cluster.vm_node(guest) == target
     cluster.back_in_service(source)
+
+
+def test_up_right_after_a_daemon_died_waits_out_the_fence_it_races(lab: LabLayout):
+    """``pvc-lab up`` restarts a daemon the cluster has just declared dead: the fence that
+    follows kills what ``up`` started, and ``up`` waits for the node to be powered on and
+    its services started again instead of failing."""
+    cluster = Cluster(lab)
+    cluster.restore()
+    victim = next(node for node in lab.node_names if node != cluster.primary())
+    lab_cli(lab, "node", "kill", victim)
+    wait_for(lambda: cluster.states(victim)[0] == "dead", timeout=30, interval=0.1)
+    began = time.time()
+    output = lab_cli(lab, "up")
+    print(output)
+    cut = power.power_cut_since(lab, victim, began)
+    assert (f"the cluster fenced {victim} meanwhile" in output) <= cut
+    wait_for(lambda: all(cluster.states(n)[0] == "run" for n in lab.node_names), timeout=RECOVERY)
+    record = fence_record(lab, victim)
+    if cut:
+        assert record is not None and record.state == FenceState.FENCED
+        cluster.back_in_service(victim)
+    else:  # the restarted daemon's keepalive came first: no fence
+        cluster.restore()

@@ -323,6 +323,7 @@ class Lab:
                 f"the namespace anchor of {', '.join(anchors)} has died, so the lab cannot be "
                 "healed in place: 'pvc-lab down', then 'pvc-lab up'"
             )
+        began = time.time()
         done = []
         for node, now in power.power_states(state.layout).items():
             power.wait_power_on(state.layout, node)  # a node booting after a power on
@@ -340,7 +341,7 @@ class Lab:
             node, role = key.split("/")
             self._wait_service(state, node, role)
         if done:
-            self._wait_cluster(state, timeout)
+            done += self._wait_cluster(state, timeout, since=began)
         return done
 
     def power_on(self, node: str) -> list[str]:
@@ -373,24 +374,51 @@ class Lab:
         """Start (or restart) the node daemon of ``node``."""
         return self.start_service(node, "pvcnoded", state)
 
-    def _wait_cluster(self, state: LabState, timeout: float) -> None:
+    def _wait_cluster(self, state: LabState, timeout: float, since: float | None = None) -> list[str]:
+        """Wait until every node daemon is in ``run`` and there is one primary.
+
+        A node whose processes die because the cluster fences it meanwhile (its BMC was asked
+        to cut its power after ``since``, epoch seconds, default now: e.g. ``up`` restarted a
+        daemon the cluster had already declared dead) is waited for until it is powered on and
+        its services started again; one sentence per such node. Any other death fails the start.
+        """
         layout = state.layout
         deadline = time.monotonic() + timeout
+        cut_check_from = dict.fromkeys(layout.node_names, time.time() if since is None else since)
+        notes: list[str] = []
         store = self._store(layout, give_up_after=timeout)
         try:
             while time.monotonic() < deadline:
                 dead = [k for k, alive in state.alive().items() if not alive]
+                fenced = self._fenced_meanwhile(layout, dead, cut_check_from)
+                if fenced:
+                    for node in fenced:
+                        if not power.wait_powered_on(layout, node, deadline):
+                            raise LabError(f"{node} was fenced and is not on again within {timeout:g} s")
+                        cut_check_from[node] = time.time()
+                        notes.append(f"the cluster fenced {node} meanwhile; it is powered on again")
+                    state = self._require_state()
+                    continue
                 if dead:
                     raise LabError(f"lab processes exited during start: {', '.join(dead)}")
                 nodes = read_nodes(store, layout.node_names)
                 running = all(n["daemon_state"] == "run" for n in nodes)
                 primaries = [n["name"] for n in nodes if n["coordinator_state"] == "primary"]
                 if running and len(primaries) == 1:
-                    return
+                    return notes
                 time.sleep(0.1)
         finally:
             store.stop()
         raise LabError(f"lab did not reach run with one primary within {timeout:g} s")
+
+    @staticmethod
+    def _fenced_meanwhile(layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]) -> list[str]:
+        """The nodes of the ``dead`` processes (``node/role``) if each one's power was cut since
+        its ``cut_check_from`` time (a fence), else [] (a death a power cut does not explain)."""
+        nodes = sorted({key.split("/")[0] for key in dead})
+        if nodes and all(power.power_cut_since(layout, n, cut_check_from[n]) for n in nodes):
+            return nodes
+        return []
 
     # -- inspection ---------------------------------------------------------------------
 

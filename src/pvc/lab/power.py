@@ -245,3 +245,35 @@ def wait_power_on(layout: LabLayout, node: str, timeout: float = 120.0) -> None:
     ref = _power_on_ref(layout, node)
     if ref is not None:
         processes.wait_gone([ref], timeout)
+
+
+# -- power cycles seen from outside ----------------------------------------------------------
+
+#: Power-script settings that cut a node's power (``set power 0``, ``shutdown 1``, ``reset 1``).
+_CUTS = {("power", "0"), ("shutdown", "1"), ("reset", "1")}
+
+
+def power_cut_since(layout: LabLayout, node: str, since: float) -> bool:
+    """Whether ``node``'s BMC was asked to cut its power at or after ``since`` (epoch seconds).
+
+    A fence does this; the call is logged before the node's processes are killed, so a
+    process found dead after such a call died of it.
+    """
+    sim = attach_bmcs(layout)
+    if sim is None:
+        return False
+    return any(
+        call.time >= since and call.op == "set" and tuple(call.args[:2]) in _CUTS for call in sim.calls(node)
+    )
+
+
+def wait_powered_on(layout: LabLayout, node: str, deadline: float) -> bool:
+    """Wait until ``node``'s BMC reports it on and the start of its services has ended.
+
+    ``deadline`` is a :func:`time.monotonic` time; False if it passed first.
+    """
+    while time.monotonic() < deadline:
+        if power_states(layout).get(node) == "on" and _power_on_ref(layout, node) is None:
+            return True
+        time.sleep(0.2)
+    return False
