@@ -8,9 +8,11 @@ import time
 
 import rbd
 
+from pvc.cluster.vm import mirrors
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.storage import volumes
 from pvc.storage.monitors import read_monitor_hosts
+from pvc.tasks import TaskError
 from tests.helpers import TEST_API_KEY, by_label, metric_samples, wait_for
 from tests.storage.api_harness import PREFIX
 from tests.storage.conftest import POOL
@@ -157,3 +159,44 @@ def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
     forced = call(b_client, "POST", "/vm/keep/state", state="start", force="true", wait="true")
     assert forced.status_code == 200, forced.json
     assert vm_view(b_client, "keep")["state"] == "start"
+
+
+def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_again(
+    vm_api,
+    cluster_b,  # noqa: F811
+    ceph_client,
+    new_volume,
+    monkeypatch,
+):
+    client, _ = vm_api
+    b_client, b_pool, b_url = cluster_b["client"], cluster_b["pool"], cluster_b["url"]
+    disk = new_volume()
+    define(client, "held", disk)
+    assert set_state(client, "held", "start").status_code == 200
+    assert mirror(client, "create", "held", b_url, b_pool)["state"] == "SUCCESS"
+    real_send = mirrors.send_to
+    seen: list = []
+
+    def start_meanwhile(*args, **kwargs):
+        """The last send of a promotion: the VM is shut down here; someone tries to start it."""
+        seen.append(call(client, "POST", "/vm/held/state", state="start"))
+        seen.append(vm_view(client, "held")["state"])
+        if len(seen) == 2:
+            raise TaskError("the destination went away")
+        return real_send(*args, **kwargs)
+
+    monkeypatch.setattr(mirrors, "send_to", start_meanwhile)
+    time.sleep(1.1)  # mirror snapshots are named by the second
+    failed = mirror(client, "promote", "held", b_url, b_pool)
+    assert failed["state"] == "FAILURE" and "the destination went away" in failed["status"], failed
+    wait_for(lambda: vm_view(client, "held")["state"] == "start", 15)
+    assert vm_view(b_client, "held")["state"] == "mirror"
+
+    time.sleep(1.1)
+    promoted = mirror(client, "promote", "held", b_url, b_pool)
+    assert promoted["state"] == "SUCCESS", promoted
+    for refused, state in (seen[0:2], seen[2:4]):
+        assert refused.status_code == 400 and "being handed over" in refused.json["message"], refused.json
+        assert state == "mirror"
+    assert vm_view(client, "held")["state"] == "mirror"
+    wait_for(lambda: vm_view(b_client, "held")["state"] == "start", 15)

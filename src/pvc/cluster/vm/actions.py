@@ -57,6 +57,19 @@ def change_placement(
     return placement
 
 
+def _check_changeable(name: str, placement: VmPlacement, force: bool) -> None:
+    """ClusterError if a client may not change the state of a VM in ``placement``: a mirror
+    (unless forced: it is then taken over here) or a VM being imported."""
+    if placement.state == VMState.MIRROR and not force:
+        raise ClusterError(
+            f"VM '{name}' is a mirror of a VM on another cluster, or is being handed over to one: "
+            "promote it there (pvc vm mirror promote), or give force to take it over here "
+            "(the other cluster's copy is not stopped)"
+        )
+    if placement.state == VMState.IMPORT:
+        raise ClusterError(f"VM '{name}' is being imported; its state changes when the import ends")
+
+
 def request_state(
     cluster: Cluster,
     vm: str,
@@ -75,13 +88,7 @@ def request_state(
     record = resolve(cluster, vm)
     cache = cluster.cache
     name, current = record.meta.name, record.placement
-    if current.state == VMState.MIRROR and not force:
-        raise ClusterError(
-            f"VM '{name}' is a mirror of a VM on another cluster: promote it there (pvc vm mirror promote), "
-            "or give force to take it over here (the other cluster's copy is not stopped)"
-        )
-    if current.state == VMState.IMPORT:
-        raise ClusterError(f"VM '{name}' is being imported; its state changes when the import ends")
+    _check_changeable(name, current, force)
     if state in (VMState.RESTART, VMState.SHUTDOWN) and current.state not in VM_RUNNING:
         raise ClusterError(f"VM '{name}' is not running (state {current.state})")
     if state == VMState.START and current.state in VM_RUNNING and current.running_on:
@@ -91,6 +98,7 @@ def request_state(
         raise ClusterError(f"VM '{name}' belongs to node '{current.node}', whose daemon is not running")
 
     def change(placement: VmPlacement) -> VmPlacement:
+        _check_changeable(name, placement, force)  # again, atomically: it may have become one
         if state == VMState.START:
             return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
         return replace(placement, state=state, hard=force and state == VMState.DISABLE)

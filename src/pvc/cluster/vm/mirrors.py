@@ -36,7 +36,7 @@ from pvc.cluster.vm.snapshots import complete_snapshots
 from pvc.config.backup import BackupSection
 from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.states import VM_RUNNING, VMState
-from pvc.state.vms import VmRecord, read_vm, update_placement
+from pvc.state.vms import VmPlacement, VmRecord, read_vm, update_placement
 from pvc.storage import pools, receive
 from pvc.tasks import InvalidTaskError, TaskError, task_type
 
@@ -249,17 +249,18 @@ def promote_mirror(
     if previous in VM_RUNNING:
         ctx.progress(0, 4, f"Shutting down VM {vm}")
         _shut_down(cluster, record)
+    _hold(cluster, record)
     try:
         ctx.progress(1, 4, f"Sending a last snapshot of VM {vm}")
         sent = snapshot_and_send(ctx, record, remote, destination_storage_pool, (1, 4))
     except BaseException:
-        if previous in VM_RUNNING:
-            actions.change_placement(cluster, record.uuid, lambda p: replace(p, state=VMState.START))
+        _release(cluster, record, VMState.START if previous in VM_RUNNING else previous)
         raise
     ctx.progress(2, 4, f"Taking VM {vm} over on {remote.base} ({target})")
     try:
         answer = remote.set_state(vm, target)
     except TaskError as error:
+        _release(cluster, record, VMState.STOP if previous in VM_RUNNING else previous)
         raise TaskError(
             f"{error}. VM {vm} is stopped here and the destination has its last snapshot "
             f"{sent['snapshot']}: check the destination, then start it there or here"
@@ -273,6 +274,29 @@ def promote_mirror(
     message = f"Promoted VM {vm} on {remote.base} at snapshot {sent['snapshot']}: {answer}. {here}"
     ctx.progress(4, 4, message)
     return {**sent, "message": message, "state": target, "removed": remove_on_source}
+
+
+def _hold(cluster: Cluster, record: VmRecord) -> None:
+    """Hold the stopped VM in state ``mirror`` for the rest of its promotion, so that nothing
+    starts it here while the destination takes it over (a forced start still does, as for
+    any mirror). TaskError, and nothing handed over, if it was started again meanwhile."""
+    vm = record.meta.name
+
+    def hold(placement: VmPlacement) -> VmPlacement:
+        if placement.state in VM_RUNNING or placement.running_on:
+            raise TaskError(f"VM {vm} was started again during its promotion; nothing was handed over")
+        return replace(placement, state=VMState.MIRROR)
+
+    actions.change_placement(cluster, record.uuid, hold)
+
+
+def _release(cluster: Cluster, record: VmRecord, state: str) -> None:
+    """End the hold of :func:`_hold` in ``state`` (unless something else changed it since)."""
+
+    def release(placement: VmPlacement) -> VmPlacement | None:
+        return replace(placement, state=state) if placement.state == VMState.MIRROR else None
+
+    actions.change_placement(cluster, record.uuid, release)
 
 
 def _keep_as_mirror(ctx: NodeTaskContext, record: VmRecord) -> str:
