@@ -31,6 +31,7 @@ from pvc.lab.nodeconf import write_node_config
 from pvc.power.ipmi import PowerState
 from pvc.processes import ProcessRef
 from pvc.state import paths
+from pvc.state.fencing import read_fence
 from pvc.state.store import Store
 
 Say = Callable[[str], None]
@@ -375,7 +376,8 @@ class Lab:
         return self.start_service(node, "pvcnoded", state)
 
     def _wait_cluster(self, state: LabState, timeout: float, since: float | None = None) -> list[str]:
-        """Wait until every node daemon is in ``run`` and there is one primary.
+        """Wait until every node daemon is in ``run``, there is one primary and no fence is
+        under way.
 
         A node whose processes die because the cluster fences it meanwhile (its BMC was asked
         to cut its power after ``since``, epoch seconds, default now: e.g. ``up`` restarted a
@@ -404,12 +406,17 @@ class Lab:
                 nodes = read_nodes(store, layout.node_names)
                 running = all(n["daemon_state"] == "run" for n in nodes)
                 primaries = [n["name"] for n in nodes if n["coordinator_state"] == "primary"]
-                if running and len(primaries) == 1:
+                if running and len(primaries) == 1 and not self._fences_under_way(store, layout):
                     return notes
                 time.sleep(0.1)
         finally:
             store.stop()
         raise LabError(f"lab did not reach run with one primary within {timeout:g} s")
+
+    @staticmethod
+    def _fences_under_way(store: Store, layout: LabLayout) -> list[str]:
+        """The nodes a fence of the cluster is under way for (it may yet cut their power)."""
+        return [node for node in layout.node_names if (r := read_fence(store, node)) and not r.done]
 
     @staticmethod
     def _fenced_meanwhile(layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]) -> list[str]:
