@@ -12,6 +12,7 @@ at its previous complete snapshot.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pvc import tasks
@@ -34,6 +35,8 @@ from pvc.storage import pools
 from pvc.storage.errors import StorageError
 from pvc.storage.images import open_image
 from pvc.tasks import InvalidTaskError, TaskError, task_type
+
+log = logging.getLogger("pvc.cluster.vm.mirror_send")
 
 SEND_TASK = "vm.send_snapshot"
 
@@ -172,6 +175,7 @@ def send_to(
     check_destination(remote, vm, parent)
     access = need_storage(ctx)
     sent = 0
+    unverified: list[str] = []
     volumes = snapshot.volumes
     for index, (source_pool, volume) in enumerate(volumes):
         target_pool = pool or source_pool
@@ -180,7 +184,10 @@ def send_to(
         if parent:
             sent += _send_changes(ctx, access, remote, vm, where, snapshot_name, parent)
         else:
-            sent += _send_image(ctx, access, remote, vm, where, snapshot_name)
+            size, verified = _send_image(ctx, access, remote, vm, where, snapshot_name)
+            sent += size
+            if not verified:
+                unverified.append(f"{target_pool}/{volume}")
         remote.seal(vm, target_pool, volume, snapshot_name)
     pool_map = {source_pool: pool for source_pool, _ in volumes} if pool else {}
     detail = _detail(record, snapshot, pool_map)
@@ -190,6 +197,12 @@ def send_to(
     message = (
         f"Sent {kind} snapshot {snapshot_name} of VM {vm} to {remote.base} ({sent} bytes of data): {answer}"
     )
+    if unverified:
+        message += (
+            f"; the destination confirmed no checksum of {', '.join(unverified)} "
+            "(it does not check whole images): their copies are unverified"
+        )
+        log.warning("%s", message)
     ctx.progress(len(volumes) + 1, len(volumes) + 1, message)
     return {"message": message, "bytes": sent, "type": kind}
 
@@ -201,7 +214,9 @@ def _send_image(
     vm: str,
     where: tuple[str, str, str],
     name: str,
-) -> int:
+) -> tuple[int, bool]:
+    """Send one volume's whole image at snapshot ``name``: its size, and whether the
+    destination confirmed what it got."""
     pool, volume, target_pool = where
     try:
         with open_image(access.client(), pool, volume, snapshot=name) as image:
@@ -211,10 +226,10 @@ def _send_image(
                 ctx.progress(done // (1024 * 1024), size // (1024 * 1024) or 1, f"Sending {pool}/{volume}")
                 ctx.check_cancelled()
 
-            remote.send_image(vm, target_pool, volume, name, ImageReader(image, size, progress))
+            verified = remote.send_image(vm, target_pool, volume, name, ImageReader(image, size, progress))
     except StorageError as error:
         raise TaskError(str(error)) from None
-    return size
+    return size, verified
 
 
 def _send_changes(
