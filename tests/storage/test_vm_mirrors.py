@@ -8,8 +8,10 @@ import time
 
 import rbd
 
-from pvc.cluster.vm import mirrors
+from pvc.cluster.vm import mirror_receive, mirrors
 from pvc.domain_xml.policy import XmlPolicy
+from pvc.state import paths
+from pvc.state.locks import held
 from pvc.storage import volumes
 from pvc.storage.monitors import read_monitor_hosts
 from pvc.tasks import TaskError
@@ -29,6 +31,16 @@ def mirror(client, action: str, vm: str, url: str, pool: str, **extra) -> dict:
 
 def snapshot_names(client, vm: str) -> list[str]:
     return [snap["name"] for snap in vm_view(client, vm)["snapshots"]]
+
+
+def running_vm(vm_api, b: dict, new_volume, name: str) -> tuple:
+    """VM ``name`` started on cluster A on a new volume: (A's client, and of cluster ``b``
+    its client, pool and URL, the volume)."""
+    client, _ = vm_api
+    disk = new_volume()
+    define(client, name, disk)
+    assert set_state(client, name, "start").status_code == 200
+    return client, b["client"], b["pool"], b["url"], disk
 
 
 def test_a_mirror_follows_its_vm_and_a_promotion_hands_the_vm_over_and_back(
@@ -107,11 +119,7 @@ def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
     ceph_client,
     new_volume,
 ):
-    client, _ = vm_api
-    b_client, b_pool, b_url = cluster_b["client"], cluster_b["pool"], cluster_b["url"]
-    disk = new_volume()
-    define(client, "keep", disk)
-    assert set_state(client, "keep", "start").status_code == 200
+    client, b_client, b_pool, b_url, disk = running_vm(vm_api, cluster_b, new_volume, "keep")
 
     define(b_client, "keep", "elsewhere-disk")
     taken = mirror(client, "promote", "keep", b_url, b_pool)
@@ -164,15 +172,10 @@ def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
 def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_again(
     vm_api,
     cluster_b,  # noqa: F811
-    ceph_client,
     new_volume,
     monkeypatch,
 ):
-    client, _ = vm_api
-    b_client, b_pool, b_url = cluster_b["client"], cluster_b["pool"], cluster_b["url"]
-    disk = new_volume()
-    define(client, "held", disk)
-    assert set_state(client, "held", "start").status_code == 200
+    client, b_client, b_pool, b_url, _ = running_vm(vm_api, cluster_b, new_volume, "held")
     assert mirror(client, "create", "held", b_url, b_pool)["state"] == "SUCCESS"
     real_send = mirrors.send_to
     seen: list = []
@@ -200,3 +203,29 @@ def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_
         assert state == "mirror"
     assert vm_view(client, "held")["state"] == "mirror"
     wait_for(lambda: vm_view(b_client, "held")["state"] == "start", 15)
+
+
+def test_a_take_over_and_the_receives_of_a_mirror_never_overlap(
+    vm_api,
+    cluster_b,  # noqa: F811
+    new_volume,
+    monkeypatch,
+):
+    client, b_client, b_pool, b_url, _ = running_vm(vm_api, cluster_b, new_volume, "taken")
+    assert mirror(client, "create", "taken", b_url, b_pool)["state"] == "SUCCESS"
+    monkeypatch.setattr(mirror_receive, "TAKEOVER_WAIT", 0.5)
+    monkeypatch.setattr(mirror_receive, "RECEIVE_WAIT", 0.5)
+    # B's receive lock of the VM held as a send's write would hold it
+    with held(cluster_b["context"].cluster.store, paths.receive_lock("taken"), "a send's write"):
+        refused = call(b_client, "POST", "/vm/taken/state", state="start", force="true")
+        assert refused.status_code == 409 and "receiving a send right now" in refused.json["message"]
+        assert vm_view(b_client, "taken")["state"] == "mirror"
+        time.sleep(1.1)  # mirror snapshots are named by the second
+        waited = mirror(client, "create", "taken", b_url, b_pool)
+        assert waited["state"] == "FAILURE" and "being received by another send" in waited["status"], waited
+    # free again: the take-over goes on, and a send after it finds no mirror to write
+    taken = call(b_client, "POST", "/vm/taken/state", state="start", force="true", wait="true")
+    assert taken.status_code == 200, taken.json
+    time.sleep(1.1)
+    late = mirror(client, "create", "taken", b_url, b_pool)
+    assert late["state"] == "FAILURE" and "is not a mirror" in late["status"], late

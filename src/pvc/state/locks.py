@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from kazoo.exceptions import KazooException, NoAuthError
+from kazoo.exceptions import KazooException, LockTimeout, NoAuthError
 from kazoo.recipe.lock import Lock
 
 from pvc.state import paths
@@ -32,12 +32,19 @@ def make_lock(store: Store, path: str, identifier: str) -> Lock:
     return store.client.Lock(path, identifier)
 
 
+class LockBusy(StateError):
+    """A lock was held by another contender for the whole wait."""
+
+
 @contextmanager
 def held(store: Store, path: str, identifier: str, *, timeout: float = 30.0) -> Iterator[Lock]:
-    """Hold a lock for the duration of a ``with`` block; StateError if not acquired in time."""
+    """Hold a lock for the duration of a ``with`` block; LockBusy if another holds it for
+    ``timeout`` seconds, StateError if ZooKeeper fails."""
     lock = make_lock(store, path, identifier)
     try:
         acquired = lock.acquire(timeout=timeout)
+    except LockTimeout:
+        raise LockBusy(f"lock {path} stayed held by another for {timeout:g} s") from None
     except KazooException as error:
         raise _failed("could not acquire lock", path, error) from error
     if not acquired:  # pragma: no cover - acquire raises on timeout

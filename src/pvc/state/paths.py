@@ -5,6 +5,8 @@ Nothing else in the code base spells a path; it calls these helpers.
 
 from __future__ import annotations
 
+import hashlib
+
 SCHEMA = "/schema"
 SCHEMA_VERSION = "/schema/version"
 #: Fingerprint of the credential the whole tree was last restricted to (see pvc.state.acl).
@@ -30,6 +32,8 @@ LOCKS = "/locks"
 PRIMARY_LOCK = "/locks/primary"
 SCHEMA_LOCK = "/locks/schema"
 FENCE_LOCKS = "/locks/fence"
+#: One lock per VM that receives sends from another cluster (see pvc.cluster.vm.mirror_receive).
+RECEIVE_LOCKS = "/locks/receive"
 
 #: Patroni's namespace (its own tree, beside PVC's: Patroni writes it, PVC only reads it).
 PATRONI = "/patroni"
@@ -74,6 +78,12 @@ def node_ipmi(name: str) -> str:
 def node_fence(name: str) -> str:
     """The node's last fence: state, steps and outcome (JSON, written by the fencing node)."""
     return f"{NODES}/{name}/fence"
+
+
+def receive_lock(vm_name: str) -> str:
+    """The lock over what is received for VM ``vm_name`` and its take-over (named by a digest
+    of the name, which is whatever a request's URL carried)."""
+    return f"{RECEIVE_LOCKS}/{hashlib.sha256(vm_name.encode()).hexdigest()[:32]}"
 
 
 def fence_lock(name: str) -> str:

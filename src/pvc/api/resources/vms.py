@@ -177,12 +177,14 @@ def vm_set_state(vm: str, state: str, force: bool, wait: bool):
     context = ctx()
 
     def change(wait: bool, timeout: float) -> str:
-        # a mirror taken over starts from its last complete snapshot, whatever a cut-off send wrote
-        rolled = mirror_receive.settle_for_takeover(context.cluster, context.storage, vm) if force else []
-        message = actions.request_state(context.cluster, vm, state, force=force, wait=wait, timeout=timeout)
-        if rolled:
-            message += f" (rolled {', '.join(rolled)} back to the mirror's last complete snapshot first)"
-        return message
+        def request() -> str:
+            return actions.request_state(context.cluster, vm, state, force=force, wait=wait, timeout=timeout)
+
+        if not force:
+            return request()
+        # a mirror taken over starts from its last complete snapshot, whatever a cut-off send
+        # wrote, and never while a send still writes it
+        return mirror_receive.take_over(context.cluster, context.storage, vm, request)
 
     return waited(ctx().wait_gate, wait, change, poll=f"/vm/{vm}/state")
 

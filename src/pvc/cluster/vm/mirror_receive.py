@@ -6,12 +6,18 @@ The sender (:mod:`pvc.cluster.vm.mirror_send`) first writes each volume: a whole
 (``POST .../receive/config``), which defines the VM here in state ``mirror`` (or updates the
 mirror) and records the snapshot. A VM of that name that is not a mirror is never touched,
 and neither is any volume that is not one of the mirror's or being received.
+
+Every receive call for a VM, and the take-over of a mirror (a forced state change), hold the
+VM's receive lock in ZooKeeper: a take-over never lets the VM start while a send still
+writes its volumes, and a send that comes after finds a VM that is no longer a mirror.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any, BinaryIO
 
@@ -26,7 +32,9 @@ from pvc.domain_xml.errors import DomainXMLError
 from pvc.domain_xml.parse import rbd_volumes
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.domain_xml.rbd_retarget import retarget_rbd_disks
+from pvc.state import paths
 from pvc.state.errors import ConflictError
+from pvc.state.locks import LockBusy, held
 from pvc.state.states import VMState
 from pvc.state.vm_snapshots import VmSnapshot, claim, complete, read_snapshot, read_snapshots
 from pvc.state.vms import VmMeta, VmPlacement, VmRecord, create_vm, replace_definition
@@ -35,6 +43,28 @@ from pvc.storage.images import check_image_name
 
 #: Metadata a mirror takes from its source's VM detail (v1 names), besides its XML.
 KEPT_FIELDS = ("node_limit", "node_selector", "node_autostart", "migration_method", "migration_max_downtime")
+#: Seconds a receive waits while another receive for the same VM, or its take-over, goes on.
+RECEIVE_WAIT = 60.0
+#: Seconds a take-over waits for a receive of the VM to end before it is refused (409).
+TAKEOVER_WAIT = 10.0
+
+
+@contextlib.contextmanager
+def _exclusive(cluster: Cluster, vm: str, timeout: float, busy: str) -> Iterator[None]:
+    """Hold VM ``vm``'s receive lock for the ``with`` block; Conflict (409) saying ``busy`` if
+    another holds it for ``timeout`` seconds."""
+    with contextlib.ExitStack() as stack:
+        try:
+            lock = held(cluster.store, paths.receive_lock(vm), f"pid {os.getpid()}", timeout=timeout)
+            stack.enter_context(lock)
+        except LockBusy:
+            raise Conflict(busy) from None
+        yield
+
+
+def _receiving(cluster: Cluster, vm: str) -> contextlib.AbstractContextManager[None]:
+    busy = f"VM '{vm}' is being received by another send, or taken over, here; try again"
+    return _exclusive(cluster, vm, RECEIVE_WAIT, busy)
 
 
 def _checked(pool: str, volume: str, snapshot: str) -> None:
@@ -58,6 +88,26 @@ def mirror_of(cluster: Cluster, vm: str) -> VmRecord | None:
             f"VM '{vm}' exists here and is not a mirror (state {record.placement.state}); nothing changed"
         )
     return record
+
+
+def take_over(cluster: Cluster, access: StorageAccess, vm: str, change: Callable[[], str]) -> str:
+    """Run ``change`` (a forced state change of VM ``vm``; its message is returned). For a
+    mirror it runs holding the VM's receive lock, after :func:`settle_for_takeover`: Conflict
+    (409) if a send to the VM goes on for TAKEOVER_WAIT seconds."""
+    record = resolve(cluster, vm)
+    if record.placement.state != VMState.MIRROR:
+        return change()
+    name = record.meta.name
+    busy = (
+        f"VM '{name}' is receiving a send right now; take it over once the send ends "
+        "(or is stopped on the other cluster)"
+    )
+    with _exclusive(cluster, name, TAKEOVER_WAIT, busy):
+        rolled = settle_for_takeover(cluster, access, name)
+        message = change()
+    if rolled:
+        message += f" (rolled {', '.join(rolled)} back to the mirror's last complete snapshot first)"
+    return message
 
 
 def settle_for_takeover(cluster: Cluster, access: StorageAccess, vm: str) -> list[str]:
@@ -99,10 +149,10 @@ def receive_block(
     """A whole image of ``pool/volume`` for ``vm``'s snapshot ``snapshot`` (``size`` bytes);
     the reply message and the CRC-32 of what arrived."""
     _checked(pool, volume, snapshot)
-    mirror_of(cluster, vm)
     if size <= 0:
         raise ClusterError("size must be a positive number of bytes")
-    with mapped_errors(access):
+    with _receiving(cluster, vm), mapped_errors(access):
+        mirror_of(cluster, vm)
         digest = receive.receive_image(access.client(), vm, pool, volume, snapshot, size, stream, checksum)
     return f"Received {size} bytes of {pool}/{volume} for snapshot {snapshot} of VM {vm}", digest
 
@@ -125,13 +175,16 @@ def receive_batch(
     from ``source_snapshot`` afresh; a later one after another send began is refused, 409)."""
     _checked(pool, volume, snapshot)
     check_name(source_snapshot)
-    mirror = mirror_of(cluster, vm)
-    if (pool, volume) not in _mirror_volumes(mirror):
-        raise ClusterError(f"{pool}/{volume} is not a disk of a mirror VM '{vm}' here: send the whole image")
-    with mapped_errors(access):
-        written = receive.receive_extents(
-            access.client(), vm, pool, volume, snapshot, source_snapshot, parts, checksum, send, index
-        )
+    with _receiving(cluster, vm):
+        mirror = mirror_of(cluster, vm)
+        if (pool, volume) not in _mirror_volumes(mirror):
+            raise ClusterError(
+                f"{pool}/{volume} is not a disk of a mirror VM '{vm}' here: send the whole image"
+            )
+        with mapped_errors(access):
+            written = receive.receive_extents(
+                access.client(), vm, pool, volume, snapshot, source_snapshot, parts, checksum, send, index
+            )
     return f"Received {written} changed bytes of {pool}/{volume} for snapshot {snapshot} of VM {vm}"
 
 
@@ -140,8 +193,8 @@ def receive_seal(
 ) -> str:
     """Take the snapshot of a received volume (it is complete from then on)."""
     _checked(pool, volume, snapshot)
-    mirror_of(cluster, vm)
-    with mapped_errors(access):
+    with _receiving(cluster, vm), mapped_errors(access):
+        mirror_of(cluster, vm)
         receive.seal(access.client(), vm, pool, volume, snapshot)
     return f"Took snapshot {pool}/{volume}@{snapshot}"
 
@@ -161,6 +214,19 @@ def receive_config(
     check_name(snapshot)
     if not isinstance(detail, dict) or not isinstance(detail.get("xml"), str):
         raise ClusterError("the body must be the source VM's detail (a JSON object with its xml)")
+    with _receiving(cluster, vm):
+        return _receive_config(cluster, access, vm, snapshot, detail, policy, disk_auth)
+
+
+def _receive_config(
+    cluster: Cluster,
+    access: StorageAccess,
+    vm: str,
+    snapshot: str,
+    detail: dict,
+    policy: XmlPolicy,
+    disk_auth: tuple[str, str] | None,
+) -> str:
     mirror = mirror_of(cluster, vm)
     with mapped_errors(access):
         client = access.client()
