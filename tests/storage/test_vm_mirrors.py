@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 import rbd
 
 from pvc.cluster.vm import mirror_receive, mirrors
@@ -41,6 +42,18 @@ def running_vm(vm_api, b: dict, new_volume, name: str) -> tuple:
     define(client, name, disk)
     assert set_state(client, name, "start").status_code == 200
     return client, b["client"], b["pool"], b["url"], disk
+
+
+@pytest.fixture
+def mirrored(vm_api, cluster_b, new_volume):  # noqa: F811
+    """Start a VM on cluster A and mirror it to B: (A's client, B's client, pool and URL)."""
+
+    def make(name: str) -> tuple:
+        client, b_client, b_pool, b_url, _ = running_vm(vm_api, cluster_b, new_volume, name)
+        assert mirror(client, "create", name, b_url, b_pool)["state"] == "SUCCESS"
+        return client, b_client, b_pool, b_url
+
+    return make
 
 
 def test_a_mirror_follows_its_vm_and_a_promotion_hands_the_vm_over_and_back(
@@ -169,14 +182,8 @@ def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
     assert vm_view(b_client, "keep")["state"] == "start"
 
 
-def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_again(
-    vm_api,
-    cluster_b,  # noqa: F811
-    new_volume,
-    monkeypatch,
-):
-    client, b_client, b_pool, b_url, _ = running_vm(vm_api, cluster_b, new_volume, "held")
-    assert mirror(client, "create", "held", b_url, b_pool)["state"] == "SUCCESS"
+def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_again(mirrored, monkeypatch):
+    client, b_client, b_pool, b_url = mirrored("held")
     real_send = mirrors.send_to
     seen: list = []
 
@@ -205,14 +212,8 @@ def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_
     wait_for(lambda: vm_view(b_client, "held")["state"] == "start", 15)
 
 
-def test_a_take_over_and_the_receives_of_a_mirror_never_overlap(
-    vm_api,
-    cluster_b,  # noqa: F811
-    new_volume,
-    monkeypatch,
-):
-    client, b_client, b_pool, b_url, _ = running_vm(vm_api, cluster_b, new_volume, "taken")
-    assert mirror(client, "create", "taken", b_url, b_pool)["state"] == "SUCCESS"
+def test_a_take_over_and_the_receives_of_a_mirror_never_overlap(mirrored, cluster_b, monkeypatch):  # noqa: F811
+    client, b_client, b_pool, b_url = mirrored("taken")
     monkeypatch.setattr(mirror_receive, "TAKEOVER_WAIT", 0.5)
     monkeypatch.setattr(mirror_receive, "RECEIVE_WAIT", 0.5)
     # B's receive lock of the VM held as a send's write would hold it
