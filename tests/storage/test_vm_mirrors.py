@@ -9,7 +9,10 @@ import time
 import pytest
 import rbd
 
-from pvc.cluster.vm import mirror_receive, mirrors
+from pvc import tasks
+from pvc.cluster.tasks.services import NodeServices
+from pvc.cluster.vm import mirror_hold, mirror_receive, mirrors
+from pvc.cluster.vm.queries import resolve
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
 from pvc.state.locks import held
@@ -182,20 +185,26 @@ def test_mirrors_that_cannot_work_are_refused_and_the_vm_keeps_running(
     assert vm_view(b_client, "keep")["state"] == "start"
 
 
-def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_again(mirrored, monkeypatch):
+def test_a_vm_being_promoted_is_held_and_a_failed_send_starts_it_again(mirrored, vm_api, monkeypatch):
     client, b_client, b_pool, b_url = mirrored("held")
     real_send = mirrors.send_to
-    seen: list = []
+    seen: list[dict] = []
 
-    def start_meanwhile(*args, **kwargs):
-        """The last send of a promotion: the VM is shut down here; someone tries to start it."""
-        seen.append(call(client, "POST", "/vm/held/state", state="start"))
-        seen.append(vm_view(client, "held")["state"])
-        if len(seen) == 2:
+    def meddle(*args, **kwargs):
+        """The last send of a promotion: the VM is shut down here; someone tries to change it."""
+        seen.append(
+            {
+                "start": call(client, "POST", "/vm/held/state", state="start"),
+                "forced": call(client, "POST", "/vm/held/state", state="start", force="true"),
+                "remove": client.delete(f"{PREFIX}/vm/held"),
+                "state": vm_view(client, "held")["state"],
+            }
+        )
+        if len(seen) == 1:
             raise TaskError("the destination went away")
         return real_send(*args, **kwargs)
 
-    monkeypatch.setattr(mirrors, "send_to", start_meanwhile)
+    monkeypatch.setattr(mirrors, "send_to", meddle)
     time.sleep(1.1)  # mirror snapshots are named by the second
     failed = mirror(client, "promote", "held", b_url, b_pool)
     assert failed["state"] == "FAILURE" and "the destination went away" in failed["status"], failed
@@ -205,11 +214,29 @@ def test_a_vm_being_promoted_cannot_be_started_here_and_a_failed_send_starts_it_
     time.sleep(1.1)
     promoted = mirror(client, "promote", "held", b_url, b_pool)
     assert promoted["state"] == "SUCCESS", promoted
-    for refused, state in (seen[0:2], seen[2:4]):
-        assert refused.status_code == 400 and "being handed over" in refused.json["message"], refused.json
-        assert state == "mirror"
+    for tried in seen:
+        for what in ("start", "forced", "remove"):
+            reply = tried[what]
+            assert reply.status_code == 400 and "being handed over" in reply.json["message"], (
+                what,
+                reply.json,
+            )
+        assert tried["state"] == "mirror"
     assert vm_view(client, "held")["state"] == "mirror"
     wait_for(lambda: vm_view(b_client, "held")["state"] == "start", 15)
+
+    # a promotion whose worker was lost: its hold ends, the VM stopped here
+    cluster = vm_api[1].cluster
+    record = resolve(cluster, "held")
+    mirror_hold.hold(cluster, record, "task-lost")
+    args = {"domain": record.uuid}
+    lost = tasks.TaskRecord(id="task-lost", name=mirrors.PROMOTE_TASK, run_on="hv9", args=args)
+    other = tasks.TaskRecord(id="task-other", name=mirrors.PROMOTE_TASK, run_on="hv9", args=args)
+    services = NodeServices(cluster=cluster)
+    assert mirror_hold.sweep_lost_hold(services, other) is None
+    assert "is stopped here and no longer held" in mirror_hold.sweep_lost_hold(services, lost)
+    placement = resolve(cluster, "held").placement
+    assert (placement.state, placement.held_by) == ("stop", "")
 
 
 def test_a_take_over_and_the_receives_of_a_mirror_never_overlap(mirrored, cluster_b, monkeypatch):  # noqa: F811

@@ -62,6 +62,9 @@ class VmPlacement(_Record):
     #: Times its node restarted the VM after its QEMU died.
     restarts: int = 0
     changed: float = 0.0
+    #: The task that holds the VM while it hands it over to another cluster ("" = none):
+    #: nothing changes its state meanwhile, not even with force.
+    held_by: str = ""
 
 
 @dataclass(frozen=True)

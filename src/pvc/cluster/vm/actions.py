@@ -57,12 +57,18 @@ def change_placement(
     return placement
 
 
-def _check_changeable(name: str, placement: VmPlacement, force: bool) -> None:
-    """ClusterError if a client may not change the state of a VM in ``placement``: a mirror
-    (unless forced: it is then taken over here) or a VM being imported."""
+def check_changeable(name: str, placement: VmPlacement, force: bool) -> None:
+    """ClusterError if a client may not change the state of a VM in ``placement``: one being
+    handed over to another cluster, a mirror (unless forced: it is then taken over here) or a
+    VM being imported."""
+    if placement.held_by:
+        raise ClusterError(
+            f"VM '{name}' is being handed over to another cluster by task {placement.held_by}; "
+            "its state changes when that task ends"
+        )
     if placement.state == VMState.MIRROR and not force:
         raise ClusterError(
-            f"VM '{name}' is a mirror of a VM on another cluster, or is being handed over to one: "
+            f"VM '{name}' is a mirror of a VM on another cluster: "
             "promote it there (pvc vm mirror promote), or give force to take it over here "
             "(the other cluster's copy is not stopped)"
         )
@@ -88,7 +94,7 @@ def request_state(
     record = resolve(cluster, vm)
     cache = cluster.cache
     name, current = record.meta.name, record.placement
-    _check_changeable(name, current, force)
+    check_changeable(name, current, force)
     if state in (VMState.RESTART, VMState.SHUTDOWN) and current.state not in VM_RUNNING:
         raise ClusterError(f"VM '{name}' is not running (state {current.state})")
     if state == VMState.START and current.state in VM_RUNNING and current.running_on:
@@ -98,7 +104,7 @@ def request_state(
         raise ClusterError(f"VM '{name}' belongs to node '{current.node}', whose daemon is not running")
 
     def change(placement: VmPlacement) -> VmPlacement:
-        _check_changeable(name, placement, force)  # again, atomically: it may have become one
+        check_changeable(name, placement, force)  # again, atomically: it may have become one
         if state == VMState.START:
             return replace(placement, state=VMState.START, failed_reason="", restarts=0, hard=False)
         return replace(placement, state=state, hard=force and state == VMState.DISABLE)
@@ -216,6 +222,11 @@ def remove(
     """
     record = resolve(cluster, vm)
     name = record.meta.name
+    if record.placement.held_by:
+        raise ClusterError(
+            f"VM '{name}' is being handed over to another cluster by task {record.placement.held_by}; "
+            "remove it when that task ends"
+        )
     disks: list[tuple[str, str]] = []
     owned_snapshots: list[str] = []  # the VM's own snapshots go with its volumes
     if delete_disks:

@@ -25,6 +25,7 @@ from pvc.cluster.errors import ClusterError, Conflict
 from pvc.cluster.node.queries import running_primary
 from pvc.cluster.session import Cluster
 from pvc.cluster.storage.access import StorageAccess, mapped_errors
+from pvc.cluster.vm.actions import check_changeable
 from pvc.cluster.vm.define import parse_xml
 from pvc.cluster.vm.queries import resolve
 from pvc.cluster.vm.snapshots import check_name
@@ -95,9 +96,10 @@ def take_over(cluster: Cluster, access: StorageAccess, vm: str, change: Callable
     mirror it runs holding the VM's receive lock, after :func:`settle_for_takeover`: Conflict
     (409) if a send to the VM goes on for TAKEOVER_WAIT seconds."""
     record = resolve(cluster, vm)
+    name = record.meta.name
+    check_changeable(name, record.placement, force=True)  # never one a promotion holds
     if record.placement.state != VMState.MIRROR:
         return change()
-    name = record.meta.name
     busy = (
         f"VM '{name}' is receiving a send right now; take it over once the send ends "
         "(or is stopped on the other cluster)"

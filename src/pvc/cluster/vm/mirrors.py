@@ -27,7 +27,7 @@ from pvc.cluster.storage.actions import StorageOps
 from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_cluster, need_storage
 from pvc.cluster.tasks.subtasks import run_subtask
-from pvc.cluster.vm import actions
+from pvc.cluster.vm import actions, mirror_hold
 from pvc.cluster.vm.mirror_send import allowed_remote, remote_snapshots, send_to
 from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.remote_api import RemoteApi, check_allowed, check_uri
@@ -36,7 +36,7 @@ from pvc.cluster.vm.snapshots import complete_snapshots
 from pvc.config.backup import BackupSection
 from pvc.domain_xml.parse import rbd_volumes
 from pvc.state.states import VM_RUNNING, VMState
-from pvc.state.vms import VmPlacement, VmRecord, read_vm, update_placement
+from pvc.state.vms import VmRecord, read_vm, update_placement
 from pvc.storage import pools, receive
 from pvc.tasks import InvalidTaskError, TaskError, task_type
 
@@ -227,7 +227,7 @@ def create_mirror(
     return {**result, "message": f"{message} ({result['type']}, {result['bytes']} bytes of data)"}
 
 
-@task_type(PROMOTE_TASK, validate=_check_args)
+@task_type(PROMOTE_TASK, validate=_check_args, on_lost=mirror_hold.sweep_lost_hold)
 def promote_mirror(
     ctx: NodeTaskContext,
     *,
@@ -249,24 +249,29 @@ def promote_mirror(
     if previous in VM_RUNNING:
         ctx.progress(0, 4, f"Shutting down VM {vm}")
         _shut_down(cluster, record)
-    _hold(cluster, record)
+    mirror_hold.hold(cluster, record, ctx.task_id)
+    running = previous in VM_RUNNING
     try:
         ctx.progress(1, 4, f"Sending a last snapshot of VM {vm}")
         sent = snapshot_and_send(ctx, record, remote, destination_storage_pool, (1, 4))
     except BaseException:
-        _release(cluster, record, VMState.START if previous in VM_RUNNING else previous)
+        mirror_hold.release(cluster, record, ctx.task_id, VMState.START if running else previous)
         raise
     ctx.progress(2, 4, f"Taking VM {vm} over on {remote.base} ({target})")
     try:
+        mirror_hold.check_held(cluster, record, ctx.task_id)
         answer = remote.set_state(vm, target)
-    except TaskError as error:
-        _release(cluster, record, VMState.STOP if previous in VM_RUNNING else previous)
+    except BaseException as error:
+        mirror_hold.release(cluster, record, ctx.task_id, VMState.STOP if running else previous)
+        if not isinstance(error, TaskError):
+            raise
         raise TaskError(
             f"{error}. VM {vm} is stopped here and the destination has its last snapshot "
             f"{sent['snapshot']}: check the destination, then start it there or here"
         ) from None
     ctx.progress(3, 4, f"{'Removing' if remove_on_source else 'Keeping'} VM {vm} here")
     if remove_on_source:
+        mirror_hold.release(cluster, record, ctx.task_id, VMState.STOP)
         storage = StorageOps(cluster, need_storage(ctx))
         here = actions.remove(cluster, record.uuid, delete_disks=True, storage=storage)
     else:
@@ -276,35 +281,12 @@ def promote_mirror(
     return {**sent, "message": message, "state": target, "removed": remove_on_source}
 
 
-def _hold(cluster: Cluster, record: VmRecord) -> None:
-    """Hold the stopped VM in state ``mirror`` for the rest of its promotion, so that nothing
-    starts it here while the destination takes it over (a forced start still does, as for
-    any mirror). TaskError, and nothing handed over, if it was started again meanwhile."""
-    vm = record.meta.name
-
-    def hold(placement: VmPlacement) -> VmPlacement:
-        if placement.state in VM_RUNNING or placement.running_on:
-            raise TaskError(f"VM {vm} was started again during its promotion; nothing was handed over")
-        return replace(placement, state=VMState.MIRROR)
-
-    actions.change_placement(cluster, record.uuid, hold)
-
-
-def _release(cluster: Cluster, record: VmRecord, state: str) -> None:
-    """End the hold of :func:`_hold` in ``state`` (unless something else changed it since)."""
-
-    def release(placement: VmPlacement) -> VmPlacement | None:
-        return replace(placement, state=state) if placement.state == VMState.MIRROR else None
-
-    actions.change_placement(cluster, record.uuid, release)
-
-
 def _keep_as_mirror(ctx: NodeTaskContext, record: VmRecord) -> str:
     access = need_storage(ctx)
     with mapped_errors(access):
         for pool, volume in rbd_volumes(record.xml):
             receive.take_ownership(access.client(), record.meta.name, pool, volume)
-    update_placement(ctx.store, record.uuid, lambda p: replace(p, state=VMState.MIRROR))
+    update_placement(ctx.store, record.uuid, lambda p: replace(p, state=VMState.MIRROR, held_by=""))
     return f"VM {record.meta.name} is kept here as a mirror of the destination's"
 
 

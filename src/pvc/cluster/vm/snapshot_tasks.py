@@ -122,6 +122,8 @@ def submit_rollback(cluster: Cluster, vm: str, name: str) -> tasks.TaskRecord:
     if not snapshot.complete:
         raise ClusterError(f"Snapshot '{name}' of VM '{record.meta.name}' is not complete")
     placement = record.placement
+    if placement.held_by:
+        raise ClusterError(f"VM '{record.meta.name}' is being handed over to another cluster; no rollback")
     if placement.state not in ROLLBACK_STATES or placement.running_on:
         where = f", running on {placement.running_on}" if placement.running_on else ""
         raise ClusterError(
@@ -369,7 +371,7 @@ def rollback_snapshot(ctx: NodeTaskContext, *, domain: str, snapshot_name: str) 
     if snapshot is None or not snapshot.complete:
         raise TaskError(f"VM {vm} has no complete snapshot {snapshot_name}")
     placement = record.placement
-    if placement.state not in ROLLBACK_STATES or placement.running_on:
+    if placement.state not in ROLLBACK_STATES or placement.running_on or placement.held_by:
         raise TaskError(
             f"VM {vm} is {placement.state}: stop or disable it before a rollback; nothing changed"
         )
