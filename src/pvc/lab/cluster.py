@@ -392,11 +392,11 @@ class Lab:
         try:
             while time.monotonic() < deadline:
                 dead = [k for k, alive in state.alive().items() if not alive]
-                fenced = self._fenced_meanwhile(layout, dead, cut_check_from)
-                if fenced:
-                    for node in fenced:
-                        if not power.wait_powered_on(layout, node, deadline):
-                            raise LabError(f"{node} was fenced and is not on again within {timeout:g} s")
+                cuts = self._fenced_meanwhile(layout, dead, cut_check_from)
+                if cuts:
+                    for node, cut in cuts.items():
+                        if not self._wait_booted(node, cut, deadline):
+                            raise LabError(f"{node} was fenced and is not up again within {timeout:g} s")
                         cut_check_from[node] = time.time()
                         notes.append(f"the cluster fenced {node} meanwhile; it is powered on again")
                     state = self._require_state()
@@ -419,13 +419,32 @@ class Lab:
         return [node for node in layout.node_names if (r := read_fence(store, node)) and not r.done]
 
     @staticmethod
-    def _fenced_meanwhile(layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]) -> list[str]:
-        """The nodes of the ``dead`` processes (``node/role``) if each one's power was cut since
-        its ``cut_check_from`` time (a fence), else [] (a death a power cut does not explain)."""
-        nodes = sorted({key.split("/")[0] for key in dead})
-        if nodes and all(power.power_cut_since(layout, n, cut_check_from[n]) for n in nodes):
-            return nodes
-        return []
+    def _fenced_meanwhile(
+        layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]
+    ) -> dict[str, float]:
+        """The nodes of the ``dead`` processes (``node/role``) with the time of their power
+        cut if each one's power was cut since its ``cut_check_from`` time (a fence), else {}
+        (a death that a power cut does not explain)."""
+        cuts = {}
+        for node in sorted({key.split("/")[0] for key in dead}):
+            cut = power.last_power_cut(layout, node, cut_check_from[node])
+            if cut is None:
+                return {}
+            cuts[node] = cut
+        return cuts
+
+    def _wait_booted(self, node: str, cut: float, deadline: float) -> bool:
+        """Wait until ``node``, whose power was cut at ``cut`` (epoch seconds), was powered on
+        since and runs every one of its services again; False if ``deadline`` (monotonic)
+        passed first."""
+        while time.monotonic() < deadline:
+            state = self._require_state()
+            if power.booted_since(state.layout, node, cut) and all(
+                alive for key, alive in state.alive().items() if key.startswith(f"{node}/")
+            ):
+                return True
+            time.sleep(0.2)
+        return False
 
     # -- inspection ---------------------------------------------------------------------
 

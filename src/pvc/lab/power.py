@@ -251,29 +251,33 @@ def wait_power_on(layout: LabLayout, node: str, timeout: float = 120.0) -> None:
 
 #: Power-script settings that cut a node's power (``set power 0``, ``shutdown 1``, ``reset 1``).
 _CUTS = {("power", "0"), ("shutdown", "1"), ("reset", "1")}
+#: Power-script settings after which a node boots (a reset cuts and boots in one call).
+_BOOTS = {("power", "1"), ("reset", "1")}
 
 
-def power_cut_since(layout: LabLayout, node: str, since: float) -> bool:
-    """Whether ``node``'s BMC was asked to cut its power at or after ``since`` (epoch seconds).
-
-    A fence does this; the call is logged before the node's processes are killed, so a
-    process found dead after such a call died of it.
-    """
+def _calls_since(layout: LabLayout, node: str, since: float, settings: set[tuple[str, str]]) -> list[float]:
     sim = attach_bmcs(layout)
     if sim is None:
-        return False
-    return any(
-        call.time >= since and call.op == "set" and tuple(call.args[:2]) in _CUTS for call in sim.calls(node)
+        return []
+    return [
+        call.time
+        for call in sim.calls(node)
+        if call.time >= since and call.op == "set" and tuple(call.args[:2]) in settings
+    ]
+
+
+def last_power_cut(layout: LabLayout, node: str, since: float) -> float | None:
+    """When ``node``'s BMC was last asked to cut its power, at or after ``since`` (epoch
+    seconds); None if it was not. A fence does this; the call is logged before the node's
+    processes are killed, so a process found dead after such a call died of it."""
+    return max(_calls_since(layout, node, since, _CUTS), default=None)
+
+
+def booted_since(layout: LabLayout, node: str, since: float) -> bool:
+    """Whether ``node`` was powered on at or after ``since`` and the start of its services
+    that follows has ended (its BMC reports it on)."""
+    return (
+        bool(_calls_since(layout, node, since, _BOOTS))
+        and _power_on_ref(layout, node) is None
+        and power_states(layout).get(node) == "on"
     )
-
-
-def wait_powered_on(layout: LabLayout, node: str, deadline: float) -> bool:
-    """Wait until ``node``'s BMC reports it on and the start of its services has ended.
-
-    ``deadline`` is a :func:`time.monotonic` time; False if it passed first.
-    """
-    while time.monotonic() < deadline:
-        if power_states(layout).get(node) == "on" and _power_on_ref(layout, node) is None:
-            return True
-        time.sleep(0.2)
-    return False
