@@ -13,6 +13,7 @@ from pvc import tasks
 from pvc.cluster.tasks.services import NodeServices
 from pvc.cluster.vm import mirror_hold, mirror_receive, mirrors
 from pvc.cluster.vm.queries import resolve
+from pvc.cluster.vm.remote_api import RemoteApi
 from pvc.domain_xml.policy import XmlPolicy
 from pvc.state import paths
 from pvc.state.locks import held
@@ -257,3 +258,24 @@ def test_a_take_over_and_the_receives_of_a_mirror_never_overlap(mirrored, cluste
     time.sleep(1.1)
     late = mirror(client, "create", "taken", b_url, b_pool)
     assert late["state"] == "FAILURE" and "is not a mirror" in late["status"], late
+
+
+def test_copies_a_destination_does_not_confirm_are_named_unverified(
+    vm_api,
+    cluster_b,  # noqa: F811
+    new_volume,
+    monkeypatch,
+):
+    client, _, b_pool, b_url, disk = running_vm(vm_api, cluster_b, new_volume, "olddest")
+    confirmed = RemoteApi.send_image
+
+    def unconfirmed(self, *args):
+        """A destination that takes the image and answers no CRC-32 (an earlier release)."""
+        confirmed(self, *args)
+        return False
+
+    monkeypatch.setattr(RemoteApi, "send_image", unconfirmed)
+    made = mirror(client, "create", "olddest", b_url, b_pool)
+    assert made["state"] == "SUCCESS", made
+    assert made["result"]["unverified"] == [f"{b_pool}/{disk}"]
+    assert f"confirmed no checksum of {b_pool}/{disk}" in made["result"]["message"], made

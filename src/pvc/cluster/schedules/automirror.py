@@ -16,6 +16,7 @@ from typing import Any
 from pvc.cluster.schedules.runs import Outcome, check_run_args, finish_run, submit_run, tagged_vms
 from pvc.cluster.session import Cluster
 from pvc.cluster.tasks.services import NodeTaskContext, node_backup
+from pvc.cluster.vm.mirror_send import unverified_note
 from pvc.cluster.vm.mirrors import MIRROR_PREFIX, snapshot_and_send
 from pvc.cluster.vm.remote_api import RemoteApi
 from pvc.cluster.vm.snapshot_tasks import remove_snapshot
@@ -79,7 +80,8 @@ def _mirror(ctx: NodeTaskContext, record: VmRecord, tag: str, settings: Automirr
     result = snapshot_and_send(ctx, record, remote, destination.pool, (0, 1))
     pruned = prune(ctx, record, remote, settings.keep_snapshots)
     dropped = f"; removed {', '.join(pruned)}" if pruned else ""
-    return f"{result['type']} {result['snapshot']} to {name} ({result['bytes']} bytes){dropped}"
+    sent = f"{result['type']} {result['snapshot']} to {name} ({result['bytes']} bytes)"
+    return f"{sent}{dropped}{unverified_note(result)}"
 
 
 @task_type(TASK, validate=check_run_args)

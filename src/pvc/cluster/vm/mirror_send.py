@@ -197,14 +197,23 @@ def send_to(
     message = (
         f"Sent {kind} snapshot {snapshot_name} of VM {vm} to {remote.base} ({sent} bytes of data): {answer}"
     )
+    result = {"message": message, "bytes": sent, "type": kind, "unverified": unverified}
     if unverified:
-        message += (
-            f"; the destination confirmed no checksum of {', '.join(unverified)} "
-            "(it does not check whole images): their copies are unverified"
-        )
-        log.warning("%s", message)
-    ctx.progress(len(volumes) + 1, len(volumes) + 1, message)
-    return {"message": message, "bytes": sent, "type": kind}
+        result["message"] += unverified_note(result)
+        log.warning("%s", result["message"])
+    ctx.progress(len(volumes) + 1, len(volumes) + 1, result["message"])
+    return result
+
+
+def unverified_note(result: dict[str, Any]) -> str:
+    """What a send's result says of the copies the destination did not confirm ("" if none)."""
+    unverified = result.get("unverified") or []
+    if not unverified:
+        return ""
+    return (
+        f"; the destination confirmed no checksum of {', '.join(unverified)} "
+        "(it does not check whole images): their copies are unverified"
+    )
 
 
 def _send_image(

@@ -28,7 +28,7 @@ from pvc.cluster.tasks import actions as task_actions
 from pvc.cluster.tasks.services import NodeTaskContext, need_cluster, need_storage
 from pvc.cluster.tasks.subtasks import run_subtask
 from pvc.cluster.vm import actions, mirror_hold
-from pvc.cluster.vm.mirror_send import allowed_remote, remote_snapshots, send_to
+from pvc.cluster.vm.mirror_send import allowed_remote, remote_snapshots, send_to, unverified_note
 from pvc.cluster.vm.queries import resolve, task_domain
 from pvc.cluster.vm.remote_api import RemoteApi, check_allowed, check_uri
 from pvc.cluster.vm.snapshot_tasks import create_snapshot, remove_snapshot
@@ -224,7 +224,8 @@ def create_mirror(
     result = snapshot_and_send(ctx, record, remote, destination_storage_pool, (0, 2))
     message = f"Mirror of VM {record.meta.name} on {remote.base} is at snapshot {result['snapshot']}"
     ctx.progress(2, 2, message)
-    return {**result, "message": f"{message} ({result['type']}, {result['bytes']} bytes of data)"}
+    details = f"({result['type']}, {result['bytes']} bytes of data){unverified_note(result)}"
+    return {**result, "message": f"{message} {details}"}
 
 
 @task_type(PROMOTE_TASK, validate=_check_args, on_lost=mirror_hold.sweep_lost_hold)
@@ -277,6 +278,7 @@ def promote_mirror(
     else:
         here = _keep_as_mirror(ctx, record)
     message = f"Promoted VM {vm} on {remote.base} at snapshot {sent['snapshot']}: {answer}. {here}"
+    message += unverified_note(sent)
     ctx.progress(4, 4, message)
     return {**sent, "message": message, "state": target, "removed": remove_on_source}
 
