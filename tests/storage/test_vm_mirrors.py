@@ -4,7 +4,9 @@ test cluster, served over HTTP too) and cluster B (see :mod:`tests.storage.test_
 from __future__ import annotations
 
 import os
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import rbd
@@ -279,3 +281,35 @@ def test_copies_a_destination_does_not_confirm_are_named_unverified(
     assert made["state"] == "SUCCESS", made
     assert made["result"]["unverified"] == [f"{b_pool}/{disk}"]
     assert f"confirmed no checksum of {b_pool}/{disk}" in made["result"]["message"], made
+
+
+def test_a_send_whose_sender_stalls_gives_up_and_frees_the_take_over(
+    mirrored,
+    cluster_b,  # noqa: F811
+    ceph_client,
+    monkeypatch,
+):
+    _, b_client, b_pool, b_url = mirrored("stall")
+    monkeypatch.setattr(mirror_receive, "STALL_LIMIT", 3.0)
+    monkeypatch.setattr(mirror_receive, "TAKEOVER_WAIT", 0.5)
+    address = urlsplit(b_url)
+    query = f"pool={b_pool}&volume=stall-extra&snapshot=s1&size={8 * MIB}"
+    head = (
+        f"POST {address.path}/vm/stall/snapshot/receive/block?{query} HTTP/1.1\r\n"
+        f"Host: {address.netloc}\r\nX-Api-Key: {TEST_API_KEY}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {8 * MIB}\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sender:
+        sender.sendall(head.encode() + os.urandom(MIB))  # then nothing more: a sender gone quiet
+        time.sleep(0.5)
+        refused = call(b_client, "POST", "/vm/stall/state", state="start", force="true")
+        assert refused.status_code == 409 and "receiving a send right now" in refused.json["message"]
+        began = time.monotonic()
+        answer = b""
+        while chunk := sender.recv(65536):  # the answer, then the server closes
+            answer += chunk
+        assert time.monotonic() - began < 10
+    assert b" 400 " in answer.split(b"\r\n")[0] and b"stopped arriving" in answer, answer[:300]
+    assert not volumes.exists(ceph_client, b_pool, "stall-extra")
+    taken = call(b_client, "POST", "/vm/stall/state", state="start", force="true")
+    assert taken.status_code == 200, taken.json

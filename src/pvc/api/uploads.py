@@ -90,3 +90,13 @@ def all_parts(stream: BinaryIO, content_type: str | None, limit: int) -> list[by
             parts[-1] += event.data
         elif isinstance(event, Epilogue):
             return [bytes(part) for part in parts]
+
+
+def limit_stalls(environ: dict, seconds: float) -> None:
+    """Make reads of the request's body give up (TimeoutError) once nothing arrives for
+    ``seconds``: a sender that died mid-body must not hold the request (and what it locks)
+    until TCP notices. Applies to the connection's socket under gunicorn or Werkzeug; the
+    server resets it for the connection's next request."""
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    if sock is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(seconds)

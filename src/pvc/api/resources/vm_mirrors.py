@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from werkzeug.exceptions import ClientDisconnected
 
 from pvc.api.context import caller_xml_policy, cluster, ctx
 from pvc.api.errors import ApiError
 from pvc.api.replies import task_accepted
 from pvc.api.routes import OK_400_404, OPERATOR, Arg, RouteGroup
-from pvc.api.uploads import all_parts
+from pvc.api.uploads import all_parts, limit_stalls
 from pvc.cluster.vm import mirror_receive, mirror_send, mirrors
 
 group = RouteGroup("vm")
@@ -50,10 +51,14 @@ def vm_receive_image(vm: str, pool: str, volume: str, snapshot: str, size: int, 
     if declared is not None and declared != size:
         raise ApiError(f"The body has {declared} bytes; size says {size}")
     request.max_content_length = size + 1
+    limit_stalls(request.environ, mirror_receive.STALL_LIMIT)
     context = ctx()
-    message, digest = mirror_receive.receive_block(
-        context.cluster, context.storage, vm, pool, volume, snapshot, size, request.stream, checksum
-    )
+    try:
+        message, digest = mirror_receive.receive_block(
+            context.cluster, context.storage, vm, pool, volume, snapshot, size, request.stream, checksum
+        )
+    except ClientDisconnected:  # the sender stalled (STALL_LIMIT) or went away
+        raise ApiError(f"The image of {pool}/{volume} stopped arriving; nothing of it was kept") from None
     return jsonify(message=message, crc32=digest)
 
 
@@ -83,6 +88,7 @@ def vm_receive_extents(
     batch: int | None,
 ):
     request.max_content_length = BATCH_LIMIT + 1024 * 1024
+    limit_stalls(request.environ, mirror_receive.STALL_LIMIT)
     parts = all_parts(request.stream, request.content_type, BATCH_LIMIT)
     context = ctx()
     message = mirror_receive.receive_batch(

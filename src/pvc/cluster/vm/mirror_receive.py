@@ -48,6 +48,8 @@ KEPT_FIELDS = ("node_limit", "node_selector", "node_autostart", "migration_metho
 RECEIVE_WAIT = 60.0
 #: Seconds a take-over waits for a receive of the VM to end before it is refused (409).
 TAKEOVER_WAIT = 10.0
+#: Seconds without a byte of a send's body before its receive gives up (the sender is gone).
+STALL_LIMIT = 60.0
 
 
 @contextlib.contextmanager
@@ -101,8 +103,8 @@ def take_over(cluster: Cluster, access: StorageAccess, vm: str, change: Callable
     if record.placement.state != VMState.MIRROR:
         return change()
     busy = (
-        f"VM '{name}' is receiving a send right now; take it over once the send ends "
-        "(or is stopped on the other cluster)"
+        f"VM '{name}' is receiving a send right now; take it over once the send ends (one "
+        f"whose sender went away ends {STALL_LIMIT:g} s after its last data)"
     )
     with _exclusive(cluster, name, TAKEOVER_WAIT, busy):
         rolled = settle_for_takeover(cluster, access, name)
