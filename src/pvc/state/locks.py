@@ -52,7 +52,10 @@ def held(store: Store, path: str, identifier: str, *, timeout: float = 30.0) -> 
     try:
         yield lock
     finally:
-        lock.release()
+        try:
+            lock.release()
+        except KazooException as error:  # its node is ephemeral: it goes with the session
+            log.warning("could not release lock %s: %s: %s", path, type(error).__name__, error)
 
 
 class Lease:
