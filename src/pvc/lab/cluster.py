@@ -392,7 +392,7 @@ class Lab:
         try:
             while time.monotonic() < deadline:
                 dead = [k for k, alive in state.alive().items() if not alive]
-                cuts = self._fenced_meanwhile(layout, dead, cut_check_from)
+                cuts = power.cuts_explaining(layout, dead, cut_check_from)
                 if cuts:
                     for node, cut in cuts.items():
                         if not self._wait_booted(node, cut, deadline):
@@ -417,21 +417,6 @@ class Lab:
     def _fences_under_way(store: Store, layout: LabLayout) -> list[str]:
         """The nodes a fence of the cluster is under way for (it may yet cut their power)."""
         return [node for node in layout.node_names if (r := read_fence(store, node)) and not r.done]
-
-    @staticmethod
-    def _fenced_meanwhile(
-        layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]
-    ) -> dict[str, float]:
-        """The nodes of the ``dead`` processes (``node/role``) with the time of their power
-        cut if each one's power was cut since its ``cut_check_from`` time (a fence), else {}
-        (a death that a power cut does not explain)."""
-        cuts = {}
-        for node in sorted({key.split("/")[0] for key in dead}):
-            cut = power.last_power_cut(layout, node, cut_check_from[node])
-            if cut is None:
-                return {}
-            cuts[node] = cut
-        return cuts
 
     def _wait_booted(self, node: str, cut: float, deadline: float) -> bool:
         """Wait until ``node``, whose power was cut at ``cut`` (epoch seconds), was powered on

@@ -281,3 +281,16 @@ def booted_since(layout: LabLayout, node: str, since: float) -> bool:
         and _power_on_ref(layout, node) is None
         and power_states(layout).get(node) == "on"
     )
+
+
+def cuts_explaining(layout: LabLayout, dead: list[str], cut_check_from: dict[str, float]) -> dict[str, float]:
+    """The nodes of the ``dead`` lab processes (``node/role``) with the time of their power
+    cut, if each one's power was cut since its ``cut_check_from`` time (a fence); else {}
+    (deaths that power cuts do not explain)."""
+    cuts = {}
+    for node in sorted({key.split("/")[0] for key in dead}):
+        cut = last_power_cut(layout, node, cut_check_from[node])
+        if cut is None:
+            return {}
+        cuts[node] = cut
+    return cuts
