@@ -23,6 +23,7 @@ from pvc.lab.labstate import LabState
 from pvc.lab.layout import LabLayout
 from pvc.lab.netns import NetError
 from pvc.power.ipmi import PowerState
+from pvc.state.errors import StateError
 from pvc.storage.errors import StorageError
 
 LAB_DIR_ENV = "PVC_LAB_DIR"
@@ -139,7 +140,7 @@ def up(
                 click.echo(str(LabAlreadyUp(state)))
                 if not vms:
                     return
-    except (LabError, NetError, StorageError, ClientError, power.PowerError) as error:
+    except (LabError, NetError, StorageError, ClientError, StateError, power.PowerError) as error:
         raise click.ClickException(str(error)) from None
     if vms:
         from pvc.lab import demo  # slow to import: only here, not in the BMCs' power hook

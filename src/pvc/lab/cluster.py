@@ -31,6 +31,7 @@ from pvc.lab.nodeconf import write_node_config
 from pvc.power.ipmi import PowerState
 from pvc.processes import ProcessRef
 from pvc.state import paths
+from pvc.state.errors import StateError
 from pvc.state.fencing import read_fence
 from pvc.state.store import Store
 
@@ -403,10 +404,15 @@ class Lab:
                     continue
                 if dead:
                     raise LabError(f"lab processes exited during start: {', '.join(dead)}")
-                nodes = read_nodes(store, layout.node_names)
+                try:
+                    nodes = read_nodes(store, layout.node_names)
+                    fencing = self._fences_under_way(store, layout)
+                except StateError:  # e.g. the member it spoke to died with a fenced node
+                    time.sleep(0.5)
+                    continue
                 running = all(n["daemon_state"] == "run" for n in nodes)
                 primaries = [n["name"] for n in nodes if n["coordinator_state"] == "primary"]
-                if running and len(primaries) == 1 and not self._fences_under_way(store, layout):
+                if running and len(primaries) == 1 and not fencing:
                     return notes
                 time.sleep(0.1)
         finally:
