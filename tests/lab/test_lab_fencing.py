@@ -394,3 +394,12 @@ def test_up_right_after_a_daemon_died_waits_out_the_fence_it_races(lab: LabLayou
         cluster.back_in_service(victim)
     else:  # the restarted daemon's keepalive came first: no fence
         cluster.restore()
+
+    # and once the fence has begun: up waits for it to end before it restarts anything
+    lab_cli(lab, "node", "kill", victim)
+    wait_for(lambda: (r := fence_record(lab, victim)) and not r.done, timeout=30, interval=0.1)
+    output = lab_cli(lab, "up")
+    print(output)
+    assert f"waited for the cluster's fence of {victim} to end" in output
+    assert fence_record(lab, victim).state == FenceState.FENCED
+    cluster.back_in_service(victim)

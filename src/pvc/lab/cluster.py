@@ -23,7 +23,17 @@ from pvc import processes
 from pvc.client.errors import ConnectionStoreError
 from pvc.config import read_credential_file
 from pvc.errors import PVCError
-from pvc.lab import cluster_ceph, database, endpoint, lab_connection, libvirtd, netns, power, zookeeper
+from pvc.lab import (
+    cluster_ceph,
+    database,
+    endpoint,
+    fence_wait,
+    lab_connection,
+    libvirtd,
+    netns,
+    power,
+    zookeeper,
+)
 from pvc.lab.cache import cache_dir
 from pvc.lab.labstate import ROLES, LabState, node_roles
 from pvc.lab.layout import LabLayout
@@ -32,7 +42,6 @@ from pvc.power.ipmi import PowerState
 from pvc.processes import ProcessRef
 from pvc.state import paths
 from pvc.state.errors import StateError
-from pvc.state.fencing import read_fence
 from pvc.state.store import Store
 
 Say = Callable[[str], None]
@@ -325,8 +334,12 @@ class Lab:
                 f"the namespace anchor of {', '.join(anchors)} has died, so the lab cannot be "
                 "healed in place: 'pvc-lab down', then 'pvc-lab up'"
             )
-        began = time.time()
-        done = []
+        layout = state.layout
+        try:  # a fence begun before this heal may yet cut what it restarts
+            done = fence_wait.wait_fences(lambda: self._store(layout, give_up_after=3.0), layout, timeout)
+        except PVCError as error:
+            raise LabError(str(error)) from None
+        began = time.time()  # a fence from here on is seen by its power cut
         for node, now in power.power_states(state.layout).items():
             power.wait_power_on(state.layout, node)  # a node booting after a power on
             if now == "off":
@@ -396,7 +409,7 @@ class Lab:
                 cuts = power.cuts_explaining(layout, dead, cut_check_from)
                 if cuts:
                     for node, cut in cuts.items():
-                        if not self._wait_booted(node, cut, deadline):
+                        if not fence_wait.wait_booted(self._require_state, node, cut, deadline):
                             raise LabError(f"{node} was fenced and is not up again within {timeout:g} s")
                         cut_check_from[node] = time.time()
                         notes.append(f"the cluster fenced {node} meanwhile; it is powered on again")
@@ -406,7 +419,7 @@ class Lab:
                     raise LabError(f"lab processes exited during start: {', '.join(dead)}")
                 try:
                     nodes = read_nodes(store, layout.node_names)
-                    fencing = self._fences_under_way(store, layout)
+                    fencing = fence_wait.fences_under_way(store, layout)
                 except StateError:  # e.g. the member it spoke to died with a fenced node
                     time.sleep(0.5)
                     continue
@@ -418,24 +431,6 @@ class Lab:
         finally:
             store.stop()
         raise LabError(f"lab did not reach run with one primary within {timeout:g} s")
-
-    @staticmethod
-    def _fences_under_way(store: Store, layout: LabLayout) -> list[str]:
-        """The nodes a fence of the cluster is under way for (it may yet cut their power)."""
-        return [node for node in layout.node_names if (r := read_fence(store, node)) and not r.done]
-
-    def _wait_booted(self, node: str, cut: float, deadline: float) -> bool:
-        """Wait until ``node``, whose power was cut at ``cut`` (epoch seconds), was powered on
-        since and runs every one of its services again; False if ``deadline`` (monotonic)
-        passed first."""
-        while time.monotonic() < deadline:
-            state = self._require_state()
-            if power.booted_since(state.layout, node, cut) and all(
-                alive for key, alive in state.alive().items() if key.startswith(f"{node}/")
-            ):
-                return True
-            time.sleep(0.2)
-        return False
 
     # -- inspection ---------------------------------------------------------------------
 
