@@ -64,13 +64,7 @@ def sweep_lost_hold(services: Any, run: tasks.TaskRecord) -> str | None:
     record = read_vm(cluster.store.get, str(run.args.get("domain", "")))
     if record is None or record.placement.held_by != run.id:
         return None
-
-    def released(placement: VmPlacement) -> VmPlacement | None:
-        if placement.held_by != run.id:
-            return None
-        return replace(placement, state=VMState.STOP, held_by="")
-
-    actions.change_placement(cluster, record.uuid, released)
+    release(cluster, record, run.id, VMState.STOP)
     return (
         f"VM {record.meta.name} is stopped here and no longer held: check whether the destination "
         "took it over before starting it on either cluster"

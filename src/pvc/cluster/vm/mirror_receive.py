@@ -56,13 +56,11 @@ STALL_LIMIT = 60.0
 def _exclusive(cluster: Cluster, vm: str, timeout: float, busy: str) -> Iterator[None]:
     """Hold VM ``vm``'s receive lock for the ``with`` block; Conflict (409) saying ``busy`` if
     another holds it for ``timeout`` seconds."""
-    with contextlib.ExitStack() as stack:
-        try:
-            lock = held(cluster.store, paths.receive_lock(vm), f"pid {os.getpid()}", timeout=timeout)
-            stack.enter_context(lock)
-        except LockBusy:
-            raise Conflict(busy) from None
-        yield
+    try:
+        with held(cluster.store, paths.receive_lock(vm), f"pid {os.getpid()}", timeout=timeout):
+            yield
+    except LockBusy:  # raised only while acquiring: nothing under the lock takes another
+        raise Conflict(busy) from None
 
 
 def _receiving(cluster: Cluster, vm: str) -> contextlib.AbstractContextManager[None]:
